@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * @rumpnet/client (work in progress).
+ */
+export const PACKAGE = "@rumpnet/client";

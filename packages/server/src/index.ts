@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * @rumpnet/server (work in progress).
+ */
+export const PACKAGE = "@rumpnet/server";

@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * @rumpnet/stack (work in progress).
+ */
+export const PACKAGE = "@rumpnet/stack";

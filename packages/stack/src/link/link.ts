@@ -1,0 +1,78 @@
+/**
+ * The interface every network driver implements (gVisor's `LinkEndpoint`,
+ * BSD's `struct ifnet` output/input pair). The stack sits above it and never
+ * knows whether frames go to a tap device, an in-memory wire, a Unix datagram
+ * bus or the loopback.
+ */
+
+/** What kind of framing a link carries. */
+export type LinkKind = 'ethernet' | 'loopback';
+
+/** Counters a link keeps (`netstat -i`). Every dropped frame is counted. */
+export interface LinkStats {
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  /** Frames received but dropped by the driver (no receiver attached, link down, oversized, ...). */
+  rxDrops: number;
+  /** Frames the stack handed over that never reached the medium (queue full, link down, fault injector). */
+  txDrops: number;
+  /** Frames the driver could not send or receive because of an OS error. */
+  errors: number;
+}
+
+/**
+ * Called by a link with every frame that arrived since the last call.
+ *
+ * Ownership: the frames are lent for the duration of the call only (drivers
+ * read into pooled buffers and reuse them afterwards); a receiver that keeps
+ * bytes must copy them (the stack copies each frame into an mbuf cluster).
+ */
+export type LinkReceiver = (frames: readonly Uint8Array[]) => void;
+
+/** A network interface driver. */
+export interface Link {
+  /** Interface name, e.g. `"lo0"`, `"tap0"`, `"wire0"`, `"bus0"`. */
+  readonly name: string;
+  /** Framing: `"ethernet"` frames start with a 14-byte Ethernet II header; `"loopback"` frames are bare IPv4 packets. */
+  readonly kind: LinkKind;
+  /** Largest network-layer packet the link carries (1500 for standard Ethernet). */
+  readonly mtu: number;
+  /** The link's 6-byte MAC address (all zero for loopback). Treat as read-only. */
+  readonly mac: Uint8Array;
+  /** Whether the link is administratively up and can carry frames. */
+  readonly up: boolean;
+
+  /**
+   * Transmit one frame. Ownership of `frame` passes to the link: the caller
+   * must not touch it afterwards. Returns `false` when the frame was dropped
+   * (and counted in {@link LinkStats.txDrops}); never throws for a full queue
+   * or a down link.
+   */
+  output(frame: Uint8Array): boolean;
+
+  /**
+   * Attach the receiver that gets inbound frames in batches. There is one
+   * receiver at a time; attaching another replaces it. Frames that arrive
+   * while none is attached are counted as `rxDrops`.
+   */
+  attach(receiver: LinkReceiver): void;
+
+  /** Bring the link up or down. Down links drop (and count) frames both ways. */
+  setUp(up: boolean): void;
+
+  /** Change the MTU. Throws `RangeError` for a value the driver cannot carry. */
+  setMtu(mtu: number): void;
+
+  /** A snapshot of the link's counters. */
+  stats(): LinkStats;
+
+  /** Release the driver's resources. Idempotent; after it `output` drops. */
+  close(): void;
+}
+
+/** A fresh, zeroed {@link LinkStats}. */
+export function emptyLinkStats(): LinkStats {
+  return { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, rxDrops: 0, txDrops: 0, errors: 0 };
+}
