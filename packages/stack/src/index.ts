@@ -1,5 +1,23 @@
 /**
  * @packageDocumentation
- * @rumpnet/stack (work in progress).
+ * `@rumpnet/stack`: a BSD-style TCP/IP stack in TypeScript — mbuf chains and an
+ * mbuf cluster pool, Ethernet/ARP/IPv4/ICMP/UDP/TCP, and a socket layer whose
+ * copies go through a `uio`, so a rump server can turn each copy into a request
+ * to its client.
+ *
+ * @example
+ * ```ts
+ * import { Errno, ManualClock } from '@rumpnet/stack';
+ * const clock = new ManualClock();
+ * clock.setTimeout(() => console.log('fired at', clock.now()), 200);
+ * clock.advance(500); // "fired at 200"
+ * ```
  */
-export const PACKAGE = "@rumpnet/stack";
+export const PACKAGE = '@rumpnet/stack';
+
+export { Errno, EWOULDBLOCK, errnoName, StackError } from './kern/errno.js';
+export type { ErrnoName, ErrnoValue } from './kern/errno.js';
+export { realClock, ManualClock } from './kern/clock.js';
+export type { Clock, TimerHandle } from './kern/clock.js';
+export { emptyLinkStats } from './link/link.js';
+export type { Link, LinkKind, LinkReceiver, LinkStats } from './link/link.js';
