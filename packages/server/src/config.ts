@@ -1,0 +1,168 @@
+/**
+ * The rump server's configuration: parsed from the command line (with
+ * commander) and the `RUMP_SERVER` environment variable, validated in one
+ * place so that every bad argument gets a usage error naming it.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import ipaddr from 'ipaddr.js';
+
+/** Where the server listens for rump clients. */
+export type ListenUrl =
+  | { kind: 'unix'; path: string }
+  | { kind: 'tcp'; host: string; port: number };
+
+/** A validated server configuration. */
+export interface ServerConfig {
+  listen: ListenUrl;
+  /** Tap device to attach to (created if it does not exist), or null. */
+  tap: string | null;
+  /** Bus directory to join (rootless shared Ethernet segment), or null. */
+  bus: string | null;
+  /** Addresses for the tap or bus interface, `a.b.c.d/len`. */
+  addrs: string[];
+  gateway: string | null;
+  mtu: number;
+  mclbytes: 2048 | 4096;
+  mclnum: number;
+  nmbclusters: number;
+  /** How receive data goes back to clients: one COPYOUT per mbuf (NetBSD) or coalesced. */
+  rxMode: 'per-mbuf' | 'coalesced';
+  pcap: string | null;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Mode bits of the Unix socket file (default 0600). */
+  socketMode: number;
+}
+
+/** The default socket path when neither an argument nor `RUMP_SERVER` names one. */
+export const DEFAULT_SOCKET = 'unix:///tmp/rumpnet.sock';
+
+/** Thrown for a bad command line; `message` is the one-line reason, `exitCode` 2. */
+export class UsageError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function intIn(name: string, lo: number, hi: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be an integer, got "${v}"`);
+    const n = Number(v);
+    if (n < lo || n > hi) throw new InvalidArgumentError(`${name} must be between ${lo} and ${hi}, got ${n}`);
+    return n;
+  };
+}
+
+function cidr(v: string, prev: string[] = []): string[] {
+  try {
+    const [addr, len] = ipaddr.parseCIDR(v);
+    if (addr.kind() !== 'ipv4') throw new Error('not IPv4');
+    return [...prev, `${addr.toString()}/${len}`];
+  } catch {
+    throw new InvalidArgumentError(`--addr wants an IPv4 address with a prefix length like 10.0.0.2/24, got "${v}"`);
+  }
+}
+
+function ipv4(v: string): string {
+  if (!ipaddr.IPv4.isValidFourPartDecimal(v)) throw new InvalidArgumentError(`wants an IPv4 address like 10.0.0.1, got "${v}"`);
+  return v;
+}
+
+/**
+ * Parse a rump server URL: `unix:///abs/path`, a plain path, or (only when
+ * explicitly asked) `tcp://127.0.0.1:PORT` — the control protocol is never
+ * offered on a non-loopback address.
+ */
+export function parseListenUrl(url: string): ListenUrl {
+  if (url.startsWith('unix://')) {
+    const path = url.slice('unix://'.length);
+    if (!path) throw new UsageError(`empty socket path in "${url}"`);
+    return { kind: 'unix', path };
+  }
+  if (url.startsWith('tcp://')) {
+    const m = /^tcp:\/\/([^:/]+):(\d+)$/.exec(url);
+    if (!m) throw new UsageError(`tcp URL must be tcp://HOST:PORT, got "${url}"`);
+    const host = m[1]!;
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) throw new UsageError(`port must be 1..65535, got ${port}`);
+    if (!ipaddr.IPv4.isValidFourPartDecimal(host) || !ipaddr.parse(host).range().startsWith('loopback')) {
+      throw new UsageError(`the control protocol listens on loopback only; got host "${host}"`);
+    }
+    return { kind: 'tcp', host, port };
+  }
+  if (/^[a-z]+:\/\//.test(url)) throw new UsageError(`unsupported URL scheme in "${url}" (use unix:// or tcp://127.0.0.1:PORT)`);
+  return { kind: 'unix', path: url };
+}
+
+/** Build the commander program (exported so `--help` text can be tested and documented). */
+export function buildProgram(version: string): Command {
+  return new Command('rump-server')
+    .description('Host the rumpnet stack and serve socket system calls to rump clients over a Unix domain socket.')
+    .version(version, '-V, --version')
+    .argument('[url]', `where to listen (unix:///path or tcp://127.0.0.1:PORT); default $RUMP_SERVER or ${DEFAULT_SOCKET}`)
+    .option('--tap <name>', 'attach a Linux tap device (created if missing; needs CAP_NET_ADMIN)')
+    .option('--bus <dir>', 'join a rootless shared Ethernet bus in this directory')
+    .option('--addr <cidr>', 'IPv4 address for the tap or bus interface, repeatable', cidr, [])
+    .option('--gateway <ip>', 'default gateway', ipv4)
+    .option('--mtu <n>', 'interface MTU', intIn('--mtu', 576, 65535), 1500)
+    .addOption(new Option('--mclbytes <n>', 'mbuf cluster size').choices(['2048', '4096']).default('2048'))
+    .option('--mclnum <n>', 'clusters per copyin request (1 = NetBSD behaviour)', intIn('--mclnum', 1, 64), 16)
+    .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, 4_194_304), 16384)
+    .addOption(new Option('--rx-mode <mode>', 'receive copyout: one per mbuf, or coalesced').choices(['per-mbuf', 'coalesced']).default('coalesced'))
+    .option('--pcap <file>', 'write every frame of the tap/bus interface to a pcap file')
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    )
+    .option('--socket-mode <octal>', 'mode of the socket file', '600')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+}
+
+/**
+ * Parse `argv` (without node and script) into a {@link ServerConfig}.
+ * Throws {@link UsageError} for bad input; returns `'exit'` after `--help` or
+ * `--version` printed their text.
+ */
+export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, version = '0.0.0'): ServerConfig | 'exit' {
+  const program = buildProgram(version);
+  let printed = false;
+  program.configureOutput({
+    writeOut: (s) => {
+      printed = true;
+      process.stdout.write(s);
+    },
+    writeErr: () => {},
+  });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (printed || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 'exit';
+      throw new UsageError(e.message.replace(/^error: /, ''));
+    }
+    throw e;
+  }
+  const o = program.opts();
+  if (o.tap && o.bus) throw new UsageError('--tap and --bus are alternatives: give one');
+  if ((o.addr as string[]).length > 0 && !o.tap && !o.bus) throw new UsageError('--addr needs an interface: add --tap NAME or --bus DIR');
+  if (o.gateway && !o.tap && !o.bus) throw new UsageError('--gateway needs an interface: add --tap NAME or --bus DIR');
+  if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
+  if (o.tap && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.tap)) throw new UsageError(`--tap wants an interface name of 1-15 characters [A-Za-z0-9_.-], got "${o.tap}"`);
+  const url: string = program.args[0] ?? env.RUMP_SERVER ?? DEFAULT_SOCKET;
+  return {
+    listen: parseListenUrl(url),
+    tap: o.tap ?? null,
+    bus: o.bus ?? null,
+    addrs: o.addr,
+    gateway: o.gateway ?? null,
+    mtu: o.mtu,
+    mclbytes: Number(o.mclbytes) as 2048 | 4096,
+    mclnum: o.mclnum,
+    nmbclusters: o.nmbclusters,
+    rxMode: o.rxMode,
+    pcap: o.pcap ?? null,
+    logLevel: o.logLevel,
+    socketMode: parseInt(o.socketMode, 8),
+  };
+}

@@ -1,0 +1,54 @@
+import { expect } from 'chai';
+import { parseListenUrl, parseServerArgs, UsageError, type ServerConfig } from '../src/config.js';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseServerArgs(argv, env) as ServerConfig;
+
+describe('rump-server configuration', () => {
+  it('has working defaults: loopback only, 2048-byte clusters, batched copyin', () => {
+    const c = parse([]);
+    expect(c.listen).to.deep.equal({ kind: 'unix', path: '/tmp/rumpnet.sock' });
+    expect(c.tap).to.equal(null);
+    expect(c.mclbytes).to.equal(2048);
+    expect(c.mclnum).to.equal(16);
+    expect(c.socketMode).to.equal(0o600);
+  });
+
+  it('takes the socket from the argument, then RUMP_SERVER', () => {
+    expect(parse(['unix:///run/a.sock'], { RUMP_SERVER: 'unix:///run/b.sock' }).listen).to.deep.equal({ kind: 'unix', path: '/run/a.sock' });
+    expect(parse([], { RUMP_SERVER: 'unix:///run/b.sock' }).listen).to.deep.equal({ kind: 'unix', path: '/run/b.sock' });
+    expect(parse(['tcp://127.0.0.1:9999']).listen).to.deep.equal({ kind: 'tcp', host: '127.0.0.1', port: 9999 });
+  });
+
+  it('collects repeated --addr and normalises them', () => {
+    const c = parse(['--tap', 'tap0', '--addr', '10.0.0.2/24', '--addr', '10.0.1.2/16', '--gateway', '10.0.0.1']);
+    expect(c.addrs).to.deep.equal(['10.0.0.2/24', '10.0.1.2/16']);
+    expect(c.gateway).to.equal('10.0.0.1');
+  });
+
+  const bad: Array<[string[], RegExp]> = [
+    [['--mclbytes', '3000'], /3000.*2048, 4096/],
+    [['--mclnum', '0'], /--mclnum must be between 1 and 64/],
+    [['--mclnum', 'x'], /--mclnum must be an integer/],
+    [['--mtu', '100'], /--mtu must be between 576/],
+    [['--tap', 't', '--addr', '10.0.0.1'], /--addr wants an IPv4 address with a prefix/],
+    [['--addr', '10.0.0.1/24'], /--addr needs an interface/],
+    [['--tap', 'a', '--bus', '/tmp/b'], /alternatives/],
+    [['--tap', 'name-that-is-far-too-long'], /1-15 characters/],
+    [['--gateway', '300.1.1.1', '--tap', 't'], /IPv4 address/],
+    [['--bogus'], /unknown option/],
+    [['tcp://10.1.2.3:80'], /loopback only/],
+    [['ftp://x'], /unsupported URL scheme/],
+    [['--socket-mode', '9'], /three octal digits/],
+  ];
+  for (const [argv, why] of bad) {
+    it(`refuses ${argv.join(' ')} with a usage error`, () => {
+      expect(() => parse(argv)).to.throw(UsageError, why);
+    });
+  }
+
+  it('parses URLs on their own', () => {
+    expect(parseListenUrl('/tmp/x.sock')).to.deep.equal({ kind: 'unix', path: '/tmp/x.sock' });
+    expect(() => parseListenUrl('unix://')).to.throw(UsageError);
+    expect(() => parseListenUrl('tcp://127.0.0.1:0')).to.throw(UsageError);
+  });
+});

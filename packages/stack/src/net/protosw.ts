@@ -1,0 +1,101 @@
+/**
+ * The seam between the network layer (IPv4, ICMP) and the transport
+ * protocols above it — BSD's `struct protosw` entries `pr_input`,
+ * `pr_ctlinput` and the `ip_output()` call transports make downwards.
+ *
+ * Data goes up through `input` and down through `IpOutput.output`, once, and
+ * never doubles back: a transport never parses an IP header itself, the IP
+ * layer never looks inside a transport header (except ICMP quoting it).
+ */
+import type { Mbuf } from '../mbuf/index.js';
+
+/** IP protocol numbers (`IPPROTO_*`). */
+export const IpProto = {
+  ICMP: 1,
+  TCP: 6,
+  UDP: 17,
+} as const;
+
+/** What the IP layer learned about an inbound packet, handed to the transport with it. */
+export interface IpPacketInfo {
+  /** Source address (host order, unsigned 32-bit). */
+  src: number;
+  /** Destination address as it appeared on the wire (may be a broadcast or multicast address). */
+  dst: number;
+  /** IP protocol number. */
+  proto: number;
+  /** TTL as received. */
+  ttl: number;
+  /** The DSCP/ECN byte. */
+  tos: number;
+  /** Name of the interface the packet arrived on. */
+  ifname: string;
+  /** True when `dst` was a broadcast (limited or directed) address. */
+  broadcast: boolean;
+  /** True when `dst` was a multicast address. */
+  multicast: boolean;
+}
+
+/** An ICMP error (or local failure) reported to the transport that sent the quoted packet (`pr_ctlinput`). */
+export interface TransportError {
+  /** The errno it maps to: ECONNREFUSED (port unreachable), EHOSTUNREACH, ENETUNREACH, EMSGSIZE (fragmentation needed), ... */
+  errno: number;
+  /** ICMP type and code, or -1/-1 for a locally generated error (e.g. ARP resolution failed). */
+  icmpType: number;
+  icmpCode: number;
+  /** Next-hop MTU from an RFC 1191 fragmentation-needed message, else 0. */
+  mtu: number;
+  /** The quoted packet's addresses and ports (ports 0 when not known). */
+  src: number;
+  dst: number;
+  srcPort: number;
+  dstPort: number;
+  /** The quoted transport header's first 8 bytes (TCP uses its sequence number, RFC 5927). */
+  quoted: Uint8Array;
+}
+
+/** A transport protocol as the IP layer sees it. */
+export interface TransportProtocol {
+  /** The IP protocol number it handles. */
+  readonly proto: number;
+  /**
+   * Deliver one inbound packet. `m` starts at the transport header (the IP
+   * header has been stripped, reassembly done). Ownership of `m` passes to the
+   * protocol: it must free or keep it, on every path.
+   */
+  input(m: Mbuf, info: IpPacketInfo): void;
+  /** Deliver an ICMP error or a local failure concerning a packet this protocol sent. */
+  ctlinput?(err: TransportError): void;
+}
+
+/** Options for one {@link IpOutput.output} call. */
+export interface IpOutputOptions {
+  src: number;
+  dst: number;
+  proto: number;
+  /** Default: the `net.inet.ip.ttl` sysctl (64). */
+  ttl?: number;
+  tos?: number;
+  /** Set Don't Fragment: a packet larger than the path's MTU fails with EMSGSIZE instead of being fragmented. */
+  df?: boolean;
+  /** Allow sending to a broadcast address (`SO_BROADCAST`); without it EACCES. */
+  broadcast?: boolean;
+}
+
+/** The downward call: what `ip_output()` is to BSD transports. */
+export interface IpOutput {
+  /**
+   * Prepend an IPv4 header to `m` (which starts at the transport header and
+   * should have been allocated with enough leading space for IP + link headers)
+   * and send it: route, fragment if needed, resolve the next hop, hand to the
+   * link. Ownership of `m` passes to the IP layer on every path. Returns 0 or an
+   * errno (ENETUNREACH, EHOSTUNREACH, EMSGSIZE, ENOBUFS, EACCES, ENETDOWN).
+   * A packet waiting for ARP returns 0; if resolution then fails, the sending
+   * transport hears of it through `ctlinput` (EHOSTDOWN/EHOSTUNREACH).
+   */
+  output(m: Mbuf, opts: IpOutputOptions): number;
+  /** The source address the stack would use towards `dst`, or null when there is no route. */
+  selectSource(dst: number): number | null;
+  /** The MTU of the route towards `dst` (path MTU when known), or 0 when there is no route. */
+  mtuTowards(dst: number): number;
+}
