@@ -21,3 +21,4 @@ export { realClock, ManualClock } from './kern/clock.js';
 export type { Clock, TimerHandle } from './kern/clock.js';
 export { emptyLinkStats } from './link/link.js';
 export type { Link, LinkKind, LinkReceiver, LinkStats } from './link/link.js';
+export * from './mbuf/index.js';

@@ -1,0 +1,462 @@
+/**
+ * The mbuf cluster pool: one slab allocated at start-up, cut into
+ * `nmbclusters` clusters of `MCLBYTES` bytes (NetBSD `mcl_cache` over
+ * `nmbclusters`, `sys/kern/uipc_mbuf.c`), and the extended clusters of the
+ * paper (section 5.2): `MCLNUM` clusters taken as one unit and filled by one
+ * batched copy.
+ *
+ * Nothing here allocates cluster storage after construction: a cluster is an
+ * index into the slab, its view is made once, the free list is an `Int32Array`
+ * stack and the reference counts an `Int32Array`. Exhaustion is reported by a
+ * return value (`-1` / `null`), never by an exception.
+ *
+ * @module
+ */
+import { M_EXT, M_PKTHDR, MCLNUM_MAX, Mbuf } from './mbuf.js';
+
+/** Options of {@link ClusterPool}. */
+export interface ClusterPoolOptions {
+  /** Cluster size `MCLBYTES`: 2048 (default) or 4096; anything else is a `RangeError`. */
+  mclbytes?: number;
+  /** Number of clusters in the slab (`nmbclusters`), 1 .. 1 048 576. */
+  nmbclusters: number;
+  /** Default clusters per extended cluster (`MCLNUM`), 1 .. 64; default 1 (BSD behaviour). */
+  mclnum?: number;
+  /**
+   * Most mbufs in use at once (each cluster in use also holds one mbuf);
+   * default `2 * nmbclusters + 256`. Bounds the small-mbuf memory the same
+   * way `nmbclusters` bounds cluster memory.
+   */
+  nmbufs?: number;
+}
+
+/** Pool statistics in the spirit of `netstat -m`. */
+export interface PoolStats {
+  /** Cluster size in bytes (`MCLBYTES`). */
+  mclbytes: number;
+  /** Default clusters per extended cluster (`MCLNUM`). */
+  mclnum: number;
+  /** Clusters in the slab. */
+  clustersTotal: number;
+  /** Clusters referenced by at least one mbuf or extended cluster. */
+  clustersInUse: number;
+  /** Clusters on the free list. */
+  clustersFree: number;
+  /** Highest `clustersInUse` seen. */
+  clustersPeak: number;
+  /** Mbufs allocated and not yet freed (including those reserved by extended clusters). */
+  mbufsInUse: number;
+  /** Highest `mbufsInUse` seen. */
+  mbufsPeak: number;
+  /** Most mbufs in use at once. */
+  mbufsLimit: number;
+  /** Allocations refused because the pool was exhausted (mbufs or clusters). */
+  allocFailures: number;
+  /** Packets dropped by callers for lack of buffers ({@link ClusterPool.countDrop}). */
+  drops: number;
+  /** Extended clusters handed out. */
+  extGets: number;
+  /** Of those, how many were one contiguous run in the slab. */
+  extContiguous: number;
+}
+
+/**
+ * A pool of mbuf clusters carved from one `ArrayBuffer`, plus the accounting
+ * of the mbufs that use them. One pool per stack; pass it to the allocation
+ * functions (`mGet(pool)`, ...). Every mbuf remembers its pool.
+ *
+ * Small mbuf data areas are ordinary `Uint8Array(MLEN)` allocations counted
+ * here (not pooled): V8 allocates such short-lived objects in its young
+ * generation about as cheaply as a free-list pop, an mbuf *object* must be
+ * allocated anyway, and not recycling them means a stale reference to a freed
+ * mbuf can never see another packet's bytes. Clusters, which are large and
+ * which the paper's copy path fills, come only from the slab.
+ */
+export class ClusterPool {
+  /** Cluster size in bytes (`MCLBYTES`). */
+  readonly mclbytes: number;
+  /** Number of clusters (`nmbclusters`). */
+  readonly nmbclusters: number;
+  /** Default clusters per extended cluster (`MCLNUM`). */
+  readonly mclnum: number;
+  /** Most mbufs in use at once. */
+  readonly nmbufs: number;
+  /** The slab: `nmbclusters * mclbytes` bytes, allocated once. */
+  readonly slab: ArrayBuffer;
+  /** The whole slab as bytes; cluster `i` is `[i * mclbytes, (i + 1) * mclbytes)`. */
+  readonly bytes: Uint8Array;
+
+  private readonly views: Uint8Array[];
+  private readonly refcnt: Int32Array;
+  /** Free cluster indices as a stack; `freeTop` entries are valid. */
+  private readonly freeStack: Int32Array;
+  /** Position of each cluster in `freeStack`, -1 when in use (lets getExt take any run). */
+  private readonly freePos: Int32Array;
+  private freeTop: number;
+  /** Where the next search for a contiguous run starts (next fit). */
+  private runHint = 0;
+  private mbufs = 0;
+  private mbufsPeakN = 0;
+  private clustersPeakN = 0;
+  private allocFailuresN = 0;
+  private dropsN = 0;
+  private extGetsN = 0;
+  private extContiguousN = 0;
+
+  /**
+   * Allocates the slab.
+   * @throws RangeError when `mclbytes` is not 2048 or 4096, or a count is out
+   *   of range (start-up configuration errors, never on the data path).
+   */
+  constructor(opts: ClusterPoolOptions) {
+    const mclbytes = opts.mclbytes ?? 2048;
+    if (mclbytes !== 2048 && mclbytes !== 4096) {
+      throw new RangeError(`MCLBYTES must be 2048 or 4096, got ${mclbytes}`);
+    }
+    const n = opts.nmbclusters;
+    if (!Number.isInteger(n) || n < 1 || n > 1 << 20) {
+      throw new RangeError(`nmbclusters must be an integer in 1..1048576, got ${n}`);
+    }
+    const mclnum = opts.mclnum ?? 1;
+    checkMclnum(mclnum);
+    const nmbufs = opts.nmbufs ?? 2 * n + 256;
+    if (!Number.isInteger(nmbufs) || nmbufs < 1) {
+      throw new RangeError(`nmbufs must be a positive integer, got ${nmbufs}`);
+    }
+    this.mclbytes = mclbytes;
+    this.nmbclusters = n;
+    this.mclnum = mclnum;
+    this.nmbufs = nmbufs;
+    this.slab = new ArrayBuffer(n * mclbytes);
+    this.bytes = new Uint8Array(this.slab);
+    this.views = new Array<Uint8Array>(n);
+    this.refcnt = new Int32Array(n);
+    this.freeStack = new Int32Array(n);
+    this.freePos = new Int32Array(n);
+    // Stack top holds cluster 0, so single gets walk the slab upwards and
+    // leave long free runs behind them for extended clusters.
+    for (let i = 0; i < n; i++) {
+      this.views[i] = this.bytes.subarray(i * mclbytes, (i + 1) * mclbytes);
+      this.freeStack[i] = n - 1 - i;
+      this.freePos[n - 1 - i] = i;
+    }
+    this.freeTop = n;
+  }
+
+  /** Clusters on the free list now. */
+  get clustersFree(): number {
+    return this.freeTop;
+  }
+
+  /** Mbufs that may still be allocated before the limit. */
+  get mbufsFree(): number {
+    return this.nmbufs - this.mbufs;
+  }
+
+  /**
+   * @internal Take one cluster with reference count 1; -1 when exhausted
+   * (counted in `allocFailures`).
+   */
+  clAlloc(): number {
+    if (this.freeTop === 0) {
+      this.allocFailuresN++;
+      return -1;
+    }
+    const i = this.freeStack[--this.freeTop]!;
+    this.freePos[i] = -1;
+    this.refcnt[i] = 1;
+    this.notePeak();
+    return i;
+  }
+
+  /** @internal Add a reference to cluster `i` (sharing, `MCLADDREFERENCE`). */
+  clRef(i: number): void {
+    this.refcnt[i]!++;
+  }
+
+  /** @internal Drop a reference; the cluster returns to the free list at 0. */
+  clUnref(i: number): void {
+    const r = --this.refcnt[i]!;
+    if (r > 0) return;
+    if (r < 0) {
+      this.refcnt[i] = 0;
+      throw new Error(`cluster ${i} released more often than referenced`);
+    }
+    this.freePos[i] = this.freeTop;
+    this.freeStack[this.freeTop++] = i;
+  }
+
+  /** Reference count of cluster `i` (0 when free). */
+  clRefcnt(i: number): number {
+    return this.refcnt[i]!;
+  }
+
+  /** @internal The view of cluster `i` (made once at start-up). */
+  clView(i: number): Uint8Array {
+    return this.views[i]!;
+  }
+
+  /**
+   * @internal Account for `n` new mbufs; false (and a counted failure) when
+   * that would pass the limit.
+   */
+  mbReserve(n: number): boolean {
+    if (this.mbufs + n > this.nmbufs) {
+      this.allocFailuresN++;
+      return false;
+    }
+    this.mbufs += n;
+    if (this.mbufs > this.mbufsPeakN) this.mbufsPeakN = this.mbufs;
+    return true;
+  }
+
+  /** @internal Return the accounting of `n` mbufs. */
+  mbRelease(n: number): void {
+    this.mbufs -= n;
+    if (this.mbufs < 0) {
+      this.mbufs = 0;
+      throw new Error('more mbufs released than allocated');
+    }
+  }
+
+  /** Count an allocation refused by a caller's own check (e.g. a pre-flight test). */
+  countAllocFailure(): void {
+    this.allocFailuresN++;
+  }
+
+  /** Count a packet dropped for lack of buffers; shows in `stats().drops`. */
+  countDrop(): void {
+    this.dropsN++;
+  }
+
+  /**
+   * Take `n` clusters as one extended cluster (the paper's section 5.2),
+   * with `n` mbufs reserved to carry them. When a run of `n` free clusters
+   * lies contiguous in the slab it is preferred and {@link ExtCluster.run}
+   * is one view over all of it, so a batched copy is a single `set`;
+   * contiguity is not guaranteed (after fragmentation the clusters come from
+   * the free list in any order). The search is next-fit from a rotating
+   * hint: O(n) on a lightly used pool, at worst O(nmbclusters).
+   *
+   * @param n clusters, 1..64; default the pool's `mclnum`.
+   * @returns the extended cluster, owned by the caller until
+   *   {@link ExtCluster.toChain} or {@link ExtCluster.release}; `null` when
+   *   fewer than `n` clusters or mbufs are free (counted in `allocFailures`;
+   *   nothing is taken).
+   * @throws RangeError when `n` is not an integer in 1..64.
+   */
+  getExt(n: number = this.mclnum): ExtCluster | null {
+    checkMclnum(n);
+    if (this.freeTop < n) {
+      this.allocFailuresN++;
+      return null;
+    }
+    if (!this.mbReserve(n)) return null;
+    const clusters = new Int32Array(n);
+    const start = n === 1 ? -1 : this.findRun(n);
+    let run: Uint8Array | null = null;
+    if (start >= 0) {
+      for (let k = 0; k < n; k++) {
+        this.takeFree(start + k);
+        clusters[k] = start + k;
+      }
+      run = this.bytes.subarray(start * this.mclbytes, (start + n) * this.mclbytes);
+      this.runHint = start + n === this.nmbclusters ? 0 : start + n;
+      this.extContiguousN++;
+    } else {
+      for (let k = 0; k < n; k++) {
+        const i = this.freeStack[this.freeTop - 1]!;
+        this.takeFree(i);
+        clusters[k] = i;
+      }
+      if (n === 1) {
+        run = this.views[clusters[0]!]!;
+        this.extContiguousN++;
+      }
+    }
+    this.extGetsN++;
+    this.notePeak();
+    return new ExtCluster(this, clusters, run);
+  }
+
+  /** Pool statistics (a fresh object; `netstat -m`). */
+  stats(): PoolStats {
+    return {
+      mclbytes: this.mclbytes,
+      mclnum: this.mclnum,
+      clustersTotal: this.nmbclusters,
+      clustersInUse: this.nmbclusters - this.freeTop,
+      clustersFree: this.freeTop,
+      clustersPeak: this.clustersPeakN,
+      mbufsInUse: this.mbufs,
+      mbufsPeak: this.mbufsPeakN,
+      mbufsLimit: this.nmbufs,
+      allocFailures: this.allocFailuresN,
+      drops: this.dropsN,
+      extGets: this.extGetsN,
+      extContiguous: this.extContiguousN,
+    };
+  }
+
+  /** Whether no cluster and no mbuf is in use: the leak invariant. */
+  isAllFree(): boolean {
+    return this.freeTop === this.nmbclusters && this.mbufs === 0;
+  }
+
+  /**
+   * Check the leak invariant (tests call it after each test).
+   * @throws Error naming what is still in use.
+   */
+  assertAllFree(): void {
+    if (this.isAllFree()) return;
+    throw new Error(
+      `mbuf pool leak: ${this.nmbclusters - this.freeTop} cluster(s) and ${this.mbufs} mbuf(s) still in use`,
+    );
+  }
+
+  private notePeak(): void {
+    const used = this.nmbclusters - this.freeTop;
+    if (used > this.clustersPeakN) this.clustersPeakN = used;
+  }
+
+  /** Remove free cluster `i` from anywhere in the stack (swap with the top). */
+  private takeFree(i: number): void {
+    const p = this.freePos[i]!;
+    const top = this.freeStack[--this.freeTop]!;
+    this.freeStack[p] = top;
+    this.freePos[top] = p;
+    this.freePos[i] = -1;
+    this.refcnt[i] = 1;
+  }
+
+  /** First index of `n` consecutive free clusters at or after the hint (wrapping), or -1. */
+  private findRun(n: number): number {
+    const total = this.nmbclusters;
+    if (n > total) return -1;
+    let i = this.runHint;
+    let runStart = i;
+    let runLen = 0;
+    // total + n steps: a run that straddles the hint is still seen.
+    for (let steps = 0; steps < total + n; steps++) {
+      if (i === total) {
+        i = 0;
+        runLen = 0;
+      }
+      if (this.freePos[i]! >= 0) {
+        if (runLen === 0) runStart = i;
+        if (++runLen === n) return runStart;
+      } else {
+        runLen = 0;
+      }
+      i++;
+    }
+    return -1;
+  }
+}
+
+/**
+ * `n` clusters taken together by {@link ClusterPool.getExt}: fill them with
+ * one batched copy (through {@link ExtCluster.targets}), then hand them to a
+ * chain with {@link ExtCluster.toChain}. Owns its clusters and `n` reserved
+ * mbufs until one of `toChain` / `release` is called, exactly once.
+ */
+export class ExtCluster {
+  /** The pool the clusters came from. */
+  readonly pool: ClusterPool;
+  /** Cluster indices in fill order. */
+  readonly clusters: Int32Array;
+  /** One view per cluster, in fill order. */
+  readonly views: Uint8Array[];
+  /** One view over all clusters when they are contiguous in the slab, else null. */
+  readonly run: Uint8Array | null;
+  private live = true;
+
+  /** @internal Made by {@link ClusterPool.getExt}. */
+  constructor(pool: ClusterPool, clusters: Int32Array, run: Uint8Array | null) {
+    this.pool = pool;
+    this.clusters = clusters;
+    this.run = run;
+    const views = new Array<Uint8Array>(clusters.length);
+    for (let k = 0; k < clusters.length; k++) views[k] = pool.clView(clusters[k]!);
+    this.views = views;
+  }
+
+  /** Number of clusters. */
+  get n(): number {
+    return this.clusters.length;
+  }
+
+  /** Bytes the extended cluster holds: `n * MCLBYTES`. */
+  get capacity(): number {
+    return this.clusters.length * this.pool.mclbytes;
+  }
+
+  /**
+   * The destinations for one copy of the first `len` bytes: `[run]` (one
+   * view) when contiguous, else the cluster views, the last one trimmed.
+   * Filling them in order with consecutive bytes fills the unit.
+   * @throws RangeError when `len` exceeds {@link ExtCluster.capacity}.
+   */
+  targets(len: number): Uint8Array[] {
+    if (!Number.isInteger(len) || len < 0 || len > this.capacity) {
+      throw new RangeError(`ExtCluster.targets: len ${len} outside 0..${this.capacity}`);
+    }
+    if (this.run !== null) return [this.run.subarray(0, len)];
+    const mcl = this.pool.mclbytes;
+    const out: Uint8Array[] = [];
+    for (let k = 0; k * mcl < len; k++) {
+      const v = this.views[k]!;
+      out.push(len - k * mcl >= mcl ? v : v.subarray(0, len - k * mcl));
+    }
+    return out;
+  }
+
+  /**
+   * Hand the clusters to a chain: one mbuf per cluster holding data, the
+   * first `len` bytes of the unit in order; clusters beyond `len` go back to
+   * the pool (at least one mbuf is made, empty when `len` is 0). The caller
+   * owns the returned chain; this extended cluster is spent. Never fails:
+   * its mbufs were reserved by `getExt`.
+   * @param pkthdr make the first mbuf a packet header with `pkthdr.len = len`.
+   * @throws RangeError for a bad `len`; Error when already spent.
+   */
+  toChain(len: number, pkthdr = false): Mbuf {
+    if (!this.live) throw new Error('ExtCluster already handed over or released');
+    if (!Number.isInteger(len) || len < 0 || len > this.capacity) {
+      throw new RangeError(`ExtCluster.toChain: len ${len} outside 0..${this.capacity}`);
+    }
+    this.live = false;
+    const pool = this.pool;
+    const mcl = pool.mclbytes;
+    const used = len === 0 ? 1 : Math.ceil(len / mcl);
+    let head: Mbuf | null = null;
+    let tail: Mbuf | null = null;
+    for (let k = 0; k < used; k++) {
+      const c = this.clusters[k]!;
+      const flags = M_EXT | (k === 0 && pkthdr ? M_PKTHDR : 0);
+      const m = new Mbuf(pool, pool.clView(c), 0, flags, c);
+      m.len = Math.min(mcl, len - k * mcl);
+      if (tail === null) head = m;
+      else tail.next = m;
+      tail = m;
+    }
+    for (let k = used; k < this.clusters.length; k++) pool.clUnref(this.clusters[k]!);
+    pool.mbRelease(this.clusters.length - used);
+    if (pkthdr) head!.pkthdr!.len = len;
+    return head!;
+  }
+
+  /** Give every cluster and reserved mbuf back (e.g. the copy failed). Idempotent after toChain. */
+  release(): void {
+    if (!this.live) return;
+    this.live = false;
+    for (let k = 0; k < this.clusters.length; k++) this.pool.clUnref(this.clusters[k]!);
+    this.pool.mbRelease(this.clusters.length);
+  }
+}
+
+function checkMclnum(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > MCLNUM_MAX) {
+    throw new RangeError(`MCLNUM must be an integer in 1..${MCLNUM_MAX}, got ${n}`);
+  }
+}
