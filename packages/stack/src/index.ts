@@ -19,6 +19,38 @@ export { Errno, EWOULDBLOCK, errnoName, StackError } from './kern/errno.js';
 export type { ErrnoName, ErrnoValue } from './kern/errno.js';
 export { realClock, ManualClock } from './kern/clock.js';
 export type { Clock, TimerHandle } from './kern/clock.js';
-export { emptyLinkStats } from './link/link.js';
-export type { Link, LinkKind, LinkReceiver, LinkStats } from './link/link.js';
+export {
+  emptyLinkStats,
+  LoopbackLink,
+  LOOPBACK_MTU,
+  MemWire,
+  MemWireLink,
+  ETHER_HDR_LEN,
+  MIN_MTU,
+  MAX_MTU,
+  emptyWireStats,
+  normalizeFaults,
+  Rng,
+  randomSeed,
+} from './link/index.js';
+export type {
+  Link,
+  LinkKind,
+  LinkReceiver,
+  LinkStats,
+  LoopbackOptions,
+  MemWireOptions,
+  MemWireLinkOptions,
+  FlushMode,
+  FaultConfig,
+  ReorderFault,
+  DelayFault,
+  CorruptFault,
+  RateLimitFault,
+  WireStats,
+  NormalizedFaults,
+  Seed,
+} from './link/index.js';
+export { Sysctl, formatSysctl } from './kern/sysctl.js';
+export type { IntNode, SysctlRow, StatsObject } from './kern/sysctl.js';
 export * from './mbuf/index.js';

@@ -48,7 +48,9 @@ export interface Link {
    * Transmit one frame. Ownership of `frame` passes to the link: the caller
    * must not touch it afterwards. Returns `false` when the frame was dropped
    * (and counted in {@link LinkStats.txDrops}); never throws for a full queue
-   * or a down link.
+   * or a down link. A frame lost later, on the medium (a fault injector's
+   * loss, a peer gone), returns `true` as on a real wire and is counted
+   * where it is lost.
    */
   output(frame: Uint8Array): boolean;
 
