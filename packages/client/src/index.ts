@@ -1,5 +1,59 @@
 /**
  * @packageDocumentation
- * @rumpnet/client (work in progress).
+ * `@rumpnet/client`: the rump client library. Socket system calls travel to a
+ * rump server over a Unix domain socket; a send carries a handle for its
+ * buffer, and the server copies the bytes in (COPYIN) cluster by cluster, or
+ * MCLNUM clusters per request (batched copyin); a receive is copied out
+ * (COPYOUT) before its response. docs/PROTOCOL.md describes the wire.
+ *
+ * @example
+ * ```ts
+ * import { RumpConnection, inet } from '@rumpnet/client';
+ * const rump = await RumpConnection.connect('unix:///tmp/rump.sock'); // or RUMP_SERVER
+ * const fd = await rump.sys.socket('stream');
+ * await rump.sys.connect(fd, inet('10.0.0.2', 80)); // Error: connect ECONNREFUSED 10.0.0.2:80
+ * await rump.sys.send(fd, Buffer.from('GET / HTTP/1.0\r\n\r\n'));
+ * const buf = Buffer.alloc(4096);
+ * const n = await rump.sys.recv(fd, buf);
+ * await rump.close();
+ * ```
  */
-export const PACKAGE = "@rumpnet/client";
+export const PACKAGE = '@rumpnet/client';
+
+export { RumpConnection } from './connection.js';
+export type {
+  CallOptions,
+  ClientCounters,
+  ConnectOptions,
+  RetryPolicy,
+  RxMode,
+  ServerLimits,
+  ServerParams,
+} from './connection.js';
+export { RumpSyscalls, inet } from './sys.js';
+export type { RecvResult } from './sys.js';
+export {
+  ERR_RUMP_CLOSED,
+  ERR_RUMP_PROTOCOL,
+  ERR_RUMP_VERSION,
+  RumpProtocolError,
+  errnoCode,
+  errnoValue,
+  syscallError,
+} from './errors.js';
+export type { RumpSyscallError } from './errors.js';
+export { MsgFlag, PollEvent, SYSCALL_SCHEMAS, checkArgs, isDottedQuad } from './syscalls.js';
+export type {
+  PollFd,
+  PollResultFd,
+  ShutdownHow,
+  SockAddrIn,
+  SockOptLevel,
+  SockType,
+  SyscallArgs,
+  SyscallName,
+  SyscallResults,
+  SyscallSchema,
+} from './syscalls.js';
+export { PROTOCOL_VERSION, parseServerUrl } from './wire.js';
+export type { ServerAddress } from './wire.js';

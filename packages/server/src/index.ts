@@ -1,5 +1,21 @@
 /**
  * @packageDocumentation
- * @rumpnet/server (work in progress).
+ * `@rumpnet/server`: the rump server. It hosts the rumpnet stack and serves
+ * socket system calls to rump clients over a Unix domain socket; sends are
+ * copied in from the client with COPYIN requests, one per mbuf cluster or one
+ * per extended cluster of MCLNUM clusters (batched copyin).
+ *
+ * @example
+ * ```ts
+ * import { RumpListener } from '@rumpnet/server';
+ * const listener = await RumpListener.listen('unix:///tmp/rump.sock', {
+ *   handlers: {}, params: { mclbytes: 2048, mclnum: 16, rxMode: 'coalesced' },
+ * });
+ * // ... later
+ * await listener.close();
+ * ```
  */
-export const PACKAGE = "@rumpnet/server";
+export * from './proto/index.js';
+export * from './session/index.js';
+export { parseServerArgs, parseListenUrl, buildProgram, UsageError, DEFAULT_SOCKET } from './config.js';
+export type { ServerConfig, ListenUrl } from './config.js';

@@ -1,0 +1,541 @@
+/**
+ * The rump client's end of the protocol, like NetBSD's `librumpclient`
+ * (`rumpclient.c`): connect, read the banner, handshake, then forward system
+ * calls and serve the server's COPYIN/COPYOUT requests against the buffers
+ * each call registered, until the call's response arrives.
+ */
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import {
+  DEFAULT_MAX_FRAME,
+  FrameReader,
+  MAX_BANNER,
+  MsgClass,
+  MsgType,
+  PROTOCOL_VERSION,
+  parseBanner,
+  parseServerUrl,
+  writeFrame,
+  type FrameHandler,
+  type FrameMeta,
+  type PayloadSink,
+  type ServerAddress,
+} from './wire.js';
+import { checkArgs, SYSCALL_SCHEMAS, type SyscallSchema } from './syscalls.js';
+import { RumpSyscalls } from './sys.js';
+import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
+
+const EFAULT = 14;
+
+/** How the server receives data into clients: one COPYOUT per mbuf or one per call. */
+export type RxMode = 'per-mbuf' | 'coalesced';
+
+/** Limits the server enforces on each client, reported in the handshake. */
+export interface ServerLimits {
+  /** Largest frame the server accepts or sends. */
+  readonly maxFrame: number;
+  /** Largest number of requests a client may have in flight. */
+  readonly maxInFlight: number;
+  /** Largest number of unprocessed bytes the server buffers for a client. */
+  readonly maxBufferedBytes: number;
+  /** How long the server waits for a COPYIN reply before failing the call with EFAULT. */
+  readonly copyinTimeoutMs: number;
+}
+
+/** What the server told the client in its handshake reply. */
+export interface ServerParams {
+  /** Protocol version (equal to {@link PROTOCOL_VERSION}). */
+  readonly version: number;
+  /** Server software from the banner. */
+  readonly software: string;
+  /** Bytes per mbuf cluster (`MCLBYTES`). */
+  readonly mclbytes: number;
+  /** Clusters per COPYIN (`MCLNUM`; 1 is NetBSD's behaviour). */
+  readonly mclnum: number;
+  /** Receive copy mode. */
+  readonly rxMode: RxMode;
+  /** Per-client limits. */
+  readonly limits: ServerLimits;
+  /** This connection's session number on the server. */
+  readonly session: number;
+}
+
+/** Counters of one connection (they survive reconnects). */
+export interface ClientCounters {
+  /** System calls sent. */
+  syscalls: number;
+  /** System calls answered with an errno. */
+  errors: number;
+  /** ERROR replies received, malformed frames and unknown requests seen. */
+  protocolErrors: number;
+  /** COPYIN requests served (and bytes sent in reply). */
+  copyinRequests: number;
+  copyinBytes: number;
+  /** COPYOUT requests applied (and bytes written into buffers). */
+  copyoutRequests: number;
+  copyoutBytes: number;
+  /** Copy requests refused: unknown handle or out-of-range offset/length. */
+  copyFaults: number;
+}
+
+/** Reconnect policy, like `rumpclient_setconnretry`. */
+export interface RetryPolicy {
+  /** Further attempts after the first failure (0: none, Infinity: forever). */
+  readonly attempts: number;
+  /** Pause between attempts in milliseconds. */
+  readonly intervalMs: number;
+}
+
+/** Options of {@link RumpConnection.connect}. */
+export interface ConnectOptions {
+  /** Client name sent in the handshake (default: the script's base name). */
+  readonly name?: string;
+  /** Retry policy for connecting (default: no retries). */
+  readonly retry?: RetryPolicy;
+  /** After a lost connection, let the next call reconnect with {@link ConnectOptions.retry} (default false). */
+  readonly reconnect?: boolean;
+  /** Time allowed for banner and handshake (default 5000 ms). */
+  readonly handshakeTimeoutMs?: number;
+  /** Largest frame this client accepts (default {@link DEFAULT_MAX_FRAME}). */
+  readonly maxFrame?: number;
+  /** Protocol version to announce; only tests change it. */
+  readonly protocolVersion?: number;
+}
+
+/** Options of one {@link RumpConnection.call}. */
+export interface CallOptions {
+  /**
+   * Buffers by argument name. Each is registered under a fresh handle that
+   * replaces the argument; the server copies from/into it (COPYIN/COPYOUT)
+   * until the response. The buffer stays the caller's, but it must not be
+   * changed (send) or read (receive) until the promise settles.
+   */
+  readonly buffers?: Readonly<Record<string, Uint8Array>>;
+  /** Name used in a Node-shaped error (default: the wire name). */
+  readonly syscall?: string;
+}
+
+interface Pending {
+  readonly name: string;
+  readonly syscall: string;
+  readonly address: string | undefined;
+  readonly port: number | undefined;
+  readonly handles: number[];
+  fault: boolean;
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+}
+
+interface Registered {
+  readonly buf: Uint8Array;
+  readonly call: Pending;
+}
+
+const emptyCounters = (): ClientCounters => ({
+  syscalls: 0,
+  errors: 0,
+  protocolErrors: 0,
+  copyinRequests: 0,
+  copyinBytes: 0,
+  copyoutRequests: 0,
+  copyoutBytes: 0,
+  copyFaults: 0,
+});
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * One client's connection to a rump server. Many calls may be in flight at
+ * once; each is matched to its response by request number.
+ *
+ * Events: `'close'` (reason: Error | undefined) when the link goes away,
+ * `'reconnect'` (params) after a transparent reconnect.
+ */
+export class RumpConnection extends EventEmitter {
+  /** Counters for this connection. */
+  readonly counters: ClientCounters = emptyCounters();
+  /** The system calls, as typed promise wrappers over {@link RumpConnection.call}. */
+  readonly sys: RumpSyscalls = new RumpSyscalls(this);
+  private socket: net.Socket | undefined;
+  private reader: FrameReader | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private readonly handles = new Map<number, Registered>();
+  private nextReq = 1;
+  private nextHandle = 1;
+  private paramsValue: ServerParams | undefined;
+  private closeReason: Error | undefined;
+  private userClosed = false;
+  private reopening: Promise<void> | undefined;
+
+  private constructor(
+    private readonly address: ServerAddress,
+    private readonly url: string,
+    private readonly opts: ConnectOptions,
+  ) {
+    super();
+  }
+
+  /**
+   * Connects to a rump server and completes the handshake.
+   * `url` defaults to `process.env.RUMP_SERVER`. Rejects with Node's own
+   * connect error (`connect ENOENT /path`, `ECONNREFUSED`) when nobody
+   * listens, after the retries of `opts.retry`; with a
+   * {@link RumpProtocolError} (`ERR_RUMP_VERSION`) on a version mismatch.
+   */
+  static async connect(url?: string, opts: ConnectOptions = {}): Promise<RumpConnection> {
+    const u = url ?? process.env.RUMP_SERVER;
+    if (u === undefined || u === '') {
+      const err = new TypeError('no rump server given: pass a URL or set RUMP_SERVER') as TypeError & { code: string };
+      err.code = 'ERR_INVALID_URL';
+      throw err;
+    }
+    const conn = new RumpConnection(parseServerUrl(u), u, opts);
+    await conn.open();
+    return conn;
+  }
+
+  /** The server's handshake parameters. */
+  get params(): ServerParams {
+    if (!this.paramsValue) throw new RumpProtocolError(ERR_RUMP_CLOSED, 'not connected');
+    return this.paramsValue;
+  }
+
+  /** True while the link to the server is up. */
+  get connected(): boolean {
+    return this.socket !== undefined;
+  }
+
+  /** Number of calls waiting for their response. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Number of buffers registered for calls in flight. */
+  get registeredBuffers(): number {
+    return this.handles.size;
+  }
+
+  /**
+   * Makes one system call. Resolves with the server's result; rejects with a
+   * Node-shaped error ({@link syscallError}) for an errno, a
+   * {@link RumpProtocolError} when the server refused the request as
+   * malformed or the link failed, a `TypeError` (`ERR_INVALID_ARG_VALUE`)
+   * when the arguments break the syscall's schema.
+   */
+  async call<R = unknown>(name: string, args: Record<string, unknown>, opts: CallOptions = {}): Promise<R> {
+    if (!this.socket) await this.reopen();
+    const sock = this.socket!;
+    const wireArgs: Record<string, unknown> = { ...args };
+    const schema: SyscallSchema | undefined = (SYSCALL_SCHEMAS as Record<string, SyscallSchema>)[name];
+    const reqno = this.allocReq();
+    const addr = isMap(args.addr) ? args.addr : undefined;
+    const call: Pending = {
+      name,
+      syscall: opts.syscall ?? name,
+      address: typeof addr?.address === 'string' ? addr.address : undefined,
+      port: typeof addr?.port === 'number' ? addr.port : undefined,
+      handles: [],
+      fault: false,
+      resolve: () => undefined,
+      reject: () => undefined,
+    };
+    for (const [key, buf] of Object.entries(opts.buffers ?? {})) {
+      const h = this.allocHandle();
+      this.handles.set(h, { buf, call });
+      call.handles.push(h);
+      wireArgs[key] = h;
+    }
+    if (schema) {
+      const why = checkArgs(schema, wireArgs);
+      if (why !== undefined) {
+        this.release(call);
+        const err = new TypeError(`${name}: ${why}`) as TypeError & { code: string };
+        err.code = 'ERR_INVALID_ARG_VALUE';
+        throw err;
+      }
+    }
+    const result = new Promise<R>((resolve, reject) => {
+      call.resolve = resolve as (v: unknown) => void;
+      call.reject = reject;
+    });
+    this.pending.set(reqno, call);
+    this.counters.syscalls++;
+    writeFrame(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs });
+    return result;
+  }
+
+  /** Measures one protocol round trip (PING); resolves with milliseconds. */
+  async ping(): Promise<number> {
+    if (!this.socket) await this.reopen();
+    const t0 = performance.now();
+    const reqno = this.allocReq();
+    await new Promise((resolve, reject) => {
+      this.pending.set(reqno, {
+        name: 'ping', syscall: 'ping', address: undefined, port: undefined, handles: [], fault: false, resolve, reject,
+      });
+      writeFrame(this.socket!, MsgClass.REQ, MsgType.PING, reqno, undefined);
+    });
+    return performance.now() - t0;
+  }
+
+  /** Closes the connection; calls in flight reject with `ERR_RUMP_CLOSED`. Resolves when the socket is closed. */
+  async close(): Promise<void> {
+    this.userClosed = true;
+    const sock = this.socket;
+    if (!sock) return;
+    await new Promise<void>((resolve) => {
+      sock.once('close', () => resolve());
+      sock.end();
+      // A peer that does not finish the close cannot keep us waiting.
+      setTimeout(() => sock.destroy(), 1000).unref();
+    });
+  }
+
+  // ----- connecting -----
+
+  private async open(): Promise<void> {
+    const retry = this.opts.retry ?? { attempts: 0, intervalMs: 0 };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.openOnce();
+        return;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        const retriable = code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EAGAIN' || code === 'ECONNRESET';
+        if (!retriable || attempt >= retry.attempts || this.userClosed) throw err;
+        await new Promise((r) => setTimeout(r, retry.intervalMs));
+      }
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    if (this.userClosed || !this.opts.reconnect || !this.paramsValue) {
+      throw this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `connection to ${this.url} is closed`);
+    }
+    this.reopening ??= this.open().finally(() => {
+      this.reopening = undefined;
+    });
+    await this.reopening;
+    this.emit('reconnect', this.paramsValue);
+  }
+
+  private openOnce(): Promise<void> {
+    const a = this.address;
+    const sock = a.kind === 'unix' ? net.connect({ path: a.path }) : net.connect({ host: a.host, port: a.port });
+    if (a.kind === 'tcp') sock.setNoDelay(true);
+    const timeoutMs = this.opts.handshakeTimeoutMs ?? 5000;
+    return new Promise<void>((resolve, reject) => {
+      let banner = '';
+      let bannerDone = false;
+      let settled = false;
+      const timer = setTimeout(() => fail(new RumpProtocolError(ERR_RUMP_PROTOCOL, `no handshake from ${this.url} within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sock.destroy();
+        reject(err);
+      };
+      sock.once('error', fail);
+      sock.on('data', (chunk: Buffer) => {
+        if (bannerDone) return this.reader?.push(chunk);
+        const nl = chunk.indexOf(0x0a);
+        banner += chunk.toString('latin1', 0, nl < 0 ? chunk.length : nl);
+        if (banner.length >= MAX_BANNER) return fail(new RumpProtocolError(ERR_RUMP_PROTOCOL, `${this.url} sent no rump banner`));
+        if (nl < 0) return;
+        bannerDone = true;
+        const b = parseBanner(banner);
+        if (!b) return fail(new RumpProtocolError(ERR_RUMP_PROTOCOL, `${this.url} is not a rump server (banner '${banner}')`));
+        const mine = this.opts.protocolVersion ?? PROTOCOL_VERSION;
+        if (b.version !== mine) {
+          return fail(new RumpProtocolError(ERR_RUMP_VERSION, `protocol version mismatch: server ${b.software} speaks ${b.version}, this client speaks ${mine}`, { server: b.version, client: mine }));
+        }
+        this.attach(sock, b.software, (err) => (err ? fail(err) : (settled = true, clearTimeout(timer), sock.off('error', fail), resolve())));
+        const rest = chunk.subarray(nl + 1);
+        if (rest.length > 0) this.reader!.push(rest);
+      });
+      sock.once('close', () => fail(this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `${this.url} closed the connection during the handshake`)));
+    });
+  }
+
+  /** Wires a socket whose banner was accepted and sends the handshake. */
+  private attach(sock: net.Socket, software: string, done: (err?: Error) => void): void {
+    this.closeReason = undefined;
+    const handler: FrameHandler = {
+      payloadSink: (meta) => this.payloadSink(meta),
+      frame: (meta, payload) => this.onFrame(meta, payload),
+      malformed: (meta, reason) => this.onMalformed(meta, reason),
+      fatal: (reason) => this.fail(new RumpProtocolError(ERR_RUMP_PROTOCOL, `bad frame from server: ${reason}`)),
+    };
+    this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME });
+    this.socket = sock;
+    sock.on('error', (err) => this.fail(err));
+    sock.once('close', () => this.detach(sock));
+    const reqno = this.allocReq();
+    this.pending.set(reqno, {
+      name: 'handshake', syscall: 'handshake', address: undefined, port: undefined, handles: [], fault: false,
+      resolve: (v) => {
+        const p = v as Omit<ServerParams, 'software'>;
+        if (!isMap(p) || p.version !== (this.opts.protocolVersion ?? PROTOCOL_VERSION)) {
+          return done(new RumpProtocolError(ERR_RUMP_PROTOCOL, 'bad handshake reply'));
+        }
+        this.paramsValue = { ...p, software };
+        done();
+      },
+      reject: (err) => done(err),
+    });
+    const name = this.opts.name ?? (process.argv[1] ? process.argv[1].replace(/^.*\//, '') : 'node');
+    writeFrame(sock, MsgClass.REQ, MsgType.HANDSHAKE, reqno, {
+      version: this.opts.protocolVersion ?? PROTOCOL_VERSION,
+      pid: process.pid,
+      name,
+    });
+  }
+
+  private fail(err: Error): void {
+    this.closeReason ??= err;
+    this.reader?.stop();
+    this.socket?.destroy();
+  }
+
+  private detach(sock: net.Socket): void {
+    if (this.socket !== sock) return;
+    this.socket = undefined;
+    this.reader = undefined;
+    const reason = this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `connection to ${this.url} closed`);
+    this.closeReason = reason;
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    this.handles.clear();
+    for (const c of calls) c.reject(reason);
+    this.emit('close', this.userClosed ? undefined : reason);
+  }
+
+  // ----- frames -----
+
+  private payloadSink(meta: FrameMeta): PayloadSink | undefined {
+    if (meta.cls !== MsgClass.REQ || meta.type !== MsgType.COPYOUT) return undefined;
+    // COPYOUT: write the bytes straight into the registered buffer.
+    const h = isMap(meta.head) ? meta.head : {};
+    const reg = typeof h.h === 'number' ? this.handles.get(h.h) : undefined;
+    const off = h.o;
+    if (!reg || typeof off !== 'number' || !Number.isInteger(off) || off < 0 || off + meta.payloadLen > reg.buf.length) {
+      this.counters.copyFaults++;
+      if (reg) reg.call.fault = true;
+      return () => undefined;
+    }
+    const buf = reg.buf;
+    return (piece, at) => buf.set(piece, off + at);
+  }
+
+  private onFrame(meta: FrameMeta, payload: Uint8Array | undefined): void {
+    if (meta.cls === MsgClass.REQ) return this.onServerRequest(meta, payload);
+    const call = this.pending.get(meta.reqno);
+    if (!call) {
+      // A reply to nothing we asked: counted and ignored (the server may have given up on it).
+      if (meta.reqno !== 0 || meta.cls !== MsgClass.ERROR) this.counters.protocolErrors++;
+      else this.closeReason = this.errorFrom(meta.head, 'server closed the connection');
+      return;
+    }
+    this.pending.delete(meta.reqno);
+    this.release(call);
+    const head = isMap(meta.head) ? meta.head : {};
+    if (meta.cls === MsgClass.ERROR) {
+      this.counters.protocolErrors++;
+      return call.reject(this.errorFrom(head, `server refused ${call.name}`));
+    }
+    if (typeof head.errno === 'number') {
+      this.counters.errors++;
+      return call.reject(syscallError(head.errno, call.syscall, call.address, call.port));
+    }
+    if (call.fault) {
+      this.counters.errors++;
+      return call.reject(syscallError(EFAULT, call.syscall, call.address, call.port));
+    }
+    call.resolve(head.result);
+  }
+
+  private errorFrom(head: unknown, fallback: string): RumpProtocolError {
+    const h = isMap(head) ? head : {};
+    const reason = typeof h.reason === 'string' ? h.reason : fallback;
+    const code = h.code === 'version' ? ERR_RUMP_VERSION : ERR_RUMP_PROTOCOL;
+    return new RumpProtocolError(code, reason, h);
+  }
+
+  private onServerRequest(meta: FrameMeta, _payload: Uint8Array | undefined): void {
+    const sock = this.socket!;
+    const h = isMap(meta.head) ? meta.head : {};
+    switch (meta.type) {
+      case MsgType.COPYIN: {
+        // The server's copyin(): answer with exactly the bytes asked for, a view of the caller's buffer.
+        const reg = typeof h.h === 'number' ? this.handles.get(h.h) : undefined;
+        const off = h.o;
+        const n = h.n;
+        if (!reg || typeof off !== 'number' || typeof n !== 'number' || !Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > reg.buf.length) {
+          this.counters.copyFaults++;
+          writeFrame(sock, MsgClass.ERROR, MsgType.COPYIN, meta.reqno, { errno: EFAULT, reason: 'bad address' });
+          return;
+        }
+        this.counters.copyinRequests++;
+        this.counters.copyinBytes += n;
+        writeFrame(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, [reg.buf.subarray(off, off + n)]);
+        return;
+      }
+      case MsgType.COPYOUT:
+        // Bytes were already written by the payload sink; COPYOUT is fire-and-forget.
+        if (typeof h.h === 'number' && this.handles.has(h.h)) {
+          this.counters.copyoutRequests++;
+          this.counters.copyoutBytes += meta.payloadLen;
+        }
+        return;
+      case MsgType.PING:
+        writeFrame(sock, MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
+        return;
+      default:
+        this.counters.protocolErrors++;
+        writeFrame(sock, MsgClass.ERROR, meta.type, meta.reqno, { reason: `unknown request type ${meta.type}` });
+    }
+  }
+
+  private onMalformed(meta: FrameMeta, reason: string): void {
+    this.counters.protocolErrors++;
+    if (meta.cls === MsgClass.REQ && this.socket) {
+      writeFrame(this.socket, MsgClass.ERROR, meta.type, meta.reqno, { reason });
+    } else {
+      // A malformed reply still ends its call: the result cannot be read.
+      const call = this.pending.get(meta.reqno);
+      if (call) {
+        this.pending.delete(meta.reqno);
+        this.release(call);
+        call.reject(new RumpProtocolError(ERR_RUMP_PROTOCOL, `malformed reply: ${reason}`));
+      }
+    }
+  }
+
+  // ----- numbers -----
+
+  private release(call: Pending): void {
+    for (const h of call.handles) this.handles.delete(h);
+  }
+
+  private allocReq(): number {
+    // 0 is reserved for connection-level ERROR frames.
+    for (let i = 0; i < 0x10000; i++) {
+      const r = this.nextReq;
+      this.nextReq = this.nextReq >= 0xffffffff ? 1 : this.nextReq + 1;
+      if (!this.pending.has(r)) return r;
+    }
+    throw new RumpProtocolError(ERR_RUMP_PROTOCOL, 'no free request number');
+  }
+
+  private allocHandle(): number {
+    for (let i = 0; i < 0x10000; i++) {
+      const h = this.nextHandle;
+      this.nextHandle = this.nextHandle >= 0xffffffff ? 1 : this.nextHandle + 1;
+      if (!this.handles.has(h)) return h;
+    }
+    throw new RumpProtocolError(ERR_RUMP_PROTOCOL, 'no free buffer handle');
+  }
+}

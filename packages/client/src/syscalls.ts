@@ -1,0 +1,259 @@
+/**
+ * The syscall contract between rump clients and the rump server: every
+ * system call's name, argument shape and result shape, and a schema table
+ * the server validates arguments against (the client checks them too, so a
+ * bug shows up at the caller). docs/PROTOCOL.md lists the same table.
+ *
+ * This file exists twice, byte for byte: `packages/client/src/syscalls.ts`
+ * and `packages/server/src/proto/syscalls.ts` (the client imports nothing
+ * from the server); a server test compares the two files.
+ *
+ * Numbers follow Linux where a number is needed (poll events, MSG_ flags), as
+ * the stack's errno table does, because Node reports Linux's values here.
+ */
+
+/** An IPv4 socket address, `struct sockaddr_in` in object form. */
+export interface SockAddrIn {
+  readonly family: 'inet';
+  /** Dotted quad, e.g. `10.0.0.2`. */
+  readonly address: string;
+  /** 0..65535. */
+  readonly port: number;
+}
+
+/** `socket(2)` types by name. */
+export type SockType = 'stream' | 'dgram' | 'raw';
+/** `shutdown(2)` directions: SHUT_RD, SHUT_WR, SHUT_RDWR. */
+export type ShutdownHow = 'rd' | 'wr' | 'rdwr';
+/** Option levels: SOL_SOCKET, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP. */
+export type SockOptLevel = 'socket' | 'ip' | 'tcp' | 'udp';
+
+/** Flags of send/recv (Linux values). */
+export const MsgFlag = {
+  MSG_OOB: 0x1,
+  MSG_PEEK: 0x2,
+  MSG_DONTWAIT: 0x40,
+  MSG_WAITALL: 0x100,
+  MSG_NOSIGNAL: 0x4000,
+} as const;
+
+/** Poll events (Linux values, `<poll.h>`). */
+export const PollEvent = {
+  POLLIN: 0x1,
+  POLLPRI: 0x2,
+  POLLOUT: 0x4,
+  POLLERR: 0x8,
+  POLLHUP: 0x10,
+  POLLNVAL: 0x20,
+} as const;
+
+/** One entry of a poll request. */
+export interface PollFd {
+  readonly fd: number;
+  /** Bitmask of {@link PollEvent}. */
+  readonly events: number;
+}
+
+/** One entry of a poll result. */
+export interface PollResultFd {
+  readonly fd: number;
+  /** Bitmask of {@link PollEvent} that are true. */
+  readonly revents: number;
+}
+
+/** Loose argument map of a control call (`ctl.*`), refined when rumpctl is built. */
+export type CtlArgs = Readonly<Record<string, unknown>>;
+
+/** Arguments of every system call, by wire name. Buffers travel as handles (numbers). */
+export interface SyscallArgs {
+  socket: { domain: 'inet'; type: SockType; protocol?: number; nonblock?: boolean };
+  bind: { fd: number; addr: SockAddrIn };
+  listen: { fd: number; backlog: number };
+  accept: { fd: number; nonblock?: boolean };
+  connect: { fd: number; addr: SockAddrIn };
+  /** `send` is `sendto` without `addr`. `buf` is a handle; the bytes are copied in. */
+  sendto: { fd: number; buf: number; len: number; flags?: number; addr?: SockAddrIn };
+  /** `recv` is `recvfrom`. `buf` is a handle; the bytes are copied out before the response. */
+  recvfrom: { fd: number; buf: number; len: number; flags?: number };
+  shutdown: { fd: number; how: ShutdownHow };
+  close: { fd: number };
+  setsockopt: { fd: number; level: SockOptLevel; name: string; value: number | boolean };
+  getsockopt: { fd: number; level: SockOptLevel; name: string };
+  getsockname: { fd: number };
+  getpeername: { fd: number };
+  /** `timeout` in milliseconds, -1 waits forever, 0 only looks. */
+  poll: { fds: PollFd[]; timeout: number };
+  'ctl.ifconfig': CtlArgs;
+  'ctl.route': CtlArgs;
+  'ctl.netstat': CtlArgs;
+  'ctl.arp': CtlArgs;
+  'ctl.sysctl': CtlArgs;
+  'ctl.ping': CtlArgs;
+  'ctl.halt': CtlArgs;
+}
+
+/** An empty result. */
+export type Empty = Record<string, never>;
+
+/** Results of every system call, by wire name. */
+export interface SyscallResults {
+  socket: { fd: number };
+  bind: Empty;
+  listen: Empty;
+  accept: { fd: number; addr: SockAddrIn };
+  connect: Empty;
+  /** Bytes accepted by the socket. */
+  sendto: { bytes: number };
+  /** Bytes copied out; `addr` for datagram sockets. */
+  recvfrom: { bytes: number; addr?: SockAddrIn; flags?: number };
+  shutdown: Empty;
+  close: Empty;
+  setsockopt: Empty;
+  getsockopt: { value: number | boolean };
+  getsockname: { addr: SockAddrIn };
+  getpeername: { addr: SockAddrIn };
+  poll: { ready: number; fds: PollResultFd[] };
+  'ctl.ifconfig': unknown;
+  'ctl.route': unknown;
+  'ctl.netstat': unknown;
+  'ctl.arp': unknown;
+  'ctl.sysctl': unknown;
+  'ctl.ping': unknown;
+  'ctl.halt': unknown;
+}
+
+/** Every system call name of the contract. */
+export type SyscallName = keyof SyscallArgs;
+
+/** Checks one argument value; returns why it is wrong, or undefined when it is right. */
+export type Check = (v: unknown) => string | undefined;
+
+/** How a syscall moves data through its buffer handles. */
+export type CopyKind = 'none' | 'in' | 'out';
+
+/** The schema of one syscall. */
+export interface SyscallSchema {
+  /** Checks per argument name, or `'loose'` for any map (control calls). Unlisted keys are refused. */
+  readonly args: Readonly<Record<string, Check>> | 'loose';
+  /** Argument names that are buffer handles. */
+  readonly buffers: readonly string[];
+  /** Direction of copies: `in` (COPYIN, send-type), `out` (COPYOUT, receive-type). */
+  readonly copy: CopyKind;
+}
+
+const MAX_INT = 0x7fffffff;
+
+/** Argument checks, small and composable. */
+export const T = {
+  /** An integer in [-2^31, 2^31). */
+  int: ((v) => (Number.isInteger(v) && (v as number) >= -MAX_INT - 1 && (v as number) <= MAX_INT ? undefined : 'an int32')) as Check,
+  /** A descriptor: an integer in [0, 2^31). */
+  fd: ((v) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_INT ? undefined : 'a descriptor')) as Check,
+  /** A buffer handle: an integer in [1, 2^32). */
+  handle: ((v) => (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 0xffffffff ? undefined : 'a buffer handle')) as Check,
+  /** A length: an integer in [0, 2^31). */
+  len: ((v) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_INT ? undefined : 'a length')) as Check,
+  bool: ((v) => (typeof v === 'boolean' ? undefined : 'a boolean')) as Check,
+  /** A short string (names of options). */
+  name: ((v) => (typeof v === 'string' && v.length > 0 && v.length <= 64 ? undefined : 'a name')) as Check,
+  /** One of the given strings. */
+  oneOf: (...allowed: string[]): Check => (v) =>
+    typeof v === 'string' && allowed.includes(v) ? undefined : `one of ${allowed.join('|')}`,
+  /** Either check. */
+  or: (a: Check, b: Check): Check => (v) => (a(v) === undefined || b(v) === undefined ? undefined : `${a(v)} or ${b(v)}`),
+  /** An IPv4 socket address. */
+  sockaddr: ((v) => sockaddrProblem(v)) as Check,
+  /** A poll descriptor list (at most 1024 entries, like a sane RLIMIT_NOFILE). */
+  pollfds: ((v) => {
+    if (!Array.isArray(v) || v.length > 1024) return 'an array of at most 1024 {fd, events}';
+    for (const e of v) {
+      if (!isPlainObject(e)) return 'entries {fd, events}';
+      const keys = Object.keys(e);
+      if (keys.length !== 2 || T.fd(e.fd) !== undefined || T.int(e.events) !== undefined) return 'entries {fd, events}';
+    }
+    return undefined;
+  }) as Check,
+} as const;
+
+/** Marks an argument optional (absent or undefined/null is fine). */
+export function opt(c: Check): Check {
+  const o: Check = (v) => (v === undefined || v === null ? undefined : c(v));
+  optional.add(o);
+  return o;
+}
+const optional = new WeakSet<Check>();
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function sockaddrProblem(v: unknown): string | undefined {
+  const want = "a sockaddr {family: 'inet', address: 'a.b.c.d', port}";
+  if (!isPlainObject(v)) return want;
+  if (v.family !== 'inet' || Object.keys(v).length !== 3) return want;
+  if (!Number.isInteger(v.port) || (v.port as number) < 0 || (v.port as number) > 65535) return want;
+  if (typeof v.address !== 'string' || !isDottedQuad(v.address)) return want;
+  return undefined;
+}
+
+/** True for a canonical dotted-quad IPv4 address (no leading zeros, octets ≤ 255). */
+export function isDottedQuad(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  for (let i = 1; i <= 4; i++) {
+    const o = m[i]!;
+    if (Number(o) > 255 || (o.length > 1 && o[0] === '0')) return false;
+  }
+  return true;
+}
+
+const plain = (args: Record<string, Check>): SyscallSchema => ({ args, buffers: [], copy: 'none' });
+const ctl: SyscallSchema = { args: 'loose', buffers: [], copy: 'none' };
+const level = T.oneOf('socket', 'ip', 'tcp', 'udp');
+
+/** The schema table: one entry per system call of the contract. */
+export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
+  socket: plain({ domain: T.oneOf('inet'), type: T.oneOf('stream', 'dgram', 'raw'), protocol: opt(T.int), nonblock: opt(T.bool) }),
+  bind: plain({ fd: T.fd, addr: T.sockaddr }),
+  listen: plain({ fd: T.fd, backlog: T.int }),
+  accept: plain({ fd: T.fd, nonblock: opt(T.bool) }),
+  connect: plain({ fd: T.fd, addr: T.sockaddr }),
+  sendto: { args: { fd: T.fd, buf: T.handle, len: T.len, flags: opt(T.int), addr: opt(T.sockaddr) }, buffers: ['buf'], copy: 'in' },
+  recvfrom: { args: { fd: T.fd, buf: T.handle, len: T.len, flags: opt(T.int) }, buffers: ['buf'], copy: 'out' },
+  shutdown: plain({ fd: T.fd, how: T.oneOf('rd', 'wr', 'rdwr') }),
+  close: plain({ fd: T.fd }),
+  setsockopt: plain({ fd: T.fd, level, name: T.name, value: T.or(T.int, T.bool) }),
+  getsockopt: plain({ fd: T.fd, level, name: T.name }),
+  getsockname: plain({ fd: T.fd }),
+  getpeername: plain({ fd: T.fd }),
+  poll: plain({ fds: T.pollfds, timeout: T.int }),
+  'ctl.ifconfig': ctl,
+  'ctl.route': ctl,
+  'ctl.netstat': ctl,
+  'ctl.arp': ctl,
+  'ctl.sysctl': ctl,
+  'ctl.ping': ctl,
+  'ctl.halt': ctl,
+};
+
+/**
+ * Validates `args` against `schema`: a plain map, every required key present,
+ * every value passing its check, no unknown keys. Returns the first problem
+ * as text, or undefined when the arguments are well formed.
+ */
+export function checkArgs(schema: SyscallSchema, args: unknown): string | undefined {
+  if (!isPlainObject(args)) return 'arguments must be a map';
+  if (schema.args === 'loose') return undefined;
+  const spec = schema.args;
+  for (const key of Object.keys(args)) {
+    if (!Object.prototype.hasOwnProperty.call(spec, key)) return `unknown argument '${key}'`;
+  }
+  for (const key of Object.keys(spec)) {
+    const check = spec[key]!;
+    const v = args[key];
+    if (v === undefined && !optional.has(check)) return `missing argument '${key}'`;
+    const why = check(v);
+    if (why !== undefined) return `argument '${key}' must be ${why}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,69 @@
+/**
+ * The copy interface between the stack's socket layer and a client's memory,
+ * the rump equivalent of `copyin(9)`/`copyout(9)` (NetBSD's rump server
+ * implements them as requests to the client in `rumpuser_sp.c`).
+ *
+ * These shapes are the contract the socket layer codes against; the lead
+ * unifies them with `packages/stack/src/mbuf/uio.ts`.
+ */
+
+/**
+ * Where a send-type call's bytes come from. ONE `copyin` call is ONE COPYIN
+ * request: it fills `dsts` in order with consecutive bytes starting at
+ * `uaddr` (a byte offset into the client buffer the source stands for).
+ * The views are written in place (no intermediate copy when the transport
+ * allows). It rejects with a `StackError` carrying an errno — `EFAULT` when
+ * the client refuses, replies with the wrong size, goes away or does not
+ * answer in time; `EMSGSIZE` when the request could not fit in one frame —
+ * and then the contents of `dsts` are unspecified.
+ */
+export interface CopySource {
+  copyin(uaddr: number, dsts: readonly Uint8Array[]): Promise<void> | void;
+}
+
+/**
+ * Where a receive-type call's bytes go. ONE `copyout` call is ONE COPYOUT
+ * request: `srcs` in order, consecutively, at `uaddr` of the client buffer.
+ * The sources are only borrowed for the duration of the call (the bytes are
+ * copied into the outgoing frame before it returns), so the caller may free
+ * or reuse them — mbuf clusters go back to the pool — as soon as it returns.
+ * A returned promise means "wait before the next copyout" (the transport's
+ * write buffer is full); it rejects with `EFAULT` when the client is gone.
+ */
+export interface CopySink {
+  copyout(uaddr: number, srcs: readonly Uint8Array[]): Promise<void> | void;
+}
+
+/** Total length of a list of views. */
+export function totalLength(views: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const v of views) n += v.length;
+  return n;
+}
+
+/**
+ * Scatters a stream of pieces into `dsts`, in order: the copy from socket
+ * chunks straight into mbuf clusters. `write` must be given pieces whose
+ * total does not exceed the total length of `dsts`.
+ */
+export class Scatter {
+  private di = 0;
+  private doff = 0;
+  constructor(private readonly dsts: readonly Uint8Array[]) {}
+
+  /** Copies `piece` into the destinations at the cursor and advances it. */
+  write(piece: Uint8Array): void {
+    let p = 0;
+    while (p < piece.length && this.di < this.dsts.length) {
+      const d = this.dsts[this.di]!;
+      const take = Math.min(d.length - this.doff, piece.length - p);
+      d.set(piece.subarray(p, p + take), this.doff);
+      p += take;
+      this.doff += take;
+      if (this.doff === d.length) {
+        this.di++;
+        this.doff = 0;
+      }
+    }
+  }
+}

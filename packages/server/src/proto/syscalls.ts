@@ -1,0 +1,2 @@
+/** The syscall contract, defined once in `@rumpnet/client/protocol`. */
+export * from '@rumpnet/client/protocol';

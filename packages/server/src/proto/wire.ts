@@ -1,0 +1,2 @@
+/** The wire format, defined once in `@rumpnet/client/protocol`. */
+export * from '@rumpnet/client/protocol';

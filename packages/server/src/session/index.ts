@@ -1,0 +1,20 @@
+/**
+ * Server-side sessions: the listener and one {@link ClientSession} per
+ * client connection, with its limits, counters and copy machinery.
+ */
+export { ClientSession, DEFAULT_LIMITS, resolveSchemas, silentLogger } from './session.js';
+export type {
+  CloseHook,
+  PeerInfo,
+  ProtoLogger,
+  RxMode,
+  SessionCounters,
+  SessionLimits,
+  SessionOptions,
+  StackParams,
+  SyscallContext,
+  SyscallHandler,
+  SyscallHandlers,
+} from './session.js';
+export { RumpListener } from './listener.js';
+export type { ListenerOptions } from './listener.js';

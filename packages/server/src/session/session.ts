@@ -1,0 +1,621 @@
+/**
+ * One client connection on the rump server: "each client is a process", as
+ * in NetBSD's `rumpuser_sp.c` where each connection gets its own `spclient`
+ * and lwp context. The session speaks the protocol (banner, handshake,
+ * SYSCALL dispatch, COPYIN/COPYOUT to the client), enforces the per-client
+ * limits, and never lets a misbehaving client crash the server or touch
+ * another client: every fault becomes an errno for one call, an ERROR frame,
+ * or a disconnect of that client alone.
+ */
+import type { Socket } from 'node:net';
+import { Errno, StackError } from '@rumpnet/stack';
+import {
+  COPY_FRAME_OVERHEAD,
+  FrameReader,
+  MsgClass,
+  MsgType,
+  PROTOCOL_VERSION,
+  encodeFrameCopy,
+  makeBanner,
+  writeFrame,
+  type FrameMeta,
+  type PayloadSink,
+} from '../proto/wire.js';
+import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/syscalls.js';
+import { Scatter, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
+
+/** Receive copy mode: one COPYOUT per mbuf (NetBSD) or one per call (coalesced). */
+export type RxMode = 'per-mbuf' | 'coalesced';
+
+/** Stack parameters reported to clients in the handshake. */
+export interface StackParams {
+  /** Bytes per mbuf cluster (`MCLBYTES`: 2048 or 4096). */
+  readonly mclbytes: number;
+  /** Clusters per COPYIN (`MCLNUM`). */
+  readonly mclnum: number;
+  /** Receive copy mode. */
+  readonly rxMode: RxMode;
+}
+
+/** Per-client limits. */
+export interface SessionLimits {
+  /** Largest frame accepted or sent (bytes). */
+  readonly maxFrame: number;
+  /** Syscalls served at once; further ones wait in a queue counted against maxBufferedBytes. */
+  readonly maxInFlight: number;
+  /** Bytes of queued requests a client may pile up before it is disconnected. */
+  readonly maxBufferedBytes: number;
+  /** Bytes queued for writing to a client that does not read before it is disconnected. */
+  readonly maxWriteBufferedBytes: number;
+  /** Milliseconds to wait for a COPYIN reply; then the copy fails with EFAULT. */
+  readonly copyinTimeoutMs: number;
+  /** Protocol errors tolerated before the client is disconnected. */
+  readonly maxProtocolErrors: number;
+  /** Milliseconds allowed for the handshake. */
+  readonly handshakeTimeoutMs: number;
+}
+
+/** Default limits. */
+export const DEFAULT_LIMITS: SessionLimits = {
+  maxFrame: 4 * 1024 * 1024 + 4096,
+  maxInFlight: 256,
+  maxBufferedBytes: 8 * 1024 * 1024,
+  maxWriteBufferedBytes: 32 * 1024 * 1024,
+  copyinTimeoutMs: 10_000,
+  maxProtocolErrors: 64,
+  handshakeTimeoutMs: 10_000,
+};
+
+/** Per-client counters (all monotonic). */
+export interface SessionCounters {
+  /** Syscalls dispatched to a handler. */
+  syscalls: number;
+  /** Syscalls answered with an errno. */
+  errors: number;
+  /** COPYIN requests sent, and bytes received in valid replies. */
+  copyinRequests: number;
+  copyinBytes: number;
+  /** COPYOUT requests sent, and their payload bytes. */
+  copyoutRequests: number;
+  copyoutBytes: number;
+  /** COPYINs failed by timeout, by a reply of the wrong size, or refused by the client. */
+  copyinTimeouts: number;
+  copyinWrongSize: number;
+  copyinRefused: number;
+  /** COPYIN replies that came after their timeout (dropped). */
+  lateReplies: number;
+  /** Malformed frames, unknown types/syscalls, bad arguments, replies to nothing. */
+  protocolErrors: number;
+  /** Handlers that threw something other than an errno (server bugs, logged). */
+  internalErrors: number;
+}
+
+/** The logger interface used (pino's `Logger` satisfies it). */
+export interface ProtoLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** A logger that drops everything. */
+export const silentLogger: ProtoLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** What a handler gets besides its arguments. */
+export interface SyscallContext {
+  /** The client's request number (for logs). */
+  readonly reqno: number;
+  /** The syscall's wire name. */
+  readonly name: string;
+  /** Aborted when the session closes: a blocked call (accept, poll, recv) must give up then. */
+  readonly signal: AbortSignal;
+  /** The source of a send-type call's bytes (see {@link ClientSession.copySource}). */
+  copySource(handle: number): CopySource;
+  /** The sink of a receive-type call's bytes (see {@link ClientSession.copySink}). */
+  copySink(handle: number): CopySink;
+}
+
+/**
+ * A syscall implementation. Resolves with the result (sent as `{result}`);
+ * rejects with anything carrying a numeric `errno` (a `StackError`) to fail
+ * the call with that errno. Any other rejection is a server bug: logged,
+ * counted, answered with an ERROR frame.
+ */
+export type SyscallHandler<A = any, R = unknown> = (session: ClientSession, args: A, ctx: SyscallContext) => Promise<R>;
+
+/** The embedding server's syscall table: wire name → handler. */
+export type SyscallHandlers = Readonly<Record<string, SyscallHandler>>;
+
+/** Who the client said it is in the handshake. */
+export interface PeerInfo {
+  readonly version: number;
+  readonly pid: number;
+  readonly name: string;
+}
+
+/** Options of a {@link ClientSession}. */
+export interface SessionOptions {
+  /** Session number, unique per listener. */
+  readonly id: number;
+  /** Syscall handlers. Each name needs a schema (built-in or in `schemas`). */
+  readonly handlers: SyscallHandlers;
+  /** Extra schemas, e.g. a test table; they override built-in ones of the same name. */
+  readonly schemas?: Readonly<Record<string, SyscallSchema>>;
+  /** Stack parameters reported in the handshake. */
+  readonly params: StackParams;
+  /** Limits (defaults: {@link DEFAULT_LIMITS}). */
+  readonly limits?: Partial<SessionLimits>;
+  /** Logger (default silent). */
+  readonly log?: ProtoLogger;
+  /** Software name in the banner. */
+  readonly software?: string;
+}
+
+/** Handler run when a session closes: the server closes that client's descriptors here. */
+export type CloseHook = (session: ClientSession, reason: string) => void | Promise<void>;
+
+interface PendingCopyin {
+  readonly total: number;
+  readonly dsts: readonly Uint8Array[];
+  readonly timer: NodeJS.Timeout;
+  done: boolean;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+interface Queued {
+  readonly meta: FrameMeta;
+  readonly bytes: number;
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function errnoOf(err: unknown): number | undefined {
+  const e = (err as { errno?: unknown } | null)?.errno;
+  return typeof e === 'number' && Number.isInteger(e) && e !== 0 ? Math.abs(e) : undefined;
+}
+
+const LATE_MEMORY = 256;
+
+/**
+ * Builds the schema table a session validates against, and checks that
+ * every handler has a schema (a configuration error, thrown at start).
+ */
+export function resolveSchemas(handlers: SyscallHandlers, extra?: Readonly<Record<string, SyscallSchema>>): ReadonlyMap<string, SyscallSchema> {
+  const all = new Map<string, SyscallSchema>(Object.entries(SYSCALL_SCHEMAS));
+  for (const [k, v] of Object.entries(extra ?? {})) all.set(k, v);
+  for (const name of Object.keys(handlers)) {
+    if (!all.has(name)) throw new TypeError(`syscall handler '${name}' has no schema`);
+  }
+  return all;
+}
+
+/** One client connection. Created by {@link RumpListener}; usable over any stream socket. */
+export class ClientSession {
+  /** Session number. */
+  readonly id: number;
+  /** Counters of this client. */
+  readonly counters: SessionCounters = {
+    syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
+    copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0,
+  };
+  /** Stack parameters this session reports. */
+  readonly params: StackParams;
+  /** Effective limits. */
+  readonly limits: SessionLimits;
+  /** Resolves with the close reason once the session is closed and its close hooks ran. */
+  readonly closed: Promise<string>;
+
+  private peerInfo: PeerInfo | undefined;
+  private readonly reader: FrameReader;
+  private readonly schemas: ReadonlyMap<string, SyscallSchema>;
+  private readonly handlers: SyscallHandlers;
+  private readonly log: ProtoLogger;
+  private readonly abort = new AbortController();
+  private readonly copyins = new Map<number, PendingCopyin>();
+  private readonly late = new Set<number>();
+  private readonly queue: Queued[] = [];
+  private readonly hooks: CloseHook[] = [];
+  private queuedBytes = 0;
+  private running = 0;
+  private nextReq = 1;
+  private closing: string | undefined;
+  private resolveClosed!: (reason: string) => void;
+  private readonly handshakeTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: Socket,
+    opts: SessionOptions,
+  ) {
+    this.id = opts.id;
+    this.params = opts.params;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.handlers = opts.handlers;
+    this.schemas = resolveSchemas(opts.handlers, opts.schemas);
+    this.log = opts.log ?? silentLogger;
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+    this.reader = new FrameReader(
+      {
+        payloadSink: (meta) => this.payloadSink(meta),
+        frame: (meta, payload) => this.onFrame(meta, payload),
+        malformed: (meta, reason) => this.onMalformed(meta, reason),
+        fatal: (reason) => this.disconnect(`bad framing: ${reason}`),
+      },
+      { maxFrame: this.limits.maxFrame },
+    );
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.shutdown(`socket error: ${err.message}`));
+    socket.on('close', () => this.shutdown(this.closing ?? 'client closed the connection'));
+    this.handshakeTimer = setTimeout(() => this.disconnect('no handshake in time'), this.limits.handshakeTimeoutMs);
+    this.handshakeTimer.unref();
+    // The banner, like rump's "RUMPSP-..." line, lets a client check the version before speaking.
+    socket.write(makeBanner(PROTOCOL_VERSION, opts.software ?? 'rump-server/0.1.0'));
+  }
+
+  /** The client's handshake, once done. */
+  get peer(): PeerInfo | undefined {
+    return this.peerInfo;
+  }
+
+  /** True once the session started closing. */
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Syscalls being served now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** COPYIN requests waiting for their reply. */
+  get pendingCopyins(): number {
+    return this.copyins.size;
+  }
+
+  /** Registers a hook run once when the session closes (descriptor cleanup). */
+  onClose(hook: CloseHook): void {
+    this.hooks.push(hook);
+  }
+
+  /**
+   * The {@link CopySource} for buffer `handle` of this client: each `copyin`
+   * sends one COPYIN request and scatters the reply into the given views.
+   */
+  copySource(handle: number): CopySource {
+    return { copyin: (uaddr, dsts) => this.copyin(handle, uaddr, dsts) };
+  }
+
+  /**
+   * The {@link CopySink} for buffer `handle` of this client: each `copyout`
+   * sends one COPYOUT request. COPYOUT is fire-and-forget: the stream keeps
+   * it ordered before the call's response, and the client applies it before
+   * it reads that response, so no acknowledgement round trip is needed.
+   */
+  copySink(handle: number): CopySink {
+    return { copyout: (uaddr, srcs) => this.copyout(handle, uaddr, srcs) };
+  }
+
+  /**
+   * Disconnects the client: tells it why (an ERROR frame with request number
+   * 0), closes the socket, fails pending copies with EFAULT, aborts running
+   * handlers' signal and runs the close hooks.
+   */
+  disconnect(reason: string): void {
+    if (this.closing !== undefined) return;
+    this.log.warn({ session: this.id, peer: this.peerInfo, reason }, 'disconnecting client');
+    this.closing = reason;
+    this.reader.stop();
+    if (!this.socket.destroyed) {
+      try {
+        writeFrame(this.socket, MsgClass.ERROR, 0, 0, { reason });
+      } catch {
+        /* the socket may already be unwritable */
+      }
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 200).unref();
+    }
+    this.shutdown(reason);
+  }
+
+  // ----- copies -----
+
+  private copyin(handle: number, uaddr: number, dsts: readonly Uint8Array[]): Promise<void> {
+    const total = totalLength(dsts);
+    if (!Number.isInteger(uaddr) || uaddr < 0 || !Number.isInteger(handle) || handle < 1) {
+      return Promise.reject(new StackError(Errno.EFAULT, 'copyin: bad address'));
+    }
+    if (total === 0) return Promise.resolve();
+    if (total + COPY_FRAME_OVERHEAD > this.limits.maxFrame) {
+      return Promise.reject(new StackError(Errno.EMSGSIZE, `copyin of ${total} bytes exceeds one frame`));
+    }
+    if (this.closing !== undefined) return Promise.reject(new StackError(Errno.EFAULT, 'copyin: client gone'));
+    const reqno = this.allocReq();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const p = this.copyins.get(reqno);
+        if (!p) return;
+        this.copyins.delete(reqno);
+        p.done = true;
+        this.counters.copyinTimeouts++;
+        this.rememberLate(reqno);
+        this.log.warn({ session: this.id, reqno, handle, uaddr, total }, 'copyin timed out');
+        reject(new StackError(Errno.EFAULT, 'copyin: no reply in time'));
+      }, this.limits.copyinTimeoutMs);
+      this.copyins.set(reqno, { total, dsts, timer, done: false, resolve, reject });
+      this.counters.copyinRequests++;
+      this.send(MsgClass.REQ, MsgType.COPYIN, reqno, { h: handle, o: uaddr, n: total });
+    });
+  }
+
+  private copyout(handle: number, uaddr: number, srcs: readonly Uint8Array[]): Promise<void> | void {
+    const total = totalLength(srcs);
+    if (!Number.isInteger(uaddr) || uaddr < 0 || !Number.isInteger(handle) || handle < 1) {
+      return Promise.reject(new StackError(Errno.EFAULT, 'copyout: bad address'));
+    }
+    if (total + COPY_FRAME_OVERHEAD > this.limits.maxFrame) {
+      return Promise.reject(new StackError(Errno.EMSGSIZE, `copyout of ${total} bytes exceeds one frame`));
+    }
+    if (this.closing !== undefined) return Promise.reject(new StackError(Errno.EFAULT, 'copyout: client gone'));
+    // One pre-sized frame with the bytes copied in: the sources are only lent to us.
+    const frame = encodeFrameCopy(MsgClass.REQ, MsgType.COPYOUT, this.allocReq(), { h: handle, o: uaddr }, srcs);
+    this.counters.copyoutRequests++;
+    this.counters.copyoutBytes += total;
+    if (this.socket.write(frame)) return;
+    if (this.checkWriteBacklog()) return Promise.reject(new StackError(Errno.EFAULT, 'copyout: client gone'));
+    // Backpressure: the caller waits for the kernel to take the bytes.
+    return new Promise<void>((resolve, reject) => {
+      const onDrain = (): void => {
+        this.socket.off('close', onClose);
+        resolve();
+      };
+      const onClose = (): void => {
+        this.socket.off('drain', onDrain);
+        reject(new StackError(Errno.EFAULT, 'copyout: client gone'));
+      };
+      this.socket.once('drain', onDrain);
+      this.socket.once('close', onClose);
+    });
+  }
+
+  private rememberLate(reqno: number): void {
+    this.late.add(reqno);
+    if (this.late.size > LATE_MEMORY) this.late.delete(this.late.values().next().value!);
+  }
+
+  // ----- input -----
+
+  private onData(chunk: Buffer): void {
+    if (this.closing !== undefined) return;
+    this.reader.push(chunk);
+  }
+
+  private payloadSink(meta: FrameMeta): PayloadSink | undefined {
+    if (meta.cls === MsgClass.REQ) return undefined;
+    if (meta.type !== MsgType.COPYIN || meta.cls !== MsgClass.RESP) return undefined;
+    const p = this.copyins.get(meta.reqno);
+    if (!p) return undefined; // counted in onFrame; the gathered payload is dropped
+    // A reply of the wrong size is skipped here and failed (EFAULT) in onReply.
+    if (meta.payloadLen !== p.total) return skip;
+    // Scatter each socket chunk straight into the destination clusters.
+    const scatter = new Scatter(p.dsts);
+    return (piece) => {
+      if (!p.done) scatter.write(piece);
+    };
+  }
+
+  private onFrame(meta: FrameMeta, _payload: Uint8Array | undefined): void {
+    if (this.closing !== undefined) return;
+    if (meta.cls !== MsgClass.REQ) return this.onReply(meta);
+    if (!this.peerInfo) return this.onHandshake(meta);
+    switch (meta.type) {
+      case MsgType.SYSCALL:
+        return this.enqueue(meta);
+      case MsgType.PING:
+        return this.send(MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
+      case MsgType.HANDSHAKE:
+        return this.protocolError(meta, 'handshake already done');
+      default:
+        return this.protocolError(meta, `unknown request type ${meta.type}`);
+    }
+  }
+
+  private onReply(meta: FrameMeta): void {
+    if (meta.type !== MsgType.COPYIN) return this.protocolError(undefined, `reply of unexpected type ${meta.type}`);
+    const p = this.copyins.get(meta.reqno);
+    if (!p) {
+      // A reply after its timeout is expected now and then; anything else is a protocol error.
+      if (this.late.delete(meta.reqno)) this.counters.lateReplies++;
+      else this.protocolError(undefined, `reply to unknown request ${meta.reqno}`);
+      return;
+    }
+    if (meta.cls === MsgClass.ERROR) {
+      // The client refused (unknown handle, range outside its buffer): a bad user address.
+      this.counters.copyinRefused++;
+      return this.settleCopyin(meta.reqno, p, new StackError(Errno.EFAULT, 'copyin refused by client'));
+    }
+    if (meta.payloadLen !== p.total) return this.failCopyin(meta.reqno, p, 'wrong size');
+    this.counters.copyinBytes += p.total;
+    this.settleCopyin(meta.reqno, p, undefined);
+  }
+
+  private failCopyin(reqno: number, p: PendingCopyin, why: string): void {
+    this.counters.copyinWrongSize++;
+    this.log.warn({ session: this.id, reqno, expected: p.total }, `copyin reply: ${why}`);
+    this.settleCopyin(reqno, p, new StackError(Errno.EFAULT, `copyin reply: ${why}`));
+  }
+
+  private settleCopyin(reqno: number, p: PendingCopyin, err: Error | undefined): void {
+    clearTimeout(p.timer);
+    p.done = true;
+    this.copyins.delete(reqno);
+    if (err) p.reject(err);
+    else p.resolve();
+  }
+
+  private onHandshake(meta: FrameMeta): void {
+    const h = meta.head;
+    if (meta.type !== MsgType.HANDSHAKE || !isMap(h)) return this.disconnect('handshake required first');
+    if (h.version !== PROTOCOL_VERSION) {
+      const reason = `protocol version mismatch: server speaks ${PROTOCOL_VERSION}, client ${String(h.version)}`;
+      this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason, code: 'version', server: PROTOCOL_VERSION, client: h.version });
+      return this.disconnect(reason);
+    }
+    if (!Number.isInteger(h.pid) || typeof h.name !== 'string' || h.name.length > 256) {
+      this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason: 'bad handshake: want {version, pid, name}' });
+      return this.disconnect('bad handshake');
+    }
+    clearTimeout(this.handshakeTimer);
+    this.peerInfo = { version: h.version, pid: h.pid as number, name: h.name };
+    this.log.info({ session: this.id, peer: this.peerInfo }, 'client connected');
+    const l = this.limits;
+    this.send(MsgClass.RESP, MsgType.HANDSHAKE, meta.reqno, {
+      result: {
+        version: PROTOCOL_VERSION,
+        ...this.params,
+        limits: { maxFrame: l.maxFrame, maxInFlight: l.maxInFlight, maxBufferedBytes: l.maxBufferedBytes, copyinTimeoutMs: l.copyinTimeoutMs },
+        session: this.id,
+      },
+    });
+  }
+
+  private onMalformed(meta: FrameMeta, reason: string): void {
+    if (this.closing !== undefined) return;
+    if (meta.cls === MsgClass.REQ) return this.protocolError(meta, reason);
+    const p = this.copyins.get(meta.reqno);
+    if (p && !p.done) this.settleCopyin(meta.reqno, p, new StackError(Errno.EFAULT, `malformed copyin reply: ${reason}`));
+    this.protocolError(undefined, reason);
+  }
+
+  /** Counts a protocol error, answers the request (if any) with ERROR, disconnects past the limit. */
+  private protocolError(meta: FrameMeta | undefined, reason: string): void {
+    this.counters.protocolErrors++;
+    this.log.warn({ session: this.id, reqno: meta?.reqno, reason }, 'protocol error');
+    if (!this.peerInfo) return this.disconnect(`before handshake: ${reason}`);
+    if (meta) this.send(MsgClass.ERROR, meta.type, meta.reqno, { reason });
+    if (this.counters.protocolErrors > this.limits.maxProtocolErrors) this.disconnect('too many protocol errors');
+  }
+
+  // ----- syscalls -----
+
+  private enqueue(meta: FrameMeta): void {
+    if (this.running < this.limits.maxInFlight) return void this.dispatch(meta);
+    // Over the in-flight limit: queue, counting the bytes against the client's budget.
+    const bytes = Math.max(meta.len, 64);
+    this.queue.push({ meta, bytes });
+    this.queuedBytes += bytes;
+    if (this.queuedBytes > this.limits.maxBufferedBytes) {
+      this.disconnect(`flood: ${this.queue.length} requests (${this.queuedBytes} bytes) queued beyond ${this.limits.maxInFlight} in flight`);
+    }
+  }
+
+  private async dispatch(meta: FrameMeta): Promise<void> {
+    const h = meta.head;
+    if (!isMap(h) || typeof h.name !== 'string') return this.protocolError(meta, 'SYSCALL head must be {name, args}');
+    const name = h.name;
+    const handler = Object.prototype.hasOwnProperty.call(this.handlers, name) ? this.handlers[name] : undefined;
+    const schema = this.schemas.get(name);
+    if (!schema) return this.protocolError(meta, `unknown syscall '${name.slice(0, 64)}'`);
+    const why = checkArgs(schema, h.args);
+    if (why !== undefined) return this.protocolError(meta, `${name}: ${why}`);
+    this.counters.syscalls++;
+    if (!handler) return this.finishCall(meta, name, { errno: Errno.ENOSYS });
+    this.running++;
+    const session = this;
+    const ctx: SyscallContext = {
+      reqno: meta.reqno,
+      name,
+      signal: this.abort.signal,
+      copySource: (handle) => session.copySource(handle),
+      copySink: (handle) => session.copySink(handle),
+    };
+    let reply: Record<string, unknown>;
+    try {
+      const result = await handler(this, h.args as Record<string, unknown>, ctx);
+      reply = { result: result ?? {} };
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno !== undefined) reply = { errno };
+      else {
+        this.counters.internalErrors++;
+        this.log.error({ session: this.id, syscall: name, err }, 'syscall handler failed');
+        reply = { internal: (err as Error)?.message ?? String(err) };
+      }
+    } finally {
+      this.running--;
+    }
+    this.finishCall(meta, name, reply);
+    this.drainQueue();
+  }
+
+  private finishCall(meta: FrameMeta, name: string, reply: Record<string, unknown>): void {
+    if (this.closing !== undefined) return;
+    if ('internal' in reply) {
+      this.send(MsgClass.ERROR, MsgType.SYSCALL, meta.reqno, { reason: `internal error in ${name}` });
+      return;
+    }
+    if (reply.errno !== undefined) this.counters.errors++;
+    this.send(MsgClass.RESP, MsgType.SYSCALL, meta.reqno, reply);
+  }
+
+  private drainQueue(): void {
+    while (this.closing === undefined && this.running < this.limits.maxInFlight && this.queue.length > 0) {
+      const q = this.queue.shift()!;
+      this.queuedBytes -= q.bytes;
+      void this.dispatch(q.meta);
+    }
+  }
+
+  // ----- output and teardown -----
+
+  private send(cls: 0 | 1 | 2, type: number, reqno: number, head: unknown): void {
+    if (this.closing !== undefined || this.socket.destroyed) return;
+    writeFrame(this.socket, cls, type, reqno, head);
+    this.checkWriteBacklog();
+  }
+
+  /** Disconnects a client that lets our writes pile up; true when it did. */
+  private checkWriteBacklog(): boolean {
+    if (this.socket.writableLength <= this.limits.maxWriteBufferedBytes) return false;
+    this.disconnect(`client does not read: ${this.socket.writableLength} bytes unsent`);
+    return true;
+  }
+
+  private shutdown(reason: string): void {
+    if (this.closing === undefined) this.closing = reason;
+    if (this.abort.signal.aborted) return;
+    this.abort.abort(new StackError(Errno.ECONNABORTED, reason));
+    clearTimeout(this.handshakeTimer);
+    this.reader.stop();
+    this.socket.destroy();
+    for (const [reqno, p] of [...this.copyins]) this.settleCopyin(reqno, p, new StackError(Errno.EFAULT, 'client gone'));
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.log.info({ session: this.id, peer: this.peerInfo, reason }, 'session closed');
+    const hooks = this.hooks.splice(0);
+    void (async () => {
+      for (const hook of hooks) {
+        try {
+          await hook(this, reason);
+        } catch (err) {
+          this.log.error({ session: this.id, err }, 'close hook failed');
+        }
+      }
+      this.resolveClosed(reason);
+    })();
+  }
+
+  private allocReq(): number {
+    for (let i = 0; i < 0x10000; i++) {
+      const r = this.nextReq;
+      this.nextReq = this.nextReq >= 0xffffffff ? 1 : this.nextReq + 1;
+      if (!this.copyins.has(r)) return r;
+    }
+    throw new StackError(Errno.ENOBUFS, 'no free request number');
+  }
+}
+
+function skip(): void {
+  /* payload of a reply that already failed */
+}
