@@ -54,3 +54,5 @@ export type {
 export { Sysctl, formatSysctl } from './kern/sysctl.js';
 export type { IntNode, SysctlRow, StatsObject } from './kern/sysctl.js';
 export * from './mbuf/index.js';
+export * as wire from './wire/index.js';
+export { parseIpv4, ipv4ToString, parseMac, macToString } from './wire/index.js';
