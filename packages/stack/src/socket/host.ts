@@ -1,0 +1,61 @@
+/**
+ * What the socket layer and the transports below it need from the stack
+ * they live in. The `Stack` of `stack.ts` satisfies it as it is (pass the
+ * stack itself), so this layer depends on a small structural seam, not on
+ * the whole stack, and unit tests can run it over a fake network layer.
+ *
+ * @module
+ */
+import type { Clock } from '../kern/clock.js';
+import type { Sysctl } from '../kern/sysctl.js';
+import type { ClusterPool, Mbuf } from '../mbuf/index.js';
+import type { IpOutput, TransportProtocol } from '../net/protosw.js';
+
+/** The stack services the socket layer and its protocols use. */
+export interface InetHost {
+  /** The stack's mbuf cluster pool (all socket data lives there). */
+  readonly pool: ClusterPool;
+  /** Time, for socket timeouts (`SO_RCVTIMEO`) and poll timeouts. */
+  readonly clock: Clock;
+  /** The downward seam to IPv4 (`ip_output`, source selection, MTU). */
+  readonly ip: IpOutput;
+  /** The stack's sysctl tree; the layer registers `kern.sbmax`, `net.inet.udp.*`, ... there when given. */
+  readonly sysctl?: Sysctl;
+  /**
+   * Clusters per copy request for `sosend` (`MCLNUM`); default the pool's
+   * `mclnum`. The rump server sets it at start.
+   */
+  readonly mclnum?: number;
+  /**
+   * Every IPv4 address configured on an interface (the weak host model):
+   * bind's EADDRNOTAVAIL test (`ifa_ifwithaddr`).
+   */
+  readonly localAddrs: ReadonlySet<number>;
+  /** The interfaces; only their broadcast test is used (`in_broadcast`). */
+  ifnetList?(): readonly { isBroadcast(addr: number): boolean }[];
+  /** Hand a transport to the IP layer's demultiplexer (`Stack.registerProtocol`). */
+  registerProtocol?(tp: TransportProtocol): void;
+  /**
+   * Send an ICMP error about a received packet (`icmp_error`, rate-limited
+   * and filtered by the network layer). `m` is the packet exactly as
+   * `TransportProtocol.input` got it — starting at the transport header,
+   * not trimmed — so the IP header is still in its leading space; ownership
+   * passes on every path.
+   */
+  icmpError?(m: Mbuf, type: number, code: number): void;
+}
+
+/** Whether `addr` is one of the host's addresses. */
+export function hostIsLocal(host: InetHost, addr: number): boolean {
+  return host.localAddrs.has(addr >>> 0);
+}
+
+/** Whether `addr` is the limited broadcast or a directed broadcast of one of the host's interfaces. */
+export function hostIsBroadcast(host: InetHost, addr: number): boolean {
+  const a = addr >>> 0;
+  if (a === 0xffffffff) return true;
+  const list = host.ifnetList?.();
+  if (list === undefined) return false;
+  for (const ifp of list) if (ifp.isBroadcast(a)) return true;
+  return false;
+}

@@ -1,0 +1,322 @@
+/**
+ * Internet protocol control blocks and their table (NetBSD
+ * `sys/netinet/in_pcb.c`): the local and foreign address/port of each UDP
+ * or TCP socket, demultiplexing of inbound packets to sockets, binding
+ * with BSD's conflict rules, and ephemeral ports. Generic: UDP and TCP each
+ * own one table.
+ *
+ * Three indexes, as NetBSD's `inpt_porthashtbl`, `inpt_bindhashtbl` and
+ * `inpt_connecthashtbl`, so lookups stay O(1) with tens of thousands of
+ * sockets:
+ * - by local port: every pcb with a port (bind conflicts, broadcast);
+ * - by (local address, local port): bound, unconnected pcbs (listeners,
+ *   UDP servers) — the wildcard lookup tries the exact address, then ANY;
+ * - by the 4-tuple: connected pcbs.
+ *
+ * Bind rules (`in_pcbbind`), kept as in BSD and deliberately simple:
+ * - without SO_REUSEADDR/SO_REUSEPORT, a port in use on the same address
+ *   *or on a wildcard overlapping it* is EADDRINUSE;
+ * - with SO_REUSEADDR, a specific address may be bound beside a wildcard
+ *   binding of the same port (and vice versa); binding the exact same
+ *   address and port twice still needs SO_REUSEPORT on both sockets;
+ * - for a multicast address SO_REUSEADDR counts as SO_REUSEPORT (several
+ *   receivers of one group);
+ * - a local address that is not on an interface is EADDRNOTAVAIL (the
+ *   limited broadcast and multicast addresses are allowed: they receive).
+ * There are no privileged ports (a rump server runs unprivileged).
+ *
+ * @module
+ */
+import { Errno } from '../kern/errno.js';
+import { SOOPT } from './constants.js';
+import { hostIsBroadcast, hostIsLocal } from './host.js';
+import type { SocketLayer } from './layer.js';
+import { INADDR_ANY, INADDR_BROADCAST, INADDR_LOOPBACK, inMulticast } from './sockaddr.js';
+import type { SockaddrIn } from './sockaddr.js';
+import type { Socket } from './socket.js';
+
+/** Where a pcb is indexed (`in_pcbstate`). */
+export type InPcbState = 'attached' | 'bound' | 'connected';
+
+/** One protocol control block (`struct inpcb`). */
+export class InPcb {
+  /** Local address (host order), 0 = any. */
+  laddr = INADDR_ANY;
+  /** Local port, 0 = none yet. */
+  lport = 0;
+  /** Foreign address, 0 = not connected. */
+  faddr = INADDR_ANY;
+  /** Foreign port. */
+  fport = 0;
+  /** Which index holds it. */
+  state: InPcbState = 'attached';
+  /** The port was chosen by the stack (`INP_ANONPORT`). */
+  anonport = false;
+  /** `IP_TTL` for packets of this socket, 0 = the stack's default (`net.inet.ip.ttl`). */
+  ttl = 0;
+  /** `IP_TOS` for packets of this socket. */
+  tos = 0;
+  /** The protocol's own per-connection state (the TCP control block). */
+  ppcb: unknown = null;
+
+  /** @internal Use {@link InPcbTable.alloc}. */
+  constructor(
+    readonly table: InPcbTable,
+    readonly so: Socket,
+  ) {}
+}
+
+/** A number key for (address, port): 48 bits, exact in a double. */
+function bindKey(addr: number, port: number): number {
+  return (addr >>> 0) * 65536 + port;
+}
+
+/** A 32-bit hash of the 4-tuple (collisions are resolved by comparing). */
+function connHash(faddr: number, fport: number, laddr: number, lport: number): number {
+  let h = Math.imul(faddr ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(laddr, 0xc2b2ae35);
+  h ^= (fport << 16) | lport;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  return (h ^ (h >>> 12)) >>> 0;
+}
+
+/** A table of pcbs for one protocol (`struct inpcbtable`). */
+export class InPcbTable {
+  /** Protocol name, for messages. */
+  readonly name: string;
+  private readonly layer: SocketLayer;
+  private readonly all = new Set<InPcb>();
+  private readonly byPort = new Map<number, Set<InPcb>>();
+  private readonly byBind = new Map<number, Set<InPcb>>();
+  private readonly byConn = new Map<number, InPcb[]>();
+  private lastport: number;
+
+  /** @param rng random source for the first ephemeral port (default Math.random). */
+  constructor(layer: SocketLayer, name: string, rng: () => number = Math.random) {
+    this.layer = layer;
+    this.name = name;
+    const { anonportmin: lo, anonportmax: hi } = layer.tunables;
+    // Randomised start (RFC 6056 section 3.3.1 spirit): the next port is not
+    // predictable from outside; then we walk down as in_pcbbind does.
+    this.lastport = lo + Math.floor(rng() * (Math.max(hi, lo) - Math.min(hi, lo) + 1));
+  }
+
+  /** Number of pcbs. */
+  get size(): number {
+    return this.all.size;
+  }
+
+  /** Every pcb (for `netstat -a`). */
+  pcbs(): InPcb[] {
+    return [...this.all];
+  }
+
+  /** Make a pcb for `so` and set `so.pcb` (`in_pcballoc`). */
+  alloc(so: Socket): InPcb {
+    const inp = new InPcb(this, so);
+    this.all.add(inp);
+    so.pcb = inp;
+    return inp;
+  }
+
+  /** Remove a pcb from every index and clear `so.pcb` (`in_pcbdetach`). */
+  detach(inp: InPcb): void {
+    this.unindex(inp);
+    this.all.delete(inp);
+    if (inp.so.pcb === inp) inp.so.pcb = null;
+  }
+
+  /**
+   * Bind (`in_pcbbind`). `nam` null binds an ephemeral port on ANY (what an
+   * unbound socket gets when it first sends or connects).
+   * @returns 0, or EINVAL (already bound), EAFNOSUPPORT, EADDRNOTAVAIL
+   *   (address not ours), EADDRINUSE, EAGAIN (no ephemeral port left).
+   */
+  bind(inp: InPcb, nam: SockaddrIn | null): number {
+    if (inp.lport !== 0 || inp.laddr !== INADDR_ANY) return Errno.EINVAL;
+    const so = inp.so;
+    let laddr = INADDR_ANY;
+    let lport = 0;
+    let reuseport = so.options & SOOPT.REUSEPORT;
+    const wild = (so.options & (SOOPT.REUSEADDR | SOOPT.REUSEPORT)) === 0;
+    if (nam !== null) {
+      laddr = nam.addr >>> 0;
+      lport = nam.port;
+      if (inMulticast(laddr)) {
+        if ((so.options & SOOPT.REUSEADDR) !== 0) reuseport = SOOPT.REUSEADDR | SOOPT.REUSEPORT;
+      } else if (
+        laddr !== INADDR_ANY &&
+        laddr !== INADDR_BROADCAST &&
+        !hostIsLocal(this.layer.host, laddr) &&
+        !hostIsBroadcast(this.layer.host, laddr)
+      ) {
+        return Errno.EADDRNOTAVAIL;
+      }
+      if (lport !== 0) {
+        const t = this.lookupPort(laddr, lport, wild);
+        if (t !== null && (reuseport & t.so.options) === 0) return Errno.EADDRINUSE;
+      }
+    }
+    if (lport === 0) {
+      const p = this.anonPort(laddr);
+      if (p === 0) return Errno.EAGAIN;
+      lport = p;
+      inp.anonport = true;
+    }
+    this.unindex(inp);
+    inp.laddr = laddr;
+    inp.lport = lport;
+    this.index(inp, 'bound');
+    return 0;
+  }
+
+  /**
+   * Connect (`in_pcbconnect`): pick the source address by route when the
+   * local address is ANY, an ephemeral port when none, and record the peer.
+   * A destination of ANY means this host (loopback).
+   * @returns 0, or EADDRNOTAVAIL (port 0), ENETUNREACH (no route),
+   *   EADDRINUSE (the 4-tuple is taken), EAGAIN (no ephemeral port).
+   */
+  connect(inp: InPcb, nam: SockaddrIn): number {
+    if (nam.port === 0) return Errno.EADDRNOTAVAIL;
+    let faddr = nam.addr >>> 0;
+    if (faddr === INADDR_ANY) faddr = INADDR_LOOPBACK;
+    let laddr = inp.laddr;
+    if (laddr === INADDR_ANY) {
+      const src = this.layer.host.ip.selectSource(faddr);
+      if (src === null) return Errno.ENETUNREACH;
+      laddr = src >>> 0;
+    }
+    if (this.lookupConnect(faddr, nam.port, laddr, inp.lport) !== null && inp.lport !== 0) return Errno.EADDRINUSE;
+    if (inp.lport === 0) {
+      const err = this.bind(inp, null);
+      if (err !== 0) return err;
+    }
+    this.unindex(inp);
+    inp.laddr = laddr;
+    inp.faddr = faddr;
+    inp.fport = nam.port;
+    this.index(inp, 'connected');
+    return 0;
+  }
+
+  /** Forget the peer (`in_pcbdisconnect`); with `resetLocal`, the local address too (UDP does). */
+  disconnect(inp: InPcb, resetLocal: boolean): void {
+    this.unindex(inp);
+    inp.faddr = INADDR_ANY;
+    inp.fport = 0;
+    if (resetLocal) inp.laddr = INADDR_ANY;
+    this.index(inp, inp.lport !== 0 ? 'bound' : 'attached');
+  }
+
+  /** The connected pcb with exactly this 4-tuple (`in_pcblookup_connect`), or null. */
+  lookupConnect(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
+    const b = this.byConn.get(connHash(faddr, fport, laddr, lport));
+    if (b === undefined) return null;
+    for (const inp of b) {
+      if (inp.faddr === faddr >>> 0 && inp.fport === fport && inp.laddr === laddr >>> 0 && inp.lport === lport) return inp;
+    }
+    return null;
+  }
+
+  /**
+   * The bound, unconnected pcb for a packet to `laddr:lport`
+   * (`in_pcblookup_bind`): one bound to exactly `laddr`, else one bound to
+   * ANY; null when none.
+   */
+  lookupBind(laddr: number, lport: number): InPcb | null {
+    const exact = this.byBind.get(bindKey(laddr, lport));
+    if (exact !== undefined) for (const inp of exact) return inp;
+    const wild = this.byBind.get(bindKey(INADDR_ANY, lport));
+    if (wild !== undefined) for (const inp of wild) return inp;
+    return null;
+  }
+
+  /**
+   * The best pcb using `lport` for a bind conflict check
+   * (`in_pcblookup_port`): the fewest wildcards wins; with `wildcard`
+   * false only an exact match counts.
+   */
+  lookupPort(laddr: number, lport: number, wildcard: boolean): InPcb | null {
+    const set = this.byPort.get(lport);
+    if (set === undefined) return null;
+    let match: InPcb | null = null;
+    let matchwild = 3;
+    for (const inp of set) {
+      let w = 0;
+      if (inp.faddr !== INADDR_ANY) w++;
+      if (inp.laddr === INADDR_ANY) {
+        if (laddr !== INADDR_ANY) w++;
+      } else if (laddr === INADDR_ANY) w++;
+      else if (inp.laddr !== laddr >>> 0) continue;
+      if (w > 0 && !wildcard) continue;
+      if (w < matchwild) {
+        match = inp;
+        matchwild = w;
+        if (w === 0) break;
+      }
+    }
+    return match;
+  }
+
+  /** Every pcb bound to `lport` (broadcast and multicast delivery walk these). */
+  onPort(lport: number): InPcb[] {
+    const set = this.byPort.get(lport);
+    return set === undefined ? [] : [...set];
+  }
+
+  private anonPort(laddr: number): number {
+    let lo = this.layer.tunables.anonportmin;
+    let hi = this.layer.tunables.anonportmax;
+    if (lo > hi) [lo, hi] = [hi, lo];
+    let port = this.lastport - 1;
+    for (let cnt = hi - lo + 1; cnt > 0; cnt--, port--) {
+      if (port < lo || port > hi) port = hi;
+      if (this.lookupPort(laddr, port, true) === null) {
+        this.lastport = port;
+        return port;
+      }
+    }
+    return 0;
+  }
+
+  private index(inp: InPcb, state: InPcbState): void {
+    inp.state = state;
+    if (inp.lport !== 0) {
+      let s = this.byPort.get(inp.lport);
+      if (s === undefined) this.byPort.set(inp.lport, (s = new Set()));
+      s.add(inp);
+    }
+    if (state === 'bound') {
+      const k = bindKey(inp.laddr, inp.lport);
+      let s = this.byBind.get(k);
+      if (s === undefined) this.byBind.set(k, (s = new Set()));
+      s.add(inp);
+    } else if (state === 'connected') {
+      const h = connHash(inp.faddr, inp.fport, inp.laddr, inp.lport);
+      const b = this.byConn.get(h);
+      if (b === undefined) this.byConn.set(h, [inp]);
+      else b.push(inp);
+    }
+  }
+
+  private unindex(inp: InPcb): void {
+    if (inp.lport !== 0) {
+      const s = this.byPort.get(inp.lport);
+      if (s !== undefined && s.delete(inp) && s.size === 0) this.byPort.delete(inp.lport);
+    }
+    if (inp.state === 'bound') {
+      const k = bindKey(inp.laddr, inp.lport);
+      const s = this.byBind.get(k);
+      if (s !== undefined && s.delete(inp) && s.size === 0) this.byBind.delete(k);
+    } else if (inp.state === 'connected') {
+      const h = connHash(inp.faddr, inp.fport, inp.laddr, inp.lport);
+      const b = this.byConn.get(h);
+      if (b !== undefined) {
+        const i = b.indexOf(inp);
+        if (i >= 0) b.splice(i, 1);
+        if (b.length === 0) this.byConn.delete(h);
+      }
+    }
+    inp.state = 'attached';
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * Socket buffers (`struct sockbuf`, NetBSD `sys/kern/uipc_socket2.c`): the
+ * queue of data a socket holds for its user (receive) or for its protocol
+ * (send; TCP keeps unacknowledged data there and retransmits from it).
+ *
+ * Two shapes, as in BSD:
+ * - a **stream** buffer is one byte stream: one mbuf chain, appended at the
+ *   tail (`sbappendstream`) and dropped from the head (`sbdrop`);
+ * - a **record** buffer holds datagrams: a queue of records (BSD links them
+ *   through `m_nextpkt`; here each record is an {@link SbRecord} carrying
+ *   its chain and its sender's address — BSD's leading `MT_SONAME` mbuf),
+ *   appended with `sbappendaddr`/`sbappendrecord`, taken whole.
+ *
+ * Accounting follows `sballoc`/`sbfree`: `cc` counts data bytes and
+ * `mbcnt` the storage behind them (MSIZE per mbuf, plus the cluster size
+ * for each cluster mbuf, plus MSIZE per record for the address), so a flood
+ * of tiny datagrams each holding a whole cluster is bounded by `mbmax`
+ * before it can drain the cluster pool. Unlike BSD, `cc` excludes the
+ * address, so `FIONREAD` and `SO_RCVLOWAT` count payload only.
+ *
+ * Ownership: every append takes ownership of the chain given (on failure
+ * it is freed, so the caller never frees after an append); drops free.
+ *
+ * @module
+ */
+import { M_EXT, MSIZE, Mbuf, mFree, mFreem } from '../mbuf/index.js';
+import type { SockaddrIn } from './sockaddr.js';
+import { SleepLock, WaitQueue } from './wait.js';
+
+/** Storage charged to a socket buffer for one mbuf (`sballoc`). */
+function mbufCharge(m: Mbuf): number {
+  return (m.flags & M_EXT) !== 0 ? MSIZE + m.data.length : MSIZE;
+}
+
+/** One record of a datagram socket buffer (BSD: a chain on the `m_nextpkt` list). */
+export class SbRecord {
+  /** Next record (`m_nextpkt` of the record's first mbuf). */
+  next: SbRecord | null = null;
+  /** The data, or null for a zero-length datagram. Owned by the socket buffer. */
+  m: Mbuf | null;
+  /** Data bytes in {@link SbRecord.m}. */
+  len: number;
+  /** The sender (`sbappendaddr`), or null (`sbappendrecord`). */
+  addr: SockaddrIn | null;
+  /** @internal Storage charged for this record, returned when it is dropped. */
+  charge: number;
+
+  /** @internal Made by the {@link SockBuf} append functions. */
+  constructor(m: Mbuf | null, len: number, addr: SockaddrIn | null, charge: number) {
+    this.m = m;
+    this.len = len;
+    this.addr = addr;
+    this.charge = charge;
+  }
+}
+
+/** Statistics a socket buffer keeps (for `netstat` and tests). */
+export interface SockBufStats {
+  cc: number;
+  hiwat: number;
+  lowat: number;
+  mbcnt: number;
+  mbmax: number;
+  records: number;
+}
+
+/**
+ * A socket buffer. The socket owns two (`so_rcv`, `so_snd`); protocols append
+ * to the receive one and read/drop the send one.
+ */
+export class SockBuf {
+  /** Data bytes held (`sb_cc`). */
+  cc = 0;
+  /** High-water mark: the buffer's size (`sb_hiwat`, `SO_RCVBUF`/`SO_SNDBUF`). */
+  hiwat = 0;
+  /** Low-water mark (`sb_lowat`, `SO_RCVLOWAT`/`SO_SNDLOWAT`). */
+  lowat = 0;
+  /** Storage charged (`sb_mbcnt`). */
+  mbcnt = 0;
+  /** Most storage allowed (`sb_mbmax`, twice `hiwat` capped by `kern.sbmax`). */
+  mbmax = 0;
+  /** Timeout for blocking waits in ms, 0 = none (`SO_RCVTIMEO`/`SO_SNDTIMEO`). */
+  timeoutMs = 0;
+  /** Sleepers waiting for data or space (`sbwait`). */
+  readonly wq = new WaitQueue();
+  /** Serialises senders / receivers (`sblock`). */
+  readonly lock = new SleepLock();
+  /** First record (stream buffers have at most one). */
+  first: SbRecord | null = null;
+  /** Last record. */
+  last: SbRecord | null = null;
+  /** Number of records. */
+  records = 0;
+  /** @internal Last mbuf of the last record's chain, for O(1) stream appends. */
+  private mtail: Mbuf | null = null;
+
+  /**
+   * The head of the first record's chain (`sb_mb`): for a stream buffer the
+   * whole stream, which TCP reads with `mCopym(sb.mb, off, len)` to
+   * (re)transmit. Owned by the buffer: do not free or modify.
+   */
+  get mb(): Mbuf | null {
+    return this.first === null ? null : this.first.m;
+  }
+
+  /**
+   * Room left (`sbspace`): the smaller of bytes and storage left, never
+   * negative.
+   */
+  space(): number {
+    return Math.max(0, Math.min(this.hiwat - this.cc, this.mbmax - this.mbcnt));
+  }
+
+  /**
+   * Set the buffer's size (`sbreserve`): `hiwat = cc`, `mbmax =
+   * min(2 * cc, sbmax)`, low-water mark clamped to it.
+   * @param sbmax the `kern.sbmax` limit on storage.
+   * @returns false (nothing changed) when `cc` is 0 or larger than `sbmax`
+   *   allows once mbuf overhead is counted (`sbmax * MCLBYTES / (MSIZE + MCLBYTES)`).
+   */
+  reserve(cc: number, sbmax: number, mclbytes: number): boolean {
+    if (!Number.isInteger(cc) || cc <= 0) return false;
+    if (cc > Math.floor((sbmax * mclbytes) / (MSIZE + mclbytes))) return false;
+    this.hiwat = cc;
+    this.mbmax = Math.min(cc * 2, sbmax);
+    if (this.lowat > this.hiwat) this.lowat = this.hiwat;
+    return true;
+  }
+
+  /**
+   * Append stream data to the end of the single record (`sbappendstream`,
+   * with `sbcompress`'s merging of small data into the tail's free space).
+   * Takes ownership of `m`. Never fails: stream protocols check space first
+   * (TCP's window guarantees it); a chain beyond `hiwat` is still kept.
+   */
+  appendStream(m: Mbuf | null): void {
+    if (m === null) return;
+    if (this.first === null) {
+      this.first = this.last = new SbRecord(null, 0, null, 0);
+      this.records = 1;
+    }
+    const rec = this.last!;
+    let n: Mbuf | null = m;
+    while (n !== null) {
+      const next: Mbuf | null = n.next;
+      n.next = null;
+      n.nextPkt = null;
+      if (n.len === 0) {
+        mFree(n);
+        n = next;
+        continue;
+      }
+      const t = this.mtail;
+      // sbcompress: copy small data into the tail's writable room instead of
+      // keeping another mbuf (only plain mbufs: never write a shared cluster).
+      if (
+        t !== null &&
+        (t.flags & M_EXT) === 0 &&
+        (n.flags & M_EXT) === 0 &&
+        t.data.length - t.off - t.len >= n.len
+      ) {
+        t.data.set(n.data.subarray(n.off, n.off + n.len), t.off + t.len);
+        t.len += n.len;
+        rec.len += n.len;
+        this.cc += n.len;
+        mFree(n);
+      } else {
+        if (t === null) rec.m = n;
+        else t.next = n;
+        this.mtail = n;
+        const c = mbufCharge(n);
+        rec.charge += c;
+        this.mbcnt += c;
+        rec.len += n.len;
+        this.cc += n.len;
+      }
+      n = next;
+    }
+  }
+
+  /**
+   * Append a datagram with its sender's address as a new record
+   * (`sbappendaddr`). Takes ownership of `m` (may be null for a zero-length
+   * datagram).
+   * @returns false when the record does not fit {@link SockBuf.space} — the
+   *   chain has then been freed and the caller counts the drop (UDP's
+   *   `fullsock`).
+   */
+  appendAddr(from: SockaddrIn | null, m: Mbuf | null, len: number): boolean {
+    let charge = MSIZE;
+    for (let n = m; n !== null; n = n.next) charge += mbufCharge(n);
+    if (len > this.hiwat - this.cc || charge > this.mbmax - this.mbcnt) {
+      mFreem(m);
+      return false;
+    }
+    this.linkRecord(new SbRecord(m, len, from, charge));
+    return true;
+  }
+
+  /**
+   * Append a record without an address (`sbappendrecord`, for record
+   * protocols without `PR_ADDR`). Takes ownership; never fails (the caller
+   * checked space).
+   */
+  appendRecord(m: Mbuf | null, len: number): void {
+    let charge = MSIZE;
+    for (let n = m; n !== null; n = n.next) charge += mbufCharge(n);
+    this.linkRecord(new SbRecord(m, len, null, charge));
+  }
+
+  private linkRecord(r: SbRecord): void {
+    if (this.last === null) this.first = r;
+    else this.last.next = r;
+    this.last = r;
+    this.records++;
+    this.cc += r.len;
+    this.mbcnt += r.charge;
+    let t = r.m;
+    while (t !== null && t.next !== null) t = t.next;
+    this.mtail = t;
+  }
+
+  /**
+   * Drop `len` bytes from the front (`sbdrop`): across records for record
+   * buffers (a record emptied is removed), from the stream otherwise.
+   * Freed mbufs go back to the pool.
+   * @throws RangeError when `len` exceeds `cc` (a protocol bug, as BSD panics).
+   */
+  drop(len: number): void {
+    if (!Number.isInteger(len) || len < 0 || len > this.cc) {
+      throw new RangeError(`sbdrop: ${len} bytes from a buffer holding ${this.cc}`);
+    }
+    let left = len;
+    while (left > 0 && this.first !== null) {
+      const r = this.first;
+      if (r.len <= left) {
+        left -= r.len;
+        this.dropRecord();
+        continue;
+      }
+      // Partial: trim the head of this record's chain (r.len > left, so
+      // the chain keeps at least one byte and the tail pointer stays valid).
+      while (left > 0 && r.m !== null) {
+        const m: Mbuf = r.m;
+        if (m.len <= left) {
+          left -= m.len;
+          r.len -= m.len;
+          this.cc -= m.len;
+          const c = mbufCharge(m);
+          r.charge -= c;
+          this.mbcnt -= c;
+          r.m = mFree(m);
+        } else {
+          m.off += left;
+          m.len -= left;
+          r.len -= left;
+          this.cc -= left;
+          left = 0;
+        }
+      }
+    }
+  }
+
+  /** Remove and free the first record (`sbdroprecord`). No-op when empty. */
+  dropRecord(): void {
+    const r = this.first;
+    if (r === null) return;
+    this.first = r.next;
+    if (this.first === null) {
+      this.last = null;
+      this.mtail = null;
+    }
+    this.records--;
+    this.cc -= r.len;
+    this.mbcnt -= r.charge;
+    mFreem(r.m);
+    r.m = null;
+    r.next = null;
+  }
+
+  /**
+   * Unlink the first record without freeing it; the caller owns its chain
+   * (soreceive takes a datagram this way). Null when empty.
+   */
+  takeRecord(): SbRecord | null {
+    const r = this.first;
+    if (r === null) return null;
+    this.first = r.next;
+    if (this.first === null) {
+      this.last = null;
+      this.mtail = null;
+    }
+    this.records--;
+    this.cc -= r.len;
+    this.mbcnt -= r.charge;
+    r.next = null;
+    return r;
+  }
+
+  /** Free everything (`sbflush`). */
+  flush(): void {
+    while (this.first !== null) this.dropRecord();
+  }
+
+  /** A snapshot of the counters. */
+  stats(): SockBufStats {
+    return {
+      cc: this.cc,
+      hiwat: this.hiwat,
+      lowat: this.lowat,
+      mbcnt: this.mbcnt,
+      mbmax: this.mbmax,
+      records: this.records,
+    };
+  }
+}
