@@ -1,0 +1,62 @@
+/**
+ * What the network-layer functions need from the stack that holds them — the
+ * userspace stand-in for the kernel globals (`in_ifaddrhead`, `rt_tables`,
+ * `ipstat`, `inetsw`) that NetBSD's `ip_input.c` and friends reach for.
+ * `Stack` implements it; keeping it an interface lets each file say exactly
+ * which shared state it touches and keeps `net/` free of an import of
+ * `stack.ts`.
+ *
+ * @module
+ */
+import type { Clock } from '../kern/clock.js';
+import type { ClusterPool } from '../mbuf/index.js';
+import type { Arp } from './arp.js';
+import type { Icmp } from './icmp.js';
+import type { Ifnet } from './ifnet.js';
+import type { IpIdGenerator } from './ipid.js';
+import type { TransportProtocol } from './protosw.js';
+import type { Reass } from './reass.js';
+import type { RouteTable } from './route.js';
+import type { EtherStats, IcmpStats, IpStats } from './stats.js';
+
+/** IPv4 tunables (`net.inet.ip.*`), read at each use so sysctl writes act at once. */
+export interface IpTunables {
+  /** Default TTL of outgoing packets (`net.inet.ip.ttl`, 64). */
+  ttl: number;
+  /** Seconds a learnt path MTU is kept (RFC 1191 6.3: 10 minutes). */
+  mtuExpire: number;
+}
+
+/** A path MTU learnt from ICMP fragmentation needed (RFC 1191). */
+export interface PmtuEntry {
+  mtu: number;
+  /** Clock time when it expires. */
+  expires: number;
+}
+
+/** The shared state of one stack's network layer. */
+export interface NetContext {
+  readonly clock: Clock;
+  readonly pool: ClusterPool;
+  readonly routes: RouteTable;
+  readonly arp: Arp;
+  readonly reass: Reass;
+  readonly icmp: Icmp;
+  readonly ipId: IpIdGenerator;
+  readonly ipstat: IpStats;
+  readonly icmpstat: IcmpStats;
+  readonly etherstat: EtherStats;
+  readonly ipTun: IpTunables;
+  /** The loopback interface through which packets to our own addresses travel. */
+  readonly lo0: Ifnet;
+  /** Every IPv4 address configured on any interface (the weak host model of BSD: any of them is ours on any interface). */
+  readonly localAddrs: ReadonlySet<number>;
+  /** Path MTUs learnt, by destination. */
+  readonly pmtu: Map<number, PmtuEntry>;
+  /** Whether the stack has been closed (input is ignored, output fails with ENETDOWN). */
+  readonly closed: boolean;
+  /** The transport registered for an IP protocol number (`ip_protox[]`). */
+  protocol(proto: number): TransportProtocol | undefined;
+  /** Every interface, in attach order. */
+  ifnetList(): readonly Ifnet[];
+}

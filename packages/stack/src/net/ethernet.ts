@@ -1,0 +1,154 @@
+/**
+ * Ethernet input and output (NetBSD `sys/net/if_ethersubr.c`: `ether_input`,
+ * `ether_output`).
+ *
+ * Input: the link lends each frame for the duration of its receiver call.
+ * ARP is answered straight from the lent bytes (nothing is kept); an IPv4
+ * payload is copied once into an mbuf chain from the pool (`m_devget`),
+ * which IPv4 input then owns. Frames not addressed to us, with a group
+ * source, with an 802.1Q tag (no VLAN support) or with an unknown EtherType
+ * are counted drops.
+ *
+ * Output: the chain is linearised into one fresh frame with the 14-byte
+ * header written in front — the single copy the `Link` contract
+ * (ownership of one `Uint8Array`) requires; nothing is prepended to the
+ * mbufs first.
+ *
+ * @module
+ */
+import { Errno } from '../kern/errno.js';
+import { M_BCAST, M_MCAST, mCopydata, mFreem, mFromBytes, mLength, type Mbuf } from '../mbuf/index.js';
+import { macEquals } from '../wire/address.js';
+import {
+  ETHERNET_HEADER_LEN,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  EthernetField,
+  EthernetFrame,
+} from '../wire/ethernet.js';
+import type { NetContext } from './context.js';
+import type { Ifnet } from './ifnet.js';
+import { ipInput } from './ipv4-input.js';
+
+/**
+ * Process one received Ethernet frame (`ether_input`). `frame` is lent: it
+ * is not referenced after the call. Never throws on bad input; every
+ * refusal is counted in `net.link.ether.stats` and the interface counters.
+ */
+export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array): void {
+  const st = ctx.etherstat;
+  const ist = ifp.stats;
+  if (ctx.closed) return;
+  if (!ifp.up) {
+    st.down++;
+    ist.iqdrops++;
+    return;
+  }
+  const f = EthernetFrame.newChecked(frame);
+  if (typeof f === 'string') {
+    if (f === 'truncated') st.tooshort++;
+    else st.llc++;
+    ist.ierrors++;
+    return;
+  }
+  ist.ipackets++;
+  ist.ibytes += frame.length;
+  if (f.srcIsMulticast) {
+    st.badsrc++;
+    ist.ierrors++;
+    return;
+  }
+  let mflags = 0;
+  if (f.dstIsMulticast) {
+    if (isBroadcastMac(frame)) mflags = M_BCAST;
+    else if (joinedGroupMac(ifp, frame)) mflags = M_MCAST;
+    else {
+      st.notours++;
+      return;
+    }
+    ist.imcasts++;
+  } else if (!f.dstIs(ifp.mac)) {
+    // A hub (or a promiscuous tap) shows us frames for other stations.
+    st.notours++;
+    return;
+  }
+  if (macEquals(frame, ifp.mac, EthernetField.SRC, 0)) {
+    st.ownsrc++;
+    return;
+  }
+  if (f.isTagged) {
+    st.vlan++;
+    ist.noproto++;
+    return;
+  }
+  switch (f.ethertype) {
+    case ETHERTYPE_ARP:
+      ctx.arp.input(ifp, frame, f.payloadOffset, f.payloadLen);
+      return;
+    case ETHERTYPE_IPV4: {
+      // m_devget: one copy into the pool. Ethernet padding is trimmed by IP input.
+      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name });
+      if (m === null) {
+        st.nobufs++;
+        ist.iqdrops++;
+        ctx.pool.countDrop();
+        return;
+      }
+      m.flags |= mflags;
+      ipInput(ctx, ifp, m);
+      return;
+    }
+    default:
+      st.unknowntype++;
+      ist.noproto++;
+  }
+}
+
+function isBroadcastMac(b: Uint8Array): boolean {
+  return (b[0]! & b[1]! & b[2]! & b[3]! & b[4]! & b[5]!) === 0xff;
+}
+
+/** Whether a 01:00:5e multicast MAC maps a group joined on `ifp` (RFC 1112 6.4: low 23 bits). */
+function joinedGroupMac(ifp: Ifnet, b: Uint8Array): boolean {
+  if (b[0] !== 0x01 || b[1] !== 0x00 || b[2] !== 0x5e || (b[3]! & 0x80) !== 0) return false;
+  const low = ((b[3]! << 16) | (b[4]! << 8) | b[5]!) & 0x7fffff;
+  for (const g of ifp.groups) if ((g & 0x7fffff) === low) return true;
+  return false;
+}
+
+/** The multicast MAC for IPv4 group `g` (RFC 1112 6.4): 01:00:5e + low 23 bits. */
+export function multicastMac(g: number): Uint8Array {
+  return Uint8Array.of(0x01, 0x00, 0x5e, (g >>> 16) & 0x7f, (g >>> 8) & 0xff, g & 0xff);
+}
+
+/**
+ * Send an IPv4 packet (or any payload of `ethertype`) to `dstMac`
+ * (`ether_output`). Ownership of `m` passes here; the chain is copied once
+ * into the frame and freed. Returns 0, or ENOBUFS when the link refused the
+ * frame (counted `oerrors`).
+ */
+export function etherOutput(ctx: NetContext, ifp: Ifnet, m: Mbuf, dstMac: Uint8Array, ethertype = ETHERTYPE_IPV4): number {
+  const len = m.pkthdr !== null ? m.pkthdr.len : mLength(m);
+  const frame = new Uint8Array(ETHERNET_HEADER_LEN + len);
+  frame.set(dstMac.subarray(0, 6), EthernetField.DST);
+  frame.set(ifp.mac.subarray(0, 6), EthernetField.SRC);
+  frame[EthernetField.ETHERTYPE] = ethertype >>> 8;
+  frame[EthernetField.ETHERTYPE + 1] = ethertype & 0xff;
+  mCopydata(m, 0, len, frame, ETHERNET_HEADER_LEN);
+  mFreem(m);
+  if ((dstMac[0]! & 1) !== 0) ifp.stats.omcasts++;
+  return ifOutputFrame(ctx, ifp, frame) ? 0 : Errno.ENOBUFS;
+}
+
+/** Hand a finished frame to the driver, counting it. Ownership of `frame` passes. */
+export function ifOutputFrame(ctx: NetContext, ifp: Ifnet, frame: Uint8Array): boolean {
+  const len = frame.length;
+  if (ifp.link.output(frame)) {
+    ifp.stats.opackets++;
+    ifp.stats.obytes += len;
+    return true;
+  }
+  ifp.stats.oerrors++;
+  ctx.etherstat.oerrors++;
+  return false;
+}

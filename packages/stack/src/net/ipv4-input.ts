@@ -1,0 +1,172 @@
+/**
+ * IPv4 input (NetBSD `sys/netinet/ip_input.c`, `ip_input()`; RFC 791,
+ * RFC 1122 3.2.1).
+ *
+ * The checks run in `ip_input()`'s order, each failure a named counter in
+ * `net.inet.ip.stats`: toosmall (fewer than 20 bytes), badvers, badhlen (IHL
+ * below 5 or past the data), badsum, badlen (total length below the header),
+ * tooshort (total length past the data); trailing bytes (Ethernet padding)
+ * are trimmed. They are the checks of the wire module's `Ipv4Packet.check`,
+ * made here one by one because that check folds three of them into
+ * `'truncated'` and needs the whole packet in one buffer, while a packet
+ * here is an mbuf chain; once they pass, the header is contiguous in the
+ * first mbuf and the `Ipv4Packet` view over it cannot read out of bounds.
+ *
+ * Then the source must not be martian, the destination must be ours (weak
+ * host model, as BSD: any of our addresses on any interface), a broadcast
+ * of the receiving interface, or a multicast group it joined — we never
+ * forward (`cantforward`). Options are accepted and ignored (RFC 1122
+ * 3.2.1.8), except source routes, which hosts drop (RFC 7126 4.3, 4.4).
+ * Fragments go to reassembly; a complete datagram loses its header and goes
+ * to ICMP or to the registered transport.
+ *
+ * @module
+ */
+import { mAdj, mFreem, mMakeWritable, mPullup, mWritable, type Mbuf } from '../mbuf/index.js';
+import { ipv4IsLoopback, ipv4IsMulticast, ipv4IsReserved } from '../wire/address.js';
+import { verifyChecksum } from '../wire/checksum.js';
+import { IcmpType, UnreachCode } from '../wire/icmp.js';
+import { IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN, IpProto, Ipv4Packet } from '../wire/ipv4.js';
+import type { NetContext } from './context.js';
+import type { Ifnet } from './ifnet.js';
+import type { IpPacketInfo } from './protosw.js';
+
+/** IP option types a host must not honour: loose and strict source route (RFC 7126 4.3, 4.4). */
+const IPOPT_LSRR = 0x83;
+const IPOPT_SSRR = 0x89;
+
+/**
+ * Process one received IPv4 packet (`ip_input`). `m` starts at the IP
+ * header; ownership passes here on every path. Never throws on bad input.
+ */
+export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf): void {
+  const st = ctx.ipstat;
+  st.total++;
+  const len = m.pkthdr !== null ? m.pkthdr.len : 0;
+  if (len < IPV4_HEADER_LEN) {
+    st.toosmall++;
+    mFreem(m);
+    return;
+  }
+  const pm = mPullup(m, Math.min(len, IPV4_MAX_HEADER_LEN));
+  if (pm === null) {
+    st.toosmall++; // pullup freed the chain (short, or no mbufs)
+    return;
+  }
+  m = pm;
+  const b = m.data;
+  const o = m.off;
+  const vi = b[o]!;
+  if (vi >>> 4 !== 4) return drop(m, st, 'badvers');
+  const hlen = (vi & 15) << 2;
+  if (hlen < IPV4_HEADER_LEN || hlen > len) return drop(m, st, 'badhlen');
+  if (!verifyChecksum(b, o, hlen)) return drop(m, st, 'badsum');
+  const total = (b[o + 2]! << 8) | b[o + 3]!;
+  if (total < hlen) return drop(m, st, 'badlen');
+  if (total > len) return drop(m, st, 'tooshort');
+  if (len > total) mAdj(m, total - len);
+  const ip = new Ipv4Packet(b, o, hlen); // header validated above; only header fields are read
+  const src = ip.src;
+  const dst = ip.dst;
+
+  if (isMartianSource(src, dst, ifp)) return drop(m, st, 'martians');
+  // 127/8 is never on a wire (RFC 1122 3.2.1.3 (g)), in either direction.
+  if (ipv4IsLoopback(dst) && !ifp.isLoopback) return drop(m, st, 'martians');
+  let broadcast = false;
+  let multicast = false;
+  if (ctx.localAddrs.has(dst)) {
+    /* ours */
+  } else if (ifp.isBroadcast(dst) || dst === 0) {
+    // 0.0.0.0 as a destination is the old BSD broadcast (ip_input treats INADDR_ANY as ours).
+    broadcast = true;
+  } else if (ipv4IsMulticast(dst)) {
+    if (!ifp.groups.has(dst)) return drop(m, st, 'notmember');
+    multicast = true;
+  } else {
+    return drop(m, st, 'cantforward');
+  }
+  if (hlen > IPV4_HEADER_LEN && hasSourceRoute(b, o + IPV4_HEADER_LEN, o + hlen)) return drop(m, st, 'badoptions');
+
+  const proto = ip.protocol;
+  const ttl = ip.ttl;
+  const tos = b[o + 1]!;
+  let phlen = hlen;
+  if (ip.isFragment) {
+    const r = ctx.reass.input(m, {
+      src,
+      dst,
+      id: ip.ident,
+      proto,
+      hlen,
+      off: ip.fragOffset,
+      dataLen: total - hlen,
+      mf: ip.moreFrags,
+    });
+    if (r === null) return;
+    m = r.m;
+    phlen = r.hlen;
+    // The first fragment's header now describes the whole datagram.
+    if (!mWritable(m) && mMakeWritable(m, 0, phlen) !== 0) return drop(m, st, 'fragdropped');
+    const h = new Ipv4Packet(m.data, m.off, phlen);
+    h.setTotalLen(m.pkthdr!.len);
+    h.setFragment(h.dontFrag, false, 0);
+    h.fillChecksum();
+  }
+
+  const info: IpPacketInfo = { src, dst, proto, ttl, tos, ifname: ifp.name, broadcast, multicast };
+  if (proto === IpProto.ICMP) {
+    st.delivered++;
+    mAdj(m, phlen);
+    ctx.icmp.input(m, info);
+    return;
+  }
+  const tp = ctx.protocol(proto);
+  if (tp === undefined) {
+    st.noproto++;
+    // RFC 1122 3.2.2.1: protocol unreachable (icmpError applies the 3.2.2 exceptions).
+    ctx.icmp.error(m, IcmpType.DEST_UNREACH, UnreachCode.PROTOCOL, 0, broadcast || multicast);
+    return;
+  }
+  st.delivered++;
+  mAdj(m, phlen);
+  tp.input(m, info);
+}
+
+/** Count a drop under `counter` and free the packet. */
+function drop(m: Mbuf, st: NetContext['ipstat'], counter: keyof NetContext['ipstat']): void {
+  st[counter]++;
+  mFreem(m);
+}
+
+/**
+ * Source addresses no host may send from (RFC 1122 3.2.1.3, RFC 1812
+ * 5.3.7): this-network 0/8 (0.0.0.0 itself allowed only towards the limited
+ * broadcast — a DHCP/BOOTP client that has no address yet), loopback from
+ * a wire, multicast, class E and the limited broadcast, or a directed
+ * broadcast of the receiving interface's subnets.
+ */
+export function isMartianSource(src: number, dst: number, ifp: Ifnet): boolean {
+  if (src >>> 24 === 0) return !(src === 0 && dst === 0xffffffff);
+  if (ipv4IsLoopback(src)) return !ifp.isLoopback;
+  if (ipv4IsMulticast(src) || ipv4IsReserved(src)) return true;
+  return ifp.isBroadcast(src);
+}
+
+/** Whether the options in `b[from..to)` hold a source route. Malformed lists end the scan (ignored). */
+function hasSourceRoute(b: Uint8Array, from: number, to: number): boolean {
+  let i = from;
+  while (i < to) {
+    const t = b[i]!;
+    if (t === 0) return false; // end of option list
+    if (t === 1) {
+      i++; // no-op
+      continue;
+    }
+    if (t === IPOPT_LSRR || t === IPOPT_SSRR) return true;
+    if (i + 1 >= to) return false;
+    const olen = b[i + 1]!;
+    if (olen < 2) return false;
+    i += olen;
+  }
+  return false;
+}

@@ -1,0 +1,267 @@
+/**
+ * IPv4 output (NetBSD `sys/netinet/ip_output.c`, `ip_output()` and
+ * `ip_fragment()`; RFC 791, RFC 1122 3.3).
+ *
+ * Route (longest-prefix match; our own addresses have host routes through
+ * lo0, so local traffic loops back as BSD's `looutput` does), pick the
+ * source, prepend the header into the chain's leading space (`M_PREPEND`),
+ * and, when the packet is larger than the route's MTU, fragment on 8-byte
+ * boundaries: each fragment is a small header mbuf followed by an
+ * `mCopym` of its slice, which shares the original clusters rather than
+ * copying the payload. DF makes an oversized packet fail with EMSGSIZE.
+ * Sending to a broadcast address needs the `broadcast` option (EACCES
+ * otherwise, as `SO_BROADCAST`).
+ *
+ * @module
+ */
+import { Errno } from '../kern/errno.js';
+import { mCat, mCopym, mFreem, mGethdr, mPrepend, mToBytes, type Mbuf } from '../mbuf/index.js';
+import { BROADCAST_MAC, ipv4IsMulticast } from '../wire/address.js';
+import { IPV4_HEADER_LEN, IPV4_MAX_PACKET_LEN, Ipv4Repr, type Ipv4Repr as Ipv4ReprT } from '../wire/ipv4.js';
+import type { NetContext } from './context.js';
+import { etherOutput, ifOutputFrame, multicastMac } from './ethernet.js';
+import type { Ifnet } from './ifnet.js';
+import type { IpOutputOptions } from './protosw.js';
+import type { Route } from './route.js';
+
+/** Where a packet goes next: interface, next hop, and how to address it on the link. */
+interface NextHop {
+  ifp: Ifnet;
+  /** The address to resolve with ARP (gateway or destination). */
+  nexthop: number;
+  /** Whether {@link NextHop.nexthop} is a gateway (ARP failure then means EHOSTUNREACH, not EHOSTDOWN). */
+  viaGateway: boolean;
+  broadcast: boolean;
+  multicast: boolean;
+  route: Route | null;
+}
+
+/**
+ * Work out interface and next hop for `dst` (`rtalloc` plus the broadcast
+ * and multicast special cases of `ip_output`). Returns an errno when there
+ * is no way there.
+ */
+function nextHop(ctx: NetContext, dst: number, src: number): NextHop | number {
+  if (dst === 0xffffffff || ipv4IsMulticast(dst)) {
+    // Limited broadcast and multicast leave through the source address's
+    // interface, else the one the routing table would use (the default route).
+    let ifp: Ifnet | undefined;
+    if (src !== 0) ifp = ctx.ifnetList().find((i) => !i.isLoopback && i.hasAddr(src));
+    const route = ctx.routes.lookup(dst);
+    ifp ??= route?.ifp;
+    // No route for it: the first interface that is up and has an address (a DHCP-less host still broadcasts).
+    ifp ??= ctx.ifnetList().find((i) => !i.isLoopback && i.up && i.addrs.length > 0);
+    if (ifp === undefined) return Errno.ENETUNREACH;
+    return { ifp, nexthop: dst, viaGateway: false, broadcast: dst === 0xffffffff, multicast: dst !== 0xffffffff, route: null };
+  }
+  const route = ctx.routes.lookup(dst);
+  if (route === null) return Errno.ENETUNREACH;
+  const ifp = route.ifp;
+  const broadcast = route.gateway === 0 && ifp.isBroadcast(dst);
+  return {
+    ifp,
+    nexthop: route.gateway !== 0 ? route.gateway : dst,
+    viaGateway: route.gateway !== 0,
+    broadcast,
+    multicast: false,
+    route,
+  };
+}
+
+/**
+ * The source address for a packet to `dst` (`in_selectsrc`): for our own
+ * address itself, else the route's preferred source, else the interface
+ * address on the next hop's subnet, else the interface's first address.
+ * Returns null when there is no route.
+ */
+export function selectSource(ctx: NetContext, dst: number): number | null {
+  const nh = nextHop(ctx, dst >>> 0, 0);
+  if (typeof nh === 'number') return null;
+  if (nh.route !== null && nh.route.kind === 'local') return dst >>> 0;
+  if (nh.route !== null && nh.route.src !== 0) return nh.route.src;
+  const ia = nh.ifp.ifaddrFor(nh.nexthop) ?? nh.ifp.addrs[0];
+  return ia !== undefined ? ia.addr : null;
+}
+
+/**
+ * The MTU towards `dst`: the outgoing interface's, lowered by a path MTU
+ * learnt from ICMP (RFC 1191) while it has not expired. 0 when there is no route.
+ */
+export function mtuTowards(ctx: NetContext, dst: number): number {
+  const nh = nextHop(ctx, dst >>> 0, 0);
+  if (typeof nh === 'number') return 0;
+  return routeMtu(ctx, nh.ifp, dst >>> 0);
+}
+
+function routeMtu(ctx: NetContext, ifp: Ifnet, dst: number): number {
+  const p = ctx.pmtu.get(dst);
+  if (p === undefined) return ifp.mtu;
+  if (p.expires <= ctx.clock.now()) {
+    ctx.pmtu.delete(dst); // RFC 1191 6.3: forget it, probe upwards again
+    return ifp.mtu;
+  }
+  return Math.min(p.mtu, ifp.mtu);
+}
+
+/**
+ * Record a path MTU from an ICMP fragmentation-needed message (RFC 1191
+ * 6.1): only a decrease below what we use now is believed, and never below
+ * 68 (RFC 791's minimum).
+ */
+export function pmtuUpdate(ctx: NetContext, dst: number, mtu: number): void {
+  if (mtu < 68) return;
+  const nh = nextHop(ctx, dst, 0);
+  if (typeof nh === 'number') return;
+  if (mtu >= routeMtu(ctx, nh.ifp, dst)) return;
+  ctx.pmtu.set(dst, { mtu, expires: ctx.clock.now() + ctx.ipTun.mtuExpire * 1000 });
+}
+
+/**
+ * Send one transport packet (`ip_output`). `m` starts at the transport
+ * header; ownership passes here on every path. Returns 0 (sent, or held
+ * waiting for ARP) or an errno: ENETUNREACH, EACCES, EMSGSIZE, ENOBUFS,
+ * ENETDOWN, EADDRNOTAVAIL, EHOSTDOWN / EHOSTUNREACH (ARP failed recently).
+ */
+export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions): number {
+  const st = ctx.ipstat;
+  if (ctx.closed) {
+    mFreem(m);
+    return Errno.ENETDOWN;
+  }
+  const dst = opts.dst >>> 0;
+  const nh = nextHop(ctx, dst, opts.src >>> 0);
+  if (typeof nh === 'number') {
+    st.noroute++;
+    mFreem(m);
+    return nh;
+  }
+  if (nh.broadcast && opts.broadcast !== true) {
+    st.bcastdenied++;
+    mFreem(m);
+    return Errno.EACCES;
+  }
+  const ifp = nh.ifp;
+  if (!ifp.up) {
+    st.odropped++;
+    mFreem(m);
+    return Errno.ENETDOWN;
+  }
+  let src = opts.src >>> 0;
+  if (src === 0) {
+    src = nh.route?.kind === 'local' ? dst : (ifp.ifaddrFor(nh.nexthop) ?? ifp.addrs[0])?.addr ?? 0;
+    if (src === 0) {
+      mFreem(m);
+      return Errno.EADDRNOTAVAIL;
+    }
+  }
+  const payloadLen = m.pkthdr !== null ? m.pkthdr.len : 0;
+  if (IPV4_HEADER_LEN + payloadLen > IPV4_MAX_PACKET_LEN) {
+    st.cantfrag++;
+    mFreem(m);
+    return Errno.EMSGSIZE;
+  }
+  if (nh.route !== null) nh.route.use++;
+  if (nh.route?.kind === 'local') st.looped++;
+  const repr: Ipv4ReprT = {
+    src,
+    dst,
+    protocol: opts.proto,
+    ttl: opts.ttl ?? (nh.multicast ? 1 : ctx.ipTun.ttl), // RFC 1112 6.1: multicast TTL 1 by default
+    dscp: (opts.tos ?? 0) >>> 2,
+    ecn: (opts.tos ?? 0) & 3,
+    ident: ctx.ipId.next(dst),
+    dontFrag: opts.df === true,
+    moreFrags: false,
+    fragOffset: 0,
+    payloadLen,
+    options: null,
+  };
+  const mtu = routeMtu(ctx, ifp, dst);
+  st.localout++;
+  if (IPV4_HEADER_LEN + payloadLen <= mtu) {
+    const hm = mPrepend(m, IPV4_HEADER_LEN);
+    if (hm === null) {
+      st.odropped++;
+      return Errno.ENOBUFS;
+    }
+    Ipv4Repr.emit(repr, hm.data, hm.off);
+    return ifOutput(ctx, nh, hm);
+  }
+  if (opts.df === true) {
+    st.cantfrag++;
+    mFreem(m);
+    return Errno.EMSGSIZE;
+  }
+  return fragmentAndSend(ctx, nh, m, repr, mtu);
+}
+
+/**
+ * `ip_fragment`: cut the payload into pieces of `floor((mtu - 20) / 8) * 8`
+ * bytes; each fragment is a fresh header mbuf plus an `mCopym` of its slice
+ * (clusters shared, not copied). All fragments are built before the first is
+ * sent, so a shortage of mbufs sends nothing (ENOBUFS).
+ */
+function fragmentAndSend(ctx: NetContext, nh: NextHop, m: Mbuf, repr: Ipv4ReprT, mtu: number): number {
+  const st = ctx.ipstat;
+  const payloadLen = repr.payloadLen;
+  const chunk = (mtu - IPV4_HEADER_LEN) & ~7;
+  if (chunk < 8) {
+    st.cantfrag++;
+    mFreem(m);
+    return Errno.EMSGSIZE;
+  }
+  const frags: Mbuf[] = [];
+  for (let off = 0; off < payloadLen; off += chunk) {
+    const n = Math.min(chunk, payloadLen - off);
+    const h = mGethdr(ctx.pool);
+    const data = h !== null ? mCopym(m, off, n) : null;
+    if (h === null || data === null) {
+      mFreem(h);
+      for (const f of frags) mFreem(f);
+      mFreem(m);
+      st.odropped++;
+      return Errno.ENOBUFS;
+    }
+    h.len = IPV4_HEADER_LEN;
+    h.pkthdr!.len = IPV4_HEADER_LEN;
+    Ipv4Repr.emit({ ...repr, payloadLen: n, moreFrags: off + n < payloadLen, fragOffset: off }, h.data, h.off);
+    mCat(h, data);
+    frags.push(h);
+  }
+  mFreem(m);
+  st.fragmented++;
+  // As ip_output: after the first failure the remaining fragments are freed, not sent.
+  let error = 0;
+  for (const f of frags) {
+    if (error !== 0) {
+      mFreem(f);
+      continue;
+    }
+    st.ofragments++;
+    error = ifOutput(ctx, nh, f);
+  }
+  return error;
+}
+
+/**
+ * Hand a finished IPv4 packet to its interface: loopback takes the bytes
+ * as they are; Ethernet needs the next hop's MAC (broadcast, the multicast
+ * mapping, or ARP). Ownership of `m` passes here.
+ */
+function ifOutput(ctx: NetContext, nh: NextHop, m: Mbuf): number {
+  const ifp = nh.ifp;
+  if (ifp.isLoopback) {
+    const frame = mToBytes(m);
+    mFreem(m);
+    return ifOutputFrame(ctx, ifp, frame) ? 0 : Errno.ENOBUFS;
+  }
+  let mac: Uint8Array;
+  if (nh.broadcast) mac = BROADCAST_MAC;
+  else if (nh.multicast) mac = multicastMac(nh.nexthop);
+  else {
+    const r = ctx.arp.resolve(ifp, nh.nexthop, m, nh.viaGateway);
+    if (typeof r === 'number') return r; // 0: held for ARP; else the failed entry's errno (m freed)
+    mac = r;
+  }
+  return etherOutput(ctx, ifp, m, mac);
+}
