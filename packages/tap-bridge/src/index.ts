@@ -1,5 +1,38 @@
 /**
  * @packageDocumentation
- * @rumpnet/tap-bridge (work in progress).
+ * `@rumpnet/tap-bridge`: the stack's drivers to real and shared networks, and
+ * the harness that keeps interoperability tests inside a network namespace.
+ *
+ * - {@link TapLink}: a `Link` over a Linux tap device (NetBSD rump's `virtif`),
+ *   through a small N-API addon that polls the fd from the event loop and
+ *   reads every ready frame per wake-up — no thread pool per frame.
+ * - {@link BusLink}: a rootless shared Ethernet segment over Unix datagram
+ *   sockets in a directory (rump's `shmif` bus file).
+ * - {@link withPcap}: record any link's traffic to a pcap file.
+ * - {@link Netns}: create a namespace, add taps, run peers, delete it all.
+ *
+ * @example
+ * ```ts
+ * import { Netns, TapLink, canUseNetns } from '@rumpnet/tap-bridge';
+ * if (!canUseNetns().ok) process.exit(0);
+ * const ns = await Netns.create({ prefix: 'demo' });
+ * await ns.addTap('tap0', { linuxAddr: '10.9.9.1/24' });
+ * const link = TapLink.open({ name: 'tap0', netns: ns.name });
+ * link.attach((frames) => console.log('got', frames.length, 'frames'));
+ * // ... hand `link` to the stack ...
+ * link.close();
+ * await ns.destroy();
+ * ```
  */
-export const PACKAGE = "@rumpnet/tap-bridge";
+export const PACKAGE = '@rumpnet/tap-bridge';
+
+export { TapDevice, TapLink, IFF_UP, IFF_RUNNING, TAP_MIN_MTU, TAP_MAX_MTU } from './tap.js';
+export type { TapDeviceOptions, TapLinkOptions, TapLinkStats, RawFrameHandler } from './tap.js';
+export { BusLink } from './bus.js';
+export type { BusLinkOptions, BusLinkStats, BusMember } from './bus.js';
+export { PcapWriter, withPcap, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap.js';
+export type { PcapWriterOptions, PcapLink } from './pcap.js';
+export { Netns, NetnsError, canUseNetns, randomSubnet24 } from './netns.js';
+export type { NetnsCheck, NetnsOptions, ExecOptions, ExecResult, AddTapOptions, TapInfo, IpLink } from './netns.js';
+export { TapError } from './native.js';
+export { formatMac, parseMac, randomMac } from './ether.js';
