@@ -64,3 +64,5 @@ export type { TransportProtocol, IpOutput, IpOutputOptions, IpPacketInfo, Transp
 export { Ifnet } from './net/index.js';
 export * from './socket/index.js';
 export * from './transport/udp/index.js';
+export { TcpProtocol, TCP_DEFAULTS, TCP_OPT, IP_OPT, TCPS, TCP_STATE_NAMES } from './transport/tcp/index.js';
+export type { TcpTunables, TcpStats, TcpConnInfo } from './transport/tcp/index.js';

@@ -1,0 +1,807 @@
+/**
+ * TCP input (NetBSD `tcp_input.c`; RFC 9293 3.10.7 "SEGMENT ARRIVES", with
+ * RFC 5961 for blind-attack protection, RFC 7323 for PAWS and RTTM, RFC
+ * 5681/6582/6675 for loss recovery).
+ *
+ * A segment is checked (length, data offset, checksum over the chain,
+ * options), demultiplexed to a connection or listener, and processed in the
+ * RFC's order: PAWS, RST, SYN, sequence acceptability (trimming to the
+ * window), ACK, segment text, FIN. Every drop bumps a named counter.
+ *
+ * Ownership: {@link tcpInput} owns the chain it is given; data ends in the
+ * receive buffer or the reassembly queue, everything else is freed here.
+ *
+ * @module
+ */
+import { Errno } from '../../kern/errno.js';
+import { mAdj, mFreem, mLength, mPullup, type Mbuf } from '../../mbuf/index.js';
+import type { IpPacketInfo } from '../../net/protosw.js';
+import { SS } from '../../socket/constants.js';
+import { soCantRcvMore, soIsConnected, soRwakeup, soSetError, soWwakeup } from '../../socket/socket.js';
+import { TCP_HEADER_LEN, TcpFlag, TcpPacket, TcpRepr } from '../../wire/tcp.js';
+import { tcpOutput, tcpSendSegment, tcpTsNow, tsOn, sndBufSeq } from './output.js';
+import type { TcpProtocol } from './protocol.js';
+import { ReassResult } from './reass.js';
+import { seqGeq, seqGt, seqLeq, seqLt, seqOffset, seqSub } from './seq.js';
+import { tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
+import { haveEstablished, setState, tcbClosed, TCPS, TF, type TcpCb } from './tcpcb.js';
+
+const ACK = TcpFlag.ACK;
+const SYN = TcpFlag.SYN;
+const FIN = TcpFlag.FIN;
+const RST = TcpFlag.RST;
+
+/** RFC 7323 5.5: a TS.Recent older than 24 days is invalid. */
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+
+/** Process one inbound segment (`tcp_input`). Takes ownership of `m`. */
+export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
+  const stats = tcp.stats;
+  stats.rcvtotal++;
+  if (info.broadcast || info.multicast) {
+    // RFC 1122 4.2.3.10: TCP is unicast only.
+    stats.rcvbadsyn++;
+    mFreem(m);
+    return;
+  }
+  const tlen = m.pkthdr !== null ? m.pkthdr.len : mLength(m);
+  if (tlen < TCP_HEADER_LEN) {
+    stats.rcvshort++;
+    mFreem(m);
+    return;
+  }
+  let mm: Mbuf | null = m;
+  if (mm.len < TCP_HEADER_LEN) {
+    mm = mPullup(mm, TCP_HEADER_LEN);
+    if (mm === null) {
+      stats.rcvmemdrop++;
+      return;
+    }
+  }
+  const hlen = (mm.data[mm.off + 12]! >>> 4) << 2;
+  if (hlen < TCP_HEADER_LEN) {
+    stats.rcvbadoff++;
+    mFreem(mm);
+    return;
+  }
+  if (hlen > tlen) {
+    stats.rcvshort++;
+    mFreem(mm);
+    return;
+  }
+  if (mm.len < hlen) {
+    mm = mPullup(mm, hlen);
+    if (mm === null) {
+      stats.rcvmemdrop++;
+      return;
+    }
+  }
+  // Checksum over the whole chain (RFC 9293 3.1), pseudo-header included.
+  const ck = tcp.cksum.reset(tcp.pseudo(info.src, info.dst, tlen));
+  for (let n: Mbuf | null = mm; n !== null; n = n.next) ck.add(n.data, n.off, n.len);
+  if (!ck.verify() && !tcp.tun.noChecksum) {
+    stats.rcvbadsum++;
+    mFreem(mm);
+    return;
+  }
+  const seg = TcpRepr.parse(new TcpPacket(mm.data, mm.off, hlen), info.src, info.dst, false);
+  if (typeof seg === 'string') {
+    stats.rcvbadopt++;
+    mFreem(mm);
+    return;
+  }
+  seg.payloadLen = tlen - hlen;
+  mAdj(mm, hlen);
+  tcpInputSegment(tcp, seg, mm, info.src, info.dst);
+}
+
+/**
+ * Process a parsed segment whose chain `m` now holds only its data
+ * (demultiplex and the state machine). Takes ownership of `m`.
+ */
+export function tcpInputSegment(tcp: TcpProtocol, seg: TcpRepr, m: Mbuf, src: number, dst: number): void {
+  const stats = tcp.stats;
+  let inp = tcp.pcbs.lookupConnect(src, seg.srcPort, dst, seg.dstPort);
+  let tp = inp === null ? null : (inp.ppcb as TcpCb | null);
+  if (tp !== null && tp.state === TCPS.TIME_WAIT && (seg.flags & (SYN | ACK | RST)) === SYN) {
+    // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reuse a TIME-WAIT pair
+    // when it is provably newer (timestamp, else sequence number).
+    const newer =
+      seg.tsVal !== null && tsOn(tp) ? seqGt(seg.tsVal, tp.tsRecent) : seqGt(seg.seq, tp.rcvNxt);
+    if (newer) {
+      stats.twReused++;
+      tcpClose(tp);
+      inp = null;
+      tp = null;
+    }
+  }
+  if (inp === null) {
+    inp = tcp.pcbs.lookupBind(dst, seg.dstPort);
+    tp = inp === null ? null : (inp.ppcb as TcpCb | null);
+  }
+  if (tp === null || tp.state === TCPS.CLOSED) {
+    stats.rcvnoport++;
+    mFreem(m);
+    tcpRespondRst(tcp, seg, src, dst);
+    return;
+  }
+  if (tp.state === TCPS.LISTEN) {
+    const ntp = tcp.syncache.input(tp, seg, src, dst);
+    if (ntp === null) {
+      mFreem(m);
+      return;
+    }
+    // The handshake completed: go on with the ACK (and any data) in the new
+    // connection, which is ESTABLISHED.
+    tp = ntp;
+  }
+  tcpInputConn(tp, seg, m);
+}
+
+/** Scale the peer's window field (never on a SYN, RFC 7323 2.2). */
+function peerWindow(tp: TcpCb, seg: TcpRepr): number {
+  return (seg.flags & SYN) !== 0 ? seg.window : seg.window * 2 ** tp.sndScale;
+}
+
+/** Our receive window for acceptability tests (`tp->rcv_wnd` as BSD computes it). */
+function currentRcvWnd(tp: TcpCb): number {
+  const adv = Math.max(0, seqSub(tp.rcvAdv, tp.rcvNxt));
+  const space = tp.so === null ? 0 : Math.min(tp.so.rcv.space(), 0xffff * 2 ** tp.rcvScale);
+  return Math.max(adv, space);
+}
+
+/** A challenge ACK (RFC 5961 3.2, 4.2, 5.2), rate limited (RFC 5961 7). */
+export function challengeAck(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  if (!tcp.challengeAckAllowed()) {
+    tcp.stats.challengeackRatelimited++;
+    return;
+  }
+  tcp.stats.challengeack++;
+  tp.flags |= TF.ACKNOW;
+  tcpOutput(tp);
+}
+
+/** Apply the options of a SYN we received (RFC 9293 3.7.1, RFC 7323, RFC 2018). */
+export function applySynOptions(tp: TcpCb, seg: TcpRepr): void {
+  const tcp = tp.tcp;
+  if (seg.windowScale !== null && (tp.flags & TF.REQ_SCALE) !== 0) {
+    tp.flags |= TF.RCVD_SCALE;
+    tp.sndScale = Math.min(seg.windowScale, 14);
+    tp.rcvScale = tp.requestRScale;
+  } else {
+    tp.flags &= ~(TF.REQ_SCALE | TF.RCVD_SCALE);
+    tp.sndScale = 0;
+    tp.rcvScale = 0;
+  }
+  if (seg.tsVal !== null && (tp.flags & TF.REQ_TSTMP) !== 0) {
+    tp.flags |= TF.RCVD_TSTMP;
+    tp.tsRecent = seg.tsVal;
+    tp.tsRecentAge = tcp.clock.now();
+  } else tp.flags &= ~(TF.REQ_TSTMP | TF.RCVD_TSTMP);
+  if (seg.sackPermitted && (tp.flags & TF.REQ_SACK) !== 0) tp.flags |= TF.SACK_PERMIT;
+  else tp.flags &= ~TF.SACK_PERMIT;
+  tcp.setMss(tp, seg.mss);
+}
+
+/** The state machine for one connection (everything but LISTEN). Takes ownership of `m`. */
+export function tcpInputConn(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
+  const tcp = tp.tcp;
+  const stats = tcp.stats;
+  const now = tcp.clock.now();
+  let flags = seg.flags;
+  let seq = seg.seq;
+  let len = seg.payloadLen;
+  const so = tp.so;
+
+  if (tp.state === TCPS.SYN_SENT) {
+    synSentInput(tp, seg, m);
+    return;
+  }
+  tp.lastActivity = now;
+  tp.keepProbes = 0;
+  if (tp.timers.keepAt !== Infinity && tp.state >= TCPS.ESTABLISHED) tp.timers.keepAt = now + tp.params.keepIdle;
+
+  // RFC 7323 5.3 PAWS: drop a segment whose timestamp is older than TS.Recent.
+  if (seg.tsVal !== null && tsOn(tp) && (flags & RST) === 0 && tp.tsRecent !== 0 && seqLt(seg.tsVal, tp.tsRecent)) {
+    if (now - tp.tsRecentAge > PAWS_IDLE_MS) {
+      tp.tsRecent = 0; // RFC 7323 5.5: TS.Recent too old to trust
+    } else {
+      stats.pawsdrop++;
+      stats.rcvduppack++;
+      mFreem(m);
+      tp.flags |= TF.ACKNOW;
+      tcpOutput(tp);
+      return;
+    }
+  }
+
+  const rcvWnd = currentRcvWnd(tp);
+  // RFC 5961 3.2: a RST resets only with the exact expected sequence number;
+  // in the window it draws a challenge ACK; elsewhere it is dropped.
+  if ((flags & RST) !== 0) {
+    mFreem(m);
+    if (seq === tp.rcvNxt || (tp.state === TCPS.SYN_RECEIVED && seqGeq(seq, tp.rcvNxt) && seqLt(seq, tp.rcvNxt + Math.max(rcvWnd, 1)))) {
+      stats.rcvrst++;
+      resetReceived(tp);
+    } else if (rcvWnd > 0 && seqInRcvWindow(seq, tp.rcvNxt, rcvWnd)) {
+      stats.rcvbadrst++;
+      challengeAck(tp);
+    } else stats.rcvbadrst++;
+    return;
+  }
+
+  // RFC 5961 4.2: a SYN in a synchronized state draws a challenge ACK,
+  // whatever its sequence number (RFC 9293 3.10.7.4 fourth).
+  if ((flags & SYN) !== 0) {
+    stats.rcvbadsyn++;
+    mFreem(m);
+    if (tp.state === TCPS.TIME_WAIT) {
+      tp.flags |= TF.ACKNOW;
+      tcpOutput(tp);
+    } else challengeAck(tp);
+    return;
+  }
+
+  // Sequence acceptability (RFC 9293 3.10.7.4 first) and trimming.
+  let todrop = seqSub(tp.rcvNxt, seq);
+  if (todrop > 0) {
+    if (todrop > len || (todrop === len && (flags & FIN) === 0)) {
+      // Entirely old: a duplicate (or a keepalive probe). ACK it at once so
+      // the peer resynchronizes (and D-SACK it, RFC 2883).
+      if (len > 0) {
+        stats.rcvduppack++;
+        stats.rcvdupbyte += len;
+        if ((tp.flags & TF.SACK_PERMIT) !== 0) {
+          tp.sackRcv.onDuplicate(seq, (seq + len) >>> 0, tp.rcvNxt);
+          tp.dsackPending = true;
+        }
+      } else if (todrop > 1 || (flags & FIN) === 0) {
+        stats.rcvduppack++;
+      }
+      if (tp.state === TCPS.TIME_WAIT && (flags & FIN) !== 0) tp.timers.setClose(2 * tp.params.msl);
+      tp.flags |= TF.ACKNOW;
+      // The ACK field may still carry news (a window update or an ACK of our FIN).
+      if ((flags & ACK) === 0 || tp.state === TCPS.TIME_WAIT) {
+        mFreem(m);
+        tcpOutput(tp);
+        return;
+      }
+      len = 0;
+      flags &= ~FIN;
+      seq = tp.rcvNxt;
+      mEmpty(m);
+    } else {
+      stats.rcvpartduppack++;
+      stats.rcvpartdupbyte += todrop;
+      if (todrop >= len) {
+        // All data old; the FIN is new.
+        len = 0;
+      } else {
+        mAdj(m, todrop);
+        len -= todrop;
+      }
+      seq = tp.rcvNxt;
+      tp.flags |= TF.ACKNOW;
+    }
+  }
+
+  // Data after the user closed (RFC 9293 3.10.7.4; BSD `tcps_rcvafterclose`): reset.
+  if (len > 0 && tp.state > TCPS.CLOSE_WAIT && (so === null || (so.state & SS.NOFDREF) !== 0)) {
+    stats.rcvafterclose++;
+    mFreem(m);
+    tcpDrop(tp, Errno.ECONNRESET);
+    return;
+  }
+
+  // Beyond the right edge of the window: trim (RFC 9293: keep what fits).
+  const over = seqSub((seq + len + ((flags & FIN) !== 0 ? 1 : 0)) >>> 0, (tp.rcvNxt + rcvWnd) >>> 0);
+  if (over > 0) {
+    stats.rcvpackafterwin++;
+    if (over >= len + ((flags & FIN) !== 0 ? 1 : 0)) {
+      // Nothing of it fits.
+      if (rcvWnd === 0 && seq === tp.rcvNxt) {
+        stats.rcvwinprobe++; // a zero-window probe: ACK it (RFC 9293 3.8.6.1)
+      } else {
+        stats.rcvbyteafterwin += len;
+      }
+      tp.flags |= TF.ACKNOW;
+      if ((flags & ACK) === 0) {
+        mFreem(m);
+        tcpOutput(tp);
+        return;
+      }
+      len = 0;
+      flags &= ~FIN;
+      mEmpty(m);
+    } else {
+      stats.rcvbyteafterwin += over;
+      if ((flags & FIN) !== 0) {
+        flags &= ~FIN;
+        if (over > 1) mAdj(m, -(over - 1));
+        len -= over - 1;
+      } else {
+        mAdj(m, -over);
+        len -= over;
+      }
+    }
+  }
+
+  // RFC 7323 4.3: TS.Recent follows the segment that covers last_ack_sent.
+  if (seg.tsVal !== null && tsOn(tp) && seqLeq(seq, tp.lastAckSent)) {
+    const segEnd = (seq + len + ((flags & (SYN | FIN)) !== 0 ? 1 : 0)) >>> 0;
+    if (seqLt(tp.lastAckSent, segEnd) || seq === tp.lastAckSent) {
+      tp.tsRecent = seg.tsVal;
+      tp.tsRecentAge = now;
+    }
+  }
+
+  // ACK processing (RFC 9293 3.10.7.4 fifth).
+  if ((flags & ACK) === 0) {
+    mFreem(m);
+    if ((tp.flags & TF.ACKNOW) !== 0) tcpOutput(tp);
+    return;
+  }
+  const ack = seg.ack;
+  if (tp.state === TCPS.SYN_RECEIVED) {
+    // RFC 9293: SND.UNA < SEG.ACK =< SND.NXT moves us to ESTABLISHED.
+    if (!(seqGt(ack, tp.sndUna) && seqLeq(ack, tp.sndMax))) {
+      mFreem(m);
+      tcp.stats.scBadack++;
+      tcpRespondRst(tcp, seg, tp.inp.faddr, tp.inp.laddr);
+      return;
+    }
+    establish(tp);
+  }
+  if (seqGt(ack, tp.sndMax)) {
+    // Acknowledges something not yet sent: ACK and drop (RFC 9293; RFC 5961 5.2).
+    stats.rcvacktoomuch++;
+    mFreem(m);
+    challengeAck(tp);
+    return;
+  }
+  if (seqLt(ack, (tp.sndUna - tp.maxSndWnd) >>> 0)) {
+    // RFC 5961 5.2: too old to be a plausible ACK (blind injection).
+    stats.rcvduppack++;
+    mFreem(m);
+    challengeAck(tp);
+    return;
+  }
+  const tiwin = peerWindow(tp, seg);
+  const ourFinAcked = ackProcess(tp, seg, ack, tiwin, len, flags);
+  if (tcbClosed(tp)) {
+    mFreem(m);
+    return;
+  }
+
+  // Window update (RFC 9293 3.10.7.4 fifth, ESTABLISHED).
+  if (seqLt(tp.sndWl1, seq) || (tp.sndWl1 === seq && (seqLt(tp.sndWl2, ack) || (tp.sndWl2 === ack && tiwin > tp.sndWnd)))) {
+    if (len === 0 && tp.sndWl2 === ack && tiwin > tp.sndWnd) stats.rcvwinupd++;
+    const wasZero = tp.sndWnd === 0;
+    tp.sndWnd = tiwin;
+    tp.sndWl1 = seq;
+    tp.sndWl2 = ack;
+    if (tiwin > tp.maxSndWnd) tp.maxSndWnd = tiwin;
+    if (wasZero && tiwin > 0 && tp.timers.persisting) {
+      tp.timers.stopMain();
+      tp.persistShift = 0;
+    }
+  }
+
+  // State transitions driven by the ACK of our FIN.
+  if (ourFinAcked) {
+    switch (tp.state) {
+      case TCPS.FIN_WAIT_1:
+        // RFC 9293: FIN-WAIT-1 -> FIN-WAIT-2 when our FIN is acknowledged.
+        setState(tp, TCPS.FIN_WAIT_2);
+        if (so === null || (so.state & SS.NOFDREF) !== 0 || (so.state & SS.CANTRCVMORE) !== 0) {
+          // Nobody will read: don't wait for the peer forever (BSD tcp_maxidle).
+          tp.timers.setClose(tcp.tun.finWait2Ms);
+        }
+        break;
+      case TCPS.CLOSING:
+        // RFC 9293: CLOSING -> TIME-WAIT.
+        tcpEnterTimeWait(tp);
+        break;
+      case TCPS.LAST_ACK:
+        // RFC 9293: LAST-ACK -> CLOSED.
+        mFreem(m);
+        tcpClose(tp);
+        return;
+      default:
+        break;
+    }
+  }
+
+  // Segment text (RFC 9293 3.10.7.4 seventh) and FIN (eighth).
+  let fin = (flags & FIN) !== 0;
+  if (len > 0 || fin) {
+    if (tp.state === TCPS.ESTABLISHED || tp.state === TCPS.FIN_WAIT_1 || tp.state === TCPS.FIN_WAIT_2 || tp.state === TCPS.SYN_RECEIVED) {
+      fin = textInput(tp, seq, len, fin, m);
+    } else {
+      // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent FIN.
+      mFreem(m);
+      if (fin && tp.state === TCPS.TIME_WAIT) tp.timers.setClose(2 * tp.params.msl);
+      tp.flags |= TF.ACKNOW;
+      fin = false;
+    }
+  } else mFreem(m);
+  if (fin) finReceived(tp);
+  if (tcbClosed(tp)) return;
+
+  if ((tp.flags & TF.DELACK) !== 0 && (tp.flags & TF.ACKNOW) === 0) tp.timers.setDelack(tcp.tun.delackMs);
+  tcpOutput(tp);
+}
+
+/** Empty the chain (its data is not wanted; the caller still owns and frees it). */
+function mEmpty(m: Mbuf): void {
+  mAdj(m, mLength(m));
+}
+
+/** Whether `seq` lies in `[rcvNxt, rcvNxt + wnd)`. */
+function seqInRcvWindow(seq: number, rcvNxt: number, wnd: number): boolean {
+  return seqOffset(seq, rcvNxt) < wnd;
+}
+
+/** A RST was accepted (RFC 9293 3.10.7.4 second, by state). */
+function resetReceived(tp: TcpCb): void {
+  switch (tp.state) {
+    case TCPS.SYN_RECEIVED:
+      // From an active open (simultaneous): connection refused.
+      tcpDropNoRst(tp, Errno.ECONNREFUSED);
+      break;
+    case TCPS.ESTABLISHED:
+    case TCPS.FIN_WAIT_1:
+    case TCPS.FIN_WAIT_2:
+    case TCPS.CLOSE_WAIT:
+      tcpDropNoRst(tp, Errno.ECONNRESET);
+      break;
+    default:
+      // CLOSING, LAST-ACK, TIME-WAIT: just close.
+      tcpClose(tp);
+  }
+}
+
+function tcpDropNoRst(tp: TcpCb, errno: number): void {
+  if (tp.so !== null) soSetError(tp.so, errno);
+  tp.tcp.stats.drops++;
+  tcpClose(tp);
+}
+
+/** SYN-RECEIVED or SYN-SENT+SYN,ACK -> ESTABLISHED. */
+function establish(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  setState(tp, TCPS.ESTABLISHED);
+  tcp.stats.connects++;
+  tp.timers.keepAt = Infinity;
+  if ((tp.flags & TF.SYN_REXMT) !== 0) tp.rtt.onHandshakeLoss();
+  tp.rxtShift = 0;
+  const so = tp.so;
+  if (so !== null) soIsConnected(so);
+  // Keepalive (it checks SO_KEEPALIVE when it fires, so setting it later works).
+  tp.timers.setKeep(tp.params.keepIdle);
+  // A FIN the user asked for before the handshake finished.
+  if ((tp.flags & TF.WANTFIN) !== 0) {
+    tp.flags &= ~TF.WANTFIN;
+    setState(tp, TCPS.FIN_WAIT_1);
+  }
+}
+
+/** SYN-SENT (RFC 9293 3.10.7.3). Takes ownership of `m`. */
+function synSentInput(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
+  const tcp = tp.tcp;
+  const flags = seg.flags;
+  mFreem(m);
+  if ((flags & ACK) !== 0 && (seqLeq(seg.ack, tp.iss) || seqGt(seg.ack, tp.sndMax))) {
+    // Unacceptable ACK: RST it unless it is one (RFC 9293 3.10.7.3 first).
+    tcp.stats.rcvacktoomuch++;
+    tcpRespondRst(tcp, seg, tp.inp.faddr, tp.inp.laddr);
+    return;
+  }
+  if ((flags & RST) !== 0) {
+    // RFC 5961 3.2 in SYN-SENT: only with an acceptable ACK.
+    if ((flags & ACK) !== 0) {
+      tcp.stats.rcvrst++;
+      tcpDropNoRst(tp, Errno.ECONNREFUSED);
+    } else tcp.stats.rcvbadrst++;
+    return;
+  }
+  if ((flags & SYN) === 0) {
+    tcp.stats.rcvbadsyn++;
+    return;
+  }
+  tp.irs = seg.seq;
+  tp.rcvNxt = (seg.seq + 1) >>> 0;
+  tp.rcvAdv = tp.rcvNxt;
+  tp.lastAckSent = tp.rcvNxt;
+  applySynOptions(tp, seg);
+  tp.flags |= TF.ACKNOW;
+  if ((flags & ACK) !== 0) {
+    // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3 fourth).
+    tp.sndUna = seg.ack;
+    if (seqLt(tp.sndNxt, tp.sndUna)) tp.sndNxt = tp.sndUna;
+    tp.sndWnd = seg.window; // RFC 7323 2.2: not scaled in a SYN
+    tp.maxSndWnd = tp.sndWnd;
+    tp.sndWl1 = seg.seq;
+    tp.sndWl2 = seg.ack;
+    tp.timers.stopMain();
+    // RTT of the handshake (Karn: only if the SYN was not resent).
+    if (tp.rtseq !== 0 && (tp.flags & TF.SYN_REXMT) === 0) {
+      tp.rtt.sample(tcp.clock.now() - tp.rtttime);
+      tcp.stats.rttupdated++;
+    }
+    tp.rtseq = 0;
+    establish(tp);
+    tp.lastActivity = tcp.clock.now();
+    tcpOutput(tp);
+    return;
+  }
+  // Simultaneous open: SYN-SENT -> SYN-RECEIVED, resend our SYN as SYN,ACK.
+  setState(tp, TCPS.SYN_RECEIVED);
+  tp.sndWnd = seg.window;
+  tp.sndWl1 = seg.seq;
+  tp.sndWl2 = tp.iss;
+  tp.sndNxt = tp.iss;
+  tp.timers.stopMain();
+  tcpOutput(tp);
+}
+
+/**
+ * The ACK field (RFC 9293 3.10.7.4 fifth; RFC 5681, RFC 6582, RFC 6675,
+ * RFC 6298): duplicate ACK counting and fast retransmit/recovery, new data
+ * acknowledged (RTT sample, cwnd growth, send buffer trimmed, timers).
+ * @returns whether our FIN is now acknowledged.
+ */
+function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: number, flags: number): boolean {
+  const tcp = tp.tcp;
+  const stats = tcp.stats;
+  const now = tcp.clock.now();
+  const cc = tp.cc;
+  const sb = tp.sackSb;
+  let sackNews = 0;
+  if (sb !== null && seg.sack !== null) {
+    stats.sackblocksRcvd += seg.sack.length >>> 1;
+    const blocks = tcp.sackBlockScratch;
+    blocks.length = 0;
+    for (let i = 0; i + 1 < seg.sack.length; i += 2) blocks.push({ start: seg.sack[i]!, end: seg.sack[i + 1]! });
+    sackNews = sb.update(ack, blocks, tp.sndMax);
+  } else if (sb !== null && seqGt(ack, tp.sndUna)) {
+    sb.update(ack, tcp.emptyBlocks, tp.sndMax);
+  }
+
+  if (seqLeq(ack, tp.sndUna)) {
+    // RFC 5681 2 "duplicate acknowledgment": nothing new, no data, same
+    // window, something outstanding.
+    if (
+      ack === tp.sndUna &&
+      len === 0 &&
+      (flags & (FIN | SYN)) === 0 &&
+      tiwin === tp.sndWnd &&
+      tp.sndMax !== tp.sndUna &&
+      tp.timers.retransmitting // not zero-window probes (BSD: REXMT armed)
+    ) {
+      stats.rcvdupack++;
+      tp.dupacks++;
+      const sackLoss = sb !== null && (tp.flags & TF.SACK_PERMIT) !== 0 && sackNews > 0 && sb.isLost(tp.sndUna);
+      if (!cc.inRecovery && (tp.dupacks === 3 || sackLoss) && cc.canEnterRecovery(ack)) {
+        enterRecovery(tp);
+      } else if (cc.inRecovery) {
+        if (!tp.sackRecovery) cc.onDupAck();
+        tcpOutput(tp);
+      }
+    } else if (ack === tp.sndUna && len === 0 && tp.sndMax === tp.sndUna) {
+      tp.dupacks = 0;
+    }
+    return false;
+  }
+
+  // New data acknowledged.
+  const acked = seqOffset(ack, tp.sndUna);
+  stats.rcvackpack++;
+  stats.rcvackbyte += acked;
+  if (cc.inRecovery) {
+    if (cc.isFullAck(ack)) {
+      cc.exitRecovery(seqOffset(tp.sndMax, ack), now);
+      tp.sackRecovery = false;
+      sb?.endRecovery();
+      tp.dupacks = 0;
+    } else {
+      cc.onPartialAck(acked);
+      stats.newrenoPartial++;
+      if (!tp.sackRecovery) {
+        // RFC 6582 3.2 step 3: retransmit the first unacknowledged segment.
+        tp.dupacks = 0;
+        partialAckRetransmit(tp, ack);
+      }
+    }
+  } else {
+    tp.dupacks = 0;
+    cc.onAck(acked, now, tp.rtt.srtt);
+  }
+  // RTT (RFC 7323 4.1 with timestamps, else the timed segment, Karn).
+  if (seg.tsVal !== null && tsOn(tp) && seg.tsEcr !== 0) {
+    const r = seqSub(tcpTsNow(tp), seg.tsEcr);
+    if (r >= 0 && r < 60_000) {
+      const expected = Math.max(1, Math.ceil(tp.flightSize / (2 * tp.maxseg)));
+      tp.rtt.timestampSample(r, expected);
+      stats.rttupdated++;
+    }
+  } else if (tp.rtseq !== 0 && seqGt(ack, tp.rtseq)) {
+    tp.rtt.sample(now - tp.rtttime);
+    stats.rttupdated++;
+    tp.rtseq = 0;
+  }
+  tp.rxtShift = 0;
+  // Trim the send buffer (the SYN and FIN occupy sequence space, not buffer).
+  let ourFinAcked = false;
+  const so = tp.so;
+  const bufSeq = sndBufSeq(tp);
+  let dataAcked = seqGt(ack, bufSeq) ? seqOffset(ack, bufSeq) : 0;
+  if (so !== null) {
+    if (dataAcked > so.snd.cc) dataAcked = so.snd.cc;
+    if (dataAcked > 0) {
+      so.snd.drop(dataAcked);
+      soWwakeup(so);
+    }
+  }
+  if ((tp.flags & TF.SENTFIN) !== 0 && seqGt(ack, tp.sndFin)) ourFinAcked = true;
+  tp.sndUna = ack;
+  if (seqLt(tp.sndNxt, tp.sndUna)) tp.sndNxt = tp.sndUna;
+  if (seqLt(tp.rexmtHigh, tp.sndUna)) tp.rexmtHigh = tp.sndUna;
+  // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart.
+  if (ack === tp.sndMax) {
+    if (tp.timers.retransmitting) tp.timers.stopMain();
+  } else if (!tp.timers.persisting || tp.sndWnd > 0) {
+    tp.timers.setRetransmit(tp.rtt.rto);
+  }
+  return ourFinAcked;
+}
+
+/** Fast retransmit (RFC 5681 3.2, RFC 6675 5): enter recovery and resend the first hole. */
+function enterRecovery(tp: TcpCb): void {
+  const tcp = tp.tcp;
+  const sack = tp.sackSb !== null && (tp.flags & TF.SACK_PERMIT) !== 0;
+  tcp.stats.fastretrans++;
+  tp.cc.enterRecovery({ flightSize: tp.flightSize, sndMax: tp.sndMax, now: tcp.clock.now(), sack });
+  tp.rtseq = 0;
+  if (sack) {
+    tcp.stats.sackrecovery++;
+    tp.sackRecovery = true;
+    const sb = tp.sackSb!;
+    sb.startRecovery(tp.sndMax);
+    // RFC 6675 5 step (4.3): resend the first segment presumed lost now.
+    const sent = partialAckRetransmit(tp, tp.sndUna);
+    if (sent > 0) sb.markRetransmitted({ kind: 'retransmit', start: tp.sndUna, end: (tp.sndUna + sent) >>> 0 });
+    tcpOutput(tp);
+    return;
+  }
+  partialAckRetransmit(tp, tp.sndUna);
+  tcpOutput(tp);
+}
+
+/** Resend one segment from `seq` (fast retransmit / NewReno partial ACK); returns the bytes resent. */
+function partialAckRetransmit(tp: TcpCb, seq: number): number {
+  const so = tp.so;
+  if (so === null) return 0;
+  const bufSeq = sndBufSeq(tp);
+  const off = seqOffset(seq, bufSeq);
+  const avail = so.snd.cc - off;
+  if (avail <= 0) {
+    // Only the FIN is outstanding: resend it through the normal path.
+    tp.sndNxt = seq;
+    return 0;
+  }
+  const len = Math.min(avail, tp.maxseg, seqOffset(tp.sndMax, seq));
+  if (len <= 0) return 0;
+  tcpSendSegment(tp, seq, len, ACK, false);
+  tp.timers.setRetransmit(tp.rtt.rto);
+  return len;
+}
+
+/**
+ * Queue segment text (RFC 9293 3.10.7.4 seventh; `tcp_reass`): in order
+ * into the receive buffer (delayed ACK, every second segment), else into
+ * the reassembly queue (immediate duplicate ACK with SACK blocks, RFC 5681
+ * 4.2). Takes ownership of `m`.
+ * @returns whether a FIN is now in order (to be processed).
+ */
+function textInput(tp: TcpCb, seq: number, len: number, fin: boolean, m: Mbuf): boolean {
+  const tcp = tp.tcp;
+  const stats = tcp.stats;
+  const so = tp.so;
+  if (seq === tp.rcvNxt && tp.reass.length === 0) {
+    if (len > 0) {
+      stats.rcvpack++;
+      stats.rcvbyte += len;
+      tp.rcvNxt = (tp.rcvNxt + len) >>> 0;
+      deliver(tp, m);
+      if ((tp.flags & TF.DELACK) !== 0 || fin || tcp.tun.delackMs === 0) tp.flags |= TF.ACKNOW;
+      else tp.flags |= TF.DELACK;
+      if (so !== null) soRwakeup(so);
+    } else mFreem(m);
+    return fin;
+  }
+  if (seq === tp.rcvNxt) {
+    // Fills (part of) the hole at the front: deliver, then what follows.
+    if (len > 0) {
+      stats.rcvpack++;
+      stats.rcvbyte += len;
+      tp.rcvNxt = (tp.rcvNxt + len) >>> 0;
+      deliver(tp, m);
+    } else mFreem(m);
+    if (!fin) {
+      tp.reass.trimBelow(tp.rcvNxt);
+      for (let i = 0; i < 100_000; i++) {
+        const q = tp.reass.takeAt(tp.rcvNxt);
+        if (q === null) break;
+        tp.rcvNxt = (tp.rcvNxt + q.len) >>> 0;
+        if (q.m !== null) deliver(tp, q.m);
+        if (q.fin) {
+          fin = true;
+          break;
+        }
+      }
+    }
+    tp.sackRcv.onAdvance(tp.rcvNxt);
+    tp.flags |= TF.ACKNOW;
+    if (so !== null) soRwakeup(so);
+    return fin;
+  }
+  // Out of order.
+  stats.rcvoopack++;
+  stats.rcvoobyte += len;
+  const res = tp.reass.insert(seq, len, fin, len > 0 ? m : (mFreem(m), null), tp.rcvNxt);
+  if (res === ReassResult.FULL) stats.rcvoodrop++;
+  else if (res === ReassResult.DUPLICATE) {
+    stats.rcvduppack++;
+    if ((tp.flags & TF.SACK_PERMIT) !== 0) {
+      tp.sackRcv.onDuplicate(seq, (seq + len) >>> 0, tp.rcvNxt);
+      tp.dsackPending = true;
+    }
+  } else if ((tp.flags & TF.SACK_PERMIT) !== 0 && len > 0) {
+    tp.sackRcv.onOutOfOrder(seq, (seq + len) >>> 0, tp.rcvNxt);
+  }
+  tp.flags |= TF.ACKNOW;
+  return false;
+}
+
+/** Hand in-order data to the socket (`sbappendstream`), or drop it when nobody reads. */
+function deliver(tp: TcpCb, m: Mbuf): void {
+  const so = tp.so;
+  if (so === null || (so.state & SS.CANTRCVMORE) !== 0) {
+    mFreem(m);
+    return;
+  }
+  so.rcv.appendStream(m);
+}
+
+/** The peer's FIN is in order (RFC 9293 3.10.7.4 eighth). */
+function finReceived(tp: TcpCb): void {
+  tp.rcvNxt = (tp.rcvNxt + 1) >>> 0;
+  tp.flags |= TF.ACKNOW;
+  tp.flags &= ~TF.DELACK;
+  const so = tp.so;
+  if (so !== null) soCantRcvMore(so);
+  switch (tp.state) {
+    case TCPS.SYN_RECEIVED:
+    case TCPS.ESTABLISHED:
+      // RFC 9293: ESTABLISHED -> CLOSE-WAIT.
+      setState(tp, TCPS.CLOSE_WAIT);
+      break;
+    case TCPS.FIN_WAIT_1:
+      // RFC 9293: FIN-WAIT-1 -> CLOSING (our FIN not yet acknowledged: simultaneous close).
+      setState(tp, TCPS.CLOSING);
+      break;
+    case TCPS.FIN_WAIT_2:
+      // RFC 9293: FIN-WAIT-2 -> TIME-WAIT.
+      tcpEnterTimeWait(tp);
+      break;
+    default:
+      break;
+  }
+}
+
+/** Whether the connection is established enough for data (exported for usrreq). */
+export function canSendData(tp: TcpCb): boolean {
+  return haveEstablished(tp.state) || tp.state === TCPS.SYN_SENT || tp.state === TCPS.SYN_RECEIVED;
+}

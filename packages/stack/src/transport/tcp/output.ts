@@ -1,0 +1,417 @@
+/**
+ * TCP output (NetBSD `tcp_output.c`, RFC 9293 3.8, RFC 5681, RFC 6675).
+ *
+ * {@link tcpOutput} decides what may be sent now — new data within
+ * min(peer window, cwnd), a FIN, a SYN, a window update, a forced ACK, a
+ * zero-window probe — and {@link tcpSendSegment} builds one segment:
+ *
+ * - the payload is an `mCopym` of the send buffer's range: the clusters the
+ *   user's data was copied into are shared, never copied again (small
+ *   payloads are copied into the header mbuf, as BSD does below MHLEN);
+ * - the TCP header is written at the end of a packet-header mbuf so that the
+ *   IP and link headers can be prepended in the same mbuf (`max_linkhdr`);
+ * - the checksum runs over the header and the shared clusters in one pass.
+ *
+ * During SACK loss recovery (RFC 6675 section 5) the segments come from the
+ * scoreboard's NextSeg() while pipe < cwnd.
+ *
+ * @module
+ */
+import { Errno } from '../../kern/errno.js';
+import { MHLEN, mCopydata, mCopym, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
+import { pseudoHeaderSum } from '../../wire/checksum.js';
+import { TcpFlag, TcpRepr } from '../../wire/tcp.js';
+import { maxSackBlocks } from './sack.js';
+import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
+import { TCPS, TF, type TcpCb } from './tcpcb.js';
+import { receiveWindow, shouldSendData, windowUpdateWorthSending, MAX_WINDOW_FIELD } from './window.js';
+
+/** Bytes left in front of the TCP header for IPv4 (20) and Ethernet (14) headers (`max_linkhdr` + ip). */
+export const TCP_HDR_ROOM = 14 + 20;
+
+/** Base control bits by state (`tcp_outflags[]`). */
+const OUTFLAGS: readonly number[] = [
+  TcpFlag.RST | TcpFlag.ACK, // CLOSED
+  0, // LISTEN
+  TcpFlag.SYN, // SYN-SENT
+  TcpFlag.SYN | TcpFlag.ACK, // SYN-RECEIVED
+  TcpFlag.ACK, // ESTABLISHED
+  TcpFlag.ACK, // CLOSE-WAIT
+  TcpFlag.FIN | TcpFlag.ACK, // FIN-WAIT-1
+  TcpFlag.FIN | TcpFlag.ACK, // CLOSING
+  TcpFlag.FIN | TcpFlag.ACK, // LAST-ACK
+  TcpFlag.ACK, // FIN-WAIT-2
+  TcpFlag.ACK, // TIME-WAIT
+];
+
+/** Upper bound on segments one call sends (bounds the loop; a full window at MSS 536 of 4 MiB is ~8000). */
+const MAX_BURST = 16384;
+
+/** The timestamp clock (RFC 7323 5.4: 1 ms ticks), per-connection offset added. */
+export function tcpTsNow(tp: TcpCb): number {
+  return (Math.floor(tp.tcp.clock.now()) + tp.tsOffset) >>> 0;
+}
+
+/** Whether both sides agreed on timestamps. */
+export function tsOn(tp: TcpCb): boolean {
+  return (tp.flags & (TF.REQ_TSTMP | TF.RCVD_TSTMP)) === (TF.REQ_TSTMP | TF.RCVD_TSTMP);
+}
+
+/** The first sequence number of the send buffer's data (past the SYN). */
+export function sndBufSeq(tp: TcpCb): number {
+  return seqGt(tp.sndUna, tp.iss) ? tp.sndUna : (tp.iss + 1) >>> 0;
+}
+
+/** The receive window to advertise now, and its field value. */
+function rcvWindow(tp: TcpCb): { field: number; window: number } {
+  const so = tp.so;
+  const space = so === null ? 0 : so.rcv.space();
+  return receiveWindow({
+    space,
+    bufSize: so === null ? 0 : so.rcv.hiwat,
+    rcvNxt: tp.rcvNxt,
+    rcvAdv: tp.rcvAdv,
+    mss: tp.ourMss,
+    scale: tp.rcvScale,
+  });
+}
+
+/**
+ * Send what the state, the windows and the buffers allow (`tcp_output`).
+ * @param rexmt called by the retransmission timer (resend from snd_nxt = snd_una).
+ * @param probe called by the persist timer: send one byte into a zero window.
+ * @returns 0 or the errno of the last failed send (the connection stays; the
+ *   retransmission timer covers the loss).
+ */
+export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
+  if (tp.state === TCPS.CLOSED || tp.state === TCPS.LISTEN) return 0;
+  const tcp = tp.tcp;
+  const so = tp.so;
+  let err = 0;
+  // RFC 5681 4.1: restart after an idle period longer than the RTO.
+  if (tp.sndMax === tp.sndUna && tp.lastSend !== 0 && tcp.clock.now() - tp.lastSend >= tp.rtt.rto) {
+    tp.cc.onIdleRestart(tcp.clock.now());
+  }
+  if (tp.sackRecovery && !rexmt && !probe) sackOutput(tp);
+  for (let burst = 0; burst < MAX_BURST; burst++) {
+    const sbcc = so === null ? 0 : so.snd.cc;
+    let flags = OUTFLAGS[tp.state]!;
+    const bufSeq = sndBufSeq(tp);
+    // SYN: only while it is unsent or being resent.
+    if ((flags & TcpFlag.SYN) !== 0 && tp.sndNxt !== tp.iss) flags &= ~TcpFlag.SYN;
+    let off = (flags & TcpFlag.SYN) !== 0 ? 0 : seqSub(tp.sndNxt, bufSeq);
+    if (off < 0) off = 0;
+    let win = Math.min(tp.sndWnd, tp.cc.cwnd);
+    if (probe && tp.sndWnd === 0) win = 1;
+    // Bytes of the window already used by what is outstanding from bufSeq.
+    let len = 0;
+    if (tp.state >= TCPS.ESTABLISHED || tp.state === TCPS.SYN_RECEIVED) {
+      if ((flags & TcpFlag.SYN) === 0 && haveSynAcked(tp)) {
+        len = Math.min(sbcc, win) - off;
+        if (len < 0) {
+          // The window shrank below what was sent (RFC 9293 3.8.6.2.1): pull
+          // snd_nxt back and probe if it closed.
+          len = 0;
+          if (win === 0) {
+            tp.timers.stopMain();
+            tp.rxtShift = 0;
+            tp.sndNxt = tp.sndUna;
+            if (so !== null && sbcc > 0) tp.timers.setPersist();
+          }
+        }
+      }
+    }
+    let sendalot = false;
+    const segRoom = segmentRoom(tp);
+    if (len > segRoom) {
+      len = segRoom;
+      sendalot = true;
+    }
+    // FIN only with the last byte of the buffer, once.
+    if ((flags & TcpFlag.FIN) !== 0) {
+      if (off + len < sbcc) flags &= ~TcpFlag.FIN;
+      else if ((tp.flags & TF.SENTFIN) !== 0 && tp.sndNxt !== tp.sndFin) flags &= ~TcpFlag.FIN;
+    }
+    let send = false;
+    if (len > 0) {
+      send = shouldSendData({
+        len,
+        unsent: sbcc - off,
+        mss: segRoom,
+        maxSndWnd: tp.maxSndWnd,
+        idle: tp.sndMax === tp.sndUna,
+        nodelay: (tp.flags & TF.NODELAY) !== 0,
+        force: probe,
+        retransmitting: seqLt(tp.sndNxt, tp.sndMax),
+      });
+    }
+    if (!send && (tp.flags & TF.ACKNOW) !== 0) send = true;
+    if (!send && (flags & (TcpFlag.SYN | TcpFlag.RST)) !== 0) send = true;
+    if (!send && (flags & TcpFlag.FIN) !== 0) send = true;
+    if (!send && so !== null && haveSynAcked(tp) && tp.state < TCPS.TIME_WAIT) {
+      // Window update (RFC 1122 4.2.3.3 from the update side).
+      const w = rcvWindow(tp);
+      const inp = {
+        space: so.rcv.space(),
+        bufSize: so.rcv.hiwat,
+        rcvNxt: tp.rcvNxt,
+        rcvAdv: tp.rcvAdv,
+        mss: tp.ourMss,
+        scale: tp.rcvScale,
+      };
+      if ((tp.flags & TF.WINUPD) !== 0 || windowUpdateWorthSending(inp, w.window)) {
+        send = true;
+        tcp.stats.sndwinup++;
+      }
+    }
+    if (!send) {
+      // Data waits for the window: make sure something will come back for it.
+      if (so !== null && sbcc > off && tp.timers.main.kind === 'idle' && haveSynAcked(tp)) {
+        if (tp.sndMax !== tp.sndUna) {
+          // Something is outstanding: its ACK (or the RTO) will clock us.
+          tp.timers.setRetransmit(tp.rtt.rto);
+        } else {
+          // Nothing outstanding and held back (zero window, or SWS): the
+          // persist timer forces a probe (RFC 1122 4.2.3.4 override timer).
+          tp.rxtShift = 0;
+          tp.timers.setPersist();
+        }
+      }
+      break;
+    }
+    const seq = (flags & TcpFlag.SYN) !== 0 ? tp.iss : (bufSeq + off) >>> 0;
+    const e = tcpSendSegment(tp, seq, len, flags, probe);
+    if (e !== 0) {
+      err = e;
+      break;
+    }
+    probe = false;
+    if (!sendalot) break;
+  }
+  tp.flags &= ~TF.WINUPD;
+  return err;
+}
+
+/** Whether our SYN has been acknowledged (data may be sent). */
+function haveSynAcked(tp: TcpCb): boolean {
+  return seqGt(tp.sndUna, tp.iss);
+}
+
+/** Payload bytes per segment given the options that ride on every segment (SACK blocks). */
+function segmentRoom(tp: TcpCb): number {
+  let room = tp.maxseg;
+  if ((tp.flags & TF.SACK_PERMIT) !== 0 && (tp.sackRcv.size > 0 || tp.dsackPending)) {
+    const n = Math.min(tp.sackRcv.size + 1, maxSackBlocks(tsOn(tp)));
+    room -= 4 + 8 * n;
+  }
+  return Math.max(1, room);
+}
+
+/**
+ * SACK-based loss recovery output (RFC 6675 section 5, steps (C)): while
+ * the pipe is below cwnd, send what NextSeg() names.
+ */
+function sackOutput(tp: TcpCb): void {
+  const sb = tp.sackSb;
+  const so = tp.so;
+  if (sb === null || so === null) return;
+  const tcp = tp.tcp;
+  const bufSeq = sndBufSeq(tp);
+  const dataEnd = (bufSeq + so.snd.cc) >>> 0;
+  for (let i = 0; i < MAX_BURST; i++) {
+    const pipe = sb.pipe(tp.sndMax);
+    if (pipe >= tp.cc.cwnd) break;
+    const canNew = seqLt(tp.sndMax, dataEnd) && seqOffset(tp.sndMax, tp.sndUna) < tp.sndWnd;
+    const seg = sb.nextSeg(tp.sndMax, canNew);
+    if (seg === undefined) break;
+    if (seg.kind === 'new') {
+      // Rule 2: new data at snd_max; the normal path sends it.
+      const room = Math.min(segmentRoom(tp), seqOffset(dataEnd, tp.sndMax), tp.sndUna + tp.sndWnd - tp.sndMax);
+      if (room <= 0) break;
+      tp.sndNxt = tp.sndMax;
+      if (tcpSendSegment(tp, tp.sndMax, room, TcpFlag.ACK, false) !== 0) break;
+      continue;
+    }
+    let len = Math.min(seqOffset(seg.end, seg.start), segmentRoom(tp));
+    // Never past the end of the data (a FIN beyond it is resent by the timer).
+    const avail = seqOffset(dataEnd, seg.start);
+    if (seqLt(dataEnd, seg.start) || avail === 0) break;
+    len = Math.min(len, avail);
+    tcp.stats.sackrexmit++;
+    if (tcpSendSegment(tp, seg.start, len, TcpFlag.ACK, false) !== 0) break;
+    sb.markRetransmitted({ kind: seg.kind, start: seg.start, end: (seg.start + len) >>> 0 });
+  }
+}
+
+/**
+ * Build and send one segment carrying `[seq, seq + len)` of the send buffer
+ * (plus SYN/FIN as `flags` say), with the options the connection uses, and
+ * update snd_nxt/snd_max and the timers (the second half of `tcp_output`).
+ * @returns 0 or an errno (ENOBUFS, or what IP output returned).
+ */
+export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: number, probe: boolean): number {
+  const tcp = tp.tcp;
+  const so = tp.so;
+  const pool = tcp.pool;
+  const r = tcp.outRepr;
+  const syn = (flags & TcpFlag.SYN) !== 0;
+  r.srcPort = tp.inp.lport;
+  r.dstPort = tp.inp.fport;
+  r.seq = seq;
+  r.flags = flags;
+  r.urgent = 0;
+  r.mss = null;
+  r.windowScale = null;
+  r.sackPermitted = false;
+  r.sack = null;
+  r.tsVal = null;
+  r.tsEcr = 0;
+  r.payloadLen = len;
+  if ((tp.flags & TF.NOOPT) === 0) {
+    if (syn) {
+      r.mss = tp.ourMss;
+      if ((tp.flags & TF.REQ_SCALE) !== 0 && (tp.state === TCPS.SYN_SENT || (tp.flags & TF.RCVD_SCALE) !== 0)) {
+        r.windowScale = tp.requestRScale;
+      }
+      if ((tp.flags & TF.REQ_SACK) !== 0 && (tp.state === TCPS.SYN_SENT || (tp.flags & TF.SACK_PERMIT) !== 0)) {
+        r.sackPermitted = true;
+      }
+      if ((tp.flags & TF.REQ_TSTMP) !== 0 && (tp.state === TCPS.SYN_SENT || (tp.flags & TF.RCVD_TSTMP) !== 0)) {
+        r.tsVal = tcpTsNow(tp);
+        r.tsEcr = tp.tsRecent;
+      }
+    } else if (tsOn(tp)) {
+      r.tsVal = tcpTsNow(tp);
+      r.tsEcr = tp.tsRecent;
+    }
+    if (!syn && (tp.flags & TF.SACK_PERMIT) !== 0 && (tp.sackRcv.size > 0 || tp.dsackPending) && (flags & TcpFlag.ACK) !== 0) {
+      tp.dsackPending = false;
+      const blocks = tp.sackRcv.blocksToSend(maxSackBlocks(r.tsVal !== null));
+      if (blocks.length > 0) {
+        const flat: number[] = [];
+        for (const b of blocks) flat.push(b.start, b.end);
+        r.sack = flat;
+        tcp.stats.sackblocksSent += blocks.length;
+      }
+    }
+  }
+  // Window: never scaled on a SYN (RFC 7323 2.2).
+  let rw = 0;
+  if ((flags & TcpFlag.RST) === 0) {
+    if (syn) {
+      const space = so === null ? 0 : so.rcv.space();
+      rw = Math.min(space, MAX_WINDOW_FIELD);
+      r.window = rw;
+    } else {
+      const w = rcvWindow(tp);
+      r.window = w.field;
+      rw = w.window;
+    }
+  } else r.window = 0;
+  if ((flags & TcpFlag.ACK) !== 0) r.ack = tp.rcvNxt;
+  else r.ack = 0;
+  const hlen = TcpRepr.headerLen(r);
+  const m = mGethdr(pool);
+  if (m === null) {
+    tcp.stats.senderr++;
+    return Errno.ENOBUFS;
+  }
+  m.off = MHLEN - hlen;
+  m.len = hlen;
+  let tlen = hlen;
+  if (len > 0) {
+    if (so === null) {
+      mFreem(m);
+      return Errno.EINVAL;
+    }
+    const boff = seqOffset(seq, sndBufSeq(tp));
+    if (boff + len > so.snd.cc) {
+      // A bug upstream; never read past the buffer.
+      mFreem(m);
+      tcp.stats.senderr++;
+      return Errno.EINVAL;
+    }
+    if (len <= m.off - TCP_HDR_ROOM) {
+      // Small payload: copy next to the header (BSD: below MHLEN), header moves up.
+      m.off -= len;
+      mCopydata(so.snd.mb!, boff, len, m.data, m.off + hlen);
+      m.len += len;
+    } else {
+      const d = mCopym(so.snd.mb!, boff, len);
+      if (d === null) {
+        mFreem(m);
+        tcp.stats.senderr++;
+        return Errno.ENOBUFS;
+      }
+      m.next = d;
+    }
+    tlen += len;
+  }
+  m.pkthdr!.len = tlen;
+  const src = tp.inp.laddr;
+  const dst = tp.inp.faddr;
+  TcpRepr.emit(r, m.data, m.off, src, dst, 'defer');
+  const ck = tcp.cksum.reset(pseudoHeaderSum(src, dst, 6, tlen));
+  for (let n: Mbuf | null = m; n !== null; n = n.next) ck.add(n.data, n.off, n.len);
+  const c = ck.finish();
+  m.data[m.off + 16] = c >>> 8;
+  m.data[m.off + 17] = c & 0xff;
+
+  // Accounting (before output: a synchronous loopback may answer at once).
+  const now = tcp.clock.now();
+  const stats = tcp.stats;
+  stats.sndtotal++;
+  if (len > 0) {
+    if (seqLt(seq, tp.sndMax)) {
+      stats.sndrexmitpack++;
+      stats.sndrexmitbyte += len;
+    } else {
+      stats.sndpack++;
+      stats.sndbyte += len;
+    }
+    if (probe) stats.sndprobe++;
+  } else if ((flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) !== 0) stats.sndctrl++;
+  else stats.sndacks++;
+  if ((flags & TcpFlag.ACK) !== 0) {
+    tp.flags &= ~(TF.ACKNOW | TF.DELACK);
+    tp.timers.clearDelack();
+    tp.segsSinceAck = 0;
+    tp.lastAckSent = tp.rcvNxt;
+  }
+  if (rw > 0 && seqGt((tp.rcvNxt + rw) >>> 0, tp.rcvAdv)) tp.rcvAdv = (tp.rcvNxt + rw) >>> 0;
+  tp.rcvWnd = rw;
+  let end = (seq + len) >>> 0;
+  if (syn) end = (end + 1) >>> 0;
+  if ((flags & TcpFlag.FIN) !== 0) {
+    if ((tp.flags & TF.SENTFIN) === 0) {
+      tp.flags |= TF.SENTFIN;
+      tp.sndFin = end;
+    }
+    end = (end + 1) >>> 0;
+  }
+  // Only a segment sent from snd_nxt advances it; retransmissions from
+  // elsewhere (fast retransmit, SACK holes) leave it where it is.
+  if (seq === tp.sndNxt && seqGt(end, tp.sndNxt)) tp.sndNxt = end;
+  if (seqGt(end, tp.sndMax)) {
+    // New sequence space: time it unless timestamps do (RFC 6298 3, Karn).
+    if (tp.rtseq === 0 && !tsOn(tp) && !seqLt(seq, tp.rexmtHigh)) {
+      tp.rtseq = seq === 0 ? 1 : seq;
+      tp.rtttime = now;
+    }
+    tp.sndMax = end;
+  }
+  if (len > 0) tp.lastSend = now;
+  // RFC 6298 5.1: start the timer when something is outstanding.
+  // (A probe keeps the persist timer instead.)
+  if (tp.sndMax !== tp.sndUna && tp.timers.main.kind === 'idle') tp.timers.setRetransmit(tp.rtt.rto);
+  const e = tcp.ip.output(m, { src, dst, proto: 6, df: true, ttl: tp.inp.ttl || undefined, tos: tp.inp.tos });
+  if (e !== 0) {
+    // The segment is lost locally; the retransmission timer covers it. A
+    // routing error is soft while the connection can retry (RFC 1122
+    // 4.2.3.9); a local EMSGSIZE means the route's MTU fell below our MSS.
+    stats.senderr++;
+    if (e === Errno.EMSGSIZE) tcp.mtuDisc(tp, tcp.ip.mtuTowards(dst));
+    else if (e !== Errno.ENOBUFS) tp.softError = e;
+  }
+  return 0;
+}

@@ -1,0 +1,485 @@
+/**
+ * The TCP protocol instance of one stack: its pcb table, counters,
+ * tunables (sysctl `net.inet.tcp.*`), ISN generator, SYN cache and the
+ * entry points the IP layer calls (`input`, `ctlinput`) — what NetBSD
+ * spreads over `tcp_subr.c` (`tcp_init`, `tcp_newtcpcb`, `tcp_ctlinput`,
+ * `tcp_mss_*`) and the `inetsw` entry.
+ *
+ * @example
+ * ```ts
+ * const layer = new SocketLayer(host);
+ * const tcp = new TcpProtocol(host, layer);   // registers SOCK_STREAM and proto 6
+ * const table = new SocketTable(layer);
+ * const fd = table.socket(AF_INET, SOCK.STREAM, 0).fd;
+ * ```
+ *
+ * @module
+ */
+import type { Clock } from '../../kern/clock.js';
+import { Errno } from '../../kern/errno.js';
+import type { Sysctl } from '../../kern/sysctl.js';
+import type { ClusterPool, Mbuf } from '../../mbuf/index.js';
+import type { IpOutput, IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
+import { SOOPT } from '../../socket/constants.js';
+import type { InetHost } from '../../socket/host.js';
+import { InPcbTable } from '../../socket/inpcb.js';
+import { DEFAULT_TUNABLES, type SocketLayer } from '../../socket/layer.js';
+import type { Protosw } from '../../socket/protosw.js';
+import type { Socket } from '../../socket/socket.js';
+import { sockaddrIn } from '../../socket/sockaddr.js';
+import { soSetError } from '../../socket/socket.js';
+import { InetChecksum, pseudoHeaderSum } from '../../wire/checksum.js';
+import type { TcpRepr } from '../../wire/tcp.js';
+import { CONGCTL_NAMES, congctlByName, type CongestionControl } from './congctl/index.js';
+import { tcpInput } from './input.js';
+import { IsnGenerator } from './isn.js';
+import { tcpOutput, tsOn } from './output.js';
+import { SackScoreboard, type SackBlock } from './sack.js';
+import { seqGeq, seqLt } from './seq.js';
+import { newTcpStats, type TcpStats } from './stats.js';
+import { blankRepr, tcpClose } from './subr.js';
+import { SynCache, type SynCacheEntry } from './syncache.js';
+import { setState, TCPS, TCP_STATE_NAMES, TF, TcpCb } from './tcpcb.js';
+import { makeTcpProtosw } from './usrreq.js';
+
+/** Tunables (`net.inet.tcp.*`), read at each use so sysctl writes act at once. */
+export interface TcpTunables {
+  /** Default MSS when the route gives none (`tcp_mssdflt`). */
+  mssdflt: number;
+  /** Maximum segment lifetime, ms (`tcp_msl`); TIME-WAIT lasts twice this. */
+  msl: number;
+  /** Lower bound on the RTO, ms (`tcp_rttmin`). */
+  rtoMinMs: number;
+  /** RTO before the first sample, ms (RFC 6298 2.1: 1 s). */
+  rtoInitMs: number;
+  /** Delayed-ACK timeout, ms; 0 disables delayed ACKs. */
+  delackMs: number;
+  /** SYN retransmissions before connect fails (ETIMEDOUT). */
+  synRetries: number;
+  /** SYN-ACK retransmissions from the SYN cache. */
+  synackRetries: number;
+  /** Keepalive defaults, ms / count (`tcp_keepidle`, `tcp_keepintvl`, `tcp_keepcnt`). */
+  keepIdle: number;
+  keepIntvl: number;
+  keepCnt: number;
+  /** How long an orphaned FIN-WAIT-2 waits for the peer's FIN, ms. */
+  finWait2Ms: number;
+  /** Out-of-order segments kept per connection. */
+  reassMaxSegs: number;
+  /** SYN cache size, total and per listener. */
+  syncacheLimit: number;
+  syncacheBucketLimit: number;
+  /** RFC 5961 7: challenge ACKs per second, stack-wide. */
+  ackLimit: number;
+  /** RFC 7323 window scaling / timestamps, RFC 2018 SACK: offer them (1) or not (0). */
+  doWinscale: number;
+  doTimestamps: number;
+  doSack: number;
+  /** Index into {@link CONGCTL_NAMES} of the default algorithm (`net.inet.tcp.congctl.selected`). */
+  congctl: number;
+  /** Skip inbound checksum verification (trusted in-process links only; default off). */
+  noChecksum: boolean;
+}
+
+/** Default send and receive buffer: 1 MiB, room for a high bandwidth-delay product. */
+export const TCP_DEFAULT_BUFSPACE = 1024 * 1024;
+
+/** Defaults of {@link TcpTunables}. */
+export const TCP_DEFAULTS: Readonly<TcpTunables> = {
+  mssdflt: 536,
+  msl: 30_000,
+  rtoMinMs: 200,
+  rtoInitMs: 1000,
+  delackMs: 40,
+  synRetries: 6,
+  synackRetries: 5,
+  keepIdle: 2 * 3600 * 1000,
+  keepIntvl: 75_000,
+  keepCnt: 8,
+  finWait2Ms: 60_000,
+  reassMaxSegs: 2048,
+  syncacheLimit: 4096,
+  syncacheBucketLimit: 1024,
+  ackLimit: 1000,
+  doWinscale: 1,
+  doTimestamps: 1,
+  doSack: 1,
+  congctl: 0,
+  noChecksum: false,
+};
+
+/** One row of `netstat -p tcp`. */
+export interface TcpConnInfo {
+  state: string;
+  laddr: number;
+  lport: number;
+  faddr: number;
+  fport: number;
+  sndQ: number;
+  rcvQ: number;
+  cwnd: number;
+  srtt: number | undefined;
+}
+
+/** The TCP protocol of one stack. */
+export class TcpProtocol implements TransportProtocol {
+  /** IPPROTO_TCP. */
+  readonly proto = 6;
+  readonly host: InetHost;
+  readonly layer: SocketLayer;
+  readonly clock: Clock;
+  readonly pool: ClusterPool;
+  readonly ip: IpOutput;
+  /** The pcb table (connections, listeners, TIME-WAITs). */
+  readonly pcbs: InPcbTable;
+  /** Counters, also `net.inet.tcp.stats.*`. */
+  readonly stats: TcpStats = newTcpStats();
+  /** Tunables, also `net.inet.tcp.*`. */
+  readonly tun: TcpTunables;
+  /** RFC 6528 ISNs. */
+  readonly isn: IsnGenerator;
+  /** Half-open connections of listeners. */
+  readonly syncache: SynCache;
+  /** The protocol switch entry (SOCK_STREAM). */
+  readonly protosw: Protosw;
+  /** Every control block alive (established, closing, TIME-WAIT, listeners). */
+  readonly tcbs = new Set<TcpCb>();
+  /** State-change trace (`old=>new`), null = off. */
+  log: ((msg: string) => void) | null = null;
+  /** @internal Scratch objects for the data path (no per-segment allocation). */
+  readonly outRepr: TcpRepr = blankRepr();
+  readonly cksum = new InetChecksum();
+  readonly sackBlockScratch: SackBlock[] = [];
+  readonly emptyBlocks: readonly SackBlock[] = [];
+  private ackWindowStart = 0;
+  private ackCount = 0;
+
+  /**
+   * Make TCP for `layer` on `host`: registers the SOCK_STREAM protocol with
+   * the socket layer, protocol 6 with the IP layer (when the host can), and
+   * the sysctl nodes. Raises the layer's TCP buffer defaults to
+   * {@link TCP_DEFAULT_BUFSPACE} when they are still the layer's own.
+   * @throws Error when TCP is already registered on the layer (set-up error).
+   */
+  constructor(host: InetHost, layer: SocketLayer, tunables: Partial<TcpTunables> = {}) {
+    this.host = host;
+    this.layer = layer;
+    this.clock = host.clock;
+    this.pool = host.pool;
+    this.ip = host.ip;
+    this.tun = { ...TCP_DEFAULTS, ...tunables };
+    this.pcbs = new InPcbTable(layer, 'tcp');
+    this.isn = new IsnGenerator({ now: () => this.clock.now() });
+    this.syncache = new SynCache(this);
+    const lt = layer.tunables;
+    if (lt.tcpSendspace === DEFAULT_TUNABLES.tcpSendspace) lt.tcpSendspace = TCP_DEFAULT_BUFSPACE;
+    if (lt.tcpRecvspace === DEFAULT_TUNABLES.tcpRecvspace) lt.tcpRecvspace = TCP_DEFAULT_BUFSPACE;
+    this.protosw = makeTcpProtosw(this);
+    layer.addProtocol(this.protosw);
+    host.registerProtocol?.(this);
+    if (host.sysctl !== undefined) this.registerSysctl(host.sysctl);
+  }
+
+  private registerSysctl(sc: Sysctl): void {
+    const t = this.tun;
+    const node = (name: string, key: Exclude<keyof TcpTunables, 'noChecksum'>, min: number, max: number, description: string) =>
+      sc.addInt(`net.inet.tcp.${name}`, { get: () => t[key], set: (v) => (t[key] = v), min, max, description });
+    node('mssdflt', 'mssdflt', 64, 65535, 'Default MSS');
+    node('msl', 'msl', 0, 600_000, 'Maximum segment lifetime (ms); TIME-WAIT is 2*MSL');
+    node('rttmin', 'rtoMinMs', 1, 60_000, 'Minimum retransmission timeout (ms)');
+    node('rtoinit', 'rtoInitMs', 1, 60_000, 'Initial retransmission timeout (ms)');
+    node('delack_ms', 'delackMs', 0, 500, 'Delayed ACK timeout (ms), 0 = off');
+    node('syn_retries', 'synRetries', 1, 20, 'SYN retransmissions');
+    node('synack_retries', 'synackRetries', 1, 20, 'SYN-ACK retransmissions');
+    node('keepidle', 'keepIdle', 1000, 0x7fffffff, 'Keepalive idle time (ms)');
+    node('keepintvl', 'keepIntvl', 1000, 0x7fffffff, 'Keepalive probe interval (ms)');
+    node('keepcnt', 'keepCnt', 1, 127, 'Keepalive probes before drop');
+    node('fin_wait2_ms', 'finWait2Ms', 1000, 0x7fffffff, 'Orphaned FIN-WAIT-2 limit (ms)');
+    node('reass_maxseg', 'reassMaxSegs', 1, 65536, 'Out-of-order segments per connection');
+    node('syncache.limit', 'syncacheLimit', 1, 1 << 20, 'SYN cache entries');
+    node('syncache.bucketlimit', 'syncacheBucketLimit', 1, 1 << 20, 'SYN cache entries per listener');
+    node('ackratelimit', 'ackLimit', 1, 1 << 20, 'RFC 5961 challenge ACKs per second');
+    node('win_scale', 'doWinscale', 0, 1, 'Use RFC 7323 window scaling');
+    node('timestamps', 'doTimestamps', 0, 1, 'Use RFC 7323 timestamps');
+    node('sack.enable', 'doSack', 0, 1, 'Use RFC 2018 SACK');
+    sc.addInt('net.inet.tcp.congctl.selected', {
+      get: () => t.congctl,
+      set: (v) => (t.congctl = v),
+      min: 0,
+      max: CONGCTL_NAMES.length - 1,
+      description: `Default congestion control: ${CONGCTL_NAMES.map((n, i) => `${i}=${n}`).join(', ')}`,
+    });
+    sc.addStats('net.inet.tcp.stats', this.stats);
+  }
+
+  /** The default congestion control's name. */
+  get congctlName(): string {
+    return CONGCTL_NAMES[this.tun.congctl] ?? CONGCTL_NAMES[0];
+  }
+
+  /** Select the default congestion control by name (ENOENT when unknown, as Linux). */
+  setCongctl(name: string): number {
+    const i = (CONGCTL_NAMES as readonly string[]).indexOf(name);
+    if (i < 0) return Errno.ENOENT;
+    this.tun.congctl = i;
+    return 0;
+  }
+
+  /** `pr_input`: one inbound segment. Takes ownership of `m`. */
+  input(m: Mbuf, info: IpPacketInfo): void {
+    tcpInput(this, m, info);
+  }
+
+  /** @internal Pseudo-header partial sum. */
+  pseudo(src: number, dst: number, len: number): number {
+    return pseudoHeaderSum(src, dst, 6, len);
+  }
+
+  /**
+   * `pr_ctlinput` (`tcp_ctlinput`): an ICMP error about a segment we sent.
+   * The quoted sequence number must lie in [SND.UNA, SND.MAX) (RFC 5927 4.1)
+   * or the message is ignored (counted). Fragmentation-needed lowers the
+   * MSS and resends (RFC 1191); other errors are soft, except a refusal of
+   * our SYN, which fails connect.
+   */
+  ctlinput(err: TransportError): void {
+    const inp = this.pcbs.lookupConnect(err.dst, err.dstPort, err.src, err.srcPort);
+    const tp = inp === null ? null : (inp.ppcb as TcpCb | null);
+    if (tp === null || tp.state === TCPS.LISTEN || tp.state === TCPS.CLOSED) return;
+    this.stats.ctlinputErrors++;
+    if (err.quoted.length >= 8) {
+      const q = err.quoted;
+      const seq = ((q[4]! << 24) | (q[5]! << 16) | (q[6]! << 8) | q[7]!) >>> 0;
+      if (!(seqGeq(seq, tp.sndUna) && seqLt(seq, tp.sndMax))) {
+        this.stats.pmtuBadseq++;
+        return;
+      }
+    }
+    if (err.errno === Errno.EMSGSIZE) {
+      this.mtuDisc(tp, err.mtu > 0 ? err.mtu : this.ip.mtuTowards(tp.inp.faddr));
+      tcpOutput(tp);
+      return;
+    }
+    if (tp.state === TCPS.SYN_SENT && (err.errno === Errno.ECONNREFUSED || err.errno === Errno.EHOSTUNREACH || err.errno === Errno.ENETUNREACH) && tp.rxtShift > 2) {
+      this.stats.drops++;
+      if (tp.so !== null) soSetError(tp.so, err.errno);
+      tp.tcp.dropConn(tp);
+      return;
+    }
+    tp.softError = err.errno;
+  }
+
+  /** @internal Close without RST (helper for ctlinput). */
+  dropConn(tp: TcpCb): void {
+    tcpClose(tp);
+  }
+
+  /**
+   * The path MTU fell to `mtu` (RFC 1191 6.4, `tcp_mtudisc`): lower the
+   * MSS, tell the congestion controller and scoreboard, and resend from
+   * snd_una in the new size.
+   */
+  mtuDisc(tp: TcpCb, mtu: number): void {
+    if (!(mtu >= 68)) return;
+    const optlen = tsOn(tp) ? 12 : 0;
+    const mss = Math.max(64, mtu - 40 - optlen);
+    if (mss >= tp.maxseg) return;
+    this.stats.pmtuUpdates++;
+    tp.maxseg = mss;
+    tp.cc.setMss(mss);
+    tp.sackSb?.setMss(mss);
+    tp.sndNxt = tp.sndUna;
+    tp.rtseq = 0;
+  }
+
+  /** MSS we can receive towards `faddr`: the route's MTU minus headers. */
+  ourMssFor(faddr: number): number {
+    const mtu = this.ip.mtuTowards(faddr);
+    return mtu > 40 ? mtu - 40 : this.tun.mssdflt;
+  }
+
+  /**
+   * Set the send MSS from the peer's MSS option and our route (`tcp_mss_from_peer`):
+   * min(peer's offer (536 when absent, RFC 9293 3.7.1), our MTU) minus the
+   * timestamp option when used.
+   */
+  setMss(tp: TcpCb, peerMss: number | null): void {
+    const offer = peerMss === null || peerMss === 0 ? this.tun.mssdflt : peerMss;
+    let mss = Math.min(offer, this.ourMssFor(tp.inp.faddr));
+    if (tsOn(tp)) mss -= 12;
+    tp.maxseg = Math.max(64, mss);
+    tp.cc.setMss(tp.maxseg);
+    if ((tp.flags & TF.SACK_PERMIT) !== 0) {
+      tp.sackSb = new SackScoreboard({ mss: tp.maxseg }, tp.sndUna);
+    }
+  }
+
+  /** The window shift to offer for a receive buffer of `hiwat` bytes (RFC 7323 2.3). */
+  static scaleFor(hiwat: number): number {
+    let s = 0;
+    while (s < 14 && 0xffff * 2 ** s < hiwat) s++;
+    return s;
+  }
+
+  /** A congestion controller for a new connection. */
+  newCongctl(name: string | null, mss: number): CongestionControl {
+    const make = congctlByName(name ?? this.congctlName) ?? congctlByName('newreno')!;
+    return make({ mss });
+  }
+
+  /** @internal Make the control block for a socket (`tcp_newtcpcb`). */
+  newTcpcb(so: Socket): TcpCb {
+    const inp = this.pcbs.alloc(so);
+    const tp = new TcpCb(this, inp, this.newCongctl(null, this.tun.mssdflt), {
+      keepIdle: this.tun.keepIdle,
+      keepIntvl: this.tun.keepIntvl,
+      keepCnt: this.tun.keepCnt,
+      msl: this.tun.msl,
+    });
+    inp.ppcb = tp;
+    tp.maxseg = this.tun.mssdflt;
+    this.tcbs.add(tp);
+    return tp;
+  }
+
+  /** @internal The options a new connection asks for (`TF_REQ_*`), from the sysctls. */
+  requestFlags(): number {
+    let f = 0;
+    if (this.tun.doWinscale !== 0) f |= TF.REQ_SCALE;
+    if (this.tun.doTimestamps !== 0) f |= TF.REQ_TSTMP;
+    if (this.tun.doSack !== 0) f |= TF.REQ_SACK;
+    return f;
+  }
+
+  /** @internal A SYN cache entry for a SYN to listener `lp`. */
+  syncacheEntry(lp: TcpCb, head: Socket, key: string, seg: TcpRepr, src: number, dst: number): SynCacheEntry {
+    const req = lp.flags & (TF.REQ_SCALE | TF.REQ_TSTMP | TF.REQ_SACK | TF.NOOPT);
+    const noopt = (req & TF.NOOPT) !== 0;
+    const wantScale = !noopt && (req & TF.REQ_SCALE) !== 0 && seg.windowScale !== null;
+    const rscale = wantScale ? TcpProtocol.scaleFor(head.rcv.hiwat) : 0;
+    return {
+      key,
+      head,
+      listener: lp,
+      laddr: dst,
+      lport: seg.dstPort,
+      faddr: src,
+      fport: seg.srcPort,
+      irs: seg.seq,
+      iss: this.isn.isn(dst, seg.dstPort, src, seg.srcPort),
+      peerMss: seg.mss,
+      peerWscale: wantScale ? Math.min(seg.windowScale!, 14) : null,
+      sackOk: !noopt && (req & TF.REQ_SACK) !== 0 && seg.sackPermitted,
+      tsRecent: !noopt && (req & TF.REQ_TSTMP) !== 0 && seg.tsVal !== null ? seg.tsVal : null,
+      requestRScale: rscale,
+      ourMss: this.ourMssFor(src),
+      tsOffset: (Math.random() * 0x100000000) >>> 0,
+      rcvWnd: Math.min(0xffff, head.rcv.hiwat),
+      sends: 0,
+      at: 0,
+    };
+  }
+
+  /**
+   * @internal The handshake of a cached entry completed: make the socket
+   * (`sonewconn`) and its ESTABLISHED control block. Null when the listen
+   * queue is full.
+   */
+  syncacheComplete(e: SynCacheEntry, seg: TcpRepr): TcpCb | null {
+    const head = e.head;
+    if (head.q.length >= head.qlimit) return null;
+    const so = this.layer.newConn(head, false);
+    if (so === null) return null;
+    const tp = (so.pcb as { ppcb: TcpCb }).ppcb;
+    const inp = tp.inp;
+    inp.laddr = e.laddr;
+    inp.lport = e.lport;
+    const err = this.pcbs.connect(inp, sockaddrIn(e.faddr, e.fport));
+    if (err !== 0) {
+      this.layer.abort(so);
+      return null;
+    }
+    tp.flags |= e.listener.flags & (TF.NODELAY | TF.NOOPT);
+    tp.params.keepIdle = e.listener.params.keepIdle;
+    tp.params.keepIntvl = e.listener.params.keepIntvl;
+    tp.params.keepCnt = e.listener.params.keepCnt;
+    tp.cc = this.newCongctl(e.listener.cc.name, this.tun.mssdflt);
+    tp.iss = e.iss;
+    tp.irs = e.irs;
+    tp.sndUna = e.iss;
+    tp.sndNxt = (e.iss + 1) >>> 0;
+    tp.sndMax = tp.sndNxt;
+    tp.rexmtHigh = tp.sndNxt;
+    tp.rcvNxt = (e.irs + 1) >>> 0;
+    tp.rcvAdv = (tp.rcvNxt + e.rcvWnd) >>> 0;
+    tp.lastAckSent = tp.rcvNxt;
+    tp.ourMss = e.ourMss;
+    tp.tsOffset = e.tsOffset;
+    if (e.peerWscale !== null) {
+      tp.flags |= TF.REQ_SCALE | TF.RCVD_SCALE;
+      tp.sndScale = e.peerWscale;
+      tp.rcvScale = e.requestRScale;
+      tp.requestRScale = e.requestRScale;
+    }
+    if (e.tsRecent !== null) {
+      tp.flags |= TF.REQ_TSTMP | TF.RCVD_TSTMP;
+      tp.tsRecent = e.tsRecent;
+      tp.tsRecentAge = this.clock.now();
+    }
+    if (e.sackOk) tp.flags |= TF.REQ_SACK | TF.SACK_PERMIT;
+    this.setMss(tp, e.peerMss);
+    tp.sndWnd = seg.window * 2 ** tp.sndScale;
+    tp.maxSndWnd = tp.sndWnd;
+    tp.sndWl1 = (seg.seq - 1) >>> 0;
+    tp.sndWl2 = seg.ack;
+    // SYN-RECEIVED as a formality: input's ACK step moves it to ESTABLISHED.
+    setState(tp, TCPS.SYN_RECEIVED);
+    tp.lastActivity = this.clock.now();
+    this.stats.accepts++;
+    return tp;
+  }
+
+  /** RFC 5961 7: whether another challenge ACK may go this second. */
+  challengeAckAllowed(): boolean {
+    const now = this.clock.now();
+    if (now - this.ackWindowStart >= 1000) {
+      this.ackWindowStart = now;
+      this.ackCount = 0;
+    }
+    if (this.ackCount >= this.tun.ackLimit) return false;
+    this.ackCount++;
+    return true;
+  }
+
+  /** Connections for `netstat -p tcp`. */
+  connections(): TcpConnInfo[] {
+    const out: TcpConnInfo[] = [];
+    for (const tp of this.tcbs) {
+      out.push({
+        state: TCP_STATE_NAMES[tp.state]!,
+        laddr: tp.inp.laddr,
+        lport: tp.inp.lport,
+        faddr: tp.inp.faddr,
+        fport: tp.inp.fport,
+        sndQ: tp.so?.snd.cc ?? 0,
+        rcvQ: tp.so?.rcv.cc ?? 0,
+        cwnd: tp.cc.cwnd,
+        srtt: tp.rtt.srtt,
+      });
+    }
+    return out;
+  }
+
+  /** Count of connections per state name (tests, `netstat -s`). */
+  stateCounts(): Record<string, number> {
+    const r: Record<string, number> = {};
+    for (const tp of this.tcbs) r[tp.stateName] = (r[tp.stateName] ?? 0) + 1;
+    return r;
+  }
+
+  /** Whether keepalive is on for a connection's socket. */
+  static keepalive(tp: TcpCb): boolean {
+    return tp.so !== null && (tp.so.options & SOOPT.KEEPALIVE) !== 0;
+  }
+}
+

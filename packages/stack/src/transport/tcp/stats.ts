@@ -1,0 +1,105 @@
+/**
+ * TCP counters (NetBSD `struct tcpstat`, `tcp_var.h`): every path that drops
+ * a segment, resends one or changes recovery mode bumps one by name, and the
+ * whole object is registered as `net.inet.tcp.stats.*`. A silent drop is a
+ * bug that cannot be found later.
+ *
+ * @module
+ */
+
+/** A fresh, zeroed counter set. Plain numbers so `sysctl.addStats` can read it by reference. */
+export function newTcpStats() {
+  return {
+    // Connections.
+    connattempt: 0,
+    accepts: 0,
+    connects: 0,
+    drops: 0,
+    conndrops: 0,
+    closed: 0,
+    timeoutdrop: 0,
+    keepdrops: 0,
+    persistdrops: 0,
+    // Sending.
+    sndtotal: 0,
+    sndpack: 0,
+    sndbyte: 0,
+    sndrexmitpack: 0,
+    sndrexmitbyte: 0,
+    sndacks: 0,
+    sndprobe: 0,
+    sndwinup: 0,
+    sndctrl: 0,
+    sndrst: 0,
+    delack: 0,
+    senderr: 0,
+    // Receiving.
+    rcvtotal: 0,
+    rcvpack: 0,
+    rcvbyte: 0,
+    rcvbadsum: 0,
+    rcvbadoff: 0,
+    rcvshort: 0,
+    rcvbadopt: 0,
+    rcvduppack: 0,
+    rcvdupbyte: 0,
+    rcvpartduppack: 0,
+    rcvpartdupbyte: 0,
+    rcvoopack: 0,
+    rcvoobyte: 0,
+    rcvoodrop: 0,
+    rcvpackafterwin: 0,
+    rcvbyteafterwin: 0,
+    rcvafterclose: 0,
+    rcvwinprobe: 0,
+    rcvdupack: 0,
+    rcvacktoomuch: 0,
+    rcvackpack: 0,
+    rcvackbyte: 0,
+    rcvwinupd: 0,
+    rcvbadsyn: 0,
+    rcvrst: 0,
+    rcvbadrst: 0,
+    rcvnoport: 0,
+    rcvmemdrop: 0,
+    pawsdrop: 0,
+    predack: 0,
+    preddat: 0,
+    // Timers and recovery.
+    rexmttimeo: 0,
+    rexmttimeoSyn: 0,
+    persisttimeo: 0,
+    keeptimeo: 0,
+    keepprobe: 0,
+    twTimeouts: 0,
+    fastretrans: 0,
+    newrenoPartial: 0,
+    sackrecovery: 0,
+    sackrexmit: 0,
+    sackblocksSent: 0,
+    sackblocksRcvd: 0,
+    rttupdated: 0,
+    // RFC 5961.
+    challengeack: 0,
+    challengeackRatelimited: 0,
+    // Listen and SYN cache.
+    listendrop: 0,
+    scAdded: 0,
+    scCompleted: 0,
+    scTimedOut: 0,
+    scOverflowed: 0,
+    scReset: 0,
+    scDupesyn: 0,
+    scRetransmitted: 0,
+    scDropped: 0,
+    scBadack: 0,
+    twReused: 0,
+    // Path MTU (RFC 1191 / RFC 5927).
+    pmtuUpdates: 0,
+    pmtuBadseq: 0,
+    ctlinputErrors: 0,
+  };
+}
+
+/** The TCP counters of one stack (`tcpstat`). */
+export type TcpStats = ReturnType<typeof newTcpStats>;
