@@ -19,7 +19,7 @@ describe('tcp concurrency', function () {
     const pair = new WirePair({ nmbclusters: 32768, tun: { msl: 5000 } });
     const clock = pair.clock as ManualClock;
     const { a, b } = pair;
-    b.sysctl.set('kern.somaxconn', 4096);
+    b.net.stack.sysctl.set('kern.somaxconn', 4096);
     const lfd = b.table.socket(AF_INET, SOCK.STREAM, 0).fd;
     expect(b.table.bind(lfd, sockaddrIn(0, 80))).to.equal(0);
     expect(b.table.listen(lfd, 2048)).to.equal(0);

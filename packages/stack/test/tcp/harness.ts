@@ -17,7 +17,7 @@ import { ManualClock, type Clock } from '../../src/kern/clock.js';
 import { Sysctl } from '../../src/kern/sysctl.js';
 import { MemWire, type MemWireLink } from '../../src/link/memwire.js';
 import type { FaultConfig } from '../../src/link/faults.js';
-import { ClusterPool, mFreem, mFromBytes, mLength, mToBytes, type Mbuf } from '../../src/mbuf/index.js';
+import { ClusterPool, mFreem, mFromBytes, mToBytes, type Mbuf } from '../../src/mbuf/index.js';
 import type { IpOutput, IpOutputOptions, IpPacketInfo, TransportProtocol } from '../../src/net/protosw.js';
 import { SOCK, AF_INET } from '../../src/socket/constants.js';
 import type { InetHost } from '../../src/socket/host.js';
@@ -25,9 +25,10 @@ import { SocketLayer } from '../../src/socket/layer.js';
 import { sockaddrIn } from '../../src/socket/sockaddr.js';
 import type { Socket } from '../../src/socket/socket.js';
 import { SocketTable } from '../../src/socket/table.js';
-import { foldSum, sum16, internetChecksum } from '../../src/wire/checksum.js';
 import { TcpFlag, TcpPacket, TcpRepr, tcpFlagsToString } from '../../src/wire/tcp.js';
 import { TcpProtocol, type TcpTunables } from '../../src/transport/tcp/index.js';
+import { createNetStack, type NetStack } from '../../src/netstack.js';
+import { ipv4ToString, macToString } from '../../src/wire/address.js';
 
 export const A = 0x0a000001; // 10.0.0.1
 export const B = 0x0a000002; // 10.0.0.2
@@ -234,107 +235,37 @@ export function matchSegment(c: Captured, w: SegMatch, why = ''): void {
 // ---------------------------------------------------------------------------
 // Two stacks on a MemWire.
 
-const ETH = 14;
-const IPH = 20;
-
-/** A host whose IP layer frames segments as Ethernet + IPv4 on a MemWire link. */
-export class WireHost extends BaseHost {
+/**
+ * One real stack ({@link createNetStack}: ARP, IPv4, ICMP, sockets, UDP, TCP)
+ * on a MemWire link, with the handles the TCP tests use.
+ */
+export class WireHost {
+  readonly net: NetStack;
   readonly layer: SocketLayer;
   readonly tcp: TcpProtocol;
   readonly table: SocketTable;
-  link!: MemWireLink;
-  peerMac: Uint8Array = new Uint8Array(6);
-  /** Frames dropped by our "IP layer" (bad header, not for us). */
-  ipDrops = 0;
+  readonly pool: ClusterPool;
 
-  constructor(addr: number, clock: Clock, mtu: number, nmbclusters: number, tun: Partial<TcpTunables>) {
-    super(addr, clock, mtu, nmbclusters, (m, o) => this.send(m, o));
-    this.layer = new SocketLayer(this);
-    this.tcp = new TcpProtocol(this, this.layer, tun);
-    this.table = new SocketTable(this.layer);
+  constructor(
+    readonly addr: number,
+    clock: Clock,
+    readonly link: MemWireLink,
+    nmbclusters: number,
+    tun: Partial<TcpTunables>,
+  ) {
+    this.net = createNetStack({ clock, nmbclusters, mclnum: 16, tcp: tun });
+    this.net.stack.attachLink(link, { addrs: [`${ipv4ToString(addr)}/24`] });
+    this.layer = this.net.sockets;
+    this.tcp = this.net.tcp;
+    this.table = this.net.newProcess();
+    this.pool = this.net.stack.pool;
   }
 
-  attach(link: MemWireLink): void {
-    this.link = link;
-    link.attach((frames) => {
-      for (const f of frames) this.receive(f);
-    });
+  /** IPv4 packets the network layer refused (bad checksum, too short, ...): corruption ends up here or in TCP's rcvbadsum. */
+  get ipDrops(): number {
+    const st = this.net.stack.ipstat as unknown as Record<string, number>;
+    return st.badsum! + st.tooshort! + st.toosmall! + st.badhlen! + st.badlen! + st.badvers! + st.martians!;
   }
-
-  /** ip_output + ether_output + the driver's copy into a frame. */
-  private send(m: Mbuf, o: IpOutputOptions): number {
-    const tlen = mLength(m);
-    const frame = new Uint8Array(ETH + IPH + tlen);
-    frame.set(this.peerMac, 0);
-    frame.set(this.link.mac, 6);
-    frame[12] = 0x08;
-    frame[13] = 0x00;
-    const ip = ETH;
-    const total = IPH + tlen;
-    frame[ip] = 0x45;
-    frame[ip + 2] = total >>> 8;
-    frame[ip + 3] = total & 0xff;
-    frame[ip + 6] = 0x40; // DF
-    frame[ip + 8] = 64;
-    frame[ip + 9] = 6;
-    writeU32(frame, ip + 12, o.src);
-    writeU32(frame, ip + 16, o.dst);
-    const c = internetChecksum(frame, ip, IPH);
-    frame[ip + 10] = c >>> 8;
-    frame[ip + 11] = c & 0xff;
-    let off = ETH + IPH;
-    for (let n: Mbuf | null = m; n !== null; n = n.next) {
-      frame.set(n.data.subarray(n.off, n.off + n.len), off);
-      off += n.len;
-    }
-    mFreem(m);
-    this.link.output(frame);
-    return 0;
-  }
-
-  /** The driver's copy into clusters, ip_input's checks, then TCP. */
-  private receive(f: Uint8Array): void {
-    if (f.length < ETH + IPH || f[12] !== 0x08 || f[13] !== 0 || f[ETH] !== 0x45) {
-      this.ipDrops++;
-      return;
-    }
-    if (foldSum(sum16(f, ETH, IPH)) !== 0xffff) {
-      this.ipDrops++;
-      return;
-    }
-    const total = (f[ETH + 2]! << 8) | f[ETH + 3]!;
-    const dst = readU32(f, ETH + 16);
-    if (total > f.length - ETH || total < IPH || dst !== this.addr || f[ETH + 9] !== 6) {
-      this.ipDrops++;
-      return;
-    }
-    const m = mFromBytes(this.pool, f.subarray(ETH + IPH, ETH + total));
-    if (m === null) {
-      this.ipDrops++;
-      return;
-    }
-    this.tcp.input(m, {
-      src: readU32(f, ETH + 12),
-      dst,
-      proto: 6,
-      ttl: f[ETH + 8]!,
-      tos: 0,
-      ifname: this.link.name,
-      broadcast: false,
-      multicast: false,
-    });
-  }
-}
-
-function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
-
-function readU32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
 /** Options of a {@link WirePair}. */
@@ -359,14 +290,20 @@ export class WirePair {
     const mtu = opts.mtu ?? 1500;
     this.wire = new MemWire({ clock: this.clock, faults: opts.faults ?? null, seed: opts.seed ?? 1 });
     const n = opts.nmbclusters ?? 16384;
-    this.a = new WireHost(A, this.clock, mtu, n, opts.tun ?? {});
-    this.b = new WireHost(B, this.clock, mtu, n, opts.tun ?? {});
     const la = this.wire.attachLink({ name: 'wa', mtu, queueLimit: 1 << 16 });
     const lb = this.wire.attachLink({ name: 'wb', mtu, queueLimit: 1 << 16 });
-    this.a.attach(la);
-    this.b.attach(lb);
-    this.a.peerMac = lb.mac;
-    this.b.peerMac = la.mac;
+    this.a = new WireHost(A, this.clock, la, n, opts.tun ?? {});
+    this.b = new WireHost(B, this.clock, lb, n, opts.tun ?? {});
+    // Resolve each other once, as a first exchange would; the tests are about TCP.
+    this.a.net.stack.arpAdd(ipv4ToString(B), macToString(lb.mac));
+    this.b.net.stack.arpAdd(ipv4ToString(A), macToString(la.mac));
+  }
+
+  /** Close both stacks (every socket and timer); pools end all-free. */
+  close(): void {
+    this.a.net.close();
+    this.b.net.close();
+    this.wire.close();
   }
 
   /** Deliver frames until the wire is quiet (bounded); returns frames flushed rounds. */
