@@ -159,6 +159,7 @@ export class RumpConnection extends EventEmitter {
   /** The system calls, as typed promise wrappers over {@link RumpConnection.call}. */
   readonly sys: RumpSyscalls = new RumpSyscalls(this);
   private socket: net.Socket | undefined;
+  private refed = true;
   private reader: FrameReader | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly handles = new Map<number, Registered>();
@@ -281,6 +282,26 @@ export class RumpConnection extends EventEmitter {
   }
 
   /** Closes the connection; calls in flight reject with `ERR_RUMP_CLOSED`. Resolves when the socket is closed. */
+  /**
+   * Let the connection keep the event loop alive (the default), like
+   * `net.Socket.ref()`. The setting survives a reconnect.
+   */
+  ref(): this {
+    this.refed = true;
+    this.socket?.ref();
+    return this;
+  }
+
+  /**
+   * Let the process exit while the connection is open and idle, like
+   * `net.Socket.unref()`; calls in flight still complete if the process lives.
+   */
+  unref(): this {
+    this.refed = false;
+    this.socket?.unref();
+    return this;
+  }
+
   async close(): Promise<void> {
     this.userClosed = true;
     const sock = this.socket;
@@ -371,6 +392,7 @@ export class RumpConnection extends EventEmitter {
     };
     this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME });
     this.socket = sock;
+    if (!this.refed) sock.unref();
     sock.on('error', (err) => this.fail(err));
     sock.once('close', () => this.detach(sock));
     const reqno = this.allocReq();

@@ -17,6 +17,21 @@
  * const n = await rump.sys.recv(fd, buf);
  * await rump.close();
  * ```
+ *
+ * The same, shaped like `node:net` / `node:dgram` (one shared connection to
+ * `RUMP_SERVER` per process; `node:http` works on top):
+ *
+ * @example
+ * ```ts
+ * import { createServer, createConnection, createSocket, createHttpServer } from '@rumpnet/client';
+ * createServer((sock) => sock.pipe(sock)).listen(7, '127.0.0.1');
+ * const c = createConnection(7, '127.0.0.1', () => c.end('echo me'));
+ * createHttpServer((req, res) => res.end('hi')).listen(8080);
+ * const u = createSocket('udp4', (msg, rinfo) => console.log(msg, rinfo));
+ * ```
+ *
+ * An unmodified program runs on the rump stack with
+ * `RUMP_SERVER=unix:///tmp/rump.sock node --import @rumpnet/client/hijack app.js`.
  */
 export const PACKAGE = '@rumpnet/client';
 
@@ -57,3 +72,32 @@ export type {
 } from './syscalls.js';
 export { PROTOCOL_VERSION, parseServerUrl } from './wire.js';
 export type { ServerAddress } from './wire.js';
+
+export {
+  Agent,
+  ERR_RUMP_NO_SERVER,
+  NodeServer,
+  RumpListenHandle,
+  Server,
+  Socket,
+  closeSharedConnections,
+  connect,
+  connectionFor,
+  createConnection,
+  createHttpServer,
+  createServer,
+  rumpListen2,
+  setDefaultRumpServer,
+  useRumpStack,
+} from './net.js';
+export type {
+  AddressInfo,
+  LookupFunction,
+  RumpOptions,
+  ServerOptions,
+  SocketOptions,
+  TcpConnectOptions,
+} from './net.js';
+export { DgramSocket, createSocket } from './dgram.js';
+export type { BindOptions, DgramSocketOptions, Msg, RemoteInfo } from './dgram.js';
+export { hijackInstalled, installHijack, uninstallHijack } from './hijack.js';

@@ -1,0 +1,484 @@
+/**
+ * A UDP socket on the rump stack shaped like `node:dgram`'s `Socket`.
+ *
+ * Every operation that changes the socket or sends — bind, connect,
+ * disconnect, send, option changes — goes through one ordered queue, so the
+ * server sees them in call order (as a kernel sees one thread's system
+ * calls), and a `send()` before `bind()` binds implicitly first, as `dgram`
+ * does. Receiving is a separate loop of blocking `recvfrom` calls, running
+ * while the socket is bound: each datagram becomes a `'message'` event with a
+ * buffer the listener owns.
+ *
+ * Errors are Node-shaped: `bind EADDRINUSE 0.0.0.0:53`, `send ENETUNREACH
+ * 10.9.9.9:53`; on a connected socket an ICMP port unreachable comes back
+ * as `'error'` with `ECONNREFUSED` (BSD reports it through `so_error` on the
+ * next call on a connected socket).
+ */
+import { EventEmitter } from 'node:events';
+import type { RumpConnection } from './connection.js';
+import {
+  checkPort,
+  codedError,
+  connectionFor,
+  holdConnection,
+  ignore,
+  relabel,
+  resolveIPv4,
+  type LookupFunction,
+  type RumpOptions,
+} from './shared.js';
+import type { AddressInfo } from './socket.js';
+import type { SockAddrIn } from './syscalls.js';
+
+/** Largest UDP payload over IPv4 (65535 − 20 − 8); a larger receive buffer is never needed. */
+const MAX_DGRAM = 65507;
+/** Consecutive receive failures (other than ECONNREFUSED) after which the loop gives up. */
+const MAX_RECV_FAILURES = 100;
+
+/** `'message'` sender information, as `dgram` gives it. */
+export interface RemoteInfo {
+  address: string;
+  family: 'IPv4';
+  port: number;
+  /** Bytes in the datagram. */
+  size: number;
+}
+
+/** Options of {@link createSocket}. */
+export interface DgramSocketOptions extends RumpOptions {
+  /** Only `'udp4'`: the rump stack is IPv4 only. */
+  readonly type: 'udp4' | 'udp6';
+  /** Set `SO_REUSEADDR` before binding. */
+  readonly reuseAddr?: boolean;
+  /** Receive buffer size (`SO_RCVBUF`), set at bind. */
+  readonly recvBufferSize?: number;
+  /** Send buffer size (`SO_SNDBUF`), set at bind. */
+  readonly sendBufferSize?: number;
+  /** Custom name lookup. */
+  readonly lookup?: LookupFunction;
+  /** Closes the socket when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link DgramSocket.bind}. */
+export interface BindOptions {
+  readonly port?: number;
+  readonly address?: string;
+  readonly exclusive?: boolean;
+}
+
+type SendCallback = (err: Error | null, bytes: number) => void;
+/** What `send()` takes: one buffer or string, or several sent as one datagram. */
+export type Msg = string | Uint8Array | readonly (string | Uint8Array)[];
+
+const toBuf = (m: string | Uint8Array): Buffer => (typeof m === 'string' ? Buffer.from(m) : Buffer.from(m.buffer, m.byteOffset, m.byteLength));
+
+/**
+ * A UDP socket on the rump stack. Events: `listening`, `connect`,
+ * `message(msg, rinfo)`, `error`, `close`. Buffers passed to `send()` must
+ * not change until its callback.
+ */
+export class DgramSocket extends EventEmitter {
+  /** Always `'udp4'`. */
+  readonly type = 'udp4';
+  #rump: RumpOptions;
+  #opts: DgramSocketOptions;
+  #conn: RumpConnection | undefined;
+  #fd: number | undefined;
+  #state: 'unbound' | 'binding' | 'bound' | 'closed' = 'unbound';
+  #local: SockAddrIn | undefined;
+  #remote: SockAddrIn | undefined;
+  #connecting = false;
+  #queue: Promise<void> = Promise.resolve();
+  #release: () => void = ignore;
+  #refed = true;
+  #receiving = false;
+
+  /** Use {@link createSocket}. */
+  constructor(options: DgramSocketOptions, messageListener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
+    super();
+    if (options.type !== 'udp4') {
+      throw codedError(TypeError, 'ERR_SOCKET_BAD_TYPE', `rumpnet is IPv4 only: bad socket type ${String(options.type)}, use 'udp4'`);
+    }
+    this.#opts = options;
+    this.#rump = {
+      ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}),
+      ...(options.connection ? { connection: options.connection } : {}),
+    };
+    if (messageListener) this.on('message', messageListener);
+    options.signal?.addEventListener('abort', () => this.#state !== 'closed' && this.close(), { once: true });
+  }
+
+  /** Runs `fn` after every earlier operation; its failure does not stop later ones. */
+  #op<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#queue.then(fn);
+    this.#queue = p.then(ignore, ignore);
+    return p;
+  }
+
+  /**
+   * Binds to `port` (0: any) on `address` (default `0.0.0.0`); emits
+   * `'listening'` then starts receiving. Errors are emitted (`bind
+   * EADDRINUSE 0.0.0.0:5353`). Throws `ERR_SOCKET_ALREADY_BOUND` when bound.
+   */
+  bind(port?: number, address?: string, callback?: () => void): this;
+  bind(port?: number, callback?: () => void): this;
+  bind(callback?: () => void): this;
+  bind(options: BindOptions, callback?: () => void): this;
+  bind(...args: unknown[]): this {
+    if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    if (this.#state !== 'unbound') throw codedError(Error, 'ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
+    const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
+    let port = 0;
+    let address: string | undefined;
+    if (args[0] !== null && typeof args[0] === 'object') {
+      const o = args[0] as BindOptions;
+      port = checkPort(o.port ?? 0);
+      address = o.address;
+    } else {
+      port = checkPort(args[0] ?? 0);
+      address = typeof args[1] === 'string' ? args[1] : undefined;
+    }
+    if (cb) this.once('listening', cb);
+    this.#state = 'binding';
+    void this.#op(() => this.#bind(port, address)).catch((err: Error) => this.#emitError(err));
+    return this;
+  }
+
+  async #bind(port: number, host: string | undefined): Promise<void> {
+    const where = host ?? '0.0.0.0';
+    try {
+      const conn = await connectionFor(this.#rump);
+      if (this.#state === 'closed') return;
+      this.#conn = conn;
+      this.#release = holdConnection(conn);
+      if (!this.#refed) this.#release();
+      const { address } = await resolveIPv4(where, 'bind', port, this.#opts.lookup);
+      const fd = await conn.sys.socket('dgram');
+      if (this.#isClosed()) return void conn.sys.close(fd).catch(ignore);
+      this.#fd = fd;
+      if (this.#opts.reuseAddr) await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true);
+      if (this.#opts.recvBufferSize) await conn.sys.setsockopt(fd, 'socket', 'SO_RCVBUF', this.#opts.recvBufferSize);
+      if (this.#opts.sendBufferSize) await conn.sys.setsockopt(fd, 'socket', 'SO_SNDBUF', this.#opts.sendBufferSize);
+      await conn.sys.bind(fd, { family: 'inet', address, port }).catch((e: unknown) => {
+        throw relabel(e, 'bind', address, port);
+      });
+      this.#local = await conn.sys.getsockname(fd);
+    } catch (err) {
+      // As in dgram: a failed bind leaves the socket unbound (and closes the descriptor).
+      if (this.#fd !== undefined) this.#conn?.sys.close(this.#fd).catch(ignore);
+      this.#fd = undefined;
+      this.#release();
+      if (this.#state === 'binding') this.#state = 'unbound';
+      throw err;
+    }
+    if (this.#isClosed()) return;
+    this.#state = 'bound';
+    this.emit('listening');
+    void this.#receive();
+  }
+
+  /** A method, not a field test, so the check is not narrowed away across awaits. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** Implicit bind before the first send or connect, as `dgram` does (`bind(0)`). */
+  #ensureBound(): void {
+    if (this.#state === 'unbound') this.bind(0);
+  }
+
+  async #receive(): Promise<void> {
+    if (this.#receiving) return;
+    this.#receiving = true;
+    const conn = this.#conn!;
+    const buf = Buffer.allocUnsafe(MAX_DGRAM);
+    let failures = 0;
+    // Bounded: ends at close, and after MAX_RECV_FAILURES unexplained failures in a row.
+    while (this.#state === 'bound' && this.#fd !== undefined) {
+      const fd = this.#fd;
+      try {
+        const r = await conn.call<{ bytes: number; addr?: SockAddrIn }>(
+          'recvfrom',
+          { fd, buf: 0, len: buf.length, flags: 0 },
+          { buffers: { buf }, syscall: 'recvmsg' },
+        );
+        failures = 0;
+        if (this.#state !== 'bound' || fd !== this.#fd) continue;
+        const from = r.addr ?? this.#remote;
+        // The listener owns the message: copy it out of the reused receive buffer.
+        const msg = Buffer.from(buf.subarray(0, r.bytes));
+        this.emit('message', msg, { address: from?.address ?? '0.0.0.0', family: 'IPv4', port: from?.port ?? 0, size: r.bytes } satisfies RemoteInfo);
+      } catch (err) {
+        if (this.#state !== 'bound' || fd !== this.#fd) continue; // closed, or re-bound by disconnect()
+        const code = (err as { code?: string }).code;
+        // BSD: an ICMP port unreachable sets so_error on a connected socket; the next recv reports it.
+        if (code !== 'ECONNREFUSED' && ++failures >= MAX_RECV_FAILURES) {
+          this.#emitError(relabel(err, 'recvmsg'));
+          break;
+        }
+        if (code === 'ERR_RUMP_CLOSED' || code === 'ERR_RUMP_PROTOCOL') {
+          this.#emitError(err as Error);
+          break;
+        }
+        this.#emitError(relabel(err, 'recvmsg'));
+      }
+    }
+    this.#receiving = false;
+  }
+
+  /**
+   * Sends one datagram: `send(msg[, offset, length][, port][, address][, cb])`.
+   * `msg` may be a string, a buffer, or an array of them (sent as one
+   * datagram). On a connected socket leave out port and address. `cb(err,
+   * bytes)`; without a callback an error is emitted as `'error'`.
+   */
+  send(msg: Msg, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Msg, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Msg, port?: number, callback?: SendCallback): void;
+  send(msg: Msg, callback?: SendCallback): void;
+  send(msg: Msg, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): void {
+    if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    const connected = this.#remote !== undefined || this.#connecting;
+    // dgram's own disambiguation (lib/dgram.js Socket.prototype.send).
+    let slice: [unknown, unknown] | undefined;
+    let portArg: unknown;
+    let addrArg: unknown;
+    let cb: SendCallback | undefined;
+    if (!connected) {
+      if (a4 || (a3 && typeof a3 !== 'function')) {
+        slice = [a1, a2];
+        portArg = a3;
+        addrArg = a4;
+        cb = (typeof a4 === 'function' ? a4 : a5) as SendCallback | undefined;
+        if (typeof a4 === 'function') addrArg = undefined;
+      } else {
+        portArg = a1;
+        addrArg = typeof a2 === 'function' ? undefined : a2;
+        cb = (typeof a2 === 'function' ? a2 : a3) as SendCallback | undefined;
+      }
+    } else {
+      if (typeof a2 === 'number') {
+        slice = [a1, a2];
+        if (typeof a3 === 'function') cb = a3 as SendCallback;
+        else {
+          portArg = a3;
+          addrArg = a4;
+          cb = a5 as SendCallback | undefined;
+        }
+      } else {
+        cb = a1 as SendCallback | undefined;
+        if (typeof a1 !== 'function' && a1 !== undefined) portArg = a1;
+      }
+      if (portArg || addrArg) throw codedError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+    }
+    if (cb !== undefined && typeof cb !== 'function') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function');
+    let data: Buffer;
+    if (typeof msg === 'string' || msg instanceof Uint8Array) {
+      data = toBuf(msg);
+      if (slice) {
+        const [off, len] = slice as [number, number];
+        if (!Number.isInteger(off) || off < 0 || off > data.length) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "offset" is out of range. Received ${String(off)}`);
+        if (!Number.isInteger(len) || len < 0 || off + len > data.length) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "length" is out of range. Received ${String(len)}`);
+        data = data.subarray(off, off + len);
+      }
+    } else if (Array.isArray(msg)) {
+      data = Buffer.concat(msg.map(toBuf));
+    } else {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "buffer" argument must be of type string, Buffer, TypedArray or DataView, or an array of them');
+    }
+    let port: number | undefined;
+    let address: string | undefined;
+    if (!connected) {
+      port = checkPort(portArg, 'Port', false);
+      address = typeof addrArg === 'string' && addrArg !== '' ? addrArg : '127.0.0.1';
+    }
+    this.#ensureBound();
+    this.#op(async () => {
+      const { conn, fd } = this.#usable('send');
+      if (port === undefined) {
+        const r = this.#remote;
+        return conn.call<{ bytes: number }>('sendto', { fd, buf: 0, len: data.length, flags: 0 }, { buffers: { buf: data }, syscall: 'send' }).then(
+          (x) => x.bytes,
+          (e: unknown) => {
+            throw relabel(e, 'send', r?.address, r?.port);
+          },
+        );
+      }
+      const host = address === 'localhost' ? '127.0.0.1' : address!;
+      const { address: ip } = await resolveIPv4(host, 'send', port, this.#opts.lookup);
+      return conn.sys.sendto(fd, data, { family: 'inet', address: ip, port }).catch((e: unknown) => {
+        throw relabel(e, 'send', ip, port);
+      });
+    }).then(
+      (bytes) => cb?.(null, bytes),
+      (err: Error) => (cb ? cb(err, 0) : this.#emitError(err)),
+    );
+  }
+
+  #usable(syscall: string): { conn: RumpConnection; fd: number } {
+    if (this.#conn === undefined || this.#fd === undefined || this.#state !== 'bound') {
+      throw relabel({ code: 'EBADF', errno: -9 }, syscall);
+    }
+    return { conn: this.#conn, fd: this.#fd };
+  }
+
+  /**
+   * Associates the socket with one peer (`connect(2)` on UDP): sends go there
+   * by default and only its datagrams are received. Emits `'connect'`, or
+   * `'error'`. Binds implicitly first.
+   */
+  connect(port: number, address?: string, callback?: () => void): void;
+  connect(port: number, callback?: () => void): void;
+  connect(port: number, ...rest: unknown[]): void {
+    const cb = typeof rest[rest.length - 1] === 'function' ? (rest.pop() as () => void) : undefined;
+    const p = checkPort(port, 'Port', false);
+    if (this.#remote !== undefined || this.#connecting) throw codedError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+    const host = typeof rest[0] === 'string' && rest[0] !== '' && rest[0] !== 'localhost' ? rest[0] : '127.0.0.1';
+    this.#connecting = true;
+    if (cb) this.once('connect', cb);
+    this.#ensureBound();
+    this.#op(async () => {
+      const { conn, fd } = this.#usable('connect');
+      const { address } = await resolveIPv4(host, 'connect', p, this.#opts.lookup);
+      const remote: SockAddrIn = { family: 'inet', address, port: p };
+      await conn.sys.connect(fd, remote);
+      this.#remote = remote;
+    }).then(
+      () => {
+        this.#connecting = false;
+        this.emit('connect');
+      },
+      (err: Error) => {
+        this.#connecting = false;
+        this.#emitError(err);
+      },
+    );
+  }
+
+  /**
+   * Dissolves the association made by {@link DgramSocket.connect}. The
+   * contract's `connect` takes only an `inet` address (there is no
+   * `AF_UNSPEC` disconnect yet), so this re-creates the socket on the same
+   * local address and port: datagrams queued on the old one are lost.
+   */
+  disconnect(): void {
+    if (this.#remote === undefined && !this.#connecting) throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    this.#remote = undefined;
+    this.#connecting = false;
+    this.#op(async () => {
+      const { conn, fd } = this.#usable('disconnect');
+      const local = this.#local!;
+      const nfd = await conn.sys.socket('dgram');
+      await conn.sys.setsockopt(nfd, 'socket', 'SO_REUSEADDR', true).catch(ignore);
+      await conn.sys.close(fd); // first, so the port is free for the new socket
+      this.#fd = nfd;
+      await conn.sys.bind(nfd, local);
+    }).catch((err: Error) => this.#emitError(err));
+  }
+
+  /** Local address; throws `ERR_SOCKET_DGRAM_NOT_RUNNING` until bound. */
+  address(): AddressInfo {
+    if (!this.#local || this.#state !== 'bound') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    return { address: this.#local.address, family: 'IPv4', port: this.#local.port };
+  }
+
+  /** The connected peer; throws `ERR_SOCKET_DGRAM_NOT_CONNECTED` otherwise. */
+  remoteAddress(): AddressInfo {
+    if (!this.#remote) throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    return { address: this.#remote.address, family: 'IPv4', port: this.#remote.port };
+  }
+
+  /** Sets `SO_BROADCAST` (queued behind earlier operations; a failure is emitted). */
+  setBroadcast(flag: boolean): void {
+    this.#setopt('socket', 'SO_BROADCAST', flag);
+  }
+
+  /** Sets the unicast TTL (`IP_TTL`). Returns `ttl`. */
+  setTTL(ttl: number): number {
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `ttl must be 1..255, got ${ttl}`);
+    this.#setopt('ip', 'IP_TTL', ttl);
+    return ttl;
+  }
+
+  /** Sets `SO_RCVBUF`. */
+  setRecvBufferSize(size: number): void {
+    this.#setopt('socket', 'SO_RCVBUF', size);
+  }
+
+  /** Sets `SO_SNDBUF`. */
+  setSendBufferSize(size: number): void {
+    this.#setopt('socket', 'SO_SNDBUF', size);
+  }
+
+  #setopt(level: 'socket' | 'ip', name: string, value: number | boolean): void {
+    if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    this.#op(async () => {
+      const { conn, fd } = this.#usable('setsockopt');
+      await conn.sys.setsockopt(fd, level, name, value);
+    }).catch((err: Error) => this.#emitError(err));
+  }
+
+  /** Closes the socket; `'close'` follows once the server closed the descriptor. */
+  close(callback?: () => void): this {
+    if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    if (callback) this.once('close', callback);
+    this.#state = 'closed';
+    // Queued behind pending sends, so they go out first, as the kernel would send them before close.
+    void this.#op(async () => {
+      const fd = this.#fd;
+      this.#fd = undefined;
+      if (fd !== undefined && this.#conn) await this.#conn.sys.close(fd).catch(ignore);
+    }).finally(() => {
+      this.#release();
+      this.emit('close');
+    });
+    return this;
+  }
+
+  /** Lets the process exit while the socket is open. */
+  unref(): this {
+    if (this.#refed) {
+      this.#refed = false;
+      this.#release();
+    }
+    return this;
+  }
+
+  /** Undoes {@link DgramSocket.unref}. */
+  ref(): this {
+    if (!this.#refed) {
+      this.#refed = true;
+      if (this.#conn && this.#state !== 'closed' && this.#state !== 'unbound') this.#release = holdConnection(this.#conn);
+    }
+    return this;
+  }
+
+  /** `close()` for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#state === 'closed') return;
+    await new Promise<void>((resolve) => this.close(resolve));
+  }
+
+  #emitError(err: Error): void {
+    if (this.listenerCount('error') === 0 && this.#state === 'closed') return;
+    this.emit('error', err);
+  }
+}
+
+/**
+ * Creates a UDP socket on the rump stack, like `dgram.createSocket`:
+ * `createSocket('udp4')` or `createSocket({ type: 'udp4', reuseAddr, rumpServer })`.
+ * `'udp6'` throws `ERR_SOCKET_BAD_TYPE` (the stack is IPv4 only).
+ *
+ * @example
+ * ```ts
+ * import { createSocket } from '@rumpnet/client';
+ * const s = createSocket('udp4', (msg, rinfo) => console.log(`${msg} from ${rinfo.address}:${rinfo.port}`));
+ * s.bind(5353, () => s.send('ping', 5353, '127.0.0.1'));
+ * ```
+ */
+export function createSocket(type: 'udp4' | 'udp6' | DgramSocketOptions, messageListener?: (msg: Buffer, rinfo: RemoteInfo) => void): DgramSocket {
+  const options: DgramSocketOptions = typeof type === 'string' ? { type } : type;
+  return new DgramSocket(options, messageListener);
+}

@@ -1,0 +1,223 @@
+/**
+ * Plumbing under the `node:net` / `node:dgram`-shaped API: the one
+ * {@link RumpConnection} a process shares (lazily connected to
+ * `RUMP_SERVER`), which keeps the event loop alive only while some rump
+ * socket does (Node's handle ref counting), IPv4 address resolution, and
+ * Node-shaped errors for the calls Node reports with a description
+ * (`listen EADDRINUSE: address already in use 127.0.0.1:80`).
+ */
+import { lookup as dnsLookup } from 'node:dns';
+import { isIPv4, isIPv6 } from 'node:net';
+import type * as netTypes from 'node:net';
+import { getSystemErrorMap } from 'node:util';
+import { RumpConnection } from './connection.js';
+import { errnoValue, syscallError, type RumpSyscallError } from './errors.js';
+import { isDottedQuad } from './syscalls.js';
+
+/** How a high-level socket finds its rump server. */
+export interface RumpOptions {
+  /**
+   * Server URL (`unix:///path`, a plain path, or `tcp://127.0.0.1:PORT`).
+   * Sockets naming the same URL share one connection. Default: the URL set
+   * with {@link setDefaultRumpServer}, else `process.env.RUMP_SERVER`.
+   */
+  readonly rumpServer?: string;
+  /**
+   * An explicit connection to use instead of the shared one. The caller
+   * keeps ownership: it is never closed, ref'd or unref'd here.
+   */
+  readonly connection?: RumpConnection | Promise<RumpConnection>;
+}
+
+/** Error code when no rump server is named (no option, no default, no `RUMP_SERVER`). */
+export const ERR_RUMP_NO_SERVER = 'ERR_RUMP_NO_SERVER';
+
+let defaultUrl: string | undefined;
+const shared = new Map<string, Promise<RumpConnection>>();
+
+interface Life {
+  /** Handles (sockets, servers) that keep the process alive. */
+  refs: number;
+}
+/** Only connections this module opened are ref'd/unref'd; a caller's own connection is left alone. */
+const lives = new WeakMap<RumpConnection, Life>();
+
+/**
+ * Sets the server URL used by sockets that name none (overrides
+ * `RUMP_SERVER`); `undefined` goes back to the environment.
+ */
+export function setDefaultRumpServer(url: string | undefined): void {
+  defaultUrl = url;
+}
+
+/**
+ * The connection a socket with these options uses: the explicit one, or the
+ * process-wide shared connection for the URL, opened on first use. A shared
+ * connection that fails or closes is forgotten, so the next socket tries
+ * again. Rejects like {@link RumpConnection.connect} (`connect ENOENT
+ * /path` when nobody serves the path), or with `ERR_RUMP_NO_SERVER`.
+ */
+export function connectionFor(opts: RumpOptions = {}): Promise<RumpConnection> {
+  if (opts.connection !== undefined) return Promise.resolve(opts.connection);
+  const url = opts.rumpServer ?? defaultUrl ?? process.env.RUMP_SERVER;
+  if (url === undefined || url === '') {
+    const err = new Error('no rump server: pass { rumpServer } or set RUMP_SERVER') as Error & { code: string };
+    err.code = ERR_RUMP_NO_SERVER;
+    return Promise.reject(err);
+  }
+  let p = shared.get(url);
+  if (p === undefined) {
+    const opening: Promise<RumpConnection> = RumpConnection.connect(url).then((conn) => {
+      const life: Life = { refs: 0 };
+      lives.set(conn, life);
+      applyRef(conn, life);
+      conn.on('close', () => {
+        if (shared.get(url) === opening) shared.delete(url);
+      });
+      conn.on('reconnect', () => applyRef(conn, life));
+      return conn;
+    });
+    opening.catch(() => {
+      if (shared.get(url) === opening) shared.delete(url);
+    });
+    shared.set(url, opening);
+    p = opening;
+  }
+  return p;
+}
+
+/**
+ * Closes every shared connection (calls in flight fail with
+ * `ERR_RUMP_CLOSED`); the next socket opens a new one. For tests and
+ * orderly shutdown.
+ */
+export async function closeSharedConnections(): Promise<void> {
+  const all = [...shared.values()];
+  shared.clear();
+  await Promise.all(all.map((p) => p.then((c) => c.close(), () => undefined)));
+}
+
+function applyRef(conn: RumpConnection, life: Life): void {
+  if (life.refs > 0) conn.ref();
+  else conn.unref();
+}
+
+/**
+ * Counts one live handle on `conn` (Node: an open socket keeps the event loop
+ * alive). Returns the release function, idempotent. Connections the caller
+ * passed in are not touched.
+ */
+export function holdConnection(conn: RumpConnection): () => void {
+  const life = lives.get(conn);
+  if (!life) return () => undefined;
+  life.refs++;
+  if (life.refs === 1) applyRef(conn, life);
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    life.refs--;
+    if (life.refs === 0) applyRef(conn, life);
+  };
+}
+
+/** A `dns.lookup`-shaped function, as `net.connect({ lookup })` takes. */
+export type LookupFunction = netTypes.LookupFunction;
+
+/**
+ * Maps an IPv6 spelling of an IPv4 meaning onto IPv4 (the stack is IPv4
+ * only): `::` → `0.0.0.0`, `::1` → `127.0.0.1`, `::ffff:a.b.c.d` → `a.b.c.d`.
+ * Returns undefined for other IPv6 addresses.
+ */
+export function toIPv4(address: string): string | undefined {
+  if (isDottedQuad(address)) return address;
+  if (isIPv4(address)) return address.split('.').map((o) => String(Number(o))).join('.');
+  const lower = address.toLowerCase();
+  if (lower === '::') return '0.0.0.0';
+  if (lower === '::1') return '127.0.0.1';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
+  return undefined;
+}
+
+/** Result of {@link resolveIPv4}. */
+export interface Resolved {
+  readonly address: string;
+  /** True when a name was looked up (net emits `'lookup'` then). */
+  readonly lookedUp: boolean;
+}
+
+/**
+ * Resolves a host to an IPv4 dotted quad. Names go through `lookup` (default
+ * `dns.lookup` with family 4, i.e. the HOST's resolver: the rump stack has
+ * none). An IPv6 address or a name with no IPv4 address fails with
+ * `EAFNOSUPPORT` / the resolver's error, shaped for `syscall`.
+ */
+export async function resolveIPv4(host: string, syscall: string, port: number, lookup?: LookupFunction): Promise<Resolved> {
+  const direct = toIPv4(host);
+  if (direct !== undefined) return { address: direct, lookedUp: false };
+  if (isIPv6(host)) throw syscallError(errnoValue('EAFNOSUPPORT') ?? 97, syscall, host, port);
+  const fn = lookup ?? (dnsLookup as unknown as LookupFunction);
+  const address = await new Promise<string>((resolve, reject) => {
+    fn(host, { family: 4, all: false }, (err, addr) => {
+      if (err) return reject(err);
+      if (typeof addr !== 'string') return reject(syscallError(errnoValue('EAFNOSUPPORT') ?? 97, syscall, host, port));
+      resolve(addr);
+    });
+  });
+  const v4 = toIPv4(address);
+  if (v4 === undefined) throw syscallError(errnoValue('EAFNOSUPPORT') ?? 97, syscall, host, port);
+  return { address: v4, lookedUp: true };
+}
+
+let errMap: Map<number, [string, string]> | undefined;
+
+/**
+ * Re-shapes a syscall error the way Node's `UVExceptionWithHostPort` does for
+ * `listen`: `listen EADDRINUSE: address already in use 127.0.0.1:80`, with
+ * `code`, negative `errno`, `syscall`, `address`, `port`. Other errors (a
+ * protocol failure, a lost connection) pass through unchanged.
+ */
+export function uvError(err: unknown, syscall: string, address: string, port: number): Error {
+  const e = err as Partial<RumpSyscallError>;
+  if (typeof e?.code !== 'string' || typeof e.errno !== 'number') return err as Error;
+  errMap ??= getSystemErrorMap();
+  const desc = errMap.get(e.errno)?.[1] ?? 'unknown error';
+  const where = port > 0 ? ` ${address}:${port}` : ` ${address}`;
+  const out = new Error(`${syscall} ${e.code}: ${desc}${where}`) as RumpSyscallError;
+  out.code = e.code;
+  out.errno = e.errno;
+  out.syscall = syscall;
+  out.address = address;
+  if (port > 0) out.port = port;
+  return out;
+}
+
+/**
+ * Re-labels a syscall error with the name Node uses for it (`recv` → `read`)
+ * and the address the caller meant; other errors pass through.
+ */
+export function relabel(err: unknown, syscall: string, address?: string, port?: number): Error {
+  const e = err as Partial<RumpSyscallError>;
+  if (typeof e?.code !== 'string' || typeof e.errno !== 'number' || !/^E[A-Z0-9]+$/.test(e.code)) return err as Error;
+  return syscallError(e.errno, syscall, address, port);
+}
+
+/** A Node-style coded error (`ERR_*`). */
+export function codedError<T extends Error = Error>(Ctor: new (m: string) => T, code: string, message: string): T & { code: string } {
+  const err = new Ctor(message) as T & { code: string };
+  err.code = code;
+  return err;
+}
+
+/** Validates a port like Node (`ERR_SOCKET_BAD_PORT`); returns it as a number. */
+export function checkPort(port: unknown, name = 'Port', allowZero = true): number {
+  const n = typeof port === 'string' && port.trim() !== '' ? Number(port) : port;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535 || (!allowZero && n === 0)) {
+    throw codedError(RangeError, 'ERR_SOCKET_BAD_PORT', `${name} should be >= ${allowZero ? 0 : 1} and < 65536. Received ${String(port)}.`);
+  }
+  return n;
+}
+
+/** Swallows the rejection of a best-effort call. */
+export const ignore = (): void => undefined;

@@ -1,0 +1,506 @@
+/**
+ * A TCP socket on the rump stack shaped like `node:net`'s `Socket`: a
+ * `stream.Duplex` whose reads and writes are system calls in the rump server.
+ *
+ * - **Reads are driven by the consumer** (Node's `_read` contract): a `recv`
+ *   is issued only when the readable side asks for data, one at a time, for
+ *   at most `readableHighWaterMark` bytes; when `push()` says the buffer is
+ *   full the pump stops until `_read` is called again. A paused socket thus
+ *   leaves the data in the server's socket buffer, and TCP's window closes —
+ *   backpressure reaches the peer as it would through a kernel.
+ * - **A write completes when its `send` returns**, i.e. when the server's
+ *   `sosend` has copied the bytes in (COPYIN) and queued them; the Writable's
+ *   `highWaterMark` bounds what is buffered on this side. Writes queued while
+ *   one is in flight are gathered into one `send` (`_writev`).
+ * - `end()` is `shutdown(SHUT_WR)` (a FIN); `destroy()` is `close(2)`.
+ *   `'close'` comes after the server closed the descriptor, with `hadError`.
+ */
+import { Duplex } from 'node:stream';
+import type { RumpConnection } from './connection.js';
+import type { SockAddrIn } from './syscalls.js';
+import {
+  checkPort,
+  codedError,
+  connectionFor,
+  holdConnection,
+  ignore,
+  relabel,
+  resolveIPv4,
+  type LookupFunction,
+  type RumpOptions,
+} from './shared.js';
+
+/** The address of a socket, as `net.Socket.address()` returns it. */
+export interface AddressInfo {
+  address: string;
+  family: 'IPv4';
+  port: number;
+}
+
+/** Options of the {@link Socket} constructor. */
+export interface SocketOptions extends RumpOptions {
+  /** Keep the writable side open after the peer's FIN (default false: end it too, like `net`). */
+  readonly allowHalfOpen?: boolean;
+  /** Buffer limit of both sides in bytes (default Node's, 16 KiB); also the size of one `recv`. */
+  readonly highWaterMark?: number;
+  /** Destroys the socket when aborted. */
+  readonly signal?: AbortSignal;
+  /** Set `TCP_NODELAY` once connected. */
+  readonly noDelay?: boolean;
+  /** Set `SO_KEEPALIVE` once connected. */
+  readonly keepAlive?: boolean;
+  /** Keepalive idle time in ms (`TCP_KEEPIDLE`, whole seconds on the wire). */
+  readonly keepAliveInitialDelay?: number;
+}
+
+/** Options of {@link Socket.connect} (TCP only: a `path` is an IPC pipe, which the rump stack has not). */
+export interface TcpConnectOptions extends SocketOptions {
+  /** Peer port. */
+  readonly port: number | string;
+  /** Peer host: dotted quad or name (resolved by the host's resolver); default `localhost` = 127.0.0.1. */
+  readonly host?: string;
+  /** Local address to bind first. */
+  readonly localAddress?: string;
+  /** Local port to bind first. */
+  readonly localPort?: number;
+  /** Only 4 (or 0) is supported. */
+  readonly family?: number;
+  /** Custom name lookup (`dns.lookup` shape). */
+  readonly lookup?: LookupFunction;
+  /** Idle timeout in ms, as {@link Socket.setTimeout}. */
+  readonly timeout?: number;
+  /** An IPC path: refused here (the hijack hands such calls to the real `net`). */
+  readonly path?: string;
+}
+
+/** What an accepting server hands to a new socket (internal). */
+export interface AcceptedInit {
+  readonly conn: RumpConnection;
+  readonly fd: number;
+  readonly remote: SockAddrIn;
+  readonly local: SockAddrIn | undefined;
+  readonly held: () => void;
+}
+
+const kAccepted = Symbol('rumpnet.accepted');
+const MAX_RECV = 4 * 1024 * 1024;
+const addrInfo = (a: SockAddrIn): AddressInfo => ({ address: a.address, family: 'IPv4', port: a.port });
+
+/** Normalises `connect()`'s argument forms: `(options[, cb])`, `(port[, host][, cb])`, `(path[, cb])`. */
+export function normalizeConnectArgs(args: unknown[]): [TcpConnectOptions, (() => void) | undefined] {
+  const last = args[args.length - 1];
+  const cb = typeof last === 'function' ? (last as () => void) : undefined;
+  const a0 = args[0];
+  if (a0 !== null && typeof a0 === 'object') return [a0 as TcpConnectOptions, cb];
+  if (typeof a0 === 'string' && !/^\s*\d+\s*$/.test(a0)) return [{ path: a0, port: -1 }, cb];
+  const host = typeof args[1] === 'string' ? args[1] : undefined;
+  return [{ port: a0 as number, ...(host !== undefined ? { host } : {}) }, cb];
+}
+
+/**
+ * A TCP stream socket on the rump stack, API-compatible with `net.Socket`
+ * for what a client or server of TCP uses. Events: `connect`, `ready`,
+ * `lookup`, `data`, `end`, `drain`, `timeout`, `error`, `close(hadError)`.
+ * Buffers handed to `write()` belong to the stream until the write's
+ * callback; chunks emitted as `data` belong to the consumer.
+ */
+export class Socket extends Duplex {
+  /** True from `connect()` until connected or failed (as in `net`). */
+  connecting = false;
+  /** Bytes received. */
+  bytesRead = 0;
+  /** The `net.Server` that accepted this socket, if any (as in `net`). */
+  server: unknown = undefined;
+  /** Same, the name Node's server bookkeeping uses (`_connections--` on close). */
+  _server: { _connections: number; _emitCloseIfDrained?: () => void } | undefined = undefined;
+  #rump: RumpOptions;
+  #conn: RumpConnection | undefined;
+  #fd: number | undefined;
+  #release: () => void = ignore;
+  #refed = true;
+  #connectP: Promise<void> | undefined;
+  #wantRead = false;
+  #reading = false;
+  #sent = 0;
+  #local: SockAddrIn | undefined;
+  #remote: SockAddrIn | undefined;
+  #timeoutMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #noDelay: boolean | undefined;
+  #keepAlive: [boolean, number] | undefined;
+
+  /** Creates an unconnected socket; call {@link Socket.connect}, or use {@link createConnection}. */
+  constructor(options: SocketOptions = {}) {
+    super({
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
+      emitClose: false, // 'close' carries hadError and comes after close(2), as in net
+      autoDestroy: true,
+      decodeStrings: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    this.#rump = { ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}), ...(options.connection ? { connection: options.connection } : {}) };
+    if (options.noDelay) this.#noDelay = true;
+    if (options.keepAlive) this.#keepAlive = [true, options.keepAliveInitialDelay ?? 0];
+    const init = (options as { [kAccepted]?: AcceptedInit })[kAccepted];
+    if (init) {
+      this.#conn = init.conn;
+      this.#fd = init.fd;
+      this.#remote = init.remote;
+      this.#local = init.local;
+      this.#release = init.held;
+    }
+  }
+
+  /**
+   * Wraps a descriptor returned by `accept(2)` (used by the server side).
+   * The socket owns `init.fd` and `init.held` from here on.
+   */
+  static fromAccepted(init: AcceptedInit, options: SocketOptions & { pauseOnConnect?: boolean } = {}): Socket {
+    const s = new Socket({ ...options, [kAccepted]: init } as SocketOptions);
+    s.#applyOptions();
+    if (options.pauseOnConnect) s.pause();
+    else s.read(0); // start reading, as net does: it also reveals a reset of an idle socket
+    return s;
+  }
+
+  /**
+   * Connects to `port` on `host` (default 127.0.0.1) through the rump stack.
+   * Failures are emitted as `'error'` (`connect ECONNREFUSED 127.0.0.1:9`),
+   * never thrown, except a bad port (`ERR_SOCKET_BAD_PORT`) or a second
+   * `connect` while connecting.
+   */
+  connect(options: TcpConnectOptions, connectListener?: () => void): this;
+  connect(port: number | string, host?: string, connectListener?: () => void): this;
+  connect(port: number | string, connectListener?: () => void): this;
+  connect(...args: unknown[]): this {
+    const [opts, cb] = normalizeConnectArgs(args);
+    if (this.connecting || this.#fd !== undefined) throw codedError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected');
+    if (this.destroyed) throw codedError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
+    if (typeof opts.path === 'string' && opts.path !== '') {
+      const err = codedError(Error, 'ERR_RUMP_IPC', `rumpnet sockets are TCP/IP only: cannot connect to IPC path ${opts.path}`);
+      process.nextTick(() => this.destroy(err));
+      return this;
+    }
+    const port = checkPort(opts.port);
+    if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `rumpnet is IPv4 only: family ${opts.family}`);
+    }
+    if (cb) this.once('connect', cb);
+    if (opts.timeout) this.setTimeout(opts.timeout);
+    if (opts.noDelay) this.#noDelay = true;
+    if (opts.keepAlive) this.#keepAlive = [true, opts.keepAliveInitialDelay ?? 0];
+    if (opts.rumpServer !== undefined || opts.connection) {
+      this.#rump = { ...this.#rump, ...(opts.rumpServer !== undefined ? { rumpServer: opts.rumpServer } : {}), ...(opts.connection ? { connection: opts.connection } : {}) };
+    }
+    this.connecting = true;
+    this.#connectP = this.#doConnect(port, opts);
+    return this;
+  }
+
+  async #doConnect(port: number, opts: TcpConnectOptions): Promise<void> {
+    const host = opts.host ?? 'localhost';
+    try {
+      const conn = await connectionFor(this.#rump);
+      if (this.destroyed) return;
+      this.#conn = conn;
+      this.#release = holdConnection(conn);
+      if (!this.#refed) this.#release();
+      const r = await resolveIPv4(host === 'localhost' ? '127.0.0.1' : host, 'connect', port, opts.lookup);
+      if (r.lookedUp) this.emit('lookup', null, r.address, 4, host);
+      const fd = await conn.sys.socket('stream');
+      if (this.destroyed) {
+        conn.sys.close(fd).catch(ignore);
+        return;
+      }
+      this.#fd = fd;
+      if (opts.localAddress !== undefined || opts.localPort !== undefined) {
+        const la = opts.localAddress ?? '0.0.0.0';
+        await conn.sys.bind(fd, { family: 'inet', address: la, port: checkPort(opts.localPort ?? 0) }).catch((e: unknown) => {
+          throw relabel(e, 'bind', la, opts.localPort);
+        });
+      }
+      this.#applyOptions();
+      const remote: SockAddrIn = { family: 'inet', address: r.address, port };
+      await conn.sys.connect(fd, remote);
+      if (this.destroyed) return;
+      this.#remote = remote;
+      this.#local = await conn.sys.getsockname(fd).catch(() => undefined);
+      if (this.destroyed) return;
+      this.connecting = false;
+      this.#touch();
+      this.emit('connect');
+      this.emit('ready');
+      if (this.#wantRead || (this.readable && !this.isPaused())) this.read(0);
+      if (this.#wantRead) this.#startPump();
+    } catch (err) {
+      this.connecting = false;
+      if (!this.destroyed) this.destroy(err as Error);
+    }
+  }
+
+  #applyOptions(): void {
+    if (this.#noDelay !== undefined) this.setNoDelay(this.#noDelay);
+    if (this.#keepAlive !== undefined) this.setKeepAlive(...this.#keepAlive);
+  }
+
+  /** Resolves when connected; rejects when the socket cannot be used for I/O. */
+  async #ready(): Promise<{ conn: RumpConnection; fd: number }> {
+    if (this.connecting && this.#connectP) await this.#connectP;
+    if (this.#conn === undefined || this.#fd === undefined || this.destroyed) {
+      throw codedError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
+    }
+    return { conn: this.#conn, fd: this.#fd };
+  }
+
+  // ----- the stream contract -----
+
+  /** @internal Readable contract: start (or keep) one `recv` in flight. */
+  override _read(_size: number): void {
+    if (this.#fd === undefined || this.connecting) {
+      this.#wantRead = true;
+      return;
+    }
+    this.#startPump();
+  }
+
+  #startPump(): void {
+    this.#wantRead = false;
+    if (this.#reading) return;
+    this.#reading = true;
+    void this.#pump();
+  }
+
+  /** One `recv` at a time, for as long as the readable side takes what it gets. */
+  async #pump(): Promise<void> {
+    const conn = this.#conn!;
+    const len = Math.max(1, Math.min(this.readableHighWaterMark, MAX_RECV));
+    // Bounded by the stream: every pass either ends it, stops on backpressure, or delivers ≥ 1 byte.
+    for (;;) {
+      const fd = this.#fd;
+      if (fd === undefined || this.destroyed) break;
+      const buf = Buffer.allocUnsafe(len);
+      let n: number;
+      try {
+        n = (await conn.call<{ bytes: number }>('recvfrom', { fd, buf: 0, len, flags: 0 }, { buffers: { buf }, syscall: 'read' })).bytes;
+      } catch (err) {
+        this.#reading = false;
+        if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'read'));
+        return;
+      }
+      if (this.destroyed) break;
+      if (n === 0) {
+        this.#reading = false;
+        this.push(null); // FIN: end of stream (soreceive returns 0)
+        // As net's onStreamRead: with nothing buffered, 'end' is due now even if nobody reads,
+        // so an allowHalfOpen=false socket ends its side too and closes.
+        this.read(0);
+        return;
+      }
+      this.bytesRead += n;
+      this.#touch();
+      // A short read would pin a large buffer: hand the consumer an exact copy instead.
+      const chunk = n < len >>> 1 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
+      if (!this.push(chunk)) break;
+    }
+    this.#reading = false;
+  }
+
+  /** @internal Writable contract: one chunk, one send loop. */
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#send(chunk).then(() => cb(), cb);
+  }
+
+  /** @internal Writable contract: chunks queued behind a send go out in one send (one syscall, fewer COPYINs). */
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    const buf = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this.#send(buf).then(() => cb(), cb);
+  }
+
+  async #send(buf: Buffer): Promise<void> {
+    const { conn, fd } = await this.#ready();
+    let off = 0;
+    // A blocking send takes everything; a short count (a signal, a timeout) resumes where it stopped.
+    // Bounded: each pass moves ≥ 1 byte or fails.
+    while (off < buf.length) {
+      const rest = buf.subarray(off);
+      let n: number;
+      try {
+        n = (await conn.call<{ bytes: number }>('sendto', { fd, buf: 0, len: rest.length, flags: 0 }, { buffers: { buf: rest }, syscall: 'write' })).bytes;
+      } catch (err) {
+        throw relabel(err, 'write');
+      }
+      if (!(n > 0)) throw relabel({ code: 'EIO', errno: -5 }, 'write');
+      off += n;
+      this.#sent += n;
+      this.#touch();
+    }
+  }
+
+  /** @internal `end()`: shutdown(SHUT_WR), the FIN. */
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#ready()
+      .then(({ conn, fd }) => conn.sys.shutdown(fd, 'wr'))
+      .then(
+        () => cb(),
+        (err: { code?: string }) => (err?.code === 'ENOTCONN' ? cb() : cb(relabel(err, 'shutdown'))),
+      );
+  }
+
+  /** @internal `destroy()`: close(2), then `'close'` with hadError. */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.connecting = false;
+    this.#clearTimer();
+    const fd = this.#fd;
+    const conn = this.#conn;
+    this.#fd = undefined;
+    cb(err);
+    const done = (): void => {
+      this.#release();
+      const srv = this._server;
+      if (srv) {
+        this._server = undefined;
+        srv._connections--;
+        srv._emitCloseIfDrained?.();
+      }
+      this.emit('close', err !== null && err !== undefined);
+    };
+    if (fd !== undefined && conn) conn.sys.close(fd).then(done, done);
+    else process.nextTick(done);
+  }
+
+  // ----- net.Socket surface -----
+
+  /** Sets `TCP_NODELAY` (best effort; errors are ignored as in `net`). */
+  setNoDelay(noDelay = true): this {
+    this.#noDelay = noDelay;
+    if (this.#conn && this.#fd !== undefined) this.#conn.sys.setsockopt(this.#fd, 'tcp', 'TCP_NODELAY', noDelay).catch(ignore);
+    return this;
+  }
+
+  /** Sets `SO_KEEPALIVE` and, when given, the idle time (ms) before probes (best effort). */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.#keepAlive = [enable, initialDelay];
+    if (this.#conn && this.#fd !== undefined) {
+      this.#conn.sys.setsockopt(this.#fd, 'socket', 'SO_KEEPALIVE', enable).catch(ignore);
+      const secs = Math.floor(initialDelay / 1000);
+      if (enable && secs > 0) this.#conn.sys.setsockopt(this.#fd, 'tcp', 'TCP_KEEPIDLE', secs).catch(ignore);
+    }
+    return this;
+  }
+
+  /**
+   * Emits `'timeout'` after `ms` without activity (0 disables); the socket is
+   * not closed, as in `net`. `cb` is added as a `'timeout'` listener.
+   */
+  setTimeout(ms: number, cb?: () => void): this {
+    this.#timeoutMs = ms > 0 ? ms : 0;
+    if (cb) {
+      if (this.#timeoutMs === 0) this.off('timeout', cb);
+      else this.once('timeout', cb);
+    }
+    this.#clearTimer();
+    this.#touch();
+    return this;
+  }
+
+  /** The socket's current idle timeout in ms (0: none). */
+  get timeout(): number | undefined {
+    return this.#timeoutMs || undefined;
+  }
+
+  #touch(): void {
+    if (this.#timeoutMs === 0 || this.destroyed) return;
+    if (this.#timer) {
+      this.#timer.refresh();
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.emit('timeout');
+    }, this.#timeoutMs);
+    this.#timer.unref();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Local address `{ address, family: 'IPv4', port }`, or `{}` before connecting (as in `net`). */
+  address(): AddressInfo | Record<string, never> {
+    return this.#local ? addrInfo(this.#local) : {};
+  }
+
+  /** The peer's address. */
+  get remoteAddress(): string | undefined {
+    return this.#remote?.address;
+  }
+  /** The peer's port. */
+  get remotePort(): number | undefined {
+    return this.#remote?.port;
+  }
+  /** `'IPv4'` once connected. */
+  get remoteFamily(): string | undefined {
+    return this.#remote ? 'IPv4' : undefined;
+  }
+  /** The local address. */
+  get localAddress(): string | undefined {
+    return this.#local?.address;
+  }
+  /** The local port. */
+  get localPort(): number | undefined {
+    return this.#local?.port;
+  }
+  /** `'IPv4'` once bound. */
+  get localFamily(): string | undefined {
+    return this.#local ? 'IPv4' : undefined;
+  }
+
+  /** Bytes sent plus bytes still queued, as `net` counts them. */
+  get bytesWritten(): number {
+    return this.#sent + this.writableLength;
+  }
+
+  /** True until connected (as in `net`). */
+  get pending(): boolean {
+    return this.#fd === undefined || this.connecting;
+  }
+
+  /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as in `net`. */
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** The server's descriptor (not a host descriptor), or -1. */
+  get fd(): number {
+    return this.#fd ?? -1;
+  }
+
+  /** Lets the process exit while this socket is open. */
+  unref(): this {
+    if (this.#refed) {
+      this.#refed = false;
+      this.#release();
+    }
+    return this;
+  }
+
+  /** Undoes {@link Socket.unref}. */
+  ref(): this {
+    if (!this.#refed) {
+      this.#refed = true;
+      if (this.#conn && !this.destroyed) this.#release = holdConnection(this.#conn);
+    }
+    return this;
+  }
+
+  /** Closes the socket immediately (no SO_LINGER reset on the wire; the contract has no way to ask for one). */
+  resetAndDestroy(): this {
+    return this.destroy();
+  }
+}
