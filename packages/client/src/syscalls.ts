@@ -4,9 +4,7 @@
  * the server validates arguments against (the client checks them too, so a
  * bug shows up at the caller). docs/PROTOCOL.md lists the same table.
  *
- * This file exists twice, byte for byte: `packages/client/src/syscalls.ts`
- * and `packages/server/src/proto/syscalls.ts` (the client imports nothing
- * from the server); a server test compares the two files.
+ * Defined once, here; the server imports it through `@rumpnet/client/protocol`.
  *
  * Numbers follow Linux where a number is needed (poll events, MSG_ flags), as
  * the stack's errno table does, because Node reports Linux's values here.
@@ -61,8 +59,156 @@ export interface PollResultFd {
   readonly revents: number;
 }
 
-/** Loose argument map of a control call (`ctl.*`), refined when rumpctl is built. */
+/** Any control call's arguments (kept for callers written against the loose placeholder). */
 export type CtlArgs = Readonly<Record<string, unknown>>;
+
+// ----- control calls (`ctl.*`, used by rumpctl, like NetBSD's rump.* tools) -----
+
+/** `ctl.ifconfig`: show interfaces (`op` absent or `'show'`), or change `ifname`. */
+export interface CtlIfconfigArgs {
+  ifname?: string;
+  /** `add`/`delete` an address (`addr`), `up`/`down`, set the `mtu`. */
+  op?: 'show' | 'add' | 'delete' | 'up' | 'down' | 'mtu';
+  /** `a.b.c.d/len` to add, `a.b.c.d` to delete. */
+  addr?: string;
+  mtu?: number;
+}
+/** One IPv4 address of an interface. */
+export interface CtlIfAddr {
+  address: string;
+  prefixLen: number;
+  broadcast: string;
+}
+/** An interface as `ifconfig` shows it. */
+export interface CtlInterface {
+  name: string;
+  index: number;
+  kind: 'ethernet' | 'loopback';
+  mtu: number;
+  up: boolean;
+  /** `aa:bb:cc:dd:ee:ff`, or null for loopback. */
+  mac: string | null;
+  addrs: CtlIfAddr[];
+  /** The stack's interface counters (`ipackets`, `opackets`, ...) and the driver's (`rxFrames`, ...). */
+  stats: Record<string, number>;
+}
+/** `ctl.route`: show, `add dest gateway|ifname`, `delete dest` (`dest` may be `default`). */
+export interface CtlRouteArgs {
+  op?: 'show' | 'add' | 'delete';
+  dest?: string;
+  gateway?: string;
+}
+/** A route as `netstat -rn` shows it. */
+export interface CtlRoute {
+  destination: string;
+  gateway: string | null;
+  ifname: string;
+  flags: string;
+  kind: string;
+  use: number;
+}
+/** `ctl.arp`: show (`arp -an`), `add ip mac [ifname]` (`arp -s`), `delete ip` (`arp -d`). */
+export interface CtlArpArgs {
+  op?: 'show' | 'add' | 'delete';
+  ip?: string;
+  mac?: string;
+  ifname?: string;
+}
+/** One ARP cache entry. */
+export interface CtlArpEntry {
+  ip: string;
+  mac: string | null;
+  ifname: string;
+  state: string;
+  expiresIn: number;
+  held: number;
+}
+/** `ctl.netstat`: `sockets` (`-an`), `mbufs` (`-m`), `stats` (`-s`: the `*.stats` sysctl counters, optionally of one `proto`). */
+export interface CtlNetstatArgs {
+  what: 'sockets' | 'mbufs' | 'stats';
+  /** For `stats`: `ip`, `icmp`, `udp`, `tcp`, `arp`, `ether`, `mbuf`. */
+  proto?: string;
+}
+/** One socket of the server (`netstat -an`). */
+export interface CtlSocket {
+  id: number;
+  proto: string;
+  recvQ: number;
+  sendQ: number;
+  local: SockAddrIn;
+  foreign: SockAddrIn | null;
+  state: string;
+  /** Owning client session and descriptor, or null for a socket no descriptor refers to (unaccepted, closing). */
+  session: number | null;
+  fd: number | null;
+}
+/** The server's stack parameters. */
+export interface CtlParams {
+  mclbytes: number;
+  mclnum: number;
+  rxMode: 'per-mbuf' | 'coalesced';
+  nmbclusters: number;
+}
+/** A sysctl leaf. `old` is the previous value after a write. */
+export interface CtlSysctlRow {
+  name: string;
+  value: number;
+  writable: boolean;
+  description: string;
+  old?: number;
+}
+/** Result of `ctl.netstat`: the part asked for. */
+export interface CtlNetstatResult {
+  sockets?: CtlSocket[];
+  /** `netstat -m`: the cluster pool's counters and the parameters. */
+  mbufs?: { pool: Record<string, number>; params: CtlParams };
+  stats?: CtlSysctlRow[];
+}
+/** `ctl.sysctl`: list leaves at or below `name` (all when absent), or write `value` to leaf `name`. */
+export interface CtlSysctlArgs {
+  name?: string;
+  value?: number;
+}
+/** `ctl.ping`: `count` echo requests (1..100) to `dst`, `interval` ms apart. */
+export interface CtlPingArgs {
+  dst: string;
+  count?: number;
+  size?: number;
+  /** Per-request timeout (ms, default 1000). */
+  timeout?: number;
+  interval?: number;
+  ttl?: number;
+}
+/** One ping: a reply, or the errno it failed with (ETIMEDOUT, EHOSTUNREACH, ...). */
+export interface CtlPingReply {
+  seq: number;
+  rtt?: number;
+  from?: string;
+  ttl?: number;
+  bytes?: number;
+  errno?: number;
+}
+/** One client of the server, with its copy counters (`rumpctl clients`). */
+export interface CtlClient {
+  session: number;
+  pid: number | null;
+  name: string | null;
+  /** Wall-clock ms since the epoch. */
+  since: number;
+  fds: number;
+  inFlight: number;
+  counters: Record<string, number>;
+}
+/** The server itself (`rumpctl clients` header). */
+export interface CtlServerInfo extends CtlParams {
+  software: string;
+  pid: number;
+  listen: string;
+  uptimeMs: number;
+  /** Live sockets in the stack, and open descriptors over all clients. */
+  sockets: number;
+  fds: number;
+}
 
 /** Arguments of every system call, by wire name. Buffers travel as handles (numbers). */
 export interface SyscallArgs {
@@ -83,13 +229,14 @@ export interface SyscallArgs {
   getpeername: { fd: number };
   /** `timeout` in milliseconds, -1 waits forever, 0 only looks. */
   poll: { fds: PollFd[]; timeout: number };
-  'ctl.ifconfig': CtlArgs;
-  'ctl.route': CtlArgs;
-  'ctl.netstat': CtlArgs;
-  'ctl.arp': CtlArgs;
-  'ctl.sysctl': CtlArgs;
-  'ctl.ping': CtlArgs;
-  'ctl.halt': CtlArgs;
+  'ctl.ifconfig': CtlIfconfigArgs;
+  'ctl.route': CtlRouteArgs;
+  'ctl.netstat': CtlNetstatArgs;
+  'ctl.arp': CtlArpArgs;
+  'ctl.sysctl': CtlSysctlArgs;
+  'ctl.ping': CtlPingArgs;
+  'ctl.halt': Empty;
+  'ctl.clients': Empty;
 }
 
 /** An empty result. */
@@ -113,13 +260,14 @@ export interface SyscallResults {
   getsockname: { addr: SockAddrIn };
   getpeername: { addr: SockAddrIn };
   poll: { ready: number; fds: PollResultFd[] };
-  'ctl.ifconfig': unknown;
-  'ctl.route': unknown;
-  'ctl.netstat': unknown;
-  'ctl.arp': unknown;
-  'ctl.sysctl': unknown;
-  'ctl.ping': unknown;
-  'ctl.halt': unknown;
+  'ctl.ifconfig': { interfaces: CtlInterface[] };
+  'ctl.route': { routes: CtlRoute[] };
+  'ctl.netstat': CtlNetstatResult;
+  'ctl.arp': { entries: CtlArpEntry[] };
+  'ctl.sysctl': { rows: CtlSysctlRow[] };
+  'ctl.ping': { dst: string; sent: number; received: number; replies: CtlPingReply[] };
+  'ctl.halt': Empty;
+  'ctl.clients': { server: CtlServerInfo; clients: CtlClient[] };
 }
 
 /** Every system call name of the contract. */
@@ -208,7 +356,22 @@ export function isDottedQuad(s: string): boolean {
 }
 
 const plain = (args: Record<string, Check>): SyscallSchema => ({ args, buffers: [], copy: 'none' });
-const ctl: SyscallSchema = { args: 'loose', buffers: [], copy: 'none' };
+
+// Checks of the control calls' arguments.
+const intIn = (lo: number, hi: number): Check => (v) =>
+  Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi ? undefined : `an integer in ${lo}..${hi}`;
+const ifname: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.test(v) ? undefined : 'an interface name');
+const ipv4: Check = (v) => (typeof v === 'string' && isDottedQuad(v) ? undefined : 'an IPv4 address a.b.c.d');
+/** `a.b.c.d`, `a.b.c.d/len`, or `default` (routes). */
+const prefix: Check = (v) => {
+  if (v === 'default') return undefined;
+  if (typeof v !== 'string') return 'a.b.c.d/len';
+  const [a, len, more] = v.split('/');
+  return more === undefined && isDottedQuad(a!) && (len === undefined || /^(\d|[12]\d|3[0-2])$/.test(len)) ? undefined : 'a.b.c.d/len';
+};
+const mac: Check = (v) => (typeof v === 'string' && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(v) ? undefined : 'a MAC aa:bb:cc:dd:ee:ff');
+const gatewayOrIf: Check = (v) => (ipv4(v) === undefined || ifname(v) === undefined ? undefined : 'a gateway address or an interface name');
+const sysctlName: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.]{1,128}$/.test(v) ? undefined : 'a sysctl name');
 const level = T.oneOf('socket', 'ip', 'tcp', 'udp');
 
 /** The schema table: one entry per system call of the contract. */
@@ -227,13 +390,26 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   getsockname: plain({ fd: T.fd }),
   getpeername: plain({ fd: T.fd }),
   poll: plain({ fds: T.pollfds, timeout: T.int }),
-  'ctl.ifconfig': ctl,
-  'ctl.route': ctl,
-  'ctl.netstat': ctl,
-  'ctl.arp': ctl,
-  'ctl.sysctl': ctl,
-  'ctl.ping': ctl,
-  'ctl.halt': ctl,
+  'ctl.ifconfig': plain({
+    ifname: opt(ifname),
+    op: opt(T.oneOf('show', 'add', 'delete', 'up', 'down', 'mtu')),
+    addr: opt(prefix),
+    mtu: opt(intIn(68, 65535)),
+  }),
+  'ctl.route': plain({ op: opt(T.oneOf('show', 'add', 'delete')), dest: opt(prefix), gateway: opt(gatewayOrIf) }),
+  'ctl.netstat': plain({ what: T.oneOf('sockets', 'mbufs', 'stats'), proto: opt(T.oneOf('ip', 'icmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf')) }),
+  'ctl.arp': plain({ op: opt(T.oneOf('show', 'add', 'delete')), ip: opt(ipv4), mac: opt(mac), ifname: opt(ifname) }),
+  'ctl.sysctl': plain({ name: opt(sysctlName), value: opt(T.int) }),
+  'ctl.ping': plain({
+    dst: ipv4,
+    count: opt(intIn(1, 100)),
+    size: opt(intIn(0, 65507)),
+    timeout: opt(intIn(1, 60_000)),
+    interval: opt(intIn(0, 60_000)),
+    ttl: opt(intIn(1, 255)),
+  }),
+  'ctl.halt': plain({}),
+  'ctl.clients': plain({}),
 };
 
 /**

@@ -2,10 +2,7 @@
  * The rumpnet client/server wire format: the frame header, the banner and a
  * streaming frame reader. docs/PROTOCOL.md describes every byte.
  *
- * This file exists twice, byte for byte: `packages/client/src/wire.ts` and
- * `packages/server/src/proto/wire.ts`, because the client may import neither
- * the server nor the stack and the server should not depend on the client
- * library. A server test compares the two files so they cannot drift.
+ * Defined once, here; the server imports it through `@rumpnet/client/protocol`.
  *
  * The shape follows NetBSD's `sp_common.c` (`struct rsp_hdr`: length, request
  * number, class, type), with one change: the header also carries the length of

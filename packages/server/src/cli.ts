@@ -1,15 +1,59 @@
 #!/usr/bin/env node
 /**
- * `rump-server` command line. Parses and validates the configuration, then
- * starts the daemon. Bad arguments exit with status 2 and a one-line reason.
+ * `rump-server` command line: parse and validate the configuration, start
+ * the daemon, print how a client connects, and shut down cleanly on SIGINT
+ * or SIGTERM (or `rumpctl halt`). Bad arguments exit with status 2 and a
+ * one-line reason; a server that cannot start (socket path taken, no tap
+ * permission) exits with status 1.
  */
 import { readFileSync } from 'node:fs';
-import { parseServerArgs, UsageError } from './config.js';
+import { parseServerArgs, UsageError, type ServerConfig } from './config.js';
+import { createLogger } from './log.js';
+import { RumpServer } from './server.js';
+import { inetNtoa } from './stackapi.js';
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The package version, from dist/src (built) or src (run through tsx). */
+function readVersion(): string {
+  for (const rel of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === '@rumpnet/server' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      /* try the next place */
+    }
+  }
+  return '0.0.0';
+}
+const version = readVersion();
 
-function main(): number {
-  let cfg;
+/** The lines `npm start` prints: where the server is and how a client gets to it. */
+function connectHelp(srv: RumpServer, cfg: ServerConfig): string {
+  const url = srv.url;
+  const ifs = srv.stack
+    .ifnetList()
+    .map((i) => `${i.name} ${i.addrs.map((a) => `${inetNtoa(a.addr)}/${a.prefixLen}`).join(' ') || '(no address)'}`)
+    .join(', ');
+  return [
+    `rump-server ${version} listening on ${url}`,
+    `  interfaces  ${ifs}`,
+    `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
+    '  protocols   tcp, udp, icmp',
+    '',
+    'Run a client on this stack:',
+    `  RUMP_SERVER=${url} node app.js`,
+    `  RUMP_SERVER=${url} node --import @rumpnet/client/hijack app.js   # an unmodified program`,
+    'Look inside:',
+    `  rumpctl -s ${url} netstat -an      (also: ifconfig, route, netstat -m, ping, arp, sysctl, clients, halt)`,
+    ...(cfg.tap === null && cfg.bus === null
+      ? ['Loopback only. For a tap (root): rump-server --tap tap0 --addr 10.0.0.2/24 --gateway 10.0.0.1']
+      : []),
+    'Stop with Ctrl-C (SIGINT), SIGTERM or `rumpctl halt`.',
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  let cfg: ServerConfig | 'exit';
   try {
     cfg = parseServerArgs(process.argv.slice(2), process.env, version);
   } catch (e) {
@@ -20,18 +64,37 @@ function main(): number {
     throw e;
   }
   if (cfg === 'exit') return 0;
-  process.stdout.write(
-    [
-      `rump-server ${version}: configuration accepted`,
-      `  listen      ${cfg.listen.kind === 'unix' ? `unix://${cfg.listen.path}` : `tcp://${cfg.listen.host}:${cfg.listen.port}`}`,
-      `  interfaces  lo0 127.0.0.1/8${cfg.tap ? `, tap ${cfg.tap}` : ''}${cfg.bus ? `, bus ${cfg.bus}` : ''} ${cfg.addrs.join(' ')}`,
-      `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
-      'The daemon itself lands with the rump-split issue; today the stack library',
-      '(@rumpnet/stack: mbufs and the cluster pool) is what is there.',
-      '',
-    ].join('\n'),
-  );
+  const log = createLogger(cfg.logLevel);
+  let srv: RumpServer;
+  try {
+    srv = await RumpServer.start(cfg, { log, software: `rump-server/${version}` });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    process.stderr.write(`rump-server: cannot start: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
+    return 1;
+  }
+  process.stdout.write(connectHelp(srv, cfg));
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    // A second signal while shutting down means "now".
+    if (++signals > 1) process.exit(130);
+    void srv.close(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  await srv.done;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   return 0;
 }
 
-process.exitCode = main();
+main().then(
+  (code) => {
+    // Drivers may keep handles (a bus directory watcher); the server is closed, so leave.
+    process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`rump-server: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

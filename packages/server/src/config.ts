@@ -31,6 +31,8 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Mode bits of the Unix socket file (default 0600). */
   socketMode: number;
+  /** Most open descriptors per client (EMFILE beyond), like RLIMIT_NOFILE. */
+  maxFds: number;
 }
 
 /** The default socket path when neither an argument nor `RUMP_SERVER` names one. */
@@ -115,6 +117,7 @@ export function buildProgram(version: string): Command {
       new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     )
     .option('--socket-mode <octal>', 'mode of the socket file', '600')
+    .option('--max-fds <n>', 'most open descriptors per client (EMFILE beyond)', intIn('--max-fds', 1, 65536), 1024)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
 }
@@ -147,6 +150,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (o.tap && o.bus) throw new UsageError('--tap and --bus are alternatives: give one');
   if ((o.addr as string[]).length > 0 && !o.tap && !o.bus) throw new UsageError('--addr needs an interface: add --tap NAME or --bus DIR');
   if (o.gateway && !o.tap && !o.bus) throw new UsageError('--gateway needs an interface: add --tap NAME or --bus DIR');
+  if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
   if (o.tap && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.tap)) throw new UsageError(`--tap wants an interface name of 1-15 characters [A-Za-z0-9_.-], got "${o.tap}"`);
   const url: string = program.args[0] ?? env.RUMP_SERVER ?? DEFAULT_SOCKET;
@@ -164,5 +168,16 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     pcap: o.pcap ?? null,
     logLevel: o.logLevel,
     socketMode: parseInt(o.socketMode, 8),
+    maxFds: o.maxFds,
   };
+}
+
+/**
+ * The configuration `rump-server` runs with when given no arguments
+ * (loopback only, {@link DEFAULT_SOCKET}), with `overrides` applied — for
+ * servers started in-process (tests, embedding).
+ */
+export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const base = parseServerArgs([], {}) as ServerConfig;
+  return { ...base, ...overrides };
 }

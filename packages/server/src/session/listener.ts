@@ -148,7 +148,7 @@ export class RumpListener extends EventEmitter {
     this.closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       const sessions = [...this.sessionSet];
-      for (const s of sessions) s.disconnect('server shutting down');
+      for (const s of sessions) s.disconnect('server shutting down', 'info');
       await Promise.all(sessions.map((s) => s.closed));
       await closed;
       if (this.ownsPath) {

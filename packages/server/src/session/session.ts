@@ -302,9 +302,9 @@ export class ClientSession {
    * 0), closes the socket, fails pending copies with EFAULT, aborts running
    * handlers' signal and runs the close hooks.
    */
-  disconnect(reason: string): void {
+  disconnect(reason: string, level: 'warn' | 'info' = 'warn'): void {
     if (this.closing !== undefined) return;
-    this.log.warn({ session: this.id, peer: this.peerInfo, reason }, 'disconnecting client');
+    this.log[level]({ session: this.id, peer: this.peerInfo, reason }, 'disconnecting client');
     this.closing = reason;
     this.reader.stop();
     if (!this.socket.destroyed) {

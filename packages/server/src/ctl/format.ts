@@ -1,0 +1,182 @@
+/**
+ * Text renderings of the control calls' results, shaped like the BSD tools
+ * they stand for (`ifconfig`, `netstat -rn`, `netstat -an`, `netstat -m`,
+ * `netstat -s`, `arp -an`, `ping`, `sysctl`). Pure functions from results
+ * to text, so `rumpctl` and the tests share them.
+ *
+ * @module
+ */
+import type {
+  CtlArpEntry,
+  CtlClient,
+  CtlInterface,
+  CtlNetstatResult,
+  CtlPingReply,
+  CtlRoute,
+  CtlServerInfo,
+  CtlSocket,
+  CtlSysctlRow,
+  SockAddrIn,
+} from '../proto/syscalls.js';
+
+/**
+ * Lays out rows as columns, each as wide as its widest cell; columns whose
+ * index is in `right` are right-aligned (numbers). Trailing blanks are trimmed.
+ */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all
+    .map((r) =>
+      r
+        .map((c, i) => (right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** `a.b.c.d.port` as BSD netstat prints an endpoint; `*` for the wildcard address or port. */
+export function endpoint(a: SockAddrIn | null): string {
+  if (a === null) return '*.*';
+  const host = a.address === '0.0.0.0' ? '*' : a.address;
+  return `${host}.${a.port === 0 ? '*' : a.port}`;
+}
+
+/** `ifconfig -a`. */
+export function formatIfconfig(ifs: readonly CtlInterface[]): string {
+  return ifs
+    .map((i) => {
+      const flags = [i.up ? 'UP' : 'DOWN', i.kind === 'loopback' ? 'LOOPBACK' : 'BROADCAST', i.up ? 'RUNNING' : ''].filter(Boolean);
+      const lines = [`${i.name}: flags=<${flags.join(',')}> mtu ${i.mtu} index ${i.index}`];
+      if (i.mac !== null) lines.push(`\taddress: ${i.mac}`);
+      for (const a of i.addrs) {
+        lines.push(`\tinet ${a.address}/${a.prefixLen}${i.kind === 'loopback' || a.prefixLen >= 31 ? '' : ` broadcast ${a.broadcast}`}`);
+      }
+      const s = i.stats;
+      lines.push(`\tinput: ${s.ipackets ?? 0} packets, ${s.ibytes ?? 0} bytes, ${s.ierrors ?? 0} errors, ${s.iqdrops ?? 0} dropped`);
+      lines.push(`\toutput: ${s.opackets ?? 0} packets, ${s.obytes ?? 0} bytes, ${s.oerrors ?? 0} errors`);
+      return lines.join('\n');
+    })
+    .join('\n');
+}
+
+/** `netstat -rn` / `route show`. */
+export function formatRoutes(routes: readonly CtlRoute[]): string {
+  const rows = routes.map((r) => [r.destination === '0.0.0.0/0' ? 'default' : r.destination, r.gateway ?? 'link', r.flags, String(r.use), r.ifname]);
+  return `Routing tables\n\nInternet:\n${table(['Destination', 'Gateway', 'Flags', 'Use', 'Interface'], rows, [3])}`;
+}
+
+/** `netstat -an`: every socket, with the client session and descriptor that own it. */
+export function formatSockets(sockets: readonly CtlSocket[]): string {
+  const rows = sockets.map((s) => [
+    s.proto,
+    String(s.recvQ),
+    String(s.sendQ),
+    endpoint(s.local),
+    endpoint(s.foreign),
+    s.state,
+    s.session === null ? '-' : `${s.session}/${s.fd}`,
+  ]);
+  return `Active Internet connections (including servers)\n${table(
+    ['Proto', 'Recv-Q', 'Send-Q', 'Local Address', 'Foreign Address', 'State', 'Client/fd'],
+    rows,
+    [1, 2],
+  )}`;
+}
+
+/** `netstat -m`: the cluster pool and the copy parameters. */
+export function formatMbufs(m: NonNullable<CtlNetstatResult['mbufs']>): string {
+  const p = m.pool;
+  const n = (k: string): number => p[k] ?? 0;
+  const kib = (x: number): string => `${Math.round(x / 1024)}K`;
+  return [
+    `MCLBYTES ${m.params.mclbytes}, MCLNUM ${m.params.mclnum} (clusters per copyin), receive ${m.params.rxMode}`,
+    `${n('clustersInUse')}/${n('clustersTotal')} mbuf clusters in use (current/max), ${n('clustersPeak')} peak, ${n('clustersFree')} free`,
+    `${n('mbufsInUse')}/${n('mbufsLimit')} mbufs in use (current/max), ${n('mbufsPeak')} peak`,
+    `${kib(n('clustersInUse') * n('mclbytes'))}/${kib(n('clustersTotal') * n('mclbytes'))} bytes allocated to network clusters (current/max)`,
+    `${n('extGets')} extended clusters handed out, ${n('extContiguous')} contiguous`,
+    `${n('allocFailures')} requests for memory denied`,
+    `${n('drops')} packets dropped for lack of buffers`,
+  ].join('\n');
+}
+
+/** `netstat -s`: counters grouped by protocol, `value description` as BSD prints them. */
+export function formatStats(rows: readonly CtlSysctlRow[]): string {
+  const groups = new Map<string, CtlSysctlRow[]>();
+  for (const r of rows) {
+    const g = r.name.slice(0, r.name.lastIndexOf('.'));
+    groups.set(g, [...(groups.get(g) ?? []), r]);
+  }
+  const out: string[] = [];
+  for (const [g, rs] of groups) {
+    // net.inet.udp.stats -> udp, kern.mbuf.stats -> mbuf, net.link.ether.stats -> ether
+    const parts = g.split('.');
+    out.push(`${parts[parts.length - 2] ?? g}:`);
+    for (const r of rs) out.push(`\t${r.value} ${r.description || r.name.slice(g.length + 1)}`);
+  }
+  return out.join('\n');
+}
+
+/** `sysctl name...` (with `-d`, the descriptions instead of the values). */
+export function formatSysctlRows(rows: readonly CtlSysctlRow[], describe = false): string {
+  return rows
+    .map((r) => (describe ? `${r.name}: ${r.description}` : r.old !== undefined ? `${r.name}: ${r.old} -> ${r.value}` : `${r.name} = ${r.value}`))
+    .join('\n');
+}
+
+/** `arp -an`. */
+export function formatArp(entries: readonly CtlArpEntry[]): string {
+  return entries
+    .map((e) => {
+      const mac = e.mac ?? '(incomplete)';
+      const when =
+        e.state === 'static' ? 'permanent' : e.expiresIn >= 0 ? `expires in ${Math.ceil(e.expiresIn / 1000)} seconds` : e.state;
+      return `? (${e.ip}) at ${mac} on ${e.ifname} ${when}${e.held > 0 ? ` (${e.held} held)` : ''}`;
+    })
+    .join('\n');
+}
+
+/** `ping` output: one line per request, then the statistics. `errnoName` names a failure. */
+export function formatPing(
+  r: { dst: string; sent: number; received: number; replies: readonly CtlPingReply[] },
+  size: number,
+  errnoName: (errno: number) => string,
+): string {
+  const lines = [`PING ${r.dst}: ${size} data bytes`];
+  const rtts: number[] = [];
+  for (const p of r.replies) {
+    if (p.errno !== undefined) {
+      lines.push(`request ${p.seq}: ${errnoName(p.errno)}`);
+      continue;
+    }
+    rtts.push(p.rtt!);
+    lines.push(`${(p.bytes ?? 0) + 8} bytes from ${p.from}: icmp_seq=${p.seq} ttl=${p.ttl} time=${p.rtt!.toFixed(3)} ms`);
+  }
+  lines.push('', `--- ${r.dst} ping statistics ---`);
+  const loss = r.sent === 0 ? 0 : ((r.sent - r.received) * 100) / r.sent;
+  lines.push(`${r.sent} packets transmitted, ${r.received} packets received, ${loss.toFixed(1)}% packet loss`);
+  if (rtts.length > 0) {
+    const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+    lines.push(`round-trip min/avg/max = ${Math.min(...rtts).toFixed(3)}/${avg.toFixed(3)}/${Math.max(...rtts).toFixed(3)} ms`);
+  }
+  return lines.join('\n');
+}
+
+/** `rumpctl clients`: the server's parameters, then each client with its copy counters. */
+export function formatClients(server: CtlServerInfo, clients: readonly CtlClient[]): string {
+  const head = [
+    `${server.software} pid ${server.pid} on ${server.listen}, up ${Math.round(server.uptimeMs / 1000)}s`,
+    `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
+  ];
+  const rows = clients.map((c) => {
+    const k = (x: string): string => String(c.counters[x] ?? 0);
+    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyoutRequests'), k('copyoutBytes')];
+  });
+  const t = table(
+    ['SESSION', 'PID', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'COPYOUT', 'COPYOUT-BYTES'],
+    rows,
+    [0, 1, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
+  return [...head, '', t].join('\n');
+}

@@ -1,0 +1,235 @@
+/**
+ * The rump server: one stack, one listening socket, one process per client.
+ * What NetBSD's `rump_server` does with `rumpuser_sp_init` plus the
+ * `RUMP_SERVER` environment — build the kernel (here the `Stack` with its
+ * cluster pool: MCLBYTES, MCLNUM, nmbclusters), attach the interface asked
+ * for (a tap, the rootless bus, optionally recorded to pcap), then serve
+ * system calls until told to halt.
+ *
+ * Life cycle of a client: the listener makes a session; the server gives it
+ * a descriptor table at once (before any of its frames is read); when the
+ * session closes — hang-up, protocol fault, server shutdown — the close hook
+ * closes every descriptor of that table, which frees its sockets and their
+ * mbufs and wakes any of its calls still blocked, and logs one line with the
+ * client's counters.
+ *
+ * @example
+ * ```ts
+ * import { RumpServer, defaultConfig } from '@rumpnet/server';
+ * const srv = await RumpServer.start(defaultConfig({ listen: { kind: 'unix', path: '/tmp/r.sock' }, mclnum: 1 }));
+ * // RUMP_SERVER=unix:///tmp/r.sock node app.js
+ * await srv.close('done');
+ * ```
+ *
+ * @module
+ */
+import type { Link, PoolStats } from '@rumpnet/stack';
+import { BusLink, TapLink, withPcap } from '@rumpnet/tap-bridge';
+import type { ServerConfig } from './config.js';
+import { ctlHandlers } from './ctl/handlers.js';
+import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
+import { RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
+import { createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
+import type { ClientProcess } from './syscalls/process.js';
+import { socketHandlers } from './syscalls/socket.js';
+
+/** Options of {@link RumpServer.start} besides the configuration. */
+export interface RumpServerOptions {
+  /** Logger (default: silent). The CLI passes pino at `--log-level`. */
+  readonly log?: ServerLogger;
+  /** Per-client protocol limits (defaults: the session's). */
+  readonly limits?: Partial<SessionLimits>;
+  /** Banner software name (default `rump-server/0.1.0`). */
+  readonly software?: string;
+  /**
+   * The interface to attach instead of opening `--tap`/`--bus` (tests hand
+   * in an in-memory link). `--addr`, `--gateway` and `--pcap` still apply.
+   */
+  readonly link?: Link;
+}
+
+/** A snapshot of what the server holds, for `rumpctl` and leak checks. */
+export interface ServerSnapshot {
+  /** Clients connected. */
+  readonly clients: number;
+  /** Open descriptors over all clients. */
+  readonly fds: number;
+  /** Sockets alive in the stack (with or without a descriptor). */
+  readonly sockets: number;
+  /** The cluster pool's counters. */
+  readonly pool: PoolStats;
+  /** True when the pool has every cluster and mbuf back. */
+  readonly poolAllFree: boolean;
+}
+
+/** Opens the configured interface (tap or bus), wrapped for pcap if asked; null for loopback only. */
+function openLink(cfg: ServerConfig, given: Link | undefined): Link | null {
+  let link: Link | null = given ?? null;
+  if (link === null && cfg.tap !== null) link = TapLink.open({ name: cfg.tap, mtu: cfg.mtu });
+  if (link === null && cfg.bus !== null) link = BusLink.open({ dir: cfg.bus, mtu: cfg.mtu, name: 'bus0' });
+  if (link !== null && cfg.pcap !== null) link = withPcap(link, cfg.pcap);
+  return link;
+}
+
+/** A running rump server. */
+export class RumpServer {
+  /** The configuration it runs with. */
+  readonly config: ServerConfig;
+  /** The stack (pool, interfaces, routes, sysctl). */
+  readonly stack: Stack;
+  /** The socket layer every client's descriptor table lives in. */
+  readonly layer: SocketLayer;
+  /** Parameters reported to clients in the handshake. */
+  readonly params: StackParams;
+  /** Banner software name. */
+  readonly software: string;
+  /** Resolves once {@link RumpServer.close} has finished (also after `ctl.halt`), with the reason. */
+  readonly done: Promise<string>;
+
+  private readonly net: NetStack;
+  private listenerRef: RumpListener | undefined;
+  private readonly procs = new Map<number, ClientProcess>();
+  private readonly log: ServerLogger;
+  private readonly startedAt = Date.now();
+  private closing: Promise<void> | undefined;
+  private resolveDone!: (reason: string) => void;
+
+  private constructor(config: ServerConfig, opts: RumpServerOptions) {
+    this.config = config;
+    this.log = opts.log ?? silentServerLogger();
+    this.software = opts.software ?? 'rump-server/0.1.0';
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, rxMode: config.rxMode };
+    // The whole kernel at once: Stack (pool, lo0, ARP, IPv4, ICMP), socket layer, UDP, TCP.
+    this.net = createNetStack({ mclbytes: config.mclbytes, mclnum: config.mclnum, nmbclusters: config.nmbclusters });
+    this.stack = this.net.stack;
+    this.layer = this.net.sockets;
+  }
+
+  /**
+   * Builds the stack from `config`, attaches its interface and starts
+   * listening. Rejects (after freeing what it built) when the interface
+   * cannot be opened (a TapError: no tap permission, ...) or the socket path
+   * is taken (`EADDRINUSE`), not a socket (`EEXIST`), or not allowed.
+   */
+  static async start(config: ServerConfig, opts: RumpServerOptions = {}): Promise<RumpServer> {
+    const srv = new RumpServer(config, opts);
+    try {
+      const link = openLink(config, opts.link);
+      if (link !== null) {
+        srv.stack.attachLink(link, { addrs: config.addrs, up: true });
+        if (config.gateway !== null) srv.stack.setDefaultGateway(config.gateway);
+      }
+      srv.listenerRef = await RumpListener.listen(srv.urlOf(config), {
+        handlers: srv.handlers(),
+        params: srv.params,
+        limits: opts.limits ?? {},
+        log: sessionLogger(srv.log),
+        software: srv.software,
+        mode: config.socketMode,
+        onSession: (s) => srv.adopt(s),
+      });
+    } catch (e) {
+      srv.net.close();
+      throw e;
+    }
+    srv.log.info(
+      {
+        listen: srv.url,
+        interfaces: srv.stack.ifnetList().map((i) => i.name),
+        ...srv.params,
+        nmbclusters: config.nmbclusters,
+      },
+      'rump server started',
+    );
+    return srv;
+  }
+
+  /** The listener (open until {@link RumpServer.close}). */
+  get listener(): RumpListener {
+    return this.listenerRef!;
+  }
+
+  /** The URL clients connect to (`unix:///path` or `tcp://127.0.0.1:PORT`). */
+  get url(): string {
+    return this.listener.url;
+  }
+
+  /** Every client process now, in connection order. */
+  processes(): ClientProcess[] {
+    return [...this.procs.values()];
+  }
+
+  /** What the server holds now (see {@link ServerSnapshot}). */
+  snapshot(): ServerSnapshot {
+    let fds = 0;
+    for (const p of this.procs.values()) fds += p.table.size;
+    return {
+      clients: this.procs.size,
+      fds,
+      sockets: this.layer.count,
+      pool: this.stack.pool.stats(),
+      poolAllFree: this.stack.pool.isAllFree(),
+    };
+  }
+
+  /**
+   * Shuts down: stops listening, disconnects every client (their close
+   * hooks close all their sockets), removes the socket file, closes the
+   * stack (timers, queues, the interface: tap, bus, pcap file). Idempotent;
+   * resolves when everything is closed.
+   */
+  close(reason = 'shutdown'): Promise<void> {
+    this.closing ??= (async () => {
+      this.log.info({ reason, clients: this.procs.size }, 'rump server shutting down');
+      if (this.listenerRef !== undefined) await this.listenerRef.close();
+      this.net.close();
+      const pool = this.stack.pool.stats();
+      this.log.info(
+        { reason, poolAllFree: this.stack.pool.isAllFree(), clustersInUse: pool.clustersInUse, mbufsInUse: pool.mbufsInUse },
+        'rump server stopped',
+      );
+      this.resolveDone(reason);
+    })();
+    return this.closing;
+  }
+
+  // ----- internals -----
+
+  private urlOf(c: ServerConfig): string {
+    return c.listen.kind === 'unix' ? `unix://${c.listen.path}` : `tcp://${c.listen.host}:${c.listen.port}`;
+  }
+
+  private handlers(): SyscallHandlers {
+    const procs = this.procs;
+    const processOf = (s: ClientSession): ClientProcess | undefined => procs.get(s.id);
+    return {
+      ...socketHandlers({ processOf, rxMode: this.params.rxMode }),
+      ...ctlHandlers({
+        stack: this.stack,
+        layer: this.layer,
+        params: { ...this.params, nmbclusters: this.config.nmbclusters },
+        software: this.software,
+        listenUrl: this.urlOf(this.config),
+        startedAt: this.startedAt,
+        processes: () => this.processes(),
+        halt: (reason) => void this.close(reason),
+      }),
+    } as SyscallHandlers;
+  }
+
+  /** A new client: its own descriptor table now, its cleanup when it goes. */
+  private adopt(session: ClientSession): void {
+    const proc: ClientProcess = { session, table: this.net.newProcess({ maxFds: this.config.maxFds }), since: Date.now() };
+    this.procs.set(session.id, proc);
+    session.onClose(async (s, reason) => {
+      const fds = proc.table.size;
+      // The client is gone: every descriptor it held is closed, non-blocking
+      // (nobody lingers for a departed process), as exit(2) closes a
+      // process's files.
+      await proc.table.closeAll();
+      this.procs.delete(s.id);
+      this.log.info({ session: s.id, peer: s.peer, reason, fdsClosed: fds, counters: { ...s.counters } }, 'client disconnected');
+    });
+  }
+}

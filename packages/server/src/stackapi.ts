@@ -1,0 +1,40 @@
+/**
+ * What the server takes from `@rumpnet/stack`, in one place: the assembled
+ * stack (`createNetStack`: Stack, socket layer, UDP and TCP), the
+ * per-process descriptor table, and the socket API's numbers. Keeping the
+ * list here makes the server's dependence on the stack's face explicit.
+ *
+ * @module
+ */
+export {
+  AF_INET,
+  INADDR_ANY,
+  IPPROTO,
+  IP_OPT,
+  MSG,
+  POLL,
+  SHUT,
+  SO,
+  SOCK,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+  SS,
+  SocketLayer,
+  SocketTable,
+  Stack,
+  TCP_OPT,
+  createNetStack,
+  inetAton,
+  inetNtoa,
+  sockaddrIn,
+} from '@rumpnet/stack';
+export type {
+  ArpEntryInfo,
+  Ifnet,
+  NetStack,
+  PingReply,
+  RouteInfo,
+  SockaddrIn,
+  Socket,
+  SockoptValue,
+} from '@rumpnet/stack';

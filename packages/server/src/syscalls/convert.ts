@@ -1,0 +1,123 @@
+/**
+ * Translation between the wire contract (`@rumpnet/client/protocol`:
+ * addresses as `{family:'inet', address, port}`, types and option names as
+ * strings) and the stack's socket API (numbers, as `sys/socket.h`). Linux
+ * values are used on both sides where numbers are needed (MSG_*, POLL*,
+ * option names), so flags and events pass through unchanged.
+ *
+ * @module
+ */
+import { Errno, StackError } from '@rumpnet/stack';
+import type { ShutdownHow, SockAddrIn, SockOptLevel, SockType } from '../proto/index.js';
+import { AF_INET, IPPROTO, IP_OPT, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, type SockaddrIn } from '../stackapi.js';
+
+/** Throws the errno as a {@link StackError}: the session turns it into an errno reply. */
+export function fail(errno: number, why?: string): never {
+  throw new StackError(errno, why);
+}
+
+/** Throws when `errno` is not 0. */
+export function check(errno: number, why?: string): void {
+  if (errno !== 0) fail(errno, why);
+}
+
+/**
+ * A wire address as a `sockaddr_in`. The schema already checked the dotted
+ * quad and the port; a malformed one here is EINVAL, never a throw of
+ * anything else.
+ */
+export function toSockaddr(a: SockAddrIn): SockaddrIn {
+  const addr = inetAton(a.address);
+  if (addr === null) fail(Errno.EINVAL, `bad address ${a.address}`);
+  return sockaddrIn(addr, a.port);
+}
+
+/** A `sockaddr_in` as a wire address (`0.0.0.0:0` for none). */
+export function fromSockaddr(sa: SockaddrIn | null | undefined): SockAddrIn {
+  if (sa === null || sa === undefined) return { family: 'inet', address: '0.0.0.0', port: 0 };
+  return { family: 'inet', address: inetNtoa(sa.addr >>> 0), port: sa.port };
+}
+
+/** `socket(2)` type by wire name. */
+export function sockType(t: SockType): number {
+  switch (t) {
+    case 'stream':
+      return SOCK.STREAM;
+    case 'dgram':
+      return SOCK.DGRAM;
+    case 'raw':
+      return SOCK.RAW;
+  }
+}
+
+/** `shutdown(2)` mode by wire name. */
+export function shutHow(h: ShutdownHow): number {
+  return h === 'rd' ? SHUT.RD : h === 'wr' ? SHUT.WR : SHUT.RDWR;
+}
+
+/** Option level by wire name (Linux numbers, as the stack uses). */
+export function optLevel(l: SockOptLevel): number {
+  switch (l) {
+    case 'socket':
+      return SOL_SOCKET;
+    case 'ip':
+      return IPPROTO.IP;
+    case 'tcp':
+      return IPPROTO.TCP;
+    case 'udp':
+      return IPPROTO.UDP;
+  }
+}
+
+/**
+ * `TCP_*` option names TCP's `ctloutput` takes with an integer value
+ * (Linux values). `TCP_CONGESTION` takes a string, which protocol version 1
+ * cannot carry, so it is not offered.
+ */
+const TCP_OPTS: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.entries(TCP_OPT)
+    .filter(([k]) => k !== 'CONGESTION')
+    .map(([k, v]) => [`TCP_${k}`, v]),
+);
+
+const SO_OPTS: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(SO).map(([k, v]) => [`SO_${k}`, v]));
+const IP_OPTS: Readonly<Record<string, number>> = { IP_TOS: IP_OPT.TOS, IP_TTL: IP_OPT.TTL };
+
+/**
+ * An option name at a level as its number. A name that does not belong to
+ * the level is ENOPROTOOPT, what `setsockopt(2)` says for an unknown option.
+ */
+export function optName(level: SockOptLevel, name: string): number {
+  const table = level === 'socket' ? SO_OPTS : level === 'ip' ? IP_OPTS : level === 'tcp' ? TCP_OPTS : {};
+  const n = Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;
+  if (n === undefined) fail(Errno.ENOPROTOOPT, `no option ${name} at level ${level}`);
+  return n;
+}
+
+/**
+ * A wire option value for the stack. `SO_LINGER` is the one structured
+ * option: on the wire a number of seconds turns lingering on (`{onoff: 1,
+ * l_linger: n}`), a negative number or `false` turns it off, `true` is on
+ * with 0 seconds.
+ */
+export function optValueIn(name: string, v: number | boolean): number | boolean | { onoff: boolean; linger: number } {
+  if (name === 'SO_LINGER') {
+    if (v === false || (typeof v === 'number' && v < 0)) return { onoff: false, linger: 0 };
+    return { onoff: true, linger: v === true ? 0 : v };
+  }
+  return v;
+}
+
+/** A stack option value for the wire: `SO_LINGER` as seconds or -1 when off; booleans stay booleans. */
+export function optValueOut(v: unknown): number | boolean {
+  if (typeof v === 'number' || typeof v === 'boolean') return v;
+  if (typeof v === 'object' && v !== null && 'onoff' in v && 'linger' in v) {
+    const l = v as { onoff: boolean; linger: number };
+    return l.onoff ? l.linger : -1;
+  }
+  // A byte-string option has no wire form in protocol version 1.
+  return fail(Errno.ENOPROTOOPT, 'option value has no wire form');
+}
+
+/** `AF_INET`, re-exported for the handlers. */
+export const INET = AF_INET;

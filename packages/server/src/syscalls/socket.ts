@@ -1,0 +1,174 @@
+/**
+ * The socket system calls of the protocol contract, served from the
+ * calling client's own descriptor table (`uipc_syscalls.c`: `sys_socket`,
+ * `sys_bind`, ..., `sys_sendto`, `sys_recvfrom`).
+ *
+ * Data never travels in the request: a send builds a `uio` over the
+ * client's buffer handle and hands the session's {@link CopySource} to
+ * `sosend`, so each copy the socket layer makes — one per cluster at
+ * MCLNUM 1, one per extended cluster at MCLNUM N (`fillFromUio`) — becomes
+ * exactly one COPYIN request to the client. A receive hands the session's
+ * sink to `soreceive`, which makes one COPYOUT per mbuf (NetBSD) or one per
+ * call (coalesced), as the server's receive mode says.
+ *
+ * Errors: every failure is an errno (thrown as a StackError, which the
+ * session turns into `{errno}`); nothing a client sends makes a handler
+ * throw anything else.
+ *
+ * @module
+ */
+import { EWOULDBLOCK, Errno, makeUio } from '@rumpnet/stack';
+import type { ClientSession, RxMode, SyscallContext, SyscallHandler } from '../session/index.js';
+import type { SyscallArgs, SyscallResults } from '../proto/index.js';
+import { SOCK_NONBLOCK } from '../stackapi.js';
+import { abortable, type ClientProcess, type ProcessTable } from './process.js';
+import {
+  INET,
+  check,
+  fail,
+  fromSockaddr,
+  optLevel,
+  optName,
+  optValueIn,
+  optValueOut,
+  shutHow,
+  sockType,
+  toSockaddr,
+} from './convert.js';
+
+type Handler<K extends keyof SyscallArgs> = SyscallHandler<SyscallArgs[K], SyscallResults[K]>;
+
+/** The socket syscall handlers, by wire name. */
+export type SocketHandlers = { [K in SocketCall]: Handler<K> };
+
+/** Names of the socket system calls (everything but the `ctl.*` calls). */
+export type SocketCall = Exclude<keyof SyscallArgs, `ctl.${string}`>;
+
+/** What the handlers need from the server. */
+export interface SocketCallEnv extends ProcessTable {
+  /** How receive data goes back: one COPYOUT per mbuf, or one per call. */
+  readonly rxMode: RxMode;
+}
+
+/**
+ * Builds the socket syscall handlers over `env`'s process table.
+ * Each handler finds the caller's process (EBADF if it has gone) and calls
+ * its descriptor table.
+ */
+export function socketHandlers(env: SocketCallEnv): SocketHandlers {
+  const proc = (session: ClientSession): ClientProcess => env.processOf(session) ?? fail(Errno.EBADF, 'no process for session');
+
+  /**
+   * A descriptor made for a client whose session closed while the call ran
+   * (its close hook already emptied the table) is closed again at once, so
+   * nothing outlives its process.
+   */
+  const adopt = async (p: ClientProcess, fd: number): Promise<number> => {
+    if (p.session.isClosed) {
+      await p.table.close(fd);
+      fail(Errno.ECONNABORTED, 'client gone');
+    }
+    return fd;
+  };
+
+  return {
+    async socket(session, a) {
+      const p = proc(session);
+      const r = p.table.socket(INET, sockType(a.type) | (a.nonblock ? SOCK_NONBLOCK : 0), a.protocol ?? 0);
+      check(r.errno);
+      return { fd: await adopt(p, r.fd) };
+    },
+
+    async bind(session, a) {
+      check(proc(session).table.bind(a.fd, toSockaddr(a.addr)));
+      return {};
+    },
+
+    async listen(session, a) {
+      check(proc(session).table.listen(a.fd, a.backlog));
+      return {};
+    },
+
+    async accept(session, a) {
+      const p = proc(session);
+      // A one-shot non-blocking accept: nothing queued now is EAGAIN, whatever the listener's mode.
+      const so = p.table.get(a.fd);
+      if (a.nonblock && so !== null && so.listening && so.q.length === 0 && so.error === 0 && !so.closed) fail(EWOULDBLOCK);
+      const r = await p.table.accept(a.fd, 0);
+      check(r.errno);
+      return { fd: await adopt(p, r.fd), addr: fromSockaddr(r.addr) };
+    },
+
+    async connect(session, a) {
+      check(await proc(session).table.connect(a.fd, toSockaddr(a.addr)));
+      return {};
+    },
+
+    async sendto(session, a, ctx: SyscallContext) {
+      const p = proc(session);
+      // The uio spans the client's whole buffer [0, len); the source turns
+      // each copy sosend makes into one COPYIN request.
+      const uio = makeUio([{ base: 0, len: a.len }], 'write');
+      const addr = a.addr === undefined || a.addr === null ? null : toSockaddr(a.addr);
+      const r = await p.table.sendto(a.fd, uio, ctx.copySource(a.buf), addr, a.flags ?? 0);
+      check(r.errno);
+      return { bytes: r.bytes };
+    },
+
+    async recvfrom(session, a, ctx: SyscallContext) {
+      const p = proc(session);
+      const uio = makeUio([{ base: 0, len: a.len }], 'read');
+      const r = await p.table.recvfrom(a.fd, uio, ctx.copySink(a.buf), a.flags ?? 0, env.rxMode === 'coalesced');
+      check(r.errno);
+      return {
+        bytes: r.bytes,
+        ...(r.addr !== null ? { addr: fromSockaddr(r.addr) } : {}),
+        ...(r.flags !== 0 ? { flags: r.flags } : {}),
+      };
+    },
+
+    async shutdown(session, a) {
+      check(proc(session).table.shutdown(a.fd, shutHow(a.how)));
+      return {};
+    },
+
+    async close(session, a) {
+      check(await proc(session).table.close(a.fd));
+      return {};
+    },
+
+    async setsockopt(session, a) {
+      const t = proc(session).table;
+      check(t.setsockopt(a.fd, optLevel(a.level), optName(a.level, a.name), optValueIn(a.name, a.value)));
+      return {};
+    },
+
+    async getsockopt(session, a) {
+      const t = proc(session).table;
+      const r = t.getsockopt(a.fd, optLevel(a.level), optName(a.level, a.name));
+      check(r.errno);
+      return { value: optValueOut(r.value) };
+    },
+
+    async getsockname(session, a) {
+      const r = proc(session).table.getsockname(a.fd);
+      check(r.errno);
+      return { addr: fromSockaddr(r.addr) };
+    },
+
+    async getpeername(session, a) {
+      const r = proc(session).table.getpeername(a.fd);
+      check(r.errno);
+      return { addr: fromSockaddr(r.addr) };
+    },
+
+    async poll(session, a, ctx: SyscallContext) {
+      const t = proc(session).table;
+      // Sockets closed by the client's departure wake poll by themselves
+      // (POLLNVAL); the race covers a poll on nothing but a timeout.
+      const r = await abortable(t.poll(a.fds, a.timeout), ctx.signal);
+      check(r.errno);
+      return { ready: r.nready, fds: a.fds.map((f, i) => ({ fd: f.fd, revents: r.revents[i] ?? 0 })) };
+    },
+  };
+}
