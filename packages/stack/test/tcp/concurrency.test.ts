@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import type { ManualClock } from '../../src/kern/clock.js';
 import { AF_INET, SOCK } from '../../src/socket/constants.js';
 import { sockaddrIn } from '../../src/socket/sockaddr.js';
-import { B, Flow, pattern, WirePair } from './harness.js';
+import { B, connectPair, Flow, pattern, WirePair } from './harness.js';
 
 const N = 1000;
 const BYTES = 8 * 1024;
@@ -82,5 +82,26 @@ describe('tcp concurrency', function () {
     clock.advance(10_001);
     expect(a.tcp.tcbs.size).to.equal(0);
     expect(a.tcp.pcbs.size).to.equal(0);
+  });
+});
+
+describe('tcp and Stack.close()', () => {
+  it('frees every mbuf of connections with unacknowledged, out-of-order and unread data, and stops their timers', async () => {
+    const pair = new WirePair();
+    const c = await connectPair(pair, 80);
+    const clock = pair.clock as ManualClock;
+    // Unacknowledged data A -> B (never flushed onto the wire), and unread data B -> A.
+    const f1 = new Flow(c.a, c.b, 256 * 1024, pattern(4096));
+    f1.step();
+    const f2 = new Flow(c.b, c.a, 64 * 1024, pattern(4096, 3));
+    f2.step();
+    pair.wire.setFaults({ drop: 0.5 });
+    pair.flush();
+    expect(pair.a.pool.isAllFree(), 'A holds mbufs before close').to.equal(false);
+    pair.close();
+    expect(pair.a.pool.isAllFree(), 'A pool all free').to.equal(true);
+    expect(pair.b.pool.isAllFree(), 'B pool all free').to.equal(true);
+    expect(pair.a.tcp.tcbs.size + pair.b.tcp.tcbs.size, 'control blocks left').to.equal(0);
+    expect(clock.pending(), 'timers left armed').to.equal(0);
   });
 });

@@ -225,6 +225,24 @@ export class TcpProtocol implements TransportProtocol {
     return 0;
   }
 
+  /**
+   * The stack is shutting down (`Stack.close` calls this): forget the SYN
+   * cache, abort every connection that still has a socket (its waiters fail
+   * with ECONNABORTED) and close every control block — including those
+   * finishing a graceful close after their user went (LAST-ACK, FIN-WAIT,
+   * TIME-WAIT) — so their timers stop and every queued mbuf (send buffer,
+   * reassembly queue) goes back to the pool. The RSTs this would send go
+   * nowhere: the stack's links are closing.
+   */
+  close(): void {
+    this.syncache.clear();
+    for (const tp of [...this.tcbs]) {
+      const so = tp.so;
+      if (so !== null && !so.closed) this.layer.abort(so);
+      if (this.tcbs.has(tp)) tcpClose(tp);
+    }
+  }
+
   /** `pr_input`: one inbound segment. Takes ownership of `m`. */
   input(m: Mbuf, info: IpPacketInfo): void {
     tcpInput(this, m, info);
