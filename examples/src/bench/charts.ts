@@ -1,0 +1,79 @@
+/**
+ * The figures as SVG: a vega-lite spec per figure (median line with a
+ * min–max band, log-scale write size), compiled to vega and rendered
+ * headless with `View.toSVG()` — no canvas, no browser.
+ *
+ * @module
+ */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Plan, Series } from './plan.js';
+import { cellOf } from './report.js';
+import type { Cell } from './runner.js';
+
+interface Row {
+  series: string;
+  direction: string;
+  size: number;
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** The measured points of `figure`, as chart rows (skipped points are left out). */
+export function chartRows(plan: Plan, cells: readonly Cell[], figure: Series['figure']): Row[] {
+  const rows: Row[] = [];
+  for (const s of plan.series.filter((x) => x.figure === figure)) {
+    for (const size of plan.groups.find((g) => g.key === s.group)!.sizes) {
+      const c = cellOf(cells, s, size);
+      if (c?.status === 'ok') rows.push({ series: s.name, direction: s.direction, size: size / 1024, median: c.median, min: c.min, max: c.max });
+    }
+  }
+  return rows;
+}
+
+/** The vega-lite spec of one figure. */
+export function figureSpec(title: string, rows: Row[]): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 420,
+    height: 260,
+    data: { values: rows },
+    encoding: {
+      x: { field: 'size', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'write size (KiB)' },
+      color: { field: 'series', type: 'nominal', title: null },
+    },
+    layer: [
+      { mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
+      { mark: { type: 'line', point: true }, encoding: { y: { field: 'median', type: 'quantitative', title: 'MiB/s (median)' } } },
+    ],
+  };
+}
+
+/** Renders a vega-lite spec to SVG text. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** SVGs of every figure with at least one measured point, by file name. */
+export async function renderFigures(plan: Plan, cells: readonly Cell[]): Promise<Map<string, string>> {
+  const titles: Record<Series['figure'], string> = {
+    fig2: 'Figure 2: throughput by write size',
+    fig5: 'Figure 5: MCLNUM 1, MCLBYTES 2048 vs 4096',
+    fig6: 'Figure 6: MCLBYTES 4096, MCLNUM sweep',
+    fig7: 'Figure 7: MCLBYTES 2048, MCLNUM sweep',
+    rxmode: 'Receive: per-mbuf vs coalesced copyout',
+  };
+  const out = new Map<string, string>();
+  for (const f of Object.keys(titles) as Series['figure'][]) {
+    const rows = chartRows(plan, cells, f);
+    if (rows.length > 0) out.set(`${f}.svg`, await renderSvg(figureSpec(titles[f], rows)));
+  }
+  return out;
+}

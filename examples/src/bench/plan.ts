@@ -1,0 +1,141 @@
+/**
+ * What the benchmark measures, as data: the paper's configurations
+ * (Figure 2), the MCLBYTES/MCLNUM sweeps (Figures 5-7), the receive-mode
+ * comparison, and how much of it each mode (`--smoke`, `--quick`, full)
+ * runs. Points shared by several figures are measured once.
+ *
+ * @module
+ */
+import type { StackParams } from './rump.js';
+
+/** Who sends and who receives (Figure 2's four lines). */
+export type Config = 'linux-linux' | 'rump-linux' | 'linux-rump' | 'rump-rump';
+
+/** Display names, as in the paper. */
+export const CONFIG_LABEL: Readonly<Record<Config, string>> = {
+  'linux-linux': 'Linux→Linux',
+  'rump-linux': 'rump→Linux',
+  'linux-rump': 'Linux→rump',
+  'rump-rump': 'rump→rump',
+};
+
+/** How big the run is. */
+export type Mode = 'smoke' | 'quick' | 'full';
+
+/** The sweep of one mode. */
+export interface Sweep {
+  mode: Mode;
+  /** Write buffer sizes (bytes). */
+  sizes: number[];
+  /** Sizes for the MCLBYTES/MCLNUM figures (a subset in the short modes). */
+  sweepSizes: number[];
+  runs: number;
+  /** Seconds of data per transfer. */
+  seconds: number;
+  /** MCLNUM values for the send side. */
+  mclnums: number[];
+  /** MCLNUM values for the receive side. */
+  rxMclnums: number[];
+  /** Include Figures 5-7 and the receive-mode table. */
+  sweeps: boolean;
+  latencyCount: number;
+  scaleConnections: number;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** The sweep for `mode`, with `overrides` (command-line `--runs`, `--seconds`, ...). */
+export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
+  const base: Record<Mode, Sweep> = {
+    smoke: {
+      mode, sizes: [64 * KiB], sweepSizes: [64 * KiB], runs: 1, seconds: 0.2,
+      mclnums: [1, 16], rxMclnums: [1], sweeps: false, latencyCount: 200, scaleConnections: 100,
+    },
+    quick: {
+      mode, sizes: [1 * KiB, 64 * KiB, 1 * MiB], sweepSizes: [64 * KiB], runs: 3, seconds: 0.4,
+      mclnums: [1, 16], rxMclnums: [1, 16], sweeps: true, latencyCount: 500, scaleConnections: 1000,
+    },
+    full: {
+      mode, sizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB), sweepSizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB),
+      runs: 5, seconds: 2, mclnums: [1, 4, 8, 16, 32, 64], rxMclnums: [1, 4, 8, 16], sweeps: true, latencyCount: 10_000, scaleConnections: 10_000,
+    },
+  };
+  return { ...base[mode], ...overrides };
+}
+
+/** NetBSD's defaults, the paper's baseline: 2048-byte clusters, one per copyin, one copyout per mbuf. */
+export const PAPER_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 1, rxMode: 'per-mbuf' };
+/** rumpnet's defaults: batched copyin of 16 clusters, coalesced copyout. */
+export const RUMPNET_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 16, rxMode: 'coalesced' };
+
+/** One measurement group: one pair of endpoints, one set of server parameters, several sizes. */
+export interface Group {
+  key: string;
+  config: Config;
+  /** The rump sender's server parameters (rump sender only). */
+  sender: StackParams | null;
+  /** The rump receiver's server parameters (rump receiver only). */
+  receiver: StackParams | null;
+  sizes: number[];
+}
+
+/** A series of a figure: a group's results under a name. */
+export interface Series {
+  figure: 'fig2' | 'fig5' | 'fig6' | 'fig7' | 'rxmode';
+  direction: 'send' | 'receive' | 'both';
+  name: string;
+  group: string;
+}
+
+/** The plan: groups to run and the figures' series over them. */
+export interface Plan {
+  sweep: Sweep;
+  groups: Group[];
+  series: Series[];
+}
+
+const p = (s: StackParams | null): string => (s ? `${s.mclbytes}/${s.mclnum}/${s.rxMode}` : '-');
+
+/**
+ * Builds the plan for `sweep`: Figure 2 always; Figures 5-7 and receive
+ * modes when `sweep.sweeps`. Without a Linux peer for the rump stack (no
+ * tap), the sweeps' sender or receiver under test talks to a rump peer with
+ * rumpnet's defaults instead (rump→rump), so the MCLBYTES/MCLNUM effects
+ * can still be compared with each other.
+ */
+export function buildPlan(sweep: Sweep, env: { linuxPeer: boolean } = { linuxPeer: true }): Plan {
+  const groups = new Map<string, Group>();
+  const series: Series[] = [];
+  const add = (fig: Series['figure'], direction: Series['direction'], name: string, config: Config, sender: StackParams | null, receiver: StackParams | null, sizes: number[]): void => {
+    const key = `${config} s=${p(sender)} r=${p(receiver)}`;
+    const g = groups.get(key);
+    if (g) g.sizes = [...new Set([...g.sizes, ...sizes])].sort((a, b) => a - b);
+    else groups.set(key, { key, config, sender, receiver, sizes: [...sizes] });
+    series.push({ figure: fig, direction, name, group: key });
+  };
+  const S = sweep.sizes;
+  add('fig2', 'both', CONFIG_LABEL['linux-linux'], 'linux-linux', null, null, S);
+  add('fig2', 'send', CONFIG_LABEL['rump-linux'], 'rump-linux', PAPER_DEFAULT, null, S);
+  add('fig2', 'receive', CONFIG_LABEL['linux-rump'], 'linux-rump', null, PAPER_DEFAULT, S);
+  add('fig2', 'both', CONFIG_LABEL['rump-rump'], 'rump-rump', PAPER_DEFAULT, PAPER_DEFAULT, S);
+  add('fig2', 'send', 'rump→Linux, rumpnet defaults', 'rump-linux', RUMPNET_DEFAULT, null, S);
+  add('fig2', 'receive', 'Linux→rump, rumpnet defaults', 'linux-rump', null, RUMPNET_DEFAULT, S);
+  add('fig2', 'both', 'rump→rump, rumpnet defaults', 'rump-rump', RUMPNET_DEFAULT, RUMPNET_DEFAULT, S);
+  if (!sweep.sweeps) return { sweep, groups: [...groups.values()], series };
+  const W = sweep.sweepSizes;
+  const sendCfg: Config = env.linuxPeer ? 'rump-linux' : 'rump-rump';
+  const recvCfg: Config = env.linuxPeer ? 'linux-rump' : 'rump-rump';
+  const peer = env.linuxPeer ? null : RUMPNET_DEFAULT;
+  for (const mclbytes of [2048, 4096] as const) {
+    const fig = mclbytes === 2048 ? 'fig7' : 'fig6';
+    add('fig5', 'send', `send MCLBYTES ${mclbytes}`, sendCfg, { mclbytes, mclnum: 1, rxMode: 'per-mbuf' }, peer, W);
+    add('fig5', 'receive', `receive MCLBYTES ${mclbytes}`, recvCfg, peer, { mclbytes, mclnum: 1, rxMode: 'per-mbuf' }, W);
+    for (const mclnum of sweep.mclnums) add(fig, 'send', `send MCLNUM ${mclnum}`, sendCfg, { mclbytes, mclnum, rxMode: 'per-mbuf' }, peer, W);
+    for (const mclnum of sweep.rxMclnums) add(fig, 'receive', `receive MCLNUM ${mclnum}`, recvCfg, peer, { mclbytes, mclnum, rxMode: 'per-mbuf' }, W);
+  }
+  for (const rxMode of ['per-mbuf', 'coalesced'] as const) {
+    add('rxmode', 'receive', `receive ${rxMode}`, recvCfg, peer, { mclbytes: 2048, mclnum: 16, rxMode }, W);
+  }
+  return { sweep, groups: [...groups.values()], series };
+}

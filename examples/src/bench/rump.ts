@@ -1,0 +1,156 @@
+/**
+ * A rump server daemon started by the benchmark (`rump-server` from
+ * packages/server, one process per measurement group, with that point's
+ * MCLBYTES, MCLNUM and receive mode), and the control calls the benchmark
+ * reads through it: per-client copy counters (`ctl.clients`) and the
+ * cluster pool (`ctl.netstat` mbufs, i.e. `netstat -m`).
+ *
+ * @module
+ */
+import { RumpConnection } from '@rumpnet/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+import { Proc, SERVER_CLI, Unavailable, type Spawner } from './procs.js';
+
+/** Stack parameters of one rump server. */
+export interface StackParams {
+  mclbytes: 2048 | 4096;
+  mclnum: number;
+  rxMode: 'per-mbuf' | 'coalesced';
+}
+
+/** Where the server's interface goes. */
+export type Attach =
+  | { kind: 'loopback' }
+  | { kind: 'tap'; tap: string; addr: string; gateway?: string; ns: Spawner }
+  | { kind: 'bus'; dir: string; addr: string };
+
+/** Options of {@link RumpServerProc.start}. */
+export interface StartOptions {
+  params: StackParams;
+  attach: Attach;
+  /** Directory for the socket file. */
+  dir: string;
+  /** Most descriptors per client (the scale test raises it). */
+  maxFds?: number;
+  /** Clusters in the pool. */
+  nmbclusters?: number;
+}
+
+/** A client of the server as `ctl.clients` reports it. */
+export interface ClientInfo {
+  session: number;
+  pid: number | null;
+  name: string | null;
+  fds: number;
+  counters: Record<string, number>;
+}
+
+let serial = 0;
+
+/** A running rump server process with a control connection to it. */
+export class RumpServerProc {
+  private constructor(
+    readonly proc: Proc,
+    readonly url: string,
+    readonly params: StackParams,
+    private readonly ctl: RumpConnection,
+  ) {}
+
+  /**
+   * Starts the daemon and waits until it answers a handshake (at most 15 s).
+   * @throws Unavailable when it exits first (cannot open the tap, ...) with its reason.
+   */
+  static async start(o: StartOptions): Promise<RumpServerProc> {
+    const url = `unix://${join(o.dir, `rump${process.pid}-${++serial}.sock`)}`;
+    const args = ['--mclbytes', String(o.params.mclbytes), '--mclnum', String(o.params.mclnum), '--rx-mode', o.params.rxMode, '--log-level', 'info'];
+    if (o.maxFds !== undefined) args.push('--max-fds', String(o.maxFds));
+    if (o.nmbclusters !== undefined) args.push('--nmbclusters', String(o.nmbclusters));
+    const a = o.attach;
+    if (a.kind === 'tap') args.push('--tap', a.tap, '--addr', a.addr, ...(a.gateway ? ['--gateway', a.gateway] : []));
+    if (a.kind === 'bus') args.push('--bus', a.dir, '--addr', a.addr);
+    args.push(url);
+    const proc = Proc.node(SERVER_CLI, args, { ns: a.kind === 'tap' ? a.ns : null, label: 'rump-server' });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (proc.exitCode !== null) {
+        throw new Unavailable(`rump-server exited with status ${proc.exitCode} without serving${proc.tail() ? `: ${proc.tail()}` : ''}`);
+      }
+      if (proc.stdoutLines.some((l) => l.includes('listening on'))) {
+        try {
+          const ctl = await RumpConnection.connect(url, { name: 'bench-ctl' });
+          return new RumpServerProc(proc, url, o.params, ctl);
+        } catch {
+          /* not yet: retry below */
+        }
+      }
+      if (Date.now() > deadline) {
+        await proc.stop();
+        throw new Unavailable(`rump-server did not answer on ${url} within 15 s${proc.tail() ? `: ${proc.tail()}` : ''}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** The server's clients and their copy counters. */
+  async clients(): Promise<ClientInfo[]> {
+    return (await this.ctl.call<{ clients: ClientInfo[] }>('ctl.clients', {})).clients;
+  }
+
+  /** The counters of the client with process id `pid`, or null. */
+  async countersOf(pid: number | undefined): Promise<Record<string, number> | null> {
+    if (pid === undefined) return null;
+    return (await this.clients()).find((c) => c.pid === pid)?.counters ?? null;
+  }
+
+  /**
+   * The counters a departed client had, from the server's "client
+   * disconnected" log line (the server logs them when a client goes).
+   * Waits up to `ms` for the line.
+   */
+  async departedCounters(pid: number | undefined, ms = 2000): Promise<Record<string, number> | null> {
+    if (pid === undefined) return null;
+    const find = (): Record<string, number> | null => {
+      for (let i = this.proc.logs.length - 1; i >= 0; i--) {
+        const l = this.proc.logs[i]!;
+        const peer = l.peer as { pid?: number } | undefined;
+        if (l.msg === 'client disconnected' && peer?.pid === pid) return (l.counters as Record<string, number>) ?? null;
+      }
+      return null;
+    };
+    const end = Date.now() + ms;
+    for (;;) {
+      const c = find();
+      if (c !== null || Date.now() > end) return c;
+      await sleep(25);
+    }
+  }
+
+  /** The cluster pool's counters (`netstat -m`). */
+  async pool(): Promise<Record<string, number>> {
+    return (await this.ctl.call<{ mbufs?: { pool: Record<string, number> } }>('ctl.netstat', { what: 'mbufs' })).mbufs?.pool ?? {};
+  }
+
+  /** Whether the stack serves SOCK_STREAM: a socket() probe (EPROTONOSUPPORT means no TCP yet). */
+  async probeTcp(): Promise<{ ok: true } | { ok: false; reason: string }> {
+    try {
+      const fd = await this.ctl.sys.socket('stream');
+      await this.ctl.sys.close(fd);
+      return { ok: true };
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      return { ok: false, reason: `the rump stack has no TCP yet (socket(SOCK_STREAM): ${err.code ?? err.message})` };
+    }
+  }
+
+  /** Resident memory of the server process. */
+  rssBytes(): number | null {
+    return this.proc.rssBytes();
+  }
+
+  /** Closes the control connection and stops the server. */
+  async stop(): Promise<void> {
+    await this.ctl.close().catch(() => undefined);
+    await this.proc.stop();
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * Runs the plan's measurements: each group starts its rump server(s) and
+ * write_server once, then one read_client per write size (`--runs` transfers
+ * each), reading the sender's COPYIN counter before and after (ctl.clients)
+ * and the receiver's COPYOUT counter from the server's disconnect log line.
+ * Also the latency figure (echo round trips) and the scale figure (idle
+ * connections held through one server).
+ *
+ * Every failure becomes a cell with `status: 'skipped'` and its reason; the
+ * run always finishes.
+ *
+ * @module
+ */
+import { PAPER_DEFAULT, RUMPNET_DEFAULT, type Config, type Group, type Sweep } from './plan.js';
+import { Proc, Unavailable, type Spawner } from './procs.js';
+import type { RumpServerProc, StackParams } from './rump.js';
+import type { Placed, Topology } from './topology.js';
+
+const MiB = 1024 * 1024;
+const PORT = 5001;
+
+/** A measured (or skipped) point. Skipped points carry a reason and no values. */
+export type Cell = CellBase & (CellOk | { status: 'skipped'; reason: string });
+
+interface CellBase {
+  group: string;
+  config: Config;
+  sender: StackParams | null;
+  receiver: StackParams | null;
+  size: number;
+}
+
+interface CellOk {
+  status: 'ok';
+  transport: string;
+  /** MiB/s of each run. */
+  runs: number[];
+  median: number;
+  min: number;
+  max: number;
+  /** COPYIN requests per MiB sent (rump sender). */
+  copyinPerMiB?: number;
+  /** COPYOUT requests per MiB received (rump receiver). */
+  copyoutPerMiB?: number;
+}
+
+/** Pool use of one server of a group. */
+export interface PoolUse {
+  group: string;
+  role: 'sender' | 'receiver';
+  clustersPeak: number;
+  clustersTotal: number;
+  mbufsPeak: number;
+  allocFailures: number;
+}
+
+/** What the rump side can do in this build, found at run time. */
+export interface Availability {
+  /** The daemon serves, the stack has TCP, the client has the net API: or the first reason why not. */
+  rumpTcp: { ok: true } | { ok: false; reason: string };
+  topology: 'tap' | 'bus';
+  whyNoTap: string | null;
+}
+
+/** Median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof Unavailable) return e.message;
+  return `failed: ${(e as Error)?.message ?? String(e)}`;
+}
+
+/** The endpoints of one group, set up. */
+interface Endpoints {
+  transport: string;
+  writer: Proc;
+  writerPid: number | undefined;
+  /** Address and port read_client connects to. */
+  host: string;
+  port: number;
+  reader: { rump: RumpServerProc | null; ns: Spawner | null };
+  senderServer: RumpServerProc | null;
+  receiverServer: RumpServerProc | null;
+  placed: Placed[];
+}
+
+async function startWriter(rump: RumpServerProc | null, host: string, port: number, ns: Spawner | null): Promise<{ proc: Proc; port: number; pid: number | undefined }> {
+  const args = ['--host', host, '--port', String(port), '--json'];
+  const proc = Proc.example('write_server', args, rump ? { env: { RUMP_SERVER: rump.url } } : { ns });
+  const ev = await proc.waitFor((e) => e.event === 'listening', 20_000, 'listening');
+  return { proc, port: Number(ev.port), pid: typeof ev.pid === 'number' ? ev.pid : proc.child.pid };
+}
+
+async function setup(topo: Topology, g: Group): Promise<Endpoints> {
+  const placed: Placed[] = [];
+  try {
+    const ns = topo.nativeSpawner;
+    switch (g.config) {
+      case 'linux-linux': {
+        // In the namespace when there is one (its own loopback), else the host's.
+        const w = await startWriter(null, '127.0.0.1', ns ? PORT : 0, ns);
+        return { transport: ns ? 'loopback (netns)' : 'loopback', writer: w.proc, writerPid: w.pid, host: '127.0.0.1', port: w.port, reader: { rump: null, ns }, senderServer: null, receiverServer: null, placed };
+      }
+      case 'rump-linux': {
+        if (!topo.linuxPeer) throw new Unavailable(`a Linux peer for the rump stack needs a tap in a network namespace: ${topo.whyNoTap}`);
+        const s = await topo.tapServer(g.sender!);
+        placed.push(s);
+        const w = await startWriter(s.server, '0.0.0.0', PORT, null);
+        return { transport: 'tap', writer: w.proc, writerPid: w.pid, host: s.rumpIp, port: w.port, reader: { rump: null, ns }, senderServer: s.server, receiverServer: null, placed };
+      }
+      case 'linux-rump': {
+        if (!topo.linuxPeer) throw new Unavailable(`a Linux peer for the rump stack needs a tap in a network namespace: ${topo.whyNoTap}`);
+        const r = await topo.tapServer(g.receiver!);
+        placed.push(r);
+        const w = await startWriter(null, r.linuxIp!, PORT, ns);
+        return { transport: 'tap', writer: w.proc, writerPid: w.pid, host: r.linuxIp!, port: w.port, reader: { rump: r.server, ns: null }, senderServer: null, receiverServer: r.server, placed };
+      }
+      case 'rump-rump': {
+        let s: Placed;
+        let r: Placed;
+        if (topo.linuxPeer) {
+          s = await topo.tapServer(g.sender!);
+          placed.push(s);
+          r = await topo.tapServer(g.receiver!);
+          placed.push(r);
+        } else {
+          const bus = topo.newBus();
+          s = await bus.join(g.sender!, 2);
+          placed.push(s);
+          r = await bus.join(g.receiver!, 3);
+          placed.push(r);
+        }
+        const w = await startWriter(s.server, '0.0.0.0', PORT, null);
+        return {
+          transport: topo.linuxPeer ? 'tap, routed by Linux' : 'bus', writer: w.proc, writerPid: w.pid, host: s.rumpIp, port: w.port,
+          reader: { rump: r.server, ns: null }, senderServer: s.server, receiverServer: r.server, placed,
+        };
+      }
+    }
+  } catch (e) {
+    for (const p of placed) await p.release().catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Runs one group: all its sizes. `onCell` is called after each size (for
+ * the progress bar). Never rejects: failures become skipped cells.
+ */
+export async function runGroup(topo: Topology, avail: Availability, g: Group, sweep: Sweep, pools: PoolUse[], onCell: (c: Cell) => void): Promise<Cell[]> {
+  const base = (size: number): CellBase => ({ group: g.key, config: g.config, sender: g.sender, receiver: g.receiver, size });
+  const skipAll = (reason: string): Cell[] => g.sizes.map((size) => {
+    const c: Cell = { ...base(size), status: 'skipped', reason };
+    onCell(c);
+    return c;
+  });
+  if (g.config !== 'linux-linux' && !avail.rumpTcp.ok) return skipAll(avail.rumpTcp.reason);
+  let ep: Endpoints;
+  try {
+    ep = await setup(topo, g);
+  } catch (e) {
+    return skipAll(reasonOf(e));
+  }
+  const cells: Cell[] = [];
+  try {
+    for (const size of g.sizes) {
+      let cell: Cell;
+      try {
+        cell = { ...base(size), ...(await measure(ep, size, sweep)) };
+      } catch (e) {
+        cell = { ...base(size), status: 'skipped', reason: reasonOf(e) };
+      }
+      cells.push(cell);
+      onCell(cell);
+    }
+    for (const [role, srv] of [['sender', ep.senderServer], ['receiver', ep.receiverServer]] as const) {
+      if (srv === null) continue;
+      const p = await srv.pool().catch(() => null);
+      if (p) pools.push({ group: g.key, role, clustersPeak: p.clustersPeak ?? 0, clustersTotal: p.clustersTotal ?? 0, mbufsPeak: p.mbufsPeak ?? 0, allocFailures: p.allocFailures ?? 0 });
+    }
+  } finally {
+    await ep.writer.stop();
+    for (const p of ep.placed) await p.release().catch(() => undefined);
+  }
+  return cells;
+}
+
+/** One size of a group: one read_client process making `sweep.runs` transfers. */
+async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellOk> {
+  const before = await ep.senderServer?.countersOf(ep.writerPid);
+  const args = ['--host', ep.host, '--port', String(ep.port), '--size', String(size), '--runs', String(sweep.runs), '--duration', String(sweep.seconds), '--json'];
+  const reader = Proc.example('read_client', args, ep.reader.rump ? { env: { RUMP_SERVER: ep.reader.rump.url } } : { ns: ep.reader.ns });
+  const code = await reader.finish(sweep.runs * (sweep.seconds * 1000 + 30_000) + 20_000);
+  const results = reader.events.filter((e) => e.event === 'result');
+  if (code !== 0 || results.length !== sweep.runs) {
+    if (code === 3) throw new Unavailable(reader.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
+    throw new Error(`read_client exited with status ${code} after ${results.length} of ${sweep.runs} transfers${reader.tail() ? `: ${reader.tail()}` : ''}`);
+  }
+  const runs = results.map((e) => Number(e.mibps));
+  if (runs.some((r) => !(r > 0))) throw new Error(`a transfer moved no data (${runs.join(', ')} MiB/s)`);
+  const mib = results.reduce((s, e) => s + Number(e.bytes), 0) / MiB;
+  const out: CellOk = { status: 'ok', transport: ep.transport, runs, median: median(runs), min: Math.min(...runs), max: Math.max(...runs) };
+  if (ep.senderServer && before) {
+    const after = await ep.senderServer.countersOf(ep.writerPid);
+    if (after) out.copyinPerMiB = (after.copyinRequests! - before.copyinRequests!) / mib;
+  }
+  if (ep.receiverServer) {
+    const c = await ep.receiverServer.departedCounters(reader.child.pid);
+    if (c) out.copyoutPerMiB = c.copyoutRequests! / mib;
+  }
+  return out;
+}
+
+// ----- latency -----
+
+/** Round-trip times of one configuration, or why it was skipped. */
+export type LatencyResult = { config: string; description: string } & (
+  | { status: 'ok'; count: number; p50us: number; p99us: number }
+  | { status: 'skipped'; reason: string }
+);
+
+/** Echo round trips (64 bytes): native; rump client and server on one rump server's lo0; rump client to a Linux echo server. */
+export async function runLatency(topo: Topology, avail: Availability, count: number): Promise<LatencyResult[]> {
+  const out: LatencyResult[] = [];
+  const one = async (config: string, description: string, fn: () => Promise<{ count: number; p50us: number; p99us: number }>): Promise<void> => {
+    try {
+      out.push({ config, description, status: 'ok', ...(await fn()) });
+    } catch (e) {
+      out.push({ config, description, status: 'skipped', reason: reasonOf(e) });
+    }
+  };
+  const echo = async (srvOpts: { rump: RumpServerProc | null; ns: Spawner | null; host: string }, cliOpts: { rump: RumpServerProc | null; ns: Spawner | null; host: string }) => {
+    const server = Proc.example('tcp_echo_server', ['--host', srvOpts.host, '--port', '7007', '--json'], srvOpts.rump ? { env: { RUMP_SERVER: srvOpts.rump.url } } : { ns: srvOpts.ns });
+    try {
+      await server.waitFor((e) => e.event === 'listening', 20_000, 'listening');
+      const client = Proc.example('tcp_echo_client', ['--host', cliOpts.host, '--port', '7007', '--count', String(count), '--json'], cliOpts.rump ? { env: { RUMP_SERVER: cliOpts.rump.url } } : { ns: cliOpts.ns });
+      const code = await client.finish(count * 50 + 30_000);
+      const ev = client.events.find((e) => e.event === 'latency');
+      if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
+      if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
+      return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us) };
+    } finally {
+      await server.stop();
+    }
+  };
+  const ns = topo.nativeSpawner;
+  await one('native', `Linux client → Linux server, loopback${ns ? ' (netns)' : ''}`, () => echo({ rump: null, ns, host: '127.0.0.1' }, { rump: null, ns, host: '127.0.0.1' }));
+  await one('rump-lo0', 'rump client → rump server, one rump server\'s lo0', async () => {
+    if (!avail.rumpTcp.ok) throw new Unavailable(avail.rumpTcp.reason);
+    const srv = await topo.loopbackServer(RUMPNET_DEFAULT);
+    try {
+      return await echo({ rump: srv, ns: null, host: '127.0.0.1' }, { rump: srv, ns: null, host: '127.0.0.1' });
+    } finally {
+      await srv.stop();
+    }
+  });
+  await one('rump-linux', 'rump client → Linux echo server, over a tap', async () => {
+    if (!avail.rumpTcp.ok) throw new Unavailable(avail.rumpTcp.reason);
+    if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
+    const s = await topo.tapServer(RUMPNET_DEFAULT);
+    try {
+      return await echo({ rump: null, ns, host: s.linuxIp! }, { rump: s.server, ns: null, host: s.linuxIp! });
+    } finally {
+      await s.release();
+    }
+  });
+  return out;
+}
+
+// ----- scale -----
+
+/** Memory of one server holding N idle TCP connections, or why it was skipped. */
+export type ScaleResult =
+  | { status: 'ok'; connections: number; serverSockets: number; seconds: number; rssBeforeMiB: number; rssAfterMiB: number; perConnectionKiB: number }
+  | { status: 'skipped'; connections: number; reason: string };
+
+/** Holds `n` idle connections (2n sockets) through one loopback server and reads its RSS. */
+export async function runScale(topo: Topology, avail: Availability, n: number): Promise<ScaleResult> {
+  if (!avail.rumpTcp.ok) return { status: 'skipped', connections: n, reason: avail.rumpTcp.reason };
+  let srv: RumpServerProc | null = null;
+  let holder: Proc | null = null;
+  try {
+    srv = await topo.loopbackServer(RUMPNET_DEFAULT, { maxFds: n + 64 });
+    const before = srv.rssBytes();
+    holder = Proc.node(new URL('./hold.ts', import.meta.url).pathname, ['--connections', String(n)], { env: { RUMP_SERVER: srv.url }, label: 'hold' });
+    const ev = await holder.waitFor((e) => e.event === 'held', 60_000 + n * 20, 'all connections up');
+    const after = srv.rssBytes();
+    const sockets = (await srv.clients()).reduce((s, c) => s + c.fds, 0);
+    if (before === null || after === null) throw new Unavailable('no /proc/<pid>/status to read the server\'s memory');
+    return {
+      status: 'ok', connections: n, serverSockets: sockets, seconds: Number(ev.seconds),
+      rssBeforeMiB: before / MiB, rssAfterMiB: after / MiB, perConnectionKiB: Math.max(0, after - before) / 1024 / n,
+    };
+  } catch (e) {
+    return { status: 'skipped', connections: n, reason: reasonOf(e) };
+  } finally {
+    await holder?.stop();
+    await srv?.stop();
+  }
+}
+
+/**
+ * Finds what the rump side can do: starts a loopback server (is the daemon
+ * there?), opens a TCP socket through it (EPROTONOSUPPORT: no TCP yet), and
+ * looks for the client's node:net-shaped API.
+ */
+export async function probe(topo: Topology): Promise<Availability> {
+  const mk = (rumpTcp: Availability['rumpTcp']): Availability => ({ rumpTcp, topology: topo.kind, whyNoTap: topo.whyNoTap });
+  let srv: RumpServerProc;
+  try {
+    srv = await topo.loopbackServer(PAPER_DEFAULT);
+  } catch (e) {
+    return mk({ ok: false, reason: reasonOf(e) });
+  }
+  try {
+    const tcp = await srv.probeTcp();
+    if (!tcp.ok) return mk(tcp);
+  } finally {
+    await srv.stop();
+  }
+  try {
+    const { loadNet } = await import('../lib/select.js');
+    await loadNet(true);
+  } catch (e) {
+    return mk({ ok: false, reason: (e as Error).message });
+  }
+  return mk({ ok: true });
+}

@@ -1,0 +1,139 @@
+/**
+ * Where the benchmark's endpoints live.
+ *
+ * - `tap` (root): one network namespace created for the run (the Netns
+ *   harness); each rump server gets its own tap device in it, with the Linux
+ *   side at `.1` and the rump stack at `.2` of a /24 of its own; Linux peers
+ *   run inside the namespace; two rump servers reach each other through the
+ *   namespace's Linux routing (as the paper's two hosts did through their
+ *   kernels). **No packet leaves the namespace**: it has no route out.
+ * - `bus` (no root): rump servers share a rootless Ethernet bus in a
+ *   directory; Linux runs over loopback; a Linux peer for a rump stack is
+ *   not possible, so those configurations are skipped (the MCLBYTES/MCLNUM
+ *   sweeps then use a rump peer with rumpnet's defaults).
+ *
+ * @module
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { RumpServerProc, type StackParams } from './rump.js';
+import type { Spawner } from './procs.js';
+
+/** The parts of the tap-bridge Netns harness the benchmark uses. */
+interface NetnsLike extends Spawner {
+  readonly name: string;
+  addTap(name: string, opts: { linuxAddr?: string }): Promise<unknown>;
+  ip(...args: string[]): Promise<string>;
+  check(cmd: string, args: readonly string[]): Promise<string>;
+  destroy(): Promise<void>;
+}
+
+/** A rump server placed on the topology, with the addresses peers use. */
+export interface Placed {
+  server: RumpServerProc;
+  /** The rump stack's address on its interface. */
+  rumpIp: string;
+  /** The Linux side's address (tap mode), or null. */
+  linuxIp: string | null;
+  release(): Promise<void>;
+}
+
+/** The run's topology (see the module comment). */
+export class Topology {
+  private subnet = 0;
+  private readonly r = randomInt(16, 250);
+
+  private constructor(
+    readonly kind: 'tap' | 'bus',
+    /** Why not `tap`, when `bus`. */
+    readonly whyNoTap: string | null,
+    readonly ns: NetnsLike | null,
+    /** Temporary directory: sockets, bus directories. */
+    readonly dir: string,
+  ) {}
+
+  /**
+   * Chooses `tap` when allowed and possible (root, /dev/net/tun, iproute2,
+   * tap-bridge built), else `bus`, saying why.
+   */
+  static async create(opts: { noNetns?: boolean } = {}): Promise<Topology> {
+    const dir = mkdtempSync(join(tmpdir(), 'rumpnet-bench-'));
+    if (opts.noNetns) return new Topology('bus', 'namespaces turned off (--no-netns)', null, dir);
+    let tb: typeof import('@rumpnet/tap-bridge');
+    try {
+      tb = await import('@rumpnet/tap-bridge');
+    } catch (e) {
+      return new Topology('bus', `@rumpnet/tap-bridge unavailable (${(e as Error).message.split('\n')[0]})`, null, dir);
+    }
+    const can = tb.canUseNetns();
+    if (!can.ok) return new Topology('bus', can.reason, null, dir);
+    try {
+      const ns = await tb.Netns.create({ prefix: 'bench' });
+      // Forwarding between the taps, inside this namespace only (rump→rump).
+      await ns.check('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      return new Topology('tap', null, ns as unknown as NetnsLike, dir);
+    } catch (e) {
+      return new Topology('bus', `cannot create a network namespace: ${(e as Error).message}`, null, dir);
+    }
+  }
+
+  /** Whether a Linux peer can talk to a rump stack (tap mode). */
+  get linuxPeer(): boolean {
+    return this.kind === 'tap';
+  }
+
+  /** Where native (Linux) peers run: in the namespace, or on the host. */
+  get nativeSpawner(): Spawner | null {
+    return this.ns;
+  }
+
+  /** A loopback-only server (latency on lo0, scale, the availability probe). */
+  async loopbackServer(params: StackParams, extra: { maxFds?: number } = {}): Promise<RumpServerProc> {
+    return RumpServerProc.start({ params, attach: { kind: 'loopback' }, dir: this.dir, ...extra });
+  }
+
+  /** A server on its own tap (tap mode): rump at `.2`, Linux at `.1`, default route via Linux. */
+  async tapServer(params: StackParams): Promise<Placed> {
+    const k = ++this.subnet;
+    const base = `10.${this.r}.${k % 250}`;
+    const tap = `rnb${k}`;
+    await this.ns!.addTap(tap, { linuxAddr: `${base}.1/24` });
+    try {
+      const server = await RumpServerProc.start({
+        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns! },
+      });
+      return {
+        server, rumpIp: `${base}.2`, linuxIp: `${base}.1`,
+        release: async () => {
+          await server.stop();
+          await this.ns!.ip('link', 'del', tap).catch(() => undefined);
+        },
+      };
+    } catch (e) {
+      await this.ns!.ip('link', 'del', tap).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** A new bus segment; `join` puts a server on it at host `.host`. */
+  newBus(): { join(params: StackParams, host: number): Promise<Placed> } {
+    const k = ++this.subnet;
+    const busDir = join(this.dir, `bus${k}`);
+    mkdirSync(busDir, { recursive: true });
+    const base = `10.${this.r}.${k % 250}`;
+    return {
+      join: async (params, host) => {
+        const server = await RumpServerProc.start({ params, dir: this.dir, attach: { kind: 'bus', dir: busDir, addr: `${base}.${host}/24` } });
+        return { server, rumpIp: `${base}.${host}`, linuxIp: null, release: () => server.stop() };
+      },
+    };
+  }
+
+  /** Deletes the namespace (and every tap in it) and the temporary directory. */
+  async destroy(): Promise<void> {
+    await this.ns?.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * tcp_echo_client — sends `--count` messages of `--msg-size` bytes to an
+ * echo server one at a time, waits for each to come back whole, and prints
+ * the round-trip times (p50, p99): the latency the paper's authors named as
+ * future work, measured natively or through the rump client:
+ *
+ *   npx tsx examples/src/tcp_echo_client.ts --port 7007 --count 1000
+ *   npx tsx examples/src/tcp_echo_client.ts --rump --host 127.0.0.1 --port 7007
+ */
+import { Command } from 'commander';
+import type { Socket } from 'node:net';
+import { bytesArg, intArg, jsonLine, quantile } from './lib/cli.js';
+import { applyServerUrl, loadNet, runMain, wantsRump } from './lib/select.js';
+
+/** Resolves when `n` more bytes have arrived on `sock` (rejects on error, close, or after `ms`). */
+function readExactly(sock: Socket, n: number, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.off('close', onClose);
+      sock.off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (c: Buffer): void => {
+      got += c.length;
+      if (got >= n) done();
+    };
+    const onClose = (): void => done(new Error(`connection closed after ${got} of ${n} bytes`));
+    const timer = setTimeout(() => done(new Error(`echo of ${n} bytes not back after ${ms} ms`)), ms);
+    sock.on('data', onData);
+    sock.once('close', onClose);
+    sock.once('error', done);
+  });
+}
+
+async function main(): Promise<void> {
+  const opts = new Command('tcp_echo_client')
+    .description('Measure request/response round trips against an echo server.')
+    .option('--host <addr>', 'echo server address', '127.0.0.1')
+    .option('--port <n>', 'echo server port', intArg(1, 65535), 7007)
+    .option('--count <n>', 'round trips to time', intArg(1, 10_000_000), 1000)
+    .option('--warmup <n>', 'untimed round trips first', intArg(0, 1_000_000), 100)
+    .option('--msg-size <bytes>', 'message size', bytesArg(1, 1024 * 1024), 64)
+    .option('--json', 'print one JSON line')
+    .option('--rump', 'run as a rump client (or set RUMPNET=1 / RUMP_SERVER)')
+    .option('--rump-server <url>', 'rump server URL (sets RUMP_SERVER)')
+    .parse()
+    .opts<{ host: string; port: number; count: number; warmup: number; msgSize: number; json?: boolean; rump?: boolean; rumpServer?: string }>();
+  applyServerUrl(opts.rumpServer);
+  const rump = wantsRump(opts.rump);
+  const net = await loadNet(rump);
+  const sock = await new Promise<Socket>((resolve, reject) => {
+    const s = net.createConnection({ host: opts.host, port: opts.port }, () => resolve(s));
+    s.once('error', reject);
+  });
+  sock.setNoDelay(true);
+  const msg = Buffer.alloc(opts.msgSize, 0x2a);
+  const rtts: number[] = [];
+  for (let i = 0; i < opts.warmup + opts.count; i++) {
+    const t0 = performance.now();
+    const back = readExactly(sock, msg.length, 10_000);
+    sock.write(msg);
+    await back;
+    if (i >= opts.warmup) rtts.push((performance.now() - t0) * 1000);
+  }
+  sock.end();
+  const p50 = quantile(rtts, 0.5);
+  const p99 = quantile(rtts, 0.99);
+  if (opts.json) jsonLine({ event: 'latency', impl: rump ? 'rump' : 'native', count: rtts.length, msgSize: msg.length, p50us: p50, p99us: p99 });
+  else console.log(`${rtts.length} round trips of ${msg.length} bytes: p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs`);
+}
+
+runMain('tcp_echo_client', main);
