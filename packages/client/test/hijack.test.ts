@@ -24,7 +24,10 @@ const built = here('../dist/src/hijack-register.js');
 const source = here('../src/hijack-register.ts');
 /** The built hijack when it is up to date; else the source through tsx (ESM `--import` only). */
 const newestSource = Math.max(...readdirSync(here('../src')).map((f) => statSync(here(`../src/${f}`)).mtimeMs));
-const builtFresh = existsSync(built) && statSync(built).mtimeMs >= newestSource;
+// tsc -b leaves an output file alone when its text is unchanged, so the build's
+// own tsconfig.tsbuildinfo tells the time of the last build too.
+const lastBuild = Math.max(...[built, here('../dist/tsconfig.tsbuildinfo')].map((f) => (existsSync(f) ? statSync(f).mtimeMs : 0)));
+const builtFresh = existsSync(built) && lastBuild >= newestSource;
 const importArgs = builtFresh ? ['--import', built] : ['--import', 'tsx', '--import', source];
 
 /** A port free on the host right now (so a native connect to it is refused by Linux). */
