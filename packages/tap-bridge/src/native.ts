@@ -70,21 +70,8 @@ export interface NativeAddon {
   ) => NativeFrameIo;
 }
 
-/** Linux errno values the TypeScript side tests for. */
-export const E = {
-  EPERM: 1,
-  ENOENT: 2,
-  EINTR: 4,
-  EIO: 5,
-  EBADF: 9,
-  EAGAIN: 11,
-  EACCES: 13,
-  EBUSY: 16,
-  EINVAL: 22,
-  EMSGSIZE: 90,
-  ENOBUFS: 105,
-  ECONNREFUSED: 111,
-} as const;
+/** Linux errno values the TypeScript side tests for: the stack's table. */
+export { Errno as E } from '@rumpnet/stack';
 
 /**
  * An error from the tap or bus driver's control path (open, ioctl, bind).
