@@ -34,8 +34,9 @@ const IDLE: TcpTimer = { kind: 'idle' };
 export const TCP_MAXRXTSHIFT = 12;
 /** Most SYN retransmissions (Linux `tcp_syn_retries` 6). */
 export const TCP_SYN_MAXRXTSHIFT = 6;
-/** Persist timer bounds (`TCPTV_PERSMIN`, `TCPTV_PERSMAX`), ms. */
+/** Shortest persist (zero-window probe) interval (`TCPTV_PERSMIN`), ms. */
 export const TCPTV_PERSMIN = 500;
+/** Longest persist (zero-window probe) interval (`TCPTV_PERSMAX`), ms. */
 export const TCPTV_PERSMAX = 60_000;
 /** Connection-establishment limit (`TCPTV_KEEP_INIT`), ms. */
 export const TCPTV_KEEP_INIT = 75_000;

@@ -1,3 +1,4 @@
+/** The net guard (tools/net-guard.cjs, loaded by .mocharc.json) refuses native traffic off loopback from the test process. */
 import { expect } from 'chai';
 import net from 'node:net';
 import dgram from 'node:dgram';
