@@ -188,16 +188,41 @@ export class Stack implements NetContext {
     this.ifList = [...this.ifList, ifp];
     if (link.kind === 'ethernet') {
       link.attach((frames) => {
-        for (let i = 0; i < frames.length; i++) etherInput(this, ifp, frames[i]!);
+        this.batchStart();
+        try {
+          for (let i = 0; i < frames.length; i++) etherInput(this, ifp, frames[i]!);
+        } finally {
+          this.batchEnd(link);
+        }
       });
     } else {
       link.attach((frames) => {
-        for (let i = 0; i < frames.length; i++) this.loopInput(ifp, frames[i]!);
+        this.batchStart();
+        try {
+          for (let i = 0; i < frames.length; i++) this.loopInput(ifp, frames[i]!);
+        } finally {
+          this.batchEnd(link);
+        }
       });
     }
     if (opts.up !== undefined) link.setUp(opts.up);
     for (const a of opts.addrs ?? []) this.addAddress(ifp.name, a);
     return ifp;
+  }
+
+  /** Tell every transport that a batch of inbound frames starts (see `TransportProtocol.inputBatchStart`). */
+  private batchStart(): void {
+    for (const p of this.protocols.values()) p.inputBatchStart?.();
+  }
+
+  /**
+   * The batch is done: transports run what they deferred (TCP's ACKs and
+   * data bursts); then the link may flush frames it held to write them in
+   * one go (`Link.flush`).
+   */
+  private batchEnd(link: Link): void {
+    for (const p of this.protocols.values()) p.inputBatchEnd?.();
+    link.flush?.();
   }
 
   /** `looutput`'s other half: a packet back from a loopback link, copied into the pool. */

@@ -3,6 +3,14 @@
  * its own (no packet leaves it). Root only.
  *
  *   npx tsx packages/tap-bridge/bench/interop.bench.ts [--runs 3] [--mib 64]
+ *       [--mtu 1500|9000] [--dir out|in] [--tcp-only] [--profile] [--pcap]
+ *
+ * `--mtu` / `--dir` restrict the TCP section to one MTU / one direction
+ * (`out` = stack -> Linux); `--tcp-only` skips ICMP and UDP; `--profile`
+ * adds a CPU profile of the stack's process (node:inspector, self time,
+ * top 15) of one extra run per direction; `--pcap` records one extra run
+ * per direction and prints tshark's retransmission/dup-ACK/zero-window
+ * counts and the largest gap between frames (a stall shows there).
  *
  * TCP:  throughput stack -> Linux and Linux -> stack at MTU 1500 and 9000,
  *       `--mib` MiB per run, median of `--runs` runs. The Linux peer is a
@@ -20,9 +28,10 @@
  * Set RUMPNET_INTEROP_STACK=src to measure the stack's source instead of
  * its build (see test/interop/harness.ts).
  */
+import { Session } from 'node:inspector/promises';
 import * as rump from '@rumpnet/stack';
 import { canUseNetns } from '../src/index.js';
-import { Peer, openInterop, pattern, tcpSkipReason, withDeadline } from '../test/interop/harness.js';
+import { Peer, haveTshark, openInterop, pattern, tcpSkipReason, tshark, withDeadline } from '../test/interop/harness.js';
 import type { Interop } from '../test/interop/harness.js';
 
 const { AF_INET, SOCK, POLL, MSG, sockaddrIn, makeUio, BufferCopySource, BufferCopySink, errnoName } = rump;
@@ -33,6 +42,16 @@ const opt = (name: string, dflt: number): number => {
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
 const RUNS = Math.max(1, opt('runs', 3));
+const flag = (name: string): boolean => argv.includes(`--${name}`);
+const strOpt = (name: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const ONLY_MTU = opt('mtu', 0);
+const DIR = strOpt('dir');
+const TCP_ONLY = flag('tcp-only');
+const PROFILE = flag('profile');
+const PCAP = flag('pcap');
 const MIB = Math.max(1, opt('mib', 64));
 const BYTES = MIB << 20;
 
@@ -104,29 +123,119 @@ async function linuxToStack(env: Interop, port: number): Promise<number> {
   }
 }
 
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+/** Runs `fn` under the inspector's sampling profiler; prints the top 15 functions by self time. */
+async function profiled<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    const { profile: p } = (await session.post('Profiler.stop')) as { profile: { nodes: ProfileNode[]; samples: number[] } };
+    session.disconnect();
+    const byNode = new Map<number, ProfileNode>();
+    for (const n of p.nodes) byNode.set(n.id, n);
+    const self = new Map<string, number>();
+    for (const id of p.samples) {
+      const n = byNode.get(id)!;
+      const url = n.callFrame.url.replace(/^.*\/(packages|node_modules)\//, '$1/');
+      const key = `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url}:${n.callFrame.lineNumber + 1}` : ''}`.trim();
+      self.set(key, (self.get(key) ?? 0) + 1);
+    }
+    const total = p.samples.length;
+    console.log(`    profile of the stack's process, ${what} (self time, top 15 of ${total} samples):`);
+    for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
+      console.log(`      ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+    }
+  }
+  return result!;
+}
+
+/** tshark's view of a capture of one transfer: what went wrong on the wire, and the longest silence. */
+async function pcapSummary(env: Interop, what: string): Promise<void> {
+  if (env.pcapFile === undefined) return;
+  if (!(await haveTshark())) {
+    console.log('    (pcap: tshark is not installed)');
+    return;
+  }
+  const count = async (filter: string): Promise<number> => (await tshark(env.pcapFile!, ['-Y', filter, '-T', 'fields', '-e', 'frame.number'])).length;
+  const frames = await count('tcp');
+  const rexmit = await count('tcp.analysis.retransmission || tcp.analysis.fast_retransmission');
+  const dupack = await count('tcp.analysis.duplicate_ack');
+  const zwin = await count('tcp.analysis.zero_window || tcp.analysis.window_full');
+  const gaps = (await tshark(env.pcapFile, ['-Y', 'tcp', '-T', 'fields', '-e', 'frame.time_delta_displayed'])).map(Number);
+  const big = gaps.filter((g) => g > 0.005).length;
+  const maxGap = gaps.reduce((a, b) => Math.max(a, b), 0);
+  console.log(
+    `    pcap ${what}: ${frames} TCP frames, ${rexmit} retransmissions, ${dupack} dup ACKs, ${zwin} zero-window/window-full, ` +
+      `${big} gaps > 5 ms, longest ${(maxGap * 1000).toFixed(1)} ms`,
+  );
+}
+
 async function tcpSection(): Promise<void> {
   const why = await tcpSkipReason();
   if (why !== undefined) {
     console.log(`TCP: not available yet (${why})`);
     return;
   }
-  console.log(`TCP throughput, ${MIB} MiB per run, median of ${RUNS} (MB/s = 10^6 bytes/s)`);
-  for (const mtu of [1500, 9000]) {
+  console.log(`TCP throughput, ${MIB} MiB per run, median of ${RUNS} (MB/s = 10^6 bytes/s; CPU = the stack process's user+sys ms per MiB)`);
+  const mtus = ONLY_MTU > 0 ? [ONLY_MTU] : [1500, 9000];
+  const dirs: Array<'out' | 'in'> = DIR === 'out' || DIR === 'in' ? [DIR] : ['out', 'in'];
+  let port = 6000;
+  for (const mtu of mtus) {
     const env = await openInterop({ prefix: 'bench', mtu, tcp: true });
     try {
-      const out: number[] = [];
-      const inn: number[] = [];
+      const res = { out: [] as number[], in: [] as number[] };
+      const cpu = { out: [] as number[], in: [] as number[] };
       for (let r = 0; r < RUNS; r++) {
-        out.push(mbps(BYTES, await stackToLinux(env, 6000 + r)));
-        inn.push(mbps(BYTES, await linuxToStack(env, 6100 + r)));
+        for (const d of dirs) {
+          const c0 = process.cpuUsage();
+          const ms = d === 'out' ? await stackToLinux(env, port++) : await linuxToStack(env, port++);
+          const c = process.cpuUsage(c0);
+          res[d].push(mbps(BYTES, ms));
+          cpu[d].push((c.user + c.system) / 1000 / MIB);
+        }
       }
-      const fmt = (xs: number[]) => `${median(xs).toFixed(0).padStart(5)} MB/s  (runs: ${xs.map((x) => x.toFixed(0)).join(', ')})`;
-      console.log(`  MTU ${String(mtu).padStart(4)}  stack -> Linux ${fmt(out)}`);
-      console.log(`  MTU ${String(mtu).padStart(4)}  Linux -> stack ${fmt(inn)}`);
+      const fmt = (xs: number[], cs: number[]) =>
+        `${median(xs).toFixed(0).padStart(5)} MB/s  (runs: ${xs.map((x) => x.toFixed(0)).join(', ')}; CPU ${median(cs).toFixed(2)} ms/MiB)`;
+      for (const d of dirs) {
+        console.log(`  MTU ${String(mtu).padStart(4)}  ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'} ${fmt(res[d], cpu[d])}`);
+      }
       const s = env.tcp!.stats;
-      console.log(`            (stack counters: sndrexmitpack ${s.sndrexmitpack}, rcvoopack ${s.rcvoopack}, rcvbadsum ${s.rcvbadsum}; tap txDrops ${env.tap.stats().txDrops})`);
+      const ts = env.tap.stats();
+      console.log(
+        `            (stack counters: sndrexmitpack ${s.sndrexmitpack}, rcvoopack ${s.rcvoopack}, rcvbadsum ${s.rcvbadsum}, ` +
+          `rexmttimeo ${s.rexmttimeo ?? '?'}; tap txDrops ${ts.txDrops}, rx frames/wake-up ${(ts.rxFrames / Math.max(1, ts.rxWakeups)).toFixed(1)})`,
+      );
+      if (PROFILE) {
+        for (const d of dirs) {
+          await profiled(`MTU ${mtu} ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'}`, () =>
+            d === 'out' ? stackToLinux(env, port++) : linuxToStack(env, port++),
+          );
+        }
+      }
     } finally {
       await env.close();
+    }
+    if (PCAP) {
+      for (const d of dirs) {
+        const penv = await openInterop({ prefix: 'bench', mtu, tcp: true, pcap: true });
+        try {
+          const ms = d === 'out' ? await stackToLinux(penv, port++) : await linuxToStack(penv, port++);
+          console.log(`    with pcap: ${mbps(BYTES, ms).toFixed(0)} MB/s`);
+          await pcapSummary(penv, `MTU ${mtu} ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'}`);
+        } finally {
+          await penv.close();
+        }
+      }
     }
   }
 }
@@ -184,7 +293,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`rumpnet interop benchmark: stack <-> Linux through a tap in a netns (node ${process.version})`);
-  await pingUdpSection();
+  if (!TCP_ONLY) await pingUdpSection();
   await tcpSection();
 }
 

@@ -17,16 +17,48 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The real clock: `performance.now()` and unref'd Node timers. */
+/** @internal A real-clock timer: the Node timer, then the immediate that runs `fn`. */
+interface RealTimer {
+  t: NodeJS.Timeout | null;
+  imm: NodeJS.Immediate | null;
+}
+
+/**
+ * The real clock: `performance.now()` and unref'd Node timers.
+ *
+ * An expired timer runs its function from a `setImmediate`, not from the
+ * timer callback itself. Node's loop runs the timers phase *before* it
+ * polls file descriptors, so after the loop stalled (a long batch, a GC
+ * pause, the process descheduled on a busy machine) a timer would fire
+ * while the segments that make it moot — ACKs that stop the retransmission
+ * timer — still sit unread in the tap: a spurious RTO (RFC 6298 timers
+ * must measure the network, not our event loop). Deferred to the check
+ * phase, the function runs after that turn's poll has delivered what was
+ * waiting, and TCP's timer re-checks its deadline before acting.
+ */
 export const realClock: Clock = {
   now: () => performance.now(),
   setTimeout(fn, ms) {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref();
-    return t as unknown as TimerHandle;
+    const h: RealTimer = { t: null, imm: null };
+    h.t = setTimeout(() => {
+      h.t = null;
+      h.imm = setImmediate(() => {
+        h.imm = null;
+        fn();
+      });
+      // Not unref'd: an unref'd immediate does not stop the loop from
+      // blocking in poll, so it could wait for an unrelated event. A ref'd
+      // one keeps the process alive for this one turn only.
+    }, Math.max(0, ms));
+    h.t.unref();
+    return h as unknown as TimerHandle;
   },
   clearTimeout(handle) {
-    clearTimeout(handle as unknown as NodeJS.Timeout);
+    const h = handle as unknown as RealTimer;
+    if (h.t !== null) clearTimeout(h.t);
+    if (h.imm !== null) clearImmediate(h.imm);
+    h.t = null;
+    h.imm = null;
   },
 };
 

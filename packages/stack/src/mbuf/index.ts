@@ -47,6 +47,7 @@ export {
   mContiguous,
   mCopydata,
   mCopym,
+  mCopymAt,
   mDup,
   mFree,
   mFreem,

@@ -210,15 +210,37 @@ export function mCopydata(m: Mbuf, off: number, len: number, dst: Uint8Array, ds
  */
 export function mCopym(m: Mbuf, off: number, len?: number): Mbuf | null {
   checkCount('mCopym', 'off', off);
-  const pool = m.pool;
-  const avail = mLength(m) - off;
-  if (avail < 0) throw new RangeError(`mCopym: offset ${off} past the end of the chain`);
-  if (len === undefined) len = avail;
+  if (len === undefined) {
+    len = mLength(m) - off;
+    if (len < 0) throw new RangeError(`mCopym: offset ${off} past the end of the chain`);
+  }
   checkCount('mCopym', 'len', len);
-  if (len > avail) throw new RangeError(`mCopym: ${off} + ${len} past the end of the chain`);
+  // No mLength() walk when the length is given: a TCP send buffer is a
+  // chain of hundreds of clusters and every segment copies a slice of it,
+  // so walking the whole chain per call made output quadratic. The copy
+  // loop below finds a short chain itself.
+  const mm = seek(m, off);
+  const o = seekOff;
+  if (mm === null && o > 0) throw new RangeError(`mCopym: offset ${off} past the end of the chain`);
   const copyhdr = off === 0 && (m.flags & M_PKTHDR) !== 0;
-  let mm = seek(m, off);
-  let o = seekOff;
+  const head = mCopymAt(m.pool, mm, o, len, copyhdr ? m.flags & M_COPYFLAGS : -1);
+  if (head === null) return null;
+  if (copyhdr) {
+    head.pkthdr!.len = len;
+    head.pkthdr!.rcvif = m.pkthdr!.rcvif;
+  }
+  return head;
+}
+
+/**
+ * @internal The body of {@link mCopym}: copy `len` bytes starting `o` bytes
+ * into `mm` (whose storage comes from `pool`) (already found by the caller, e.g. through a socket buffer's
+ * seek hint). `hdrFlags` >= 0 makes the first mbuf a packet header with
+ * those flags (the caller fills `pkthdr`). Returns the new chain, or null
+ * when the pool is exhausted (nothing kept).
+ * @throws RangeError when the chain ends before `len` bytes.
+ */
+export function mCopymAt(pool: ClusterPool, mm: Mbuf | null, o: number, len: number, hdrFlags = -1): Mbuf | null {
   let head: Mbuf | null = null;
   let tail: Mbuf | null = null;
   let left = len;
@@ -228,7 +250,7 @@ export function mCopym(m: Mbuf, off: number, len?: number): Mbuf | null {
       o = 0;
       continue;
     }
-    const flags: number = head === null && copyhdr ? m.flags & M_COPYFLAGS : 0;
+    const flags: number = head === null && hdrFlags >= 0 ? hdrFlags : 0;
     let n: Mbuf | null;
     const count = Math.min(mm.len - o, left);
     if ((mm.flags & M_EXT) !== 0) {
@@ -252,13 +274,12 @@ export function mCopym(m: Mbuf, off: number, len?: number): Mbuf | null {
     left -= count;
     o += count;
   }
-  if (head === null) {
-    head = allocSmall(pool, copyhdr ? m.flags & M_COPYFLAGS : 0, copyhdr ? MHLEN : MLEN);
-    if (head === null) return null;
+  if (left > 0) {
+    mFreem(head);
+    throw new RangeError(`mCopym: chain ends ${left} bytes short of the ${len} asked for`);
   }
-  if (copyhdr) {
-    head.pkthdr!.len = len;
-    head.pkthdr!.rcvif = m.pkthdr!.rcvif;
+  if (head === null) {
+    head = allocSmall(pool, hdrFlags >= 0 ? hdrFlags : 0, hdrFlags >= 0 ? MHLEN : MLEN);
   }
   return head;
 }

@@ -66,6 +66,19 @@ export interface TransportProtocol {
   input(m: Mbuf, info: IpPacketInfo): void;
   /** Deliver an ICMP error or a local failure concerning a packet this protocol sent. */
   ctlinput?(err: TransportError): void;
+  /**
+   * Optional: a link is about to deliver a batch of frames (all those one
+   * driver wake-up read). Calls nest; every call is matched by
+   * {@link inputBatchEnd}, also when input throws.
+   */
+  inputBatchStart?(): void;
+  /**
+   * Optional: the batch announced by {@link inputBatchStart} is done. A
+   * protocol may have deferred work to here — TCP sends one cumulative ACK
+   * and one burst of data per connection instead of one per segment
+   * (receive-side coalescing, as LRO/GRO do in a kernel).
+   */
+  inputBatchEnd?(): void;
 }
 
 /** Options for one {@link IpOutput.output} call. */

@@ -430,7 +430,8 @@ export function tcpInputConn(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
   if (tcbClosed(tp)) return;
 
   if ((tp.flags & TF.DELACK) !== 0 && (tp.flags & TF.ACKNOW) === 0) tp.timers.setDelack(tcp.tun.delackMs);
-  tcpOutput(tp);
+  // Now, or at the end of the link's input batch (one ACK per batch).
+  tcp.outputAfterInput(tp);
 }
 
 /** Empty the chain (its data is not wanted; the caller still owns and frees it). */
@@ -714,6 +715,7 @@ function textInput(tp: TcpCb, seq: number, len: number, fin: boolean, m: Mbuf): 
       stats.rcvpack++;
       stats.rcvbyte += len;
       tp.rcvNxt = (tp.rcvNxt + len) >>> 0;
+      tp.segsSinceAck++;
       deliver(tp, m);
       if ((tp.flags & TF.DELACK) !== 0 || fin || tcp.tun.delackMs === 0) tp.flags |= TF.ACKNOW;
       else tp.flags |= TF.DELACK;

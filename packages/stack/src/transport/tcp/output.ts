@@ -18,7 +18,7 @@
  * @module
  */
 import { Errno } from '../../kern/errno.js';
-import { MHLEN, mCopydata, mCopym, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
+import { MHLEN, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
 import { pseudoHeaderSum } from '../../wire/checksum.js';
 import { TcpFlag, TcpRepr } from '../../wire/tcp.js';
 import { maxSackBlocks } from './sack.js';
@@ -334,10 +334,12 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     if (len <= m.off - TCP_HDR_ROOM) {
       // Small payload: copy next to the header (BSD: below MHLEN), header moves up.
       m.off -= len;
-      mCopydata(so.snd.mb!, boff, len, m.data, m.off + hlen);
+      so.snd.copydata(boff, len, m.data, m.off + hlen);
       m.len += len;
     } else {
-      const d = mCopym(so.snd.mb!, boff, len);
+      // Through the send buffer's seek hint: consecutive segments walk on
+      // from where the last one ended instead of from the head.
+      const d = so.snd.copym(boff, len);
       if (d === null) {
         mFreem(m);
         tcp.stats.senderr++;

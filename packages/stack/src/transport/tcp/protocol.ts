@@ -84,6 +84,14 @@ export interface TcpTunables {
 /** Default send and receive buffer: 1 MiB, room for a high bandwidth-delay product. */
 export const TCP_DEFAULT_BUFSPACE = 1024 * 1024;
 
+/**
+ * In-order segments received in one input batch after which an ACK goes out
+ * at once instead of at the batch's end: 44 full segments are 64 KiB, the
+ * size of a GRO super-packet, so the peer never sees a stretch ACK larger
+ * than a Linux receiver with GRO would send.
+ */
+export const BATCH_ACK_SEGS = 44;
+
 /** Defaults of {@link TcpTunables}. */
 export const TCP_DEFAULTS: Readonly<TcpTunables> = {
   mssdflt: 536,
@@ -153,6 +161,10 @@ export class TcpProtocol implements TransportProtocol {
   readonly emptyBlocks: readonly SackBlock[] = [];
   private ackWindowStart = 0;
   private ackCount = 0;
+  /** @internal Nesting depth of link input batches ({@link inputBatchStart}). */
+  private batchDepth = 0;
+  /** @internal Connections whose `tcpOutput` waits for the end of the batch. */
+  private deferred: TcpCb[] = [];
 
   /**
    * Make TCP for `layer` on `host`: registers the SOCK_STREAM protocol with
@@ -246,6 +258,53 @@ export class TcpProtocol implements TransportProtocol {
   /** `pr_input`: one inbound segment. Takes ownership of `m`. */
   input(m: Mbuf, info: IpPacketInfo): void {
     tcpInput(this, m, info);
+  }
+
+  /**
+   * A driver is about to hand over a batch of frames (every frame one
+   * wake-up read from the tap). Until {@link inputBatchEnd}, the output a
+   * segment would trigger at the end of `tcp_input` — an ACK, or new data
+   * the ACK made room for — is deferred and done once per connection when
+   * the batch ends: one cumulative ACK for the batch (what LRO/GRO give a
+   * kernel: Linux sees "stretch ACKs" of a GRO super-packet all the time)
+   * and one burst of data per batch of ACKs, instead of one ACK frame per
+   * two segments and one `tcp_output` per ACK. The ACK never waits longer
+   * than the batch (microseconds), and in-batch ACKs still go out every
+   * {@link BATCH_ACK_SEGS} segments so a huge batch cannot starve the peer.
+   * Nests; only the outermost end flushes.
+   */
+  inputBatchStart(): void {
+    this.batchDepth++;
+  }
+
+  /** The end of a batch (see {@link inputBatchStart}): run the deferred output. */
+  inputBatchEnd(): void {
+    if (this.batchDepth === 0 || --this.batchDepth > 0) return;
+    // Output may loop back into input (loopback, a synchronous wire): with
+    // the depth at 0 that input runs undeferred or in a batch of its own.
+    for (let round = 0; round < 8 && this.deferred.length > 0; round++) {
+      const list = this.deferred;
+      this.deferred = [];
+      for (const tp of list) {
+        tp.flags &= ~TF.OUTPUT_DEFERRED;
+        if (tp.state !== TCPS.CLOSED && this.tcbs.has(tp)) tcpOutput(tp);
+      }
+    }
+  }
+
+  /**
+   * @internal Called where `tcp_input` ends with `tcp_output`: outside a
+   * batch (or when an ACK is overdue) that is done now, else deferred.
+   */
+  outputAfterInput(tp: TcpCb): void {
+    if (this.batchDepth === 0 || tp.segsSinceAck >= BATCH_ACK_SEGS) {
+      tcpOutput(tp);
+      return;
+    }
+    if ((tp.flags & TF.OUTPUT_DEFERRED) === 0) {
+      tp.flags |= TF.OUTPUT_DEFERRED;
+      this.deferred.push(tp);
+    }
   }
 
   /** @internal Pseudo-header partial sum. */

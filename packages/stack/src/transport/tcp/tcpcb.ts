@@ -100,6 +100,8 @@ export const TF = {
   SYN_REXMT: 0x1000,
   /** The user asked to close; send FIN once the data is out. */
   WANTFIN: 0x2000,
+  /** @internal Queued for `tcpOutput` at the end of the input batch (`TcpProtocol.inputBatchEnd`). */
+  OUTPUT_DEFERRED: 0x4000,
 } as const;
 
 /** Per-connection tunables copied from the protocol's sysctls at creation. */
