@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { M_EXT, MSIZE, Mbuf, mFree, mFreem } from '../mbuf/index.js';
+import { M_EXT, MSIZE, Mbuf, mCopydata, mCopymAt, mFree, mFreem } from '../mbuf/index.js';
 import type { SockaddrIn } from './sockaddr.js';
 import { SleepLock, WaitQueue } from './wait.js';
 
@@ -93,6 +93,16 @@ export class SockBuf {
   records = 0;
   /** @internal Last mbuf of the last record's chain, for O(1) stream appends. */
   private mtail: Mbuf | null = null;
+  /**
+   * @internal Seek hint for stream reads (FreeBSD's `sb_sndptr` /
+   * `sb_sndptroff`): an mbuf of the stream and the stream offset of its
+   * first byte. TCP copies consecutive slices of a send buffer of hundreds
+   * of clusters; starting each walk here instead of at the head keeps that
+   * linear. Dropping bytes shifts the offset; a hint whose mbuf may have
+   * been trimmed or freed (offset gone negative) is forgotten.
+   */
+  private hintM: Mbuf | null = null;
+  private hintOff = 0;
 
   /**
    * The head of the first record's chain (`sb_mb`): for a stream buffer the
@@ -209,6 +219,7 @@ export class SockBuf {
   }
 
   private linkRecord(r: SbRecord): void {
+    this.hintM = null;
     if (this.last === null) this.first = r;
     else this.last.next = r;
     this.last = r;
@@ -229,6 +240,10 @@ export class SockBuf {
   drop(len: number): void {
     if (!Number.isInteger(len) || len < 0 || len > this.cc) {
       throw new RangeError(`sbdrop: ${len} bytes from a buffer holding ${this.cc}`);
+    }
+    if (this.hintM !== null) {
+      this.hintOff -= len;
+      if (this.hintOff < 0) this.hintM = null;
     }
     let left = len;
     while (left > 0 && this.first !== null) {
@@ -265,6 +280,7 @@ export class SockBuf {
   dropRecord(): void {
     const r = this.first;
     if (r === null) return;
+    this.hintM = null;
     this.first = r.next;
     if (this.first === null) {
       this.last = null;
@@ -285,6 +301,7 @@ export class SockBuf {
   takeRecord(): SbRecord | null {
     const r = this.first;
     if (r === null) return null;
+    this.hintM = null;
     this.first = r.next;
     if (this.first === null) {
       this.last = null;
@@ -295,6 +312,68 @@ export class SockBuf {
     this.mbcnt -= r.charge;
     r.next = null;
     return r;
+  }
+
+  /**
+   * Share `len` stream bytes from offset `off` as a new chain (`m_copym` of
+   * `sb_mb`, through the seek hint): clusters by reference, small mbufs
+   * copied. The chain is the caller's. Null when the pool is exhausted.
+   * @throws RangeError when `off + len` passes `cc`.
+   */
+  copym(off: number, len: number): Mbuf | null {
+    const m = this.seekStream(off, len);
+    return mCopymAt(this.poolOf(), m, this.seekRest, len);
+  }
+
+  /**
+   * Copy `len` stream bytes from offset `off` into `dst` at `dstOff`
+   * (`m_copydata` of `sb_mb`, through the seek hint).
+   * @throws RangeError when `off + len` passes `cc` or `dst`.
+   */
+  copydata(off: number, len: number, dst: Uint8Array, dstOff: number): void {
+    const m = this.seekStream(off, len);
+    if (m === null) {
+      if (len > 0) throw new RangeError(`sockbuf copydata: ${off} + ${len} past ${this.cc}`);
+      return;
+    }
+    // m_copydata from inside the found mbuf: offset seekRest into the chain from m.
+    mCopydata(m, this.seekRest, len, dst, dstOff);
+  }
+
+  /** @internal Offset inside the mbuf {@link seekStream} returned. */
+  private seekRest = 0;
+
+  private poolOf(): Mbuf['pool'] {
+    return this.first!.m!.pool;
+  }
+
+  /**
+   * @internal The mbuf holding stream byte `off` (offset inside it in
+   * `seekRest`), starting from the hint when it lies at or before `off`;
+   * leaves the hint there.
+   */
+  private seekStream(off: number, len: number): Mbuf | null {
+    if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > this.cc || this.first === null || this.first.m === null) {
+      throw new RangeError(`sockbuf: ${off} + ${len} outside a stream of ${this.cc} bytes`);
+    }
+    let m: Mbuf | null;
+    let base: number;
+    if (this.hintM !== null && this.hintOff <= off) {
+      m = this.hintM;
+      base = this.hintOff;
+    } else {
+      m = this.first.m;
+      base = 0;
+    }
+    // Bounded by the chain's length.
+    while (m !== null && off - base >= m.len && m.next !== null) {
+      base += m.len;
+      m = m.next;
+    }
+    this.hintM = m;
+    this.hintOff = base;
+    this.seekRest = off - base;
+    return m;
   }
 
   /** Free everything (`sbflush`). */
