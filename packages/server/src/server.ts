@@ -86,7 +86,8 @@ export class RumpServer {
   /** Resolves once {@link RumpServer.close} has finished (also after `ctl.halt`), with the reason. */
   readonly done: Promise<string>;
 
-  private readonly net: NetStack;
+  /** The stack with its socket layer and transports (for embedding and tests). */
+  readonly net: NetStack;
   private listenerRef: RumpListener | undefined;
   private readonly procs = new Map<number, ClientProcess>();
   private readonly log: ServerLogger;
@@ -208,6 +209,7 @@ export class RumpServer {
       ...ctlHandlers({
         stack: this.stack,
         layer: this.layer,
+        tcp: this.net.tcp,
         params: { ...this.params, nmbclusters: this.config.nmbclusters },
         software: this.software,
         listenUrl: this.urlOf(this.config),

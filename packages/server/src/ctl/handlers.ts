@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Errno } from '@rumpnet/stack';
+import { Errno, type TcpConnInfo } from '@rumpnet/stack';
 import type {
   CtlArpEntry,
   CtlClient,
@@ -41,6 +41,8 @@ export type CtlHandlers = { [K in CtlCall]: Handler<K> };
 export interface CtlEnv {
   readonly stack: Stack;
   readonly layer: SocketLayer;
+  /** TCP's connection list, for the connections that outlive their socket (TIME-WAIT, LAST-ACK, ...). */
+  readonly tcp?: { connections(): TcpConnInfo[] };
   readonly params: CtlParams;
   /** Banner software name, e.g. `rump-server/0.1.0`. */
   readonly software: string;
@@ -112,7 +114,7 @@ export function interfaces(stack: Stack, only?: string): CtlInterface[] {
 }
 
 /** Every live socket with its owner (`netstat -an`). */
-export function socketList(layer: SocketLayer, procs: readonly ClientProcess[]): CtlSocket[] {
+export function socketList(layer: SocketLayer, procs: readonly ClientProcess[], tcp?: { connections(): TcpConnInfo[] }): CtlSocket[] {
   const owner = new Map<Socket, { session: number; fd: number }>();
   for (const p of procs) {
     for (const fd of p.table.fds()) {
@@ -120,10 +122,10 @@ export function socketList(layer: SocketLayer, procs: readonly ClientProcess[]):
       if (so !== null) owner.set(so, { session: p.session.id, fd });
     }
   }
-  return layer
+  const rows = layer
     .sockets()
     .sort((a, b) => a.id - b.id)
-    .map((so) => {
+    .map((so): CtlSocket => {
       const u = so.proto.usrreqs;
       const closed = so.pcb === null;
       const o = owner.get(so);
@@ -139,6 +141,22 @@ export function socketList(layer: SocketLayer, procs: readonly ClientProcess[]):
         fd: o?.fd ?? null,
       };
     });
+  // Connections TCP finishes after their user closed: no socket, no descriptor (id 0).
+  for (const c of tcp?.connections() ?? []) {
+    if (c.hasSocket) continue;
+    rows.push({
+      id: 0,
+      proto: 'tcp',
+      recvQ: c.rcvQ,
+      sendQ: c.sndQ,
+      local: { family: 'inet', address: inetNtoa(c.laddr), port: c.lport },
+      foreign: { family: 'inet', address: inetNtoa(c.faddr), port: c.fport },
+      state: c.state,
+      session: null,
+      fd: null,
+    });
+  }
+  return rows;
 }
 
 /** Every client with its counters (`rumpctl clients`). */
@@ -224,7 +242,7 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
     async 'ctl.netstat'(_s, a) {
       switch (a.what) {
         case 'sockets':
-          return { sockets: socketList(env.layer, env.processes()) };
+          return { sockets: socketList(env.layer, env.processes(), env.tcp) };
         case 'mbufs':
           return { mbufs: { pool: { ...stack.pool.stats() } as unknown as Record<string, number>, params: { ...env.params } } };
         case 'stats': {

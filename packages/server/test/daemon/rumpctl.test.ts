@@ -115,6 +115,12 @@ describe('rumpctl', () => {
     expect(r.out).to.match(row('127\\.0\\.0\\.1\\.6100', '\\*\\.\\*', 'LISTEN', l));
     expect(r.out).to.match(row('127\\.0\\.0\\.1\\.\\d+', '127\\.0\\.0\\.1\\.6100', 'ESTABLISHED', c));
     expect(r.out).to.match(row('127\\.0\\.0\\.1\\.6100', '127\\.0\\.0\\.1\\.\\d+', 'ESTABLISHED', conn.fd));
+    // The active closer's connection outlives its socket in TIME-WAIT: still listed, with no client/fd.
+    await a.sys.close(c);
+    await a.sys.close(conn.fd);
+    await waitFor(() => srv.net.tcp.stateCounts()['TIME-WAIT'] === 1, 'TIME-WAIT');
+    const after = await ctl('netstat', '-an');
+    expect(after.out).to.match(/\ntcp\s+0\s+0\s+127\.0\.0\.1\.\d+\s+127\.0\.0\.1\.6100\s+TIME-WAIT\s+-(\n|$)/);
     await a.close();
   });
 

@@ -127,6 +127,8 @@ export interface TcpConnInfo {
   rcvQ: number;
   cwnd: number;
   srtt: number | undefined;
+  /** False once the user has closed and TCP finishes alone (FIN-WAIT, LAST-ACK, TIME-WAIT): `netstat -an` still lists it. */
+  hasSocket: boolean;
 }
 
 /** The TCP protocol of one stack. */
@@ -542,6 +544,7 @@ export class TcpProtocol implements TransportProtocol {
         rcvQ: tp.so?.rcv.cc ?? 0,
         cwnd: tp.cc.cwnd,
         srtt: tp.rtt.srtt,
+        hasSocket: tp.so !== null,
       });
     }
     return out;
