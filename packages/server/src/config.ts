@@ -16,6 +16,8 @@ export interface ServerConfig {
   listen: ListenUrl;
   /** Tap device to attach to (created if it does not exist), or null. */
   tap: string | null;
+  /** Open the tap with checksum/segmentation offloads (`--offload`; absent = off). */
+  offload?: boolean;
   /** Bus directory to join (rootless shared Ethernet segment), or null. */
   bus: string | null;
   /** Addresses for the tap or bus interface, `a.b.c.d/len`. */
@@ -104,6 +106,7 @@ export function buildProgram(version: string): Command {
     .version(version, '-V, --version')
     .argument('[url]', `where to listen (unix:///path or tcp://127.0.0.1:PORT); default $RUMP_SERVER or ${DEFAULT_SOCKET}`)
     .option('--tap <name>', 'attach a Linux tap device (created if missing; needs CAP_NET_ADMIN)')
+    .option('--offload', 'with --tap: checksum and TCP segmentation offloads (IFF_VNET_HDR: TSO out, large receive in)')
     .option('--bus <dir>', 'join a rootless shared Ethernet bus in this directory')
     .option('--addr <cidr>', 'IPv4 address for the tap or bus interface, repeatable', cidr, [])
     .option('--gateway <ip>', 'default gateway', ipv4)
@@ -151,12 +154,14 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if ((o.addr as string[]).length > 0 && !o.tap && !o.bus) throw new UsageError('--addr needs an interface: add --tap NAME or --bus DIR');
   if (o.gateway && !o.tap && !o.bus) throw new UsageError('--gateway needs an interface: add --tap NAME or --bus DIR');
   if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');
+  if (o.offload && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
   if (o.tap && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.tap)) throw new UsageError(`--tap wants an interface name of 1-15 characters [A-Za-z0-9_.-], got "${o.tap}"`);
   const url: string = program.args[0] ?? env.RUMP_SERVER ?? DEFAULT_SOCKET;
   return {
     listen: parseListenUrl(url),
     tap: o.tap ?? null,
+    offload: o.offload === true,
     bus: o.bus ?? null,
     addrs: o.addr,
     gateway: o.gateway ?? null,

@@ -65,7 +65,7 @@ export interface ServerSnapshot {
 /** Opens the configured interface (tap or bus), wrapped for pcap if asked; null for loopback only. */
 function openLink(cfg: ServerConfig, given: Link | undefined): Link | null {
   let link: Link | null = given ?? null;
-  if (link === null && cfg.tap !== null) link = TapLink.open({ name: cfg.tap, mtu: cfg.mtu });
+  if (link === null && cfg.tap !== null) link = TapLink.open({ name: cfg.tap, mtu: cfg.mtu, offload: cfg.offload === true });
   if (link === null && cfg.bus !== null) link = BusLink.open({ dir: cfg.bus, mtu: cfg.mtu, name: 'bus0' });
   if (link !== null && cfg.pcap !== null) link = withPcap(link, cfg.pcap);
   return link;

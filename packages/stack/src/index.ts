@@ -21,6 +21,7 @@ export { realClock, ManualClock } from './kern/clock.js';
 export type { Clock, TimerHandle } from './kern/clock.js';
 export {
   emptyLinkStats,
+  RxFlag,
   LoopbackLink,
   LOOPBACK_MTU,
   MemWire,
@@ -35,6 +36,8 @@ export {
 } from './link/index.js';
 export type {
   Link,
+  LinkOffloads,
+  TxOffload,
   LinkKind,
   LinkReceiver,
   LinkStats,

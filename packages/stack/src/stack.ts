@@ -33,7 +33,7 @@ import { Icmp, type IcmpTunables, type PingOptions, type PingReply } from './net
 import { Ifnet, makeIfaddr } from './net/ifnet.js';
 import { IpIdGenerator } from './net/ipid.js';
 import { ipInput } from './net/ipv4-input.js';
-import { ipOutput, mtuTowards, selectSource } from './net/ipv4-output.js';
+import { ipOutput, mtuTowards, selectSource, tsoMaxTowards } from './net/ipv4-output.js';
 import type { IpOutput, TransportProtocol } from './net/protosw.js';
 import { Reass, type ReassLimits } from './net/reass.js';
 import { RouteTable, type RouteInfo } from './net/route.js';
@@ -127,6 +127,7 @@ export class Stack implements NetContext {
       output: (m, o) => ipOutput(this, m, o),
       selectSource: (dst) => selectSource(this, dst),
       mtuTowards: (dst) => mtuTowards(this, dst),
+      tsoMaxTowards: (dst) => tsoMaxTowards(this, dst),
     };
     registerNetSysctl(this.sysctl, {
       pool: this.pool,
@@ -187,10 +188,11 @@ export class Stack implements NetContext {
     this.ifnets.set(ifp.name, ifp);
     this.ifList = [...this.ifList, ifp];
     if (link.kind === 'ethernet') {
-      link.attach((frames) => {
+      link.attach((frames, flags) => {
         this.batchStart();
         try {
-          for (let i = 0; i < frames.length; i++) etherInput(this, ifp, frames[i]!);
+          if (flags === undefined) for (let i = 0; i < frames.length; i++) etherInput(this, ifp, frames[i]!, 0);
+          else for (let i = 0; i < frames.length; i++) etherInput(this, ifp, frames[i]!, flags[i]!);
         } finally {
           this.batchEnd(link);
         }

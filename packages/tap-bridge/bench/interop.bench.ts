@@ -4,6 +4,7 @@
  *
  *   npx tsx packages/tap-bridge/bench/interop.bench.ts [--runs 3] [--mib 64]
  *       [--mtu 1500|9000] [--dir out|in] [--tcp-only] [--profile] [--pcap]
+ *       [--offload | --offload-only]
  *
  * `--mtu` / `--dir` restrict the TCP section to one MTU / one direction
  * (`out` = stack -> Linux); `--tcp-only` skips ICMP and UDP; `--profile`
@@ -11,6 +12,10 @@
  * top 15) of one extra run per direction; `--pcap` records one extra run
  * per direction and prints tshark's retransmission/dup-ACK/zero-window
  * counts and the largest gap between frames (a stall shows there).
+ * `--offload` measures every TCP row twice, without and with the tap's
+ * offloads (`TapLink.open({ offload: true })`: TSO out, the kernel's
+ * super-packets in), and prints both with the TSO/LRO counters;
+ * `--offload-only` measures only with them (ping/UDP then run with them too).
  *
  * TCP:  throughput stack -> Linux and Linux -> stack at MTU 1500 and 9000,
  *       `--mib` MiB per run, median of `--runs` runs. The Linux peer is a
@@ -52,6 +57,8 @@ const DIR = strOpt('dir');
 const TCP_ONLY = flag('tcp-only');
 const PROFILE = flag('profile');
 const PCAP = flag('pcap');
+const OFFLOAD_ONLY = flag('offload-only');
+const OFFLOADS: boolean[] = OFFLOAD_ONLY ? [true] : flag('offload') ? [false, true] : [false];
 const MIB = Math.max(1, opt('mib', 64));
 const BYTES = MIB << 20;
 
@@ -190,58 +197,69 @@ async function tcpSection(): Promise<void> {
   const mtus = ONLY_MTU > 0 ? [ONLY_MTU] : [1500, 9000];
   const dirs: Array<'out' | 'in'> = DIR === 'out' || DIR === 'in' ? [DIR] : ['out', 'in'];
   let port = 6000;
-  for (const mtu of mtus) {
-    const env = await openInterop({ prefix: 'bench', mtu, tcp: true });
-    try {
-      const res = { out: [] as number[], in: [] as number[] };
-      const cpu = { out: [] as number[], in: [] as number[] };
-      for (let r = 0; r < RUNS; r++) {
-        for (const d of dirs) {
-          const c0 = process.cpuUsage();
-          const ms = d === 'out' ? await stackToLinux(env, port++) : await linuxToStack(env, port++);
-          const c = process.cpuUsage(c0);
-          res[d].push(mbps(BYTES, ms));
-          cpu[d].push((c.user + c.system) / 1000 / MIB);
-        }
-      }
-      const fmt = (xs: number[], cs: number[]) =>
-        `${median(xs).toFixed(0).padStart(5)} MB/s  (runs: ${xs.map((x) => x.toFixed(0)).join(', ')}; CPU ${median(cs).toFixed(2)} ms/MiB)`;
+  for (const mtu of mtus) for (const offload of OFFLOADS) await tcpRows(mtu, offload, dirs, () => port++);
+}
+
+/** The TCP rows of one MTU, with or without offloads. */
+async function tcpRows(mtu: number, offload: boolean, dirs: Array<'out' | 'in'>, nextPort: () => number): Promise<void> {
+  const tag = OFFLOADS.length > 1 || offload ? (offload ? ' offload' : ' no-offl') : '';
+  const env = await openInterop({ prefix: 'bench', mtu, tcp: true, offload });
+  try {
+    const res = { out: [] as number[], in: [] as number[] };
+    const cpu = { out: [] as number[], in: [] as number[] };
+    for (let r = 0; r < RUNS; r++) {
       for (const d of dirs) {
-        console.log(`  MTU ${String(mtu).padStart(4)}  ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'} ${fmt(res[d], cpu[d])}`);
+        const c0 = process.cpuUsage();
+        const ms = d === 'out' ? await stackToLinux(env, nextPort()) : await linuxToStack(env, nextPort());
+        const c = process.cpuUsage(c0);
+        res[d].push(mbps(BYTES, ms));
+        cpu[d].push((c.user + c.system) / 1000 / MIB);
       }
-      const s = env.tcp!.stats;
-      const ts = env.tap.stats();
-      console.log(
-        `            (stack counters: sndrexmitpack ${s.sndrexmitpack}, rcvoopack ${s.rcvoopack}, rcvbadsum ${s.rcvbadsum}, ` +
-          `rexmttimeo ${s.rexmttimeo ?? '?'}; tap txDrops ${ts.txDrops}, rx frames/wake-up ${(ts.rxFrames / Math.max(1, ts.rxWakeups)).toFixed(1)})`,
-      );
-      if (PROFILE) {
-        for (const d of dirs) {
-          await profiled(`MTU ${mtu} ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'}`, () =>
-            d === 'out' ? stackToLinux(env, port++) : linuxToStack(env, port++),
-          );
-        }
-      }
-    } finally {
-      await env.close();
     }
-    if (PCAP) {
+    const fmt = (xs: number[], cs: number[]) =>
+      `${median(xs).toFixed(0).padStart(5)} MB/s  (runs: ${xs.map((x) => x.toFixed(0)).join(', ')}; CPU ${median(cs).toFixed(2)} ms/MiB)`;
+    for (const d of dirs) {
+      console.log(`  MTU ${String(mtu).padStart(4)}${tag}  ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'} ${fmt(res[d], cpu[d])}`);
+    }
+    const s = env.tcp!.stats;
+    const ts = env.tap.stats();
+    console.log(
+      `            (stack counters: sndrexmitpack ${s.sndrexmitpack}, rcvoopack ${s.rcvoopack}, rcvbadsum ${s.rcvbadsum}, ` +
+        `rexmttimeo ${s.rexmttimeo ?? '?'}; tap txDrops ${ts.txDrops}, rx frames/wake-up ${(ts.rxFrames / Math.max(1, ts.rxWakeups)).toFixed(1)})`,
+    );
+    if (offload) {
+      const es = env.stack.etherstat as Record<string, number>;
+      console.log(
+        `            (offload: tsoSegments ${s.tsoSegments ?? '?'}, tsoBytes ${s.tsoBytes ?? '?'}, tap txGso ${ts.txGso}, ` +
+          `rxGso ${ts.rxGso}, lroPackets ${es.lroPackets ?? '?'}, rcvcsumoffload ${s.rcvcsumoffload ?? '?'})`,
+      );
+    }
+    if (PROFILE) {
       for (const d of dirs) {
-        const penv = await openInterop({ prefix: 'bench', mtu, tcp: true, pcap: true });
-        try {
-          const ms = d === 'out' ? await stackToLinux(penv, port++) : await linuxToStack(penv, port++);
-          console.log(`    with pcap: ${mbps(BYTES, ms).toFixed(0)} MB/s`);
-          await pcapSummary(penv, `MTU ${mtu} ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'}`);
-        } finally {
-          await penv.close();
-        }
+        await profiled(`MTU ${mtu}${tag} ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'}`, () =>
+          d === 'out' ? stackToLinux(env, nextPort()) : linuxToStack(env, nextPort()),
+        );
+      }
+    }
+  } finally {
+    await env.close();
+  }
+  if (PCAP) {
+    for (const d of dirs) {
+      const penv = await openInterop({ prefix: 'bench', mtu, tcp: true, pcap: true, offload });
+      try {
+        const ms = d === 'out' ? await stackToLinux(penv, nextPort()) : await linuxToStack(penv, nextPort());
+        console.log(`    with pcap: ${mbps(BYTES, ms).toFixed(0)} MB/s`);
+        await pcapSummary(penv, `MTU ${mtu}${tag} ${d === 'out' ? 'stack -> Linux' : 'Linux -> stack'}`);
+      } finally {
+        await penv.close();
       }
     }
   }
 }
 
 async function pingUdpSection(): Promise<void> {
-  const env = await openInterop({ prefix: 'bench' });
+  const env = await openInterop({ prefix: 'bench', offload: OFFLOAD_ONLY });
   try {
     await env.stack.ping(env.linuxIp, { timeout: 2000 }); // ARP
     const rtts: number[] = [];

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -99,7 +100,14 @@ class NetnsGuard {
 // ---------------------------------------------------------------------------
 // Tap devices
 
-// openTap({ name, vnetHdr, multiQueue, netns }) -> { fd, ctlFd, name, vnetHdrSize }
+// openTap({ name, vnetHdr, multiQueue, netns, offload }) -> { fd, ctlFd, name, vnetHdrSize }
+//
+// With vnetHdr, every frame on the fd carries a 10-byte struct virtio_net_hdr
+// in front (TUNSETVNETHDRSZ 10, little-endian fields: TUNSETVNETLE), and
+// `offload` (TUN_F_* bits, -1 for none) is passed to TUNSETOFFLOAD: what the
+// reader can take — partial checksums (TUN_F_CSUM), TCP super-packets
+// (TUN_F_TSO4). The kernel then turns on the matching netdev features of the
+// Linux side (NETIF_F_HW_CSUM, NETIF_F_TSO) and hands us such frames.
 Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "openTap: options object expected");
@@ -108,6 +116,7 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   bool vnet = o.Has("vnetHdr") && o.Get("vnetHdr").ToBoolean().Value();
   bool mq = o.Has("multiQueue") && o.Get("multiQueue").ToBoolean().Value();
   std::string netns = o.Has("netns") && o.Get("netns").IsString() ? o.Get("netns").As<Napi::String>().Utf8Value() : "";
+  int offload = o.Has("offload") && o.Get("offload").IsNumber() ? o.Get("offload").As<Napi::Number>().Int32Value() : -1;
   if (name.size() >= IFNAMSIZ) return ThrowErrno(env, EINVAL, "open", "tap name '" + name + "' is longer than 15 bytes");
 
   NetnsGuard ns;
@@ -147,7 +156,23 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   }
 
   int vnetSize = 0;
-  if (vnet && ioctl(fd, TUNGETVNETHDRSZ, &vnetSize) < 0) vnetSize = 10;  // the kernel's default
+  if (vnet) {
+    // 10 bytes: no num_buffers (we never merge receive buffers). Little-endian
+    // fields whatever the host (TUNSETVNETLE; on a little-endian host that is
+    // the default anyway, so a kernel refusing it changes nothing there).
+    vnetSize = 10;
+    int le = 1;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &vnetSize) < 0 || (ioctl(fd, TUNSETVNETLE, &le) < 0 && errno != EINVAL)) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, err, "ioctl", "TUNSETVNETHDRSZ/TUNSETVNETLE: " + Describe(err));
+    }
+    if (offload >= 0 && ioctl(fd, TUNSETOFFLOAD, (unsigned long)offload) < 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, err, "ioctl", "TUNSETOFFLOAD " + std::to_string(offload) + ": " + Describe(err));
+    }
+  }
 
   // The control socket for SIOC[GS]IF* ioctls; created here so that it lives
   // in the same namespace as the device.
@@ -351,6 +376,8 @@ class FrameIo : public Napi::ObjectWrap<FrameIo> {
                            InstanceMethod<&FrameIo::WantWritable>("wantWritable"),
                            InstanceMethod<&FrameIo::Write>("write"),
                            InstanceMethod<&FrameIo::WriteBatch>("writeBatch"),
+                           InstanceMethod<&FrameIo::WriteGso>("writeGso"),
+                           InstanceMethod<&FrameIo::SetVnetHdr>("setVnetHdr"),
                            InstanceMethod<&FrameIo::SendTo>("sendto"),
                            InstanceMethod<&FrameIo::Close>("close"),
                            InstanceMethod<&FrameIo::RefLoop>("ref"),
@@ -509,13 +536,54 @@ class FrameIo : public Napi::ObjectWrap<FrameIo> {
     return Napi::Number::New(env, WriteOne(f.Data(), f.ByteLength()));
   }
 
-  ssize_t WriteOne(const uint8_t* p, size_t len) {
+  // One frame, behind a virtio_net_hdr when the fd carries them (`hdr`, or
+  // all zero: nothing to do, no GSO). writev keeps the frame where the stack
+  // built it: no copy to make room for the header.
+  ssize_t WriteOne(const uint8_t* p, size_t len, const uint8_t* hdr = nullptr) {
+    static const uint8_t kZeroHdr[16] = {0};
+    struct iovec iov[2];
+    iov[0].iov_base = const_cast<uint8_t*>(hdr != nullptr ? hdr : kZeroHdr);
+    iov[0].iov_len = (size_t)vnet_hdr_;
+    iov[1].iov_base = const_cast<uint8_t*>(p);
+    iov[1].iov_len = len;
     for (int tries = 0; tries < 8; tries++) {
-      ssize_t r = ::write(fd_, p, len);
+      ssize_t r = vnet_hdr_ > 0 ? ::writev(fd_, iov, 2) : ::write(fd_, p, len);
       if (r >= 0) return r;
       if (errno != EINTR) return -errno;
     }
     return -EINTR;
+  }
+
+  // setVnetHdr(size): frames on this fd carry a virtio_net_hdr of `size`
+  // bytes (0, 10 or 12); write() and writeBatch() then send a zero one.
+  Napi::Value SetVnetHdr(const Napi::CallbackInfo& info) {
+    int n = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+    if (n != 0 && n != 10 && n != 12) return ThrowType(info.Env(), "setVnetHdr: 0, 10 or 12 expected");
+    vnet_hdr_ = n;
+    return info.Env().Undefined();
+  }
+
+  // writeGso(frame, flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset)
+  // -> bytes written | -errno: one frame behind a virtio_net_hdr with these
+  // fields (include/uapi/linux/virtio_net.h; the kernel's
+  // virtio_net_hdr_to_skb() checks them and refuses bad ones with EINVAL).
+  Napi::Value WriteGso(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_) return Napi::Number::New(env, -EBADF);
+    if (vnet_hdr_ == 0) return Napi::Number::New(env, -EINVAL);
+    if (!info[0].IsTypedArray()) return ThrowType(env, "writeGso: Uint8Array expected");
+    for (int i = 1; i <= 6; i++)
+      if (!info[i].IsNumber()) return ThrowType(env, "writeGso(frame, flags, gsoType, hdrLen, gsoSize, csumStart, csumOffset)");
+    uint8_t h[12] = {0};
+    h[0] = (uint8_t)info[1].As<Napi::Number>().Uint32Value();
+    h[1] = (uint8_t)info[2].As<Napi::Number>().Uint32Value();
+    for (int i = 0; i < 4; i++) {
+      uint32_t v = info[3 + i].As<Napi::Number>().Uint32Value();
+      h[2 + 2 * i] = (uint8_t)(v & 0xff);  // little-endian (TUNSETVNETLE)
+      h[3 + 2 * i] = (uint8_t)((v >> 8) & 0xff);
+    }
+    Napi::Uint8Array f = info[0].As<Napi::Uint8Array>();
+    return Napi::Number::New(env, WriteOne(f.Data(), f.ByteLength(), h));
   }
 
   // writeBatch(frames: Uint8Array[], start) -> how many frames, from `start`,
@@ -614,6 +682,7 @@ class FrameIo : public Napi::ObjectWrap<FrameIo> {
   bool writable_ = false;
   bool closed_ = false;
   int last_errno_ = 0;
+  int vnet_hdr_ = 0;
   uint64_t wakeups_ = 0;
   uv_poll_t* poll_ = nullptr;
   Napi::AsyncContext* async_ = nullptr;

@@ -10,6 +10,8 @@
  *   sockets in a directory (rump's `shmif` bus file).
  * - {@link withPcap}: record any link's traffic to a pcap file.
  * - {@link Netns}: create a namespace, add taps, run peers, delete it all.
+ * - Offloads: `TapLink.open({ offload: true })` speaks `virtio_net_hdr`
+ *   (checksum offload, TSO out, the kernel's super-packets in).
  *
  * @example
  * ```ts
@@ -26,8 +28,23 @@
  */
 export const PACKAGE = '@rumpnet/tap-bridge';
 
-export { TapDevice, TapLink, IFF_UP, IFF_RUNNING, TAP_MIN_MTU, TAP_MAX_MTU } from './tap.js';
-export type { TapDeviceOptions, TapLinkOptions, TapLinkStats, RawFrameHandler } from './tap.js';
+export { TapDevice, TapLink, IFF_UP, IFF_RUNNING, TAP_MIN_MTU, TAP_MAX_MTU, TAP_MAX_GSO_BYTES } from './tap.js';
+export type { TapDeviceOptions, TapLinkOptions, TapLinkStats, RawFrameHandler, TxMeta } from './tap.js';
+export {
+  VNET_HDR_LEN,
+  VnetField,
+  VnetGso,
+  VNET_F_NEEDS_CSUM,
+  VNET_F_DATA_VALID,
+  TunOffload,
+  RX_CSUM_VALID,
+  RX_CSUM_PARTIAL,
+  RX_GSO,
+  parseVnetHdr,
+  emitVnetHdr,
+  rxFlagsOf,
+} from './vnet.js';
+export type { VnetHdr } from './vnet.js';
 export { BusLink } from './bus.js';
 export type { BusLinkOptions, BusLinkStats, BusMember } from './bus.js';
 export { PcapWriter, withPcap, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap.js';

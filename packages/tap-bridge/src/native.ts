@@ -41,6 +41,13 @@ export interface NativeFrameIo {
   write(frame: Uint8Array): number;
   /** Frames written from `start` before the first failure (see `lastErrno`). */
   writeBatch(frames: readonly Uint8Array[], start: number): number;
+  /**
+   * One frame behind a `virtio_net_hdr` with these fields (the fd must carry
+   * them: {@link NativeFrameIo.setVnetHdr}); bytes written or a negative errno.
+   */
+  writeGso(frame: Uint8Array, flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): number;
+  /** Frames on the fd carry a `virtio_net_hdr` of this size (0, 10, 12): `write`/`writeBatch` send a zero one. */
+  setVnetHdr(size: number): void;
   /** 0 or a negative errno. */
   sendto(path: string, frame: Uint8Array): number;
   close(): void;
@@ -51,7 +58,7 @@ export interface NativeFrameIo {
 /** The addon's exports. */
 export interface NativeAddon {
   version: number;
-  openTap(opts: { name?: string; vnetHdr?: boolean; multiQueue?: boolean; netns?: string }): NativeTap;
+  openTap(opts: { name?: string; vnetHdr?: boolean; multiQueue?: boolean; netns?: string; offload?: number }): NativeTap;
   setMtu(ctlFd: number, ifname: string, mtu: number): void;
   getMtu(ctlFd: number, ifname: string): number;
   setMac(ctlFd: number, ifname: string, mac: Uint8Array): void;

@@ -10,7 +10,9 @@
  * microseconds, captured length, original length) and the bytes.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Link, LinkReceiver, LinkStats } from '@rumpnet/stack';
+import { wire, type Link, type LinkReceiver, type LinkStats } from '@rumpnet/stack';
+import type { TxMeta } from './tap.js';
+import { RX_CSUM_PARTIAL } from './vnet.js';
 
 /** LINKTYPE_ETHERNET: frames start with an Ethernet II header. */
 export const LINKTYPE_ETHERNET = 1;
@@ -21,7 +23,11 @@ export const LINKTYPE_RAW = 101;
 export interface PcapWriterOptions {
   /** Link type in the file header (default {@link LINKTYPE_ETHERNET}). */
   linkType?: number;
-  /** Longest slice of a frame to keep (default 65535); longer frames are truncated but keep their original length. */
+  /**
+   * Longest slice of a frame to keep (default 262144, tcpdump's: a 64 KiB
+   * TSO/LRO super-packet fits whole); longer frames are truncated but keep
+   * their original length.
+   */
   snaplen?: number;
   /** Bytes buffered before a write to the file (default 64 KiB). */
   bufferBytes?: number;
@@ -58,7 +64,7 @@ export class PcapWriter {
    */
   constructor(path: string, opts: PcapWriterOptions = {}) {
     this.path = path;
-    this.#snaplen = opts.snaplen ?? 65535;
+    this.#snaplen = opts.snaplen ?? 262144;
     this.#now = opts.now ?? (() => performance.timeOrigin + performance.now());
     this.#buf = Buffer.allocUnsafe(Math.max(opts.bufferBytes ?? 65536, 16 + this.#snaplen));
     this.#fd = openSync(path, 'w');
@@ -147,6 +153,14 @@ export interface PcapLink extends Link {
  * including frames the link goes on to drop. `close()` closes the link, then
  * flushes and closes the file.
  *
+ * Offloads pass through (`offloads`, `outputGso`, receive flags). A frame
+ * whose TCP/UDP checksum is partial (sent with `outputGso`, or received
+ * with `RxFlag.CSUM_PARTIAL`) is recorded with the checksum completed, as
+ * the device completes it — so tshark's checksum checks stay meaningful
+ * (a wrong pseudo-header sum shows as a bad checksum); a TSO super-packet
+ * is recorded whole, as one frame, like a capture on a Linux interface
+ * with GSO. This costs one copy of such frames, only while capturing.
+ *
  * @throws the `fs` error when the file cannot be created.
  */
 export function withPcap(link: Link, file: string, opts: PcapWriterOptions = {}): PcapLink {
@@ -172,14 +186,31 @@ export function withPcap(link: Link, file: string, opts: PcapWriterOptions = {})
     get up() {
       return link.up;
     },
+    get offloads() {
+      return link.offloads;
+    },
     output(frame: Uint8Array): boolean {
       pcap.write(frame);
       return link.output(frame);
     },
+    ...(link.outputGso !== undefined
+      ? {
+          outputGso(frame: Uint8Array, meta: TxMeta): boolean {
+            const copy = frame.slice();
+            wire.completePartialChecksum(copy, meta.csumStart, meta.csumOffset);
+            pcap.write(copy);
+            return link.outputGso!(frame, meta);
+          },
+        }
+      : {}),
+    ...(link.flush !== undefined ? { flush: () => link.flush!() } : {}),
     attach(receiver: LinkReceiver): void {
-      link.attach((frames) => {
-        for (const f of frames) pcap.write(f);
-        receiver(frames);
+      link.attach((frames, flags) => {
+        for (let i = 0; i < frames.length; i++) {
+          const f = frames[i]!;
+          pcap.write(flags !== undefined && (flags[i]! & RX_CSUM_PARTIAL) !== 0 ? completedCopy(f) : f);
+        }
+        receiver(frames, flags);
       });
     },
     setUp(up: boolean): void {
@@ -196,4 +227,21 @@ export function withPcap(link: Link, file: string, opts: PcapWriterOptions = {})
       pcap.close();
     },
   };
+}
+
+/**
+ * A copy of a received Ethernet/IPv4 frame whose TCP or UDP checksum is
+ * partial, with the checksum completed (the receive side carries no
+ * offsets: they follow from the headers). Other frames come back as they are.
+ */
+function completedCopy(f: Uint8Array): Uint8Array {
+  if (f.length < 34 || f[12] !== 0x08 || f[13] !== 0x00) return f;
+  const start = 14 + ((f[14]! & 15) << 2);
+  const proto = f[23];
+  const offset = proto === 6 ? 16 : proto === 17 ? 6 : -1;
+  const end = 14 + ((f[16]! << 8) | f[17]!); // IP total length: Ethernet padding is not summed
+  if (offset < 0 || end > f.length || start + offset + 2 > end) return f;
+  const copy = f.slice();
+  wire.completePartialChecksum(copy, start, offset, end);
+  return copy;
 }

@@ -11,8 +11,8 @@
  * const b = wire.attachLink({ name: 'wire0' });
  * ```
  */
-export { emptyLinkStats } from './link.js';
-export type { Link, LinkKind, LinkReceiver, LinkStats } from './link.js';
+export { emptyLinkStats, RxFlag } from './link.js';
+export type { Link, LinkKind, LinkOffloads, LinkReceiver, LinkStats, TxOffload } from './link.js';
 export { LoopbackLink, LOOPBACK_MTU } from './loopback.js';
 export type { LoopbackOptions } from './loopback.js';
 export { MemWire, MemWireLink, ETHER_HDR_LEN, MIN_MTU, MAX_MTU } from './memwire.js';

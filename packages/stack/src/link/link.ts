@@ -23,13 +23,70 @@ export interface LinkStats {
 }
 
 /**
- * Called by a link with every frame that arrived since the last call.
- *
- * Ownership: the frames are lent for the duration of the call only (drivers
- * read into pooled buffers and reuse them afterwards); a receiver that keeps
- * bytes must copy them (the stack copies each frame into an mbuf cluster).
+ * Per-frame receive flags a link with offloads may pass with a batch
+ * (`LinkReceiver`'s second argument): what the device already did to the
+ * frame, after virtio's `VIRTIO_NET_HDR_F_*` and `gso_type`.
  */
-export type LinkReceiver = (frames: readonly Uint8Array[]) => void;
+export const RxFlag = {
+  /** The device verified the transport checksum (`VIRTIO_NET_HDR_F_DATA_VALID`, Linux `CHECKSUM_UNNECESSARY`). */
+  CSUM_VALID: 1,
+  /**
+   * The transport checksum field holds only the pseudo-header sum
+   * (`VIRTIO_NET_HDR_F_NEEDS_CSUM`, Linux `CHECKSUM_PARTIAL`): the sender
+   * left it for hardware to complete. The data never crossed a wire (it
+   * comes from the local kernel), so it is as good as verified.
+   */
+  CSUM_PARTIAL: 2,
+  /** The frame is a coalesced TCP super-packet (`VIRTIO_NET_HDR_GSO_TCPV4`): it may exceed the MTU. */
+  GSO: 4,
+} as const;
+
+/**
+ * Called by a link with every frame that arrived since the last call, and,
+ * from a link that offers receive offloads, each frame's {@link RxFlag}
+ * bits (`flags[i]` for `frames[i]`; absent means all 0).
+ *
+ * Ownership: the frames (and `flags`) are lent for the duration of the call
+ * only (drivers read into pooled buffers and reuse them afterwards); a
+ * receiver that keeps bytes must copy them (the stack copies each frame
+ * into an mbuf cluster).
+ */
+export type LinkReceiver = (frames: readonly Uint8Array[], flags?: Uint8Array) => void;
+
+/**
+ * Offloads a link offers (what `ethtool -k` lists), all optional and off
+ * when absent: links without offloads need not know this exists.
+ */
+export interface LinkOffloads {
+  /**
+   * Accepts TCP/IPv4 frames larger than the MTU through
+   * {@link Link.outputGso}, cut into MSS-sized segments by the device
+   * (TSO), and frames whose TCP checksum is partial.
+   */
+  readonly tso4?: boolean;
+  /** Inbound frames may carry {@link RxFlag.CSUM_VALID} or {@link RxFlag.CSUM_PARTIAL}. */
+  readonly rxCsum?: boolean;
+  /** Inbound frames may be coalesced TCP super-packets larger than the MTU ({@link RxFlag.GSO}). */
+  readonly lro?: boolean;
+  /** Largest frame (Ethernet header included) {@link Link.outputGso} accepts. */
+  readonly maxGsoBytes?: number;
+}
+
+/**
+ * What the device must do to a frame handed to {@link Link.outputGso}
+ * (the fields of virtio's `struct virtio_net_hdr`; offsets from the start
+ * of the frame, i.e. of the Ethernet header).
+ */
+export interface TxOffload {
+  /** Payload bytes per TCP segment when the device segments (TSO); 0: send as one frame, only complete the checksum. */
+  gsoSize: number;
+  /** Bytes of Ethernet + IP + TCP headers (options included), repeated in front of every segment. */
+  hdrLen: number;
+  /** Where checksumming starts: the transport header. */
+  csumStart: number;
+  /** Offset of the checksum field from {@link TxOffload.csumStart} (16 for TCP, 6 for UDP). */
+  csumOffset: number;
+}
 
 /** A network interface driver. */
 export interface Link {
@@ -43,6 +100,8 @@ export interface Link {
   readonly mac: Uint8Array;
   /** Whether the link is administratively up and can carry frames. */
   readonly up: boolean;
+  /** Optional: the offloads the link offers (none when absent). */
+  readonly offloads?: LinkOffloads;
 
   /**
    * Transmit one frame. Ownership of `frame` passes to the link: the caller
@@ -53,6 +112,15 @@ export interface Link {
    * where it is lost.
    */
   output(frame: Uint8Array): boolean;
+
+  /**
+   * Optional, present when {@link Link.offloads} says `tso4`: transmit one
+   * frame that the device must finish as `meta` says — complete the
+   * partial transport checksum and, when `meta.gsoSize > 0`, cut the frame
+   * (which may then exceed the MTU, up to `offloads.maxGsoBytes`) into
+   * segments. Ownership and return value as {@link Link.output}.
+   */
+  outputGso?(frame: Uint8Array, meta: TxOffload): boolean;
 
   /**
    * Attach the receiver that gets inbound frames in batches. There is one

@@ -69,12 +69,36 @@ export const M_COPYFLAGS = M_PKTHDR | M_EOR | M_BCAST | M_MCAST;
  */
 export const M_FREED = 0x40000000;
 
+/**
+ * `M_CSUM_TCPv4` in {@link PktHdr.csumFlags} (NetBSD `sys/mbuf.h`). On
+ * output: the TCP checksum field holds only the pseudo-header sum and the
+ * interface completes it (a partial checksum). On input: the interface
+ * vouches for the TCP checksum, TCP input does not verify it again.
+ */
+export const M_CSUM_TCPv4 = 0x0001;
+/** `M_CSUM_UDPv4`: as {@link M_CSUM_TCPv4}, for UDP. */
+export const M_CSUM_UDPv4 = 0x0002;
+/**
+ * `M_CSUM_TSOv4`: an outbound TCP/IPv4 packet larger than the MTU that the
+ * interface cuts into segments of {@link PktHdr.segsz} payload bytes (TCP
+ * segmentation offload); always together with {@link M_CSUM_TCPv4}.
+ */
+export const M_CSUM_TSOv4 = 0x0100;
+
 /** The packet header of the first mbuf of a packet (`struct pkthdr`). */
 export interface PktHdr {
   /** Total length of the packet: the sum of `len` over the chain. */
   len: number;
   /** Receiving interface (name or index), `null` for locally generated packets. */
   rcvif: string | number | null;
+  /**
+   * Checksum and segmentation offload flags (`csum_flags`): `M_CSUM_*`.
+   * 0 — the software computes and verifies everything — unless a driver
+   * that offers offloads, or TCP output towards one, set them.
+   */
+  csumFlags: number;
+  /** Segment payload size for {@link M_CSUM_TSOv4} (`segsz`), else 0. */
+  segsz: number;
 }
 
 /** A zero-length array that freed mbufs point at, so stale reads find nothing. */
@@ -119,7 +143,7 @@ export class Mbuf {
     this.len = 0;
     this.flags = flags;
     this.ext = ext;
-    this.pkthdr = (flags & M_PKTHDR) !== 0 ? { len: 0, rcvif: null } : null;
+    this.pkthdr = (flags & M_PKTHDR) !== 0 ? { len: 0, rcvif: null, csumFlags: 0, segsz: 0 } : null;
   }
 }
 

@@ -14,10 +14,30 @@
  * (ownership of one `Uint8Array`) requires; nothing is prepended to the
  * mbufs first.
  *
+ * Offloads (opt-in, only for links that offer them): a received frame's
+ * `RxFlag` bits become the packet header's `csumFlags` (the transport then
+ * skips its checksum); a packet whose header asks for a partial checksum or
+ * TCP segmentation (`M_CSUM_TCPv4`, `M_CSUM_TSOv4`, set by TCP output) goes
+ * to `Link.outputGso` with the offsets the device needs — NetBSD's
+ * `if_csum_flags_tx` / `IFCAP_TSOv4` path.
+ *
  * @module
  */
 import { Errno } from '../kern/errno.js';
-import { M_BCAST, M_MCAST, mCopydata, mFreem, mFromBytes, mLength, type Mbuf } from '../mbuf/index.js';
+import { RxFlag } from '../link/link.js';
+import {
+  M_BCAST,
+  M_CSUM_TCPv4,
+  M_CSUM_TSOv4,
+  M_CSUM_UDPv4,
+  M_MCAST,
+  mCopydata,
+  mFreem,
+  mFromBytes,
+  mLength,
+  type Mbuf,
+} from '../mbuf/index.js';
+import { completePartialChecksum } from '../wire/checksum.js';
 import { macEquals } from '../wire/address.js';
 import {
   ETHERNET_HEADER_LEN,
@@ -32,10 +52,11 @@ import { ipInput } from './ipv4-input.js';
 
 /**
  * Process one received Ethernet frame (`ether_input`). `frame` is lent: it
- * is not referenced after the call. Never throws on bad input; every
+ * is not referenced after the call. `rxFlags` are the link's `RxFlag` bits
+ * for it (0 from links without offloads). Never throws on bad input; every
  * refusal is counted in `net.link.ether.stats` and the interface counters.
  */
-export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array): void {
+export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFlags = 0): void {
   const st = ctx.etherstat;
   const ist = ifp.stats;
   if (ctx.closed) return;
@@ -95,6 +116,7 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array): void
         return;
       }
       m.flags |= mflags;
+      if (rxFlags !== 0) rxOffload(st, m, rxFlags);
       ipInput(ctx, ifp, m);
       return;
     }
@@ -102,6 +124,21 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array): void
       st.unknowntype++;
       ist.noproto++;
   }
+}
+
+/**
+ * Carry a device's receive offload bits into the packet header. A partial
+ * checksum (`CHECKSUM_PARTIAL`) only arrives from the local kernel, in
+ * memory, never across a wire: it is treated as verified — as Linux's own
+ * `skb_csum_unnecessary()` treats a `CHECKSUM_PARTIAL` skb — rather than
+ * completed, which would cost a pass over every 64 KiB super-packet.
+ */
+function rxOffload(st: NetContext['etherstat'], m: Mbuf, rxFlags: number): void {
+  if ((rxFlags & (RxFlag.CSUM_VALID | RxFlag.CSUM_PARTIAL)) !== 0) {
+    m.pkthdr!.csumFlags |= M_CSUM_TCPv4 | M_CSUM_UDPv4;
+    st.rxCsumOffload++;
+  }
+  if ((rxFlags & RxFlag.GSO) !== 0) st.lroPackets++;
 }
 
 function isBroadcastMac(b: Uint8Array): boolean {
@@ -162,9 +199,48 @@ export function etherOutput(ctx: NetContext, ifp: Ifnet, m: Mbuf, dstMac: Uint8A
   frame[EthernetField.ETHERTYPE] = ethertype >>> 8;
   frame[EthernetField.ETHERTYPE + 1] = ethertype & 0xff;
   mCopydata(m, 0, len, frame, ETHERNET_HEADER_LEN);
+  const ph = m.pkthdr;
+  const csum = ph !== null ? ph.csumFlags & (M_CSUM_TCPv4 | M_CSUM_TSOv4) : 0;
+  const segsz = ph !== null && (csum & M_CSUM_TSOv4) !== 0 ? ph.segsz : 0;
   mFreem(m);
   if ((dstMac[0]! & 1) !== 0) ifp.stats.omcasts++;
+  if (csum !== 0 && ethertype === ETHERTYPE_IPV4) return etherOutputOffload(ctx, ifp, frame, segsz) ? 0 : Errno.ENOBUFS;
   return ifOutputFrame(ctx, ifp, frame) ? 0 : Errno.ENOBUFS;
+}
+
+/**
+ * A TCP/IPv4 frame whose checksum is partial (and, with `segsz > 0`, which
+ * the device must segment): hand it to `Link.outputGso` with virtio's
+ * offsets. A link without it (the route moved to another interface while
+ * the packet waited for ARP) gets the checksum completed in software when
+ * the frame fits its MTU; an oversized one is dropped and counted
+ * (`tsoNoDevice`) — TCP's retransmission recovers, without TSO then.
+ */
+function etherOutputOffload(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, segsz: number): boolean {
+  const ip = ETHERNET_HEADER_LEN;
+  const csumStart = ip + ((frame[ip]! & 15) << 2);
+  const hdrLen = csumStart + ((frame[csumStart + 12]! >>> 4) << 2);
+  const link = ifp.link;
+  const st = ctx.etherstat;
+  if (link.outputGso === undefined || link.offloads?.tso4 !== true) {
+    if (frame.length > ifp.mtu + ETHERNET_HEADER_LEN) {
+      st.tsoNoDevice++;
+      ifp.stats.oerrors++;
+      return false;
+    }
+    completePartialChecksum(frame, csumStart, 16);
+    return ifOutputFrame(ctx, ifp, frame);
+  }
+  const len = frame.length;
+  if (link.outputGso(frame, { gsoSize: segsz, hdrLen, csumStart, csumOffset: 16 })) {
+    if (segsz > 0) st.tsoFrames++;
+    ifp.stats.opackets++;
+    ifp.stats.obytes += len;
+    return true;
+  }
+  ifp.stats.oerrors++;
+  st.oerrors++;
+  return false;
 }
 
 /** Hand a finished frame to the driver, counting it. Ownership of `frame` passes. */

@@ -20,6 +20,11 @@
  * Fragments go to reassembly; a complete datagram loses its header and goes
  * to ICMP or to the registered transport.
  *
+ * No check ties the total length to the interface MTU: a link with large
+ * receive offload hands over coalesced TCP packets of up to 64 KiB, and
+ * they are accepted like any other as long as the length is consistent
+ * with the frame (the `tooshort` / trim checks above).
+ *
  * @module
  */
 import { mAdj, mFreem, mMakeWritable, mPullup, mWritable, type Mbuf } from '../mbuf/index.js';
@@ -105,6 +110,8 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf): void {
     if (r === null) return;
     m = r.m;
     phlen = r.hlen;
+    // A device vouches for frames, not for datagrams rebuilt from several.
+    m.pkthdr!.csumFlags = 0;
     // The first fragment's header now describes the whole datagram.
     if (!mWritable(m) && mMakeWritable(m, 0, phlen) !== 0) return drop(m, st, 'fragdropped');
     const h = new Ipv4Packet(m.data, m.off, phlen);

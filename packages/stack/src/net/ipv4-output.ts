@@ -15,10 +15,11 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
-import { mCat, mCopym, mFreem, mGethdr, mPrepend, mToBytes, type Mbuf } from '../mbuf/index.js';
+import { M_CSUM_TSOv4, mCat, mCopym, mFreem, mGethdr, mPrepend, mToBytes, type Mbuf } from '../mbuf/index.js';
 import { BROADCAST_MAC, ipv4IsMulticast } from '../wire/address.js';
 import { IPV4_HEADER_LEN, IPV4_MAX_PACKET_LEN, Ipv4Repr, type Ipv4Repr as Ipv4ReprT } from '../wire/ipv4.js';
 import type { NetContext } from './context.js';
+import { ETHERNET_HEADER_LEN } from '../wire/ethernet.js';
 import { etherOutput, ifOutputFrame, multicastMac } from './ethernet.js';
 import type { Ifnet } from './ifnet.js';
 import type { IpOutputOptions } from './protosw.js';
@@ -104,6 +105,24 @@ function routeMtu(ctx: NetContext, ifp: Ifnet, dst: number): number {
 }
 
 /**
+ * The largest IPv4 packet that may go towards `dst` as one TCP
+ * segmentation-offload packet (`IpOutput.tsoMaxTowards`): 0 unless the
+ * route's interface is an Ethernet link offering `tso4` and no smaller
+ * path MTU applies (the device cuts to the segment size it is told; a
+ * learnt PMTU below the interface MTU is TCP's MSS business, and TSO then
+ * stays off, as FreeBSD's `tcp_maxseg`/`tso` logic does).
+ */
+export function tsoMaxTowards(ctx: NetContext, dst: number): number {
+  const nh = nextHop(ctx, dst >>> 0, 0);
+  if (typeof nh === 'number' || nh.ifp.isLoopback || nh.broadcast || nh.multicast) return 0;
+  const off = nh.ifp.link.offloads;
+  if (off?.tso4 !== true || nh.ifp.link.outputGso === undefined) return 0;
+  if (routeMtu(ctx, nh.ifp, dst >>> 0) < nh.ifp.mtu) return 0;
+  const max = Math.min(IPV4_MAX_PACKET_LEN, (off.maxGsoBytes ?? 0) - ETHERNET_HEADER_LEN);
+  return max > nh.ifp.mtu ? max : 0;
+}
+
+/**
  * Record a path MTU from an ICMP fragmentation-needed message (RFC 1191
  * 6.1): only a decrease below what we use now is believed, and never below
  * 68 (RFC 791's minimum).
@@ -176,8 +195,15 @@ export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions): numbe
     payloadLen,
     options: null,
   };
-  const mtu = routeMtu(ctx, ifp, dst);
+  let mtu = routeMtu(ctx, ifp, dst);
   st.localout++;
+  if (m.pkthdr !== null && (m.pkthdr.csumFlags & M_CSUM_TSOv4) !== 0) {
+    // TCP segmentation offload: the device cuts the packet, so the limit is
+    // what it takes in one piece; never fragmented here (DF is set).
+    const tsoMax = tsoMaxTowards(ctx, dst);
+    if (tsoMax > 0) mtu = tsoMax;
+    else m.pkthdr.csumFlags &= ~M_CSUM_TSOv4; // no longer possible: an oversized packet fails as DF below
+  }
   if (IPV4_HEADER_LEN + payloadLen <= mtu) {
     const hm = mPrepend(m, IPV4_HEADER_LEN);
     if (hm === null) {

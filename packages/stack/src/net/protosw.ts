@@ -111,4 +111,12 @@ export interface IpOutput {
   selectSource(dst: number): number | null;
   /** The MTU of the route towards `dst` (path MTU when known), or 0 when there is no route. */
   mtuTowards(dst: number): number;
+  /**
+   * Optional: the largest IPv4 packet (header included) that may go
+   * towards `dst` as one TCP segmentation-offload packet — a packet with
+   * `M_CSUM_TSOv4` in its header that the interface cuts into segments —
+   * or 0 when the route's interface offers no TSO or a path MTU below the
+   * interface's applies (RFC 1191: the device would cut to the wrong size).
+   */
+  tsoMaxTowards?(dst: number): number;
 }

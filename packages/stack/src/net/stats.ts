@@ -215,6 +215,14 @@ export function newEtherStats() {
     down: 0,
     /** Output frames the link refused. */
     oerrors: 0,
+    /** Received coalesced TCP super-packets (LRO/GRO, `RxFlag.GSO`), each counted once. */
+    lroPackets: 0,
+    /** Received frames whose transport checksum the device vouched for (verified, or partial from the local kernel). */
+    rxCsumOffload: 0,
+    /** Frames sent with TCP segmentation offload (one per super-packet handed to the link). */
+    tsoFrames: 0,
+    /** Offload frames for a link without `outputGso` (the route changed under them): dropped. */
+    tsoNoDevice: 0,
   };
 }
 /** Ethernet counters. */

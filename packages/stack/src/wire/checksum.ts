@@ -155,6 +155,22 @@ export function pseudoHeaderSum(src: number, dst: number, protocol: number, leng
 }
 
 /**
+ * Finish a partial checksum as a device does for Linux `CHECKSUM_PARTIAL`
+ * (virtio `VIRTIO_NET_HDR_F_NEEDS_CSUM`): the 16-bit field at
+ * `start + offset` holds the folded pseudo-header sum (not complemented);
+ * sum `buf[start .. end)` with it in place, complement, and store the
+ * result there. In place; throws nothing (a range outside `buf` is left
+ * alone).
+ */
+export function completePartialChecksum(buf: Uint8Array, start: number, offset: number, end = buf.length): void {
+  const at = start + offset;
+  if (start < 0 || at + 2 > end || end > buf.length) return;
+  const c = ~sum16(buf, start, end - start) & 0xffff;
+  buf[at] = c >>> 8;
+  buf[at + 1] = c & 0xff;
+}
+
+/**
  * Incrementally update checksum `hc` after one 16-bit word of the covered
  * data changed from `oldWord` to `newWord` (RFC 1624 eqn. 3:
  * HC' = ~(~HC + ~m + m')), e.g. a TTL decrement. Returns the new checksum.

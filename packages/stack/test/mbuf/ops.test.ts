@@ -72,7 +72,7 @@ describe('mbuf operations', () => {
     it('mGethdr gives a packet header with MHLEN bytes, and honours headroom', () => {
       const m = mGethdr(pool, { headroom: 40 })!;
       expect(m.flags & M_PKTHDR).to.equal(M_PKTHDR);
-      expect(m.pkthdr).to.deep.equal({ len: 0, rcvif: null });
+      expect(m.pkthdr).to.deep.equal({ len: 0, rcvif: null, csumFlags: 0, segsz: 0 });
       expect(mLeadingSpace(m)).to.equal(40);
       expect(mTrailingSpace(m)).to.equal(MHLEN - 40);
       mFree(m);
@@ -235,7 +235,7 @@ describe('mbuf operations', () => {
       m.pkthdr!.rcvif = 'tap0';
       const c = mCopym(m, 0)!;
       expect(mToBytes(c)).to.deep.equal(bytes);
-      expect(c.pkthdr).to.deep.equal({ len: 1060, rcvif: 'tap0' });
+      expect(c.pkthdr).to.deep.equal({ len: 1060, rcvif: 'tap0', csumFlags: 0, segsz: 0 });
       expect(c.flags & M_BCAST).to.equal(M_BCAST);
       expect(c.next!.ext).to.equal(m.next!.ext);
       expect(pool.clRefcnt(m.next!.ext)).to.equal(2);
@@ -288,7 +288,7 @@ describe('mbuf operations', () => {
       m.pkthdr!.rcvif = 3;
       const d = mDup(m)!;
       expect(mToBytes(d)).to.deep.equal(bytes);
-      expect(d.pkthdr).to.deep.equal({ len: 1063, rcvif: 3 });
+      expect(d.pkthdr).to.deep.equal({ len: 1063, rcvif: 3, csumFlags: 0, segsz: 0 });
       for (let x: Mbuf | null = d; x !== null; x = x.next) expect(mWritable(x)).to.equal(true);
       d.data[d.off] ^= 0xff;
       expect(mToBytes(m)).to.deep.equal(bytes);
@@ -481,7 +481,7 @@ describe('mbuf operations', () => {
       const t = mSplit(m, 510)!;
       expect(mToBytes(m)).to.deep.equal(bytes.subarray(0, 510));
       expect(mToBytes(t)).to.deep.equal(bytes.subarray(510));
-      expect(t.pkthdr).to.deep.equal({ len: 520, rcvif: 'tap0' });
+      expect(t.pkthdr).to.deep.equal({ len: 520, rcvif: 'tap0', csumFlags: 0, segsz: 0 });
       expect(m.pkthdr!.len).to.equal(510);
       expect(t.ext).to.equal(m.next!.ext);
       expect(pool.clRefcnt(t.ext)).to.equal(2);
@@ -550,7 +550,7 @@ describe('mbuf operations', () => {
         const src = pattern(n, n);
         const m = mFromBytes(pool, src, { rcvif: 'tap0' })!;
         expect(mToBytes(m)).to.deep.equal(src);
-        expect(m.pkthdr).to.deep.equal({ len: n, rcvif: 'tap0' });
+        expect(m.pkthdr).to.deep.equal({ len: n, rcvif: 'tap0', csumFlags: 0, segsz: 0 });
         checkChain(m);
         if (n > 0) expect(mToBytes(m, 1)).to.deep.equal(src.subarray(1));
         mFreem(m);

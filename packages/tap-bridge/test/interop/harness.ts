@@ -136,6 +136,8 @@ export interface InteropOptions {
   tcp?: boolean;
   /** MCLNUM of the stack's pool (default 1). */
   mclnum?: number;
+  /** Open the tap with checksum/segmentation offloads (`TapLink.open({ offload: true })`; default false). */
+  offload?: boolean;
 }
 
 /** One namespace + tap + stack, ready for an exchange. */
@@ -206,7 +208,7 @@ export async function openInterop(opts: InteropOptions): Promise<Interop> {
   try {
     const ifname = 'rn0';
     const info = await ns.addTap(ifname, { linuxAddr: net.cidr(1), mtu: opts.mtu });
-    tap = TapLink.open({ name: ifname, netns: ns.name, mtu: opts.mtu });
+    tap = TapLink.open({ name: ifname, netns: ns.name, mtu: opts.mtu, offload: opts.offload });
     const pcapFile = opts.pcap === true ? join(dir, 'link.pcap') : undefined;
     const link: Link | PcapLink = pcapFile !== undefined ? withPcap(tap, pcapFile) : tap;
     const mod = await stackModule();

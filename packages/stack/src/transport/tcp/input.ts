@@ -14,7 +14,7 @@
  * @module
  */
 import { Errno } from '../../kern/errno.js';
-import { mAdj, mFreem, mLength, mPullup, type Mbuf } from '../../mbuf/index.js';
+import { M_CSUM_TCPv4, mAdj, mFreem, mLength, mPullup, type Mbuf } from '../../mbuf/index.js';
 import type { IpPacketInfo } from '../../net/protosw.js';
 import { SS } from '../../socket/constants.js';
 import { soCantRcvMore, soIsConnected, soRwakeup, soSetError, soWwakeup } from '../../socket/socket.js';
@@ -76,13 +76,18 @@ export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
       return;
     }
   }
-  // Checksum over the whole chain (RFC 9293 3.1), pseudo-header included.
-  const ck = tcp.cksum.reset(tcp.pseudo(info.src, info.dst, tlen));
-  for (let n: Mbuf | null = mm; n !== null; n = n.next) ck.add(n.data, n.off, n.len);
-  if (!ck.verify() && !tcp.tun.noChecksum) {
-    stats.rcvbadsum++;
-    mFreem(mm);
-    return;
+  // Checksum over the whole chain (RFC 9293 3.1), pseudo-header included —
+  // unless the interface vouched for it (M_CSUM_TCPv4 on input, NetBSD's
+  // hardware-checked path in tcp_input).
+  if (mm.pkthdr !== null && (mm.pkthdr.csumFlags & M_CSUM_TCPv4) !== 0) stats.rcvcsumoffload++;
+  else {
+    const ck = tcp.cksum.reset(tcp.pseudo(info.src, info.dst, tlen));
+    for (let n: Mbuf | null = mm; n !== null; n = n.next) ck.add(n.data, n.off, n.len);
+    if (!ck.verify() && !tcp.tun.noChecksum) {
+      stats.rcvbadsum++;
+      mFreem(mm);
+      return;
+    }
   }
   const seg = TcpRepr.parse(new TcpPacket(mm.data, mm.off, hlen), info.src, info.dst, false);
   if (typeof seg === 'string') {

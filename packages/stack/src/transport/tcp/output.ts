@@ -15,11 +15,19 @@
  * During SACK loss recovery (RFC 6675 section 5) the segments come from the
  * scoreboard's NextSeg() while pipe < cwnd.
  *
+ * TCP segmentation offload (FreeBSD `tcp_output`'s `tso` path): when the
+ * route's interface offers it, new data goes out as one segment of up to
+ * ~64 KiB (whole MSS multiples; a sub-MSS tail is sent, or held by Nagle,
+ * as a segment of its own, like Linux's `tcp_mss_split_point`) with a
+ * partial checksum — the pseudo-header sum only — and the packet header
+ * flagged `M_CSUM_TSOv4` with `segsz` = MSS; the device cuts it. Never on a
+ * SYN, with SACK blocks to carry, or for SACK retransmissions.
+ *
  * @module
  */
 import { Errno } from '../../kern/errno.js';
-import { MHLEN, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
-import { pseudoHeaderSum } from '../../wire/checksum.js';
+import { M_CSUM_TCPv4, M_CSUM_TSOv4, MHLEN, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
+import { foldSum, pseudoHeaderSum } from '../../wire/checksum.js';
 import { TcpFlag, TcpRepr } from '../../wire/tcp.js';
 import { maxSackBlocks } from './sack.js';
 import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
@@ -93,6 +101,7 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
     tp.cc.onIdleRestart(tcp.clock.now());
   }
   if (tp.sackRecovery && !rexmt && !probe) sackOutput(tp);
+  const tsoRoom = probe ? 0 : tsoPayloadRoom(tp);
   for (let burst = 0; burst < MAX_BURST; burst++) {
     const sbcc = so === null ? 0 : so.snd.cc;
     let flags = OUTFLAGS[tp.state]!;
@@ -124,8 +133,18 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
     let sendalot = false;
     const segRoom = segmentRoom(tp);
     if (len > segRoom) {
-      len = segRoom;
-      sendalot = true;
+      if (tsoRoom > segRoom && segRoom === tp.maxseg && (flags & TcpFlag.SYN) === 0) {
+        // TSO: as much as the device takes, in whole segments; a fractional
+        // tail goes on the next turn, where Nagle and SWS avoidance judge it
+        // exactly as without TSO (Linux's tcp_mss_split_point).
+        let l = Math.min(len, tsoRoom);
+        l -= l % segRoom;
+        sendalot = l < len;
+        len = l;
+      } else {
+        len = segRoom;
+        sendalot = true;
+      }
     }
     // FIN only with the last byte of the buffer, once.
     if ((flags & TcpFlag.FIN) !== 0) {
@@ -195,6 +214,22 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
 /** Whether our SYN has been acknowledged (data may be sent). */
 function haveSynAcked(tp: TcpCb): boolean {
   return seqGt(tp.sndUna, tp.iss);
+}
+
+/**
+ * Payload bytes one TSO segment may carry towards the peer now: the
+ * route's TSO limit (`IpOutput.tsoMaxTowards`) less the IPv4 and TCP
+ * headers (timestamps included), in whole MSS; 0 when TSO is off
+ * (`net.inet.tcp.tso`), not offered, or not yet established.
+ */
+function tsoPayloadRoom(tp: TcpCb): number {
+  const tcp = tp.tcp;
+  if (tcp.tun.tso === 0 || tp.state < TCPS.ESTABLISHED || tcp.ip.tsoMaxTowards === undefined) return 0;
+  const max = tcp.ip.tsoMaxTowards(tp.inp.faddr);
+  if (max === 0) return 0;
+  const room = max - 20 - 20 - (tsOn(tp) ? 12 : 0);
+  const whole = room - (room % tp.maxseg);
+  return whole >= 2 * tp.maxseg ? whole : 0;
 }
 
 /** Payload bytes per segment given the options that ride on every segment (SACK blocks). */
@@ -353,11 +388,24 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   const src = tp.inp.laddr;
   const dst = tp.inp.faddr;
   TcpRepr.emit(r, m.data, m.off, src, dst, 'defer');
-  const ck = tcp.cksum.reset(pseudoHeaderSum(src, dst, 6, tlen));
-  for (let n: Mbuf | null = m; n !== null; n = n.next) ck.add(n.data, n.off, n.len);
-  const c = ck.finish();
-  m.data[m.off + 16] = c >>> 8;
-  m.data[m.off + 17] = c & 0xff;
+  // Longer than one MSS: only tcpOutput's TSO path builds such a segment.
+  const tso = len > tp.maxseg;
+  if (tso) {
+    // Partial checksum (Linux CHECKSUM_PARTIAL): the folded pseudo-header
+    // sum over the whole length, not complemented; the device adds the
+    // bytes and fixes the length per segment.
+    const p = foldSum(pseudoHeaderSum(src, dst, 6, tlen));
+    m.data[m.off + 16] = p >>> 8;
+    m.data[m.off + 17] = p & 0xff;
+    m.pkthdr!.csumFlags = M_CSUM_TCPv4 | M_CSUM_TSOv4;
+    m.pkthdr!.segsz = tp.maxseg;
+  } else {
+    const ck = tcp.cksum.reset(pseudoHeaderSum(src, dst, 6, tlen));
+    for (let n: Mbuf | null = m; n !== null; n = n.next) ck.add(n.data, n.off, n.len);
+    const c = ck.finish();
+    m.data[m.off + 16] = c >>> 8;
+    m.data[m.off + 17] = c & 0xff;
+  }
 
   // Accounting (before output: a synchronous loopback may answer at once).
   const now = tcp.clock.now();
@@ -370,6 +418,10 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     } else {
       stats.sndpack++;
       stats.sndbyte += len;
+    }
+    if (tso) {
+      stats.tsoSegments++;
+      stats.tsoBytes += len;
     }
     if (probe) stats.sndprobe++;
   } else if ((flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) !== 0) stats.sndctrl++;

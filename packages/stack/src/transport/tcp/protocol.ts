@@ -79,6 +79,12 @@ export interface TcpTunables {
   congctl: number;
   /** Skip inbound checksum verification (trusted in-process links only; default off). */
   noChecksum: boolean;
+  /**
+   * Use TCP segmentation offload (`net.inet.tcp.tso`, FreeBSD's name) when
+   * the route's interface offers it (1, default) or never (0). Links offer
+   * it only when asked (e.g. `TapLink.open({ offload: true })`).
+   */
+  tso: number;
 }
 
 /** Default send and receive buffer: 1 MiB, room for a high bandwidth-delay product. */
@@ -114,6 +120,7 @@ export const TCP_DEFAULTS: Readonly<TcpTunables> = {
   doSack: 1,
   congctl: 0,
   noChecksum: false,
+  tso: 1,
 };
 
 /** One row of `netstat -p tcp`. */
@@ -216,6 +223,7 @@ export class TcpProtocol implements TransportProtocol {
     node('win_scale', 'doWinscale', 0, 1, 'Use RFC 7323 window scaling');
     node('timestamps', 'doTimestamps', 0, 1, 'Use RFC 7323 timestamps');
     node('sack.enable', 'doSack', 0, 1, 'Use RFC 2018 SACK');
+    node('tso', 'tso', 0, 1, 'Use TCP segmentation offload where the interface offers it');
     sc.addInt('net.inet.tcp.congctl.selected', {
       get: () => t.congctl,
       set: (v) => (t.congctl = v),

@@ -33,11 +33,16 @@ export function newTcpStats() {
     sndrst: 0,
     delack: 0,
     senderr: 0,
+    /** Segments handed to the interface for segmentation (TSO super-segments), and their payload bytes. */
+    tsoSegments: 0,
+    tsoBytes: 0,
     // Receiving.
     rcvtotal: 0,
     rcvpack: 0,
     rcvbyte: 0,
     rcvbadsum: 0,
+    /** Segments whose checksum the interface vouched for (not verified again). */
+    rcvcsumoffload: 0,
     rcvbadoff: 0,
     rcvshort: 0,
     rcvbadopt: 0,

@@ -15,7 +15,7 @@
  * @module
  */
 import { Errno } from '../../kern/errno.js';
-import { mAdj, mCopym, mCopydata, mFreem, mGethdr, mLength, mPrepend, mPullup } from '../../mbuf/index.js';
+import { M_CSUM_UDPv4, mAdj, mCopym, mCopydata, mFreem, mGethdr, mLength, mPrepend, mPullup } from '../../mbuf/index.js';
 import type { Mbuf } from '../../mbuf/index.js';
 import { IpProto } from '../../net/protosw.js';
 import type { IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
@@ -161,6 +161,8 @@ export class UdpProtocol implements TransportProtocol {
     }
     if (sum === 0) {
       st.nosum++; // RFC 1122 4.1.3.4: a zero checksum means none was sent.
+    } else if (m.pkthdr !== null && (m.pkthdr.csumFlags & M_CSUM_UDPv4) !== 0) {
+      // The interface vouched for it (verified, or partial from the local kernel).
     } else {
       // Over the first ulen bytes only: the chain stays untrimmed until we
       // know a socket wants it, so an ICMP error can still quote it as IP
