@@ -230,7 +230,9 @@ async function tcpRows(mtu: number, offload: boolean, dirs: Array<'out' | 'in'>,
     if (offload) {
       const es = env.stack.etherstat as Record<string, number>;
       console.log(
-        `            (offload: tsoSegments ${s.tsoSegments ?? '?'}, tsoBytes ${s.tsoBytes ?? '?'}, tap txGso ${ts.txGso}, ` +
+        `            (offload: tsoSegments ${s.tsoSegments ?? '?'}, tsoBytes ${s.tsoBytes ?? '?'} ` +
+          `(mean ${s.tsoSegments ? Math.round(s.tsoBytes! / s.tsoSegments) : '?'} B), tsoDeferred ${s.tsoDeferred ?? '?'}, ` +
+          `sndCorked ${s.sndCorked ?? '?'}, tap txGso ${ts.txGso}, ` +
           `rxGso ${ts.rxGso}, lroPackets ${es.lroPackets ?? '?'}, rcvcsumoffload ${s.rcvcsumoffload ?? '?'})`,
       );
     }

@@ -200,6 +200,20 @@ describe('offloads through the stack', function () {
       }
     });
 
+    it('coalesces the one-cluster user sends of a turn into large super-segments (autocork)', async () => {
+      const { pair } = pairWith((l) => new SoftTsoLink(l));
+      try {
+        await bulk(pair, 4 << 20);
+        const st = pair.a.tcp.stats;
+        // Without it every 2 KiB copy chunk was sent at once: 1-2 MSS per segment.
+        expect(st.sndCorked).to.be.greaterThan(0);
+        expect(st.tsoBytes / st.tsoSegments).to.be.greaterThan(16 * 1448);
+        expect(st.tsoBytes).to.be.greaterThan(3 << 20);
+      } finally {
+        pair.close();
+      }
+    });
+
     it('is off with net.inet.tcp.tso = 0, and on a link that offers nothing', async () => {
       for (const [wrap, tso] of [
         [(l: MemWireLink) => new SoftTsoLink(l), 0],

@@ -23,6 +23,17 @@
  * flagged `M_CSUM_TSOv4` with `segsz` = MSS; the device cuts it. Never on a
  * SYN, with SACK blocks to carry, or for SACK retransmissions.
  *
+ * Bigger TSO bursts (Linux `tcp_tso_should_defer`): when each ACK frees only
+ * a few MSS of a window that is mostly in flight, sending at once gives
+ * segments of 2-4 MSS and a device write each. {@link tsoShouldDefer} holds
+ * such a send until more of the window is open — bounded: only with at
+ * least {@link TSO_DEFER_MIN_FLIGHT_SEGS} segments in flight (their ACKs are
+ * on the way and call us again), never on a FIN, a retransmission or in
+ * recovery, and not when our last transmission is older than
+ * {@link TSO_DEFER_MAX_MS}. Data the user adds while data is in flight is
+ * coalesced per event-loop turn by `TcpProtocol.outputAfterSend` (Linux's
+ * autocork) — the application-limited half of the same idea.
+ *
  * @module
  */
 import { Errno } from '../../kern/errno.js';
@@ -51,6 +62,22 @@ const OUTFLAGS: readonly number[] = [
   TcpFlag.ACK, // FIN-WAIT-2
   TcpFlag.ACK, // TIME-WAIT
 ];
+
+/**
+ * TSO deferral: hold a send only while what could go is below
+ * 1/`TSO_WIN_DIVISOR` of min(peer window, cwnd) (Linux
+ * `tcp_tso_win_divisor`, 3).
+ */
+export const TSO_WIN_DIVISOR = 3;
+/**
+ * TSO deferral needs this many segments in flight: the peer ACKs at least
+ * every second full segment (RFC 5681 4.2, RFC 9293 3.8.6.3), so with three
+ * outstanding an ACK — and with it the next `tcpOutput` — is certain
+ * without waiting for the peer's delayed-ACK timer.
+ */
+export const TSO_DEFER_MIN_FLIGHT_SEGS = 3;
+/** TSO deferral only while our last transmission is this recent (ms; Linux: 1 ms since the last departure). */
+export const TSO_DEFER_MAX_MS = 1;
 
 /** Upper bound on segments one call sends (bounds the loop; a full window at MSS 536 of 4 MiB is ~8000). */
 const MAX_BURST = 16384;
@@ -132,6 +159,12 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
     }
     let sendalot = false;
     const segRoom = segmentRoom(tp);
+    if (tsoRoom > 0 && len > 0 && !rexmt && (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 && tsoShouldDefer(tp, len, win, sbcc - off, tsoRoom)) {
+      // Wait for the ACKs in flight to open more of the window: the next
+      // tcpOutput (after their input batch) sends one bigger segment.
+      tcp.stats.tsoDeferred++;
+      len = 0;
+    }
     if (len > segRoom) {
       if (tsoRoom > segRoom && segRoom === tp.maxseg && (flags & TcpFlag.SYN) === 0) {
         // TSO: as much as the device takes, in whole segments; a fractional
@@ -217,12 +250,31 @@ function haveSynAcked(tp: TcpCb): boolean {
 }
 
 /**
+ * Whether to hold back `len` sendable bytes for a bigger TSO segment
+ * (Linux `tcp_tso_should_defer`, our own bounds): only when the window,
+ * not the data, limits the send (`unsent > len`), less than a full TSO
+ * segment and less than 1/{@link TSO_WIN_DIVISOR} of the window `win` is
+ * open, nothing is being retransmitted and no recovery runs, at least
+ * {@link TSO_DEFER_MIN_FLIGHT_SEGS} segments are in flight (an ACK will call
+ * `tcpOutput` again soon), and we sent less than {@link TSO_DEFER_MAX_MS}
+ * ago (a quiet connection never waits). The caller has checked that TSO is
+ * in use, and that no SYN or FIN rides on the segment.
+ */
+export function tsoShouldDefer(tp: TcpCb, len: number, win: number, unsent: number, tsoRoom: number): boolean {
+  if (len >= tsoRoom || unsent <= len) return false;
+  if (tp.sackRecovery || tp.cc.phase === 'recovery' || seqLt(tp.sndNxt, tp.sndMax)) return false;
+  if (seqSub(tp.sndMax, tp.sndUna) < TSO_DEFER_MIN_FLIGHT_SEGS * tp.maxseg) return false;
+  if (len * TSO_WIN_DIVISOR >= win) return false;
+  return tp.tcp.clock.now() - tp.lastSend < TSO_DEFER_MAX_MS;
+}
+
+/**
  * Payload bytes one TSO segment may carry towards the peer now: the
  * route's TSO limit (`IpOutput.tsoMaxTowards`) less the IPv4 and TCP
  * headers (timestamps included), in whole MSS; 0 when TSO is off
  * (`net.inet.tcp.tso`), not offered, or not yet established.
  */
-function tsoPayloadRoom(tp: TcpCb): number {
+export function tsoPayloadRoom(tp: TcpCb): number {
   const tcp = tp.tcp;
   if (tcp.tun.tso === 0 || tp.state < TCPS.ESTABLISHED || tcp.ip.tsoMaxTowards === undefined) return 0;
   const max = tcp.ip.tsoMaxTowards(tp.inp.faddr);

@@ -33,7 +33,7 @@ import type { TcpRepr } from '../../wire/tcp.js';
 import { CONGCTL_NAMES, congctlByName, type CongestionControl } from './congctl/index.js';
 import { tcpInput } from './input.js';
 import { IsnGenerator } from './isn.js';
-import { tcpOutput, tsOn } from './output.js';
+import { tcpOutput, tsOn, tsoPayloadRoom } from './output.js';
 import { SackScoreboard, type SackBlock } from './sack.js';
 import { seqGeq, seqLt } from './seq.js';
 import { newTcpStats, type TcpStats } from './stats.js';
@@ -174,6 +174,8 @@ export class TcpProtocol implements TransportProtocol {
   private batchDepth = 0;
   /** @internal Connections whose `tcpOutput` waits for the end of the batch. */
   private deferred: TcpCb[] = [];
+  /** @internal The `setImmediate` that runs {@link deferred} outside an input batch, if one is pending. */
+  private deferredTurn: ReturnType<typeof setImmediate> | null = null;
 
   /**
    * Make TCP for `layer` on `host`: registers the SOCK_STREAM protocol with
@@ -258,6 +260,8 @@ export class TcpProtocol implements TransportProtocol {
    */
   close(): void {
     this.syncache.clear();
+    if (this.deferredTurn !== null) clearImmediate(this.deferredTurn);
+    this.deferredTurn = null;
     for (const tp of [...this.tcbs]) {
       const so = tp.so;
       if (so !== null && !so.closed) this.layer.abort(so);
@@ -290,8 +294,12 @@ export class TcpProtocol implements TransportProtocol {
   /** The end of a batch (see {@link inputBatchStart}): run the deferred output. */
   inputBatchEnd(): void {
     if (this.batchDepth === 0 || --this.batchDepth > 0) return;
-    // Output may loop back into input (loopback, a synchronous wire): with
-    // the depth at 0 that input runs undeferred or in a batch of its own.
+    this.runDeferred();
+  }
+
+  // Output may loop back into input (loopback, a synchronous wire): with
+  // the depth at 0 that input runs undeferred or in a batch of its own.
+  private runDeferred(): void {
     for (let round = 0; round < 8 && this.deferred.length > 0; round++) {
       const list = this.deferred;
       this.deferred = [];
@@ -314,6 +322,37 @@ export class TcpProtocol implements TransportProtocol {
     if ((tp.flags & TF.OUTPUT_DEFERRED) === 0) {
       tp.flags |= TF.OUTPUT_DEFERRED;
       this.deferred.push(tp);
+    }
+  }
+
+  /**
+   * @internal Called where `pru_send` ends with `tcp_output`. With TSO in
+   * use and data in flight, the output waits for the end of the event-loop
+   * turn (the end of the input batch if one runs, else a `setImmediate`):
+   * `soSend` appends one copy chunk per call (one cluster by default), and
+   * sending after each would cut the stream into TSO segments of a chunk or
+   * two; once per turn, what the writer added in that turn goes out as full
+   * TSO segments. Linux's `tcp_should_autocork` (hold while earlier data
+   * is still in the device) and BSD's `PRUS_MORETOCOME` do the same. Never
+   * waits with nothing in flight (the first write of a burst goes now), nor
+   * without TSO (Nagle and the state machine stay exactly as they were).
+   */
+  outputAfterSend(tp: TcpCb): void {
+    if (tp.sndMax === tp.sndUna || (tp.flags & TF.NODELAY) !== 0 || tsoPayloadRoom(tp) === 0) {
+      tcpOutput(tp);
+      return;
+    }
+    this.stats.sndCorked++;
+    if ((tp.flags & TF.OUTPUT_DEFERRED) === 0) {
+      tp.flags |= TF.OUTPUT_DEFERRED;
+      this.deferred.push(tp);
+    }
+    if (this.batchDepth === 0 && this.deferredTurn === null) {
+      this.deferredTurn = setImmediate(() => {
+        this.deferredTurn = null;
+        // An input batch that ends first runs the list itself.
+        if (this.batchDepth === 0) this.runDeferred();
+      });
     }
   }
 

@@ -36,6 +36,10 @@ export function newTcpStats() {
     /** Segments handed to the interface for segmentation (TSO super-segments), and their payload bytes. */
     tsoSegments: 0,
     tsoBytes: 0,
+    /** Times TSO output held a window-limited send back for a bigger segment (`tcp_tso_should_defer`). */
+    tsoDeferred: 0,
+    /** User sends whose output waited for the end of the event-loop turn to go out as one TSO burst (autocork). */
+    sndCorked: 0,
     // Receiving.
     rcvtotal: 0,
     rcvpack: 0,

@@ -200,7 +200,7 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
         return Errno.EPIPE;
       }
       so.snd.appendStream(m);
-      tcpOutput(tp);
+      tp.tcp.outputAfterSend(tp);
       return 0;
     },
 
