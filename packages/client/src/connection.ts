@@ -13,6 +13,7 @@ import {
   MsgClass,
   MsgType,
   PROTOCOL_VERSION,
+  TurnCork,
   parseBanner,
   parseServerUrl,
   writeFrame,
@@ -161,6 +162,8 @@ export class RumpConnection extends EventEmitter {
   private socket: net.Socket | undefined;
   private refed = true;
   private reader: FrameReader | undefined;
+  /** Gathers the frames of one event-loop turn into one writev (see {@link TurnCork}). */
+  private cork: TurnCork | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly handles = new Map<number, Registered>();
   private nextReq = 1;
@@ -263,6 +266,7 @@ export class RumpConnection extends EventEmitter {
     });
     this.pending.set(reqno, call);
     this.counters.syscalls++;
+    this.cork?.hold();
     writeFrame(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs });
     return result;
   }
@@ -392,6 +396,7 @@ export class RumpConnection extends EventEmitter {
     };
     this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME });
     this.socket = sock;
+    this.cork = new TurnCork(sock);
     if (!this.refed) sock.unref();
     sock.on('error', (err) => this.fail(err));
     sock.once('close', () => this.detach(sock));
@@ -426,6 +431,7 @@ export class RumpConnection extends EventEmitter {
     if (this.socket !== sock) return;
     this.socket = undefined;
     this.reader = undefined;
+    this.cork = undefined;
     const reason = this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `connection to ${this.url} closed`);
     this.closeReason = reason;
     const calls = [...this.pending.values()];
@@ -488,6 +494,7 @@ export class RumpConnection extends EventEmitter {
 
   private onServerRequest(meta: FrameMeta, _payload: Uint8Array | undefined): void {
     const sock = this.socket!;
+    this.cork?.hold();
     const h = isMap(meta.head) ? meta.head : {};
     switch (meta.type) {
       case MsgType.COPYIN: {

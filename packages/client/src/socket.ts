@@ -4,7 +4,7 @@
  *
  * - **Reads are driven by the consumer** (Node's `_read` contract): a `recv`
  *   is issued only when the readable side asks for data, one at a time, for
- *   at most `readableHighWaterMark` bytes; when `push()` says the buffer is
+ *   at most the `highWaterMark` given, else 64 KiB (Node's read size); when `push()` says the buffer is
  *   full the pump stops until `_read` is called again. A paused socket thus
  *   leaves the data in the server's socket buffer, and TCP's window closes —
  *   backpressure reaches the peer as it would through a kernel.
@@ -41,7 +41,10 @@ export interface AddressInfo {
 export interface SocketOptions extends RumpOptions {
   /** Keep the writable side open after the peer's FIN (default false: end it too, like `net`). */
   readonly allowHalfOpen?: boolean;
-  /** Buffer limit of both sides in bytes (default Node's, 16 KiB); also the size of one `recv`. */
+  /**
+   * Buffer limit of both sides in bytes, and the size of one `recv`. Default:
+   * Node's 16 KiB readable mark with 64 KiB recvs, and a 256 KiB writable mark.
+   */
   readonly highWaterMark?: number;
   /** Destroys the socket when aborted. */
   readonly signal?: AbortSignal;
@@ -84,6 +87,31 @@ export interface AcceptedInit {
 
 const kAccepted = Symbol('rumpnet.accepted');
 const MAX_RECV = 4 * 1024 * 1024;
+/**
+ * Size of one `recv` when no `highWaterMark` was given: 64 KiB, the read
+ * size of Node's own sockets (libuv's `onread` buffer). Each recv is a round
+ * trip to the rump server plus a COPYOUT: at the 16 KiB default mark a
+ * reader paid four of them for what one 64 KiB recv takes (the socket buffer
+ * usually holds that much when data streams in). An explicit mark is
+ * honoured as the recv size, so a small one still bounds read-ahead.
+ */
+const DEFAULT_RECV = 64 * 1024;
+/**
+ * Writable high-water mark when no `highWaterMark` was given. A rump send
+ * costs round trips (SYSCALL, COPYINs, RESP), so what the application writes
+ * while one send is in flight should ride in the next send (`_writev`) rather
+ * than make the writer wait for 'drain' after every 16 KiB (Node's default,
+ * sized for a local kernel's synchronous write). 256 KiB lets four 64 KiB
+ * writes gather: one sendto, MCLNUM-sized COPYINs, one answer.
+ */
+const DEFAULT_WRITE_HWM = 256 * 1024;
+/**
+ * `_writev` gathers queued chunks into one send up to this many bytes;
+ * a chunk this large or larger goes as it is. Gathering small writes saves
+ * sends (and, at MCLNUM N, fills whole extended clusters per COPYIN);
+ * copying big ones would only cost a memcpy and a large allocation each.
+ */
+const GATHER_MAX = 64 * 1024;
 const addrInfo = (a: SockAddrIn): AddressInfo => ({ address: a.address, family: 'IPv4', port: a.port });
 
 /** Normalises `connect()`'s argument forms: `(options[, cb])`, `(port[, host][, cb])`, `(path[, cb])`. */
@@ -122,6 +150,8 @@ export class Socket extends Duplex {
   #wantRead = false;
   #reading = false;
   #sent = 0;
+  /** Bytes asked for by one recv: the given high-water mark, else {@link DEFAULT_RECV}. */
+  #recvLen: number;
   #local: SockAddrIn | undefined;
   #remote: SockAddrIn | undefined;
   #timeoutMs = 0;
@@ -133,13 +163,14 @@ export class Socket extends Duplex {
   constructor(options: SocketOptions = {}) {
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
-      ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
+      ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : { writableHighWaterMark: DEFAULT_WRITE_HWM }),
       emitClose: false, // 'close' carries hadError and comes after close(2), as in net
       autoDestroy: true,
       decodeStrings: true,
       ...(options.signal ? { signal: options.signal } : {}),
     });
     this.#rump = { ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}), ...(options.connection ? { connection: options.connection } : {}) };
+    this.#recvLen = options.highWaterMark ?? DEFAULT_RECV;
     if (options.noDelay) this.#noDelay = true;
     if (options.keepAlive) this.#keepAlive = [true, options.keepAliveInitialDelay ?? 0];
     const init = (options as { [kAccepted]?: AcceptedInit })[kAccepted];
@@ -274,12 +305,15 @@ export class Socket extends Duplex {
   /** One `recv` at a time, for as long as the readable side takes what it gets. */
   async #pump(): Promise<void> {
     const conn = this.#conn!;
-    const len = Math.max(1, Math.min(this.readableHighWaterMark, MAX_RECV));
+    const len = Math.max(1, Math.min(this.#recvLen, MAX_RECV));
+    // A buffer whose bytes were copied out (short read) is reused by the next recv.
+    let spare: Buffer | undefined;
     // Bounded by the stream: every pass either ends it, stops on backpressure, or delivers ≥ 1 byte.
     for (;;) {
       const fd = this.#fd;
       if (fd === undefined || this.destroyed) break;
-      const buf = Buffer.allocUnsafe(len);
+      const buf = spare ?? Buffer.allocUnsafe(len);
+      spare = undefined;
       let n: number;
       try {
         n = (await conn.call<{ bytes: number }>('recvfrom', { fd, buf: 0, len, flags: 0 }, { buffers: { buf }, syscall: 'read' })).bytes;
@@ -300,7 +334,13 @@ export class Socket extends Duplex {
       this.bytesRead += n;
       this.#touch();
       // A short read would pin a large buffer: hand the consumer an exact copy instead.
-      const chunk = n < len >>> 1 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
+      let chunk: Buffer;
+      if (n < len >>> 1) {
+        chunk = Buffer.from(buf.subarray(0, n));
+        spare = buf;
+      } else {
+        chunk = buf.subarray(0, n);
+      }
       if (!this.push(chunk)) break;
     }
     this.#reading = false;
@@ -311,10 +351,30 @@ export class Socket extends Duplex {
     this.#send(chunk).then(() => cb(), cb);
   }
 
-  /** @internal Writable contract: chunks queued behind a send go out in one send (one syscall, fewer COPYINs). */
+  /**
+   * @internal Writable contract: chunks queued behind a send go out
+   * together — small ones gathered into sends of up to {@link GATHER_MAX}
+   * bytes (one syscall, fewer COPYINs), large ones as they are — in order,
+   * one send at a time.
+   */
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    const buf = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
-    this.#send(buf).then(() => cb(), cb);
+    const groups: Buffer[] = [];
+    let run: Buffer[] = [];
+    let runLen = 0;
+    const close = (): void => {
+      if (run.length > 0) groups.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLen));
+      run = [];
+      runLen = 0;
+    };
+    for (const { chunk } of chunks) {
+      if (runLen + chunk.length > GATHER_MAX) close();
+      run.push(chunk);
+      runLen += chunk.length;
+    }
+    close();
+    void (async () => {
+      for (const g of groups) await this.#send(g);
+    })().then(() => cb(), cb);
   }
 
   async #send(buf: Buffer): Promise<void> {

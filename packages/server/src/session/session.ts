@@ -15,6 +15,7 @@ import {
   MsgClass,
   MsgType,
   PROTOCOL_VERSION,
+  TurnCork,
   encodeFrameCopy,
   makeBanner,
   writeFrame,
@@ -180,6 +181,16 @@ function errnoOf(err: unknown): number | undefined {
 const LATE_MEMORY = 256;
 
 /**
+ * Unsent bytes to a client above which a `copyout` waits for 'drain'. Not
+ * the socket's 16 KiB high-water mark: one coalesced COPYOUT is larger
+ * than that, so every copyout would wait for a drain event (and, corked, for
+ * the end of the turn) before its call could answer. A few hundred KiB in
+ * flight bound the memory as well and let a recv's COPYOUT and RESP leave
+ * together.
+ */
+const COPYOUT_BACKLOG = 512 * 1024;
+
+/**
  * Builds the schema table a session validates against, and checks that
  * every handler has a schema (a configuration error, thrown at start).
  */
@@ -224,6 +235,8 @@ export class ClientSession {
   private closing: string | undefined;
   private resolveClosed!: (reason: string) => void;
   private readonly handshakeTimer: NodeJS.Timeout;
+  /** Batches the frames of one event-loop turn into one writev. */
+  private readonly cork: TurnCork;
 
   constructor(
     private readonly socket: Socket,
@@ -235,6 +248,7 @@ export class ClientSession {
     this.handlers = opts.handlers;
     this.schemas = resolveSchemas(opts.handlers, opts.schemas);
     this.log = opts.log ?? silentLogger;
+    this.cork = new TurnCork(socket);
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.reader = new FrameReader(
       {
@@ -362,7 +376,9 @@ export class ClientSession {
     const frame = encodeFrameCopy(MsgClass.REQ, MsgType.COPYOUT, this.allocReq(), { h: handle, o: uaddr }, srcs);
     this.counters.copyoutRequests++;
     this.counters.copyoutBytes += total;
-    if (this.socket.write(frame)) return;
+    this.cork.hold();
+    this.socket.write(frame);
+    if (this.socket.writableLength <= COPYOUT_BACKLOG) return;
     if (this.checkWriteBacklog()) return Promise.reject(new StackError(Errno.EFAULT, 'copyout: client gone'));
     // Backpressure: the caller waits for the kernel to take the bytes.
     return new Promise<void>((resolve, reject) => {
@@ -571,6 +587,7 @@ export class ClientSession {
 
   private send(cls: 0 | 1 | 2, type: number, reqno: number, head: unknown): void {
     if (this.closing !== undefined || this.socket.destroyed) return;
+    this.cork.hold();
     writeFrame(this.socket, cls, type, reqno, head);
     this.checkWriteBacklog();
   }
