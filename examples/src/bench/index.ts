@@ -40,17 +40,18 @@ async function main(): Promise<void> {
     .option('--runs <n>', 'runs per point (median, min–max)', intArg(1, 100))
     .option('--seconds <s>', 'seconds per transfer', secondsArg(60))
     .option('--no-netns', 'do not create a network namespace even as root')
+    .option('--offload', 'run tap servers with --offload (TSO send, large receive through the virtio-net header)')
     .option('--out <dir>', 'results directory (default results/<timestamp>)')
     .option('--json', 'print results.json on stdout instead of the report')
     .parse()
-    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; out?: string; json?: boolean }>();
+    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; out?: string; json?: boolean }>();
   const mode: Mode = o.smoke ? 'smoke' : o.quick ? 'quick' : 'full';
   const sweep = sweepFor(mode, { ...(o.runs ? { runs: o.runs } : {}), ...(o.seconds ? { seconds: o.seconds } : {}) });
   const startedAt = new Date();
   const outDir = o.out ?? join(ROOT, 'results', startedAt.toISOString().replace(/[:.]/g, '-'));
   mkdirSync(outDir, { recursive: true });
 
-  const topo = await Topology.create({ noNetns: !o.netns });
+  const topo = await Topology.create({ noNetns: !o.netns, offload: Boolean(o.offload) });
   const onSignal = (): void => {
     void stopAll().finally(() => topo.destroy().finally(() => process.exit(130)));
   };

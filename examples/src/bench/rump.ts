@@ -22,7 +22,7 @@ export interface StackParams {
 /** Where the server's interface goes. */
 export type Attach =
   | { kind: 'loopback' }
-  | { kind: 'tap'; tap: string; addr: string; gateway?: string; ns: Spawner }
+  | { kind: 'tap'; tap: string; addr: string; gateway?: string; ns: Spawner; offload?: boolean }
   | { kind: 'bus'; dir: string; addr: string };
 
 /** Options of {@link RumpServerProc.start}. */
@@ -67,7 +67,7 @@ export class RumpServerProc {
     if (o.maxFds !== undefined) args.push('--max-fds', String(o.maxFds));
     if (o.nmbclusters !== undefined) args.push('--nmbclusters', String(o.nmbclusters));
     const a = o.attach;
-    if (a.kind === 'tap') args.push('--tap', a.tap, '--addr', a.addr, ...(a.gateway ? ['--gateway', a.gateway] : []));
+    if (a.kind === 'tap') args.push('--tap', a.tap, '--addr', a.addr, ...(a.gateway ? ['--gateway', a.gateway] : []), ...(a.offload ? ['--offload'] : []));
     if (a.kind === 'bus') args.push('--bus', a.dir, '--addr', a.addr);
     args.push(url);
     const proc = Proc.node(SERVER_CLI, args, { ns: a.kind === 'tap' ? a.ns : null, label: 'rump-server' });

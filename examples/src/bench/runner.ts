@@ -59,6 +59,8 @@ export interface Availability {
   /** The daemon serves, the stack has TCP, the client has the net API: or the first reason why not. */
   rumpTcp: { ok: true } | { ok: false; reason: string };
   topology: 'tap' | 'bus';
+  /** Tap servers ran with `--offload`. */
+  offload: boolean;
   whyNoTap: string | null;
 }
 
@@ -309,7 +311,7 @@ export async function runScale(topo: Topology, avail: Availability, n: number): 
  * looks for the client's node:net-shaped API.
  */
 export async function probe(topo: Topology): Promise<Availability> {
-  const mk = (rumpTcp: Availability['rumpTcp']): Availability => ({ rumpTcp, topology: topo.kind, whyNoTap: topo.whyNoTap });
+  const mk = (rumpTcp: Availability['rumpTcp']): Availability => ({ rumpTcp, topology: topo.kind, offload: topo.offload, whyNoTap: topo.whyNoTap });
   let srv: RumpServerProc;
   try {
     srv = await topo.loopbackServer(PAPER_DEFAULT);

@@ -52,13 +52,15 @@ export class Topology {
     readonly ns: NetnsLike | null,
     /** Temporary directory: sockets, bus directories. */
     readonly dir: string,
+    /** Tap servers run with `--offload` (virtio-net header: TSO send, large receive). */
+    readonly offload = false,
   ) {}
 
   /**
    * Chooses `tap` when allowed and possible (root, /dev/net/tun, iproute2,
    * tap-bridge built), else `bus`, saying why.
    */
-  static async create(opts: { noNetns?: boolean } = {}): Promise<Topology> {
+  static async create(opts: { noNetns?: boolean; offload?: boolean } = {}): Promise<Topology> {
     const dir = mkdtempSync(join(tmpdir(), 'rumpnet-bench-'));
     if (opts.noNetns) return new Topology('bus', 'namespaces turned off (--no-netns)', null, dir);
     let tb: typeof import('@rumpnet/tap-bridge');
@@ -73,7 +75,7 @@ export class Topology {
       const ns = await tb.Netns.create({ prefix: 'bench' });
       // Forwarding between the taps, inside this namespace only (rump→rump).
       await ns.check('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-      return new Topology('tap', null, ns as unknown as NetnsLike, dir);
+      return new Topology('tap', null, ns as unknown as NetnsLike, dir, opts.offload ?? false);
     } catch (e) {
       return new Topology('bus', `cannot create a network namespace: ${(e as Error).message}`, null, dir);
     }
@@ -102,7 +104,7 @@ export class Topology {
     await this.ns!.addTap(tap, { linuxAddr: `${base}.1/24` });
     try {
       const server = await RumpServerProc.start({
-        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns! },
+        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns!, offload: this.offload },
       });
       return {
         server, rumpIp: `${base}.2`, linuxIp: `${base}.1`,
