@@ -73,15 +73,17 @@ async function main(): Promise<number> {
     process.stderr.write(`rump-server: cannot start: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
     return 1;
   }
-  process.stdout.write(connectHelp(srv, cfg));
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     // A second signal while shutting down means "now".
     if (++signals > 1) process.exit(130);
     void srv.close(sig);
   };
+  // Handlers first: stdout to a pipe is synchronous, so whoever waits for the
+  // banner may signal us before the next line runs.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.stdout.write(connectHelp(srv, cfg));
   await srv.done;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
