@@ -188,7 +188,7 @@ describe('tap-bridge: BusLink (Unix datagram bus)', function () {
       expect(ga.map(seqOf).sort((x, y) => x - y)).to.deep.equal([...Array.from({ length: 50 }, (_, i) => i), 1000]);
       expect(gc.map(seqOf)).to.deep.equal([1000]); // only the broadcast
       child.stdin!.end();
-      await new Promise((r) => child.once('exit', r));
+      await new Promise((r) => child.once('close', r));
       const stats = JSON.parse(/stats (.*)/.exec(out)![1]!) as { rxFrames: number; txFrames: number };
       expect(stats).to.include({ rxFrames: 51, txFrames: 51 });
       expect(existsSync(join(dir, 'peer@02000000000d.sock'))).to.equal(false);

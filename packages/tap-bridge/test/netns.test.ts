@@ -30,7 +30,7 @@ function child(args: string[], onLine?: (line: string, kill: (s: NodeJS.Signals)
   c.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const timer = setTimeout(() => c.kill('SIGKILL'), 15000);
   return new Promise<{ out: string; err: string; code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    c.once('exit', (code, signal) => {
+    c.once('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ out, err, code, signal });
     }),
@@ -129,7 +129,7 @@ describe('tap-bridge: Netns harness', function () {
       const c = ns.spawnNode(CHILD, ['inside', 'rnz0']);
       let out = '';
       c.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-      const code = await new Promise((r) => c.once('exit', r));
+      const code = await new Promise((r) => c.once('close', r));
       expect(code).to.equal(0);
       expect(out).to.include('ifs lo,rnz0\n');
       expect(out).to.include('tap rnz0 1400 true\n');

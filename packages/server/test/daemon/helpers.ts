@@ -188,7 +188,7 @@ function runNode(args: string[], ms: number): Promise<{ code: number | null; std
       p.kill('SIGKILL');
       reject(new Error(`node ${args.join(' ')} did not finish in ${ms} ms`));
     }, ms);
-    p.once('exit', (code) => {
+    p.once('close', (code) => {
       clearTimeout(t);
       children.delete(p);
       resolvePromise({ code, stdout, stderr });
