@@ -113,6 +113,16 @@ export interface CtlArpArgs {
   ip?: string;
   mac?: string;
   ifname?: string;
+  /** Most entries returned (1..{@link CTL_ROWS_MAX}, default {@link CTL_ROWS_DEFAULT}); fewer when they would not fit a head. */
+  limit?: number;
+}
+/** Result of `ctl.arp`: the table after the operation, possibly cut short. */
+export interface CtlArpResult {
+  entries: CtlArpEntry[];
+  /** True when `entries` is not the whole table (`limit`, or the reply would exceed MAX_HEAD). */
+  truncated?: boolean;
+  /** Entries in the whole table. */
+  total?: number;
 }
 /** One ARP cache entry. */
 export interface CtlArpEntry {
@@ -128,7 +138,13 @@ export interface CtlNetstatArgs {
   what: 'sockets' | 'mbufs' | 'stats';
   /** For `stats`: `ip`, `icmp`, `udp`, `tcp`, `arp`, `ether`, `mbuf`. */
   proto?: string;
+  /** For `sockets`: most rows returned (1..{@link CTL_ROWS_MAX}, default {@link CTL_ROWS_DEFAULT}); fewer when they would not fit a head. */
+  limit?: number;
 }
+/** Default `limit` of the listing ctl calls (`ctl.netstat` sockets, `ctl.arp`). */
+export const CTL_ROWS_DEFAULT = 10_000;
+/** Largest `limit` a listing ctl call takes. */
+export const CTL_ROWS_MAX = 1_000_000;
 /** One socket of the server (`netstat -an`). */
 export interface CtlSocket {
   id: number;
@@ -160,6 +176,10 @@ export interface CtlSysctlRow {
 /** Result of `ctl.netstat`: the part asked for. */
 export interface CtlNetstatResult {
   sockets?: CtlSocket[];
+  /** With `sockets`: true when the list is cut short (`limit`, or the reply would exceed MAX_HEAD). */
+  truncated?: boolean;
+  /** With `sockets`: how many sockets the server has. */
+  total?: number;
   /** `netstat -m`: the cluster pool's counters and the parameters. */
   mbufs?: { pool: Record<string, number>; params: CtlParams };
   stats?: CtlSysctlRow[];
@@ -263,7 +283,7 @@ export interface SyscallResults {
   'ctl.ifconfig': { interfaces: CtlInterface[] };
   'ctl.route': { routes: CtlRoute[] };
   'ctl.netstat': CtlNetstatResult;
-  'ctl.arp': { entries: CtlArpEntry[] };
+  'ctl.arp': CtlArpResult;
   'ctl.sysctl': { rows: CtlSysctlRow[] };
   'ctl.ping': { dst: string; sent: number; received: number; replies: CtlPingReply[] };
   'ctl.halt': Empty;
@@ -361,6 +381,8 @@ const plain = (args: Record<string, Check>): SyscallSchema => ({ args, buffers: 
 const intIn = (lo: number, hi: number): Check => (v) =>
   Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi ? undefined : `an integer in ${lo}..${hi}`;
 const ifname: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.test(v) ? undefined : 'an interface name');
+const rowLimit: Check = (v) =>
+  Number.isInteger(v) && (v as number) >= 1 && (v as number) <= CTL_ROWS_MAX ? undefined : `an integer in 1..${CTL_ROWS_MAX}`;
 const ipv4: Check = (v) => (typeof v === 'string' && isDottedQuad(v) ? undefined : 'an IPv4 address a.b.c.d');
 /** `a.b.c.d`, `a.b.c.d/len`, or `default` (routes). */
 const prefix: Check = (v) => {
@@ -397,8 +419,12 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
     mtu: opt(intIn(68, 65535)),
   }),
   'ctl.route': plain({ op: opt(T.oneOf('show', 'add', 'delete')), dest: opt(prefix), gateway: opt(gatewayOrIf) }),
-  'ctl.netstat': plain({ what: T.oneOf('sockets', 'mbufs', 'stats'), proto: opt(T.oneOf('ip', 'icmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf')) }),
-  'ctl.arp': plain({ op: opt(T.oneOf('show', 'add', 'delete')), ip: opt(ipv4), mac: opt(mac), ifname: opt(ifname) }),
+  'ctl.netstat': plain({
+    what: T.oneOf('sockets', 'mbufs', 'stats'),
+    proto: opt(T.oneOf('ip', 'icmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf')),
+    limit: opt(rowLimit),
+  }),
+  'ctl.arp': plain({ op: opt(T.oneOf('show', 'add', 'delete')), ip: opt(ipv4), mac: opt(mac), ifname: opt(ifname), limit: opt(rowLimit) }),
   'ctl.sysctl': plain({ name: opt(sysctlName), value: opt(T.int) }),
   'ctl.ping': plain({
     dst: ipv4,

@@ -50,10 +50,19 @@ export const MsgType = { HANDSHAKE: 1, SYSCALL: 2, COPYIN: 3, COPYOUT: 4, PING: 
 /** A value of {@link MsgType}. */
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
 
-/** Default largest frame either side accepts (4 MiB plus room for the header and head). */
+/**
+ * Default largest frame either side accepts (4 MiB plus room for the header
+ * and head): far above the largest copy the socket layer asks for, MCLNUM
+ * (at most 64) × MCLBYTES (at most 4096) = 256 KiB.
+ */
 export const DEFAULT_MAX_FRAME = 4 * 1024 * 1024 + 4096;
 
-/** Largest msgpack head accepted: heads carry arguments, never bulk data. */
+/**
+ * Largest msgpack head accepted: heads carry arguments, never bulk data. A
+ * receiver treats a larger head as fatal, so a sender must never produce
+ * one (the server answers a syscall whose reply would not fit with
+ * `E2BIG`, and bounds its listings: `limit` / `truncated`).
+ */
 export const MAX_HEAD = 64 * 1024;
 
 /** Room a COPYIN reply or COPYOUT request needs beside its payload. */
@@ -101,7 +110,22 @@ export function encodeFrame(
   payloadLen = 0,
   extra = 0,
 ): Buffer {
-  const h = head === undefined ? undefined : packHead(head);
+  return encodeFramePacked(cls, type, reqno, head === undefined ? undefined : packHead(head), payloadLen, extra);
+}
+
+/**
+ * {@link encodeFrame} for a head already packed with {@link packHead} (a
+ * sender that must check the head's size against {@link MAX_HEAD} first
+ * packs it once). `h` is copied; the returned Buffer is the caller's.
+ */
+export function encodeFramePacked(
+  cls: MsgClassValue,
+  type: number,
+  reqno: number,
+  h: Uint8Array | undefined,
+  payloadLen = 0,
+  extra = 0,
+): Buffer {
   const headLen = h ? h.length : 0;
   const out = Buffer.allocUnsafe(HEADER_SIZE + headLen + extra);
   out.writeUInt32LE(HEADER_SIZE + headLen + payloadLen, Hdr.LEN);

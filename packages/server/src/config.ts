@@ -49,6 +49,16 @@ export class UsageError extends Error {
   }
 }
 
+/** Most clusters the stack's `ClusterPool` accepts (its `nmbclusters` range is 1..2^20). */
+export const NMBCLUSTERS_MAX = 1 << 20;
+
+/**
+ * Largest cluster slab (`nmbclusters * mclbytes`) we allocate: 2 GiB. The
+ * slab is one ArrayBuffer allocated at start; beyond this the server would
+ * fail (or swap) long after the command line looked fine.
+ */
+export const SLAB_MAX_BYTES = 2 ** 31;
+
 function intIn(name: string, lo: number, hi: number) {
   return (v: string): number => {
     if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be an integer, got "${v}"`);
@@ -113,7 +123,7 @@ export function buildProgram(version: string): Command {
     .option('--mtu <n>', 'interface MTU', intIn('--mtu', 576, 65535), 1500)
     .addOption(new Option('--mclbytes <n>', 'mbuf cluster size').choices(['2048', '4096']).default('2048'))
     .option('--mclnum <n>', 'clusters per copyin request (1 = NetBSD behaviour)', intIn('--mclnum', 1, 64), 16)
-    .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, 4_194_304), 16384)
+    .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, NMBCLUSTERS_MAX), 16384)
     .addOption(new Option('--rx-mode <mode>', 'receive copyout: one per mbuf, or coalesced').choices(['per-mbuf', 'coalesced']).default('coalesced'))
     .option('--pcap <file>', 'write every frame of the tap/bus interface to a pcap file')
     .addOption(
@@ -151,6 +161,11 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   }
   const o = program.opts();
   if (o.tap && o.bus) throw new UsageError('--tap and --bus are alternatives: give one');
+  if (o.nmbclusters * Number(o.mclbytes) > SLAB_MAX_BYTES) {
+    throw new UsageError(
+      `--nmbclusters ${o.nmbclusters} x --mclbytes ${o.mclbytes} is ${Number(((o.nmbclusters * Number(o.mclbytes)) / 2 ** 30).toFixed(2))} GiB of clusters; at most 2 GiB`,
+    );
+  }
   if ((o.addr as string[]).length > 0 && !o.tap && !o.bus) throw new UsageError('--addr needs an interface: add --tap NAME or --bus DIR');
   if (o.gateway && !o.tap && !o.bus) throw new UsageError('--gateway needs an interface: add --tap NAME or --bus DIR');
   if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');

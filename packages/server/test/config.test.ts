@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { parseListenUrl, parseServerArgs, UsageError, type ServerConfig } from '../src/config.js';
+import { COPY_FRAME_OVERHEAD, DEFAULT_MAX_FRAME } from '../src/proto/index.js';
+import { DEFAULT_LIMITS } from '../src/session/session.js';
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseServerArgs(argv, env) as ServerConfig;
 
@@ -39,7 +41,24 @@ describe('rump-server configuration', () => {
     [['tcp://10.1.2.3:80'], /loopback only/],
     [['ftp://x'], /unsupported URL scheme/],
     [['--socket-mode', '9'], /three octal digits/],
+    [['--nmbclusters', '4194304'], /--nmbclusters must be between 64 and 1048576/],
+    [['--nmbclusters', '1048577'], /--nmbclusters must be between 64 and 1048576/],
+    [['--nmbclusters', '1048576', '--mclbytes', '4096'], /4 GiB of clusters; at most 2 GiB/],
+    [['--nmbclusters', '600000', '--mclbytes', '4096'], /at most 2 GiB/],
   ];
+  it('the largest copy the CLI allows (--mclnum 64 x --mclbytes 4096) fits one frame', () => {
+    const c = parse(['--mclnum', '64', '--mclbytes', '4096']);
+    const copy = c.mclnum * c.mclbytes;
+    expect(copy).to.equal(256 * 1024);
+    expect(copy + COPY_FRAME_OVERHEAD).to.be.at.most(DEFAULT_MAX_FRAME);
+    expect(copy + COPY_FRAME_OVERHEAD).to.be.at.most(DEFAULT_LIMITS.maxFrame);
+  });
+
+  it('accepts the largest pool the stack takes (2^20 clusters of 2048 bytes = 2 GiB)', () => {
+    expect(parse(['--nmbclusters', '1048576']).nmbclusters).to.equal(1048576);
+    expect(parse(['--nmbclusters', '524288', '--mclbytes', '4096']).nmbclusters).to.equal(524288);
+  });
+
   for (const [argv, why] of bad) {
     it(`refuses ${argv.join(' ')} with a usage error`, () => {
       expect(() => parse(argv)).to.throw(UsageError, why);

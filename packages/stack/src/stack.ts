@@ -33,7 +33,7 @@ import { Icmp, type IcmpTunables, type PingOptions, type PingReply } from './net
 import { Ifnet, makeIfaddr } from './net/ifnet.js';
 import { IpIdGenerator } from './net/ipid.js';
 import { ipInput } from './net/ipv4-input.js';
-import { ipOutput, mtuTowards, selectSource, tsoMaxTowards } from './net/ipv4-output.js';
+import { ipOutput, mtuTowards, pmtuUpdate, selectSource, tsoMaxTowards } from './net/ipv4-output.js';
 import type { IpOutput, TransportProtocol } from './net/protosw.js';
 import { Reass, type ReassLimits } from './net/reass.js';
 import { RouteTable, type RouteInfo } from './net/route.js';
@@ -128,6 +128,7 @@ export class Stack implements NetContext {
       selectSource: (dst) => selectSource(this, dst),
       mtuTowards: (dst) => mtuTowards(this, dst),
       tsoMaxTowards: (dst) => tsoMaxTowards(this, dst),
+      pmtuUpdate: (dst, mtu) => pmtuUpdate(this, dst, mtu),
     };
     registerNetSysctl(this.sysctl, {
       pool: this.pool,

@@ -24,6 +24,8 @@ import type {
   SyscallArgs,
   SyscallResults,
 } from '../proto/syscalls.js';
+import { CTL_ROWS_DEFAULT } from '../proto/syscalls.js';
+import { MAX_HEAD, packHead } from '../proto/wire.js';
 import type { SyscallHandler } from '../session/index.js';
 import { SS, inetNtoa, type Socket, type SocketLayer, type Stack } from '../stackapi.js';
 import type { ClientProcess } from '../syscalls/process.js';
@@ -57,6 +59,27 @@ export interface CtlEnv {
 }
 
 /** Resolves after `ms` unless `signal` fires first (then resolves early). */
+/** Bytes a listing reply's head may take: MAX_HEAD less room for the envelope (`result`, `truncated`, `total`). */
+const LIST_HEAD_BUDGET = MAX_HEAD - 256;
+
+/**
+ * The first rows of `all` that a reply may carry: at most `limit`
+ * (default {@link CTL_ROWS_DEFAULT}), and no more than fit in a head of
+ * {@link LIST_HEAD_BUDGET} bytes once wrapped by `wrap` (a head over
+ * MAX_HEAD is fatal to the client's reader). Measures by packing, shrinking
+ * proportionally; bounded to a few rounds.
+ */
+export function boundRows<R>(all: readonly R[], limit: number | undefined, wrap: (rows: readonly R[]) => unknown): { rows: R[]; truncated: boolean } {
+  let n = Math.min(all.length, limit ?? CTL_ROWS_DEFAULT);
+  for (let round = 0; round < 16 && n > 0; round++) {
+    const size = packHead({ result: wrap(all.slice(0, n)) }).length;
+    if (size <= LIST_HEAD_BUDGET) break;
+    n = Math.min(n - 1, Math.floor((n * LIST_HEAD_BUDGET * 0.95) / size));
+  }
+  n = Math.max(0, n);
+  return { rows: all.slice(0, n), truncated: n < all.length };
+}
+
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
@@ -235,14 +258,18 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
         if (a.ip === undefined) fail(Errno.EINVAL, 'arp delete needs an address');
         stack.arpDelete(a.ip);
       }
-      const entries: CtlArpEntry[] = stack.arpList().map((e) => ({ ...e }));
-      return { entries };
+      const all: CtlArpEntry[] = stack.arpList().map((e) => ({ ...e }));
+      const { rows: entries, truncated } = boundRows(all, a.limit, (rows) => ({ entries: rows }));
+      return truncated ? { entries, truncated, total: all.length } : { entries };
     },
 
     async 'ctl.netstat'(_s, a) {
       switch (a.what) {
-        case 'sockets':
-          return { sockets: socketList(env.layer, env.processes(), env.tcp) };
+        case 'sockets': {
+          const all = socketList(env.layer, env.processes(), env.tcp);
+          const { rows: sockets, truncated } = boundRows(all, a.limit, (rows) => ({ sockets: rows }));
+          return truncated ? { sockets, truncated, total: all.length } : { sockets };
+        }
         case 'mbufs':
           return { mbufs: { pool: { ...stack.pool.stats() } as unknown as Record<string, number>, params: { ...env.params } } };
         case 'stats': {

@@ -145,7 +145,9 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
       }
       if (o.r) return print(formatRoutes((await call('ctl.route', {}, 'netstat')).routes));
       if (o.i) return print(formatIfconfig((await call('ctl.ifconfig', {}, 'netstat')).interfaces));
-      print(formatSockets((await call('ctl.netstat', { what: 'sockets' }, 'netstat')).sockets!));
+      const r = await call('ctl.netstat', { what: 'sockets' }, 'netstat');
+      print(formatSockets(r.sockets!));
+      if (r.truncated) print(`(${r.sockets!.length} of ${r.total ?? '?'} sockets shown: the list was cut to fit one reply)`);
     });
 
   program
@@ -196,7 +198,9 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
         await call('ctl.arp', { op: 'delete', ip: words[0]! }, 'arp');
         return;
       }
-      print(formatArp((await call('ctl.arp', {}, 'arp')).entries));
+      const r = await call('ctl.arp', {}, 'arp');
+      print(formatArp(r.entries));
+      if (r.truncated) print(`(${r.entries.length} of ${r.total ?? '?'} entries shown: the list was cut to fit one reply)`);
     });
 
   program

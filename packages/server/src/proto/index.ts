@@ -17,6 +17,7 @@ export {
   PROTOCOL_VERSION,
   encodeFrame,
   encodeFrameCopy,
+  encodeFramePacked,
   makeBanner,
   packHead,
   parseBanner,
@@ -35,7 +36,7 @@ export type {
   PayloadSink,
   ServerAddress,
 } from './wire.js';
-export { MsgFlag, PollEvent, SYSCALL_SCHEMAS, T, checkArgs, isDottedQuad, opt } from './syscalls.js';
+export { CTL_ROWS_DEFAULT, CTL_ROWS_MAX, MsgFlag, PollEvent, SYSCALL_SCHEMAS, T, checkArgs, isDottedQuad, opt } from './syscalls.js';
 export type {
   Check,
   CopyKind,

@@ -15,9 +15,12 @@ import {
   MsgClass,
   MsgType,
   PROTOCOL_VERSION,
+  MAX_HEAD,
   TurnCork,
   encodeFrameCopy,
+  encodeFramePacked,
   makeBanner,
+  packHead,
   writeFrame,
   type FrameMeta,
   type PayloadSink,
@@ -89,6 +92,8 @@ export interface SessionCounters {
   protocolErrors: number;
   /** Handlers that threw something other than an errno (server bugs, logged). */
   internalErrors: number;
+  /** Replies whose head would exceed MAX_HEAD (the client would drop the connection): answered with E2BIG instead. */
+  oversizeReplies: number;
 }
 
 /** The logger interface used (pino's `Logger` satisfies it). */
@@ -210,7 +215,7 @@ export class ClientSession {
   /** Counters of this client. */
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
-    copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0,
+    copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
   };
   /** Stack parameters this session reports. */
   readonly params: StackParams;
@@ -585,10 +590,29 @@ export class ClientSession {
 
   // ----- output and teardown -----
 
+  /**
+   * Send one frame without payload. A head over {@link MAX_HEAD} would make
+   * the client's reader fail the whole connection (the limit is fatal by
+   * design, docs/PROTOCOL.md §3), so such a reply is replaced: a syscall's
+   * RESP by `{ errno: E2BIG }` (that call fails, the session lives), any
+   * other frame by an ERROR with a short reason. Counted `oversizeReplies`.
+   */
   private send(cls: 0 | 1 | 2, type: number, reqno: number, head: unknown): void {
     if (this.closing !== undefined || this.socket.destroyed) return;
+    let h = head === undefined ? undefined : packHead(head);
+    if (h !== undefined && h.length > MAX_HEAD) {
+      this.counters.oversizeReplies++;
+      this.log.warn({ session: this.id, type, reqno, headBytes: h.length }, 'reply head exceeds MAX_HEAD: answered E2BIG');
+      if (cls === MsgClass.RESP && type === MsgType.SYSCALL) {
+        this.counters.errors++;
+        h = packHead({ errno: Errno.E2BIG });
+      } else {
+        cls = MsgClass.ERROR;
+        h = packHead({ errno: Errno.E2BIG, reason: `reply head of ${h.length} bytes exceeds ${MAX_HEAD}` });
+      }
+    }
     this.cork.hold();
-    writeFrame(this.socket, cls, type, reqno, head);
+    this.socket.write(encodeFramePacked(cls, type, reqno, h));
     this.checkWriteBacklog();
   }
 

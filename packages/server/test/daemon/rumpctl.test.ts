@@ -218,6 +218,9 @@ describe('rumpctl', () => {
     expect(checkArgs(s['ctl.ping'], { dst: '127.0.0.1', count: 1000 })).to.match(/count/);
     expect(checkArgs(s['ctl.ping'], {})).to.match(/missing argument 'dst'/);
     expect(checkArgs(s['ctl.netstat'], { what: 'everything' })).to.match(/what/);
+    expect(checkArgs(s['ctl.netstat'], { what: 'sockets', limit: 50 })).to.equal(undefined);
+    expect(checkArgs(s['ctl.netstat'], { what: 'sockets', limit: 0 })).to.match(/limit/);
+    expect(checkArgs(s['ctl.arp'], { limit: 1.5 })).to.match(/limit/);
     expect(checkArgs(s['ctl.arp'], { op: 'add', ip: '10.0.0.1', mac: 'zz:00:00:00:00:00' })).to.match(/mac/);
     expect(checkArgs(s['ctl.route'], { op: 'add', dest: 'default', gateway: '10.0.0.1' })).to.equal(undefined);
     expect(checkArgs(s['ctl.sysctl'], { name: 'a b' })).to.match(/name/);

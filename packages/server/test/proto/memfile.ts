@@ -27,6 +27,7 @@ export const MEMFILE_SCHEMAS: Readonly<Record<string, SyscallSchema>> = {
   release: schema({ key: T.name }),
   fail: schema({ errno: T.int, addr: opt(T.sockaddr) }),
   crash: schema({}),
+  huge: schema({ rows: T.len }),
   peek: schema({ buf: T.handle, off: T.len, len: T.len }, 'in', ['buf']),
   stats: schema({}),
   unimplemented: schema({}),
@@ -126,6 +127,10 @@ export function createMemfile(params: StackParams): Memfile {
     },
     async crash() {
       throw new Error('deliberate bug');
+    },
+    // A reply as big as `netstat -an` with thousands of sockets: `rows` rows of ~100 bytes.
+    async huge(_s: ClientSession, a: { rows: number }) {
+      return { rows: Array.from({ length: a.rows }, (_, i) => ({ id: i, text: 'x'.repeat(90) })) };
     },
     async peek(_s: ClientSession, a: { buf: number; off: number; len: number }, ctx: SyscallContext) {
       const dst = new Uint8Array(a.len);

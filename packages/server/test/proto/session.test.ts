@@ -131,6 +131,16 @@ describe('session: calls', () => {
     await c.call('null', {});
   });
 
+  it('a reply whose head would exceed MAX_HEAD fails that call with E2BIG; the session lives on', async () => {
+    const oversize = (): number => srv.listener.sessions.reduce((n, s) => n + s.counters.oversizeReplies, 0);
+    const before = oversize();
+    const err = (await c.call('huge', { rows: 2000 }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect(err.code).to.equal('E2BIG');
+    expect(((await c.call('huge', { rows: 10 })) as { rows: unknown[] }).rows).to.have.length(10);
+    await c.call('null', {});
+    expect(oversize()).to.equal(before + 1);
+  });
+
   it('the client checks contract arguments before sending', async () => {
     const err = (await c.call('close', { fd: 'three' }).catch((e: unknown) => e)) as Error & { code: string };
     expect(err.code).to.equal('ERR_INVALID_ARG_VALUE');

@@ -8,6 +8,7 @@
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
+  E2BIG: 7,
   EINTR: 4,
   EIO: 5,
   EBADF: 9,

@@ -23,7 +23,10 @@
  *   it — FreeBSD's `arpresolve` choice (`rt == rt0 ? EHOSTDOWN : EHOSTUNREACH`).
  * - Learning follows RFC 826's merge: any ARP packet updates an existing
  *   entry for its sender; a new entry is made only when the target is one of
- *   our addresses. Requests for our addresses are answered.
+ *   our addresses, the sender is on one of the receiving interface's
+ *   subnets (as NetBSD, which refuses off-net senders) and the interface's
+ *   table is below `maxentries` (refusals counted `offnet`, `tablefull`).
+ *   Requests for our addresses are answered.
  * - Gratuitous ARP ({@link Arp.announce}) is sent when an address is added.
  *
  * @module
@@ -58,10 +61,17 @@ export interface ArpTunables {
   retransMs: number;
   /** Packets held per incomplete entry. */
   maxhold: number;
+  /**
+   * Most dynamic entries (learnt or being resolved) per interface: beyond
+   * it a new neighbour is refused (`tablefull`), so a flood of ARP from
+   * spoofed senders cannot grow the table without bound. Static entries
+   * (`arp -s`) are always accepted, and count towards the total.
+   */
+  maxentries: number;
 }
 
 /** Default {@link ArpTunables}. */
-export const ARP_DEFAULTS: Readonly<ArpTunables> = { keep: 1200, down: 20, maxtries: 3, retransMs: 1000, maxhold: 16 };
+export const ARP_DEFAULTS: Readonly<ArpTunables> = { keep: 1200, down: 20, maxtries: 3, retransMs: 1000, maxhold: 16, maxentries: 4096 };
 
 /** State of one entry, with its timer. */
 type ArpState =
@@ -148,6 +158,11 @@ export class Arp {
           this.hold(s, m);
           return 0;
       }
+    }
+    if (t.size >= this.tun.maxentries) {
+      this.stats.tablefull++;
+      mFreem(m);
+      return Errno.ENOBUFS;
     }
     const ne: ArpEntry = { ip, ifp, state: { kind: 'incomplete', hold: [m], tries: 0, timer: null } };
     t.set(ip, ne);
@@ -249,7 +264,15 @@ export class Arp {
       const e = t.get(spa);
       if (e !== undefined) {
         this.update(e, buf.slice(shaOff, shaOff + 6)); // RFC 826 merge
-      } else if (forUs) {
+      } else if (!forUs) {
+        // RFC 826: only a packet addressed to us creates an entry.
+      } else if (ifp.ifaddrFor(spa) === undefined) {
+        // Not on any of this interface's subnets: we would never send to it
+        // directly, so an entry is only table growth (NetBSD refuses these).
+        st.offnet++;
+      } else if (t.size >= this.tun.maxentries) {
+        st.tablefull++;
+      } else {
         const ne: ArpEntry = { ip: spa, ifp, state: { kind: 'incomplete', hold: [], tries: 0, timer: null } };
         t.set(spa, ne);
         this.setReachable(ne, buf.slice(shaOff, shaOff + 6));

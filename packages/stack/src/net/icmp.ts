@@ -35,7 +35,7 @@ import {
 } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, IpProto } from '../wire/ipv4.js';
 import type { NetContext } from './context.js';
-import { ipOutput, pmtuUpdate, selectSource } from './ipv4-output.js';
+import { PMTU_MIN, ipOutput, pmtuUpdate, selectSource } from './ipv4-output.js';
 import type { IpPacketInfo, TransportError } from './protosw.js';
 
 /** ICMP tunables (`net.inet.icmp.*`). */
@@ -241,7 +241,15 @@ export class Icmp {
     if (type === IcmpType.DEST_UNREACH && code === UnreachCode.FRAG_NEEDED) {
       // RFC 1191 5: an old router sends 0; guess the next plateau below the datagram's length.
       if (mtu < 68) mtu = MTU_PLATEAUS.find((p) => p < quote.totalLen) ?? 68;
-      pmtuUpdate(this.ctx, quote.dst, mtu);
+      // Never below the minimum PMTU: a spoofed tiny MTU would shrink a connection to 28-byte segments.
+      if (mtu < PMTU_MIN) {
+        st.pmtuclamped++;
+        mtu = PMTU_MIN;
+      }
+      // The cache is NOT updated here: only the sender can tell whether the
+      // quote is about data in flight (RFC 5927 4.1, TCP's sequence check).
+      // TCP calls IpOutput.pmtuUpdate after validating; UDP never sets DF,
+      // so a fragmentation-needed about a UDP datagram is not believed.
     }
     this.notify(q, icmpErrno(type, code), type, code, mtu);
   }
@@ -268,6 +276,8 @@ export class Icmp {
           st.ctlinput++;
           this.pings.delete(key);
           if (p.timer !== null) this.ctx.clock.clearTimeout(p.timer);
+          // A matching id/seq validates the quote as well as TCP's sequence check does.
+          if (errno === Errno.EMSGSIZE && type === IcmpType.DEST_UNREACH) pmtuUpdate(this.ctx, quote.dst, mtu);
           p.reject(new StackError(errno, `ping ${ipv4ToString(quote.dst)}: ${new StackError(errno).code}`));
         }
       }

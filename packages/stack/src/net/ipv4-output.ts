@@ -122,17 +122,55 @@ export function tsoMaxTowards(ctx: NetContext, dst: number): number {
   return max > nh.ifp.mtu ? max : 0;
 }
 
+/** Smallest path MTU we believe (Linux `net.ipv4.route.min_pmtu`, 552): a smaller one is raised to it. */
+export const PMTU_MIN = 552;
+
+/** Most path-MTU entries kept; beyond it the oldest is evicted, so spoofed ICMP cannot grow the cache without bound. */
+export const PMTU_CACHE_MAX = 1024;
+
+/** Entries looked at per insertion when sweeping expired ones (bounds the work per ICMP message). */
+const PMTU_SWEEP = 8;
+
 /**
  * Record a path MTU from an ICMP fragmentation-needed message (RFC 1191
- * 6.1): only a decrease below what we use now is believed, and never below
- * 68 (RFC 791's minimum).
+ * 6.1). Call it only after the sender validated the message (TCP checks
+ * the quoted sequence number, RFC 5927 4.1): the cache is shared by every
+ * connection to `dst`. An MTU below {@link PMTU_MIN} is clamped up to it
+ * (counted `pmtuclamped`: RFC 1191 allows down to 68, but that lets a
+ * blind attacker force 28-byte segments); only a decrease below what we
+ * use now is believed (else `pmturefused`). The cache holds at most
+ * {@link PMTU_CACHE_MAX} entries: expired ones are swept lazily, then the
+ * oldest is evicted (`pmtuevicted`).
+ * @returns the MTU now in force towards `dst` when the entry was recorded, else 0.
  */
-export function pmtuUpdate(ctx: NetContext, dst: number, mtu: number): void {
-  if (mtu < 68) return;
+export function pmtuUpdate(ctx: NetContext, dst: number, mtu: number): number {
+  const st = ctx.icmpstat;
+  dst >>>= 0;
+  if (!(mtu >= 0)) mtu = 0;
+  if (mtu < PMTU_MIN) {
+    st.pmtuclamped++;
+    mtu = PMTU_MIN;
+  }
   const nh = nextHop(ctx, dst, 0);
-  if (typeof nh === 'number') return;
-  if (mtu >= routeMtu(ctx, nh.ifp, dst)) return;
-  ctx.pmtu.set(dst, { mtu, expires: ctx.clock.now() + ctx.ipTun.mtuExpire * 1000 });
+  if (typeof nh === 'number' || mtu >= routeMtu(ctx, nh.ifp, dst)) {
+    st.pmturefused++;
+    return 0;
+  }
+  const now = ctx.clock.now();
+  // Delete first so that re-learning moves the entry to the young end (Map keeps insertion order).
+  ctx.pmtu.delete(dst);
+  let n = 0;
+  for (const [k, e] of ctx.pmtu) {
+    if (n++ >= PMTU_SWEEP) break;
+    if (e.expires <= now) ctx.pmtu.delete(k);
+  }
+  while (ctx.pmtu.size >= PMTU_CACHE_MAX) {
+    const oldest = ctx.pmtu.keys().next().value as number;
+    ctx.pmtu.delete(oldest);
+    st.pmtuevicted++;
+  }
+  ctx.pmtu.set(dst, { mtu, expires: now + ctx.ipTun.mtuExpire * 1000 });
+  return mtu;
 }
 
 /**

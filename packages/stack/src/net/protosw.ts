@@ -119,4 +119,13 @@ export interface IpOutput {
    * interface's applies (RFC 1191: the device would cut to the wrong size).
    */
   tsoMaxTowards?(dst: number): number;
+  /**
+   * Optional: record a path MTU towards `dst` from a fragmentation-needed
+   * error the transport has validated (RFC 5927: TCP checks the quoted
+   * sequence number first). The network layer clamps it to its minimum
+   * (552) and believes only a decrease. Returns the MTU now in force when
+   * recorded, else 0. A transport that cannot validate a quote (UDP) does
+   * not call it.
+   */
+  pmtuUpdate?(dst: number, mtu: number): number;
 }

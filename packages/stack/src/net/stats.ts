@@ -141,6 +141,12 @@ export function newIcmpStats() {
     nobufs: 0,
     /** Echo requests sent by ping(). */
     outecho: 0,
+    /** Path-MTU updates clamped up to the minimum PMTU (552, Linux `min_pmtu`): a smaller MTU forces tiny segments. */
+    pmtuclamped: 0,
+    /** Path-MTU updates refused: no route, not below the MTU in use, or the sender did not validate the quote. */
+    pmturefused: 0,
+    /** Path-MTU entries evicted (oldest first) because the cache was full. */
+    pmtuevicted: 0,
   };
 }
 /** ICMP counters. */
@@ -171,6 +177,10 @@ export function newArpStats() {
     dupaddr: 0,
     /** Sender IP address is martian (0 is a probe and answered but never learnt). */
     badsrcip: 0,
+    /** Senders not learnt because they are not on a subnet of the receiving interface. */
+    offnet: 0,
+    /** New entries refused because the interface's table holds `net.inet.arp.maxentries` dynamic entries. */
+    tablefull: 0,
     /** New entries learnt (RFC 826 merge with our address as target). */
     learned: 0,
     /** Existing entries updated by the merge. */

@@ -70,6 +70,7 @@ export function registerNetSysctl(sysctl: Sysctl, s: NetSysctlSources): void {
   rw(sysctl, 'net.inet.arp.down', s.arpTun, 'down', 1, 3600, 'Seconds sends fail fast after ARP failed');
   rw(sysctl, 'net.inet.arp.maxtries', s.arpTun, 'maxtries', 1, 100, 'ARP requests before giving up');
   rw(sysctl, 'net.inet.arp.retrans_ms', s.arpTun, 'retransMs', 10, 60000, 'Milliseconds between ARP requests');
+  rw(sysctl, 'net.inet.arp.maxentries', s.arpTun, 'maxentries', 16, 1 << 20, 'Dynamic ARP entries per interface');
   rw(sysctl, 'net.inet.arp.maxhold', s.arpTun, 'maxhold', 1, 1024, 'Packets held per unresolved entry');
   sysctl.addStats('net.inet.arp.stats', s.arpstat);
 

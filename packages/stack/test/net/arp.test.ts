@@ -216,4 +216,25 @@ describe('ARP', () => {
     expect(() => p.a.arpAdd(B_IP, 'zz')).to.throw().with.property('code', 'EINVAL');
     closeAndCheck(p.wire, p.a, p.b);
   });
+
+  it('learns only on-net senders and at most net.inet.arp.maxentries per interface', () => {
+    const p = makePair();
+    const feed = (f: Uint8Array): void => p.a.arp.input(p.ifa, f, 14, f.length - 14);
+    // Off-net sender asking for our address: answered, never learnt.
+    feed(arpFrame(1, PEER_MAC, '192.168.7.5', new Uint8Array(6), A_IP));
+    expect(p.a.arpList().some((e) => e.ip === '192.168.7.5')).to.equal(false);
+    expect(p.a.arpstat.offnet).to.equal(1);
+    expect(p.a.arpstat.txreplies).to.equal(1);
+    // A flood of on-net senders stops at the cap.
+    p.a.sysctl.set('net.inet.arp.maxentries', 16);
+    for (let i = 0; i < 20; i++) feed(arpFrame(1, PEER_MAC, `10.0.0.${100 + i}`, new Uint8Array(6), A_IP));
+    expect(p.a.arpList()).to.have.length(16);
+    expect(p.a.arpstat).to.include({ learned: 16, tablefull: 4 });
+    // An existing entry is still updated (RFC 826 merge), and resolving a new neighbour is refused.
+    feed(arpFrame(2, mac('02:00:00:00:00:42'), '10.0.0.100', new Uint8Array(6), A_IP));
+    expect(p.a.arpList().find((e) => e.ip === '10.0.0.100')?.mac).to.equal('02:00:00:00:00:42');
+    expect(send(p.a, '10.0.0.250')).to.equal(Errno.ENOBUFS);
+    expect(p.a.arpstat.tablefull).to.equal(5);
+    closeAndCheck(p.wire, p.a, p.b);
+  });
 });

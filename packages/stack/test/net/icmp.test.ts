@@ -5,6 +5,7 @@ import { mFromBytes, mFreem, type Mbuf } from '../../src/mbuf/index.js';
 import { etherInput } from '../../src/net/ethernet.js';
 import type { IpPacketInfo, TransportError, TransportProtocol } from '../../src/net/protosw.js';
 import type { Stack } from '../../src/stack.js';
+import { PMTU_CACHE_MAX } from '../../src/net/ipv4-output.js';
 import { internetChecksum } from '../../src/wire/checksum.js';
 import { A_IP, B_IP, PEER_MAC, closeAndCheck, echoRequest, etherFrame, ip4, ipPacket, makePair, settle } from './helpers.js';
 
@@ -35,6 +36,16 @@ function udpish(s: Stack, dst: string, opts: { broadcast?: boolean } = {}): numb
   b.set([0x04, 0xd2, 0x16, 0x2e, 0, 16, 0, 0]);
   const m = mFromBytes(s.pool, b, { headroom: 64 })!;
   return s.ip.output(m, { src: 0, dst: ip4(dst), proto: 17, broadcast: opts.broadcast });
+}
+
+/** Recompute the ICMP checksum of an IPv4 (20-byte header) + ICMP packet after editing it. */
+function fixIcmpChecksum(pkt: Uint8Array): Uint8Array {
+  pkt[22] = 0;
+  pkt[23] = 0;
+  const c = internetChecksum(pkt, 20, pkt.length - 20);
+  pkt[22] = c >> 8;
+  pkt[23] = c & 0xff;
+  return pkt;
 }
 
 /** An ICMP error of `type`/`code` quoting an IP+8 header from `qsrc` to `qdst`. */
@@ -116,21 +127,60 @@ describe('ICMP', () => {
     closeAndCheck(p.wire, p.a, p.b);
   });
 
-  it('takes fragmentation needed: EMSGSIZE to ctlinput, path MTU lowered, expires after 10 minutes', () => {
+  it('takes fragmentation needed: EMSGSIZE to ctlinput; the cache learns only what the transport validated', () => {
     const clock = new ManualClock();
     const p = makePair({ clock });
-    const rec = new Recorder();
+    // Accepts (and records) only errors whose quote names its port 1234 with
+    // the "sequence" bytes 0,16,0,0 — a stand-in for TCP's RFC 5927 check.
+    const rec = new (class extends Recorder {
+      override ctlinput(e: TransportError): void {
+        super.ctlinput(e);
+        if (e.srcPort === 1234 && e.quoted[5] === 16 && e.mtu > 0) p.a.ip.pmtuUpdate!(e.dst, e.mtu);
+      }
+    })();
     p.a.registerProtocol(rec);
-    etherInput(p.a, p.ifa, etherFrame(p.ifa.mac, PEER_MAC, 0x0800, icmpErrorPacket(3, 4, A_IP, B_IP, 1200)));
-    expect(rec.errors.map((e) => [e.errno, e.mtu])).to.deep.equal([[Errno.EMSGSIZE, 1200]]);
+    const inject = (pkt: Uint8Array): void => etherInput(p.a, p.ifa, etherFrame(p.ifa.mac, PEER_MAC, 0x0800, pkt));
+    // Refused by the transport (a blind attacker's guess): nothing cached.
+    const bad = icmpErrorPacket(3, 4, A_IP, B_IP, 1000);
+    bad[20 + 8 + 20 + 5] = 99; // the quoted "sequence" byte
+    inject(fixIcmpChecksum(bad));
+    expect(rec.errors).to.have.length(1);
+    expect(p.a.ip.mtuTowards(ip4(B_IP))).to.equal(1500);
+    expect(p.a.pmtu.size).to.equal(0);
+    inject(icmpErrorPacket(3, 4, A_IP, B_IP, 1200));
+    expect(rec.errors.map((e) => [e.errno, e.mtu])).to.deep.equal([
+      [Errno.EMSGSIZE, 1000],
+      [Errno.EMSGSIZE, 1200],
+    ]);
     expect(p.a.ip.mtuTowards(ip4(B_IP))).to.equal(1200);
     expect(p.a.ip.mtuTowards(ip4('10.0.0.3'))).to.equal(1500);
-    // A larger value is not believed; a bogus tiny one neither.
-    etherInput(p.a, p.ifa, etherFrame(p.ifa.mac, PEER_MAC, 0x0800, icmpErrorPacket(3, 4, A_IP, B_IP, 1400)));
-    etherInput(p.a, p.ifa, etherFrame(p.ifa.mac, PEER_MAC, 0x0800, icmpErrorPacket(3, 4, A_IP, B_IP, 20)));
-    expect(p.a.ip.mtuTowards(ip4(B_IP))).to.be.at.most(1200);
+    // A larger value is not believed; a bogus tiny one is raised to the 552 minimum.
+    inject(icmpErrorPacket(3, 4, A_IP, B_IP, 1400));
+    expect(p.a.ip.mtuTowards(ip4(B_IP))).to.equal(1200);
+    inject(icmpErrorPacket(3, 4, A_IP, B_IP, 100));
+    expect(rec.errors.at(-1)!.mtu).to.equal(552);
+    expect(p.a.ip.mtuTowards(ip4(B_IP))).to.equal(552);
+    expect(p.a.icmpstat.pmtuclamped).to.be.at.least(1);
+    expect(p.a.icmpstat.pmturefused).to.equal(1);
     clock.advance(600_000);
     expect(p.a.ip.mtuTowards(ip4(B_IP))).to.equal(1500);
+    closeAndCheck(p.wire, p.a, p.b);
+  });
+
+  it('caps the path-MTU cache (oldest evicted) and sweeps expired entries lazily', () => {
+    const clock = new ManualClock();
+    const p = makePair({ clock });
+    p.a.addRoute('default', '10.0.0.254');
+    const addr = (i: number): number => (0x14000000 + i) >>> 0; // 20.0.x.y, via the default route
+    for (let i = 0; i < PMTU_CACHE_MAX + 100; i++) expect(p.a.ip.pmtuUpdate!(addr(i), 1400)).to.equal(1400);
+    expect(p.a.pmtu.size).to.equal(PMTU_CACHE_MAX);
+    expect(p.a.icmpstat.pmtuevicted).to.equal(100);
+    expect(p.a.ip.mtuTowards(addr(0))).to.equal(1500); // evicted, the oldest
+    expect(p.a.ip.mtuTowards(addr(PMTU_CACHE_MAX + 99))).to.equal(1400);
+    clock.advance(600_000);
+    p.a.ip.pmtuUpdate!(addr(999_999), 1400);
+    expect(p.a.pmtu.size).to.be.below(PMTU_CACHE_MAX); // expired ones went first, nothing evicted
+    expect(p.a.icmpstat.pmtuevicted).to.equal(100);
     closeAndCheck(p.wire, p.a, p.b);
   });
 

@@ -115,8 +115,12 @@ function rcvWindow(tp: TcpCb): { field: number; window: number } {
  * Send what the state, the windows and the buffers allow (`tcp_output`).
  * @param rexmt called by the retransmission timer (resend from snd_nxt = snd_una).
  * @param probe called by the persist timer: send one byte into a zero window.
- * @returns 0 or the errno of the last failed send (the connection stays; the
- *   retransmission timer covers the loss).
+ * @returns 0, or the errno of a segment that could not be built (ENOBUFS,
+ *   EINVAL: nothing was sent or accounted for it; the retransmission timer
+ *   is then armed if no timer runs, so the data or FIN is retried — BSD
+ *   `tcp_output`'s `out:` path). A segment IP output refused is not
+ *   reported here: {@link tcpSendSegment} counts it (`senderr`) and the
+ *   retransmission timer resends it.
  */
 export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
   if (tp.state === TCPS.CLOSED || tp.state === TCPS.LISTEN) return 0;
@@ -217,6 +221,19 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
       }
     }
     if (!send) {
+      if (so !== null && sbcc > 0 && tp.sndWnd === 0 && !probe && haveSynAcked(tp) && !tp.timers.persisting) {
+        // The peer offers no window while data waits or is outstanding
+        // (RFC 9293 3.8.6.1; BSD `tcp_output` ends by `tcp_setpersist`
+        // when neither timer runs): probe it with the persist timer rather
+        // than retransmitting into it, which would count RTOs up to
+        // ETIMEDOUT though the peer answers every probe.
+        tp.timers.stopMain();
+        tp.rxtShift = 0;
+        tp.sndNxt = tp.sndUna;
+        tp.timers.setPersist();
+        tcp.stats.zeroWindowPersist++;
+        break;
+      }
       // Data waits for the window: make sure something will come back for it.
       if (so !== null && sbcc > off && tp.timers.main.kind === 'idle' && haveSynAcked(tp)) {
         if (tp.sndMax !== tp.sndUna) {
@@ -235,6 +252,7 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
     const e = tcpSendSegment(tp, seq, len, flags, probe);
     if (e !== 0) {
       err = e;
+      armAfterSendFailure(tp);
       break;
     }
     probe = false;
@@ -242,6 +260,29 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
   }
   tp.flags &= ~TF.WINUPD;
   return err;
+}
+
+/**
+ * A segment could not be built (no mbufs): with neither the retransmit nor
+ * the persist timer running nothing would ever call `tcpOutput` again for
+ * this data or FIN, so arm the retransmission timer (BSD `tcp_output`,
+ * `out:` — "if (!TCP_TIMER_ISARMED(REXMT) && !TCP_TIMER_ISARMED(PERSIST))").
+ */
+function armAfterSendFailure(tp: TcpCb): void {
+  const k = tp.timers.main.kind;
+  if (k === 'retransmit' || k === 'persist' || tp.state === TCPS.CLOSED) return;
+  tp.tcp.stats.sendFailRearm++;
+  tp.timers.setRetransmit(tp.rtt.rto);
+}
+
+/**
+ * Bytes of the peer's window not yet used by what is in flight:
+ * SND.UNA + SND.WND - SND.MAX in sequence space (mod 2^32, so correct across
+ * the wrap), never below 0 (the window may have shrunk under us).
+ */
+export function usableWindow(sndUna: number, sndWnd: number, sndMax: number): number {
+  const r = seqSub((sndUna + sndWnd) >>> 0, sndMax);
+  return r > 0 ? r : 0;
 }
 
 /** Whether our SYN has been acknowledged (data may be sent). */
@@ -313,10 +354,13 @@ function sackOutput(tp: TcpCb): void {
     if (seg === undefined) break;
     if (seg.kind === 'new') {
       // Rule 2: new data at snd_max; the normal path sends it.
-      const room = Math.min(segmentRoom(tp), seqOffset(dataEnd, tp.sndMax), tp.sndUna + tp.sndWnd - tp.sndMax);
+      const room = Math.min(segmentRoom(tp), seqOffset(dataEnd, tp.sndMax), usableWindow(tp.sndUna, tp.sndWnd, tp.sndMax));
       if (room <= 0) break;
       tp.sndNxt = tp.sndMax;
-      if (tcpSendSegment(tp, tp.sndMax, room, TcpFlag.ACK, false) !== 0) break;
+      if (tcpSendSegment(tp, tp.sndMax, room, TcpFlag.ACK, false) !== 0) {
+        armAfterSendFailure(tp);
+        break;
+      }
       continue;
     }
     let len = Math.min(seqOffset(seg.end, seg.start), segmentRoom(tp));
@@ -325,7 +369,10 @@ function sackOutput(tp: TcpCb): void {
     if (seqLt(dataEnd, seg.start) || avail === 0) break;
     len = Math.min(len, avail);
     tcp.stats.sackrexmit++;
-    if (tcpSendSegment(tp, seg.start, len, TcpFlag.ACK, false) !== 0) break;
+    if (tcpSendSegment(tp, seg.start, len, TcpFlag.ACK, false) !== 0) {
+      armAfterSendFailure(tp);
+      break;
+    }
     sb.markRetransmitted({ kind: seg.kind, start: seg.start, end: (seg.start + len) >>> 0 });
   }
 }
@@ -334,7 +381,14 @@ function sackOutput(tp: TcpCb): void {
  * Build and send one segment carrying `[seq, seq + len)` of the send buffer
  * (plus SYN/FIN as `flags` say), with the options the connection uses, and
  * update snd_nxt/snd_max and the timers (the second half of `tcp_output`).
- * @returns 0 or an errno (ENOBUFS, or what IP output returned).
+ * @returns 0 once the segment was built and handed to IP output — also when
+ *   IP output then refused it: the segment is accounted as sent (snd_nxt /
+ *   snd_max advance, the retransmission timer runs when something is
+ *   outstanding), `senderr` counts the failure, EMSGSIZE lowers the MSS and
+ *   routing errors become the soft error. An errno (ENOBUFS, or EINVAL for
+ *   a range outside the send buffer) when no segment could be built:
+ *   nothing was accounted, and the caller must see that a timer runs
+ *   (`tcpOutput` does).
  */
 export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: number, probe: boolean): number {
   const tcp = tp.tcp;

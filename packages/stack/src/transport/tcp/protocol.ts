@@ -98,6 +98,9 @@ export const TCP_DEFAULT_BUFSPACE = 1024 * 1024;
  */
 export const BATCH_ACK_SEGS = 44;
 
+/** Rounds of deferred output one flush runs (output looping back into input may defer more); the rest waits a turn. */
+const DEFERRED_ROUNDS = 8;
+
 /** Defaults of {@link TcpTunables}. */
 export const TCP_DEFAULTS: Readonly<TcpTunables> = {
   mssdflt: 536,
@@ -299,15 +302,43 @@ export class TcpProtocol implements TransportProtocol {
 
   // Output may loop back into input (loopback, a synchronous wire): with
   // the depth at 0 that input runs undeferred or in a batch of its own.
+  // Whatever happens (an exception from one connection's output, or the
+  // round cap reached by output that keeps deferring more), no connection
+  // may be left flagged OUTPUT_DEFERRED with nothing scheduled to run it:
+  // `outputAfterInput` would never queue it again and it would stall.
   private runDeferred(): void {
-    for (let round = 0; round < 8 && this.deferred.length > 0; round++) {
-      const list = this.deferred;
-      this.deferred = [];
-      for (const tp of list) {
-        tp.flags &= ~TF.OUTPUT_DEFERRED;
-        if (tp.state !== TCPS.CLOSED && this.tcbs.has(tp)) tcpOutput(tp);
+    try {
+      for (let round = 0; round < DEFERRED_ROUNDS && this.deferred.length > 0; round++) {
+        const list = this.deferred;
+        this.deferred = [];
+        let i = 0;
+        try {
+          for (; i < list.length; i++) {
+            const tp = list[i]!;
+            tp.flags &= ~TF.OUTPUT_DEFERRED;
+            if (tp.state !== TCPS.CLOSED && this.tcbs.has(tp)) tcpOutput(tp);
+          }
+        } finally {
+          // On an exception the ones not yet run go back to the front (flags still set).
+          if (i + 1 < list.length) this.deferred = list.slice(i + 1).concat(this.deferred);
+        }
+      }
+    } finally {
+      if (this.deferred.length > 0) {
+        this.stats.deferredRearm++;
+        this.scheduleDeferredTurn();
       }
     }
+  }
+
+  /** Run {@link deferred} at the end of this event-loop turn (or of the input batch running then). */
+  private scheduleDeferredTurn(): void {
+    if (this.deferredTurn !== null) return;
+    this.deferredTurn = setImmediate(() => {
+      this.deferredTurn = null;
+      // An input batch that ends first runs the list itself.
+      if (this.batchDepth === 0) this.runDeferred();
+    });
   }
 
   /**
@@ -347,13 +378,7 @@ export class TcpProtocol implements TransportProtocol {
       tp.flags |= TF.OUTPUT_DEFERRED;
       this.deferred.push(tp);
     }
-    if (this.batchDepth === 0 && this.deferredTurn === null) {
-      this.deferredTurn = setImmediate(() => {
-        this.deferredTurn = null;
-        // An input batch that ends first runs the list itself.
-        if (this.batchDepth === 0) this.runDeferred();
-      });
-    }
+    if (this.batchDepth === 0) this.scheduleDeferredTurn();
   }
 
   /** @internal Pseudo-header partial sum. */
@@ -373,7 +398,8 @@ export class TcpProtocol implements TransportProtocol {
     const tp = inp === null ? null : (inp.ppcb as TcpCb | null);
     if (tp === null || tp.state === TCPS.LISTEN || tp.state === TCPS.CLOSED) return;
     this.stats.ctlinputErrors++;
-    if (err.quoted.length >= 8) {
+    const quotedSeq = err.quoted.length >= 8;
+    if (quotedSeq) {
       const q = err.quoted;
       const seq = ((q[4]! << 24) | (q[5]! << 16) | (q[6]! << 8) | q[7]!) >>> 0;
       if (!(seqGeq(seq, tp.sndUna) && seqLt(seq, tp.sndMax))) {
@@ -382,6 +408,9 @@ export class TcpProtocol implements TransportProtocol {
       }
     }
     if (err.errno === Errno.EMSGSIZE) {
+      // Validated (RFC 5927 4.1): only now may the route's shared PMTU cache
+      // learn it (NetBSD `tcp_ctlinput` calls `icmp_mtudisc` after its check).
+      if (quotedSeq && err.mtu > 0) this.ip.pmtuUpdate?.(err.dst, err.mtu);
       this.mtuDisc(tp, err.mtu > 0 ? err.mtu : this.ip.mtuTowards(tp.inp.faddr));
       tcpOutput(tp);
       return;

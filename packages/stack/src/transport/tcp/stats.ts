@@ -107,6 +107,13 @@ export function newTcpStats() {
     pmtuUpdates: 0,
     pmtuBadseq: 0,
     ctlinputErrors: 0,
+    // Stall guards.
+    /** A zero window with data queued switched the retransmit timer to the persist timer. */
+    zeroWindowPersist: 0,
+    /** A segment could not be built (ENOBUFS) with no timer running: the retransmit timer was armed. */
+    sendFailRearm: 0,
+    /** Deferred output left work behind (an exception or the round cap): another turn was scheduled. */
+    deferredRearm: 0,
   };
 }
 

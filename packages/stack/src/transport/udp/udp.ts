@@ -251,7 +251,10 @@ export class UdpProtocol implements TransportProtocol {
    * `udp_ctlinput`: an ICMP error about a datagram we sent. Only a socket
    * *connected* to the quoted destination hears of it, as `so_error`
    * reported by its next call (BSD: an unconnected socket cannot tell
-   * which of its peers failed). Fragmentation-needed is left to IP.
+   * which of its peers failed). Fragmentation-needed is ignored and never
+   * updates the path-MTU cache: UDP sends without DF and its header has
+   * nothing a blind attacker could not guess (RFC 5927 5.2), so such a
+   * message is either bogus or about fragments IP already handles.
    */
   ctlinput(err: TransportError): void {
     if (!NOTIFY_ERRNOS.has(err.errno)) return;
