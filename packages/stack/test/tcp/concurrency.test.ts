@@ -105,3 +105,38 @@ describe('tcp and Stack.close()', () => {
     expect(clock.pending(), 'timers left armed').to.equal(0);
   });
 });
+
+describe('tcp listen queue and SYN cache under a slow accept', () => {
+  it('keeps connections whose handshake ACK found the queue full, and hands every one to accept', async () => {
+    // Backlog 4 and room for 8 half-open entries; 40 clients connect at once
+    // while the application accepts one connection per 50 ms. The clients
+    // believe they are connected as soon as they have sent their ACK, so no
+    // such entry may be evicted or forgotten.
+    const N = 40;
+    const pair = new WirePair({ tun: { syncacheBucketLimit: 8, syncacheLimit: 16 } });
+    const clock = pair.clock as ManualClock;
+    const { a, b } = pair;
+    const lfd = b.table.socket(AF_INET, SOCK.STREAM, 0).fd;
+    expect(b.table.bind(lfd, sockaddrIn(0, 81))).to.equal(0);
+    expect(b.table.listen(lfd, 4)).to.equal(0);
+    const connects = Array.from({ length: N }, () => {
+      const fd = a.table.socket(AF_INET, SOCK.STREAM, 0).fd;
+      return a.table.connect(fd, sockaddrIn(B, 81));
+    });
+    let accepted = 0;
+    for (let t = 0; t < 120_000 && accepted < N; t += 10) {
+      pair.flush();
+      if (t % 50 === 0 && b.table.get(lfd)!.q.length > 0) {
+        const r = await b.table.accept(lfd);
+        expect(r.errno).to.equal(0);
+        accepted++;
+      }
+      clock.advance(10);
+    }
+    const errs = await Promise.all(connects);
+    expect(errs.every((e) => e === 0), 'every connect succeeded').to.equal(true);
+    expect(accepted, 'connections accepted').to.equal(N);
+    expect(b.tcp.stats.listendrop, 'the queue did overflow').to.be.greaterThan(0);
+    pair.close();
+  });
+});

@@ -98,7 +98,7 @@ describe('tcp state machine: opening', () => {
       ch.expectSegment({ flags: SYN | ACK, seq: first.repr.seq });
       expect(ch.tcp.stats.scDupesyn).to.equal(1);
     });
-    it('bounds the SYN cache: the oldest entry is evicted (SYN flood)', () => {
+    it('bounds the SYN cache: new SYNs are dropped while entries are fresh, stale ones evicted (SYN flood)', () => {
       const ch = new Channel({ tun: { syncacheLimit: 8 } });
       ch.listen(1024);
       for (let i = 0; i < 20; i++) {
@@ -107,6 +107,13 @@ describe('tcp state machine: opening', () => {
       }
       expect(ch.tcp.syncache.size).to.equal(8);
       expect(ch.tcp.stats.scOverflowed).to.equal(12);
+      // A whole RTO later the unanswered entries are stale: a new SYN evicts the oldest.
+      ch.clock.advance(1000);
+      ch.peerPort = 2000;
+      ch.inject({ flags: SYN, seq: IRS + 99 });
+      expect(ch.tcp.syncache.size).to.equal(8);
+      expect(ch.tcp.stats.scOverflowed).to.equal(13);
+      expect(ch.tcp.stats.scAdded).to.equal(9);
     });
   });
 

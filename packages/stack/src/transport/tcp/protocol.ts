@@ -532,6 +532,7 @@ export class TcpProtocol implements TransportProtocol {
       rcvWnd: Math.min(0xffff, head.rcv.hiwat),
       sends: 0,
       at: 0,
+      ackedAt: -1,
     };
   }
 

@@ -46,10 +46,22 @@ export interface SynCacheEntry {
   sends: number;
   /** When to resend the SYN-ACK. */
   at: number;
+  /**
+   * When the peer's handshake ACK arrived while the listen queue was full
+   * (-1: not yet). Such an entry is a connection the peer already believes
+   * ESTABLISHED: it is never evicted for a newer SYN, and its SYN-ACK is
+   * resent every {@link SC_ACKED_RETRY_MS} so the peer's answering ACK can
+   * complete it as soon as `accept` makes room.
+   */
+  ackedAt: number;
 }
 
 /** Resend schedule of the SYN-ACK: 1 s, doubling (RFC 6298 2.1 for the SYN). */
 const SC_RTO_MS = 1000;
+/** Resend interval for an entry whose handshake ACK found the listen queue full. */
+const SC_ACKED_RETRY_MS = 200;
+/** How long such an entry waits for room in the listen queue before it is dropped. */
+const SC_ACKED_MAX_MS = 75_000;
 
 /** The SYN cache of one TCP instance. */
 export class SynCache {
@@ -107,8 +119,14 @@ export class SynCache {
       // Completed: the socket and control block are made now.
       const ntp = tcp.syncacheComplete(e, seg);
       if (ntp === null) {
-        // Listen queue full: keep the entry, the peer will resend (BSD drops the ACK).
+        // Listen queue full: keep the entry, drop the ACK (BSD). The peer
+        // believes the connection is up and will not resend on its own, so
+        // mark the entry: it is not evicted, and its SYN-ACK is resent soon
+        // so the peer's ACK completes it once accept() makes room.
         stats.listendrop++;
+        if (e.ackedAt < 0) e.ackedAt = tcp.clock.now();
+        e.at = tcp.clock.now() + SC_ACKED_RETRY_MS;
+        this.schedule(e.at);
         return null;
       }
       this.remove(e);
@@ -130,20 +148,21 @@ export class SynCache {
       stats.listendrop++;
       return null;
     }
-    if (this.entries.size >= tcp.tun.syncacheLimit) {
+    // Full: evict the oldest half-open entry whose SYN-ACK has gone
+    // unanswered for a whole RTO (likely a spoofed SYN: the flood defence);
+    // never a fresh one (its ACK may be on the way: evicting it would reset a
+    // peer that is connecting right now) nor one the peer has already ACKed.
+    // With none to evict, drop this SYN: the peer resends it after its RTO,
+    // as with Linux's full SYN queue.
+    if (this.entries.size >= tcp.tun.syncacheLimit && !this.evictOldest(null)) {
       stats.scOverflowed++;
-      const oldest = this.entries.values().next().value as SynCacheEntry;
-      this.remove(oldest);
+      stats.listendrop++;
+      return null;
     }
-    const nHead = this.perHead.get(head) ?? 0;
-    if (nHead >= tcp.tun.syncacheBucketLimit) {
+    if ((this.perHead.get(head) ?? 0) >= tcp.tun.syncacheBucketLimit && !this.evictOldest(head)) {
       stats.scOverflowed++;
-      for (const e of this.entries.values()) {
-        if (e.head === head) {
-          this.remove(e);
-          break;
-        }
-      }
+      stats.listendrop++;
+      return null;
     }
     const e = tcp.syncacheEntry(lp, head, key, seg, src, dst);
     this.entries.set(key, e);
@@ -152,6 +171,19 @@ export class SynCache {
     this.sendSynAck(e);
     this.schedule(e.at);
     return null;
+  }
+
+  /** Evict the oldest stale, un-ACKed entry (of `head`, or of any listener); false when there is none. */
+  private evictOldest(head: Socket | null): boolean {
+    const now = this.tcp.clock.now();
+    for (const e of this.entries.values()) {
+      if ((head === null || e.head === head) && e.ackedAt < 0 && (e.sends > 1 || now >= e.at)) {
+        this.tcp.stats.scOverflowed++;
+        this.remove(e);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Forget every entry of listener `head` (it closed). */
@@ -214,12 +246,14 @@ export class SynCache {
     let next = Infinity;
     for (const e of [...this.entries.values()]) {
       if (e.at <= now) {
-        if (e.sends > tcp.tun.synackRetries) {
+        const acked = e.ackedAt >= 0;
+        if (acked ? now - e.ackedAt > SC_ACKED_MAX_MS : e.sends > tcp.tun.synackRetries) {
           tcp.stats.scTimedOut++;
           this.remove(e);
           continue;
         }
         this.sendSynAck(e);
+        if (acked) e.at = tcp.clock.now() + SC_ACKED_RETRY_MS;
       }
       if (e.at < next) next = e.at;
     }
