@@ -7,7 +7,7 @@
  * with the zero `virtio_net_hdr` every other frame carries; and captures
  * on both sides of the tap hold no bad checksum or malformed packet.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { linuxPingsStack, linuxResolvesStack, linuxToStackUdpEcho, stackPingsLinux, stackResolvesLinux, stackToLinuxUdpEcho } from './exchanges.js';
@@ -122,14 +122,32 @@ describe(`interop: tap offloads (IFF_VNET_HDR: checksum, TSO, large receive) wit
 
   it('captures on both sides of the tap: no bad checksum, no malformed packet; super-frames both ways', async function () {
     if (!(await haveTshark())) skipWith(this, 'tshark is not installed');
+    if (spawnSync('tcpdump', ['--version']).error) skipWith(this, 'tcpdump is not installed');
     const e = await open({ pcap: true });
     // The Linux side: headers only (partial checksums are not final there,
     // as on any Linux interface with offloads, so TCP/UDP sums are not
     // judged on this side; IPv4 header checksums and structure are).
     const linuxPcap = join(e.dir, 'linux.pcap');
-    const dump = spawn('ip', ['netns', 'exec', e.ns.name, 'tcpdump', '-i', e.ifname, '-s', '128', '-U', '-w', linuxPcap], { stdio: 'ignore' });
+    const dump = spawn('ip', ['netns', 'exec', e.ns.name, 'tcpdump', '-i', e.ifname, '-s', '128', '-U', '-w', linuxPcap], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     try {
-      await sleep(500); // tcpdump attaches
+      // Wait until tcpdump says it is capturing (a fixed sleep lost the race on a busy machine).
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 15_000);
+        dump.stderr!.setEncoding('utf8').on('data', (d: string) => {
+          err += d;
+          if (err.includes('listening on')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        dump.once('exit', (code) => {
+          clearTimeout(t);
+          reject(new Error(`tcpdump exited (${code}): ${err}`));
+        });
+      });
       const sink = await Peer.start(e.ns, ['tcp-sink', e.linuxIp, '5103']);
       const fd = await tcpConnect(e, e.linuxAddr, 5103);
       const sha256 = await sendRandom(e, fd, 4 * MiB);
