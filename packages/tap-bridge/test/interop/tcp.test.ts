@@ -35,7 +35,7 @@ import {
 const { Errno, sockaddrIn } = rump;
 const MIB = BULK / MiB;
 
-describe(`interop: TCP with the Linux kernel (tap in a netns; ${MIB} MiB bulk${MIB === 32 ? ', RUMPNET_LONG=1 for 256' : ''})`, function () {
+describe(`interop: TCP with the Linux kernel (tap in a netns; ${MIB} MiB bulk${MIB === 32 ? ' (RUMPNET_SHORT=1)' : ''})`, function () {
   this.timeout(60_000);
   let env: Interop | undefined;
 
