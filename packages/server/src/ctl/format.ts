@@ -17,7 +17,7 @@ import type {
   CtlSocket,
   CtlSysctlRow,
   SockAddrIn,
-} from '../proto/syscalls.js';
+} from '../proto/index.js';
 
 /**
  * Lays out rows as columns, each as wide as its widest cell; columns whose

@@ -23,9 +23,9 @@ import type {
   CtlSysctlRow,
   SyscallArgs,
   SyscallResults,
-} from '../proto/syscalls.js';
-import { CTL_ROWS_DEFAULT } from '../proto/syscalls.js';
-import { MAX_HEAD, packHead } from '../proto/wire.js';
+} from '../proto/index.js';
+import { CTL_ROWS_DEFAULT } from '../proto/index.js';
+import { MAX_HEAD, packHead } from '../proto/index.js';
 import type { SyscallHandler } from '../session/index.js';
 import { SS, inetNtoa, type Socket, type SocketLayer, type Stack } from '../stackapi.js';
 import type { ClientProcess } from '../syscalls/process.js';

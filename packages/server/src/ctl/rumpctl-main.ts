@@ -23,7 +23,7 @@ import { getSystemErrorMap } from 'node:util';
 import { Command, CommanderError } from 'commander';
 import { RumpConnection } from '@rumpnet/client';
 import { DEFAULT_SOCKET } from '../config.js';
-import type { SyscallArgs, SyscallResults } from '../proto/syscalls.js';
+import type { SyscallArgs, SyscallResults } from '../proto/index.js';
 import {
   formatArp,
   formatClients,

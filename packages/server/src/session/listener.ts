@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
-import { parseServerUrl, type ServerAddress } from '../proto/wire.js';
+import { parseServerUrl, type ServerAddress } from '../proto/index.js';
 import { ClientSession, resolveSchemas, silentLogger, type SessionOptions } from './session.js';
 
 /** Options of {@link RumpListener.listen}. */

@@ -24,8 +24,8 @@ import {
   writeFrame,
   type FrameMeta,
   type PayloadSink,
-} from '../proto/wire.js';
-import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/syscalls.js';
+} from '../proto/index.js';
+import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
 import { Scatter, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
 
 /** Receive copy mode: one COPYOUT per mbuf (NetBSD) or one per call (coalesced). */

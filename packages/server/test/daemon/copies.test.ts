@@ -12,7 +12,7 @@
  */
 import { expect } from 'chai';
 import { RumpConnection, inet } from '@rumpnet/client';
-import type { CtlClient, CtlServerInfo } from '../../src/proto/syscalls.js';
+import type { CtlClient, CtlServerInfo } from '../../src/proto/index.js';
 import { cleanup, expectQuiet, patternBytes, sha256, startServer } from './helpers.js';
 
 const MiB = 1024 * 1024;

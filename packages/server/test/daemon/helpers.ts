@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { RumpConnection } from '@rumpnet/client';
-import type { CtlNetstatResult, CtlServerInfo } from '../../src/proto/syscalls.js';
+import type { CtlNetstatResult, CtlServerInfo } from '../../src/proto/index.js';
 import { defaultConfig, type ServerConfig } from '../../src/config.js';
 import { RumpServer, type RumpServerOptions } from '../../src/server.js';
 

@@ -25,7 +25,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RumpConnection, inet } from '@rumpnet/client';
 import { canUseNetns } from '@rumpnet/tap-bridge';
-import type { CtlClient, CtlServerInfo } from '../../src/proto/syscalls.js';
+import type { CtlClient, CtlServerInfo } from '../../src/proto/index.js';
 import { expectQuietRemote, patternBytes, sha256 } from '../daemon/helpers.js';
 import { TapNet, netnsList, readAll, sendAll, type TapServer } from './rig.js';
 

@@ -1,2 +1,0 @@
-/** The syscall contract, defined once in `@rumpnet/client/protocol`. */
-export * from '@rumpnet/client/protocol';
