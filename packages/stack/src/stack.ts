@@ -195,7 +195,7 @@ export class Stack implements NetContext {
           if (flags === undefined) for (let i = 0; i < frames.length; i++) etherInput(this, ifp, frames[i]!, 0);
           else for (let i = 0; i < frames.length; i++) etherInput(this, ifp, frames[i]!, flags[i]!);
         } finally {
-          this.batchEnd(link);
+          this.batchEnd();
         }
       });
     } else {
@@ -204,7 +204,7 @@ export class Stack implements NetContext {
         try {
           for (let i = 0; i < frames.length; i++) this.loopInput(ifp, frames[i]!);
         } finally {
-          this.batchEnd(link);
+          this.batchEnd();
         }
       });
     }
@@ -218,14 +218,9 @@ export class Stack implements NetContext {
     for (const p of this.protocols.values()) p.inputBatchStart?.();
   }
 
-  /**
-   * The batch is done: transports run what they deferred (TCP's ACKs and
-   * data bursts); then the link may flush frames it held to write them in
-   * one go (`Link.flush`).
-   */
-  private batchEnd(link: Link): void {
+  /** The batch is done: transports run what they deferred (TCP's ACKs and data bursts). */
+  private batchEnd(): void {
     for (const p of this.protocols.values()) p.inputBatchEnd?.();
-    link.flush?.();
   }
 
   /** `looutput`'s other half: a packet back from a loopback link, copied into the pool. */

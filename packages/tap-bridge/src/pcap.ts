@@ -203,7 +203,6 @@ export function withPcap(link: Link, file: string, opts: PcapWriterOptions = {})
           },
         }
       : {}),
-    ...(link.flush !== undefined ? { flush: () => link.flush!() } : {}),
     attach(receiver: LinkReceiver): void {
       link.attach((frames, flags) => {
         for (let i = 0; i < frames.length; i++) {

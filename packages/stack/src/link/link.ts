@@ -140,16 +140,6 @@ export interface Link {
 
   /** Release the driver's resources. Idempotent; after it `output` drops. */
   close(): void;
-
-  /**
-   * Optional: write out now any frames `output` accepted but held back to
-   * send several in one system call. The stack calls it at the end of every
-   * inbound batch; a driver that holds frames must also flush on its own
-   * soon after (e.g. in a microtask), so a frame never waits for input.
-   * Frames still count as sent by `output`'s `true`; a frame the medium
-   * then refuses is counted (`txDrops`/`errors`) where it is lost.
-   */
-  flush?(): void;
 }
 
 /** A fresh, zeroed {@link LinkStats}. */
