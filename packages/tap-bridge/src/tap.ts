@@ -13,7 +13,7 @@
  * (TSO: one system call instead of ~45), and reads Linux's own super-packets
  * and partial checksums (LRO/GRO-like).
  */
-import type { Link, LinkReceiver, LinkStats } from '@rumpnet/stack';
+import type { Link, LinkReceiver, LinkStats, TxOffload } from '@rumpnet/stack';
 import { RX_GSO, TunOffload, VNET_F_NEEDS_CSUM, VnetGso, rxFlagsOf } from './vnet.js';
 import { call, E, native, type NativeFrameIo, type NativeTap } from './native.js';
 import { ETHER_HDR_LEN, randomMac, toMac } from './ether.js';
@@ -201,7 +201,7 @@ export class TapDevice {
 }
 
 /** What {@link TapLink.outputGso} needs to know about a frame: the stack's `TxOffload`. */
-export type TxMeta = Parameters<NonNullable<Link['outputGso']>>[1];
+export type TxMeta = TxOffload;
 
 /** Options of {@link TapLink.open}. */
 export interface TapLinkOptions extends Omit<TapDeviceOptions, 'vnetHdr' | 'offload'> {

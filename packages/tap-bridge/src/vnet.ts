@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { RxFlag } from '@rumpnet/stack';
 
 /** Size of `struct virtio_net_hdr` without `num_buffers` (what `TUNSETVNETHDRSZ` is set to). */
 export const VNET_HDR_LEN = 10;
@@ -54,16 +55,12 @@ export const TunOffload = {
   TSO_ECN: 0x08,
 } as const;
 
-/**
- * The stack's `RxFlag` bits (`@rumpnet/stack` `link/link.ts`), repeated
- * here while the package face does not export them; a unit test checks
- * that both agree.
- */
-export const RX_CSUM_VALID = 1;
-/** See {@link RX_CSUM_VALID}: the stack's `RxFlag.CSUM_PARTIAL`. */
-export const RX_CSUM_PARTIAL = 2;
-/** See {@link RX_CSUM_VALID}: the stack's `RxFlag.GSO`. */
-export const RX_GSO = 4;
+/** The stack's `RxFlag.CSUM_VALID` (receive flags the tap hands the stack). */
+export const RX_CSUM_VALID = RxFlag.CSUM_VALID;
+/** The stack's `RxFlag.CSUM_PARTIAL`. */
+export const RX_CSUM_PARTIAL = RxFlag.CSUM_PARTIAL;
+/** The stack's `RxFlag.GSO`. */
+export const RX_GSO = RxFlag.GSO;
 
 /** A parsed header. */
 export interface VnetHdr {
