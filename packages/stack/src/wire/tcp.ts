@@ -16,10 +16,14 @@
  * +---------------+---------------+
  * | options (doff > 5) ...        |
  * ```
- * Options are walked strictly, like smoltcp and unlike Linux's lenient
- * `tcp_parse_options`: a length byte below 2 or running past the header, or a
- * known option with the wrong length, makes the segment `'badOption'` (a
- * counted drop). Unknown options are skipped by their length.
+ * Options are walked strictly by default, like smoltcp: a length byte below
+ * 2 or running past the header, or a known option with the wrong length,
+ * makes the segment `'badOption'`. TCP input parses with `'lenient'`
+ * instead, as BSD's `tcp_dooptions` and Linux's `tcp_parse_options` do: a
+ * bad length byte ends the walk, a known option of the wrong length is
+ * skipped, and the segment is processed with the options read so far
+ * ({@link TcpRepr.optionsMalformed} says so, for the counter). Unknown
+ * options are skipped by their length.
  */
 
 import { foldSum, pseudoHeaderSum, sum16, internetChecksum } from './checksum.js';
@@ -227,14 +231,31 @@ export interface TcpRepr {
   tsEcr: number;
   /** Segment data length. */
   payloadLen: number;
+  /**
+   * Set (true) by a `'lenient'` parse that met a malformed option and
+   * stopped or skipped there; absent otherwise.
+   */
+  optionsMalformed?: boolean;
 }
+
+/** How {@link TcpRepr.parse} treats a malformed option: refuse the segment, or stop/skip and keep it. */
+export type TcpOptionMode = 'strict' | 'lenient';
 
 /**
  * Walk the options in `b[start .. end)` into `r` (whose option fields must
- * start out absent). Returns `null` or `'badOption'`. Bounded: every step
- * advances at least one byte.
+ * start out absent). Returns `null` or `'badOption'`. In `'lenient'` mode
+ * nothing is refused: a length byte below 2 or past the end stops the walk
+ * (`tcp_dooptions`: `if (optlen < 2 || optlen > cnt) break`), a known kind
+ * with the wrong length is skipped (`continue`), and `r.optionsMalformed` is
+ * set. Bounded: every step advances at least one byte.
  */
-function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr): TcpError | null {
+function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr, mode: TcpOptionMode): TcpError | null {
+  const strict = mode === 'strict';
+  const bad = (): TcpError | null => {
+    if (strict) return 'badOption';
+    r.optionsMalformed = true;
+    return null;
+  };
   let i = start;
   while (i < end) {
     const kind = b[i];
@@ -243,25 +264,29 @@ function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr): Tc
       i++;
       continue;
     }
-    if (i + 1 >= end) return 'badOption';
+    if (i + 1 >= end) return bad();
     const olen = b[i + 1];
-    if (olen < 2 || i + olen > end) return 'badOption';
+    if (olen < 2 || i + olen > end) return bad();
+    let ok = true;
     switch (kind) {
       case TcpOptionKind.MSS:
-        if (olen !== 4) return 'badOption';
-        r.mss = (b[i + 2] << 8) | b[i + 3];
+        if (olen !== 4) ok = false;
+        else r.mss = (b[i + 2] << 8) | b[i + 3];
         break;
       case TcpOptionKind.WINDOW_SCALE:
-        if (olen !== 3) return 'badOption';
-        r.windowScale = b[i + 2];
+        if (olen !== 3) ok = false;
+        else r.windowScale = b[i + 2];
         break;
       case TcpOptionKind.SACK_PERMITTED:
-        if (olen !== 2) return 'badOption';
-        r.sackPermitted = true;
+        if (olen !== 2) ok = false;
+        else r.sackPermitted = true;
         break;
       case TcpOptionKind.SACK: {
         const n = (olen - 2) >>> 3;
-        if (n === 0 || n > TCP_MAX_SACK_BLOCKS || olen !== 2 + n * 8) return 'badOption';
+        if (n === 0 || n > TCP_MAX_SACK_BLOCKS || olen !== 2 + n * 8) {
+          ok = false;
+          break;
+        }
         const blocks: number[] = [];
         for (let k = 0; k < n; k++) {
           const o = i + 2 + k * 8;
@@ -271,12 +296,18 @@ function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr): Tc
         break;
       }
       case TcpOptionKind.TIMESTAMPS:
-        if (olen !== 10) return 'badOption';
-        r.tsVal = readU32(b, i + 2);
-        r.tsEcr = readU32(b, i + 6);
+        if (olen !== 10) ok = false;
+        else {
+          r.tsVal = readU32(b, i + 2);
+          r.tsEcr = readU32(b, i + 6);
+        }
         break;
       default:
         break; // unknown: skipped by its length (RFC 9293 3.2, "must be prepared")
+    }
+    if (!ok) {
+      const e = bad();
+      if (e !== null) return e;
     }
     i += olen;
   }
@@ -306,9 +337,10 @@ export const TcpRepr = {
   /**
    * Parse a checked segment carried from IPv4 `src` to `dst`. With
    * `checkChecksum` (the default) a bad checksum is `'badChecksum'`;
-   * malformed options are `'badOption'`. Never throws.
+   * malformed options are `'badOption'` in `'strict'` mode (the default),
+   * and set {@link TcpRepr.optionsMalformed} in `'lenient'` mode. Never throws.
    */
-  parse(p: TcpPacket, src: number, dst: number, checkChecksum = true): TcpRepr | TcpError {
+  parse(p: TcpPacket, src: number, dst: number, checkChecksum = true, options: TcpOptionMode = 'strict'): TcpRepr | TcpError {
     if (checkChecksum && !p.verifyChecksum(src, dst)) return 'badChecksum';
     const r: TcpRepr = {
       srcPort: p.srcPort,
@@ -326,7 +358,7 @@ export const TcpRepr = {
       tsEcr: 0,
       payloadLen: p.payloadLen,
     };
-    const e = parseOptions(p.buf, p.optionsOffset, p.off + p.headerLen, r);
+    const e = parseOptions(p.buf, p.optionsOffset, p.off + p.headerLen, r, options);
     return e === null ? r : e;
   },
 

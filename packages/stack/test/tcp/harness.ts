@@ -113,8 +113,12 @@ export class Channel {
     return 0;
   }
 
-  /** Inject a segment from the peer. Fields default to the peer's port pair, ACK off, window 65535. */
-  inject(seg: Partial<TcpRepr> & { payload?: Uint8Array; badChecksum?: boolean }): void {
+  /**
+   * Inject a segment from the peer. Fields default to the peer's port pair, ACK off, window 65535.
+   * `rawOptions` replaces the options the repr would emit with these bytes
+   * (padded with EOL to a multiple of 4): for malformed options.
+   */
+  inject(seg: Partial<TcpRepr> & { payload?: Uint8Array; badChecksum?: boolean; rawOptions?: Uint8Array }): void {
     const payload = seg.payload ?? new Uint8Array(0);
     const r: TcpRepr = {
       srcPort: this.peerPort,
@@ -133,10 +137,15 @@ export class Channel {
       ...seg,
       payloadLen: payload.length,
     };
-    const hlen = TcpRepr.headerLen(r);
-    const buf = new Uint8Array(hlen + payload.length);
-    buf.set(payload, hlen);
-    TcpRepr.emit(r, buf, 0, this.peer, A, 'fill');
+    let buf: Uint8Array;
+    if (seg.rawOptions !== undefined) {
+      buf = segmentWithRawOptions(r, seg.rawOptions, payload, this.peer, A);
+    } else {
+      const hlen = TcpRepr.headerLen(r);
+      buf = new Uint8Array(hlen + payload.length);
+      buf.set(payload, hlen);
+      TcpRepr.emit(r, buf, 0, this.peer, A, 'fill');
+    }
     if (seg.badChecksum) buf[16] ^= 0xff;
     const m = mFromBytes(this.host.pool, buf)!;
     const info: IpPacketInfo = {
@@ -182,6 +191,24 @@ export class Channel {
   so(fd: number): Socket {
     return this.table.get(fd)!;
   }
+}
+
+/**
+ * The bytes of a TCP segment from `src` to `dst` with `r`'s header fields
+ * and exactly `options` (EOL-padded to a multiple of 4) in place of `r`'s
+ * options; checksum filled.
+ */
+export function segmentWithRawOptions(r: TcpRepr, options: Uint8Array, payload: Uint8Array, src: number, dst: number): Uint8Array {
+  const bare: TcpRepr = { ...r, mss: null, windowScale: null, sackPermitted: false, sack: null, tsVal: null, tsEcr: 0, payloadLen: 0 };
+  const olen = (options.length + 3) & ~3;
+  const hlen = 20 + olen;
+  const buf = new Uint8Array(hlen + payload.length);
+  TcpRepr.emit(bare, buf, 0, src, dst, 'defer');
+  buf.set(options, 20);
+  buf[12] = (hlen >>> 2) << 4;
+  buf.set(payload, hlen);
+  new TcpPacket(buf).fillChecksum(src, dst);
+  return buf;
 }
 
 /** What a captured segment must look like; absent fields are not checked. */

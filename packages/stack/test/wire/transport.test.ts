@@ -289,6 +289,20 @@ describe('wire/tcp', () => {
       expect(parse([5, 9, 0, 0, 0, 0, 0, 0, 0])).to.equal('badOption');
     });
 
+    it("'lenient' (TCP input, as tcp_dooptions): a bad length stops the walk, a wrong-length known kind is skipped; the segment is kept", () => {
+      const lenient = (opts: number[]) => TcpRepr.parse(new TcpPacket(synWithOptions(opts).buf), A, B, true, 'lenient') as TcpRepr;
+      const a = lenient([2, 4, 0x05, 0xb4, 30, 0, 3, 3, 7]);
+      expect(a.mss).to.equal(0x5b4);
+      expect(a.windowScale).to.equal(null); // after the stop
+      expect(a.optionsMalformed).to.equal(true);
+      const b = lenient([3, 4, 7, 0, 4, 2, 2, 4, 0x02, 0x18]);
+      expect(b.windowScale).to.equal(null);
+      expect(b.sackPermitted).to.equal(true);
+      expect(b.mss).to.equal(0x218);
+      expect(b.optionsMalformed).to.equal(true);
+      expect(lenient([2, 4, 0x05, 0xb4]).optionsMalformed).to.equal(undefined);
+    });
+
     it('skips unknown options by length and stops at EOL', () => {
       const r = parse([1, 30, 6, 0xaa, 0xbb, 0xcc, 0xdd, 2, 4, 0x02, 0x18, 0, 3, 3, 9]) as TcpRepr;
       expect(r.mss).to.equal(0x218);

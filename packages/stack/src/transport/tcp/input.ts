@@ -89,9 +89,20 @@ export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
       return;
     }
   }
-  const seg = TcpRepr.parse(new TcpPacket(mm.data, mm.off, hlen), info.src, info.dst, false);
+  // A malformed option ends the option walk and the segment goes on with
+  // what was read (BSD `tcp_dooptions`, Linux `tcp_parse_options`): dropping
+  // it would make one bad byte hide a RST or a SYN.
+  const seg = TcpRepr.parse(new TcpPacket(mm.data, mm.off, hlen), info.src, info.dst, false, 'lenient');
   if (typeof seg === 'string') {
-    stats.rcvbadopt++;
+    stats.rcvbadopt++; // not reached in lenient mode; kept as a counted drop should it ever be
+    mFreem(mm);
+    return;
+  }
+  if (seg.optionsMalformed === true) stats.rcvbadopt++;
+  // SYN+FIN (with or without PSH/URG) is no legitimate segment, only a
+  // fingerprinting and firewall-evasion probe: the BSDs drop it (`drop_synfin`).
+  if ((seg.flags & (SYN | FIN)) === (SYN | FIN) && tcp.tun.dropSynfin !== 0) {
+    stats.rcvsynfin++;
     mFreem(mm);
     return;
   }

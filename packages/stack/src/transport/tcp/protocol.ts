@@ -85,6 +85,8 @@ export interface TcpTunables {
    * it only when asked (e.g. `TapLink.open({ offload: true })`).
    */
   tso: number;
+  /** Drop segments with both SYN and FIN (`net.inet.tcp.drop_synfin`, default 1 as the BSDs). */
+  dropSynfin: number;
 }
 
 /** Default send and receive buffer: 1 MiB, room for a high bandwidth-delay product. */
@@ -124,6 +126,7 @@ export const TCP_DEFAULTS: Readonly<TcpTunables> = {
   congctl: 0,
   noChecksum: false,
   tso: 1,
+  dropSynfin: 1,
 };
 
 /** One row of `netstat -p tcp`. */
@@ -229,6 +232,7 @@ export class TcpProtocol implements TransportProtocol {
     node('timestamps', 'doTimestamps', 0, 1, 'Use RFC 7323 timestamps');
     node('sack.enable', 'doSack', 0, 1, 'Use RFC 2018 SACK');
     node('tso', 'tso', 0, 1, 'Use TCP segmentation offload where the interface offers it');
+    node('drop_synfin', 'dropSynfin', 0, 1, 'Drop segments with both SYN and FIN set');
     sc.addInt('net.inet.tcp.congctl.selected', {
       get: () => t.congctl,
       set: (v) => (t.congctl = v),

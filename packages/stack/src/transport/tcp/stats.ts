@@ -49,7 +49,10 @@ export function newTcpStats() {
     rcvcsumoffload: 0,
     rcvbadoff: 0,
     rcvshort: 0,
+    /** Segments with a malformed option: the option walk stopped there and the segment was processed (BSD/Linux). */
     rcvbadopt: 0,
+    /** Segments with both SYN and FIN dropped (`net.inet.tcp.drop_synfin`, as the BSDs). */
+    rcvsynfin: 0,
     rcvduppack: 0,
     rcvdupbyte: 0,
     rcvpartduppack: 0,
