@@ -14,6 +14,8 @@
  * ```
  */
 export { IpProto } from './protosw.js';
+export { INET, INET6, MAX_NET_HEADER_LEN, familyByAf, familyOf } from './family.js';
+export type { NetworkFamily } from './family.js';
 export type { IpOutput, IpOutputOptions, IpPacketInfo, TransportError, TransportProtocol } from './protosw.js';
 export { Ifnet, INADDR_ALLHOSTS_GROUP, makeIfaddr } from './ifnet.js';
 export type { IfStats, InIfaddr } from './ifnet.js';

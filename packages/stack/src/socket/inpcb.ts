@@ -28,6 +28,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
+import { INET, type NetworkFamily } from '../net/family.js';
 import { SOOPT } from './constants.js';
 import { hostIsBroadcast, hostIsLocal } from './host.js';
 import type { SocketLayer } from './layer.js';
@@ -48,6 +49,12 @@ export class InPcb {
   faddr = INADDR_ANY;
   /** Foreign port. */
   fport = 0;
+  /**
+   * The network family the socket speaks (`AF_INET` today; the protocol
+   * switch and header arithmetic read it, so IPv6 pcbs reuse the same
+   * transports).
+   */
+  family: NetworkFamily = INET;
   /** Which index holds it. */
   state: InPcbState = 'attached';
   /** The port was chosen by the stack (`INP_ANONPORT`). */

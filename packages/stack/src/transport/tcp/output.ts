@@ -39,14 +39,20 @@
 import { Errno } from '../../kern/errno.js';
 import { M_CSUM_TCPv4, M_CSUM_TSOv4, MHLEN, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
 import { foldSum, pseudoHeaderSum } from '../../wire/checksum.js';
-import { TcpFlag, TcpRepr } from '../../wire/tcp.js';
+import { TCP_HEADER_LEN, TcpFlag, TcpRepr } from '../../wire/tcp.js';
+import { ETHERNET_HEADER_LEN } from '../../wire/ethernet.js';
+import { INET, INET6 } from '../../net/family.js';
 import { maxSackBlocks } from './sack.js';
 import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
 import { TCPS, TF, type TcpCb } from './tcpcb.js';
 import { receiveWindow, shouldSendData, windowUpdateWorthSending, MAX_WINDOW_FIELD } from './window.js';
 
-/** Bytes left in front of the TCP header for IPv4 (20) and Ethernet (14) headers (`max_linkhdr` + ip). */
-export const TCP_HDR_ROOM = 14 + 20;
+/**
+ * Bytes left in front of the TCP header for the network and Ethernet
+ * headers (`max_linkhdr` + `max_protohdr`): room for the larger fixed
+ * header of either family, so one layout serves IPv4 and IPv6.
+ */
+export const TCP_HDR_ROOM = ETHERNET_HEADER_LEN + Math.max(INET.headerLen, INET6.headerLen);
 
 /** Base control bits by state (`tcp_outflags[]`). */
 const OUTFLAGS: readonly number[] = [
@@ -311,7 +317,7 @@ export function tsoShouldDefer(tp: TcpCb, len: number, win: number, unsent: numb
 
 /**
  * Payload bytes one TSO segment may carry towards the peer now: the
- * route's TSO limit (`IpOutput.tsoMaxTowards`) less the IPv4 and TCP
+ * route's TSO limit (`IpOutput.tsoMaxTowards`) less the network and TCP
  * headers (timestamps included), in whole MSS; 0 when TSO is off
  * (`net.inet.tcp.tso`), not offered, or not yet established.
  */
@@ -320,7 +326,7 @@ export function tsoPayloadRoom(tp: TcpCb): number {
   if (tcp.tun.tso === 0 || tp.state < TCPS.ESTABLISHED || tcp.ip.tsoMaxTowards === undefined) return 0;
   const max = tcp.ip.tsoMaxTowards(tp.inp.faddr);
   if (max === 0) return 0;
-  const room = max - 20 - 20 - (tsOn(tp) ? 12 : 0);
+  const room = max - tp.inp.family.headerLen - TCP_HEADER_LEN - (tsOn(tp) ? 12 : 0);
   const whole = room - (room % tp.maxseg);
   return whole >= 2 * tp.maxseg ? whole : 0;
 }

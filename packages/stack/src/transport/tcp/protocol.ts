@@ -29,7 +29,8 @@ import type { Socket } from '../../socket/socket.js';
 import { sockaddrIn } from '../../socket/sockaddr.js';
 import { soSetError } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum } from '../../wire/checksum.js';
-import type { TcpRepr } from '../../wire/tcp.js';
+import { TCP_HEADER_LEN, type TcpRepr } from '../../wire/tcp.js';
+import { INET, type NetworkFamily } from '../../net/family.js';
 import { CONGCTL_NAMES, congctlByName, type CongestionControl } from './congctl/index.js';
 import { tcpInput } from './input.js';
 import { IsnGenerator } from './isn.js';
@@ -439,9 +440,10 @@ export class TcpProtocol implements TransportProtocol {
    * snd_una in the new size.
    */
   mtuDisc(tp: TcpCb, mtu: number): void {
-    if (!(mtu >= 68)) return;
+    const fam = tp.inp.family;
+    if (!(mtu >= fam.minMtu)) return;
     const optlen = tsOn(tp) ? 12 : 0;
-    const mss = Math.max(64, mtu - 40 - optlen);
+    const mss = Math.max(64, mtu - fam.headerLen - TCP_HEADER_LEN - optlen);
     if (mss >= tp.maxseg) return;
     this.stats.pmtuUpdates++;
     tp.maxseg = mss;
@@ -451,10 +453,11 @@ export class TcpProtocol implements TransportProtocol {
     tp.rtseq = 0;
   }
 
-  /** MSS we can receive towards `faddr`: the route's MTU minus headers. */
-  ourMssFor(faddr: number): number {
+  /** MSS we can receive towards `faddr`: the route's MTU minus the family's network header and TCP's. */
+  ourMssFor(faddr: number, fam: NetworkFamily = INET): number {
     const mtu = this.ip.mtuTowards(faddr);
-    return mtu > 40 ? mtu - 40 : this.tun.mssdflt;
+    const hdrs = fam.headerLen + TCP_HEADER_LEN;
+    return mtu > hdrs ? mtu - hdrs : this.tun.mssdflt;
   }
 
   /**
@@ -464,7 +467,7 @@ export class TcpProtocol implements TransportProtocol {
    */
   setMss(tp: TcpCb, peerMss: number | null): void {
     const offer = peerMss === null || peerMss === 0 ? this.tun.mssdflt : peerMss;
-    let mss = Math.min(offer, this.ourMssFor(tp.inp.faddr));
+    let mss = Math.min(offer, this.ourMssFor(tp.inp.faddr, tp.inp.family));
     if (tsOn(tp)) mss -= 12;
     tp.maxseg = Math.max(64, mss);
     tp.cc.setMss(tp.maxseg);
@@ -531,7 +534,7 @@ export class TcpProtocol implements TransportProtocol {
       sackOk: !noopt && (req & TF.REQ_SACK) !== 0 && seg.sackPermitted,
       tsRecent: !noopt && (req & TF.REQ_TSTMP) !== 0 && seg.tsVal !== null ? seg.tsVal : null,
       requestRScale: rscale,
-      ourMss: this.ourMssFor(src),
+      ourMss: this.ourMssFor(src, lp.inp.family),
       tsOffset: (Math.random() * 0x100000000) >>> 0,
       rcvWnd: Math.min(0xffff, head.rcv.hiwat),
       sends: 0,

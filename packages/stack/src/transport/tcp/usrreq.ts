@@ -144,7 +144,7 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
       tp.sndWl2 = tp.iss;
       tp.tsOffset = (Math.random() * 0x100000000) >>> 0;
       tp.requestRScale = (tp.flags & TF.REQ_SCALE) !== 0 ? tcpScaleFor(so.rcv.hiwat) : 0;
-      tp.ourMss = tcp.ourMssFor(inp.faddr);
+      tp.ourMss = tcp.ourMssFor(inp.faddr, inp.family);
       tp.cc = tcp.newCongctl(tp.cc.name, tp.ourMss);
       setState(tp, TCPS.SYN_SENT);
       soIsConnecting(so);
