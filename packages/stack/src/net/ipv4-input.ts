@@ -12,7 +12,8 @@
  * here is an mbuf chain; once they pass, the header is contiguous in the
  * first mbuf and the `Ipv4Packet` view over it cannot read out of bounds.
  *
- * Then the source must not be martian, the destination must be ours (weak
+ * Then the source must not be martian (each kind its own counter, see
+ * {@link martianSource}), the destination must be ours (weak
  * host model, as BSD: any of our addresses on any interface), a broadcast
  * of the receiving interface, or a multicast group it joined — we never
  * forward (`cantforward`). Options are accepted and ignored (RFC 1122
@@ -74,9 +75,16 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf): void {
   const src = ip.src;
   const dst = ip.dst;
 
-  if (isMartianSource(src, dst, ifp)) return drop(m, st, 'martians');
+  const martian = martianSource(src, dst, ifp, ctx.localAddrs);
+  if (martian !== null && !(src === 0 && isDhcpFromNowhere(b, o, hlen, m.len, dst))) {
+    st.martians++;
+    return drop(m, st, martian);
+  }
   // 127/8 is never on a wire (RFC 1122 3.2.1.3 (g)), in either direction.
-  if (ipv4IsLoopback(dst) && !ifp.isLoopback) return drop(m, st, 'martians');
+  if (ipv4IsLoopback(dst) && !ifp.isLoopback) {
+    st.martians++;
+    return drop(m, st, 'martianloopdst');
+  }
   let broadcast = false;
   let multicast = false;
   if (ctx.localAddrs.has(dst)) {
@@ -145,18 +153,61 @@ function drop(m: Mbuf, st: NetContext['ipstat'], counter: keyof NetContext['ipst
   mFreem(m);
 }
 
+/** The named `ipstat` counter of each kind of martian source (each also counts in `martians`). */
+export type MartianKind = 'martianzero' | 'martianloop' | 'martianmcast' | 'martianclasse' | 'martianbcast' | 'martianself';
+
 /**
- * Source addresses no host may send from (RFC 1122 3.2.1.3, RFC 1812
- * 5.3.7): this-network 0/8 (0.0.0.0 itself allowed only towards the limited
- * broadcast — a DHCP/BOOTP client that has no address yet), loopback from
- * a wire, multicast, class E and the limited broadcast, or a directed
- * broadcast of the receiving interface's subnets.
+ * Which kind of impossible source `src` is on a packet to `dst` received on
+ * `ifp`, or null when it is a plausible one (RFC 1122 3.2.1.3, RFC 1812
+ * 5.3.7; Linux `ip_route_input_slow`'s martian checks, FreeBSD
+ * `ip_input`'s `IN_LOOPBACK`/`in_broadcast` tests):
+ * - `martianzero`: this-network 0/8 — 0.0.0.0 itself is legitimate only for
+ *   a DHCP/BOOTP client that has no address yet, see {@link isDhcpFromNowhere};
+ * - `martianloop`: 127/8 from anything but the loopback interface;
+ * - `martianmcast`, `martianclasse`: 224/4, 240/4 (the limited broadcast too);
+ * - `martianbcast`: a directed broadcast of the receiving interface's subnets;
+ * - `martianself`: one of our own addresses arriving on a wire — our own
+ *   packets come back only through lo0, so this is a spoof (the LAND attack:
+ *   a SYN from us to us that would make a half-open connection with ourselves).
  */
-export function isMartianSource(src: number, dst: number, ifp: Ifnet): boolean {
-  if (src >>> 24 === 0) return !(src === 0 && dst === 0xffffffff);
-  if (ipv4IsLoopback(src)) return !ifp.isLoopback;
-  if (ipv4IsMulticast(src) || ipv4IsReserved(src)) return true;
-  return ifp.isBroadcast(src);
+export function martianSource(src: number, dst: number, ifp: Ifnet, localAddrs: ReadonlySet<number>): MartianKind | null {
+  if (src >>> 24 === 0) return 'martianzero';
+  if (ipv4IsLoopback(src)) return ifp.isLoopback ? null : 'martianloop';
+  if (ipv4IsMulticast(src)) return 'martianmcast';
+  if (ipv4IsReserved(src)) return 'martianclasse';
+  if (ifp.isBroadcast(src)) return 'martianbcast';
+  if (!ifp.isLoopback && localAddrs.has(src)) return 'martianself';
+  return null;
+}
+
+/**
+ * Whether `src` is impossible as a source (see {@link martianSource}; 0.0.0.0
+ * towards the limited broadcast is let through here, the caller refines it
+ * by protocol). Kept for callers that want a yes/no.
+ */
+export function isMartianSource(src: number, dst: number, ifp: Ifnet, localAddrs: ReadonlySet<number> = new Set()): boolean {
+  if (src === 0 && dst === 0xffffffff) return false;
+  return martianSource(src, dst, ifp, localAddrs) !== null;
+}
+
+/** BOOTP/DHCP ports (RFC 951, RFC 2131). */
+const BOOTPS = 67;
+const BOOTPC = 68;
+
+/**
+ * Source 0.0.0.0 is valid only from a host that has no address yet (RFC
+ * 1122 3.2.1.3 (a)), and the only such IP traffic is DHCP/BOOTP (RFC 2131
+ * 4.1: the client broadcasts from 0.0.0.0 to port 67; a relay or server may
+ * answer to 68). So it passes only as an unfragmented UDP datagram to the
+ * limited broadcast for port 67 or 68. ARP probes (RFC 5227) also use
+ * 0.0.0.0, but as ARP's sender address, never as an IP source.
+ */
+function isDhcpFromNowhere(b: Uint8Array, o: number, hlen: number, firstLen: number, dst: number): boolean {
+  if (dst !== 0xffffffff || b[o + 9] !== 17) return false;
+  const frag = ((b[o + 6]! << 8) | b[o + 7]!) & 0x3fff; // MF or an offset
+  if (frag !== 0 || firstLen < hlen + 4) return false;
+  const dport = (b[o + hlen + 2]! << 8) | b[o + hlen + 3]!;
+  return dport === BOOTPS || dport === BOOTPC;
 }
 
 /** Whether the options in `b[from..to)` hold a source route. Malformed lists end the scan (ignored). */

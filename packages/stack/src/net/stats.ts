@@ -26,8 +26,22 @@ export function newIpStats() {
     badlen: 0,
     /** Version not 4. */
     badvers: 0,
-    /** Impossible source address (0/8, 127/8 from the wire, multicast, broadcast, class E). */
+    /** Impossible source address (the sum of the martian* counters below). */
     martians: 0,
+    /** Source one of our own addresses, arriving on a wire (spoofed; the LAND attack). */
+    martianself: 0,
+    /** Source in 127/8 from a wire (RFC 1122 3.2.1.3 (g)). */
+    martianloop: 0,
+    /** Source a directed broadcast of the receiving interface's subnet. */
+    martianbcast: 0,
+    /** Source multicast (224/4). */
+    martianmcast: 0,
+    /** Source class E (240/4, the limited broadcast among them). */
+    martianclasse: 0,
+    /** Source in 0/8; 0.0.0.0 passes only as DHCP/BOOTP (UDP to the limited broadcast, port 67/68). */
+    martianzero: 0,
+    /** Destination in 127/8 from a wire. */
+    martianloopdst: 0,
     /** Dropped because a source-route option was present (RFC 7126 4.3/4.4: hosts should drop them). */
     badoptions: 0,
     /** Not for us, and forwarding is off (we are a host). */

@@ -8,7 +8,13 @@ import { MemWire } from '../../src/link/memwire.js';
 import { etherInput } from '../../src/net/ethernet.js';
 import type { Ifnet } from '../../src/net/ifnet.js';
 import { Stack } from '../../src/stack.js';
-import { PEER_MAC, echoRequest, etherFrame, fixIpChecksum, ipPacket, mac, type IpPacketSpec } from './helpers.js';
+import { AF_INET, SOCK } from '../../src/socket/constants.js';
+import { SocketLayer } from '../../src/socket/layer.js';
+import { sockaddrIn } from '../../src/socket/sockaddr.js';
+import { SocketTable } from '../../src/socket/table.js';
+import { TcpProtocol } from '../../src/transport/tcp/index.js';
+import { TcpRepr } from '../../src/wire/tcp.js';
+import { PEER_MAC, echoRequest, etherFrame, fixIpChecksum, ip4, ipPacket, mac, type IpPacketSpec } from './helpers.js';
 
 const US = '10.0.0.1';
 const PEER = '10.0.0.2';
@@ -49,6 +55,14 @@ function one(): One {
     },
   };
 }
+
+/** A UDP datagram (8-byte header, 4 bytes of data, checksum 0) from `src` to `dst`:`dport`. */
+const udp = (src: string, dst: string, dport: number): Uint8Array =>
+  ipPacket({ src, dst, proto: 17, payload: Uint8Array.of(0, 68, dport >> 8, dport & 0xff, 0, 12, 0, 0, 1, 2, 3, 4) });
+
+/** A TCP SYN from US:80 to US:80 (the LAND attack; checksum left 0, never reached). */
+const land = (): Uint8Array =>
+  ipPacket({ src: US, dst: US, proto: 6, payload: Uint8Array.of(0, 80, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0) });
 
 const echo = (extra: Partial<IpPacketSpec> = {}): Uint8Array =>
   ipPacket({ src: PEER, dst: US, proto: 1, payload: echoRequest(7, 1, 32), ...extra });
@@ -106,14 +120,19 @@ describe('malformed input: IPv4 header', () => {
     ['a bad header checksum', () => withByte(echo(), 10, echo()[10]! ^ 0x40, false), 'badsum'],
     ['total length beyond the frame', () => setLen(echo(), 1000), 'tooshort'],
     ['total length below the header', () => setLen(echo(), 12), 'badlen'],
-    ['source 0.0.0.5', () => echo({ src: '0.0.0.5' }), 'martians'],
-    ['source 0.0.0.0 to a unicast address', () => echo({ src: '0.0.0.0' }), 'martians'],
-    ['source 127.0.0.1 from a wire', () => echo({ src: '127.0.0.1' }), 'martians'],
-    ['a multicast source', () => echo({ src: '224.0.0.5' }), 'martians'],
-    ['a class E source', () => echo({ src: '240.0.0.1' }), 'martians'],
-    ['the limited broadcast as source', () => echo({ src: '255.255.255.255' }), 'martians'],
-    ['our subnet broadcast as source', () => echo({ src: '10.0.0.255' }), 'martians'],
-    ['destination 127.0.0.1 from a wire', () => echo({ dst: '127.0.0.1' }), 'martians'],
+    ['source 0.0.0.5', () => echo({ src: '0.0.0.5' }), 'martianzero'],
+    ['source 0.0.0.0 to a unicast address', () => echo({ src: '0.0.0.0' }), 'martianzero'],
+    ['source 0.0.0.0 to the broadcast, ICMP (only DHCP may)', () => echo({ src: '0.0.0.0', dst: '255.255.255.255' }), 'martianzero'],
+    ['source 0.0.0.0 to the broadcast, UDP port 53 (only DHCP may)', () => udp('0.0.0.0', '255.255.255.255', 53), 'martianzero'],
+    ['source 0.0.0.5 to the broadcast, UDP port 67', () => udp('0.0.0.5', '255.255.255.255', 67), 'martianzero'],
+    ['source 127.0.0.1 from a wire', () => echo({ src: '127.0.0.1' }), 'martianloop'],
+    ['a multicast source', () => echo({ src: '224.0.0.5' }), 'martianmcast'],
+    ['a class E source', () => echo({ src: '240.0.0.1' }), 'martianclasse'],
+    ['the limited broadcast as source', () => echo({ src: '255.255.255.255' }), 'martianclasse'],
+    ['our subnet broadcast as source', () => echo({ src: '10.0.0.255' }), 'martianbcast'],
+    ['our own address as source, from a wire', () => echo({ src: US }), 'martianself'],
+    ['our own address as source and destination, a TCP SYN (LAND)', () => land(), 'martianself'],
+    ['destination 127.0.0.1 from a wire', () => echo({ dst: '127.0.0.1' }), 'martianloopdst'],
     ['a destination that is not ours', () => echo({ dst: '10.0.0.9' }), 'cantforward'],
     ['a group not joined', () => echo({ dst: '239.1.2.3' }), 'notmember'],
     ['a loose source route option', () => echo({ options: Uint8Array.of(0x83, 7, 4, 10, 0, 0, 9, 0) }), 'badoptions'],
@@ -124,11 +143,42 @@ describe('malformed input: IPv4 header', () => {
       const t = one();
       const before = { ...t.s.ipstat };
       t.ip(make());
-      expect(delta(before, t.s.ipstat)).to.deep.equal({ total: 1, [counter]: 1 });
+      const martian = counter.startsWith('martian') ? { martians: 1 } : {};
+      expect(delta(before, t.s.ipstat)).to.deep.equal({ total: 1, ...martian, [counter]: 1 });
+      expect(t.s.sysctl.get(`net.inet.ip.stats.${counter}`)).to.equal(1);
       expect(t.s.icmpstat.reflect).to.equal(0);
+      expect(t.sent, 'nothing answered').to.deep.equal([]);
       t.done();
     });
   }
+
+  it('lets 0.0.0.0 -> 255.255.255.255 through as DHCP (UDP to port 67 or 68) only', () => {
+    const t = one();
+    t.ip(udp('0.0.0.0', '255.255.255.255', 67));
+    t.ip(udp('0.0.0.0', '255.255.255.255', 68));
+    expect(t.s.ipstat.martians).to.equal(0);
+    expect(t.s.ipstat.delivered + t.s.ipstat.noproto, 'reached the transport switch').to.equal(2);
+    t.done();
+  });
+
+  it('a LAND SYN (our address to our address, to a listener) makes no SYN-cache entry and no answer', () => {
+    const t = one();
+    const layer = new SocketLayer(t.s);
+    const tcp = new TcpProtocol(t.s, layer);
+    const table = new SocketTable(layer);
+    const fd = table.socket(AF_INET, SOCK.STREAM, 0).fd;
+    expect(table.bind(fd, sockaddrIn(0, 80))).to.equal(0);
+    expect(table.listen(fd, 8)).to.equal(0);
+    const syn: TcpRepr = { srcPort: 80, dstPort: 80, seq: 1, ack: 0, flags: 0x02, window: 65535, urgent: 0, mss: 1460, windowScale: null, sackPermitted: false, sack: null, tsVal: null, tsEcr: 0, payloadLen: 0 };
+    const seg = new Uint8Array(TcpRepr.headerLen(syn));
+    TcpRepr.emit(syn, seg, 0, ip4(US), ip4(US));
+    t.ip(ipPacket({ src: US, dst: US, proto: 6, payload: seg }));
+    expect(t.s.ipstat.martianself).to.equal(1);
+    expect(tcp.syncache.size).to.equal(0);
+    expect(tcp.stats.scAdded).to.equal(0);
+    expect(t.sent).to.deep.equal([]);
+    t.done();
+  });
 
   it('accepts (and ignores) other options, and trims trailing bytes (Ethernet padding)', () => {
     const t = one();
@@ -136,7 +186,7 @@ describe('malformed input: IPv4 header', () => {
     const padded = new Uint8Array(echo().length + 20);
     padded.set(echo());
     t.ip(padded);
-    expect(t.s.ipstat.delivered).to.equal(2);
+    expect(t.s.ipstat.delivered + t.s.ipstat.noproto, 'reached the transport switch').to.equal(2);
     expect(t.s.icmpstat.reflect).to.equal(2);
     t.done();
   });
