@@ -376,8 +376,17 @@ export class SockBuf {
     return m;
   }
 
+  /**
+   * Times {@link flush} ran. A reader that copies out across an await
+   * (`soreceive`) compares it before and after: bytes it copied from a
+   * buffer flushed meanwhile (`shutdown(SHUT_RD)`) are gone already and
+   * must not be dropped a second time.
+   */
+  flushes = 0;
+
   /** Free everything (`sbflush`). */
   flush(): void {
+    this.flushes++;
     while (this.first !== null) this.dropRecord();
   }
 

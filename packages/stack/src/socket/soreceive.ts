@@ -187,11 +187,15 @@ async function takeStream(
     if (res.bytes === 0) res.errno = Errno.ENOBUFS;
     return false;
   }
+  const flushes = so.rcv.flushes;
   const c = await copyChainToUio(shared, 0, n, uio, sink, { coalesce });
   mFreem(shared);
   res.requests += c.requests;
   res.bytes += c.bytes;
-  if (!peek && !so.closed && c.bytes > 0) {
+  // While the copyout was awaited, shutdown(SHUT_RD) (sorflush) or close
+  // may have discarded the buffer: the bytes just copied are not in it any
+  // more and dropping them again would take the wrong ones or underflow.
+  if (!peek && !so.closed && c.bytes > 0 && so.rcv.flushes === flushes) {
     so.rcv.drop(c.bytes);
     if ((so.proto.flags & PR.WANTRCVD) !== 0) so.proto.usrreqs.rcvd(so, 0);
   }

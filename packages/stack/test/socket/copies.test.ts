@@ -207,4 +207,41 @@ describe('stream sockets (a flow-controlled stub protocol)', () => {
     await t.closeAll();
     host.pool.assertAllFree();
   });
+
+  it('shutdown(SHUT_RD) while a copyout is in flight: the receive returns what it copied, nothing throws (sbdrop after sorflush)', async () => {
+    const { host, t, c, s: sfd } = await pipePair(1, 65536);
+    expect((await t.sendto(c, out(3000), new CountingSource(pattern(3000, 2)))).bytes).to.equal(3000);
+    // A sink that completes only when the test says so (a remote client answering late).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inCopy = new Promise<void>((r) => (entered = r));
+    const got = new Uint8Array(3000);
+    const sink = {
+      async copyout(uaddr: number, srcs: readonly Uint8Array[]): Promise<void> {
+        let p = uaddr;
+        for (const b of srcs) {
+          got.set(b, p);
+          p += b.length;
+        }
+        entered();
+        await gate;
+      },
+    };
+    const receiving = t.recvfrom(sfd, inn(3000), sink, 0, true);
+    await inCopy;
+    expect(t.get(sfd)!.rcv.cc).to.equal(3000);
+    expect(t.shutdown(sfd, SHUT.RD)).to.equal(0);
+    expect(t.get(sfd)!.rcv.cc).to.equal(0);
+    release();
+    const r = await receiving;
+    expect(r.errno).to.equal(0);
+    expect(r.bytes).to.equal(3000);
+    expect(got).to.deep.equal(pattern(3000, 2));
+    expect(t.get(sfd)!.rcv.cc).to.equal(0);
+    // Reading on after SHUT_RD is end of file.
+    expect((await t.recvfrom(sfd, inn(10), new CountingSink(new Uint8Array(10)))).bytes).to.equal(0);
+    await t.closeAll();
+    host.pool.assertAllFree();
+  });
 });

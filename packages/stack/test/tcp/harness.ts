@@ -79,12 +79,14 @@ class BaseHost implements InetHost {
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {
   mtu?: number;
+  /** ManualClock start, ms (default 1000). */
+  clockStart?: number;
   tun?: Partial<TcpTunables>;
 }
 
 /** One stack on a ManualClock whose output the test reads segment by segment. */
 export class Channel {
-  readonly clock = new ManualClock(1000);
+  readonly clock: ManualClock;
   readonly host: BaseHost;
   readonly layer: SocketLayer;
   readonly tcp: TcpProtocol;
@@ -96,6 +98,7 @@ export class Channel {
   localPort = 80;
 
   constructor(opts: ChannelOptions = {}) {
+    this.clock = new ManualClock(opts.clockStart ?? 1000);
     this.host = new BaseHost(A, this.clock, opts.mtu ?? 1500, 4096, (m, o) => this.capture(m, o));
     this.layer = new SocketLayer(this.host);
     this.tcp = new TcpProtocol(this.host, this.layer, opts.tun ?? {});

@@ -14,6 +14,8 @@ export interface PeerOpts {
   wscale?: number | null;
   sack?: boolean;
   ts?: boolean;
+  /** The peer's TSval in its SYN-ACK (default 5000). */
+  tsVal?: number;
   window?: number;
 }
 
@@ -48,12 +50,12 @@ export async function established(ch: Channel, peer: PeerOpts = {}): Promise<Est
     mss: peer.mss ?? 1460,
     windowScale: peer.wscale === undefined ? null : peer.wscale,
     sackPermitted: peer.sack ?? true,
-    tsVal: ts ? 5000 : null,
+    tsVal: ts ? (peer.tsVal ?? 5000) : null,
     tsEcr: ts ? syn.repr.tsVal! : 0,
   });
   ch.expectSegment({ flags: ACK, seq: iss + 1, ack: IRS + 1 });
   expect(await p).to.equal(0);
-  return { fd, iss, snd: (iss + 1) >>> 0, rcv: IRS + 1, tsPeer: 5000, tp: tcbOf(ch, fd) };
+  return { fd, iss, snd: (iss + 1) >>> 0, rcv: IRS + 1, tsPeer: peer.tsVal ?? 5000, tp: tcbOf(ch, fd) };
 }
 
 /** Queue `bytes` for sending on `fd` (as sosend would, without the uio). */

@@ -123,7 +123,7 @@ export function tcpInputSegment(tcp: TcpProtocol, seg: TcpRepr, m: Mbuf, src: nu
     // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reuse a TIME-WAIT pair
     // when it is provably newer (timestamp, else sequence number).
     const newer =
-      seg.tsVal !== null && tsOn(tp) ? seqGt(seg.tsVal, tp.tsRecent) : seqGt(seg.seq, tp.rcvNxt);
+      seg.tsVal !== null && tsOn(tp) && tp.tsRecent !== undefined ? seqGt(seg.tsVal, tp.tsRecent) : seqGt(seg.seq, tp.rcvNxt);
     if (newer) {
       stats.twReused++;
       tcpClose(tp);
@@ -219,9 +219,9 @@ export function tcpInputConn(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
   if (tp.timers.keepAt !== Infinity && tp.state >= TCPS.ESTABLISHED) tp.timers.keepAt = now + tp.params.keepIdle;
 
   // RFC 7323 5.3 PAWS: drop a segment whose timestamp is older than TS.Recent.
-  if (seg.tsVal !== null && tsOn(tp) && (flags & RST) === 0 && tp.tsRecent !== 0 && seqLt(seg.tsVal, tp.tsRecent)) {
+  if (seg.tsVal !== null && tsOn(tp) && (flags & RST) === 0 && tp.tsRecent !== undefined && seqLt(seg.tsVal, tp.tsRecent)) {
     if (now - tp.tsRecentAge > PAWS_IDLE_MS) {
-      tp.tsRecent = 0; // RFC 7323 5.5: TS.Recent too old to trust
+      tp.tsRecent = undefined; // RFC 7323 5.5: TS.Recent too old to trust
     } else {
       stats.pawsdrop++;
       stats.rcvduppack++;
@@ -543,11 +543,11 @@ function synSentInput(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
     tp.sndWl2 = seg.ack;
     tp.timers.stopMain();
     // RTT of the handshake (Karn: only if the SYN was not resent).
-    if (tp.rtseq !== 0 && (tp.flags & TF.SYN_REXMT) === 0) {
+    if (tp.rtseq !== undefined && (tp.flags & TF.SYN_REXMT) === 0) {
       tp.rtt.sample(tcp.clock.now() - tp.rtttime);
       tcp.stats.rttupdated++;
     }
-    tp.rtseq = 0;
+    tp.rtseq = undefined;
     establish(tp);
     tp.lastActivity = tcp.clock.now();
     tcpOutput(tp);
@@ -635,18 +635,21 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
     tp.dupacks = 0;
     cc.onAck(acked, now, tp.rtt.srtt);
   }
-  // RTT (RFC 7323 4.1 with timestamps, else the timed segment, Karn).
-  if (seg.tsVal !== null && tsOn(tp) && seg.tsEcr !== 0) {
+  // RTT (RFC 7323 4.1 with timestamps, else the timed segment, Karn). TSecr
+  // is valid on any ACK (RFC 7323 3.2) — 0 included: our clock plus offset
+  // passes through 0 like any other value; the range check below rejects
+  // an echo we never sent.
+  if (seg.tsVal !== null && tsOn(tp)) {
     const r = seqSub(tcpTsNow(tp), seg.tsEcr);
     if (r >= 0 && r < 60_000) {
       const expected = Math.max(1, Math.ceil(tp.flightSize / (2 * tp.maxseg)));
       tp.rtt.timestampSample(r, expected);
       stats.rttupdated++;
     }
-  } else if (tp.rtseq !== 0 && seqGt(ack, tp.rtseq)) {
+  } else if (tp.rtseq !== undefined && seqGt(ack, tp.rtseq)) {
     tp.rtt.sample(now - tp.rtttime);
     stats.rttupdated++;
-    tp.rtseq = 0;
+    tp.rtseq = undefined;
   }
   tp.rxtShift = 0;
   // Trim the send buffer (the SYN and FIN occupy sequence space, not buffer).
@@ -680,7 +683,7 @@ function enterRecovery(tp: TcpCb): void {
   const sack = tp.sackSb !== null && (tp.flags & TF.SACK_PERMIT) !== 0;
   tcp.stats.fastretrans++;
   tp.cc.enterRecovery({ flightSize: tp.flightSize, sndMax: tp.sndMax, now: tcp.clock.now(), sack });
-  tp.rtseq = 0;
+  tp.rtseq = undefined;
   if (sack) {
     tcp.stats.sackrecovery++;
     tp.sackRecovery = true;

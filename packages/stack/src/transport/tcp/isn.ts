@@ -34,6 +34,9 @@ export const ISN_TICKS_PER_MS = 250;
 /** Largest tuple encoding: two length bytes, two 16-byte addresses, two ports. */
 const TUPLE_MAX = 2 + 16 + 16 + 2 + 2;
 
+/** Prefix of the timestamp-offset hash input (ASCII TSof), so it never equals the ISN offset of the same tuple. */
+const TS_DOMAIN = Uint8Array.of(0x54, 0x53, 0x6f, 0x66);
+
 /**
  * Writes `len(local), len(remote), local, localPort, remote, remotePort` into
  * `buf` and returns the encoded length. The length prefix keeps a v4 tuple
@@ -113,6 +116,19 @@ export class IsnGenerator {
   offset(localAddr: HashAddr, localPort: number, remoteAddr: HashAddr, remotePort: number): number {
     const n = encodeTuple(this.buf, localAddr, localPort & 0xffff, remoteAddr, remotePort & 0xffff);
     return createHmac('sha256', this.key).update(this.buf.subarray(0, n)).digest().readUInt32BE(0);
+  }
+
+  /**
+   * The timestamp offset of a connection (RFC 7323 §7.1): a keyed hash of
+   * the 4-tuple added to the timestamp clock, so TSval reveals neither our
+   * uptime nor a clock shared across connections, and is the same for every
+   * incarnation of one 4-tuple (TSval keeps increasing across them, which
+   * the RFC 6191 TIME-WAIT test relies on). Domain-separated from the ISN's
+   * hash (Linux keys the two with different secrets).
+   */
+  tsOffset(localAddr: HashAddr, localPort: number, remoteAddr: HashAddr, remotePort: number): number {
+    const n = encodeTuple(this.buf, localAddr, localPort & 0xffff, remoteAddr, remotePort & 0xffff);
+    return createHmac('sha256', this.key).update(TS_DOMAIN).update(this.buf.subarray(0, n)).digest().readUInt32BE(0);
   }
 
   /** M: the 4-µs timer, modulo 2^32. */

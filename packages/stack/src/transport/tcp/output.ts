@@ -134,7 +134,7 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
   const so = tp.so;
   let err = 0;
   // RFC 5681 4.1: restart after an idle period longer than the RTO.
-  if (tp.sndMax === tp.sndUna && tp.lastSend !== 0 && tcp.clock.now() - tp.lastSend >= tp.rtt.rto) {
+  if (tp.sndMax === tp.sndUna && tp.lastSend !== undefined && tcp.clock.now() - tp.lastSend >= tp.rtt.rto) {
     tp.cc.onIdleRestart(tcp.clock.now());
   }
   if (tp.sackRecovery && !rexmt && !probe) sackOutput(tp);
@@ -312,7 +312,7 @@ export function tsoShouldDefer(tp: TcpCb, len: number, win: number, unsent: numb
   if (tp.sackRecovery || tp.cc.phase === 'recovery' || seqLt(tp.sndNxt, tp.sndMax)) return false;
   if (seqSub(tp.sndMax, tp.sndUna) < TSO_DEFER_MIN_FLIGHT_SEGS * tp.maxseg) return false;
   if (len * TSO_WIN_DIVISOR >= win) return false;
-  return tp.tcp.clock.now() - tp.lastSend < TSO_DEFER_MAX_MS;
+  return tp.lastSend !== undefined && tp.tcp.clock.now() - tp.lastSend < TSO_DEFER_MAX_MS;
 }
 
 /**
@@ -425,11 +425,11 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
       }
       if ((tp.flags & TF.REQ_TSTMP) !== 0 && (tp.state === TCPS.SYN_SENT || (tp.flags & TF.RCVD_TSTMP) !== 0)) {
         r.tsVal = tcpTsNow(tp);
-        r.tsEcr = tp.tsRecent;
+        r.tsEcr = tp.tsRecent ?? 0;
       }
     } else if (tsOn(tp)) {
       r.tsVal = tcpTsNow(tp);
-      r.tsEcr = tp.tsRecent;
+      r.tsEcr = tp.tsRecent ?? 0;
     }
     if (!syn && (tp.flags & TF.SACK_PERMIT) !== 0 && (tp.sackRcv.size > 0 || tp.dsackPending) && (flags & TcpFlag.ACK) !== 0) {
       tp.dsackPending = false;
@@ -560,8 +560,8 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   if (seq === tp.sndNxt && seqGt(end, tp.sndNxt)) tp.sndNxt = end;
   if (seqGt(end, tp.sndMax)) {
     // New sequence space: time it unless timestamps do (RFC 6298 3, Karn).
-    if (tp.rtseq === 0 && !tsOn(tp) && !seqLt(seq, tp.rexmtHigh)) {
-      tp.rtseq = seq === 0 ? 1 : seq;
+    if (tp.rtseq === undefined && !tsOn(tp) && !seqLt(seq, tp.rexmtHigh)) {
+      tp.rtseq = seq;
       tp.rtttime = now;
     }
     tp.sndMax = end;

@@ -446,11 +446,16 @@ export class TcpProtocol implements TransportProtocol {
     const mss = Math.max(64, mtu - fam.headerLen - TCP_HEADER_LEN - optlen);
     if (mss >= tp.maxseg) return;
     this.stats.pmtuUpdates++;
+    this.setMaxseg(tp, mss);
+    tp.sndNxt = tp.sndUna;
+    tp.rtseq = undefined;
+  }
+
+  /** Change the send MSS of a connection: the control block, its congestion control and its SACK scoreboard together. */
+  setMaxseg(tp: TcpCb, mss: number): void {
     tp.maxseg = mss;
     tp.cc.setMss(mss);
     tp.sackSb?.setMss(mss);
-    tp.sndNxt = tp.sndUna;
-    tp.rtseq = 0;
   }
 
   /** MSS we can receive towards `faddr`: the route's MTU minus the family's network header and TCP's. */
@@ -535,7 +540,7 @@ export class TcpProtocol implements TransportProtocol {
       tsRecent: !noopt && (req & TF.REQ_TSTMP) !== 0 && seg.tsVal !== null ? seg.tsVal : null,
       requestRScale: rscale,
       ourMss: this.ourMssFor(src, lp.inp.family),
-      tsOffset: (Math.random() * 0x100000000) >>> 0,
+      tsOffset: this.isn.tsOffset(dst, seg.dstPort, src, seg.srcPort),
       rcvWnd: Math.min(0xffff, head.rcv.hiwat),
       sends: 0,
       at: 0,

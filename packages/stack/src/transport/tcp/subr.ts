@@ -100,7 +100,7 @@ export function tcpRespondKeepalive(tp: TcpCb): void {
   r.window = Math.min(0xffff, Math.floor(tp.rcvWnd / 2 ** tp.rcvScale));
   if (tsOn(tp)) {
     r.tsVal = tcpTsNow(tp);
-    r.tsEcr = tp.tsRecent;
+    r.tsEcr = tp.tsRecent ?? 0;
   }
   tcpEmit(tp.tcp, r, tp.inp.laddr, tp.inp.faddr);
 }

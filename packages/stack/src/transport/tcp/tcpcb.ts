@@ -161,8 +161,12 @@ export class TcpCb {
   rcvScale = 0;
   /** The shift we offer (`request_r_scale`). */
   requestRScale = 0;
-  /** RFC 7323 TS.Recent and when it was set (`ts_recent`, `ts_recent_age`). */
-  tsRecent = 0;
+  /**
+   * RFC 7323 TS.Recent and when it was set (`ts_recent`, `ts_recent_age`);
+   * `undefined` until a timestamp is recorded (or after it aged out, RFC
+   * 7323 5.5) — 0 is a valid timestamp, not "none".
+   */
+  tsRecent: number | undefined = undefined;
   tsRecentAge = 0;
   /** Offset added to our clock for TSval (per connection, RFC 7323 7.1). */
   tsOffset = 0;
@@ -171,8 +175,8 @@ export class TcpCb {
 
   // Retransmission.
   readonly rtt: RttEstimator;
-  /** Segment being timed and when it was sent (`t_rtseq`, `t_rtttime`; 0 = none). */
-  rtseq = 0;
+  /** Segment being timed and when it was sent (`t_rtseq`, `t_rtttime`); `undefined` when none is (0 is a sequence number like any other). */
+  rtseq: number | undefined = undefined;
   rtttime = 0;
   /** Duplicate ACK count (`t_dupacks`). */
   dupacks = 0;
@@ -180,8 +184,8 @@ export class TcpCb {
   cc: CongestionControl;
   /** Last time data was sent or received (idle detection for keepalive and RFC 5681 4.1). */
   lastActivity = 0;
-  /** Last time we sent data (restart after idle). */
-  lastSend = 0;
+  /** Last time we sent data (restart after idle); `undefined` before the first send. */
+  lastSend: number | undefined = undefined;
   /** Keepalive probes sent without answer. */
   keepProbes = 0;
   /** Persist backoff shift. */

@@ -207,7 +207,7 @@ function tcpTimerRexmt(tp: TcpCb): void {
   tp.sackSb?.clear();
   tp.sackRecovery = false;
   tp.dupacks = 0;
-  tp.rtseq = 0; // Karn: no timing of what is resent
+  tp.rtseq = undefined; // Karn: no timing of what is resent
   tp.rexmtHigh = tp.sndMax;
   tp.sndNxt = tp.sndUna;
   if (tp.state === TCPS.SYN_SENT || tp.state === TCPS.SYN_RECEIVED) {

@@ -142,7 +142,7 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
       tp.sndUna = tp.sndNxt = tp.sndMax = tp.iss;
       tp.rexmtHigh = tp.iss;
       tp.sndWl2 = tp.iss;
-      tp.tsOffset = (Math.random() * 0x100000000) >>> 0;
+      tp.tsOffset = tcp.isn.tsOffset(inp.laddr, inp.lport, inp.faddr, inp.fport);
       tp.requestRScale = (tp.flags & TF.REQ_SCALE) !== 0 ? tcpScaleFor(so.rcv.hiwat) : 0;
       tp.ourMss = tcp.ourMssFor(inp.faddr, inp.family);
       tp.cc = tcp.newCongctl(tp.cc.name, tp.ourMss);
@@ -237,9 +237,14 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
         const text = value instanceof Uint8Array ? new TextDecoder().decode(value).replace(/\0.*$/s, '') : null;
         if (text === null) return Errno.EINVAL;
         if (congctlByName(text) === undefined) return Errno.ENOENT;
-        // Switching keeps the window in bytes (RFC 9438 allows a carry-over).
+        // Switching keeps the window in bytes (RFC 9438 allows a carry-over),
+        // and a loss recovery under way goes on under the new algorithm
+        // (Linux keeps icsk_ca_state across tcp_set_congestion_control):
+        // otherwise the tcb would stay in SACK recovery while the controller
+        // is not, and nothing would end it before an RTO.
         const old = tp.cc;
-        tp.cc = congctlByName(text)!({ mss: tp.maxseg, cwnd: old.cwnd, ssthresh: old.ssthresh });
+        const recovery = old.recover === undefined ? undefined : { recover: old.recover, active: old.inRecovery, sack: tp.sackRecovery };
+        tp.cc = congctlByName(text)!({ mss: tp.maxseg, cwnd: old.cwnd, ssthresh: old.ssthresh, recovery });
         return 0;
       }
       const v = asInt(value);
@@ -253,7 +258,9 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
         case TCP_OPT.MAXSEG:
           if (v < 64 || v > 65535) return Errno.EINVAL;
           if (tp.state < TCPS.ESTABLISHED) tp.ourMss = Math.min(tp.ourMss, v);
-          if (v < tp.maxseg) tp.maxseg = v;
+          // Congestion control and the SACK scoreboard count in segments of
+          // this size too (their windows, IsLost's DupThresh bytes).
+          if (v < tp.maxseg) tcp.setMaxseg(tp, v);
           return 0;
         case TCP_OPT.KEEPIDLE:
         case TCP_OPT.KEEPINTVL:

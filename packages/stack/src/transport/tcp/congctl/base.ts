@@ -43,6 +43,12 @@ export interface CongctlOptions {
   cwnd?: number;
   /** Initial ssthresh in bytes; default "arbitrarily high" (RFC 5681 §3.1), i.e. {@link MAX_CWND}. */
   ssthresh?: number;
+  /**
+   * Loss-recovery state carried over when switching algorithm mid-connection:
+   * RFC 6582 `recover`, whether recovery is under way (entered with `sack` or
+   * not). The new controller continues it without a second reduction.
+   */
+  recovery?: { recover: number; active: boolean; sack: boolean };
 }
 
 /** Arguments of {@link CongestionControl.enterRecovery}. */
@@ -214,6 +220,12 @@ export abstract class RenoFamily implements CongestionControl {
     this.smss = opts.mss;
     this.cwndBytes = clampWindow(opts.cwnd ?? initialWindow(opts.mss), opts.mss);
     this.ssthreshBytes = clampWindow(opts.ssthresh ?? MAX_CWND, 2 * opts.mss);
+    const r = opts.recovery;
+    if (r !== undefined) {
+      this.recoverSeq = r.recover >>> 0;
+      this.recovering = r.active;
+      this.sackRecovery = r.active && r.sack;
+    }
   }
 
   get cwnd(): number {
