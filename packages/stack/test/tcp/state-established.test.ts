@@ -60,16 +60,65 @@ describe('tcp state machine: ESTABLISHED', () => {
     expect(e.tp.state).to.equal(TCPS.ESTABLISHED);
   });
 
-  it('RFC 5961: an ACK too old or for unsent data draws a challenge ACK; rate limited', async () => {
-    const ch = new Channel({ tun: { ackLimit: 2 } });
+  it('RFC 5961: an ACK too old or for unsent data draws a challenge ACK; one per invalid_ratelimit ms per connection', async () => {
+    const ch = new Channel();
     const e = await established(ch);
     ch.inject({ flags: ACK, seq: e.rcv, ack: e.snd - 200_000, tsVal: 5001 });
     ch.expectSegment({ flags: ACK, ack: e.rcv });
     ch.inject({ flags: ACK, seq: e.rcv, ack: e.snd + 1000, tsVal: 5002 });
-    ch.expectSegment({ flags: ACK, ack: e.rcv });
+    ch.expectNone('within 500 ms of the last one');
+    expect(ch.tcp.stats.challengeackConnLimited).to.equal(1);
+    ch.clock.advance(500);
     ch.inject({ flags: ACK, seq: e.rcv, ack: e.snd + 1000, tsVal: 5003 });
-    ch.expectNone('over the rate limit');
-    expect(ch.tcp.stats.challengeackRatelimited).to.equal(1);
+    ch.expectSegment({ flags: ACK, ack: e.rcv });
+    expect(ch.tcp.stats.challengeack).to.equal(2);
+  });
+
+  describe('challenge ACK limits (CVE-2016-5696)', () => {
+    /** Challenge ACKs connection B gets for `n` in-window RSTs, one per ms, after `before` RSTs on connection A. */
+    async function challengeAcksOfB(before: number, n: number): Promise<number> {
+      const ch = new Channel();
+      const a = await established(ch);
+      const aPort = ch.localPort;
+      ch.peerPort = 40001;
+      const b = await established(ch);
+      const bPort = ch.localPort;
+      ch.localPort = aPort;
+      ch.peerPort = 40000;
+      for (let i = 0; i < before; i++) ch.inject({ flags: RST, seq: a.rcv + 100 });
+      ch.localPort = bPort;
+      ch.peerPort = 40001;
+      ch.clearSent();
+      for (let i = 0; i < n; i++) {
+        ch.inject({ flags: RST, seq: b.rcv + 100 });
+        ch.clock.advance(1);
+      }
+      expect(a.tp.state).to.equal(TCPS.ESTABLISHED);
+      expect(b.tp.state).to.equal(TCPS.ESTABLISHED);
+      return ch.sent.filter((c) => c.repr.dstPort === 40001 && c.repr.flags === ACK).length;
+    }
+
+    it('RSTs on connection A do not change how many challenge ACKs connection B gets', async () => {
+      const alone = await challengeAcksOfB(0, 1200);
+      const after = await challengeAcksOfB(100, 1200);
+      expect(alone).to.equal(3); // at 0, 500 and 1000 ms
+      expect(after).to.equal(alone);
+    });
+
+    it('the stack-wide budget of a second is random around ackratelimit, never a fixed number', async () => {
+      const ch = new Channel({ tun: { ackLimit: 100, invalidRatelimitMs: 0 } });
+      const e = await established(ch);
+      const counts: number[] = [];
+      for (let sec = 0; sec < 20; sec++) {
+        const before = ch.tcp.stats.challengeack;
+        for (let i = 0; i < 400; i++) ch.inject({ flags: RST, seq: e.rcv + 100 });
+        counts.push(ch.tcp.stats.challengeack - before);
+        ch.clock.advance(1000);
+      }
+      for (const c of counts) expect(c).to.be.within(50, 149);
+      expect(new Set(counts).size, `budgets ${counts.join(',')}`).to.be.greaterThan(1);
+      expect(ch.tcp.stats.challengeackRatelimited).to.equal(20 * 400 - counts.reduce((x, y) => x + y, 0));
+    });
   });
 
   it('PAWS drops a segment with an old timestamp and ACKs (RFC 7323 5)', async () => {

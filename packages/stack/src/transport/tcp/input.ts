@@ -166,13 +166,30 @@ function currentRcvWnd(tp: TcpCb): number {
   return Math.max(adv, space);
 }
 
-/** A challenge ACK (RFC 5961 3.2, 4.2, 5.2), rate limited (RFC 5961 7). */
+/**
+ * A challenge ACK (RFC 5961 3.2, 4.2, 5.2), rate limited (RFC 5961 7) as
+ * Linux has done since CVE-2016-5696: first per connection (at most one per
+ * `net.inet.tcp.invalid_ratelimit` ms, Linux's per-socket
+ * `tcp_invalid_ratelimit`), then by the stack-wide budget, which is drawn
+ * at random each second ({@link TcpProtocol.challengeAckAllowed}). With one
+ * fixed budget shared by all connections, an off-path attacker could count
+ * the challenge ACKs its own connection gets and learn how many a victim
+ * connection was sent — and so whether a guessed 4-tuple and sequence
+ * number were in the window.
+ */
 export function challengeAck(tp: TcpCb): void {
   const tcp = tp.tcp;
+  const now = tcp.clock.now();
+  const gap = tcp.tun.invalidRatelimitMs;
+  if (gap > 0 && tp.lastChallengeAck !== undefined && now - tp.lastChallengeAck < gap) {
+    tcp.stats.challengeackConnLimited++;
+    return;
+  }
   if (!tcp.challengeAckAllowed()) {
     tcp.stats.challengeackRatelimited++;
     return;
   }
+  tp.lastChallengeAck = now;
   tcp.stats.challengeack++;
   tp.flags |= TF.ACKNOW;
   tcpOutput(tp);

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { randomInt } from 'node:crypto';
 import type { Clock } from '../../kern/clock.js';
 import { Errno } from '../../kern/errno.js';
 import type { Sysctl } from '../../kern/sysctl.js';
@@ -70,8 +71,14 @@ export interface TcpTunables {
   /** SYN cache size, total and per listener. */
   syncacheLimit: number;
   syncacheBucketLimit: number;
-  /** RFC 5961 7: challenge ACKs per second, stack-wide. */
+  /**
+   * RFC 5961 7: challenge ACKs per second, stack-wide, on average: each
+   * second's budget is drawn uniformly from [limit/2, limit*3/2) (Linux's
+   * fix for CVE-2016-5696), so its exact value says nothing.
+   */
   ackLimit: number;
+  /** Least time between two challenge ACKs of one connection, ms; 0 = no per-connection limit (Linux `tcp_invalid_ratelimit`). */
+  invalidRatelimitMs: number;
   /** RFC 7323 window scaling / timestamps, RFC 2018 SACK: offer them (1) or not (0). */
   doWinscale: number;
   doTimestamps: number;
@@ -121,6 +128,7 @@ export const TCP_DEFAULTS: Readonly<TcpTunables> = {
   syncacheLimit: 4096,
   syncacheBucketLimit: 1024,
   ackLimit: 1000,
+  invalidRatelimitMs: 500,
   doWinscale: 1,
   doTimestamps: 1,
   doSack: 1,
@@ -175,8 +183,10 @@ export class TcpProtocol implements TransportProtocol {
   readonly cksum = new InetChecksum();
   readonly sackBlockScratch: SackBlock[] = [];
   readonly emptyBlocks: readonly SackBlock[] = [];
-  private ackWindowStart = 0;
-  private ackCount = 0;
+  /** Start of the current one-second challenge-ACK window; `undefined` before the first. */
+  private ackWindowStart: number | undefined = undefined;
+  /** Challenge ACKs left in the current window. */
+  private ackBudget = 0;
   /** @internal Nesting depth of link input batches ({@link inputBatchStart}). */
   private batchDepth = 0;
   /** @internal Connections whose `tcpOutput` waits for the end of the batch. */
@@ -228,7 +238,8 @@ export class TcpProtocol implements TransportProtocol {
     node('reass_maxseg', 'reassMaxSegs', 1, 65536, 'Out-of-order segments per connection');
     node('syncache.limit', 'syncacheLimit', 1, 1 << 20, 'SYN cache entries');
     node('syncache.bucketlimit', 'syncacheBucketLimit', 1, 1 << 20, 'SYN cache entries per listener');
-    node('ackratelimit', 'ackLimit', 1, 1 << 20, 'RFC 5961 challenge ACKs per second');
+    node('ackratelimit', 'ackLimit', 1, 1 << 20, 'RFC 5961 challenge ACKs per second, stack-wide (mean of a per-second random budget)');
+    node('invalid_ratelimit', 'invalidRatelimitMs', 0, 60_000, 'Least ms between two challenge ACKs of one connection (0 = no limit)');
     node('win_scale', 'doWinscale', 0, 1, 'Use RFC 7323 window scaling');
     node('timestamps', 'doTimestamps', 0, 1, 'Use RFC 7323 timestamps');
     node('sack.enable', 'doSack', 0, 1, 'Use RFC 2018 SACK');
@@ -607,15 +618,21 @@ export class TcpProtocol implements TransportProtocol {
     return tp;
   }
 
-  /** RFC 5961 7: whether another challenge ACK may go this second. */
+  /**
+   * RFC 5961 7, stack-wide: whether another challenge ACK may go this
+   * second. Each second's budget is random in [limit/2, limit/2 + limit)
+   * (Linux `tcp_send_challenge_ack` after CVE-2016-5696), so counting the
+   * challenge ACKs one connection gets does not reveal how many others got.
+   */
   challengeAckAllowed(): boolean {
     const now = this.clock.now();
-    if (now - this.ackWindowStart >= 1000) {
+    if (this.ackWindowStart === undefined || now - this.ackWindowStart >= 1000) {
+      const limit = this.tun.ackLimit;
       this.ackWindowStart = now;
-      this.ackCount = 0;
+      this.ackBudget = ((limit + 1) >>> 1) + randomInt(limit);
     }
-    if (this.ackCount >= this.tun.ackLimit) return false;
-    this.ackCount++;
+    if (this.ackBudget <= 0) return false;
+    this.ackBudget--;
     return true;
   }
 

@@ -93,7 +93,10 @@ export function newTcpStats() {
     rttupdated: 0,
     // RFC 5961.
     challengeack: 0,
+    /** Challenge ACKs not sent: the stack-wide budget of this second (randomised, `ackratelimit`) was spent. */
     challengeackRatelimited: 0,
+    /** Challenge ACKs not sent: this connection sent one less than `invalid_ratelimit` ms ago. */
+    challengeackConnLimited: 0,
     // Listen and SYN cache.
     listendrop: 0,
     scAdded: 0,
