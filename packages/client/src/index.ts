@@ -76,6 +76,7 @@ export type { ServerAddress } from './wire.js';
 export {
   Agent,
   ERR_RUMP_NO_SERVER,
+  ERR_RUMP_UNREACHABLE,
   NodeServer,
   RumpListenHandle,
   Server,

@@ -23,6 +23,7 @@ export { Server, RumpListenHandle, createServer, rumpListen2, useRumpStack, Node
 export type { ServerOptions } from './server.js';
 export {
   ERR_RUMP_NO_SERVER,
+  ERR_RUMP_UNREACHABLE,
   closeSharedConnections,
   connectionFor,
   setDefaultRumpServer,

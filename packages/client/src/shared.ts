@@ -32,6 +32,34 @@ export interface RumpOptions {
 /** Error code when no rump server is named (no option, no default, no `RUMP_SERVER`). */
 export const ERR_RUMP_NO_SERVER = 'ERR_RUMP_NO_SERVER';
 
+/**
+ * Error code when the named rump server does not answer (nobody listens on
+ * its socket). The error's `cause` is the connect error underneath.
+ */
+export const ERR_RUMP_UNREACHABLE = 'ERR_RUMP_UNREACHABLE';
+
+/** Connect errors that mean "no server there", as opposed to a server that misbehaved. */
+const NOBODY_THERE = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTDIR', 'EACCES']);
+
+/**
+ * Turns "nobody serves that socket" into an error a newcomer can act on. An
+ * unmodified program would otherwise die with its own call's name on a path
+ * it never asked for (`listen ENOENT ... 127.0.0.1:7777`).
+ */
+function unreachable(url: string, err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !NOBODY_THERE.has(code)) return err;
+  const e = new Error(
+    `the rump server at ${url} is not reachable (${(err as Error).message}). ` +
+      `Start one: \`npm start\` in the rumpnet checkout, or \`npx rump-server ${url}\`; ` +
+      `or point RUMP_SERVER at a running one.`,
+    { cause: err },
+  ) as Error & { code: string; url: string };
+  e.code = ERR_RUMP_UNREACHABLE;
+  e.url = url;
+  return e;
+}
+
 let defaultUrl: string | undefined;
 const shared = new Map<string, Promise<RumpConnection>>();
 
@@ -54,8 +82,9 @@ export function setDefaultRumpServer(url: string | undefined): void {
  * The connection a socket with these options uses: the explicit one, or the
  * process-wide shared connection for the URL, opened on first use. A shared
  * connection that fails or closes is forgotten, so the next socket tries
- * again. Rejects like {@link RumpConnection.connect} (`connect ENOENT
- * /path` when nobody serves the path), or with `ERR_RUMP_NO_SERVER`.
+ * again. Rejects like {@link RumpConnection.connect}, except that nobody
+ * serving the URL is `ERR_RUMP_UNREACHABLE` (saying how to start a server,
+ * the connect error as `cause`); no URL at all is `ERR_RUMP_NO_SERVER`.
  */
 export function connectionFor(opts: RumpOptions = {}): Promise<RumpConnection> {
   if (opts.connection !== undefined) return Promise.resolve(opts.connection);
@@ -76,6 +105,8 @@ export function connectionFor(opts: RumpOptions = {}): Promise<RumpConnection> {
       });
       conn.on('reconnect', () => applyRef(conn, life));
       return conn;
+    }, (err: unknown) => {
+      throw unreachable(url, err);
     });
     opening.catch(() => {
       if (shared.get(url) === opening) shared.delete(url);

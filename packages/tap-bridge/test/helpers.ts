@@ -2,6 +2,8 @@
  * Frames the tap tests build by hand (the stack's wire layer is not used, so
  * these tests stand on the driver alone), and small waiting helpers.
  */
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { join } from 'node:path';
 import type { Link, LinkStats, LinkReceiver, LinkKind } from '@rumpnet/stack';
 
 /** A local copy of the stack's Link interface: assigning to it checks the drivers structurally. */
@@ -76,3 +78,25 @@ export async function waitFor(pred: () => boolean, ms: number, what: string): Pr
 export function macStr(m: Uint8Array): string {
   return Array.from(m, (b) => b.toString(16).padStart(2, '0')).join(':');
 }
+
+/**
+ * Why a test that runs `tool` (ping, curl, …) in a namespace cannot run here,
+ * or undefined when `tool` is an executable on PATH — the PATH that
+ * `ip netns exec` will search. Tests skip with this one-line reason rather
+ * than fail with "exec of ping failed" on a machine without the tool.
+ */
+export function toolSkipReason(tool: string, debianPackage: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, tool), fsConstants.X_OK);
+      return undefined;
+    } catch {
+      /* not in this directory */
+    }
+  }
+  return `no ${tool} on PATH (apt-get install ${debianPackage})`;
+}
+
+/** {@link toolSkipReason} for `ping` (iputils-ping). */
+export const pingSkipReason = (): string | undefined => toolSkipReason('ping', 'iputils-ping');
