@@ -25,7 +25,7 @@ import { Errno, StackError } from './kern/errno.js';
 import { Sysctl } from './kern/sysctl.js';
 import type { Link } from './link/link.js';
 import { LoopbackLink } from './link/loopback.js';
-import { ClusterPool, mFromBytes, type Mbuf } from './mbuf/index.js';
+import { ClusterPool, mFromBytes, poolPressureDefaults, type Mbuf } from './mbuf/index.js';
 import { ARP_DEFAULTS, Arp, type ArpEntryInfo, type ArpTunables } from './net/arp.js';
 import type { IpTunables, NetContext, PmtuEntry } from './net/context.js';
 import { etherInput, etherOutput, ifOutputFrame } from './net/ethernet.js';
@@ -109,7 +109,8 @@ export class Stack implements NetContext {
   constructor(opts: StackOptions = {}) {
     this.clock = opts.clock ?? realClock;
     this.hostname = opts.hostname ?? 'rumpnet';
-    this.pool = new ClusterPool({ mclbytes: opts.mclbytes, nmbclusters: opts.nmbclusters ?? 4096, mclnum: opts.mclnum });
+    const nmb = opts.nmbclusters ?? 4096;
+    this.pool = new ClusterPool({ mclbytes: opts.mclbytes, nmbclusters: nmb, mclnum: opts.mclnum, ...poolPressureDefaults(nmb) });
     const maxfrags = Math.max(16, this.pool.nmbclusters >> 2);
     this.reassLimits = { timeout: 30, maxfragpackets: Math.min(200, maxfrags), maxfrags, maxfragsperpacket: 64 };
     this.arp = new Arp(this.clock, this.arpstat, this.arpTun, {
@@ -228,7 +229,7 @@ export class Stack implements NetContext {
     if (this.isClosed) return;
     ifp.stats.ipackets++;
     ifp.stats.ibytes += frame.length;
-    const m: Mbuf | null = mFromBytes(this.pool, frame, { rcvif: ifp.name });
+    const m: Mbuf | null = mFromBytes(this.pool, frame, { rcvif: ifp.name, reserve: true });
     if (m === null) {
       ifp.stats.iqdrops++;
       this.pool.countDrop();

@@ -42,8 +42,8 @@ export {
   mWritable,
 } from './mbuf.js';
 export type { PktHdr } from './mbuf.js';
-export { ClusterPool, ExtCluster } from './pool.js';
-export type { ClusterPoolOptions, PoolStats } from './pool.js';
+export { ClusterPool, ExtCluster, poolPressureDefaults } from './pool.js';
+export type { ClusterPoolOptions, PoolStats, PoolPressureLimits } from './pool.js';
 export {
   mAdj,
   mCat,

@@ -62,10 +62,13 @@ export function allocSmall(pool: ClusterPool, flags: number, cap: number): Mbuf 
   return smallMbuf(pool, flags, cap);
 }
 
-/** @internal An mbuf with a fresh cluster, or null (nothing taken) when either is exhausted. */
-export function allocCluster(pool: ClusterPool, flags: number): Mbuf | null {
+/**
+ * @internal An mbuf with a fresh cluster, or null (nothing taken) when either
+ * is exhausted; `reserveOk` lets it take the pool's reserve (receive path).
+ */
+export function allocCluster(pool: ClusterPool, flags: number, reserveOk = false): Mbuf | null {
   if (!pool.mbReserve(1)) return null;
-  const c = pool.clAlloc();
+  const c = pool.clAlloc(reserveOk);
   if (c < 0) {
     pool.mbRelease(1);
     return null;
@@ -296,6 +299,7 @@ export function allocChain(
   total: number,
   pkthdr: boolean,
   headroom: number,
+  reserveOk = false,
 ): Mbuf | null {
   const first = pkthdr ? MHLEN : MLEN;
   const mcl = pool.mclbytes;
@@ -320,16 +324,16 @@ export function allocChain(
     if (rem <= MLEN) smalls = 1;
     else clusters++;
   }
-  if (pool.clustersFree < clusters || pool.mbufsFree < clusters + smalls) {
+  if (pool.clustersAvailable(reserveOk) < clusters || pool.mbufsFree < clusters + smalls) {
     pool.countAllocFailure();
     return null;
   }
-  const head = allocCluster(pool, pkthdr ? M_PKTHDR : 0)!;
+  const head = allocCluster(pool, pkthdr ? M_PKTHDR : 0, reserveOk)!;
   head.off = headroom;
   head.len = firstLen;
   let tail = head;
   while (rest > 0) {
-    const n = rest <= MLEN ? allocSmall(pool, 0, MLEN)! : allocCluster(pool, 0)!;
+    const n = rest <= MLEN ? allocSmall(pool, 0, MLEN)! : allocCluster(pool, 0, reserveOk)!;
     n.len = Math.min(rest, n.data.length);
     rest -= n.len;
     tail.next = n;
@@ -541,6 +545,11 @@ export interface MFromBytesOptions {
   headroom?: number;
   /** Receiving interface to record in the packet header. */
   rcvif?: string | number | null;
+  /**
+   * May take the pool's reserve clusters: only the receive path (a driver
+   * taking in a frame, which may be the ACK that frees memory) should.
+   */
+  reserve?: boolean;
 }
 
 /**
@@ -553,7 +562,7 @@ export interface MFromBytesOptions {
 export function mFromBytes(pool: ClusterPool, bytes: Uint8Array, opts?: MFromBytesOptions): Mbuf | null {
   const headroom = opts?.headroom ?? 0;
   checkCount('mFromBytes', 'headroom', headroom);
-  const m = allocChain(pool, bytes.length, true, headroom);
+  const m = allocChain(pool, bytes.length, true, headroom, opts?.reserve === true);
   if (m === null) return null;
   let p = 0;
   for (let mm: Mbuf | null = m; mm !== null; mm = mm.next) {

@@ -28,6 +28,38 @@ export interface ClusterPoolOptions {
    * way `nmbclusters` bounds cluster memory.
    */
   nmbufs?: number;
+  /**
+   * Clusters only allocations that may use the reserve get (the receive
+   * path: a frame must be taken in before anyone can know whether it is an
+   * ACK that frees memory). Default 0: no reserve.
+   */
+  reserve?: number;
+  /** Clusters in use at which memory pressure starts; default `nmbclusters` (never). */
+  pressureHiwat?: number;
+  /** Clusters in use at or below which memory pressure ends; default `pressureHiwat`'s 7/8. */
+  pressureLowat?: number;
+}
+
+/** Memory pressure defaults a stack sets on its pool (see {@link poolPressureDefaults}). */
+export interface PoolPressureLimits {
+  reserve: number;
+  pressureHiwat: number;
+  pressureLowat: number;
+}
+
+/**
+ * The reserve and watermarks a stack gives its pool of `n` clusters:
+ * pressure from 7/8 of the pool in use to 3/4 (Linux's `tcp_mem` keeps the
+ * same kind of gap so the state does not flap), and a reserve of 1/64 (at
+ * least 16) that only the receive path may use — enough for a few batches
+ * of received frames carrying the ACKs that free send buffers.
+ */
+export function poolPressureDefaults(n: number): PoolPressureLimits {
+  return {
+    reserve: Math.min(n >> 1, Math.max(16, n >> 6)),
+    pressureHiwat: n - (n >> 3),
+    pressureLowat: n - (n >> 2),
+  };
 }
 
 /** Pool statistics in the spirit of `netstat -m`. */
@@ -58,6 +90,19 @@ export interface PoolStats {
   extGets: number;
   /** Of those, how many were one contiguous run in the slab. */
   extContiguous: number;
+  /** Memory pressure now: 1 (clusters in use reached `pressureHiwat`, not yet back to `pressureLowat`) or 0. */
+  pressure: number;
+  /** Times the pool entered memory pressure. */
+  pressureEntered: number;
+  /** Clusters only the receive path may take (`kern.mbuf.reserve`). */
+  reserve: number;
+  /** Clusters in use at which pressure starts / at or below which it ends. */
+  pressureHiwat: number;
+  pressureLowat: number;
+  /** Allocations refused because only the reserve was left and they may not use it. */
+  reserveDenied: number;
+  /** Clusters taken from the reserve (by allocations allowed to). */
+  reserveUsed: number;
 }
 
 /**
@@ -102,6 +147,13 @@ export class ClusterPool {
   private dropsN = 0;
   private extGetsN = 0;
   private extContiguousN = 0;
+  private reserveN: number;
+  private hiwatN: number;
+  private lowatN: number;
+  private pressureN = false;
+  private pressureEnteredN = 0;
+  private reserveDeniedN = 0;
+  private reserveUsedN = 0;
 
   /**
    * Allocates the slab.
@@ -141,6 +193,59 @@ export class ClusterPool {
       this.freePos[n - 1 - i] = i;
     }
     this.freeTop = n;
+    this.reserveN = 0;
+    this.hiwatN = n;
+    this.lowatN = n - (n >> 3);
+    this.setPressureLimits({
+      reserve: opts.reserve ?? 0,
+      pressureHiwat: opts.pressureHiwat ?? n,
+      pressureLowat: opts.pressureLowat ?? (opts.pressureHiwat ?? n) - ((opts.pressureHiwat ?? n) >> 3),
+    });
+  }
+
+  /**
+   * Set the reserve and the pressure watermarks (the `kern.mbuf.*`
+   * sysctls). Values are clamped into range: reserve 0..n/2, lowat <=
+   * hiwat <= n. Pressure is re-evaluated at once.
+   */
+  setPressureLimits(l: Partial<PoolPressureLimits>): void {
+    const n = this.nmbclusters;
+    const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, Math.floor(v)));
+    if (l.reserve !== undefined) this.reserveN = clamp(l.reserve, 0, n >> 1);
+    if (l.pressureHiwat !== undefined) this.hiwatN = clamp(l.pressureHiwat, 1, n);
+    if (l.pressureLowat !== undefined) this.lowatN = l.pressureLowat;
+    this.lowatN = clamp(this.lowatN, 0, this.hiwatN);
+    const used = n - this.freeTop;
+    if (!this.pressureN && used >= this.hiwatN) this.enterPressure();
+    else if (this.pressureN && used <= this.lowatN) this.pressureN = false;
+  }
+
+  /** The reserve and watermarks in force. */
+  get pressureLimits(): PoolPressureLimits {
+    return { reserve: this.reserveN, pressureHiwat: this.hiwatN, pressureLowat: this.lowatN };
+  }
+
+  /**
+   * Whether the pool is under memory pressure: clusters in use reached
+   * `pressureHiwat` and have not yet fallen back to `pressureLowat`
+   * (hysteresis). Protocols shed optional memory while it holds (TCP:
+   * out-of-order data, SYN cache entries, window growth).
+   */
+  get underPressure(): boolean {
+    return this.pressureN;
+  }
+
+  /** Times the pool entered memory pressure (an epoch: changes when a new episode starts). */
+  get pressureEntered(): number {
+    return this.pressureEnteredN;
+  }
+
+  /**
+   * Clusters an allocation may still take: all free ones when it may use
+   * the reserve, else those above the reserve.
+   */
+  clustersAvailable(reserveOk = false): number {
+    return reserveOk ? this.freeTop : Math.max(0, this.freeTop - this.reserveN);
   }
 
   /** Clusters on the free list now. */
@@ -155,12 +260,17 @@ export class ClusterPool {
 
   /**
    * @internal Take one cluster with reference count 1; -1 when exhausted
-   * (counted in `allocFailures`).
+   * (counted in `allocFailures`). Only with `reserveOk` may it take one of
+   * the last `reserve` clusters (refusals counted in `reserveDenied`).
    */
-  clAlloc(): number {
-    if (this.freeTop === 0) {
-      this.allocFailuresN++;
-      return -1;
+  clAlloc(reserveOk = false): number {
+    if (this.freeTop <= this.reserveN) {
+      if (this.freeTop === 0 || !reserveOk) {
+        if (this.freeTop > 0) this.reserveDeniedN++;
+        this.allocFailuresN++;
+        return -1;
+      }
+      this.reserveUsedN++;
     }
     const i = this.freeStack[--this.freeTop]!;
     this.freePos[i] = -1;
@@ -184,6 +294,7 @@ export class ClusterPool {
     }
     this.freePos[i] = this.freeTop;
     this.freeStack[this.freeTop++] = i;
+    if (this.pressureN && this.nmbclusters - this.freeTop <= this.lowatN) this.pressureN = false;
   }
 
   /** Reference count of cluster `i` (0 when free). */
@@ -239,15 +350,18 @@ export class ClusterPool {
    * hint: O(n) on a lightly used pool, at worst O(nmbclusters).
    *
    * @param n clusters, 1..64; default the pool's `mclnum`.
+   * @param reserveOk whether it may take clusters of the reserve (only the
+   *   receive path should).
    * @returns the extended cluster, owned by the caller until
    *   {@link ExtCluster.toChain} or {@link ExtCluster.release}; `null` when
    *   fewer than `n` clusters or mbufs are free (counted in `allocFailures`;
    *   nothing is taken).
    * @throws RangeError when `n` is not an integer in 1..64.
    */
-  getExt(n: number = this.mclnum): ExtCluster | null {
+  getExt(n: number = this.mclnum, reserveOk = false): ExtCluster | null {
     checkMclnum(n);
-    if (this.freeTop < n) {
+    if (this.clustersAvailable(reserveOk) < n) {
+      if (this.freeTop >= n) this.reserveDeniedN++;
       this.allocFailuresN++;
       return null;
     }
@@ -295,6 +409,13 @@ export class ClusterPool {
       drops: this.dropsN,
       extGets: this.extGetsN,
       extContiguous: this.extContiguousN,
+      pressure: this.pressureN ? 1 : 0,
+      pressureEntered: this.pressureEnteredN,
+      reserve: this.reserveN,
+      pressureHiwat: this.hiwatN,
+      pressureLowat: this.lowatN,
+      reserveDenied: this.reserveDeniedN,
+      reserveUsed: this.reserveUsedN,
     };
   }
 
@@ -317,6 +438,12 @@ export class ClusterPool {
   private notePeak(): void {
     const used = this.nmbclusters - this.freeTop;
     if (used > this.clustersPeakN) this.clustersPeakN = used;
+    if (used >= this.hiwatN && !this.pressureN) this.enterPressure();
+  }
+
+  private enterPressure(): void {
+    this.pressureN = true;
+    this.pressureEnteredN++;
   }
 
   /** Remove free cluster `i` from anywhere in the stack (swap with the top). */

@@ -96,7 +96,7 @@ export function mCopyback(m: Mbuf, off: number, src: Uint8Array): number {
   const newClusters = rest > MLEN ? Math.ceil(rest / mcl) : 0;
   const newMbufs = rest > MLEN ? newClusters : rest > 0 ? 1 : 0;
   const cow = len > 0 ? cowClustersNeeded(m, off, Math.min(end, total)) : 0;
-  if (pool.clustersFree < newClusters + cow || pool.mbufsFree < newMbufs) {
+  if (pool.clustersAvailable() < newClusters + cow || pool.mbufsFree < newMbufs) {
     pool.countAllocFailure();
     return Errno.ENOBUFS;
   }
@@ -160,7 +160,7 @@ export function mMakeWritable(m: Mbuf, off: number, len: number): number {
   for (let mm: Mbuf | null = m; mm !== null; mm = mm.next) total += mm.len;
   if (off + len > total) throw new RangeError(`mMakeWritable: ${off} + ${len} past the end of the chain`);
   if (len === 0) return 0;
-  if (m.pool.clustersFree < cowClustersNeeded(m, off, off + len)) {
+  if (m.pool.clustersAvailable() < cowClustersNeeded(m, off, off + len)) {
     m.pool.countAllocFailure();
     return Errno.ENOBUFS;
   }

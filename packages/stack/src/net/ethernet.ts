@@ -108,7 +108,9 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
       return;
     case ETHERTYPE_IPV4: {
       // m_devget: one copy into the pool. Ethernet padding is trimmed by IP input.
-      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name });
+      // The receive path may use the pool's reserve: the frame may be the ACK
+      // that frees a send buffer; TCP sheds what it need not keep (ofo.ts).
+      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name, reserve: true });
       if (m === null) {
         st.nobufs++;
         ist.iqdrops++;

@@ -8,6 +8,7 @@ import {
   mCopym,
   mFree,
   mFreem,
+  mFromBytes,
   mGet,
   mGetcl,
   mLength,
@@ -71,12 +72,57 @@ describe('ClusterPool', () => {
         drops: 1,
         extGets: 0,
         extContiguous: 0,
+        pressure: 0,
+        pressureEntered: 0,
+        reserve: 0,
+        pressureHiwat: 3,
+        pressureLowat: 3,
+        reserveDenied: 0,
+        reserveUsed: 0,
       });
       expect(pool.isAllFree()).to.equal(false);
       expect(() => pool.assertAllFree()).to.throw(Error, /1 cluster\(s\) and 2 mbuf\(s\)/);
       mFree(b);
       mFree(s);
       expect(pool.isAllFree()).to.equal(true);
+    });
+  });
+
+  describe('reserve and memory pressure', () => {
+    it('keeps the reserve for allocations allowed to use it (the receive path)', () => {
+      const pool = new ClusterPool({ nmbclusters: 10, reserve: 3 });
+      const held: Mbuf[] = [];
+      for (let i = 0; i < 7; i++) held.push(mGetcl(pool)!);
+      expect(mGetcl(pool), 'only the reserve is left').to.equal(null);
+      expect(pool.getExt(1)).to.equal(null);
+      expect(pool.clustersAvailable()).to.equal(0);
+      expect(pool.clustersAvailable(true)).to.equal(3);
+      const rx = mFromBytes(pool, new Uint8Array(1500), { reserve: true });
+      expect(rx, 'a received frame still gets in').to.not.equal(null);
+      expect(pool.stats()).to.include({ reserveDenied: 2, reserveUsed: 1 });
+      mFreem(rx);
+      for (const m of held) mFree(m);
+      pool.assertAllFree();
+    });
+
+    it('enters pressure at the high watermark and leaves it only at the low one (hysteresis)', () => {
+      const pool = new ClusterPool({ nmbclusters: 16, pressureHiwat: 12, pressureLowat: 8 });
+      const held: Mbuf[] = [];
+      for (let i = 0; i < 11; i++) held.push(mGetcl(pool)!);
+      expect(pool.underPressure).to.equal(false);
+      held.push(mGetcl(pool)!);
+      expect(pool.underPressure).to.equal(true);
+      for (let i = 0; i < 3; i++) mFree(held.pop()!);
+      expect(pool.underPressure, '9 in use: still above the low watermark').to.equal(true);
+      mFree(held.pop()!);
+      expect(pool.underPressure).to.equal(false);
+      expect(pool.stats()).to.include({ pressure: 0, pressureEntered: 1 });
+      pool.setPressureLimits({ pressureHiwat: 4 });
+      expect(pool.underPressure, 'lowering the watermark applies at once').to.equal(true);
+      expect(pool.pressureLimits).to.deep.equal({ reserve: 0, pressureHiwat: 4, pressureLowat: 4 });
+      for (const m of held) mFree(m);
+      expect(pool.underPressure).to.equal(false);
+      pool.assertAllFree();
     });
   });
 
