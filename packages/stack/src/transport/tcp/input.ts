@@ -21,6 +21,7 @@ import { soCantRcvMore, soIsConnected, soRwakeup, soSetError, soWwakeup } from '
 import { TCP_HEADER_LEN, TcpFlag, TcpPacket, TcpRepr } from '../../wire/tcp.js';
 import { tcpOutput, tcpSendSegment, tcpTsNow, tsOn, sndBufSeq } from './output.js';
 import type { TcpProtocol } from './protocol.js';
+import { tcpOfoInsert, tcpOfoTrim } from './ofo.js';
 import { ReassResult } from './reass.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqOffset, seqSub } from './seq.js';
 import { tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
@@ -781,6 +782,7 @@ function textInput(tp: TcpCb, seq: number, len: number, fin: boolean, m: Mbuf): 
       }
     }
     tp.sackRcv.onAdvance(tp.rcvNxt);
+    tcpOfoTrim(tp);
     tp.flags |= TF.ACKNOW;
     if (so !== null) soRwakeup(so);
     return fin;
@@ -788,15 +790,15 @@ function textInput(tp: TcpCb, seq: number, len: number, fin: boolean, m: Mbuf): 
   // Out of order.
   stats.rcvoopack++;
   stats.rcvoobyte += len;
-  const res = tp.reass.insert(seq, len, fin, len > 0 ? m : (mFreem(m), null), tp.rcvNxt);
-  if (res === ReassResult.FULL) stats.rcvoodrop++;
-  else if (res === ReassResult.DUPLICATE) {
+  // Charged and bounded (ofo.ts): refusals are counted there.
+  const res = tcpOfoInsert(tp, seq, len, fin, len > 0 ? m : (mFreem(m), null));
+  if (res === ReassResult.DUPLICATE) {
     stats.rcvduppack++;
     if ((tp.flags & TF.SACK_PERMIT) !== 0) {
       tp.sackRcv.onDuplicate(seq, (seq + len) >>> 0, tp.rcvNxt);
       tp.dsackPending = true;
     }
-  } else if ((tp.flags & TF.SACK_PERMIT) !== 0 && len > 0) {
+  } else if (res === ReassResult.QUEUED && (tp.flags & TF.SACK_PERMIT) !== 0 && len > 0) {
     tp.sackRcv.onOutOfOrder(seq, (seq + len) >>> 0, tp.rcvNxt);
   }
   tp.flags |= TF.ACKNOW;

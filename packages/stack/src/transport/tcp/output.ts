@@ -42,6 +42,7 @@ import { foldSum, pseudoHeaderSum } from '../../wire/checksum.js';
 import { TCP_HEADER_LEN, TcpFlag, TcpRepr } from '../../wire/tcp.js';
 import { ETHERNET_HEADER_LEN } from '../../wire/ethernet.js';
 import { INET, INET6 } from '../../net/family.js';
+import { tcpRcvSpace } from './ofo.js';
 import { maxSackBlocks } from './sack.js';
 import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
 import { TCPS, TF, type TcpCb } from './tcpcb.js';
@@ -106,7 +107,7 @@ export function sndBufSeq(tp: TcpCb): number {
 /** The receive window to advertise now, and its field value. */
 function rcvWindow(tp: TcpCb): { field: number; window: number } {
   const so = tp.so;
-  const space = so === null ? 0 : so.rcv.space();
+  const space = tcpRcvSpace(tp);
   return receiveWindow({
     space,
     bufSize: so === null ? 0 : so.rcv.hiwat,
@@ -214,7 +215,7 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
       // Window update (RFC 1122 4.2.3.3 from the update side).
       const w = rcvWindow(tp);
       const inp = {
-        space: so.rcv.space(),
+        space: tcpRcvSpace(tp),
         bufSize: so.rcv.hiwat,
         rcvNxt: tp.rcvNxt,
         rcvAdv: tp.rcvAdv,

@@ -40,6 +40,7 @@ import { SackScoreboard, type SackBlock } from './sack.js';
 import { seqGeq, seqLt } from './seq.js';
 import { newTcpStats, type TcpStats } from './stats.js';
 import { blankRepr, tcpClose } from './subr.js';
+import { ReassBudget } from './reass-budget.js';
 import { SynCache, type SynCacheEntry } from './syncache.js';
 import { setState, TCPS, TCP_STATE_NAMES, TF, TcpCb } from './tcpcb.js';
 import { makeTcpProtosw } from './usrreq.js';
@@ -66,8 +67,19 @@ export interface TcpTunables {
   keepCnt: number;
   /** How long an orphaned FIN-WAIT-2 waits for the peer's FIN, ms. */
   finWait2Ms: number;
-  /** Out-of-order segments kept per connection. */
+  /**
+   * Out-of-order entries (holes: adjacent segments merge) kept per
+   * connection (NetBSD `tcp_reass_maxqueuelen`). The storage they hold is
+   * bounded by the receive buffer (`sb_mbmax`) besides.
+   */
   reassMaxSegs: number;
+  /**
+   * Clusters all out-of-order queues together may hold
+   * (`net.inet.tcp.reass.maxclusters`); default 1/8 of the pool.
+   */
+  reassMaxClusters: number;
+  /** Mbufs all out-of-order queues together may hold (`net.inet.tcp.reass.maxmbufs`); default 1/16 of the mbuf limit. */
+  reassMaxMbufs: number;
   /** SYN cache size, total and per listener. */
   syncacheLimit: number;
   syncacheBucketLimit: number;
@@ -111,8 +123,8 @@ export const BATCH_ACK_SEGS = 44;
 /** Rounds of deferred output one flush runs (output looping back into input may defer more); the rest waits a turn. */
 const DEFERRED_ROUNDS = 8;
 
-/** Defaults of {@link TcpTunables}. */
-export const TCP_DEFAULTS: Readonly<TcpTunables> = {
+/** Defaults of {@link TcpTunables} (those that depend on the pool's size are set by the constructor). */
+export const TCP_DEFAULTS: Readonly<Omit<TcpTunables, 'reassMaxClusters' | 'reassMaxMbufs'>> = {
   mssdflt: 536,
   msl: 30_000,
   rtoMinMs: 200,
@@ -124,7 +136,7 @@ export const TCP_DEFAULTS: Readonly<TcpTunables> = {
   keepIntvl: 75_000,
   keepCnt: 8,
   finWait2Ms: 60_000,
-  reassMaxSegs: 2048,
+  reassMaxSegs: 1024,
   syncacheLimit: 4096,
   syncacheBucketLimit: 1024,
   ackLimit: 1000,
@@ -176,6 +188,10 @@ export class TcpProtocol implements TransportProtocol {
   readonly protosw: Protosw;
   /** Every control block alive (established, closing, TIME-WAIT, listeners). */
   readonly tcbs = new Set<TcpCb>();
+  /** What all out-of-order queues hold, against `net.inet.tcp.reass.maxclusters` / `maxmbufs`. */
+  readonly reassBudget: ReassBudget;
+  /** @internal The pool's `pressureEntered` count when the queues were last pruned for pressure. */
+  private pressurePruned = -1;
   /** State-change trace (`old=>new`), null = off. */
   log: ((msg: string) => void) | null = null;
   /** @internal Scratch objects for the data path (no per-segment allocation). */
@@ -207,7 +223,13 @@ export class TcpProtocol implements TransportProtocol {
     this.clock = host.clock;
     this.pool = host.pool;
     this.ip = host.ip;
-    this.tun = { ...TCP_DEFAULTS, ...tunables };
+    this.tun = {
+      ...TCP_DEFAULTS,
+      reassMaxClusters: Math.max(16, this.pool.nmbclusters >> 3),
+      reassMaxMbufs: Math.max(16, this.pool.nmbufs >> 4),
+      ...tunables,
+    };
+    this.reassBudget = new ReassBudget(() => this.tun.reassMaxClusters, () => this.tun.reassMaxMbufs, this.stats);
     this.pcbs = new InPcbTable(layer, 'tcp');
     this.isn = new IsnGenerator({ now: () => this.clock.now() });
     this.syncache = new SynCache(this);
@@ -235,7 +257,12 @@ export class TcpProtocol implements TransportProtocol {
     node('keepintvl', 'keepIntvl', 1000, 0x7fffffff, 'Keepalive probe interval (ms)');
     node('keepcnt', 'keepCnt', 1, 127, 'Keepalive probes before drop');
     node('fin_wait2_ms', 'finWait2Ms', 1000, 0x7fffffff, 'Orphaned FIN-WAIT-2 limit (ms)');
-    node('reass_maxseg', 'reassMaxSegs', 1, 65536, 'Out-of-order segments per connection');
+    node('reass_maxseg', 'reassMaxSegs', 1, 65536, 'Out-of-order entries (holes) per connection');
+    node('reass.maxclusters', 'reassMaxClusters', 0, 1 << 20, 'Clusters all out-of-order queues may hold together');
+    node('reass.maxmbufs', 'reassMaxMbufs', 0, 1 << 22, 'Mbufs all out-of-order queues may hold together');
+    sc.addInt('net.inet.tcp.reass.clusters', { get: () => this.reassBudget.clusters, description: 'Clusters held by out-of-order queues now' });
+    sc.addInt('net.inet.tcp.reass.mbufs', { get: () => this.reassBudget.mbufs, description: 'Mbufs held by out-of-order queues now' });
+    sc.addInt('net.inet.tcp.reass.queues', { get: () => this.reassBudget.activeQueues, description: 'Connections holding out-of-order data now' });
     node('syncache.limit', 'syncacheLimit', 1, 1 << 20, 'SYN cache entries');
     node('syncache.bucketlimit', 'syncacheBucketLimit', 1, 1 << 20, 'SYN cache entries per listener');
     node('ackratelimit', 'ackLimit', 1, 1 << 20, 'RFC 5961 challenge ACKs per second, stack-wide (mean of a per-second random budget)');
@@ -286,6 +313,20 @@ export class TcpProtocol implements TransportProtocol {
       if (so !== null && !so.closed) this.layer.abort(so);
       if (this.tcbs.has(tp)) tcpClose(tp);
     }
+  }
+
+  /**
+   * @internal The pool is under memory pressure: prune every out-of-order
+   * queue, once per pressure episode (Linux prunes out-of-order queues
+   * before anything else under `tcp_memory_pressure`). Counted.
+   */
+  pressurePrune(): void {
+    const epoch = this.pool.pressureEntered;
+    if (epoch === this.pressurePruned) return;
+    this.pressurePruned = epoch;
+    if (this.reassBudget.activeQueues === 0) return;
+    this.stats.rcvoopressureprune++;
+    this.reassBudget.pruneAll();
   }
 
   /** `pr_input`: one inbound segment. Takes ownership of `m`. */

@@ -164,6 +164,27 @@ export class SackReceiver {
     return out;
   }
 
+  /**
+   * Queued data from `from` up was discarded (reneging, RFC 2018 section 8:
+   * the out-of-order queue was pruned): forget ranges above it and cut one
+   * that straddles it, so no block reports data we no longer hold. `null`
+   * forgets every range.
+   */
+  onRenege(from: number | null): void {
+    if (from === null) {
+      this.list.length = 0;
+      return;
+    }
+    let w = 0;
+    for (let r = 0; r < this.list.length; r++) {
+      const b = this.list[r]!;
+      if (seqLeq(from, b.start)) continue;
+      if (seqLt(from, b.end)) b.end = from >>> 0;
+      this.list[w++] = b;
+    }
+    this.list.length = w;
+  }
+
   /** Forget everything (connection reset, or reneging). */
   clear(): void {
     this.list.length = 0;

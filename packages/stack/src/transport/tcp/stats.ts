@@ -120,6 +120,28 @@ export function newTcpStats() {
     sendFailRearm: 0,
     /** Deferred output left work behind (an exception or the round cap): another turn was scheduled. */
     deferredRearm: 0,
+    // Out-of-order queue: charged and bounded (reass.ts, reass-budget.ts, ofo.ts).
+    /** Out-of-order segments joined to an adjacent queued entry. */
+    rcvoomerged: 0,
+    /** Small out-of-order data copied out of its cluster (a small mbuf, or an entry's tail). */
+    rcvoocompact: 0,
+    /** Queued entries re-packed densely under a limit (`tcp_collapse_ofo_queue`). */
+    rcvoocollapse: 0,
+    /** Out-of-order entries pruned from the highest sequence numbers (`tcp_prune_ofo_queue`), and their bytes. */
+    rcvoopruned: 0,
+    rcvooprunedbyte: 0,
+    /** Entries of other connections pruned to share the stack-wide budget fairly. */
+    rcvooprunedother: 0,
+    /** Out-of-order segments dropped: the receive buffer's storage (`sb_mbmax`) had no room left for them. */
+    rcvoomemdrop: 0,
+    /** Out-of-order segments dropped: the stack-wide budget (`net.inet.tcp.reass.maxclusters`/`maxmbufs`) was used up. */
+    rcvoobudgetdrop: 0,
+    /** Out-of-order segments refused because the cluster pool is under memory pressure. */
+    rcvoopressure: 0,
+    /** Times memory pressure pruned every out-of-order queue. */
+    rcvoopressureprune: 0,
+    /** SYNs refused (no SYN cache entry) because the cluster pool is under memory pressure. */
+    scPressure: 0,
   };
 }
 

@@ -227,7 +227,12 @@ export class TcpCb {
     this.params = params;
     this.rtt = new RttEstimator({ minRto: tcp.tun.rtoMinMs, initialRto: tcp.tun.rtoInitMs });
     this.sackRcv = new SackReceiver();
-    this.reass = new ReassQueue(tcp.tun.reassMaxSegs);
+    this.reass = new ReassQueue({
+      maxSegs: () => tcp.tun.reassMaxSegs,
+      budget: tcp.reassBudget,
+      counters: tcp.stats,
+      onPrune: (seq) => this.sackRcv.onRenege(seq),
+    });
     this.timers = new TcpTimers(this);
   }
 

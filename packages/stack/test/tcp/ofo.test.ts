@@ -1,0 +1,101 @@
+/**
+ * TCP's out-of-order data, charged and bounded (ofo.ts, reass.ts): one
+ * connection on a Channel flooded with out-of-order segments holds no more
+ * than its receive buffer's storage allows, pins no cluster for tiny
+ * segments, advertises no window for memory it holds, counts every refusal,
+ * and still delivers the right bytes once the holes fill.
+ */
+import { expect } from 'chai';
+import { tcpRcvSpace } from '../../src/transport/tcp/ofo.js';
+import { ACK, Channel } from './harness.js';
+import { bytes, established } from './state-helpers.js';
+
+describe('tcp out-of-order data: charged and bounded', () => {
+  it('200-byte segments with holes pin no cluster; entries stop at the cap (counted)', async () => {
+    const ch = new Channel();
+    const e = await established(ch, { wscale: 7 });
+    const n = 2000;
+    let ts = 5001;
+    for (let k = 0; k < n; k++) {
+      const off = 1000 + 400 * k;
+      ch.inject({ flags: ACK, seq: e.rcv + off, ack: e.snd, tsVal: ts++, payload: bytes(200, off) });
+    }
+    const q = e.tp.reass;
+    const st = ch.tcp.stats;
+    expect(q.length).to.equal(ch.tcp.tun.reassMaxSegs);
+    expect(q.clusters, 'tiny segments were copied out of their clusters').to.equal(0);
+    expect(ch.host.pool.stats().clustersInUse, 'the pool keeps its clusters').to.equal(0);
+    expect(st.rcvoodrop, 'refused above the cap').to.equal(n - ch.tcp.tun.reassMaxSegs);
+    expect(st.rcvoocompact).to.be.at.least(ch.tcp.tun.reassMaxSegs);
+    expect(ch.tcp.reassBudget.mbufs).to.equal(q.mbufs);
+    ch.clearSent();
+    ch.layer.abort(ch.so(e.fd));
+    expect(ch.tcp.reassBudget.mbufs).to.equal(0);
+    ch.host.pool.assertAllFree();
+  });
+
+  it('charges clusters against sb_mbmax, stops the window, and delivers in order once the holes fill', async () => {
+    const ch = new Channel();
+    ch.layer.tunables.tcpRecvspace = 256 * 1024;
+    const e = await established(ch, { wscale: 7 });
+    const so = ch.so(e.fd);
+    const q = e.tp.reass;
+    const st = ch.tcp.stats;
+    let ts = 5001;
+    // 400-byte segments every 500 bytes across the window: each holds a cluster.
+    for (let off = 100; off + 400 <= 256 * 1024; off += 500) {
+      ch.inject({ flags: ACK, seq: e.rcv + off, ack: e.snd, tsVal: ts++, payload: bytes(400, off) });
+      expect(q.mbcnt, 'within the receive buffer storage').to.be.at.most(so.rcv.mbmax - so.rcv.mbcnt);
+    }
+    expect(st.rcvoomemdrop, 'refused for lack of storage').to.be.greaterThan(0);
+    expect(q.clusters).to.be.greaterThan(100);
+    expect(tcpRcvSpace(e.tp), 'no window offered for memory the queue holds').to.be.lessThan(so.rcv.space());
+    // The last ACK carries SACK blocks for what is queued.
+    const last = ch.sent[ch.sent.length - 1]!;
+    expect(last.repr.sack).to.not.equal(null);
+    ch.clearSent();
+    // Fill each hole in turn: everything queued is delivered, in order.
+    let rcv = e.rcv;
+    for (let i = 0; i < 1000 && q.length > 0; i++) {
+      const off = (rcv - e.rcv) >>> 0;
+      ch.inject({ flags: ACK, seq: rcv, ack: e.snd, tsVal: ts++, payload: bytes(100, off) });
+      rcv = e.tp.rcvNxt;
+    }
+    expect(q.length).to.equal(0);
+    const got = new Uint8Array(so.rcv.cc);
+    so.rcv.copydata(0, so.rcv.cc, got, 0);
+    expect(Buffer.from(got).equals(Buffer.from(bytes(got.length, 0))), 'bytes in order').to.equal(true);
+    expect(got.length).to.equal((e.tp.rcvNxt - e.rcv) >>> 0);
+    expect(ch.tcp.reassBudget.clusters).to.equal(0);
+    ch.layer.abort(so);
+    ch.host.pool.assertAllFree();
+  });
+
+  it('the stack-wide budget bounds all connections together', async () => {
+    const ch = new Channel({ tun: { reassMaxClusters: 40, reassMaxMbufs: 60 } });
+    const conns = [];
+    for (let c = 0; c < 4; c++) {
+      ch.peerPort = 40000 + c;
+      conns.push(await established(ch, { wscale: 7 }));
+    }
+    let ts = 5001;
+    for (let k = 0; k < 50; k++) {
+      for (let c = 0; c < conns.length; c++) {
+        const e = conns[c]!;
+        ch.peerPort = 40000 + c;
+        ch.localPort = e.tp.inp.lport;
+        const off = 1000 + 1000 * k;
+        ch.inject({ flags: ACK, seq: e.rcv + off, ack: e.snd, tsVal: ts++, payload: bytes(600, off) });
+        expect(ch.tcp.reassBudget.clusters).to.be.at.most(40);
+        expect(ch.tcp.reassBudget.mbufs).to.be.at.most(60);
+      }
+    }
+    const st = ch.tcp.stats;
+    expect(st.rcvoobudgetdrop + st.rcvooprunedother).to.be.greaterThan(0);
+    // Shared fairly: no queue holds more than a fair share plus one.
+    for (const e of conns) expect(e.tp.reass.clusters).to.be.at.most(11);
+    ch.clearSent();
+    for (const e of conns) ch.layer.abort(ch.so(e.fd));
+    ch.host.pool.assertAllFree();
+  });
+});
