@@ -16,7 +16,7 @@ import * as rump from '@rumpnet/stack';
 import { netnsSkipReason, openInterop, skipWith, tcpSkipReason, waitUntil } from './harness.js';
 import type { Interop } from './harness.js';
 import { RawPeer, etherFrame, icmpEcho, ipv4Packet, macBytes, tcpSegment, type SegSpec } from './raw-frames.js';
-import { tcpAccept, tcpListen } from './tcp-helpers.js';
+import { tcpAccept, tcpConnect, tcpListen } from './tcp-helpers.js';
 
 const { inetAton, wire } = rump;
 const { SYN, ACK, FIN, RST, PSH, URG } = wire.TcpFlag;
@@ -136,5 +136,65 @@ describe('interop: hostile frames from a Linux peer (issue 11; tap in a netns)',
     expect(answered(port)).to.equal(false);
     expect(st.vlan! - before.vlan!).to.equal(1);
     expect(st.ownsrc! - before.ownsrc!).to.equal(1);
+  });
+
+  describe('TIME-WAIT', () => {
+    /** The stack's connection to/from the fake neighbour's `port`, or undefined. */
+    const connOf = (port: number) => (env!.tcp!.connections?.() ?? []).find((c) => c.fport === port);
+
+    /** Drive a connection from the fake neighbour's `port` to the stack's listener into TIME-WAIT on the stack (it closes first). */
+    async function passiveTimeWait(port: number, lport: number): Promise<{ rcv: number; snd: number }> {
+      const e = env!;
+      const lfd = tcpListen(e, lport);
+      const accepted = tcpAccept(e, lfd);
+      await raw!.send(tcpFrame(fake, { srcPort: port, dstPort: lport, flags: SYN, seq: 100, tsVal: 10 }));
+      const sa = await raw!.waitFor((s) => s.tcp.dstPort === port && s.tcp.flags === (SYN | ACK), 5000, 'the SYN-ACK');
+      const snd0 = (sa.tcp.seq + 1) >>> 0;
+      await raw!.send(tcpFrame(fake, { srcPort: port, dstPort: lport, flags: ACK, seq: 101, ack: snd0, tsVal: 11, tsEcr: sa.tcp.tsVal ?? 0 }));
+      const fd = await accepted;
+      await e.t.close(fd);
+      await e.t.close(lfd);
+      await raw!.waitFor((s) => s.tcp.dstPort === port && (s.tcp.flags & FIN) !== 0, 5000, 'our FIN');
+      await raw!.send(tcpFrame(fake, { srcPort: port, dstPort: lport, flags: FIN | ACK, seq: 101, ack: snd0 + 1, tsVal: 12 }));
+      await waitUntil(() => connOf(port)?.state === 'TIME-WAIT', 5000, 'TIME-WAIT');
+      return { rcv: 102, snd: snd0 + 1 };
+    }
+
+    it('in-window data and an exact RST leave the TIME-WAIT in place (ACK, no RST)', async () => {
+      const port = nextPort++;
+      const { rcv, snd } = await passiveTimeWait(port, PORT + 2);
+      const before = raw!.rx.length;
+      await raw!.send(tcpFrame(fake, { srcPort: port, dstPort: PORT + 2, flags: ACK | PSH, seq: rcv, ack: snd, tsVal: 13, payload: new Uint8Array(100) }));
+      const ack = await raw!.waitFor((s) => s.tcp.dstPort === port && raw!.rx.indexOf(s) >= before, 5000, 'the ACK to data in TIME-WAIT');
+      expect(ack.tcp.flags).to.equal(ACK);
+      expect(ack.tcp.ack).to.equal(rcv);
+      await raw!.send(tcpFrame(fake, { srcPort: port, dstPort: PORT + 2, flags: RST, seq: rcv }));
+      await marker();
+      expect(connOf(port)?.state).to.equal('TIME-WAIT');
+      expect(raw!.rx.some((s) => s.tcp.dstPort === port && (s.tcp.flags & RST) !== 0), 'no RST').to.equal(false);
+      expect(tcpStats().twRstIgnored).to.be.greaterThan(0);
+    });
+
+    it('a newer SYN to a TIME-WAIT whose port has no listener does not close it', async () => {
+      const e = env!;
+      const port = nextPort++;
+      // The stack connects out to the fake neighbour; its local port has no listener.
+      const connecting = tcpConnect(e, fake, port);
+      const syn = await raw!.waitFor((s) => s.tcp.srcPort !== PORT && s.tcp.dstPort === port && s.tcp.flags === SYN, 5000, 'our SYN');
+      const lport = syn.tcp.srcPort;
+      const to = { srcPort: port, dstPort: lport };
+      await raw!.send(tcpFrame(fake, { ...to, flags: SYN | ACK, seq: 5000, ack: (syn.tcp.seq + 1) >>> 0, tsVal: 100, tsEcr: syn.tcp.tsVal ?? 0 }));
+      const fd = await connecting;
+      await e.t.close(fd);
+      const fin = await raw!.waitFor((s) => s.tcp.dstPort === port && (s.tcp.flags & FIN) !== 0, 5000, 'our FIN');
+      await raw!.send(tcpFrame(fake, { ...to, flags: FIN | ACK, seq: 5001, ack: (fin.tcp.seq + 1) >>> 0, tsVal: 101 }));
+      const conn = () => (e.tcp!.connections?.() ?? []).find((c) => c.lport === lport && c.fport === port);
+      await waitUntil(() => conn()?.state === 'TIME-WAIT', 5000, 'TIME-WAIT');
+      const noListener = tcpStats().twSynNoListener!;
+      await raw!.send(tcpFrame(fake, { ...to, flags: SYN, seq: 900_000, tsVal: 5000 }));
+      await marker();
+      expect(conn()?.state).to.equal('TIME-WAIT');
+      expect(tcpStats().twSynNoListener! - noListener).to.equal(1);
+    });
   });
 });

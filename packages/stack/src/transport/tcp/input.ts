@@ -25,6 +25,7 @@ import { tcpOfoInsert, tcpOfoTrim } from './ofo.js';
 import { ReassResult } from './reass.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqOffset, seqSub } from './seq.js';
 import { tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
+import { timeWaitInput } from './timewait.js';
 import { haveEstablished, setState, tcbClosed, TCPS, TF, type TcpCb } from './tcpcb.js';
 
 const ACK = TcpFlag.ACK;
@@ -120,14 +121,11 @@ export function tcpInputSegment(tcp: TcpProtocol, seg: TcpRepr, m: Mbuf, src: nu
   const stats = tcp.stats;
   let inp = tcp.pcbs.lookupConnect(src, seg.srcPort, dst, seg.dstPort);
   let tp = inp === null ? null : (inp.ppcb as TcpCb | null);
-  if (tp !== null && tp.state === TCPS.TIME_WAIT && (seg.flags & (SYN | ACK | RST)) === SYN) {
-    // RFC 9293 3.10.7.4 / RFC 6191: a new SYN may reuse a TIME-WAIT pair
-    // when it is provably newer (timestamp, else sequence number).
-    const newer =
-      seg.tsVal !== null && tsOn(tp) && tp.tsRecent !== undefined ? seqGt(seg.tsVal, tp.tsRecent) : seqGt(seg.seq, tp.rcvNxt);
-    if (newer) {
-      stats.twReused++;
-      tcpClose(tp);
+  if (tp !== null && tp.state === TCPS.TIME_WAIT) {
+    // TIME-WAIT has its own rules (timewait.ts): RFC 1337, RFC 6191.
+    const v = timeWaitInput(tp, seg, m, dst);
+    if (v === 'done') return;
+    if (v === 'reopen') {
       inp = null;
       tp = null;
     }
@@ -182,7 +180,7 @@ export function challengeAck(tp: TcpCb): void {
   const tcp = tp.tcp;
   const now = tcp.clock.now();
   const gap = tcp.tun.invalidRatelimitMs;
-  if (gap > 0 && tp.lastChallengeAck !== undefined && now - tp.lastChallengeAck < gap) {
+  if (gap > 0 && tp.lastOowAck !== undefined && now - tp.lastOowAck < gap) {
     tcp.stats.challengeackConnLimited++;
     return;
   }
@@ -190,7 +188,7 @@ export function challengeAck(tp: TcpCb): void {
     tcp.stats.challengeackRatelimited++;
     return;
   }
-  tp.lastChallengeAck = now;
+  tp.lastOowAck = now;
   tcp.stats.challengeack++;
   tp.flags |= TF.ACKNOW;
   tcpOutput(tp);

@@ -107,6 +107,8 @@ export interface TcpTunables {
   tso: number;
   /** Drop segments with both SYN and FIN (`net.inet.tcp.drop_synfin`, default 1 as the BSDs). */
   dropSynfin: number;
+  /** Ignore RSTs in TIME-WAIT (RFC 1337; `net.inet.tcp.rfc1337`, default 1 as FreeBSD; Linux's default is 0). */
+  rfc1337: number;
 }
 
 /** Default send and receive buffer: 1 MiB, room for a high bandwidth-delay product. */
@@ -148,6 +150,7 @@ export const TCP_DEFAULTS: Readonly<Omit<TcpTunables, 'reassMaxClusters' | 'reas
   noChecksum: false,
   tso: 1,
   dropSynfin: 1,
+  rfc1337: 1,
 };
 
 /** One row of `netstat -p tcp`. */
@@ -272,6 +275,7 @@ export class TcpProtocol implements TransportProtocol {
     node('sack.enable', 'doSack', 0, 1, 'Use RFC 2018 SACK');
     node('tso', 'tso', 0, 1, 'Use TCP segmentation offload where the interface offers it');
     node('drop_synfin', 'dropSynfin', 0, 1, 'Drop segments with both SYN and FIN set');
+    node('rfc1337', 'rfc1337', 0, 1, 'Ignore RSTs in TIME-WAIT (RFC 1337)');
     sc.addInt('net.inet.tcp.congctl.selected', {
       get: () => t.congctl,
       set: (v) => (t.congctl = v),

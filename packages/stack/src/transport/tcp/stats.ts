@@ -108,7 +108,22 @@ export function newTcpStats() {
     scRetransmitted: 0,
     scDropped: 0,
     scBadack: 0,
+    /** TIME-WAITs closed for a new SYN that was provably newer, with a listener to take it (RFC 6191). */
     twReused: 0,
+    /** SYNs to a TIME-WAIT refused (ACKed, TIME-WAIT kept): not newer by RFC 6191's test. */
+    twSynOld: 0,
+    /** SYNs to a TIME-WAIT refused (ACKed, TIME-WAIT kept): no listener on the port. */
+    twSynNoListener: 0,
+    /** RSTs ignored in TIME-WAIT (RFC 1337, `net.inet.tcp.rfc1337`). */
+    twRstIgnored: 0,
+    /** Retransmitted FINs ACKed in TIME-WAIT (the 2*MSL timer restarted). */
+    twFinRexmt: 0,
+    /** Segments with data in TIME-WAIT: text ignored, ACKed. */
+    twData: 0,
+    /** ACKs sent from TIME-WAIT to out-of-window, stale or unexpected segments. */
+    twAcks: 0,
+    /** Such ACKs not sent: one went less than `invalid_ratelimit` ms ago. */
+    twAckLimited: 0,
     // Path MTU (RFC 1191 / RFC 5927).
     pmtuUpdates: 0,
     pmtuBadseq: 0,

@@ -213,8 +213,8 @@ export class TcpCb {
   softError = 0;
   /** Whether the stack's (not the user's) close left this tcb to finish alone. */
   detached = false;
-  /** When the last challenge ACK (RFC 5961) went out, for the per-connection limit; `undefined` before the first. */
-  lastChallengeAck: number | undefined = undefined;
+  /** When the last challenge ACK (RFC 5961) or TIME-WAIT ACK to junk went out, for the per-connection limit (Linux `last_oow_ack_time`); `undefined` before the first. */
+  lastOowAck: number | undefined = undefined;
   /** Segments received since the last ACK we sent (delayed ACK every 2nd full segment). */
   segsSinceAck = 0;
 
