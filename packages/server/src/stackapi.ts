@@ -26,6 +26,7 @@ export {
   createNetStack,
   inetAton,
   inetNtoa,
+  ipToString,
   sockaddrIn,
 } from '@rumpnet/stack';
 export type {
@@ -34,6 +35,7 @@ export type {
   NetStack,
   PingReply,
   RouteInfo,
+  Sockaddr,
   SockaddrIn,
   Socket,
   SockoptValue,

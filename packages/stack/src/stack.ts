@@ -25,7 +25,7 @@ import { Errno, StackError } from './kern/errno.js';
 import { Sysctl } from './kern/sysctl.js';
 import type { Link } from './link/link.js';
 import { LoopbackLink } from './link/loopback.js';
-import { ClusterPool, mFromBytes, poolPressureDefaults, type Mbuf } from './mbuf/index.js';
+import { ClusterPool, mFreem, mFromBytes, poolPressureDefaults, type Mbuf } from './mbuf/index.js';
 import { ARP_DEFAULTS, Arp, type ArpEntryInfo, type ArpTunables } from './net/arp.js';
 import type { IpTunables, NetContext, PmtuEntry } from './net/context.js';
 import { etherInput, etherOutput, ifOutputFrame } from './net/ethernet.js';
@@ -34,7 +34,7 @@ import { Ifnet, makeIfaddr } from './net/ifnet.js';
 import { IpIdGenerator } from './net/ipid.js';
 import { ipInput } from './net/ipv4-input.js';
 import { ipOutput, mtuTowards, pmtuUpdate, selectSource, tsoMaxTowards } from './net/ipv4-output.js';
-import type { IpOutput, TransportProtocol } from './net/protosw.js';
+import type { IpOutput, IpOutputOptions, TransportProtocol } from './net/protosw.js';
 import { Reass, type ReassLimits } from './net/reass.js';
 import { RouteTable, type RouteInfo } from './net/route.js';
 import { newArpStats, newEtherStats, newIcmpStats, newIpStats } from './net/stats.js';
@@ -96,8 +96,14 @@ export class Stack implements NetContext {
   readonly ipId = new IpIdGenerator();
   readonly pmtu = new Map<number, PmtuEntry>();
   readonly lo0: Ifnet;
-  /** The downward call transports use (`ip_output`, source selection, MTU). */
+  /** The downward call transports use (`ip_output`, source selection, MTU), for either family. */
   readonly ip: IpOutput;
+  /**
+   * The IPv6 network layer's downward calls, when attached: `ip` hands it
+   * every packet and question about an `Ip6Address`. Null: IPv6 is
+   * refused with EAFNOSUPPORT.
+   */
+  ip6: IpOutput | null = null;
   private readonly local = new Map<number, number>(); // address -> how many interfaces carry it
   readonly localAddrs = new Set<number>();
   private readonly ifnets = new Map<string, Ifnet>();
@@ -124,12 +130,20 @@ export class Stack implements NetContext {
     });
     this.icmp = new Icmp(this, this.icmpTun);
     this.reass = new Reass(this.clock, this.ipstat, this.reassLimits, (first) => this.icmp.reassTimeout(first));
+    // The protocol switch by family: an IPv4 address is a number, so the
+    // IPv4 path costs one typeof; IPv6 goes to the family's own layer when
+    // one is attached (`ip6`), else EAFNOSUPPORT.
     this.ip = {
-      output: (m, o) => ipOutput(this, m, o),
-      selectSource: (dst) => selectSource(this, dst),
-      mtuTowards: (dst) => mtuTowards(this, dst),
-      tsoMaxTowards: (dst) => tsoMaxTowards(this, dst),
-      pmtuUpdate: (dst, mtu) => pmtuUpdate(this, dst, mtu),
+      output: (m, o) => {
+        if (typeof o.dst === 'number' && typeof o.src === 'number') return ipOutput(this, m, o as IpOutputOptions<number>);
+        if (this.ip6 !== null && typeof o.dst !== 'number' && typeof o.src !== 'number') return this.ip6.output(m, o);
+        mFreem(m);
+        return Errno.EAFNOSUPPORT;
+      },
+      selectSource: (dst) => (typeof dst === 'number' ? selectSource(this, dst) : (this.ip6?.selectSource(dst) ?? null)),
+      mtuTowards: (dst) => (typeof dst === 'number' ? mtuTowards(this, dst) : (this.ip6?.mtuTowards(dst) ?? 0)),
+      tsoMaxTowards: (dst) => (typeof dst === 'number' ? tsoMaxTowards(this, dst) : (this.ip6?.tsoMaxTowards?.(dst) ?? 0)),
+      pmtuUpdate: (dst, mtu) => (typeof dst === 'number' ? pmtuUpdate(this, dst, mtu) : (this.ip6?.pmtuUpdate?.(dst, mtu) ?? 0)),
     };
     registerNetSysctl(this.sysctl, {
       pool: this.pool,

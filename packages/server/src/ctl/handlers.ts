@@ -27,7 +27,7 @@ import type {
 import { CTL_ROWS_DEFAULT } from '../proto/index.js';
 import { MAX_HEAD, packHead } from '../proto/index.js';
 import type { SyscallHandler } from '../session/index.js';
-import { SS, inetNtoa, type Socket, type SocketLayer, type Stack } from '../stackapi.js';
+import { SS, inetNtoa, ipToString, type Socket, type SocketLayer, type Stack } from '../stackapi.js';
 import type { ClientProcess } from '../syscalls/process.js';
 import { fail, fromSockaddr } from '../syscalls/convert.js';
 
@@ -172,8 +172,8 @@ export function socketList(layer: SocketLayer, procs: readonly ClientProcess[], 
       proto: 'tcp',
       recvQ: c.rcvQ,
       sendQ: c.sndQ,
-      local: { family: 'inet', address: inetNtoa(c.laddr), port: c.lport },
-      foreign: { family: 'inet', address: inetNtoa(c.faddr), port: c.fport },
+      local: { family: 'inet', address: ipToString(c.laddr), port: c.lport },
+      foreign: { family: 'inet', address: ipToString(c.faddr), port: c.fport },
       state: c.state,
       session: null,
       fd: null,

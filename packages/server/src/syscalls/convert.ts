@@ -9,7 +9,7 @@
  */
 import { Errno, StackError } from '@rumpnet/stack';
 import type { ShutdownHow, SockAddrIn, SockOptLevel, SockType } from '../proto/index.js';
-import { AF_INET, IPPROTO, IP_OPT, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, type SockaddrIn } from '../stackapi.js';
+import { AF_INET, IPPROTO, IP_OPT, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, type Sockaddr, type SockaddrIn } from '../stackapi.js';
 
 /** Throws the errno as a {@link StackError}: the session turns it into an errno reply. */
 export function fail(errno: number, why?: string): never {
@@ -32,9 +32,14 @@ export function toSockaddr(a: SockAddrIn): SockaddrIn {
   return sockaddrIn(addr, a.port);
 }
 
-/** A `sockaddr_in` as a wire address (`0.0.0.0:0` for none). */
-export function fromSockaddr(sa: SockaddrIn | null | undefined): SockAddrIn {
+/**
+ * A socket address as a wire address (`0.0.0.0:0` for none). Protocol
+ * version 1 carries `inet` addresses only: an IPv6 one (which no socket a
+ * client can open yet has) is EAFNOSUPPORT, never a misprinted address.
+ */
+export function fromSockaddr(sa: Sockaddr | null | undefined): SockAddrIn {
   if (sa === null || sa === undefined) return { family: 'inet', address: '0.0.0.0', port: 0 };
+  if (typeof sa.addr !== 'number') fail(Errno.EAFNOSUPPORT, 'IPv6 addresses are not carried by protocol version 1');
   return { family: 'inet', address: inetNtoa(sa.addr >>> 0), port: sa.port };
 }
 

@@ -138,7 +138,7 @@ export class Icmp {
    * Process one ICMP message (`icmp_input`). `m` starts at the ICMP header;
    * ownership passes here. Never throws on bad input.
    */
-  input(m: Mbuf, info: IpPacketInfo): void {
+  input(m: Mbuf, info: IpPacketInfo<number>): void {
     const st = this.ctx.icmpstat;
     st.received++;
     const len = mLength(m);
@@ -188,7 +188,7 @@ export class Icmp {
   }
 
   /** Answer an echo request in place: type 0, checksum adjusted, addresses swapped (`icmp_reflect`). */
-  private reflect(m: Mbuf, info: IpPacketInfo): void {
+  private reflect(m: Mbuf, info: IpPacketInfo<number>): void {
     const st = this.ctx.icmpstat;
     if ((info.broadcast || info.multicast) && this.tun.bmcastecho === 0) return this.drop(m, 'bmcastecho');
     if (mMakeWritable(m, 0, ICMP_HEADER_LEN) !== 0) return this.drop(m, 'nobufs');
@@ -206,7 +206,7 @@ export class Icmp {
     ipOutput(this.ctx, m, { src, dst: info.src, proto: IpProto.ICMP });
   }
 
-  private echoReply(m: Mbuf, info: IpPacketInfo, id: number, seq: number, len: number): void {
+  private echoReply(m: Mbuf, info: IpPacketInfo<number>, id: number, seq: number, len: number): void {
     const st = this.ctx.icmpstat;
     const key = pingKey(info.src, id, seq);
     const p = this.pings.get(key);

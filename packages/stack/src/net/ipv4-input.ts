@@ -128,7 +128,7 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf): void {
     h.fillChecksum();
   }
 
-  const info: IpPacketInfo = { src, dst, proto, ttl, tos, ifname: ifp.name, broadcast, multicast };
+  const info: IpPacketInfo<number> = { src, dst, proto, ttl, tos, ifname: ifp.name, broadcast, multicast };
   if (proto === IpProto.ICMP) {
     st.delivered++;
     mAdj(m, phlen);

@@ -179,7 +179,7 @@ export function pmtuUpdate(ctx: NetContext, dst: number, mtu: number): number {
  * waiting for ARP) or an errno: ENETUNREACH, EACCES, EMSGSIZE, ENOBUFS,
  * ENETDOWN, EADDRNOTAVAIL, EHOSTDOWN / EHOSTUNREACH (ARP failed recently).
  */
-export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions): number {
+export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>): number {
   const st = ctx.ipstat;
   if (ctx.closed) {
     mFreem(m);

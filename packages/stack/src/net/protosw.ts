@@ -8,6 +8,7 @@
  * layer never looks inside a transport header (except ICMP quoting it).
  */
 import type { Mbuf } from '../mbuf/index.js';
+import type { IpAddress } from '../wire/ip.js';
 
 /** IP protocol numbers (`IPPROTO_*`). */
 export const IpProto = {
@@ -17,11 +18,11 @@ export const IpProto = {
 } as const;
 
 /** What the IP layer learned about an inbound packet, handed to the transport with it. */
-export interface IpPacketInfo {
-  /** Source address (host order, unsigned 32-bit). */
-  src: number;
-  /** Destination address as it appeared on the wire (may be a broadcast or multicast address). */
-  dst: number;
+export interface IpPacketInfo<A extends IpAddress = IpAddress> {
+  /** Source address: an IPv4 number (host order, unsigned) or an Ip6Address. */
+  src: A;
+  /** Destination address as it appeared on the wire (may be a broadcast or multicast address), of the same family. */
+  dst: A;
   /** IP protocol number. */
   proto: number;
   /** TTL as received. */
@@ -45,9 +46,9 @@ export interface TransportError {
   icmpCode: number;
   /** Next-hop MTU from an RFC 1191 fragmentation-needed message, else 0. */
   mtu: number;
-  /** The quoted packet's addresses and ports (ports 0 when not known). */
-  src: number;
-  dst: number;
+  /** The quoted packet's addresses (one family) and ports (ports 0 when not known). */
+  src: IpAddress;
+  dst: IpAddress;
   srcPort: number;
   dstPort: number;
   /** The quoted transport header's first 8 bytes (TCP uses its sequence number, RFC 5927). */
@@ -82,9 +83,10 @@ export interface TransportProtocol {
 }
 
 /** Options for one {@link IpOutput.output} call. */
-export interface IpOutputOptions {
-  src: number;
-  dst: number;
+export interface IpOutputOptions<A extends IpAddress = IpAddress> {
+  /** Source and destination, of one family: the network layer of that family sends the packet. */
+  src: A;
+  dst: A;
   proto: number;
   /** Default: the `net.inet.ip.ttl` sysctl (64). */
   ttl?: number;
@@ -107,10 +109,10 @@ export interface IpOutput {
    * transport hears of it through `ctlinput` (EHOSTDOWN/EHOSTUNREACH).
    */
   output(m: Mbuf, opts: IpOutputOptions): number;
-  /** The source address the stack would use towards `dst`, or null when there is no route. */
-  selectSource(dst: number): number | null;
+  /** The source address the stack would use towards `dst` (same family), or null when there is no route. */
+  selectSource(dst: IpAddress): IpAddress | null;
   /** The MTU of the route towards `dst` (path MTU when known), or 0 when there is no route. */
-  mtuTowards(dst: number): number;
+  mtuTowards(dst: IpAddress): number;
   /**
    * Optional: the largest IPv4 packet (header included) that may go
    * towards `dst` as one TCP segmentation-offload packet — a packet with
@@ -118,7 +120,7 @@ export interface IpOutput {
    * or 0 when the route's interface offers no TSO or a path MTU below the
    * interface's applies (RFC 1191: the device would cut to the wrong size).
    */
-  tsoMaxTowards?(dst: number): number;
+  tsoMaxTowards?(dst: IpAddress): number;
   /**
    * Optional: record a path MTU towards `dst` from a fragmentation-needed
    * error the transport has validated (RFC 5927: TCP checks the quoted
@@ -127,5 +129,5 @@ export interface IpOutput {
    * recorded, else 0. A transport that cannot validate a quote (UDP) does
    * not call it.
    */
-  pmtuUpdate?(dst: number, mtu: number): number;
+  pmtuUpdate?(dst: IpAddress, mtu: number): number;
 }

@@ -10,6 +10,7 @@ import type { Clock } from '../kern/clock.js';
 import type { Sysctl } from '../kern/sysctl.js';
 import type { ClusterPool, Mbuf } from '../mbuf/index.js';
 import type { IpOutput, TransportProtocol } from '../net/protosw.js';
+import type { Ip6Address, IpAddress } from '../wire/ip.js';
 
 /** The stack services the socket layer and its protocols use. */
 export interface InetHost {
@@ -17,7 +18,7 @@ export interface InetHost {
   readonly pool: ClusterPool;
   /** Time, for socket timeouts (`SO_RCVTIMEO`) and poll timeouts. */
   readonly clock: Clock;
-  /** The downward seam to IPv4 (`ip_output`, source selection, MTU). */
+  /** The downward seam to the network layer (`ip_output`, source selection, MTU), for either family. */
   readonly ip: IpOutput;
   /** The stack's sysctl tree; the layer registers `kern.sbmax`, `net.inet.udp.*`, ... there when given. */
   readonly sysctl?: Sysctl;
@@ -31,6 +32,11 @@ export interface InetHost {
    * bind's EADDRNOTAVAIL test (`ifa_ifwithaddr`).
    */
   readonly localAddrs: ReadonlySet<number>;
+  /**
+   * Whether an IPv6 address is configured on an interface (bind's
+   * EADDRNOTAVAIL test for `AF_INET6`); absent until the stack speaks IPv6.
+   */
+  isLocal6?(addr: Ip6Address): boolean;
   /** The interfaces; only their broadcast test is used (`in_broadcast`). */
   ifnetList?(): readonly { isBroadcast(addr: number): boolean }[];
   /** Hand a transport to the IP layer's demultiplexer (`Stack.registerProtocol`). */
@@ -46,12 +52,17 @@ export interface InetHost {
 }
 
 /** Whether `addr` is one of the host's addresses. */
-export function hostIsLocal(host: InetHost, addr: number): boolean {
+export function hostIsLocal(host: InetHost, addr: IpAddress): boolean {
+  if (typeof addr !== 'number') return host.isLocal6?.(addr) ?? false;
   return host.localAddrs.has(addr >>> 0);
 }
 
-/** Whether `addr` is the limited broadcast or a directed broadcast of one of the host's interfaces. */
-export function hostIsBroadcast(host: InetHost, addr: number): boolean {
+/**
+ * Whether `addr` is the limited broadcast or a directed broadcast of one of
+ * the host's interfaces. IPv6 has no broadcast (RFC 4291 2): always false.
+ */
+export function hostIsBroadcast(host: InetHost, addr: IpAddress): boolean {
+  if (typeof addr !== 'number') return false;
   const a = addr >>> 0;
   if (a === 0xffffffff) return true;
   const list = host.ifnetList?.();

@@ -52,9 +52,11 @@ export {
   inetAton,
   inetNtoa,
   inMulticast,
+  sockaddrFor,
   sockaddrIn,
+  sockaddrIn6,
 } from './sockaddr.js';
-export type { SockaddrIn } from './sockaddr.js';
+export type { Sockaddr, SockaddrIn, SockaddrIn6 } from './sockaddr.js';
 export { SbRecord, SockBuf } from './sockbuf.js';
 export type { SockBufStats } from './sockbuf.js';
 export {

@@ -25,6 +25,13 @@
  *   limited broadcast and multicast addresses are allowed: they receive).
  * There are no privileged ports (a rump server runs unprivileged).
  *
+ * Addresses are {@link IpAddress}es: a pcb's `laddr`/`faddr` are of the
+ * family it speaks on the wire ({@link InPcb.family}). IPv4 keys stay exact
+ * numbers (nothing changes on the IPv4 path); IPv6 keys are the address's
+ * hash with the address compared on lookup. The port index is shared, so
+ * a port bound in one family is seen by binds in the other, as with BSD's
+ * single port space.
+ *
  * @module
  */
 import { Errno } from '../kern/errno.js';
@@ -32,8 +39,10 @@ import { INET, type NetworkFamily } from '../net/family.js';
 import { SOOPT } from './constants.js';
 import { hostIsBroadcast, hostIsLocal } from './host.js';
 import type { SocketLayer } from './layer.js';
-import { INADDR_ANY, INADDR_BROADCAST, INADDR_LOOPBACK, inMulticast } from './sockaddr.js';
-import type { SockaddrIn } from './sockaddr.js';
+import { ipEquals, ipIsMulticast, ipIsUnspecified, type IpAddress } from '../wire/ip.js';
+import { familyByAf, familyOf } from '../net/family.js';
+import { INADDR_BROADCAST } from './sockaddr.js';
+import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 
 /** Where a pcb is indexed (`in_pcbstate`). */
@@ -41,12 +50,12 @@ export type InPcbState = 'attached' | 'bound' | 'connected';
 
 /** One protocol control block (`struct inpcb`). */
 export class InPcb {
-  /** Local address (host order), 0 = any. */
-  laddr = INADDR_ANY;
+  /** Local address (an IPv4 number in host order, or an Ip6Address); the family's unspecified address = any. */
+  laddr: IpAddress = 0;
   /** Local port, 0 = none yet. */
   lport = 0;
-  /** Foreign address, 0 = not connected. */
-  faddr = INADDR_ANY;
+  /** Foreign address; the family's unspecified address = not connected. */
+  faddr: IpAddress = 0;
   /** Foreign port. */
   fport = 0;
   /**
@@ -73,13 +82,20 @@ export class InPcb {
   ) {}
 }
 
-/** A number key for (address, port): 48 bits, exact in a double. */
-function bindKey(addr: number, port: number): number {
-  return (addr >>> 0) * 65536 + port;
+/**
+ * A number key for (address, port): for IPv4 the exact 48 bits (a double
+ * holds them), for IPv6 a hash in the negative range so that it never
+ * meets an IPv4 key (candidates are compared on lookup).
+ */
+function bindKey(addr: IpAddress, port: number): number {
+  if (typeof addr === 'number') return (addr >>> 0) * 65536 + port;
+  return -1 - (addr.hash() * 65536 + port);
 }
 
 /** A 32-bit hash of the 4-tuple (collisions are resolved by comparing). */
-function connHash(faddr: number, fport: number, laddr: number, lport: number): number {
+function connHash(fa: IpAddress, fport: number, la: IpAddress, lport: number): number {
+  const faddr = typeof fa === 'number' ? fa : fa.hash();
+  const laddr = typeof la === 'number' ? la : la.hash();
   let h = Math.imul(faddr ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(laddr, 0xc2b2ae35);
   h ^= (fport << 16) | lport;
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
@@ -120,6 +136,11 @@ export class InPcbTable {
   /** Make a pcb for `so` and set `so.pcb` (`in_pcballoc`). */
   alloc(so: Socket): InPcb {
     const inp = new InPcb(this, so);
+    const fam = familyByAf(so.proto.domain);
+    if (fam !== null && fam !== inp.family) {
+      inp.family = fam;
+      inp.laddr = inp.faddr = fam.any;
+    }
     this.all.add(inp);
     so.pcb = inp;
     return inp;
@@ -138,20 +159,21 @@ export class InPcbTable {
    * @returns 0, or EINVAL (already bound), EAFNOSUPPORT, EADDRNOTAVAIL
    *   (address not ours), EADDRINUSE, EAGAIN (no ephemeral port left).
    */
-  bind(inp: InPcb, nam: SockaddrIn | null): number {
-    if (inp.lport !== 0 || inp.laddr !== INADDR_ANY) return Errno.EINVAL;
+  bind(inp: InPcb, nam: Sockaddr | null): number {
+    if (inp.lport !== 0 || !ipIsUnspecified(inp.laddr)) return Errno.EINVAL;
     const so = inp.so;
-    let laddr = INADDR_ANY;
+    let laddr: IpAddress = inp.family.any;
     let lport = 0;
     let reuseport = so.options & SOOPT.REUSEPORT;
     const wild = (so.options & (SOOPT.REUSEADDR | SOOPT.REUSEPORT)) === 0;
     if (nam !== null) {
-      laddr = nam.addr >>> 0;
+      laddr = typeof nam.addr === 'number' ? nam.addr >>> 0 : nam.addr;
+      if (familyOf(laddr) !== inp.family) return Errno.EAFNOSUPPORT;
       lport = nam.port;
-      if (inMulticast(laddr)) {
+      if (ipIsMulticast(laddr)) {
         if ((so.options & SOOPT.REUSEADDR) !== 0) reuseport = SOOPT.REUSEADDR | SOOPT.REUSEPORT;
       } else if (
-        laddr !== INADDR_ANY &&
+        !ipIsUnspecified(laddr) &&
         laddr !== INADDR_BROADCAST &&
         !hostIsLocal(this.layer.host, laddr) &&
         !hostIsBroadcast(this.layer.host, laddr)
@@ -180,18 +202,20 @@ export class InPcbTable {
    * Connect (`in_pcbconnect`): pick the source address by route when the
    * local address is ANY, an ephemeral port when none, and record the peer.
    * A destination of ANY means this host (loopback).
-   * @returns 0, or EADDRNOTAVAIL (port 0), ENETUNREACH (no route),
-   *   EADDRINUSE (the 4-tuple is taken), EAGAIN (no ephemeral port).
+   * @returns 0, or EAFNOSUPPORT (an address of the other family),
+   *   EADDRNOTAVAIL (port 0), ENETUNREACH (no route), EADDRINUSE (the
+   *   4-tuple is taken), EAGAIN (no ephemeral port).
    */
-  connect(inp: InPcb, nam: SockaddrIn): number {
+  connect(inp: InPcb, nam: Sockaddr): number {
     if (nam.port === 0) return Errno.EADDRNOTAVAIL;
-    let faddr = nam.addr >>> 0;
-    if (faddr === INADDR_ANY) faddr = INADDR_LOOPBACK;
+    let faddr: IpAddress = typeof nam.addr === 'number' ? nam.addr >>> 0 : nam.addr;
+    if (familyOf(faddr) !== inp.family) return Errno.EAFNOSUPPORT;
+    if (ipIsUnspecified(faddr)) faddr = inp.family.loopback;
     let laddr = inp.laddr;
-    if (laddr === INADDR_ANY) {
+    if (ipIsUnspecified(laddr)) {
       const src = this.layer.host.ip.selectSource(faddr);
       if (src === null) return Errno.ENETUNREACH;
-      laddr = src >>> 0;
+      laddr = typeof src === 'number' ? src >>> 0 : src;
     }
     if (this.lookupConnect(faddr, nam.port, laddr, inp.lport) !== null && inp.lport !== 0) return Errno.EADDRINUSE;
     if (inp.lport === 0) {
@@ -209,18 +233,24 @@ export class InPcbTable {
   /** Forget the peer (`in_pcbdisconnect`); with `resetLocal`, the local address too (UDP does). */
   disconnect(inp: InPcb, resetLocal: boolean): void {
     this.unindex(inp);
-    inp.faddr = INADDR_ANY;
+    inp.faddr = inp.family.any;
     inp.fport = 0;
-    if (resetLocal) inp.laddr = INADDR_ANY;
+    if (resetLocal) inp.laddr = inp.family.any;
     this.index(inp, inp.lport !== 0 ? 'bound' : 'attached');
   }
 
   /** The connected pcb with exactly this 4-tuple (`in_pcblookup_connect`), or null. */
-  lookupConnect(faddr: number, fport: number, laddr: number, lport: number): InPcb | null {
+  lookupConnect(faddr: IpAddress, fport: number, laddr: IpAddress, lport: number): InPcb | null {
     const b = this.byConn.get(connHash(faddr, fport, laddr, lport));
     if (b === undefined) return null;
+    if (typeof faddr === 'number' && typeof laddr === 'number') {
+      for (const inp of b) {
+        if (inp.faddr === faddr >>> 0 && inp.fport === fport && inp.laddr === laddr >>> 0 && inp.lport === lport) return inp;
+      }
+      return null;
+    }
     for (const inp of b) {
-      if (inp.faddr === faddr >>> 0 && inp.fport === fport && inp.laddr === laddr >>> 0 && inp.lport === lport) return inp;
+      if (inp.fport === fport && inp.lport === lport && ipEquals(inp.faddr, faddr) && ipEquals(inp.laddr, laddr)) return inp;
     }
     return null;
   }
@@ -228,33 +258,46 @@ export class InPcbTable {
   /**
    * The bound, unconnected pcb for a packet to `laddr:lport`
    * (`in_pcblookup_bind`): one bound to exactly `laddr`, else one bound to
-   * ANY; null when none.
+   * the family's ANY; null when none.
    */
-  lookupBind(laddr: number, lport: number): InPcb | null {
-    const exact = this.byBind.get(bindKey(laddr, lport));
-    if (exact !== undefined) for (const inp of exact) return inp;
-    const wild = this.byBind.get(bindKey(INADDR_ANY, lport));
-    if (wild !== undefined) for (const inp of wild) return inp;
+  lookupBind(laddr: IpAddress, lport: number): InPcb | null {
+    if (typeof laddr === 'number') {
+      const exact = this.byBind.get(bindKey(laddr, lport));
+      if (exact !== undefined) for (const inp of exact) return inp;
+      const wild = this.byBind.get(bindKey(0, lport));
+      if (wild !== undefined) for (const inp of wild) return inp;
+      return null;
+    }
+    // IPv6 keys are hashes: compare the address of each candidate.
+    const fam = familyOf(laddr);
+    for (const a of [laddr, fam.any]) {
+      const set = this.byBind.get(bindKey(a, lport));
+      if (set !== undefined) for (const inp of set) if (ipEquals(inp.laddr, a)) return inp;
+    }
     return null;
   }
 
   /**
    * The best pcb using `lport` for a bind conflict check
    * (`in_pcblookup_port`): the fewest wildcards wins; with `wildcard`
-   * false only an exact match counts.
+   * false only an exact match counts. Pcbs of the other family do not
+   * conflict (their addresses never overlap).
    */
-  lookupPort(laddr: number, lport: number, wildcard: boolean): InPcb | null {
+  lookupPort(laddr: IpAddress, lport: number, wildcard: boolean): InPcb | null {
     const set = this.byPort.get(lport);
     if (set === undefined) return null;
+    const v4 = typeof laddr === 'number';
+    const any = ipIsUnspecified(laddr);
     let match: InPcb | null = null;
     let matchwild = 3;
     for (const inp of set) {
+      if ((typeof inp.laddr === 'number') !== v4) continue;
       let w = 0;
-      if (inp.faddr !== INADDR_ANY) w++;
-      if (inp.laddr === INADDR_ANY) {
-        if (laddr !== INADDR_ANY) w++;
-      } else if (laddr === INADDR_ANY) w++;
-      else if (inp.laddr !== laddr >>> 0) continue;
+      if (!ipIsUnspecified(inp.faddr)) w++;
+      if (ipIsUnspecified(inp.laddr)) {
+        if (!any) w++;
+      } else if (any) w++;
+      else if (!ipEquals(inp.laddr, laddr)) continue;
       if (w > 0 && !wildcard) continue;
       if (w < matchwild) {
         match = inp;
@@ -271,7 +314,7 @@ export class InPcbTable {
     return set === undefined ? [] : [...set];
   }
 
-  private anonPort(laddr: number): number {
+  private anonPort(laddr: IpAddress): number {
     let lo = this.layer.tunables.anonportmin;
     let hi = this.layer.tunables.anonportmax;
     if (lo > hi) [lo, hi] = [hi, lo];

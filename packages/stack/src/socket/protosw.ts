@@ -13,7 +13,7 @@
  * @module
  */
 import type { Mbuf } from '../mbuf/index.js';
-import type { SockaddrIn } from './sockaddr.js';
+import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 
 /** Result of a `getsockopt` handled by a protocol: a value or an errno. */
@@ -29,14 +29,14 @@ export interface ProtoUserReqs {
   /** Destroy the control block (`pr_detach`); the socket is being freed. */
   detach(so: Socket): void;
   /** Bind a local address (`pr_bind`): EADDRINUSE, EADDRNOTAVAIL, EINVAL (already bound). */
-  bind(so: Socket, nam: SockaddrIn): number;
+  bind(so: Socket, nam: Sockaddr): number;
   /** Become a listener (`pr_listen`); EOPNOTSUPP for datagram protocols. */
   listen(so: Socket, backlog: number): number;
   /**
    * Connect (`pr_connect`): a datagram protocol records the default peer
    * and calls `soisconnected`; TCP sends its SYN and calls `soisconnecting`.
    */
-  connect(so: Socket, nam: SockaddrIn): number;
+  connect(so: Socket, nam: Sockaddr): number;
   /** Disconnect (`pr_disconnect`): dissolve the association (UDP connect to AF_UNSPEC, TCP close). */
   disconnect(so: Socket): number;
   /** Finish accepting a socket taken from the listen queue (`pr_accept`). */
@@ -51,13 +51,13 @@ export interface ProtoUserReqs {
    * is the destination for an unconnected datagram socket; `len` is the
    * chain's length. 0 or errno.
    */
-  send(so: Socket, m: Mbuf | null, len: number, nam: SockaddrIn | null, flags: number): number;
+  send(so: Socket, m: Mbuf | null, len: number, nam: Sockaddr | null, flags: number): number;
   /** Data was taken from the receive buffer (`pr_rcvd`, only with `PR_WANTRCVD`): a window update. */
   rcvd(so: Socket, flags: number): void;
   /** Local address (`pr_sockaddr`). */
-  sockaddr(so: Socket): SockaddrIn;
+  sockaddr(so: Socket): Sockaddr;
   /** Peer address (`pr_peeraddr`), or null when not connected (ENOTCONN). */
-  peeraddr(so: Socket): SockaddrIn | null;
+  peeraddr(so: Socket): Sockaddr | null;
   /**
    * Options at the protocol's levels (`pr_ctloutput`): `IPPROTO_IP`,
    * `IPPROTO_UDP`, `IPPROTO_TCP`. For set, returns 0 or an errno; for get,

@@ -24,7 +24,7 @@
  * @module
  */
 import { M_EXT, MSIZE, Mbuf, mCopydata, mCopymAt, mFree, mFreem } from '../mbuf/index.js';
-import type { SockaddrIn } from './sockaddr.js';
+import type { Sockaddr } from './sockaddr.js';
 import { SleepLock, WaitQueue } from './wait.js';
 
 /** Storage charged to a socket buffer for one mbuf (`sballoc`). */
@@ -41,12 +41,12 @@ export class SbRecord {
   /** Data bytes in {@link SbRecord.m}. */
   len: number;
   /** The sender (`sbappendaddr`), or null (`sbappendrecord`). */
-  addr: SockaddrIn | null;
+  addr: Sockaddr | null;
   /** @internal Storage charged for this record, returned when it is dropped. */
   charge: number;
 
   /** @internal Made by the {@link SockBuf} append functions. */
-  constructor(m: Mbuf | null, len: number, addr: SockaddrIn | null, charge: number) {
+  constructor(m: Mbuf | null, len: number, addr: Sockaddr | null, charge: number) {
     this.m = m;
     this.len = len;
     this.addr = addr;
@@ -196,7 +196,7 @@ export class SockBuf {
    *   chain has then been freed and the caller counts the drop (UDP's
    *   `fullsock`).
    */
-  appendAddr(from: SockaddrIn | null, m: Mbuf | null, len: number): boolean {
+  appendAddr(from: Sockaddr | null, m: Mbuf | null, len: number): boolean {
     let charge = MSIZE;
     for (let n = m; n !== null; n = n.next) charge += mbufCharge(n);
     if (len > this.hiwat - this.cc || charge > this.mbmax - this.mbcnt) {

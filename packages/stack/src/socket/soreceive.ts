@@ -15,7 +15,7 @@ import { EWOULDBLOCK, Errno } from '../kern/errno.js';
 import { copyChainToUio, mCopym, mFreem } from '../mbuf/index.js';
 import type { CopySink, Mbuf, Uio } from '../mbuf/index.js';
 import { MSG, PR, SS } from './constants.js';
-import type { SockaddrIn } from './sockaddr.js';
+import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 
 /** Options of {@link soReceive}. */
@@ -36,7 +36,7 @@ export interface ReceiveResult {
    */
   bytes: number;
   /** The sender, for datagram protocols (`PR_ADDR`); else null. */
-  addr: SockaddrIn | null;
+  addr: Sockaddr | null;
   /** `MSG_TRUNC` when a datagram was longer than the uio (the rest is discarded). */
   flags: number;
   /** Copy requests made to the sink (copyouts). */

@@ -16,13 +16,13 @@ import { EWOULDBLOCK, Errno } from '../kern/errno.js';
 import { fillFromUio, mFreem } from '../mbuf/index.js';
 import type { CopySource, Mbuf, Uio } from '../mbuf/index.js';
 import { MSG, PR, SS } from './constants.js';
-import type { SockaddrIn } from './sockaddr.js';
+import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 
 /** Options of {@link soSend}. */
 export interface SendOptions {
   /** Destination for an unconnected datagram socket (`sendto`). */
-  addr?: SockaddrIn | null;
+  addr?: Sockaddr | null;
   /** `MSG_*` flags: `DONTWAIT`, `EOR`, `NOSIGNAL` (there are no signals: EPIPE is returned either way). */
   flags?: number;
 }

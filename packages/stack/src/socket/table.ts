@@ -23,7 +23,7 @@ import type { SocketLayer } from './layer.js';
 import { soPoll } from './poll.js';
 import type { SockoptValue } from './protosw.js';
 import { checkSockaddr } from './sockaddr.js';
-import type { SockaddrIn } from './sockaddr.js';
+import type { Sockaddr } from './sockaddr.js';
 import { soCantRcvMore, soCantSendMore } from './socket.js';
 import type { Socket } from './socket.js';
 import { soGetopt, soSetopt } from './sockopt.js';
@@ -45,7 +45,13 @@ export interface PollFd {
   events: number;
 }
 
-function addrErrno(sa: SockaddrIn | null | undefined): number {
+/**
+ * Check an address a user gave for socket `so`: well formed (EINVAL), of a
+ * family we know, and of the socket's own domain (EAFNOSUPPORT, as Linux
+ * answers a `sockaddr_in6` given to an `AF_INET` socket).
+ */
+function addrErrno(so: Socket, sa: Sockaddr | null | undefined): number {
+  if (sa !== null && typeof sa === 'object' && sa.family !== so.proto.domain) return Errno.EAFNOSUPPORT;
   const c = checkSockaddr(sa);
   return c === 0 ? 0 : c === 'family' ? Errno.EAFNOSUPPORT : Errno.EINVAL;
 }
@@ -104,10 +110,10 @@ export class SocketTable {
   }
 
   /** `bind(2)`: 0, EBADF, EAFNOSUPPORT, EINVAL, EADDRINUSE, EADDRNOTAVAIL. */
-  bind(fd: number, addr: SockaddrIn): number {
+  bind(fd: number, addr: Sockaddr): number {
     const so = this.get(fd);
     if (so === null) return Errno.EBADF;
-    const e = addrErrno(addr);
+    const e = addrErrno(so, addr);
     if (e !== 0) return e;
     return so.proto.usrreqs.bind(so, addr);
   }
@@ -139,7 +145,7 @@ export class SocketTable {
    * @returns 0 or EBADF, EAFNOSUPPORT, EINVAL, EISCONN, EOPNOTSUPP (a
    *   listener), EADDRNOTAVAIL, ENETUNREACH, ECONNREFUSED, ETIMEDOUT, ...
    */
-  async connect(fd: number, addr: SockaddrIn): Promise<number> {
+  async connect(fd: number, addr: Sockaddr): Promise<number> {
     const so = this.get(fd);
     if (so === null) return Errno.EBADF;
     if (so.listening) return Errno.EOPNOTSUPP;
@@ -147,7 +153,7 @@ export class SocketTable {
     if (addr !== null && typeof addr === 'object' && addr.family === AF.UNSPEC && (pr.flags & PR.CONNREQUIRED) === 0) {
       return (so.state & SS.ISCONNECTED) !== 0 ? pr.usrreqs.disconnect(so) : 0;
     }
-    const e = addrErrno(addr);
+    const e = addrErrno(so, addr);
     if (e !== 0) return e;
     if ((so.state & SS.NBIO) !== 0 && (so.state & SS.ISCONNECTING) !== 0) return Errno.EALREADY;
     if ((so.state & (SS.ISCONNECTED | SS.ISCONNECTING)) !== 0) {
@@ -170,7 +176,7 @@ export class SocketTable {
    * non-blocking and none), give it a descriptor and return the peer.
    * A listener closed meanwhile gives ECONNABORTED.
    */
-  async accept(fd: number, flags = 0): Promise<{ errno: number; fd: number; addr: SockaddrIn | null }> {
+  async accept(fd: number, flags = 0): Promise<{ errno: number; fd: number; addr: Sockaddr | null }> {
     const so = this.get(fd);
     const fail = (errno: number) => ({ errno, fd: -1, addr: null });
     if (so === null) return fail(Errno.EBADF);
@@ -200,11 +206,11 @@ export class SocketTable {
    * `sendto(2)` / `send(2)`: the bytes come from `source` through `uio`
    * (see {@link soSend}). `addr` is for unconnected datagram sockets.
    */
-  async sendto(fd: number, uio: Uio, source: CopySource, addr: SockaddrIn | null = null, flags = 0): Promise<SendResult> {
+  async sendto(fd: number, uio: Uio, source: CopySource, addr: Sockaddr | null = null, flags = 0): Promise<SendResult> {
     const so = this.get(fd);
     if (so === null) return { errno: Errno.EBADF, bytes: 0, requests: 0 };
     if (addr !== null) {
-      const e = addrErrno(addr);
+      const e = addrErrno(so, addr);
       if (e !== 0) return { errno: e, bytes: 0, requests: 0 };
     }
     return soSend(so, uio, source, { addr, flags });
@@ -277,14 +283,14 @@ export class SocketTable {
   }
 
   /** `getsockname(2)`: the local address (0.0.0.0:0 when unbound). */
-  getsockname(fd: number): { errno: number; addr: SockaddrIn | null } {
+  getsockname(fd: number): { errno: number; addr: Sockaddr | null } {
     const so = this.get(fd);
     if (so === null) return { errno: Errno.EBADF, addr: null };
     return { errno: 0, addr: so.proto.usrreqs.sockaddr(so) };
   }
 
   /** `getpeername(2)`: the peer, or ENOTCONN. */
-  getpeername(fd: number): { errno: number; addr: SockaddrIn | null } {
+  getpeername(fd: number): { errno: number; addr: Sockaddr | null } {
     const so = this.get(fd);
     if (so === null) return { errno: Errno.EBADF, addr: null };
     const a = (so.state & SS.ISCONNECTED) !== 0 ? so.proto.usrreqs.peeraddr(so) : null;

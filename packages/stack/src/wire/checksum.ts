@@ -19,9 +19,12 @@
  * Sums returned by the `*Sum` functions are *partial*: non-negative integers
  * that may exceed 16 bits and are meant to be added together and passed as
  * `initial` to {@link internetChecksum} / {@link verifyChecksum}.
- * Nothing here throws; ranges must lie inside the buffer (the caller checked
- * them, e.g. through a wire view's `newChecked`).
+ * Nothing here throws (but {@link pseudoHeaderSum} given addresses of two
+ * families, a caller's bug); ranges must lie inside the buffer (the caller
+ * checked them, e.g. through a wire view's `newChecked`).
  */
+import type { IpAddress } from './ip.js';
+import { pseudoHeaderSum6 } from './ipv6.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -45,6 +48,7 @@ let cachedWords: Uint32Array = new Uint32Array(0);
  * A non-zero input never folds to 0: it gives 0xffff, the ones' complement
  * "negative zero". Integer ops once the value fits 32 bits.
  */
+
 export function foldSum(s: number): number {
   while (s > 0xffffffff) {
     const hi = Math.floor(s / 0x10000);
@@ -144,14 +148,18 @@ export function verifyChecksum(buf: Uint8Array, off: number, len: number, initia
 }
 
 /**
- * Partial sum of the IPv4 pseudo-header that UDP and TCP checksums cover
- * (RFC 768, RFC 9293 3.1): source, destination, zero+protocol, and the
- * transport length (header + data). Addresses are unsigned 32-bit numbers.
+ * Partial sum of the pseudo-header that UDP and TCP checksums cover, for
+ * either family: IPv4 (RFC 768, RFC 9293 3.1: source, destination,
+ * zero+protocol, transport length) when the addresses are numbers, IPv6
+ * (RFC 8200 8.1, {@link pseudoHeaderSum6}) when they are `Ip6Address`es.
+ * Both addresses must be of one family.
  */
-export function pseudoHeaderSum(src: number, dst: number, protocol: number, length: number): number {
-  return (
-    (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + (protocol & 0xff) + (length & 0xffff)
-  );
+export function pseudoHeaderSum(src: IpAddress, dst: IpAddress, protocol: number, length: number): number {
+  if (typeof src === 'number' && typeof dst === 'number') {
+    return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + (protocol & 0xff) + (length & 0xffff);
+  }
+  if (typeof src === 'number' || typeof dst === 'number') throw new TypeError('pseudo-header of mixed address families');
+  return pseudoHeaderSum6(src, dst, protocol, length);
 }
 
 /**

@@ -29,6 +29,7 @@
 import { foldSum, pseudoHeaderSum, sum16, internetChecksum } from './checksum.js';
 import { readU32, writeU32 } from './bytes.js';
 import { IpProto } from './ipv4.js';
+import type { IpAddress } from './ip.js';
 
 /** Length of a TCP header without options. */
 export const TCP_HEADER_LEN = 20;
@@ -186,13 +187,13 @@ export class TcpPacket {
   }
 
   /** Whether the checksum verifies for IPv4 `src`/`dst` over the whole segment. */
-  verifyChecksum(src: number, dst: number): boolean {
+  verifyChecksum(src: IpAddress, dst: IpAddress): boolean {
     const s = pseudoHeaderSum(src, dst, IpProto.TCP, this.len) + sum16(this.buf, this.off, this.len);
     return foldSum(s) === 0xffff;
   }
 
   /** Compute and store the checksum over the whole segment. */
-  fillChecksum(src: number, dst: number): void {
+  fillChecksum(src: IpAddress, dst: IpAddress): void {
     const o = this.off + TcpField.CHECKSUM;
     this.buf[o] = 0;
     this.buf[o + 1] = 0;
@@ -340,7 +341,7 @@ export const TcpRepr = {
    * malformed options are `'badOption'` in `'strict'` mode (the default),
    * and set {@link TcpRepr.optionsMalformed} in `'lenient'` mode. Never throws.
    */
-  parse(p: TcpPacket, src: number, dst: number, checkChecksum = true, options: TcpOptionMode = 'strict'): TcpRepr | TcpError {
+  parse(p: TcpPacket, src: IpAddress, dst: IpAddress, checkChecksum = true, options: TcpOptionMode = 'strict'): TcpRepr | TcpError {
     if (checkChecksum && !p.verifyChecksum(src, dst)) return 'badChecksum';
     const r: TcpRepr = {
       srcPort: p.srcPort,
@@ -385,7 +386,7 @@ export const TcpRepr = {
    * caller (e.g. an {@link InetChecksum} over an mbuf chain). Returns the
    * header length. Throws `RangeError` only when `buf` is too small.
    */
-  emit(r: TcpRepr, buf: Uint8Array, off: number, src: number, dst: number, checksum: 'fill' | 'defer' = 'fill'): number {
+  emit(r: TcpRepr, buf: Uint8Array, off: number, src: IpAddress, dst: IpAddress, checksum: 'fill' | 'defer' = 'fill'): number {
     const hlen = TcpRepr.headerLen(r);
     buf[off] = r.srcPort >>> 8;
     buf[off + 1] = r.srcPort;

@@ -18,6 +18,7 @@
 
 import { pseudoHeaderSum, sum16, foldSum, udpChecksumValue } from './checksum.js';
 import { IpProto } from './ipv4.js';
+import type { IpAddress } from './ip.js';
 
 /** Length of the UDP header. */
 export const UDP_HEADER_LEN = 8;
@@ -107,7 +108,7 @@ export class UdpPacket {
    * Whether the checksum verifies for IPv4 `src`/`dst` over the length the
    * length field gives; a zero checksum field ("none sent") verifies.
    */
-  verifyChecksum(src: number, dst: number): boolean {
+  verifyChecksum(src: IpAddress, dst: IpAddress): boolean {
     if (this.checksum === 0) return true;
     const ulen = this.length;
     const s = pseudoHeaderSum(src, dst, IpProto.UDP, ulen) + sum16(this.buf, this.off, ulen);
@@ -115,7 +116,7 @@ export class UdpPacket {
   }
 
   /** Compute and store the checksum over header and data (length field must be final). */
-  fillChecksum(src: number, dst: number): void {
+  fillChecksum(src: IpAddress, dst: IpAddress): void {
     const o = this.off + UdpField.CHECKSUM;
     this.buf[o] = 0;
     this.buf[o + 1] = 0;
@@ -130,7 +131,7 @@ export class UdpPacket {
  * checksum field must read 0) from `src` to `dst`: never 0, which would mean
  * "none".
  */
-function computeUdpChecksum(buf: Uint8Array, off: number, ulen: number, src: number, dst: number): number {
+function computeUdpChecksum(buf: Uint8Array, off: number, ulen: number, src: IpAddress, dst: IpAddress): number {
   const s = pseudoHeaderSum(src, dst, IpProto.UDP, ulen) + sum16(buf, off, ulen);
   return udpChecksumValue(~foldSum(s) & 0xffff);
 }
@@ -151,7 +152,7 @@ export const UdpRepr = {
    * `'badChecksum'`; a zero one is accepted. Port 0 is not refused here: the
    * UDP layer decides (and counts) what to do with it.
    */
-  parse(p: UdpPacket, src: number, dst: number, checkChecksum = true): UdpRepr | UdpError {
+  parse(p: UdpPacket, src: IpAddress, dst: IpAddress, checkChecksum = true): UdpRepr | UdpError {
     if (checkChecksum && !p.verifyChecksum(src, dst)) return 'badChecksum';
     return { srcPort: p.srcPort, dstPort: p.dstPort, payloadLen: p.payloadLen };
   },
@@ -175,7 +176,7 @@ export const UdpRepr = {
    * {@link InetChecksum} over an mbuf chain, then {@link udpChecksumValue}).
    * Returns 8. Throws `RangeError` only when `buf` is too small.
    */
-  emit(r: UdpRepr, buf: Uint8Array, off: number, src: number, dst: number, checksum: 'fill' | 'zero' | 'defer' = 'fill'): number {
+  emit(r: UdpRepr, buf: Uint8Array, off: number, src: IpAddress, dst: IpAddress, checksum: 'fill' | 'zero' | 'defer' = 'fill'): number {
     const ulen = UDP_HEADER_LEN + r.payloadLen;
     buf[off] = r.srcPort >>> 8;
     buf[off + 1] = r.srcPort;

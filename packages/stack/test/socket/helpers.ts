@@ -68,7 +68,7 @@ export class FakeHost implements InetHost {
         this.sent.push({ bytes: mToBytes(m), opts: o });
         const tp = this.protos.get(o.proto);
         const bcast = o.dst === 0xffffffff || o.dst === BCAST;
-        if (this.loop && tp !== undefined && (this.addrs.has(o.dst) || bcast)) {
+        if (this.loop && tp !== undefined && (this.addrs.has(o.dst as number) || bcast)) {
           tp.input(m, {
             src: o.src,
             dst: o.dst,

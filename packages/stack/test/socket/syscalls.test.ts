@@ -16,7 +16,9 @@ import {
   SOL_SOCKET,
   SocketTable,
   sockaddrIn,
+  sockaddrIn6,
 } from '../../src/socket/index.js';
+import { IP6_LOOPBACK } from '../../src/wire/ip.js';
 import { UdpProtocol } from '../../src/transport/udp/index.js';
 import { A1, A2, BCAST, CountingSink, CountingSource, fakeLayer, FOREIGN, pattern } from './helpers.js';
 
@@ -119,6 +121,9 @@ describe('socket system calls (over UDP on a fake network layer)', () => {
       const a = t.socket(AF_INET, SOCK.DGRAM, 0).fd;
       expect(t.bind(a, sockaddrIn(FOREIGN, 7))).to.equal(Errno.EADDRNOTAVAIL);
       expect(t.bind(a, { family: AF.INET6, addr: 0, port: 7 })).to.equal(Errno.EAFNOSUPPORT);
+      // A well-formed sockaddr_in6 on an AF_INET socket is still the wrong family (Linux inet_bind).
+      expect(t.bind(a, sockaddrIn6(IP6_LOOPBACK, 7))).to.equal(Errno.EAFNOSUPPORT);
+      expect(t.bind(a, { ...sockaddrIn6(IP6_LOOPBACK, 7), family: AF_INET } as never)).to.equal(Errno.EINVAL);
       expect(t.bind(a, { family: AF_INET, addr: 0, port: 70000 })).to.equal(Errno.EINVAL);
       expect(t.bind(a, sockaddrIn(BCAST, 7))).to.equal(0); // a broadcast address receives
     });

@@ -112,7 +112,7 @@ export class Channel {
     if (typeof p === 'string') throw new Error(`stack sent a bad segment: ${p}`);
     const r = TcpRepr.parse(p, o.src, o.dst, true);
     if (typeof r === 'string') throw new Error(`stack sent a bad segment: ${r}`);
-    this.sent.push({ src: o.src, dst: o.dst, repr: r, payload: bytes.subarray(p.headerLen) });
+    this.sent.push({ src: o.src as number, dst: o.dst as number, repr: r, payload: bytes.subarray(p.headerLen) });
     return 0;
   }
 

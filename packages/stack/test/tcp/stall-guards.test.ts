@@ -35,7 +35,7 @@ describe('tcp stall guards and RFC 5927', () => {
     const e = await established(ch);
     const learnt: Array<[number, number]> = [];
     ch.host.ip.pmtuUpdate = (dst, mtu) => {
-      learnt.push([dst, mtu]);
+      learnt.push([dst as number, mtu]);
       return mtu;
     };
     send(ch, e.fd, bytes(1000));

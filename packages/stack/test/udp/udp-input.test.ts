@@ -141,7 +141,7 @@ describe('UDP input and output (fake network layer)', () => {
       errno: Errno.ECONNREFUSED, icmpType: 3, icmpCode: 3, mtu: 0,
       src, dst: FOREIGN, srcPort, dstPort: 53, quoted: new Uint8Array(8),
     });
-    udp.ctlinput(err(me.port, me.addr));
+    udp.ctlinput(err(me.port, me.addr as number));
     udp.ctlinput(err(5353, A1)); // the unconnected socket: ignored
     expect(udp.stats.ctlnotify).to.equal(1);
     const s1 = await t.sendto(c, makeUio([{ base: 0, len: 1 }], 'write'), new CountingSource(new Uint8Array(1)));

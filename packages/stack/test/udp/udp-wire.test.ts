@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { Errno } from '../../src/kern/errno.js';
 import { MemWire } from '../../src/link/memwire.js';
 import { makeUio } from '../../src/mbuf/index.js';
-import { AF_INET, MSG, POLL, SO, SOCK, SOL_SOCKET, SocketLayer, SocketTable, sockaddrIn } from '../../src/socket/index.js';
+import { AF_INET, MSG, POLL, SO, SOCK, SOL_SOCKET, SocketLayer, SocketTable, sockaddrIn, type Sockaddr } from '../../src/socket/index.js';
 import { Stack } from '../../src/stack.js';
 import { UdpProtocol } from '../../src/transport/udp/index.js';
 import { CountingSink, CountingSource, pattern } from '../socket/helpers.js';
@@ -28,7 +28,7 @@ function makeNet(mclnum = 1) {
   return { wire, a: mk('10.0.0.1'), b: mk('10.0.0.2') };
 }
 
-async function send(t: SocketTable, fd: number, data: Uint8Array, to: ReturnType<typeof sockaddrIn> | null = null) {
+async function send(t: SocketTable, fd: number, data: Uint8Array, to: Sockaddr | null = null) {
   return t.sendto(fd, makeUio([{ base: 0, len: data.length }], 'write'), new CountingSource(data), to);
 }
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
-import { verifyChecksum } from '../../src/wire/checksum.js';
+import { pseudoHeaderSum, verifyChecksum } from '../../src/wire/checksum.js';
 import {
   IP6_ALL_NODES,
   IP6_ANY,
@@ -170,6 +170,14 @@ describe('wire: IPv6 fixed header (Ipv6Packet, Ipv6Repr)', () => {
       const other = pseudoHeaderSum6(p.dst, a6('fd00:77::99'), Ip6Next.ICMPV6, p.payloadLen);
       expect(verifyChecksum(f, p.payloadOffset, p.payloadLen, other)).to.equal(false);
     }
+  });
+
+  it('pseudoHeaderSum takes either family by the type of its addresses', () => {
+    const p = view(VETH6_NA);
+    expect(pseudoHeaderSum(p.src, p.dst, Ip6Next.ICMPV6, p.payloadLen)).to.equal(pseudoHeaderSum6(p.src, p.dst, Ip6Next.ICMPV6, p.payloadLen));
+    expect(verifyChecksum(VETH6_NA, p.payloadOffset, p.payloadLen, pseudoHeaderSum(p.src, p.dst, Ip6Next.ICMPV6, p.payloadLen))).to.equal(true);
+    expect(() => pseudoHeaderSum(p.src, 0x0a000001, 6, 20)).to.throw(TypeError);
+    expect(() => pseudoHeaderSum(0x0a000001, p.dst, 6, 20)).to.throw(TypeError);
   });
 
   it('parse then emit gives back the captured header, byte for byte', () => {

@@ -44,14 +44,14 @@ function udpSocket(env: Interop, port: number): number {
   return fd;
 }
 
-async function udpSend(env: Interop, fd: number, data: Uint8Array, to: ReturnType<typeof sockaddrIn>): Promise<void> {
+async function udpSend(env: Interop, fd: number, data: Uint8Array, to: rump.Sockaddr): Promise<void> {
   const r = await env.t.sendto(fd, makeUio([{ base: 0, len: data.length }], 'write'), new BufferCopySource(data), to);
   expect(r.errno, `sendto ${data.length} bytes`).to.equal(0);
   expect(r.bytes).to.equal(data.length);
 }
 
 /** Waits up to `ms` for a datagram; null on timeout. */
-async function udpRecv(env: Interop, fd: number, ms: number): Promise<{ data: Uint8Array; addr: ReturnType<typeof sockaddrIn> | null } | null> {
+async function udpRecv(env: Interop, fd: number, ms: number): Promise<{ data: Uint8Array; addr: rump.Sockaddr | null } | null> {
   const p = await env.t.poll([{ fd, events: POLL.IN }], ms);
   if ((p.revents[0]! & POLL.IN) === 0) return null;
   const buf = new Uint8Array(65536);

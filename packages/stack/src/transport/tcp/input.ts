@@ -27,6 +27,7 @@ import { seqGeq, seqGt, seqLeq, seqLt, seqOffset, seqSub } from './seq.js';
 import { tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
 import { timeWaitInput } from './timewait.js';
 import { haveEstablished, setState, tcbClosed, TCPS, TF, type TcpCb } from './tcpcb.js';
+import type { IpAddress } from '../../wire/ip.js';
 
 const ACK = TcpFlag.ACK;
 const SYN = TcpFlag.SYN;
@@ -117,7 +118,7 @@ export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
  * Process a parsed segment whose chain `m` now holds only its data
  * (demultiplex and the state machine). Takes ownership of `m`.
  */
-export function tcpInputSegment(tcp: TcpProtocol, seg: TcpRepr, m: Mbuf, src: number, dst: number): void {
+export function tcpInputSegment(tcp: TcpProtocol, seg: TcpRepr, m: Mbuf, src: IpAddress, dst: IpAddress): void {
   const stats = tcp.stats;
   let inp = tcp.pcbs.lookupConnect(src, seg.srcPort, dst, seg.dstPort);
   let tp = inp === null ? null : (inp.ppcb as TcpCb | null);

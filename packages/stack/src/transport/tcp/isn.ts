@@ -18,12 +18,13 @@
  * @packageDocumentation
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { Ip6Address } from '../../wire/ip.js';
 
 /**
  * An IP address for hashing: a `number` is an IPv4 address in host order
  * (`0x0a000001` = 10.0.0.1); a `Uint8Array` is the address bytes (4 or 16).
  */
-export type HashAddr = number | Uint8Array;
+export type HashAddr = number | Uint8Array | Ip6Address;
 
 /** Key length used when none is supplied: 256 bits (RFC 6528 §3 asks for >= 128). */
 export const DEFAULT_KEY_BYTES = 32;
@@ -51,7 +52,7 @@ function encodeTuple(
 ): number {
   let o = 0;
   const len = (a: HashAddr | undefined): number =>
-    a === undefined ? 0 : typeof a === 'number' ? 4 : Math.min(a.length, 16);
+    a === undefined ? 0 : typeof a === 'number' ? 4 : a instanceof Ip6Address ? 16 : Math.min(a.length, 16);
   buf[o++] = len(local);
   buf[o++] = len(remote);
   const put = (a: HashAddr | undefined): void => {
@@ -61,6 +62,9 @@ function encodeTuple(
       buf[o++] = (a >>> 16) & 0xff;
       buf[o++] = (a >>> 8) & 0xff;
       buf[o++] = a & 0xff;
+    } else if (a instanceof Ip6Address) {
+      a.writeTo(buf, o);
+      o += 16;
     } else {
       const n = Math.min(a.length, 16);
       buf.set(a.subarray(0, n), o);

@@ -27,7 +27,7 @@ import { InPcbTable } from '../../socket/inpcb.js';
 import { DEFAULT_TUNABLES, type SocketLayer } from '../../socket/layer.js';
 import type { Protosw } from '../../socket/protosw.js';
 import type { Socket } from '../../socket/socket.js';
-import { sockaddrIn } from '../../socket/sockaddr.js';
+import { sockaddrFor } from '../../socket/sockaddr.js';
 import { soSetError } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum } from '../../wire/checksum.js';
 import { TCP_HEADER_LEN, type TcpRepr } from '../../wire/tcp.js';
@@ -44,6 +44,7 @@ import { ReassBudget } from './reass-budget.js';
 import { SynCache, type SynCacheEntry } from './syncache.js';
 import { setState, TCPS, TCP_STATE_NAMES, TF, TcpCb } from './tcpcb.js';
 import { makeTcpProtosw } from './usrreq.js';
+import type { IpAddress } from '../../wire/ip.js';
 
 /** Tunables (`net.inet.tcp.*`), read at each use so sysctl writes act at once. */
 export interface TcpTunables {
@@ -156,9 +157,9 @@ export const TCP_DEFAULTS: Readonly<Omit<TcpTunables, 'reassMaxClusters' | 'reas
 /** One row of `netstat -p tcp`. */
 export interface TcpConnInfo {
   state: string;
-  laddr: number;
+  laddr: IpAddress;
   lport: number;
-  faddr: number;
+  faddr: IpAddress;
   fport: number;
   sndQ: number;
   rcvQ: number;
@@ -443,7 +444,7 @@ export class TcpProtocol implements TransportProtocol {
   }
 
   /** @internal Pseudo-header partial sum. */
-  pseudo(src: number, dst: number, len: number): number {
+  pseudo(src: IpAddress, dst: IpAddress, len: number): number {
     return pseudoHeaderSum(src, dst, 6, len);
   }
 
@@ -515,7 +516,7 @@ export class TcpProtocol implements TransportProtocol {
   }
 
   /** MSS we can receive towards `faddr`: the route's MTU minus the family's network header and TCP's. */
-  ourMssFor(faddr: number, fam: NetworkFamily = INET): number {
+  ourMssFor(faddr: IpAddress, fam: NetworkFamily = INET): number {
     const mtu = this.ip.mtuTowards(faddr);
     const hdrs = fam.headerLen + TCP_HEADER_LEN;
     return mtu > hdrs ? mtu - hdrs : this.tun.mssdflt;
@@ -575,7 +576,7 @@ export class TcpProtocol implements TransportProtocol {
   }
 
   /** @internal A SYN cache entry for a SYN to listener `lp`. */
-  syncacheEntry(lp: TcpCb, head: Socket, key: string, seg: TcpRepr, src: number, dst: number): SynCacheEntry {
+  syncacheEntry(lp: TcpCb, head: Socket, key: string, seg: TcpRepr, src: IpAddress, dst: IpAddress): SynCacheEntry {
     const req = lp.flags & (TF.REQ_SCALE | TF.REQ_TSTMP | TF.REQ_SACK | TF.NOOPT);
     const noopt = (req & TF.NOOPT) !== 0;
     const wantScale = !noopt && (req & TF.REQ_SCALE) !== 0 && seg.windowScale !== null;
@@ -618,7 +619,7 @@ export class TcpProtocol implements TransportProtocol {
     const inp = tp.inp;
     inp.laddr = e.laddr;
     inp.lport = e.lport;
-    const err = this.pcbs.connect(inp, sockaddrIn(e.faddr, e.fport));
+    const err = this.pcbs.connect(inp, sockaddrFor(e.faddr, e.fport));
     if (err !== 0) {
       this.layer.abort(so);
       return null;

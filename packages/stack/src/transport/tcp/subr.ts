@@ -16,6 +16,7 @@ import { TcpFlag, TcpRepr } from '../../wire/tcp.js';
 import { tcpSendSegment, tcpTsNow, tsOn } from './output.js';
 import type { TcpProtocol } from './protocol.js';
 import { haveRcvdSyn, setState, TCPS, TF, type TcpCb } from './tcpcb.js';
+import type { IpAddress } from '../../wire/ip.js';
 
 /** A TcpRepr with every option absent, for building bare segments. */
 export function blankRepr(): TcpRepr {
@@ -42,7 +43,7 @@ export function blankRepr(): TcpRepr {
  * (`tcp_respond`). The repr's payloadLen must be 0. Counts it.
  * @returns 0 or an errno (ENOBUFS, or from IP output).
  */
-export function tcpEmit(tcp: TcpProtocol, r: TcpRepr, src: number, dst: number): number {
+export function tcpEmit(tcp: TcpProtocol, r: TcpRepr, src: IpAddress, dst: IpAddress): number {
   const hlen = TcpRepr.headerLen(r);
   const m = mGethdr(tcp.pool);
   if (m === null) {
@@ -67,7 +68,7 @@ export function tcpEmit(tcp: TcpProtocol, r: TcpRepr, src: number, dst: number):
  * broadcast or multicast (RFC 1122 4.2.3.10).
  * @param src the segment's source (our reply's destination); `dst` ours.
  */
-export function tcpRespondRst(tcp: TcpProtocol, seg: TcpRepr, src: number, dst: number): void {
+export function tcpRespondRst(tcp: TcpProtocol, seg: TcpRepr, src: IpAddress, dst: IpAddress): void {
   if ((seg.flags & TcpFlag.RST) !== 0) return;
   const r = blankRepr();
   r.srcPort = seg.dstPort;
@@ -181,6 +182,6 @@ export function tcpEnterTimeWait(tp: TcpCb): void {
 }
 
 /** Prepare a pseudo-header sum (exported for tests of checksums on crafted segments). */
-export function tcpPseudo(src: number, dst: number, len: number): number {
+export function tcpPseudo(src: IpAddress, dst: IpAddress, len: number): number {
   return pseudoHeaderSum(src, dst, 6, len);
 }

@@ -19,15 +19,16 @@ import type { TcpProtocol } from './protocol.js';
 import { seqGt } from './seq.js';
 import { blankRepr, tcpEmit, tcpRespondRst } from './subr.js';
 import type { TcpCb } from './tcpcb.js';
+import type { IpAddress } from '../../wire/ip.js';
 
 /** One half-open connection (`struct syn_cache`). */
 export interface SynCacheEntry {
   key: string;
   head: Socket;
   listener: TcpCb;
-  laddr: number;
+  laddr: IpAddress;
   lport: number;
-  faddr: number;
+  faddr: IpAddress;
   fport: number;
   irs: number;
   iss: number;
@@ -87,7 +88,7 @@ export class SynCache {
    * when this segment completes a handshake (the caller goes on processing
    * it there), else null; the caller frees the segment's data.
    */
-  input(lp: TcpCb, seg: TcpRepr, src: number, dst: number): TcpCb | null {
+  input(lp: TcpCb, seg: TcpRepr, src: IpAddress, dst: IpAddress): TcpCb | null {
     const tcp = this.tcp;
     const stats = tcp.stats;
     const head = lp.so;

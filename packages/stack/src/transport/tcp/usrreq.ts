@@ -11,7 +11,7 @@ import { mFreem, type Mbuf } from '../../mbuf/index.js';
 import { AF_INET, IPPROTO, PR, SOCK, SOOPT, SS } from '../../socket/constants.js';
 import type { InPcb } from '../../socket/inpcb.js';
 import type { ProtoUserReqs, Protosw, SockoptValue } from '../../socket/protosw.js';
-import { sockaddrIn, type SockaddrIn } from '../../socket/sockaddr.js';
+import { sockaddrFor, sockaddrIn, type Sockaddr } from '../../socket/sockaddr.js';
 import { soIsConnecting, soIsDisconnected, soIsDisconnecting, soReserve, type Socket } from '../../socket/socket.js';
 import { CONGCTL_NAMES, congctlByName } from './congctl/index.js';
 import { tcpOutput } from './output.js';
@@ -113,7 +113,7 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
       else if (tp.state === TCPS.FIN_WAIT_2) tp.timers.setClose(tcp.tun.finWait2Ms);
     },
 
-    bind(so: Socket, nam: SockaddrIn): number {
+    bind(so: Socket, nam: Sockaddr): number {
       const inp = so.pcb as InPcb | null;
       if (inp === null) return Errno.EINVAL;
       return tcp.pcbs.bind(inp, nam);
@@ -131,7 +131,7 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
       return 0;
     },
 
-    connect(so: Socket, nam: SockaddrIn): number {
+    connect(so: Socket, nam: Sockaddr): number {
       const tp = tcbOfSocket(so);
       if (tp === null) return Errno.EINVAL;
       if (tp.state !== TCPS.CLOSED) return tp.state === TCPS.SYN_SENT ? Errno.EALREADY : Errno.EISCONN;
@@ -210,15 +210,15 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
       tcpOutput(tp);
     },
 
-    sockaddr(so: Socket): SockaddrIn {
+    sockaddr(so: Socket): Sockaddr {
       const inp = so.pcb as InPcb | null;
-      return inp === null ? sockaddrIn(0, 0) : sockaddrIn(inp.laddr, inp.lport);
+      return inp === null ? sockaddrIn(0, 0) : sockaddrFor(inp.laddr, inp.lport);
     },
 
-    peeraddr(so: Socket): SockaddrIn | null {
+    peeraddr(so: Socket): Sockaddr | null {
       const inp = so.pcb as InPcb | null;
       if (inp === null || inp.fport === 0) return null;
-      return sockaddrIn(inp.faddr, inp.fport);
+      return sockaddrFor(inp.faddr, inp.fport);
     },
 
     ctloutputSet(so: Socket, level: number, name: number, value: SockoptValue): number {

@@ -25,14 +25,16 @@ import { InPcbTable } from '../../socket/inpcb.js';
 import type { InPcb } from '../../socket/inpcb.js';
 import type { SocketLayer } from '../../socket/layer.js';
 import type { ProtoUserReqs, Protosw, SockoptValue } from '../../socket/protosw.js';
-import { INADDR_ANY, INADDR_BROADCAST, INADDR_LOOPBACK, sockaddrIn } from '../../socket/sockaddr.js';
-import type { SockaddrIn } from '../../socket/sockaddr.js';
+import { INADDR_BROADCAST, sockaddrFor, sockaddrIn } from '../../socket/sockaddr.js';
+import type { Sockaddr } from '../../socket/sockaddr.js';
 import { soIsConnected, soReserve, soRwakeup, soSetError } from '../../socket/socket.js';
 import type { Socket } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum, udpChecksumValue } from '../../wire/checksum.js';
 import { UDP_HEADER_LEN, UdpField } from '../../wire/udp.js';
 import { newUdpStats, UDP_STATS_DESCRIPTIONS } from './stats.js';
 import type { UdpStats } from './stats.js';
+import { ipEquals, ipIsUnspecified, type IpAddress } from '../../wire/ip.js';
+import { familyOf } from '../../net/family.js';
 
 /** `IP_TOS` and `IP_TTL` option names at level `IPPROTO_IP` (Linux values). */
 export const IP_OPT = { TOS: 1, TTL: 2 } as const;
@@ -180,7 +182,7 @@ export class UdpProtocol implements TransportProtocol {
         return;
       }
     }
-    const from = sockaddrIn(info.src, sport);
+    const from = sockaddrFor(info.src, sport);
     const plen = ulen - UDP_HEADER_LEN;
     if (info.broadcast || info.multicast) {
       if (ulen < total) mAdj(m, ulen - total);
@@ -207,11 +209,11 @@ export class UdpProtocol implements TransportProtocol {
    * source (`udp4_realinput`'s multicast loop, without its SO_REUSE* early
    * stop: every matching socket gets the datagram).
    */
-  private inputBroadcast(m: Mbuf, info: IpPacketInfo, from: SockaddrIn, dport: number, plen: number): void {
+  private inputBroadcast(m: Mbuf, info: IpPacketInfo, from: Sockaddr, dport: number, plen: number): void {
     const targets: InPcb[] = [];
     for (const inp of this.table.onPort(dport)) {
-      if (inp.laddr !== INADDR_ANY && inp.laddr !== info.dst >>> 0) continue;
-      if (inp.faddr !== INADDR_ANY && (inp.faddr !== info.src >>> 0 || inp.fport !== from.port)) continue;
+      if (!ipIsUnspecified(inp.laddr) && !ipEquals(inp.laddr, info.dst)) continue;
+      if (!ipIsUnspecified(inp.faddr) && (!ipEquals(inp.faddr, info.src) || inp.fport !== from.port)) continue;
       targets.push(inp);
     }
     if (targets.length === 0) {
@@ -232,7 +234,7 @@ export class UdpProtocol implements TransportProtocol {
   }
 
   /** `udp4_sendup`: queue on the socket or count the drop. Consumes `m`. */
-  private deliver(inp: InPcb, m: Mbuf, from: SockaddrIn, plen: number): void {
+  private deliver(inp: InPcb, m: Mbuf, from: Sockaddr, plen: number): void {
     const so = inp.so;
     if ((so.state & SS.CANTRCVMORE) !== 0) {
       this.stats.rcvshut++;
@@ -270,7 +272,7 @@ export class UdpProtocol implements TransportProtocol {
    * `udp_output`: prepend the header, checksum, and hand to IP. Consumes `m`
    * (null for an empty datagram) on every path.
    */
-  private output(inp: InPcb, m: Mbuf | null, len: number, dst: number, dport: number, src: number): number {
+  private output(inp: InPcb, m: Mbuf | null, len: number, dst: IpAddress, dport: number, src: IpAddress): number {
     const st = this.stats;
     const so = inp.so;
     const host = this.layer.host;
@@ -357,14 +359,14 @@ export class UdpProtocol implements TransportProtocol {
       connect: (so, nam) => {
         const inp = pcbOf(so);
         if (inp === null) return Errno.EINVAL;
-        if (inp.faddr !== INADDR_ANY) return Errno.EISCONN;
+        if (!ipIsUnspecified(inp.faddr)) return Errno.EISCONN;
         const err = table.connect(inp, nam);
         if (err === 0) soIsConnected(so);
         return err;
       },
       disconnect: (so) => {
         const inp = pcbOf(so);
-        if (inp === null || inp.faddr === INADDR_ANY) return Errno.ENOTCONN;
+        if (inp === null || ipIsUnspecified(inp.faddr)) return Errno.ENOTCONN;
         // udp_disconnect: the local address goes back to ANY; the port stays.
         table.disconnect(inp, true);
         so.state &= ~SS.ISCONNECTED;
@@ -381,11 +383,11 @@ export class UdpProtocol implements TransportProtocol {
       rcvd: () => {},
       sockaddr: (so) => {
         const inp = pcbOf(so);
-        return sockaddrIn(inp?.laddr ?? INADDR_ANY, inp?.lport ?? 0);
+        return inp === null ? sockaddrIn(0, 0) : sockaddrFor(inp.laddr, inp.lport);
       },
       peeraddr: (so) => {
         const inp = pcbOf(so);
-        return inp === null || inp.faddr === INADDR_ANY ? null : sockaddrIn(inp.faddr, inp.fport);
+        return inp === null || ipIsUnspecified(inp.faddr) ? null : sockaddrFor(inp.faddr, inp.fport);
       },
       ctloutputSet: (so, level, name, value) => this.setopt(so, level, name, value),
       ctloutputGet: (so, level, name) => this.getopt(so, level, name),
@@ -393,17 +395,17 @@ export class UdpProtocol implements TransportProtocol {
   }
 
   /** `udp_send`: pick the destination and source, bind if needed, output. Consumes `m`. */
-  private send(so: Socket, m: Mbuf | null, len: number, nam: SockaddrIn | null): number {
+  private send(so: Socket, m: Mbuf | null, len: number, nam: Sockaddr | null): number {
     const inp = this.pcbOf(so);
     if (inp === null) {
       mFreem(m);
       return Errno.EINVAL;
     }
-    let dst: number;
+    let dst: IpAddress;
     let dport: number;
-    let src: number;
+    let src: IpAddress;
     if (nam !== null) {
-      if (inp.faddr !== INADDR_ANY) {
+      if (!ipIsUnspecified(inp.faddr)) {
         mFreem(m);
         return Errno.EISCONN;
       }
@@ -411,8 +413,12 @@ export class UdpProtocol implements TransportProtocol {
         mFreem(m);
         return Errno.EADDRNOTAVAIL;
       }
-      dst = nam.addr >>> 0;
-      if (dst === INADDR_ANY) dst = INADDR_LOOPBACK;
+      dst = typeof nam.addr === 'number' ? nam.addr >>> 0 : nam.addr;
+      if (familyOf(dst) !== inp.family) {
+        mFreem(m);
+        return Errno.EAFNOSUPPORT;
+      }
+      if (ipIsUnspecified(dst)) dst = inp.family.loopback;
       dport = nam.port;
       if (inp.lport === 0) {
         const err = this.table.bind(inp, null);
@@ -421,7 +427,7 @@ export class UdpProtocol implements TransportProtocol {
           return err;
         }
       }
-      if (inp.laddr !== INADDR_ANY) src = inp.laddr;
+      if (!ipIsUnspecified(inp.laddr)) src = inp.laddr;
       else {
         const s = this.layer.host.ip.selectSource(dst);
         if (s === null) {
@@ -429,10 +435,10 @@ export class UdpProtocol implements TransportProtocol {
           this.stats.oerrors++;
           return Errno.ENETUNREACH;
         }
-        src = s >>> 0;
+        src = typeof s === 'number' ? s >>> 0 : s;
       }
     } else {
-      if (inp.faddr === INADDR_ANY) {
+      if (ipIsUnspecified(inp.faddr)) {
         mFreem(m);
         return Errno.ENOTCONN;
       }
