@@ -10,6 +10,7 @@
  */
 import { mFreem, type Mbuf } from '../../mbuf/index.js';
 import { TcpFlag, type TcpRepr } from '../../wire/tcp.js';
+import type { IpAddress } from '../../wire/ip.js';
 import { tcpOutput, tsOn } from './output.js';
 import { seqGt, seqLt } from './seq.js';
 import { tcpClose } from './subr.js';
@@ -30,7 +31,7 @@ export type TimeWaitVerdict =
  * A segment for connection `tp` in TIME-WAIT, from `src` to `dst`. Frees
  * `m` when the verdict is `'done'`; otherwise the caller still owns it.
  */
-export function timeWaitInput(tp: TcpCb, seg: TcpRepr, m: Mbuf, dst: number): TimeWaitVerdict {
+export function timeWaitInput(tp: TcpCb, seg: TcpRepr, m: Mbuf, dst: IpAddress): TimeWaitVerdict {
   const tcp = tp.tcp;
   const stats = tcp.stats;
   const flags = seg.flags;
@@ -96,7 +97,7 @@ export function timeWaitInput(tp: TcpCb, seg: TcpRepr, m: Mbuf, dst: number): Ti
  * one the SYN would be refused anyway, and closing the TIME-WAIT would only
  * let old duplicates through.
  */
-function synMayReopen(tp: TcpCb, seg: TcpRepr, dst: number): boolean {
+function synMayReopen(tp: TcpCb, seg: TcpRepr, dst: IpAddress): boolean {
   const tcp = tp.tcp;
   const linp = tcp.pcbs.lookupBind(dst, seg.dstPort);
   const lp = linp === null ? null : (linp.ppcb as TcpCb | null);
