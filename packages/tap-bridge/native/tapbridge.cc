@@ -5,6 +5,8 @@
 //     MTU, MAC and IFF_UP with ioctls: Node has no ioctl;
 //   * AF_UNIX SOCK_DGRAM sockets for the rootless bus: Node has no Unix
 //     datagram sockets;
+//   * the peer credentials of a Unix stream socket (SO_PEERCRED and
+//     SO_PEERGROUPS): Node has no getsockopt;
 //   * a FrameIo poller that watches a non-blocking fd from the event loop
 //     with uv_poll_t and, on each wake-up, reads EVERY ready frame into one
 //     pooled buffer and calls JavaScript once for the whole batch. Going
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -33,6 +36,7 @@
 #include <linux/if_tun.h>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -361,6 +365,63 @@ Napi::Value ProbeUnixDgram(const Napi::CallbackInfo& info) {
   int rc = connect(fd, (struct sockaddr*)&sun, sizeof sun) < 0 ? -errno : 0;
   close(fd);
   return Napi::Number::New(env, rc);
+}
+
+// ---------------------------------------------------------------------------
+// Peer credentials
+
+// peerCred(fd) -> { pid, uid, gid, groups: number[] | null }
+//
+// SO_PEERCRED hands back the credentials the peer had when it called
+// connect(2) (or socketpair(2)): the kernel copies them into the socket then,
+// so a peer that later exits, setuid()s or passes the fd on cannot change
+// what we read — the property an access decision wants. SO_PEERGROUPS
+// (Linux 4.13) gives the supplementary groups captured at the same moment;
+// on an older kernel `groups` is null and the caller decides what to do.
+// Only Unix domain sockets carry credentials: anything else is ENOTSUP.
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) return ThrowType(env, "peerCred: fd expected");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd < 0) return ThrowErrno(env, EBADF, "getsockopt", "peerCred: no file descriptor (" + std::to_string(fd) + ")");
+  int domain = 0;
+  socklen_t dlen = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0) {
+    int err = errno;
+    return ThrowErrno(env, err, "getsockopt", "peerCred: SO_DOMAIN of fd " + std::to_string(fd) + ": " + Describe(err));
+  }
+  if (domain != AF_UNIX) {
+    return ThrowErrno(env, ENOTSUP, "getsockopt",
+                      "peerCred: fd " + std::to_string(fd) + " is not a Unix domain socket; only those carry peer credentials");
+  }
+  struct ucred uc;
+  socklen_t len = sizeof uc;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) {
+    int err = errno;
+    return ThrowErrno(env, err, "getsockopt", "peerCred: SO_PEERCRED of fd " + std::to_string(fd) + ": " + Describe(err));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, uc.pid));
+  o.Set("uid", Napi::Number::New(env, uc.uid));
+  o.Set("gid", Napi::Number::New(env, uc.gid));
+#ifdef SO_PEERGROUPS
+  // The kernel says how much room it needs with ERANGE; NGROUPS_MAX is 65536.
+  std::vector<gid_t> groups(64);
+  for (int round = 0; round < 3; round++) {
+    socklen_t glen = groups.size() * sizeof(gid_t);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
+      size_t n = glen / sizeof(gid_t);
+      Napi::Array a = Napi::Array::New(env, n);
+      for (size_t i = 0; i < n; i++) a.Set(i, Napi::Number::New(env, groups[i]));
+      o.Set("groups", a);
+      return o;
+    }
+    if (errno != ERANGE) break;
+    groups.resize(glen / sizeof(gid_t) + 1);
+  }
+#endif
+  o.Set("groups", env.Null());
+  return o;
 }
 
 // ---------------------------------------------------------------------------
@@ -704,6 +765,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("openUnixDgram", Napi::Function::New<OpenUnixDgram>(env, "openUnixDgram"));
   exports.Set("probeUnixDgram", Napi::Function::New<ProbeUnixDgram>(env, "probeUnixDgram"));
+  exports.Set("peerCred", Napi::Function::New<PeerCred>(env, "peerCred"));
   exports.Set("FrameIo", FrameIo::Define(env));
   return exports;
 }

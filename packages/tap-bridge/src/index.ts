@@ -10,6 +10,7 @@
  *   sockets in a directory (rump's `shmif` bus file).
  * - {@link withPcap}: record any link's traffic to a pcap file.
  * - {@link Netns}: create a namespace, add taps, run peers, delete it all.
+ * - {@link peerCred}: who is at the other end of a Unix socket (`SO_PEERCRED`).
  * - Offloads: `TapLink.open({ offload: true })` speaks `virtio_net_hdr`
  *   (checksum offload, TSO out, the kernel's super-packets in).
  *
@@ -52,4 +53,6 @@ export type { PcapWriterOptions, PcapLink } from './pcap.js';
 export { Netns, NetnsError, canUseNetns, randomSubnet24 } from './netns.js';
 export type { NetnsCheck, NetnsOptions, ExecOptions, ExecResult, AddTapOptions, TapInfo, IpLink } from './netns.js';
 export { TapError } from './native.js';
+export { peerCred, peerCredOf, socketFd } from './peercred.js';
+export type { PeerCred } from './peercred.js';
 export { formatMac, parseMac, randomMac } from './ether.js';

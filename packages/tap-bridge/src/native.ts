@@ -68,6 +68,8 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   openUnixDgram(path: string, bufBytes: number): number;
   probeUnixDgram(path: string): number;
+  /** SO_PEERCRED (+ SO_PEERGROUPS, null when unknown) of a Unix domain socket; throws ENOTSUP for others. */
+  peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
   FrameIo: new (
     fd: number,
     onFrames: (count: number, errno: number) => void,
