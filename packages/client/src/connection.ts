@@ -476,7 +476,9 @@ export class RumpConnection extends EventEmitter {
     }
     if (typeof head.errno === 'number') {
       this.counters.errors++;
-      return call.reject(syscallError(head.errno, call.syscall, call.address, call.port));
+      const err = syscallError(head.errno, call.syscall, call.address, call.port);
+      if (typeof head.reason === 'string') err.reason = head.reason;
+      return call.reject(err);
     }
     if (call.fault) {
       this.counters.errors++;

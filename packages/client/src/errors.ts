@@ -37,6 +37,8 @@ export interface RumpSyscallError extends Error {
   address?: string;
   /** Port the call named, when it named one. */
   port?: number;
+  /** The server's one-line explanation, when it sent one (e.g. why a call needs admin). */
+  reason?: string;
 }
 
 /**

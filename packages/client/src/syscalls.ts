@@ -211,7 +211,12 @@ export interface CtlPingReply {
 /** One client of the server, with its copy counters (`rumpctl clients`). */
 export interface CtlClient {
   session: number;
+  /** The client's pid: the kernel's record (`SO_PEERCRED`) on a Unix socket, else what its handshake said. */
   pid: number | null;
+  /** Its uid by `SO_PEERCRED`, null when unknown (TCP). */
+  uid?: number | null;
+  /** Whether it may halt, write sysctls, change the configuration and see every client. */
+  admin?: boolean;
   name: string | null;
   /** Wall-clock ms since the epoch. */
   since: number;
@@ -287,7 +292,8 @@ export interface SyscallResults {
   'ctl.sysctl': { rows: CtlSysctlRow[] };
   'ctl.ping': { dst: string; sent: number; received: number; replies: CtlPingReply[] };
   'ctl.halt': Empty;
-  'ctl.clients': { server: CtlServerInfo; clients: CtlClient[] };
+  /** `hidden`: clients left out because the caller is not admin (it sees only itself). */
+  'ctl.clients': { server: CtlServerInfo; clients: CtlClient[]; hidden?: number };
 }
 
 /** Every system call name of the contract. */

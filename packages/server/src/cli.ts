@@ -38,6 +38,10 @@ function connectHelp(srv: RumpServer, cfg: ServerConfig): string {
     `  interfaces  ${ifs}`,
     `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
     '  protocols   tcp, udp, icmp',
+    `  admin       ${srv.admin.describe()} may halt, write sysctls and change the configuration`,
+    ...(srv.admin.tcpAdmin && cfg.listen.kind === 'tcp'
+      ? ['  WARNING     --tcp-admin: any local user who can connect to this port is admin (TCP carries no credentials)']
+      : []),
     '',
     'Run a client on this stack:',
     `  RUMP_SERVER=${url} node app.js`,

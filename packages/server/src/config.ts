@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ipaddr from 'ipaddr.js';
+import { resolveAdminGroup, type AdminGroup } from './session/admin.js';
 
 /** Where the server listens for rump clients. */
 export type ListenUrl =
@@ -35,6 +36,11 @@ export interface ServerConfig {
   socketMode: number;
   /** Most open descriptors per client (EMFILE beyond), like RLIMIT_NOFILE. */
   maxFds: number;
+  // --- the admin boundary (docs/PROTOCOL.md "Who may call what") ---
+  /** Groups whose members are admin besides root and the server's uid (`--admin-group`, repeatable). */
+  adminGroups?: AdminGroup[];
+  /** TCP clients (no credentials) are admin (`--tcp-admin`); off by default. */
+  tcpAdmin?: boolean;
 }
 
 /** The default socket path when neither an argument nor `RUMP_SERVER` names one. */
@@ -109,6 +115,15 @@ export function parseListenUrl(url: string): ListenUrl {
   return { kind: 'unix', path: url };
 }
 
+/** `--admin-group NAME|GID`, repeatable: resolved now, so a typo is a usage error at start. */
+function adminGroup(v: string, prev: AdminGroup[] = []): AdminGroup[] {
+  try {
+    return [...prev, resolveAdminGroup(v)];
+  } catch (e) {
+    throw new InvalidArgumentError(`--admin-group: ${(e as Error).message}`);
+  }
+}
+
 /** Build the commander program (exported so `--help` text can be tested and documented). */
 export function buildProgram(version: string): Command {
   return new Command('rump-server')
@@ -131,6 +146,9 @@ export function buildProgram(version: string): Command {
     )
     .option('--socket-mode <octal>', 'mode of the socket file', '600')
     .option('--max-fds <n>', 'most open descriptors per client (EMFILE beyond)', intIn('--max-fds', 1, 65536), 1024)
+    // The admin boundary: halt, sysctl writes, configuration changes and other clients' details.
+    .option('--admin-group <name|gid>', 'members of this group are admin too (besides root and the server\'s uid); repeatable', adminGroup, [])
+    .option('--tcp-admin', 'make tcp:// clients admin (they carry no credentials: any local user could halt the server)')
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
 }
@@ -171,6 +189,9 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');
   if (o.offload && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
+  if (o.tcpAdmin && !program.args[0]?.startsWith('tcp://') && !(env.RUMP_SERVER ?? '').startsWith('tcp://')) {
+    throw new UsageError('--tcp-admin applies to a tcp:// listener only');
+  }
   if (o.tap && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.tap)) throw new UsageError(`--tap wants an interface name of 1-15 characters [A-Za-z0-9_.-], got "${o.tap}"`);
   const url: string = program.args[0] ?? env.RUMP_SERVER ?? DEFAULT_SOCKET;
   return {
@@ -189,6 +210,8 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     logLevel: o.logLevel,
     socketMode: parseInt(o.socketMode, 8),
     maxFds: o.maxFds,
+    adminGroups: o.adminGroup as AdminGroup[],
+    tcpAdmin: o.tcpAdmin === true,
   };
 }
 

@@ -27,8 +27,9 @@ import type { Link, PoolStats } from '@rumpnet/stack';
 import { BusLink, TapLink, withPcap } from '@rumpnet/tap-bridge';
 import type { ServerConfig } from './config.js';
 import { ctlHandlers } from './ctl/handlers.js';
+import { guardHandlers } from './ctl/privilege.js';
 import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
-import { RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
+import { AdminPolicy, RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
 import { createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
 import type { ClientProcess } from './syscalls/process.js';
 import { socketHandlers } from './syscalls/socket.js';
@@ -88,6 +89,8 @@ export class RumpServer {
 
   /** The stack with its socket layer and transports (for embedding and tests). */
   readonly net: NetStack;
+  /** Who is admin: root, the server's uid, `--admin-group`s, TCP clients with `--tcp-admin`. */
+  readonly admin: AdminPolicy;
   private listenerRef: RumpListener | undefined;
   private readonly procs = new Map<number, ClientProcess>();
   private readonly log: ServerLogger;
@@ -105,6 +108,7 @@ export class RumpServer {
     this.net = createNetStack({ mclbytes: config.mclbytes, mclnum: config.mclnum, nmbclusters: config.nmbclusters });
     this.stack = this.net.stack;
     this.layer = this.net.sockets;
+    this.admin = new AdminPolicy({ groups: config.adminGroups ?? [], tcpAdmin: config.tcpAdmin === true });
   }
 
   /**
@@ -128,6 +132,7 @@ export class RumpServer {
         log: sessionLogger(srv.log),
         software: srv.software,
         mode: config.socketMode,
+        admin: srv.admin,
         onSession: (s) => srv.adopt(s),
       });
     } catch (e) {
@@ -140,9 +145,13 @@ export class RumpServer {
         interfaces: srv.stack.ifnetList().map((i) => i.name),
         ...srv.params,
         nmbclusters: config.nmbclusters,
+        admin: srv.admin.describe(),
       },
       'rump server started',
     );
+    if (srv.admin.tcpAdmin && config.listen.kind === 'tcp') {
+      srv.log.warn({ listen: srv.url }, '--tcp-admin: every local user who can reach this port may halt the server and write sysctls');
+    }
     return srv;
   }
 
@@ -204,7 +213,7 @@ export class RumpServer {
   private handlers(): SyscallHandlers {
     const procs = this.procs;
     const processOf = (s: ClientSession): ClientProcess | undefined => procs.get(s.id);
-    return {
+    return guardHandlers({
       ...socketHandlers({ processOf, rxMode: this.params.rxMode }),
       ...ctlHandlers({
         stack: this.stack,
@@ -217,7 +226,7 @@ export class RumpServer {
         processes: () => this.processes(),
         halt: (reason) => void this.close(reason),
       }),
-    } as SyscallHandlers;
+    } as SyscallHandlers, this.admin, this.log);
   }
 
   /** A new client: its own descriptor table now, its cleanup when it goes. */

@@ -164,19 +164,20 @@ export function formatPing(
 }
 
 /** `rumpctl clients`: the server's parameters, then each client with its copy counters. */
-export function formatClients(server: CtlServerInfo, clients: readonly CtlClient[]): string {
+export function formatClients(server: CtlServerInfo, clients: readonly CtlClient[], hidden = 0): string {
   const head = [
     `${server.software} pid ${server.pid} on ${server.listen}, up ${Math.round(server.uptimeMs / 1000)}s`,
     `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
   ];
   const rows = clients.map((c) => {
     const k = (x: string): string => String(c.counters[x] ?? 0);
-    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyoutRequests'), k('copyoutBytes')];
+    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.uid === undefined || c.uid === null ? '-' : String(c.uid), c.admin ? 'yes' : 'no', c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyoutRequests'), k('copyoutBytes')];
   });
   const t = table(
-    ['SESSION', 'PID', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'COPYOUT', 'COPYOUT-BYTES'],
+    ['SESSION', 'PID', 'UID', 'ADMIN', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'COPYOUT', 'COPYOUT-BYTES'],
     rows,
-    [0, 1, 3, 4, 5, 6, 7, 8, 9, 10],
+    [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12],
   );
-  return [...head, '', t].join('\n');
+  const more = hidden > 0 ? [`(${hidden} other client${hidden === 1 ? '' : 's'} not shown: needs admin)`] : [];
+  return [...head, '', t, ...more].join('\n');
 }

@@ -186,7 +186,10 @@ export function socketList(layer: SocketLayer, procs: readonly ClientProcess[], 
 export function clientList(procs: readonly ClientProcess[]): CtlClient[] {
   return procs.map((p) => ({
     session: p.session.id,
-    pid: p.session.peer?.pid ?? null,
+    // The kernel's record (SO_PEERCRED) when there is one; else what the client said.
+    pid: p.session.auth.cred?.pid || (p.session.peer?.pid ?? null),
+    uid: p.session.auth.cred?.uid ?? null,
+    admin: p.session.auth.admin,
     name: p.session.peer?.name ?? null,
     since: p.since,
     fds: p.table.size,
@@ -324,8 +327,12 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
       return {};
     },
 
-    async 'ctl.clients'() {
-      return { server: serverInfo(env), clients: clientList(env.processes()) };
+    async 'ctl.clients'(session) {
+      // Other clients' details (pids, names, counters) are for admins; anyone sees its own line.
+      const all = env.processes();
+      const mine = session.auth.admin ? all : all.filter((p) => p.session === session);
+      const hidden = all.length - mine.length;
+      return { server: serverInfo(env), clients: clientList(mine), ...(hidden > 0 ? { hidden } : {}) };
     },
   };
 }

@@ -232,7 +232,7 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
     .description('the server\'s parameters and its clients with their copyin/copyout counters')
     .action(async () => {
       const r = await call('ctl.clients', {}, 'clients');
-      print(formatClients(r.server, r.clients));
+      print(formatClients(r.server, r.clients, r.hidden ?? 0));
     });
 
   program
@@ -252,8 +252,9 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
       io.err(`rumpctl: ${e.message}\n`);
       exit = 2;
     } else {
-      const err = e as NodeJS.ErrnoException & { errno?: number };
-      const why = typeof err.errno === 'number' && typeof err.syscall === 'string' ? `${err.syscall}: ${errnoText(err.errno)}` : err.message;
+      const err = e as NodeJS.ErrnoException & { errno?: number; reason?: unknown };
+      const reason = typeof err.reason === 'string' ? `: ${err.reason}` : '';
+      const why = typeof err.errno === 'number' && typeof err.syscall === 'string' ? `${err.syscall}: ${errnoText(err.errno)}${reason}` : err.message;
       io.err(`rumpctl: ${why}${err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? ` (is a rump-server running on ${server}?)` : ''}\n`);
       exit = err.code === 'ERR_INVALID_ARG_VALUE' ? 2 : 1;
     }

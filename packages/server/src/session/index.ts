@@ -18,3 +18,5 @@ export type {
 } from './session.js';
 export { RumpListener } from './listener.js';
 export type { ListenerOptions } from './listener.js';
+export { AdminPolicy, NO_AUTH, procGroups, resolveAdminGroup } from './admin.js';
+export type { AdminGroup, AdminPolicyOptions, SessionAuth } from './admin.js';

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { parseServerUrl, type ServerAddress } from '../proto/index.js';
+import { AdminPolicy } from './admin.js';
 import { ClientSession, resolveSchemas, silentLogger, type SessionOptions } from './session.js';
 
 /** Options of {@link RumpListener.listen}. */
@@ -16,6 +17,11 @@ export interface ListenerOptions extends Omit<SessionOptions, 'id'> {
   readonly mode?: number;
   /** Called for every new session as it is created, before any of its frames is read (attach `onClose` here). */
   readonly onSession?: (session: ClientSession) => void;
+  /**
+   * Decides each session's rights from its peer's credentials at accept
+   * (default: root and the server's own uid are admin; TCP clients are not).
+   */
+  readonly admin?: AdminPolicy;
 }
 
 /** An error with a Node-style code. */
@@ -56,6 +62,7 @@ function isLoopback(host: string): boolean {
 /** A listening rump server endpoint and its sessions. Events: `'session'` (session). */
 export class RumpListener extends EventEmitter {
   private readonly sessionSet = new Set<ClientSession>();
+  private readonly policy: AdminPolicy;
   private nextId = 1;
   private closing: Promise<void> | undefined;
 
@@ -67,6 +74,7 @@ export class RumpListener extends EventEmitter {
     private readonly ownsPath: string | undefined,
   ) {
     super();
+    this.policy = opts.admin ?? new AdminPolicy();
     server.on('connection', (sock) => this.accept(sock));
   }
 
@@ -167,7 +175,9 @@ export class RumpListener extends EventEmitter {
       sock.destroy();
       return;
     }
-    const session = new ClientSession(sock, { ...this.opts, id: this.nextId++, log: this.opts.log ?? silentLogger });
+    // The peer's rights, from the kernel's record of it at connect(2).
+    const auth = this.policy.decideSocket(sock, this.address.kind);
+    const session = new ClientSession(sock, { ...this.opts, id: this.nextId++, log: this.opts.log ?? silentLogger, auth });
     this.sessionSet.add(session);
     void session.closed.then(() => this.sessionSet.delete(session));
     this.opts.onSession?.(session);

@@ -27,6 +27,7 @@ import {
 } from '../proto/index.js';
 import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
 import { Scatter, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
+import { NO_AUTH, type SessionAuth } from './admin.js';
 
 /** Receive copy mode: one COPYOUT per mbuf (NetBSD) or one per call (coalesced). */
 export type RxMode = 'per-mbuf' | 'coalesced';
@@ -155,6 +156,8 @@ export interface SessionOptions {
   readonly log?: ProtoLogger;
   /** Software name in the banner. */
   readonly software?: string;
+  /** The client's rights, decided by the listener from its credentials (default: none, not admin). */
+  readonly auth?: SessionAuth;
 }
 
 /** Handler run when a session closes: the server closes that client's descriptors here. */
@@ -176,6 +179,15 @@ interface Queued {
 
 function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/**
+ * An errno reply with the error's `reason` (a line meant for the user, e.g.
+ * why a call needs admin), when the error carries one.
+ */
+function withReason(reply: { errno: number }, err: unknown): Record<string, unknown> {
+  const reason = (err as { reason?: unknown } | null)?.reason;
+  return typeof reason === 'string' ? { ...reply, reason: reason.slice(0, 512) } : reply;
 }
 
 function errnoOf(err: unknown): number | undefined {
@@ -223,6 +235,8 @@ export class ClientSession {
   readonly limits: SessionLimits;
   /** Resolves with the close reason once the session is closed and its close hooks ran. */
   readonly closed: Promise<string>;
+  /** Who the peer is by its credentials, and whether it is admin (see admin.ts). */
+  readonly auth: SessionAuth;
 
   private peerInfo: PeerInfo | undefined;
   private readonly reader: FrameReader;
@@ -249,6 +263,7 @@ export class ClientSession {
   ) {
     this.id = opts.id;
     this.params = opts.params;
+    this.auth = opts.auth ?? NO_AUTH;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.handlers = opts.handlers;
     this.schemas = resolveSchemas(opts.handlers, opts.schemas);
@@ -489,7 +504,7 @@ export class ClientSession {
     }
     clearTimeout(this.handshakeTimer);
     this.peerInfo = { version: h.version, pid: h.pid as number, name: h.name };
-    this.log.info({ session: this.id, peer: this.peerInfo }, 'client connected');
+    this.log.info({ session: this.id, peer: this.peerInfo, admin: this.auth.admin, cred: this.auth.why }, 'client connected');
     const l = this.limits;
     this.send(MsgClass.RESP, MsgType.HANDSHAKE, meta.reqno, {
       result: {
@@ -557,7 +572,7 @@ export class ClientSession {
       reply = { result: result ?? {} };
     } catch (err) {
       const errno = errnoOf(err);
-      if (errno !== undefined) reply = { errno };
+      if (errno !== undefined) reply = withReason({ errno }, err);
       else {
         this.counters.internalErrors++;
         this.log.error({ session: this.id, syscall: name, err }, 'syscall handler failed');

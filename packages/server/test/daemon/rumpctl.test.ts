@@ -194,9 +194,11 @@ describe('rumpctl', () => {
     expect(r.out).to.include('MCLBYTES 2048  MCLNUM 8  receive coalesced  nmbclusters 16384  sockets 1  fds 1');
     const row = r.out.split('\n').find((l) => l.includes(' writer '))!;
     const cols = row.trim().split(/\s+/);
-    // SESSION PID NAME FDS INFLIGHT SYSCALLS ERRORS COPYIN COPYIN-BYTES COPYOUT COPYOUT-BYTES
-    expect(cols.slice(2)).to.deep.equal(['writer', '1', '0', '2', '0', '2', '20000', '0', '0']);
-    expect(r.out).to.match(/rumpctl\s+0\s+1\s+1\s+0\s+0\s+0\s+0\s+0\n?$/); // rumpctl itself, its call in flight
+    // SESSION PID UID ADMIN NAME FDS INFLIGHT SYSCALLS ERRORS COPYIN COPYIN-BYTES COPYOUT COPYOUT-BYTES
+    // (uid by SO_PEERCRED: ours, which is the server's, so admin)
+    expect(cols[1]).to.equal(String(process.pid));
+    expect(cols.slice(2)).to.deep.equal([String(process.getuid!()), 'yes', 'writer', '1', '0', '2', '0', '2', '20000', '0', '0']);
+    expect(r.out).to.match(/yes\s+rumpctl\s+0\s+1\s+1\s+0\s+0\s+0\s+0\s+0\n?$/); // rumpctl itself, its call in flight
     await a.close();
   });
 
