@@ -398,7 +398,11 @@ export class RumpConnection extends EventEmitter {
     this.socket = sock;
     this.cork = new TurnCork(sock);
     if (!this.refed) sock.unref();
-    sock.on('error', (err) => this.fail(err));
+    // A transport error (EPIPE when a write races the server's death,
+    // ECONNRESET, ...) ends the connection exactly as the server's close
+    // does: whichever of 'error' and 'close' comes first, calls in flight
+    // fail with ERR_RUMP_CLOSED, the transport's error kept as the cause.
+    sock.on('error', (err) => this.fail(this.transportLost(err)));
     sock.once('close', () => this.detach(sock));
     const reqno = this.allocReq();
     this.pending.set(reqno, {
@@ -419,6 +423,12 @@ export class RumpConnection extends EventEmitter {
       pid: process.pid,
       name,
     });
+  }
+
+  /** The error a broken transport means for the user: the connection is closed. */
+  private transportLost(err: Error): RumpProtocolError {
+    const code = (err as NodeJS.ErrnoException).code;
+    return new RumpProtocolError(ERR_RUMP_CLOSED, `connection to ${this.url} lost (${err.message})`, code === undefined ? undefined : { code }, err);
   }
 
   private fail(err: Error): void {

@@ -62,7 +62,12 @@ export function syscallError(errno: number, syscall: string, address?: string, p
 export const ERR_RUMP_PROTOCOL = 'ERR_RUMP_PROTOCOL';
 /** Error code of a version mismatch between client and server. */
 export const ERR_RUMP_VERSION = 'ERR_RUMP_VERSION';
-/** Error code of a call made on (or cut short by) a closed connection. */
+/**
+ * Error code of a call made on (or cut short by) a closed connection —
+ * whether the server closed it cleanly or the transport failed under it
+ * (EPIPE, ECONNRESET: the original error is the `cause`). Which of these a
+ * dying server produces depends on timing; the code a user sees does not.
+ */
 export const ERR_RUMP_CLOSED = 'ERR_RUMP_CLOSED';
 
 /** A protocol-level failure (ERROR class reply, bad frame, version mismatch, closed connection). */
@@ -71,8 +76,9 @@ export class RumpProtocolError extends Error {
   readonly code: string;
   /** Extra detail the server sent with an ERROR reply, if any. */
   readonly detail: Readonly<Record<string, unknown>> | undefined;
-  constructor(code: string, message: string, detail?: Readonly<Record<string, unknown>>) {
-    super(message);
+  /** @param cause the underlying error (e.g. a transport's `write EPIPE`), kept as `Error.cause`. */
+  constructor(code: string, message: string, detail?: Readonly<Record<string, unknown>>, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'RumpProtocolError';
     this.code = code;
     this.detail = detail;

@@ -144,6 +144,30 @@ describe('client against a server in another process', function () {
     }
   });
 
+  for (const code of ['EPIPE', 'ECONNRESET'] as const) {
+    it(`a transport error (${code}) under calls in flight fails them with ERR_RUMP_CLOSED, as the server's close does`, async () => {
+      const c = await RumpConnection.connect(batched);
+      try {
+        const pending = c.call('block', { key: `transport-${code}` }).catch((e: unknown) => e);
+        const closed = new Promise<unknown>((r) => c.once('close', r));
+        // What a write racing the server's death produces: 'error' before 'close'.
+        const sock = (c as unknown as { socket: import('node:net').Socket }).socket;
+        sock.destroy(Object.assign(new Error(`write ${code}`), { code, syscall: 'write' }));
+        const err = (await pending) as RumpProtocolError;
+        expect(err).to.be.instanceOf(RumpProtocolError);
+        expect(err.code).to.equal('ERR_RUMP_CLOSED');
+        expect((err.cause as NodeJS.ErrnoException).code).to.equal(code);
+        expect(await closed).to.equal(err);
+        // Calls after it fail the same way (no reconnect asked for).
+        const after = (await c.sys.socket('stream').catch((e: unknown) => e)) as RumpProtocolError;
+        expect(after).to.be.instanceOf(RumpProtocolError);
+        expect(after.code).to.equal('ERR_RUMP_CLOSED');
+      } finally {
+        await c.close();
+      }
+    });
+  }
+
   it('when the server dies, calls in flight fail and a reconnecting client comes back', async () => {
     const url = `unix://${join(dir, 'phoenix.sock')}`;
     let phoenix = await spawnServer([{ url, mclbytes: 2048, mclnum: 4, rxMode: 'per-mbuf' }]);
