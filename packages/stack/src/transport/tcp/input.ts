@@ -17,7 +17,7 @@ import { Errno } from '../../kern/errno.js';
 import { M_CSUM_TCPv4, mAdj, mFreem, mLength, mPullup, type Mbuf } from '../../mbuf/index.js';
 import type { IpPacketInfo } from '../../net/protosw.js';
 import { SS } from '../../socket/constants.js';
-import { soCantRcvMore, soIsConnected, soRwakeup, soSetError, soWwakeup } from '../../socket/socket.js';
+import { soCantRcvMore, soRwakeup, soWwakeup } from '../../socket/socket.js';
 import { TCP_HEADER_LEN, TcpFlag, TcpPacket, TcpRepr } from '../../wire/tcp.js';
 import { tcpOutput, tcpSendSegment, tcpTsNow, tsOn, sndBufSeq } from './output.js';
 import type { TcpProtocol } from './protocol.js';
@@ -25,6 +25,7 @@ import { tcpOfoInsert, tcpOfoTrim } from './ofo.js';
 import { ReassResult } from './reass.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqOffset, seqSub } from './seq.js';
 import { tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
+import { establish, synSentInput, tcpDropNoRst } from './synsent.js';
 import { timeWaitInput } from './timewait.js';
 import { haveEstablished, setState, tcbClosed, TCPS, TF, type TcpCb } from './tcpcb.js';
 import type { IpAddress } from '../../wire/ip.js';
@@ -193,28 +194,6 @@ export function challengeAck(tp: TcpCb): void {
   tcp.stats.challengeack++;
   tp.flags |= TF.ACKNOW;
   tcpOutput(tp);
-}
-
-/** Apply the options of a SYN we received (RFC 9293 3.7.1, RFC 7323, RFC 2018). */
-export function applySynOptions(tp: TcpCb, seg: TcpRepr): void {
-  const tcp = tp.tcp;
-  if (seg.windowScale !== null && (tp.flags & TF.REQ_SCALE) !== 0) {
-    tp.flags |= TF.RCVD_SCALE;
-    tp.sndScale = Math.min(seg.windowScale, 14);
-    tp.rcvScale = tp.requestRScale;
-  } else {
-    tp.flags &= ~(TF.REQ_SCALE | TF.RCVD_SCALE);
-    tp.sndScale = 0;
-    tp.rcvScale = 0;
-  }
-  if (seg.tsVal !== null && (tp.flags & TF.REQ_TSTMP) !== 0) {
-    tp.flags |= TF.RCVD_TSTMP;
-    tp.tsRecent = seg.tsVal;
-    tp.tsRecentAge = tcp.clock.now();
-  } else tp.flags &= ~(TF.REQ_TSTMP | TF.RCVD_TSTMP);
-  if (seg.sackPermitted && (tp.flags & TF.REQ_SACK) !== 0) tp.flags |= TF.SACK_PERMIT;
-  else tp.flags &= ~TF.SACK_PERMIT;
-  tcp.setMss(tp, seg.mss);
 }
 
 /** The state machine for one connection (everything but LISTEN). Takes ownership of `m`. */
@@ -494,90 +473,6 @@ function resetReceived(tp: TcpCb): void {
       // CLOSING, LAST-ACK, TIME-WAIT: just close.
       tcpClose(tp);
   }
-}
-
-function tcpDropNoRst(tp: TcpCb, errno: number): void {
-  if (tp.so !== null) soSetError(tp.so, errno);
-  tp.tcp.stats.drops++;
-  tcpClose(tp);
-}
-
-/** SYN-RECEIVED or SYN-SENT+SYN,ACK -> ESTABLISHED. */
-function establish(tp: TcpCb): void {
-  const tcp = tp.tcp;
-  setState(tp, TCPS.ESTABLISHED);
-  tcp.stats.connects++;
-  tp.timers.keepAt = Infinity;
-  if ((tp.flags & TF.SYN_REXMT) !== 0) tp.rtt.onHandshakeLoss();
-  tp.rxtShift = 0;
-  const so = tp.so;
-  if (so !== null) soIsConnected(so);
-  // Keepalive (it checks SO_KEEPALIVE when it fires, so setting it later works).
-  tp.timers.setKeep(tp.params.keepIdle);
-  // A FIN the user asked for before the handshake finished.
-  if ((tp.flags & TF.WANTFIN) !== 0) {
-    tp.flags &= ~TF.WANTFIN;
-    setState(tp, TCPS.FIN_WAIT_1);
-  }
-}
-
-/** SYN-SENT (RFC 9293 3.10.7.3). Takes ownership of `m`. */
-function synSentInput(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
-  const tcp = tp.tcp;
-  const flags = seg.flags;
-  mFreem(m);
-  if ((flags & ACK) !== 0 && (seqLeq(seg.ack, tp.iss) || seqGt(seg.ack, tp.sndMax))) {
-    // Unacceptable ACK: RST it unless it is one (RFC 9293 3.10.7.3 first).
-    tcp.stats.rcvacktoomuch++;
-    tcpRespondRst(tcp, seg, tp.inp.faddr, tp.inp.laddr);
-    return;
-  }
-  if ((flags & RST) !== 0) {
-    // RFC 5961 3.2 in SYN-SENT: only with an acceptable ACK.
-    if ((flags & ACK) !== 0) {
-      tcp.stats.rcvrst++;
-      tcpDropNoRst(tp, Errno.ECONNREFUSED);
-    } else tcp.stats.rcvbadrst++;
-    return;
-  }
-  if ((flags & SYN) === 0) {
-    tcp.stats.rcvbadsyn++;
-    return;
-  }
-  tp.irs = seg.seq;
-  tp.rcvNxt = (seg.seq + 1) >>> 0;
-  tp.rcvAdv = tp.rcvNxt;
-  tp.lastAckSent = tp.rcvNxt;
-  applySynOptions(tp, seg);
-  tp.flags |= TF.ACKNOW;
-  if ((flags & ACK) !== 0) {
-    // Our SYN is acknowledged: ESTABLISHED (RFC 9293 3.10.7.3 fourth).
-    tp.sndUna = seg.ack;
-    if (seqLt(tp.sndNxt, tp.sndUna)) tp.sndNxt = tp.sndUna;
-    tp.sndWnd = seg.window; // RFC 7323 2.2: not scaled in a SYN
-    tp.maxSndWnd = tp.sndWnd;
-    tp.sndWl1 = seg.seq;
-    tp.sndWl2 = seg.ack;
-    tp.timers.stopMain();
-    // RTT of the handshake (Karn: only if the SYN was not resent).
-    if (tp.rtseq !== undefined && (tp.flags & TF.SYN_REXMT) === 0) {
-      tp.rtt.sample(tcp.clock.now() - tp.rtttime);
-      tcp.stats.rttupdated++;
-    }
-    tp.rtseq = undefined;
-    establish(tp);
-    tp.lastActivity = tcp.clock.now();
-    tcpOutput(tp);
-    return;
-  }
-  // Simultaneous open: SYN-SENT -> SYN-RECEIVED, resend our SYN as SYN,ACK.
-  setState(tp, TCPS.SYN_RECEIVED);
-  tp.sndWnd = seg.window;
-  tp.sndWl1 = seg.seq;
-  tp.sndWl2 = tp.iss;
-  tp.sndNxt = tp.iss;
-  tp.timers.stopMain();
-  tcpOutput(tp);
 }
 
 /**
