@@ -98,6 +98,8 @@ export function formatMbufs(m: NonNullable<CtlNetstatResult['mbufs']>): string {
     `${n('extGets')} extended clusters handed out, ${n('extContiguous')} contiguous`,
     `${n('allocFailures')} requests for memory denied`,
     `${n('drops')} packets dropped for lack of buffers`,
+    `memory pressure: ${n('pressure') !== 0 ? 'yes' : 'no'} (from ${n('pressureHiwat')} clusters in use down to ${n('pressureLowat')}; entered ${n('pressureEntered')} times)`,
+    `${n('reserve')} clusters reserved for the receive path, ${n('reserveUsed')} taken from it, ${n('reserveDenied')} requests denied it`,
   ].join('\n');
 }
 

@@ -134,6 +134,8 @@ describe('rumpctl', () => {
     expect(r.out).to.include('MCLBYTES 2048, MCLNUM 8 (clusters per copyin), receive coalesced');
     expect(r.out).to.match(/^3\/16384 mbuf clusters in use \(current\/max\)/m);
     expect(r.out).to.match(/1 extended clusters handed out/);
+    expect(r.out).to.match(/^memory pressure: no \(from 14336 clusters in use down to 12288; entered 0 times\)$/m);
+    expect(r.out).to.match(/^256 clusters reserved for the receive path/m);
     await a.close();
     await expectQuiet(srv);
     r = await ctl('netstat', '-m');

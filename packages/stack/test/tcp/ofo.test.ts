@@ -6,8 +6,9 @@
  * and still delivers the right bytes once the holes fill.
  */
 import { expect } from 'chai';
-import { tcpRcvSpace } from '../../src/transport/tcp/ofo.js';
-import { ACK, Channel } from './harness.js';
+import { mFree, mGetcl, type Mbuf } from '../../src/mbuf/index.js';
+import { PRESSURE_WINDOW_SEGS, tcpRcvSpace } from '../../src/transport/tcp/ofo.js';
+import { ACK, Channel, SYN } from './harness.js';
 import { bytes, established } from './state-helpers.js';
 
 describe('tcp out-of-order data: charged and bounded', () => {
@@ -97,5 +98,71 @@ describe('tcp out-of-order data: charged and bounded', () => {
     ch.clearSent();
     for (const e of conns) ch.layer.abort(ch.so(e.fd));
     ch.host.pool.assertAllFree();
+  });
+
+  describe('under memory pressure', () => {
+    /** Put the Channel's pool under pressure: watermarks at 100/50 clusters, 100 held. */
+    function squeeze(ch: Channel): Mbuf[] {
+      const pool = ch.host.pool;
+      pool.setPressureLimits({ pressureHiwat: 100, pressureLowat: 50 });
+      const held: Mbuf[] = [];
+      for (let i = 0; i < 100; i++) held.push(mGetcl(pool)!);
+      expect(pool.underPressure).to.equal(true);
+      return held;
+    }
+
+    it('refuses new out-of-order data, prunes the queues once, stops window growth, still delivers in order', async () => {
+      const ch = new Channel();
+      const e = await established(ch, { wscale: 7 });
+      const so = ch.so(e.fd);
+      const st = ch.tcp.stats;
+      let ts = 5001;
+      for (let k = 0; k < 10; k++) ch.inject({ flags: ACK, seq: e.rcv + 5000 + 1000 * k, ack: e.snd, tsVal: ts++, payload: bytes(500) });
+      expect(e.tp.reass.length).to.equal(10);
+      const held = squeeze(ch);
+      const edge = e.tp.rcvAdv;
+      ch.inject({ flags: ACK, seq: e.rcv + 3000, ack: e.snd, tsVal: ts++, payload: bytes(500) });
+      expect(st.rcvoopressure).to.equal(1);
+      expect(st.rcvoopressureprune).to.equal(1);
+      expect(e.tp.reass.length, 'every queue pruned').to.equal(0);
+      expect(ch.tcp.reassBudget.mbufs).to.equal(0);
+      // In-order data still goes in; reading it does not reopen the window past the old edge.
+      for (let k = 0; k < 40; k++) {
+        ch.inject({ flags: ACK, seq: e.rcv + 1448 * k, ack: e.snd, tsVal: ts++, payload: bytes(1448, 1448 * k) });
+      }
+      expect(so.rcv.cc).to.equal(40 * 1448);
+      so.rcv.drop(so.rcv.cc);
+      so.proto.usrreqs.rcvd(so, 0);
+      ch.clock.advance(200);
+      expect(tcpRcvSpace(e.tp)).to.equal(PRESSURE_WINDOW_SEGS * e.tp.ourMss);
+      // (Rounding to the window scale may nudge it by less than a unit per ACK; reading
+      // 58 KB without pressure would move it by as much.)
+      expect((e.tp.rcvAdv - edge) | 0, 'the right edge did not grow').to.be.lessThan(e.tp.ourMss);
+      // Pressure over: out-of-order data is queued again and the window reopens.
+      for (const m of held) mFree(m);
+      expect(ch.host.pool.underPressure).to.equal(false);
+      ch.inject({ flags: ACK, seq: e.rcv + 40 * 1448 + 3000, ack: e.snd, tsVal: ts++, payload: bytes(500) });
+      expect(e.tp.reass.length).to.equal(1);
+      so.proto.usrreqs.rcvd(so, 0);
+      ch.clock.advance(200);
+      expect((e.tp.rcvAdv - edge) | 0, 'window grows again').to.be.greaterThan(0);
+      ch.clearSent();
+      ch.layer.abort(so);
+      ch.host.pool.assertAllFree();
+    });
+
+    it('refuses new SYN cache entries (counted) until the pressure ends', () => {
+      const ch = new Channel();
+      const lfd = ch.listen();
+      const held = squeeze(ch);
+      ch.inject({ flags: SYN, seq: 1000, mss: 1460 });
+      ch.expectNone('no SYN-ACK under pressure');
+      expect(ch.tcp.stats.scPressure).to.equal(1);
+      for (const m of held) mFree(m);
+      ch.inject({ flags: SYN, seq: 1000, mss: 1460 });
+      ch.expectSegment({ flags: SYN | ACK, ack: 1001 });
+      ch.table.close(lfd);
+      ch.host.pool.assertAllFree();
+    });
   });
 });

@@ -28,18 +28,28 @@ export function tcpOfoRoom(tp: TcpCb): number {
 }
 
 /**
+ * Segments of window a connection is still offered under memory pressure
+ * (Linux `tcp_adjust_rcv_ssthresh`: `rcv_ssthresh` falls to 4 * advmss):
+ * enough to keep the ACK clock running, too little to hold much memory.
+ */
+export const PRESSURE_WINDOW_SEGS = 4;
+
+/**
  * The receive space to build the advertised window from (`sbspace` less
  * the out-of-order queue's storage): queued out-of-order data holds memory
- * the window must not offer again. The window's right edge never moves
- * left (window.ts), so this only stops it from growing.
+ * the window must not offer again. Under memory pressure the space is
+ * clamped to {@link PRESSURE_WINDOW_SEGS} segments: windows stop growing
+ * and shrink to that minimum as data arrives. The window's right edge never
+ * moves left (window.ts), so neither rule takes back what was offered.
  */
 export function tcpRcvSpace(tp: TcpCb): number {
   const so = tp.so;
   if (so === null) return 0;
   const rcv = so.rcv;
   const q = tp.reass.mbcnt;
-  if (q === 0) return rcv.space();
-  return Math.max(0, Math.min(rcv.hiwat - rcv.cc, rcv.mbmax - rcv.mbcnt - q));
+  const space = q === 0 ? rcv.space() : Math.max(0, Math.min(rcv.hiwat - rcv.cc, rcv.mbmax - rcv.mbcnt - q));
+  if (tp.tcp.pool.underPressure) return Math.min(space, PRESSURE_WINDOW_SEGS * tp.ourMss);
+  return space;
 }
 
 /**

@@ -149,6 +149,14 @@ export class SynCache {
       stats.listendrop++;
       return null;
     }
+    if (tcp.pool.underPressure) {
+      // Memory pressure: a new half-open connection is the first thing to
+      // refuse (its peer resends the SYN after its RTO); established ones
+      // keep what they have.
+      stats.scPressure++;
+      stats.listendrop++;
+      return null;
+    }
     // Full: evict the oldest half-open entry whose SYN-ACK has gone
     // unanswered for a whole RTO (likely a spoofed SYN: the flood defence);
     // never a fresh one (its ACK may be on the way: evicting it would reset a
