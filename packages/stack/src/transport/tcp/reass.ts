@@ -103,6 +103,9 @@ export interface ReassQueueOptions {
   onPrune?: (seq: number | null) => void;
 }
 
+/** A destination for a copy that has nowhere to go. */
+const EMPTY = new Uint8Array(MLEN);
+
 /** Storage charged for one mbuf (`sballoc`'s rule, as `SockBuf` charges). */
 export function mbufCharge(m: Mbuf): number {
   return (m.flags & M_EXT) !== 0 ? MSIZE + m.data.length : MSIZE;
@@ -221,31 +224,37 @@ export class ReassQueue {
       mFreem(m);
       m = null;
     }
-    // Small data alone in a cluster (or spread over several mbufs): copy it
-    // into one small mbuf, so a flood of tiny segments pins no cluster.
-    if (m !== null && nlen <= MLEN && (m.next !== null || (m.flags & M_EXT) !== 0)) {
-      const c = mGet(m.pool);
-      if (c !== null) {
-        mCopydata(m, 0, nlen, c.data, 0);
-        c.len = nlen;
-        mFreem(m);
-        m = c;
-        this.counters.rcvoocompact++;
-      }
-    }
+    // Small data alone in a cluster (or spread over several mbufs) is
+    // copied into one small mbuf, so a flood of tiny segments pins no
+    // cluster — after the limits passed, so a refused segment costs no copy.
+    const compact = m !== null && nlen <= MLEN && (m.next !== null || (m.flags & M_EXT) !== 0);
     let nb = 0;
     let nm = 0;
     let nc = 0;
-    for (let n = m; n !== null; n = n.next) {
-      nb += mbufCharge(n);
-      nm++;
-      if ((n.flags & M_EXT) !== 0) nc++;
+    if (compact) {
+      nb = MSIZE;
+      nm = 1;
+    } else {
+      for (let n = m; n !== null; n = n.next) {
+        nb += mbufCharge(n);
+        nm++;
+        if ((n.flags & M_EXT) !== 0) nc++;
+      }
     }
     // Limits, checked against the charge before merging (merging only lowers it).
     const res = this.makeRoom(i, s, rcvNxt, nb, nm, nc, room);
     if (res !== ReassResult.QUEUED) {
       mFreem(m);
       return res;
+    }
+    if (compact) {
+      const c = mGet(m!.pool);
+      mCopydata(m!, 0, nlen, c?.data ?? EMPTY, 0);
+      mFreem(m);
+      if (c === null) return ReassResult.NOBUDGET; // no mbuf left at all: the pool's own limit
+      c.len = nlen;
+      m = c;
+      this.counters.rcvoocompact++;
     }
     const prev = i > 0 ? segs[i - 1]! : undefined;
     const next = i < segs.length ? segs[i]! : undefined;
@@ -390,23 +399,23 @@ export class ReassQueue {
     const segs = this.segs;
     const maxSegs = this.maxSegsOf();
     const budget = this.budget;
-    const overSegs = (): boolean => segs.length + 1 > maxSegs && !this.adjacent(i, s, rcvNxt);
-    const overRoom = (): boolean => this.mbcnt + nb > room;
-    const overBudget = (): boolean => budget !== null && !budget.fits(nm, nc);
-    if (!overSegs() && !overRoom() && !overBudget()) return ReassResult.QUEUED;
-    if ((overRoom() || overBudget()) && this.collapsible()) this.collapse();
-    // Our own entries above the new data go first (they are the furthest from delivery).
-    if (overSegs()) this.pruneTo(Math.max(i, maxSegs - 1), 0, 0, 0);
-    if (overRoom()) this.pruneTo(i, Math.max(0, room - nb), Infinity, Infinity);
-    if (overBudget()) {
-      const b = budget!;
-      this.pruneTo(i, Infinity, Math.max(0, this.mbufs - b.excessMbufs(nm)), Math.max(0, this.clusters - b.excessClusters(nc)));
-      // Still over: take it from the largest queue, when that is larger than we would be.
-      if (overBudget()) b.pruneOthers(this, nm, nc);
+    // A segment that joins the entry before it needs no entry of its own.
+    const joins = this.adjacent(i, s, rcvNxt);
+    if ((joins || segs.length < maxSegs) && this.mbcnt + nb <= room && (budget === null || budget.fits(nm, nc))) {
+      return ReassResult.QUEUED;
     }
-    if (overSegs()) return ReassResult.FULL;
-    if (overRoom()) return ReassResult.NOSPACE;
-    if (overBudget()) return ReassResult.NOBUDGET;
+    if ((this.mbcnt + nb > room || (budget !== null && !budget.fits(nm, nc))) && this.collapsible()) this.collapse();
+    // Our own entries above the new data go first (they are the furthest from delivery).
+    if (!joins && segs.length >= maxSegs) this.pruneTo(Math.max(i, maxSegs - 1), 0, 0, 0);
+    if (this.mbcnt + nb > room) this.pruneTo(i, Math.max(0, room - nb), Infinity, Infinity);
+    if (budget !== null && !budget.fits(nm, nc)) {
+      this.pruneTo(i, Infinity, Math.max(0, this.mbufs - budget.excessMbufs(nm)), Math.max(0, this.clusters - budget.excessClusters(nc)));
+      // Still over: take it from the largest queue, when that is larger than we would be.
+      if (!budget.fits(nm, nc)) budget.pruneOthers(this, nm, nc);
+    }
+    if (!joins && segs.length >= maxSegs) return ReassResult.FULL;
+    if (this.mbcnt + nb > room) return ReassResult.NOSPACE;
+    if (budget !== null && !budget.fits(nm, nc)) return ReassResult.NOBUDGET;
     return ReassResult.QUEUED;
   }
 
