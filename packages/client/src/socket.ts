@@ -17,6 +17,7 @@
  */
 import { Duplex } from 'node:stream';
 import type { RumpConnection } from './connection.js';
+import { lingerFlush } from './linger.js';
 import type { SockAddrIn } from './syscalls.js';
 import {
   checkPort,
@@ -114,6 +115,31 @@ const DEFAULT_WRITE_HWM = 256 * 1024;
 const GATHER_MAX = 64 * 1024;
 const addrInfo = (a: SockAddrIn): AddressInfo => ({ address: a.address, family: 'IPv4', port: a.port });
 
+/** Groups chunks for `_writev`: runs of small ones concatenated up to {@link GATHER_MAX}, large ones alone. */
+function gather(chunks: readonly Buffer[]): Buffer[] {
+  const groups: Buffer[] = [];
+  let run: Buffer[] = [];
+  let runLen = 0;
+  const close = (): void => {
+    if (run.length > 0) groups.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLen));
+    run = [];
+    runLen = 0;
+  };
+  for (const chunk of chunks) {
+    if (runLen + chunk.length > GATHER_MAX) close();
+    run.push(chunk);
+    runLen += chunk.length;
+  }
+  close();
+  return groups;
+}
+
+/** The chunks `write()` accepted that the Writable has not yet passed to `_write` (Node's `writableBuffer`). */
+function acceptedChunks(s: Duplex): Buffer[] {
+  const buffered = (s as unknown as { writableBuffer?: { chunk: unknown }[] }).writableBuffer ?? [];
+  return buffered.map((b) => b.chunk).filter((c): c is Buffer => Buffer.isBuffer(c) && c.length > 0);
+}
+
 /** Normalises `connect()`'s argument forms: `(options[, cb])`, `(port[, host][, cb])`, `(path[, cb])`. */
 export function normalizeConnectArgs(args: unknown[]): [TcpConnectOptions, (() => void) | undefined] {
   const last = args[args.length - 1];
@@ -150,6 +176,8 @@ export class Socket extends Duplex {
   #wantRead = false;
   #reading = false;
   #sent = 0;
+  /** The send (or gathered sends) in flight, if any. */
+  #sending: Promise<void> | undefined;
   /** Bytes asked for by one recv: the given high-water mark, else {@link DEFAULT_RECV}. */
   #recvLen: number;
   #local: SockAddrIn | undefined;
@@ -348,7 +376,7 @@ export class Socket extends Duplex {
 
   /** @internal Writable contract: one chunk, one send loop. */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#send(chunk).then(() => cb(), cb);
+    this.#track(this.#ready().then(({ conn, fd }) => this.#sendOn(conn, fd, chunk))).then(() => cb(), cb);
   }
 
   /**
@@ -358,27 +386,26 @@ export class Socket extends Duplex {
    * one send at a time.
    */
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    const groups: Buffer[] = [];
-    let run: Buffer[] = [];
-    let runLen = 0;
-    const close = (): void => {
-      if (run.length > 0) groups.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLen));
-      run = [];
-      runLen = 0;
-    };
-    for (const { chunk } of chunks) {
-      if (runLen + chunk.length > GATHER_MAX) close();
-      run.push(chunk);
-      runLen += chunk.length;
-    }
-    close();
-    void (async () => {
-      for (const g of groups) await this.#send(g);
-    })().then(() => cb(), cb);
+    const groups = gather(chunks.map((c) => c.chunk));
+    this.#track(
+      (async () => {
+        // The descriptor is taken once: a destroy() while these sends run lets them finish (see _destroy).
+        const { conn, fd } = await this.#ready();
+        for (const g of groups) await this.#sendOn(conn, fd, g);
+      })(),
+    ).then(() => cb(), cb);
   }
 
-  async #send(buf: Buffer): Promise<void> {
-    const { conn, fd } = await this.#ready();
+  /** Remembers the send in flight, so that a destroy() can let it finish before close(2). */
+  #track(p: Promise<void>): Promise<void> {
+    const t = p.finally(() => {
+      if (this.#sending === t) this.#sending = undefined;
+    });
+    this.#sending = t;
+    return t;
+  }
+
+  async #sendOn(conn: RumpConnection, fd: number, buf: Buffer): Promise<void> {
     let off = 0;
     // A blocking send takes everything; a short count (a signal, a timeout) resumes where it stopped.
     // Bounded: each pass moves ≥ 1 byte or fails.
@@ -407,12 +434,23 @@ export class Socket extends Duplex {
       );
   }
 
-  /** @internal `destroy()`: close(2), then `'close'` with hadError. */
+  /**
+   * @internal `destroy()`: close(2), then `'close'` with hadError.
+   *
+   * Node's `write()` hands its bytes to the kernel at once, so natively
+   * `write(x); destroy()` still delivers x: close(2) sends what the socket
+   * buffer holds, then the FIN. Here a write is a system call still on its
+   * way, so close(2) waits for the send in flight and for the writes
+   * `write()` had accepted but not yet passed on (unless corked: those
+   * would still be in the process natively), as {@link lingerFlush} does.
+   */
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.connecting = false;
     this.#clearTimer();
     const fd = this.#fd;
     const conn = this.#conn;
+    const inFlight = this.#sending;
+    const accepted = fd !== undefined && this.writableCorked === 0 ? acceptedChunks(this) : [];
     this.#fd = undefined;
     cb(err);
     const done = (): void => {
@@ -425,8 +463,10 @@ export class Socket extends Duplex {
       }
       this.emit('close', err !== null && err !== undefined);
     };
-    if (fd !== undefined && conn) conn.sys.close(fd).then(done, done);
-    else process.nextTick(done);
+    if (fd === undefined || !conn) return void process.nextTick(done);
+    const close = (): void => void conn.sys.close(fd).then(done, done);
+    if (inFlight === undefined && accepted.length === 0) return close();
+    lingerFlush(conn, fd, inFlight, gather(accepted), (c, f, b) => this.#sendOn(c, f, b)).then(close, close);
   }
 
   // ----- net.Socket surface -----

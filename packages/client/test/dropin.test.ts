@@ -4,10 +4,39 @@
  * itself does with the same program on the host's kernel stack.
  */
 import { expect } from 'chai';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runHijacked } from './fixtures/hijacked.js';
+import { closeSharedConnections, createConnection, createServer, type Server, type Socket } from '../src/index.js';
+import { startDaemon, type Daemon } from './fixtures/daemon.js';
+import { runHijacked, type Ran, type RunOptions } from './fixtures/hijacked.js';
+
+/** A hijacked program that prints `PORT <n>` once it listens. */
+function serving(program: string, opts: RunOptions): { port: Promise<number>; done: Promise<Ran> } {
+  let said: (p: number) => void = () => undefined;
+  const port = new Promise<number>((r) => (said = r));
+  const done = runHijacked(program, {
+    ...opts,
+    onStdout: (text) => {
+      const m = /PORT (\d+)/.exec(text);
+      if (m) said(Number(m[1]));
+    },
+  });
+  return { port: Promise.race([port, done.then((r) => Promise.reject(new Error(`exited before listening: ${r.stdout} ${r.stderr}`)))]), done };
+}
+
+/** Everything a socket receives until its end (or close). */
+function received(s: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => (got += c));
+    s.once('close', () => resolve(got));
+    s.on('error', () => undefined);
+    s.resume();
+  });
+}
 
 describe("drop-in: the newcomer's first five minutes", function () {
   this.timeout(20_000);
@@ -26,5 +55,115 @@ describe("drop-in: the newcomer's first five minutes", function () {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('drop-in: writes accepted before destroy() or close() reach the peer', function () {
+  this.timeout(30_000);
+  let daemon: Daemon;
+  before(async function () {
+    daemon = await startDaemon();
+    if (daemon.noTcp) {
+      console.log(`      skipped: ${daemon.noTcp}`);
+      this.skip();
+    }
+  });
+  after(async () => {
+    await closeSharedConnections();
+    await daemon?.stop();
+  });
+
+  /** A rump listener in this process; resolves with its port and the first connection's bytes. */
+  async function peer(): Promise<{ srv: Server; port: number; got: Promise<string> }> {
+    let first: (s: Socket) => void = () => undefined;
+    const conn = new Promise<Socket>((r) => (first = r));
+    const srv = createServer({ rumpServer: daemon.url }, (s) => first(s));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    return { srv, port: (srv.address() as { port: number }).port, got: conn.then(received) };
+  }
+
+  it('client: write(a); write(100 KB); write(b); destroy() — the peer gets all of it, in order', async () => {
+    const p = await peer();
+    const r = await runHijacked(
+      `import net from 'node:net';
+       const s = net.connect(Number(process.argv[2]), '127.0.0.1', () => {
+         s.write('hello, '); s.write('x'.repeat(100_000)); s.write('world'); s.destroy();
+       });`,
+      { rumpServer: daemon.url, args: [String(p.port)] },
+    );
+    expect(r.code, r.stderr).to.equal(0);
+    const got = await p.got;
+    expect(got.length).to.equal(100_012);
+    expect(got).to.equal('hello, ' + 'x'.repeat(100_000) + 'world');
+    p.srv.close();
+  });
+
+  it('server: write(x); destroy() on an accepted socket, then server.close() — the client gets x', async () => {
+    const prog = serving(
+      `import net from 'node:net';
+       const srv = net.createServer((s) => { s.write('bye'); s.destroy(); srv.close(); });
+       srv.listen(0, '127.0.0.1', () => console.log('PORT', srv.address().port));`,
+      { rumpServer: daemon.url },
+    );
+    const s = createConnection({ port: await prog.port, host: '127.0.0.1', rumpServer: daemon.url });
+    expect(await received(s)).to.equal('bye');
+    const r = await prog.done;
+    expect(r.code, r.stderr).to.equal(0);
+  });
+
+  it('server: end(x) then server.close() — the client gets x and its end', async () => {
+    const prog = serving(
+      `import net from 'node:net';
+       const srv = net.createServer((s) => { s.end('the answer'); srv.close(); });
+       srv.listen(0, '127.0.0.1', () => console.log('PORT', srv.address().port));`,
+      { rumpServer: daemon.url },
+    );
+    const s = createConnection({ port: await prog.port, host: '127.0.0.1', rumpServer: daemon.url });
+    const ended = once(s, 'end');
+    expect(await received(s)).to.equal('the answer');
+    await ended;
+    const r = await prog.done;
+    expect(r.code, r.stderr).to.equal(0);
+  });
+
+  it('a peer that does not read cannot keep a destroy() waiting: the program exits, and what fitted was sent', async () => {
+    let accepted: (s: Socket) => void = () => undefined;
+    const conn = new Promise<Socket>((r) => (accepted = r));
+    const srv = createServer({ rumpServer: daemon.url, pauseOnConnect: true }, (s) => accepted(s));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const r = await runHijacked(
+      `import net from 'node:net';
+       const s = net.connect(Number(process.argv[2]), '127.0.0.1', () => {
+         for (let i = 0; i < 256; i++) s.write(Buffer.alloc(64 * 1024, 'y'));
+         setTimeout(() => s.destroy(), 50);
+       });`,
+      { rumpServer: daemon.url, args: [String((srv.address() as { port: number }).port)], timeoutMs: 15_000 },
+    );
+    expect(r.timedOut, 'the program never exited').to.equal(false);
+    expect(r.ms).to.be.lessThan(10_000);
+    expect(r.code, r.stderr).to.equal(0);
+    const s = await conn;
+    const got = await received(s); // read now: the socket buffers' worth, then the FIN
+    expect(got.length).to.be.greaterThan(0).and.lessThan(256 * 64 * 1024);
+    expect(/^y+$/.test(got)).to.equal(true);
+    srv.close();
+  });
+
+  it('http: a malformed request is answered 400 Bad Request before the server closes the connection', async () => {
+    const prog = serving(
+      `import http from 'node:http';
+       const srv = http.createServer((req, res) => res.end('fine'));
+       srv.on('connection', (c) => c.on('close', () => srv.close()));
+       srv.listen(0, '127.0.0.1', () => console.log('PORT', srv.address().port));`,
+      { rumpServer: daemon.url },
+    );
+    const s = createConnection({ port: await prog.port, host: '127.0.0.1', rumpServer: daemon.url });
+    s.write('THIS IS NOT HTTP\r\n\r\n');
+    const got = await received(s);
+    expect(got).to.match(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    const r = await prog.done;
+    expect(r.code, r.stderr).to.equal(0);
   });
 });
