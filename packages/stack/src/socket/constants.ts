@@ -40,6 +40,8 @@ export const IPPROTO = {
   ICMP: 1,
   TCP: 6,
   UDP: 17,
+  /** Option level of `IPV6_*` options (`IPPROTO_IPV6`). */
+  IPV6: 41,
 } as const;
 
 /** Option level for socket-layer options (`SOL_SOCKET`, Linux value). */

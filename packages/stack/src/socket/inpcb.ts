@@ -32,16 +32,25 @@
  * a port bound in one family is seen by binds in the other, as with BSD's
  * single port space.
  *
+ * Dual stack (RFC 4038 4.2, RFC 3493 5.3 `IPV6_V6ONLY`): an `AF_INET6`
+ * socket that is not v6-only also speaks IPv4 through v4-mapped addresses
+ * (`::ffff:a.b.c.d`). Its pcb then holds the plain IPv4 addresses and
+ * `family` INET — the family on the wire — while the socket's domain
+ * decides how addresses are shown to the user ({@link InPcbTable.sockaddrOf}
+ * maps them back). Bound to `::`, it is also a wildcard for IPv4 packets,
+ * found after every IPv4 pcb and conflicting with IPv4 binds of its port,
+ * as on Linux with `net.ipv6.bindv6only` 0.
+ *
  * @module
  */
 import { Errno } from '../kern/errno.js';
-import { INET, type NetworkFamily } from '../net/family.js';
-import { SOOPT } from './constants.js';
+import type { NetworkFamily } from '../net/family.js';
+import { AF, SOOPT } from './constants.js';
 import { hostIsBroadcast, hostIsLocal } from './host.js';
 import type { SocketLayer } from './layer.js';
-import { ipEquals, ipIsMulticast, ipIsUnspecified, type IpAddress } from '../wire/ip.js';
-import { familyByAf, familyOf } from '../net/family.js';
-import { INADDR_BROADCAST } from './sockaddr.js';
+import { IP6_ANY, ip6MapV4, ipEquals, ipIsMulticast, ipIsUnspecified, type IpAddress } from '../wire/ip.js';
+import { familyByAf, familyOf, INET, INET6 } from '../net/family.js';
+import { INADDR_BROADCAST, sockaddrFor, sockaddrIn6 } from './sockaddr.js';
 import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 
@@ -64,6 +73,8 @@ export class InPcb {
    * transports).
    */
   family: NetworkFamily = INET;
+  /** `IPV6_V6ONLY`: an `AF_INET6` socket that speaks IPv6 only (no v4-mapped traffic). */
+  v6only = false;
   /** Which index holds it. */
   state: InPcbState = 'attached';
   /** The port was chosen by the stack (`INP_ANONPORT`). */
@@ -100,6 +111,11 @@ function connHash(fa: IpAddress, fport: number, la: IpAddress, lport: number): n
   h ^= (fport << 16) | lport;
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
   return (h ^ (h >>> 12)) >>> 0;
+}
+
+/** An `AF_INET6` pcb bound to `::` that takes IPv4 too (not `IPV6_V6ONLY`). */
+function isDualWild(inp: InPcb): boolean {
+  return !inp.v6only && inp.family === INET6 && inp.so.proto.domain === AF.INET6 && ipIsUnspecified(inp.laddr);
 }
 
 /** A table of pcbs for one protocol (`struct inpcbtable`). */
@@ -140,6 +156,7 @@ export class InPcbTable {
     if (fam !== null && fam !== inp.family) {
       inp.family = fam;
       inp.laddr = inp.faddr = fam.any;
+      inp.v6only = this.layer.tunables.v6only !== 0;
     }
     this.all.add(inp);
     so.pcb = inp;
@@ -168,6 +185,12 @@ export class InPcbTable {
     const wild = (so.options & (SOOPT.REUSEADDR | SOOPT.REUSEPORT)) === 0;
     if (nam !== null) {
       laddr = typeof nam.addr === 'number' ? nam.addr >>> 0 : nam.addr;
+      const v4 = this.mapped(inp, laddr);
+      if (v4 === 'refused') return Errno.EINVAL; // a v4-mapped address on a v6-only socket (Linux)
+      if (v4 !== null) {
+        inp.family = INET;
+        laddr = v4;
+      }
       if (familyOf(laddr) !== inp.family) return Errno.EAFNOSUPPORT;
       lport = nam.port;
       if (ipIsMulticast(laddr)) {
@@ -181,7 +204,7 @@ export class InPcbTable {
         return Errno.EADDRNOTAVAIL;
       }
       if (lport !== 0) {
-        const t = this.lookupPort(laddr, lport, wild);
+        const t = this.lookupPort(laddr, lport, wild, inp.so.proto.domain === AF.INET6 && !inp.v6only && inp.family === INET6);
         if (t !== null && (reuseport & t.so.options) === 0) return Errno.EADDRINUSE;
       }
     }
@@ -209,6 +232,14 @@ export class InPcbTable {
   connect(inp: InPcb, nam: Sockaddr): number {
     if (nam.port === 0) return Errno.EADDRNOTAVAIL;
     let faddr: IpAddress = typeof nam.addr === 'number' ? nam.addr >>> 0 : nam.addr;
+    const v4 = this.mapped(inp, faddr);
+    if (v4 === 'refused') return Errno.ENETUNREACH; // no IPv4 on a v6-only socket (Linux)
+    if (v4 !== null) {
+      if (inp.family === INET6 && !ipIsUnspecified(inp.laddr)) return Errno.EAFNOSUPPORT; // bound to a real IPv6 address
+      inp.family = INET;
+      if (typeof inp.laddr !== 'number') inp.laddr = 0;
+      faddr = v4;
+    }
     if (familyOf(faddr) !== inp.family) return Errno.EAFNOSUPPORT;
     if (ipIsUnspecified(faddr)) faddr = inp.family.loopback;
     let laddr = inp.laddr;
@@ -230,12 +261,43 @@ export class InPcbTable {
     return 0;
   }
 
+  /**
+   * The IPv4 address inside a v4-mapped `addr` given to an `AF_INET6`
+   * socket that may speak IPv4 (still unbound, or bound to `::` or to
+   * another mapped address), null when `addr` is not mapped or the socket
+   * is not `AF_INET6`, `'refused'` on a v6-only socket or one bound to a
+   * real IPv6 address.
+   */
+  private mapped(inp: InPcb, addr: IpAddress): number | null | 'refused' {
+    if (typeof addr === 'number' || !addr.isV4Mapped || inp.so.proto.domain !== AF.INET6) return null;
+    if (inp.v6only) return 'refused';
+    if (inp.family === INET6 && !ipIsUnspecified(inp.laddr)) return 'refused';
+    return addr.w3 >>> 0;
+  }
+
+  /**
+   * The socket address of `addr:port` as the pcb's socket shows it: an
+   * `AF_INET6` socket speaking IPv4 shows v4-mapped addresses (RFC 3493
+   * 3.7), `::` for an IPv4 ANY it was never bound to.
+   */
+  sockaddrOf(inp: InPcb, addr: IpAddress, port: number): Sockaddr {
+    if (typeof addr === 'number' && inp.so.proto.domain === AF.INET6) {
+      return sockaddrIn6(addr === 0 ? IP6_ANY : ip6MapV4(addr), port);
+    }
+    return sockaddrFor(addr, port);
+  }
+
   /** Forget the peer (`in_pcbdisconnect`); with `resetLocal`, the local address too (UDP does). */
   disconnect(inp: InPcb, resetLocal: boolean): void {
     this.unindex(inp);
     inp.faddr = inp.family.any;
     inp.fport = 0;
-    if (resetLocal) inp.laddr = inp.family.any;
+    if (resetLocal) {
+      // A dual-stack socket goes back to its own family when it forgets its address.
+      const own = familyByAf(inp.so.proto.domain);
+      if (own !== null) inp.family = own;
+      inp.laddr = inp.faddr = inp.family.any;
+    }
     this.index(inp, inp.lport !== 0 ? 'bound' : 'attached');
   }
 
@@ -266,6 +328,9 @@ export class InPcbTable {
       if (exact !== undefined) for (const inp of exact) return inp;
       const wild = this.byBind.get(bindKey(0, lport));
       if (wild !== undefined) for (const inp of wild) return inp;
+      // Last, a dual-stack AF_INET6 socket on [::]:lport (IPv4 via v4-mapped addresses).
+      const dual = this.byBind.get(bindKey(IP6_ANY, lport));
+      if (dual !== undefined) for (const inp of dual) if (isDualWild(inp)) return inp;
       return null;
     }
     // IPv6 keys are hashes: compare the address of each candidate.
@@ -283,7 +348,7 @@ export class InPcbTable {
    * false only an exact match counts. Pcbs of the other family do not
    * conflict (their addresses never overlap).
    */
-  lookupPort(laddr: IpAddress, lport: number, wildcard: boolean): InPcb | null {
+  lookupPort(laddr: IpAddress, lport: number, wildcard: boolean, dualBinder = false): InPcb | null {
     const set = this.byPort.get(lport);
     if (set === undefined) return null;
     const v4 = typeof laddr === 'number';
@@ -291,9 +356,19 @@ export class InPcbTable {
     let match: InPcb | null = null;
     let matchwild = 3;
     for (const inp of set) {
-      if ((typeof inp.laddr === 'number') !== v4) continue;
       let w = 0;
       if (!ipIsUnspecified(inp.faddr)) w++;
+      if ((typeof inp.laddr === 'number') !== v4) {
+        // The families meet only where one side is a dual-stack [::] (it covers all of IPv4).
+        if (!(v4 ? isDualWild(inp) : any && dualBinder)) continue;
+        if (v4 ? !any : !ipIsUnspecified(inp.laddr)) w++;
+        if (w > 0 && !wildcard) continue;
+        if (w < matchwild) {
+          match = inp;
+          matchwild = w;
+        }
+        continue;
+      }
       if (ipIsUnspecified(inp.laddr)) {
         if (!any) w++;
       } else if (any) w++;

@@ -16,7 +16,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
-import { AF, PR, SOOPT, SS } from './constants.js';
+import { PR, SOOPT, SS } from './constants.js';
 import type { InetHost } from './host.js';
 import type { Protosw } from './protosw.js';
 import { Socket, soReserve } from './socket.js';
@@ -39,6 +39,12 @@ export interface SocketTunables {
   anonportmin: number;
   /** `net.inet.ip.anonportmax`: highest ephemeral port. */
   anonportmax: number;
+  /**
+   * `net.inet6.ip6.v6only`: whether new `AF_INET6` sockets start
+   * `IPV6_V6ONLY`. 0 as Linux's `net.ipv6.bindv6only` (NetBSD has 1): the
+   * clients are Linux programs, and Node's `listen('::')` expects IPv4 too.
+   */
+  v6only: number;
 }
 
 /**
@@ -58,6 +64,7 @@ export const DEFAULT_TUNABLES: Readonly<SocketTunables> = {
   tcpRecvspace: 64 * 1024,
   anonportmin: 49152,
   anonportmax: 65535,
+  v6only: 0,
 };
 
 /** The socket layer of one stack. */
@@ -96,6 +103,7 @@ export class SocketLayer {
       node('net.inet.tcp.recvspace', 'tcpRecvspace', 1, 1 << 30, 'Default TCP receive buffer size');
       node('net.inet.ip.anonportmin', 'anonportmin', 1024, 65535, 'Lowest ephemeral port');
       node('net.inet.ip.anonportmax', 'anonportmax', 1024, 65535, 'Highest ephemeral port');
+      node('net.inet6.ip6.v6only', 'v6only', 0, 1, 'New AF_INET6 sockets are IPV6_V6ONLY');
     }
   }
 
@@ -113,12 +121,13 @@ export class SocketLayer {
 
   /**
    * Find the protocol for `socket(domain, type, protocol)` (`pffindproto`,
-   * `pffindtype`): EAFNOSUPPORT for a domain other than AF_INET,
+   * `pffindtype`): EAFNOSUPPORT for a domain no protocol registered (today
+   * AF_INET and AF_INET6),
    * EPROTONOSUPPORT for an unknown protocol (or a type without one),
    * EPROTOTYPE when the protocol exists but not for that type.
    */
   findProto(domain: number, type: number, protocol: number): Protosw | { errno: number } {
-    if (domain !== AF.INET) return { errno: Errno.EAFNOSUPPORT };
+    if (!this.protos.some((p) => p.domain === domain)) return { errno: Errno.EAFNOSUPPORT };
     if (protocol !== 0) {
       const exact = this.protos.find((p) => p.domain === domain && p.protocol === protocol && p.type === type);
       if (exact !== undefined) return exact;

@@ -60,6 +60,8 @@ describe('socket/inpcb: pcbs of both families', () => {
     const { sock, table } = setup();
     const exact = sock(AF.INET6);
     const wild = sock(AF.INET6);
+    // v6-only: a dual-stack [::] would also take IPv4 (dualstack.test.ts); here the families stay apart.
+    wild.v6only = true;
     expect(table.bind(exact, sockaddrIn6(MINE, 443))).to.equal(0);
     // BSD in_pcbbind: a wildcard bind overlapping a specific one needs SO_REUSEADDR.
     expect(table.bind(wild, sockaddrIn6(IP6_ANY, 443))).to.equal(Errno.EADDRINUSE);

@@ -21,7 +21,7 @@ import { Errno } from '../../kern/errno.js';
 import type { Sysctl } from '../../kern/sysctl.js';
 import type { ClusterPool, Mbuf } from '../../mbuf/index.js';
 import type { IpOutput, IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
-import { SOOPT } from '../../socket/constants.js';
+import { AF, SOOPT } from '../../socket/constants.js';
 import type { InetHost } from '../../socket/host.js';
 import { InPcbTable } from '../../socket/inpcb.js';
 import { DEFAULT_TUNABLES, type SocketLayer } from '../../socket/layer.js';
@@ -31,7 +31,7 @@ import { sockaddrFor } from '../../socket/sockaddr.js';
 import { soSetError } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum } from '../../wire/checksum.js';
 import { TCP_HEADER_LEN, type TcpRepr } from '../../wire/tcp.js';
-import { INET, type NetworkFamily } from '../../net/family.js';
+import { familyOf, INET, type NetworkFamily } from '../../net/family.js';
 import { CONGCTL_NAMES, congctlByName, type CongestionControl } from './congctl/index.js';
 import { tcpInput } from './input.js';
 import { IsnGenerator } from './isn.js';
@@ -242,6 +242,8 @@ export class TcpProtocol implements TransportProtocol {
     if (lt.tcpRecvspace === DEFAULT_TUNABLES.tcpRecvspace) lt.tcpRecvspace = TCP_DEFAULT_BUFSPACE;
     this.protosw = makeTcpProtosw(this);
     layer.addProtocol(this.protosw);
+    // AF_INET6 sockets share the pcb table (one port space) and the code.
+    layer.addProtocol({ ...this.protosw, domain: AF.INET6, name: 'tcp6' });
     host.registerProtocol?.(this);
     if (host.sysctl !== undefined) this.registerSysctl(host.sysctl);
   }
@@ -596,7 +598,7 @@ export class TcpProtocol implements TransportProtocol {
       sackOk: !noopt && (req & TF.REQ_SACK) !== 0 && seg.sackPermitted,
       tsRecent: !noopt && (req & TF.REQ_TSTMP) !== 0 && seg.tsVal !== null ? seg.tsVal : null,
       requestRScale: rscale,
-      ourMss: this.ourMssFor(src, lp.inp.family),
+      ourMss: this.ourMssFor(src, familyOf(src)),
       tsOffset: this.isn.tsOffset(dst, seg.dstPort, src, seg.srcPort),
       rcvWnd: Math.min(0xffff, head.rcv.hiwat),
       sends: 0,
@@ -617,6 +619,8 @@ export class TcpProtocol implements TransportProtocol {
     if (so === null) return null;
     const tp = (so.pcb as { ppcb: TcpCb }).ppcb;
     const inp = tp.inp;
+    // The connection speaks the SYN's family: IPv4 on a dual-stack [::] listener.
+    inp.family = familyOf(e.laddr);
     inp.laddr = e.laddr;
     inp.lport = e.lport;
     const err = this.pcbs.connect(inp, sockaddrFor(e.faddr, e.fport));

@@ -11,7 +11,8 @@ import { mFreem, type Mbuf } from '../../mbuf/index.js';
 import { AF_INET, IPPROTO, PR, SOCK, SOOPT, SS } from '../../socket/constants.js';
 import type { InPcb } from '../../socket/inpcb.js';
 import type { ProtoUserReqs, Protosw, SockoptValue } from '../../socket/protosw.js';
-import { sockaddrFor, sockaddrIn, type Sockaddr } from '../../socket/sockaddr.js';
+import { sockaddrIn, type Sockaddr } from '../../socket/sockaddr.js';
+import { in6GetOpt, in6SetOpt } from '../../socket/in6opt.js';
 import { soIsConnecting, soIsDisconnected, soIsDisconnecting, soReserve, type Socket } from '../../socket/socket.js';
 import { CONGCTL_NAMES, congctlByName } from './congctl/index.js';
 import { tcpOutput } from './output.js';
@@ -212,18 +213,19 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
 
     sockaddr(so: Socket): Sockaddr {
       const inp = so.pcb as InPcb | null;
-      return inp === null ? sockaddrIn(0, 0) : sockaddrFor(inp.laddr, inp.lport);
+      return inp === null ? sockaddrIn(0, 0) : inp.table.sockaddrOf(inp, inp.laddr, inp.lport);
     },
 
     peeraddr(so: Socket): Sockaddr | null {
       const inp = so.pcb as InPcb | null;
       if (inp === null || inp.fport === 0) return null;
-      return sockaddrFor(inp.faddr, inp.fport);
+      return inp.table.sockaddrOf(inp, inp.faddr, inp.fport);
     },
 
     ctloutputSet(so: Socket, level: number, name: number, value: SockoptValue): number {
       const tp = tcbOfSocket(so);
       if (tp === null) return Errno.EINVAL;
+      if (level === IPPROTO.IPV6) return in6SetOpt(tp.inp, name, value);
       if (level === IPPROTO.IP) {
         const v = asInt(value);
         if (v === null || v < 0 || v > 255) return Errno.EINVAL;
@@ -282,6 +284,7 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
     ctloutputGet(so: Socket, level: number, name: number): SockoptValue | { errno: number } {
       const tp = tcbOfSocket(so);
       if (tp === null) return { errno: Errno.EINVAL };
+      if (level === IPPROTO.IPV6) return in6GetOpt(tp.inp, name);
       if (level === IPPROTO.IP) {
         if (name === IP_OPT.TOS) return tp.inp.tos;
         if (name === IP_OPT.TTL) return tp.inp.ttl || 64;

@@ -35,6 +35,7 @@ import { newUdpStats, UDP_STATS_DESCRIPTIONS } from './stats.js';
 import type { UdpStats } from './stats.js';
 import { ipEquals, ipIsUnspecified, type IpAddress } from '../../wire/ip.js';
 import { familyOf } from '../../net/family.js';
+import { in6GetOpt, in6SetOpt } from '../../socket/in6opt.js';
 
 /** `IP_TOS` and `IP_TTL` option names at level `IPPROTO_IP` (Linux values). */
 export const IP_OPT = { TOS: 1, TTL: 2 } as const;
@@ -101,6 +102,8 @@ export class UdpProtocol implements TransportProtocol {
       name: 'udp',
     };
     layer.addProtocol(this.protosw);
+    // AF_INET6 sockets share the pcb table (one port space) and the code.
+    layer.addProtocol({ ...this.protosw, domain: AF.INET6, name: 'udp6' });
     layer.host.registerProtocol?.(this);
     const sc = layer.host.sysctl;
     if (sc !== undefined) {
@@ -241,6 +244,8 @@ export class UdpProtocol implements TransportProtocol {
       mFreem(m);
       return;
     }
+    // An AF_INET6 socket sees IPv4 senders as v4-mapped addresses (RFC 3493 3.7).
+    if (typeof from.addr === 'number' && so.proto.domain === AF.INET6) from = this.table.sockaddrOf(inp, from.addr, from.port);
     if (!so.rcv.appendAddr(from, m, plen)) {
       this.stats.fullsock++; // appendAddr freed the chain
       return;
@@ -309,7 +314,8 @@ export class UdpProtocol implements TransportProtocol {
     b[o + UdpField.LENGTH + 1] = ulen & 0xff;
     b[o + UdpField.CHECKSUM] = 0;
     b[o + UdpField.CHECKSUM + 1] = 0;
-    if (this.checksum !== 0) {
+    // IPv6 has no "no checksum" (RFC 8200 8.1): net.inet.udp.checksum 0 applies to IPv4 only.
+    if (this.checksum !== 0 || typeof dst !== 'number') {
       const ck = this.ck.reset(pseudoHeaderSum(src, dst, IpProto.UDP, ulen));
       for (let n: Mbuf | null = m; n !== null; n = n.next) if (n.len > 0) ck.add(n.data, n.off, n.len);
       const c = udpChecksumValue(ck.finish()); // RFC 768: a computed 0 goes out as 0xffff
@@ -383,11 +389,11 @@ export class UdpProtocol implements TransportProtocol {
       rcvd: () => {},
       sockaddr: (so) => {
         const inp = pcbOf(so);
-        return inp === null ? sockaddrIn(0, 0) : sockaddrFor(inp.laddr, inp.lport);
+        return inp === null ? sockaddrIn(0, 0) : inp.table.sockaddrOf(inp, inp.laddr, inp.lport);
       },
       peeraddr: (so) => {
         const inp = pcbOf(so);
-        return inp === null || ipIsUnspecified(inp.faddr) ? null : sockaddrFor(inp.faddr, inp.fport);
+        return inp === null || ipIsUnspecified(inp.faddr) ? null : inp.table.sockaddrOf(inp, inp.faddr, inp.fport);
       },
       ctloutputSet: (so, level, name, value) => this.setopt(so, level, name, value),
       ctloutputGet: (so, level, name) => this.getopt(so, level, name),
@@ -414,7 +420,15 @@ export class UdpProtocol implements TransportProtocol {
         return Errno.EADDRNOTAVAIL;
       }
       dst = typeof nam.addr === 'number' ? nam.addr >>> 0 : nam.addr;
-      if (familyOf(dst) !== inp.family) {
+      if (typeof dst !== 'number' && dst.isV4Mapped && so.proto.domain === AF.INET6) {
+        // A dual-stack socket sends IPv4 to a v4-mapped address, unless it is
+        // v6-only or bound to a real IPv6 address (Linux: ENETUNREACH).
+        if (inp.v6only || (typeof inp.laddr !== 'number' && !ipIsUnspecified(inp.laddr))) {
+          mFreem(m);
+          return Errno.ENETUNREACH;
+        }
+        dst = dst.w3 >>> 0;
+      } else if (familyOf(dst) !== inp.family) {
         mFreem(m);
         return Errno.EAFNOSUPPORT;
       }
@@ -452,6 +466,7 @@ export class UdpProtocol implements TransportProtocol {
   private setopt(so: Socket, level: number, name: number, value: SockoptValue): number {
     const inp = this.pcbOf(so);
     if (inp === null) return Errno.EINVAL;
+    if (level === IPPROTO.IPV6) return in6SetOpt(inp, name, value);
     if (level !== IPPROTO.IP) return Errno.ENOPROTOOPT;
     if (typeof value !== 'number' || !Number.isInteger(value)) return Errno.EINVAL;
     switch (name) {
@@ -471,6 +486,7 @@ export class UdpProtocol implements TransportProtocol {
   private getopt(so: Socket, level: number, name: number): SockoptValue | { errno: number } {
     const inp = this.pcbOf(so);
     if (inp === null) return { errno: Errno.EINVAL };
+    if (level === IPPROTO.IPV6) return in6GetOpt(inp, name);
     if (level !== IPPROTO.IP) return { errno: Errno.ENOPROTOOPT };
     switch (name) {
       case IP_OPT.TTL:

@@ -1,0 +1,72 @@
+/**
+ * `IPPROTO_IPV6` socket options shared by every transport of an
+ * `AF_INET6` socket (NetBSD `ip6_ctloutput`, RFC 3493 5): the ones a
+ * dual-stack program sets before it binds. Linux's option numbers, as the
+ * rest of the socket API here.
+ *
+ * @module
+ */
+import { Errno } from '../kern/errno.js';
+import { AF } from './constants.js';
+import type { InPcb } from './inpcb.js';
+import type { SockoptValue } from './protosw.js';
+
+/** `IPPROTO_IPV6` option names (Linux values). */
+export const IPV6_OPT = {
+  /** Hop limit of unicast packets (`IPV6_UNICAST_HOPS`), -1 = the default. */
+  UNICAST_HOPS: 16,
+  /** Speak IPv6 only, no v4-mapped IPv4 (`IPV6_V6ONLY`, RFC 3493 5.3). */
+  V6ONLY: 26,
+  /** Traffic class (`IPV6_TCLASS`, RFC 3542 6.5), -1 = the default. */
+  TCLASS: 67,
+} as const;
+
+/** Default hop limit shown when none is set (`net.inet6.ip6.hlim`'s usual value). */
+const DEFAULT_HOPS = 64;
+
+function asInt(v: SockoptValue): number | null {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return typeof v === 'number' && Number.isInteger(v) ? v : null;
+}
+
+/**
+ * Set an `IPPROTO_IPV6` option on `inp`.
+ * @returns 0, ENOPROTOOPT (not an `AF_INET6` socket, or an unknown name),
+ *   EINVAL (bad value; `IPV6_V6ONLY` once bound, as Linux).
+ */
+export function in6SetOpt(inp: InPcb, name: number, value: SockoptValue): number {
+  if (inp.so.proto.domain !== AF.INET6) return Errno.ENOPROTOOPT;
+  const v = asInt(value);
+  if (v === null) return Errno.EINVAL;
+  switch (name) {
+    case IPV6_OPT.V6ONLY:
+      if (inp.lport !== 0) return Errno.EINVAL;
+      inp.v6only = v !== 0;
+      return 0;
+    case IPV6_OPT.UNICAST_HOPS:
+      if (v < -1 || v > 255) return Errno.EINVAL;
+      inp.ttl = v === -1 ? 0 : v;
+      return 0;
+    case IPV6_OPT.TCLASS:
+      if (v < -1 || v > 255) return Errno.EINVAL;
+      inp.tos = v === -1 ? 0 : v;
+      return 0;
+    default:
+      return Errno.ENOPROTOOPT;
+  }
+}
+
+/** Read an `IPPROTO_IPV6` option of `inp`: its value, or `{ errno }` as {@link in6SetOpt}. */
+export function in6GetOpt(inp: InPcb, name: number): SockoptValue | { errno: number } {
+  if (inp.so.proto.domain !== AF.INET6) return { errno: Errno.ENOPROTOOPT };
+  switch (name) {
+    case IPV6_OPT.V6ONLY:
+      return inp.v6only ? 1 : 0;
+    case IPV6_OPT.UNICAST_HOPS:
+      return inp.ttl !== 0 ? inp.ttl : DEFAULT_HOPS;
+    case IPV6_OPT.TCLASS:
+      return inp.tos;
+    default:
+      return { errno: Errno.ENOPROTOOPT };
+  }
+}
