@@ -27,3 +27,5 @@ export { tcpOutput, tcpSendSegment, TCP_HDR_ROOM } from './output.js';
 export { tcpClose, tcpDrop, tcpRespondRst, tcpEmit, blankRepr } from './subr.js';
 export { SynCache } from './syncache.js';
 export type { SynCacheEntry } from './syncache.js';
+export { SynCookies, SYNCOOKIE_MSS, SYNCOOKIE_PERIOD_MS } from './syncookie.js';
+export type { SynCookieState } from './syncookie.js';

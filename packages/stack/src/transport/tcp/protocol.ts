@@ -42,6 +42,7 @@ import { newTcpStats, type TcpStats } from './stats.js';
 import { blankRepr, tcpClose } from './subr.js';
 import { ReassBudget } from './reass-budget.js';
 import { SynCache, type SynCacheEntry } from './syncache.js';
+import { SynCookies } from './syncookie.js';
 import { setState, TCPS, TCP_STATE_NAMES, TF, TcpCb } from './tcpcb.js';
 import { makeTcpProtosw } from './usrreq.js';
 import type { IpAddress } from '../../wire/ip.js';
@@ -110,6 +111,8 @@ export interface TcpTunables {
   dropSynfin: number;
   /** Ignore RSTs in TIME-WAIT (RFC 1337; `net.inet.tcp.rfc1337`, default 1 as FreeBSD; Linux's default is 0). */
   rfc1337: number;
+  /** Answer SYNs with SYN cookies when the SYN cache is full (1, default, as FreeBSD and Linux) or drop them (0). */
+  syncookies: number;
 }
 
 /** Default send and receive buffer: 1 MiB, room for a high bandwidth-delay product. */
@@ -152,6 +155,7 @@ export const TCP_DEFAULTS: Readonly<Omit<TcpTunables, 'reassMaxClusters' | 'reas
   tso: 1,
   dropSynfin: 1,
   rfc1337: 1,
+  syncookies: 1,
 };
 
 /** One row of `netstat -p tcp`. */
@@ -188,6 +192,8 @@ export class TcpProtocol implements TransportProtocol {
   readonly isn: IsnGenerator;
   /** Half-open connections of listeners. */
   readonly syncache: SynCache;
+  /** SYN cookies, for when the SYN cache is full (RFC 4987). */
+  readonly syncookies: SynCookies;
   /** The protocol switch entry (SOCK_STREAM). */
   readonly protosw: Protosw;
   /** Every control block alive (established, closing, TIME-WAIT, listeners). */
@@ -237,6 +243,7 @@ export class TcpProtocol implements TransportProtocol {
     this.pcbs = new InPcbTable(layer, 'tcp');
     this.isn = new IsnGenerator({ now: () => this.clock.now() });
     this.syncache = new SynCache(this);
+    this.syncookies = new SynCookies(this.clock);
     const lt = layer.tunables;
     if (lt.tcpSendspace === DEFAULT_TUNABLES.tcpSendspace) lt.tcpSendspace = TCP_DEFAULT_BUFSPACE;
     if (lt.tcpRecvspace === DEFAULT_TUNABLES.tcpRecvspace) lt.tcpRecvspace = TCP_DEFAULT_BUFSPACE;
@@ -279,6 +286,7 @@ export class TcpProtocol implements TransportProtocol {
     node('tso', 'tso', 0, 1, 'Use TCP segmentation offload where the interface offers it');
     node('drop_synfin', 'dropSynfin', 0, 1, 'Drop segments with both SYN and FIN set');
     node('rfc1337', 'rfc1337', 0, 1, 'Ignore RSTs in TIME-WAIT (RFC 1337)');
+    node('syncookies', 'syncookies', 0, 1, 'Answer SYNs with SYN cookies when the SYN cache is full (RFC 4987)');
     sc.addInt('net.inet.tcp.congctl.selected', {
       get: () => t.congctl,
       set: (v) => (t.congctl = v),

@@ -109,6 +109,12 @@ export function newTcpStats() {
     scDropped: 0,
     scBadack: 0,
     /** TIME-WAITs closed for a new SYN that was provably newer, with a listener to take it (RFC 6191). */
+    /** SYN-ACKs sent with a SYN cookie (the cache was full; `net.inet.tcp.syncookies`). */
+    scCookiesSent: 0,
+    /** Connections made from a valid cookie. */
+    scCookiesOk: 0,
+    /** ACKs whose cookie did not check out (forged, expired): answered with RST. */
+    scCookiesBad: 0,
     twReused: 0,
     /** SYNs to a TIME-WAIT refused (ACKed, TIME-WAIT kept): not newer by RFC 6191's test. */
     twSynOld: 0,

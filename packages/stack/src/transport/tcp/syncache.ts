@@ -107,6 +107,10 @@ export class SynCache {
     }
     if ((flags & TcpFlag.ACK) !== 0) {
       const e = this.entries.get(key);
+      if (e === undefined && (flags & TcpFlag.SYN) === 0 && tcp.tun.syncookies !== 0 && tcp.syncookies.recentlySent()) {
+        // No entry, but cookies went out lately: this may be the ACK of one.
+        return this.cookieAck(lp, head, key, seg, src, dst);
+      }
       if (e === undefined || (flags & TcpFlag.SYN) !== 0 || seg.ack !== ((e.iss + 1) >>> 0)) {
         // RFC 9293 3.10.7.2: an ACK in LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
         stats.scBadack++;
@@ -163,14 +167,18 @@ export class SynCache {
     // peer that is connecting right now) nor one the peer has already ACKed.
     // With none to evict, drop this SYN: the peer resends it after its RTO,
     // as with Linux's full SYN queue.
+    // With SYN cookies on, the SYN is answered all the same, from a cookie
+    // (syncookie.ts) instead of an entry.
     if (this.entries.size >= tcp.tun.syncacheLimit && !this.evictOldest(null)) {
       stats.scOverflowed++;
-      stats.listendrop++;
+      if (tcp.tun.syncookies !== 0) this.sendCookie(lp, head, key, seg, src, dst);
+      else stats.listendrop++;
       return null;
     }
     if ((this.perHead.get(head) ?? 0) >= tcp.tun.syncacheBucketLimit && !this.evictOldest(head)) {
       stats.scOverflowed++;
-      stats.listendrop++;
+      if (tcp.tun.syncookies !== 0) this.sendCookie(lp, head, key, seg, src, dst);
+      else stats.listendrop++;
       return null;
     }
     const e = tcp.syncacheEntry(lp, head, key, seg, src, dst);
@@ -180,6 +188,65 @@ export class SynCache {
     this.sendSynAck(e);
     this.schedule(e.at);
     return null;
+  }
+
+  /**
+   * Answer a SYN with a cookie SYN-ACK (RFC 4987 3.6): the entry is built
+   * as for the cache, its ISS replaced by the cookie, and not kept.
+   */
+  private sendCookie(lp: TcpCb, head: Socket, key: string, seg: TcpRepr, src: IpAddress, dst: IpAddress): void {
+    const tcp = this.tcp;
+    const e = tcp.syncacheEntry(lp, head, key, seg, src, dst);
+    e.iss = tcp.syncookies.encode(dst, seg.dstPort, src, seg.srcPort, seg.seq, seg.mss, e.peerWscale, e.sackOk);
+    tcp.stats.scCookiesSent++;
+    this.sendSynAck(e);
+  }
+
+  /**
+   * The ACK of a cookie SYN-ACK, perhaps: rebuild the entry from the cookie
+   * (`SEG.ACK - 1`, with the peer's ISN `SEG.SEQ - 1`) and complete the
+   * handshake, or answer a RST when the cookie does not check out.
+   */
+  private cookieAck(lp: TcpCb, head: Socket, key: string, seg: TcpRepr, src: IpAddress, dst: IpAddress): TcpCb | null {
+    const tcp = this.tcp;
+    const stats = tcp.stats;
+    const irs = (seg.seq - 1) >>> 0;
+    const iss = (seg.ack - 1) >>> 0;
+    const st = tcp.syncookies.decode(dst, seg.dstPort, src, seg.srcPort, irs, iss);
+    if (st === null) {
+      stats.scCookiesBad++;
+      stats.scBadack++;
+      tcpRespondRst(tcp, seg, src, dst);
+      return null;
+    }
+    // The SYN as the cookie remembers it; timestamps are on when the ACK carries them.
+    const syn: TcpRepr = { ...blankRepr(), srcPort: seg.srcPort, dstPort: seg.dstPort, seq: irs, flags: TcpFlag.SYN, mss: st.mss, windowScale: st.wscale, sackPermitted: st.sackOk, tsVal: seg.tsVal, tsEcr: 0 };
+    const e = tcp.syncacheEntry(lp, head, key, syn, src, dst);
+    e.iss = iss;
+    e.sends = 1;
+    const ntp = tcp.syncacheComplete(e, seg);
+    if (ntp === null) {
+      // Listen queue full. The peer believes it is connected and may send
+      // nothing more (a server-speaks-first protocol): keep the cookie's
+      // connection as an ACKed entry, like one of the cache's own (never
+      // evicted, SYN-ACK resent until accept() makes room). Only real
+      // handshakes get here (an off-path attacker cannot complete one), so
+      // the overshoot is bounded by real clients, and capped at four times
+      // the cache's size.
+      stats.listendrop++;
+      if (this.entries.size < 4 * tcp.tun.syncacheLimit) {
+        const now = tcp.clock.now();
+        e.ackedAt = now;
+        e.at = now + SC_ACKED_RETRY_MS;
+        this.entries.set(key, e);
+        this.perHead.set(head, (this.perHead.get(head) ?? 0) + 1);
+        this.schedule(e.at);
+      }
+      return null;
+    }
+    stats.scCookiesOk++;
+    stats.scCompleted++;
+    return ntp;
   }
 
   /** Evict the oldest stale, un-ACKed entry (of `head`, or of any listener); false when there is none. */
