@@ -50,7 +50,7 @@ export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
   const base: Record<Mode, Sweep> = {
     smoke: {
       mode, sizes: [64 * KiB], sweepSizes: [64 * KiB], runs: 1, seconds: 0.2,
-      mclnums: [1, 16], rxMclnums: [1], sweeps: false, latencyCount: 200, scaleConnections: 100,
+      mclnums: [1, 16], rxMclnums: [1], sweeps: false, latencyCount: 200, scaleConnections: 1000,
     },
     quick: {
       mode, sizes: [1 * KiB, 64 * KiB, 1 * MiB], sweepSizes: [64 * KiB], runs: 3, seconds: 0.4,

@@ -280,6 +280,18 @@ export type ScaleResult =
   | { status: 'ok'; connections: number; serverSockets: number; seconds: number; rssBeforeMiB: number; rssAfterMiB: number; perConnectionKiB: number }
   | { status: 'skipped'; connections: number; reason: string };
 
+/** The server's RSS once two samples 150 ms apart no longer fall (at most 3 s). */
+async function settledRss(srv: { rssBytes(): number | null }): Promise<number | null> {
+  let last = srv.rssBytes();
+  for (let i = 0; i < 20 && last !== null; i++) {
+    await new Promise((r) => setTimeout(r, 150));
+    const now = srv.rssBytes();
+    if (now === null || now >= last) return now;
+    last = now;
+  }
+  return last;
+}
+
 /** Holds `n` idle connections (2n sockets) through one loopback server and reads its RSS. */
 export async function runScale(topo: Topology, avail: Availability, n: number): Promise<ScaleResult> {
   if (!avail.rumpTcp.ok) return { status: 'skipped', connections: n, reason: avail.rumpTcp.reason };
@@ -287,7 +299,10 @@ export async function runScale(topo: Topology, avail: Availability, n: number): 
   let holder: Proc | null = null;
   try {
     srv = await topo.loopbackServer(RUMPNET_DEFAULT, { maxFds: n + 64 });
-    const before = srv.rssBytes();
+    // RSS falls for a while after start-up as V8 collects the start-up
+    // garbage; sampled too early, that fall hides what the connections add
+    // (100 connections once measured -4.7 MiB). Wait until it stops falling.
+    const before = await settledRss(srv);
     holder = Proc.node(new URL('./hold.ts', import.meta.url).pathname, ['--connections', String(n)], { env: { RUMP_SERVER: srv.url }, label: 'hold' });
     const ev = await holder.waitFor((e) => e.event === 'held', 60_000 + n * 20, 'all connections up');
     const after = srv.rssBytes();
