@@ -115,14 +115,18 @@ export interface CtlArpArgs {
   ifname?: string;
   /** Most entries returned (1..{@link CTL_ROWS_MAX}, default {@link CTL_ROWS_DEFAULT}); fewer when they would not fit a head. */
   limit?: number;
+  /** Start after this point: the `next` of the previous page. */
+  cursor?: string;
 }
-/** Result of `ctl.arp`: the table after the operation, possibly cut short. */
+/** Result of `ctl.arp`: one page of the table after the operation. */
 export interface CtlArpResult {
   entries: CtlArpEntry[];
-  /** True when `entries` is not the whole table (`limit`, or the reply would exceed MAX_HEAD). */
+  /** True when `entries` is not the whole table: ask again with `cursor: next`. */
   truncated?: boolean;
   /** Entries in the whole table. */
   total?: number;
+  /** The cursor of the next page; absent on the last. */
+  next?: string;
 }
 /** One ARP cache entry. */
 export interface CtlArpEntry {
@@ -140,9 +144,15 @@ export interface CtlNetstatArgs {
   proto?: string;
   /** For `sockets`: most rows returned (1..{@link CTL_ROWS_MAX}, default {@link CTL_ROWS_DEFAULT}); fewer when they would not fit a head. */
   limit?: number;
+  /** For `sockets`: start after this point — the `next` of the previous page (`s<id>`, `t<n>`). */
+  cursor?: string;
 }
-/** Default `limit` of the listing ctl calls (`ctl.netstat` sockets, `ctl.arp`). */
-export const CTL_ROWS_DEFAULT = 10_000;
+/**
+ * Default `limit` of a listing page (`ctl.netstat` sockets, `ctl.arp`): small
+ * enough that the server packs one reply head in a millisecond or two; the
+ * `next` cursor fetches the rest.
+ */
+export const CTL_ROWS_DEFAULT = 256;
 /** Largest `limit` a listing ctl call takes. */
 export const CTL_ROWS_MAX = 1_000_000;
 /** One socket of the server (`netstat -an`). */
@@ -176,10 +186,12 @@ export interface CtlSysctlRow {
 /** Result of `ctl.netstat`: the part asked for. */
 export interface CtlNetstatResult {
   sockets?: CtlSocket[];
-  /** With `sockets`: true when the list is cut short (`limit`, or the reply would exceed MAX_HEAD). */
+  /** With `sockets`: true when more rows follow (`limit`, or the reply head is full): ask again with `cursor: next`. */
   truncated?: boolean;
-  /** With `sockets`: how many sockets the server has. */
+  /** With `sockets`: how many rows the whole listing has. */
   total?: number;
+  /** With `sockets`: the cursor of the next page; absent on the last. */
+  next?: string;
   /** `netstat -m`: the cluster pool's counters and the parameters. */
   mbufs?: { pool: Record<string, number>; params: CtlParams };
   stats?: CtlSysctlRow[];
@@ -399,6 +411,7 @@ const prefix: Check = (v) => {
 };
 const mac: Check = (v) => (typeof v === 'string' && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(v) ? undefined : 'a MAC aa:bb:cc:dd:ee:ff');
 const gatewayOrIf: Check = (v) => (ipv4(v) === undefined || ifname(v) === undefined ? undefined : 'a gateway address or an interface name');
+const listCursor: Check = (v) => (typeof v === 'string' && /^[a-z]\d{1,15}$/.test(v) ? undefined : 'a listing cursor (the previous reply\'s next)');
 const sysctlName: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.]{1,128}$/.test(v) ? undefined : 'a sysctl name');
 const level = T.oneOf('socket', 'ip', 'tcp', 'udp');
 
@@ -429,8 +442,9 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
     what: T.oneOf('sockets', 'mbufs', 'stats'),
     proto: opt(T.oneOf('ip', 'icmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf')),
     limit: opt(rowLimit),
+    cursor: opt(listCursor),
   }),
-  'ctl.arp': plain({ op: opt(T.oneOf('show', 'add', 'delete')), ip: opt(ipv4), mac: opt(mac), ifname: opt(ifname), limit: opt(rowLimit) }),
+  'ctl.arp': plain({ op: opt(T.oneOf('show', 'add', 'delete')), ip: opt(ipv4), mac: opt(mac), ifname: opt(ifname), limit: opt(rowLimit), cursor: opt(listCursor) }),
   'ctl.sysctl': plain({ name: opt(sysctlName), value: opt(T.int) }),
   'ctl.ping': plain({
     dst: ipv4,

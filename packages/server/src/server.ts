@@ -28,6 +28,7 @@ import { BusLink, TapLink, withPcap } from '@rumpnet/tap-bridge';
 import type { ServerConfig } from './config.js';
 import { ctlHandlers } from './ctl/handlers.js';
 import { guardHandlers } from './ctl/privilege.js';
+import { SliceRunner } from './ctl/slices.js';
 import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
 import { AdminPolicy, RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
 import { createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
@@ -91,6 +92,8 @@ export class RumpServer {
   readonly net: NetStack;
   /** Who is admin: root, the server's uid, `--admin-group`s, TCP clients with `--tcp-admin`. */
   readonly admin: AdminPolicy;
+  /** Where long control replies (listings) are built, in slices shared round-robin between clients. */
+  readonly runner = new SliceRunner();
   private listenerRef: RumpListener | undefined;
   private readonly procs = new Map<number, ClientProcess>();
   private readonly log: ServerLogger;
@@ -225,6 +228,7 @@ export class RumpServer {
         startedAt: this.startedAt,
         processes: () => this.processes(),
         halt: (reason) => void this.close(reason),
+        runner: this.runner,
       }),
     } as SyscallHandlers, this.admin, this.log);
   }

@@ -1,50 +1,171 @@
 /**
- * Listing replies (`ctl.netstat` sockets, `ctl.arp`) stay within one head:
- * at most `limit` rows, and never more bytes than MAX_HEAD, flagged
- * `truncated` — a larger head would make the client's reader drop the
- * connection.
+ * Listing replies (`ctl.netstat` sockets, `ctl.arp`) come in pages: each at
+ * most `limit` rows and never more bytes than one head may carry (a larger
+ * head would make the client's reader drop the connection), with a `next`
+ * cursor that walks the whole list exactly once even while sockets come and
+ * go. The pages are built in small units, and the {@link SliceRunner}
+ * shares them round-robin between clients.
  */
 import { expect } from 'chai';
-import { boundRows } from '../src/ctl/handlers.js';
-import { CTL_ROWS_DEFAULT, MAX_HEAD, packHead } from '../src/proto/index.js';
+import { createNetStack } from '@rumpnet/stack';
+import { MAX_HEAD, packHead, type CtlSocket } from '../src/proto/index.js';
+import { PAGE_HEAD_BUDGET, socketPage, type Page, type SocketPageEnv } from '../src/ctl/listing.js';
+import { SliceRunner, type SliceJob } from '../src/ctl/slices.js';
+import { AF_INET, SOCK, inetAton, sockaddrIn } from '../src/stackapi.js';
+import type { ClientProcess } from '../src/syscalls/process.js';
 
-/** A row the size of a `netstat -an` socket row. */
-const row = (i: number) => ({
-  id: i,
-  proto: 'tcp',
-  recvQ: 0,
-  sendQ: 0,
-  local: { family: 'inet', address: '10.0.0.1', port: 10_000 + i },
-  foreign: { family: 'inet', address: '10.0.0.2', port: 80 },
-  state: 'ESTABLISHED',
-  session: 1,
-  fd: i + 3,
-});
+/** Runs a job to its end here, counting its units and timing the longest. */
+function drive<T>(job: SliceJob<T>): { value: T; units: number; longestMs: number } {
+  let units = 0;
+  let longestMs = 0;
+  for (;;) {
+    const t = performance.now();
+    const r = job.next();
+    longestMs = Math.max(longestMs, performance.now() - t);
+    units++;
+    if (r.done) return { value: r.value, units, longestMs };
+  }
+}
 
-describe('ctl listings are bounded', () => {
-  it('passes a small list through whole', () => {
-    const all = Array.from({ length: 50 }, (_, i) => row(i));
-    const r = boundRows(all, undefined, (rows) => ({ sockets: rows }));
-    expect(r).to.deep.equal({ rows: all, truncated: false });
-  });
+/** A stack with `n` bound UDP sockets owned by one process (session 7). */
+function world(n: number) {
+  const net = createNetStack({ nmbclusters: 256 });
+  const table = net.newProcess({ maxFds: n + 64 });
+  const fds: number[] = [];
+  const open = (): number => {
+    const { fd } = table.socket(AF_INET, SOCK.DGRAM, 0);
+    expect(table.bind(fd, sockaddrIn(inetAton('127.0.0.1')!, 0))).to.equal(0);
+    fds.push(fd);
+    return fd;
+  };
+  for (let i = 0; i < n; i++) open();
+  const proc = { session: { id: 7 }, table, since: 0 } as unknown as ClientProcess;
+  const env: SocketPageEnv = { layer: net.sockets, tcp: net.tcp, processes: () => [proc] };
+  return { net, table, env, fds, open };
+}
 
-  it('cuts thousands of sockets to what fits one head, flagged truncated', () => {
-    const all = Array.from({ length: 5000 }, (_, i) => row(i));
-    expect(packHead({ result: { sockets: all } }).length).to.be.greaterThan(MAX_HEAD); // the failing case
-    const r = boundRows(all, undefined, (rows) => ({ sockets: rows }));
-    expect(r.truncated).to.equal(true);
-    expect(r.rows.length).to.be.greaterThan(100);
-    expect(r.rows).to.deep.equal(all.slice(0, r.rows.length));
-    const head = packHead({ result: { sockets: r.rows, truncated: true, total: all.length } });
+/** Walks every page from the start; checks each page's size on the way. */
+function walk(env: SocketPageEnv, limit?: number, between?: (page: Page<CtlSocket>) => void): { rows: CtlSocket[]; pages: number; longestMs: number } {
+  const rows: CtlSocket[] = [];
+  let cursor: string | undefined;
+  let longestMs = 0;
+  for (let pages = 1; pages < 10_000; pages++) {
+    const { value: page, longestMs: ms } = drive(socketPage(env, cursor, limit));
+    longestMs = Math.max(longestMs, ms);
+    const head = packHead({ result: { sockets: page.rows, total: page.total, next: page.next, truncated: true } });
     expect(head.length).to.be.at.most(MAX_HEAD);
+    if (limit !== undefined) expect(page.rows.length).to.be.at.most(limit);
+    rows.push(...page.rows);
+    between?.(page);
+    if (page.next === undefined) return { rows, pages, longestMs };
+    expect(page.next).to.not.equal(cursor);
+    cursor = page.next;
+  }
+  throw new Error('listing did not end');
+}
+
+describe('ctl listings: pages and slices', () => {
+  it('walks 5,000 sockets in pages that each fit one head; every socket once, in id order, with its owner', () => {
+    const w = world(5000);
+    try {
+      expect(packHead({ result: { sockets: Array.from({ length: 5000 }, () => ({ id: 1, proto: 'udp', local: { family: 'inet', address: '127.0.0.1', port: 1 } })) } }).length).to.be.greaterThan(MAX_HEAD);
+      const { rows, pages, longestMs } = walk(w.env);
+      expect(pages).to.be.greaterThan(5);
+      expect(rows.map((r) => r.id)).to.deep.equal(w.net.sockets.sockets().map((s) => s.id));
+      expect(new Set(rows.map((r) => r.fd))).to.deep.equal(new Set(w.fds));
+      expect(rows.every((r) => r.session === 7 && r.proto === 'udp' && r.local.address === '127.0.0.1')).to.equal(true);
+      // A unit is small: far under the runner's budget even on a loaded machine.
+      expect(longestMs).to.be.below(50);
+    } finally {
+      w.net.close();
+    }
   });
 
-  it('honours limit (default CTL_ROWS_DEFAULT)', () => {
-    const all = Array.from({ length: 30 }, (_, i) => ({ i }));
-    expect(boundRows(all, 7, (rows) => rows)).to.deep.equal({ rows: all.slice(0, 7), truncated: true });
-    const many = Array.from({ length: CTL_ROWS_DEFAULT + 5 }, (_, i) => i);
-    const r = boundRows(many, undefined, (rows) => rows);
-    expect(r.rows).to.have.length(CTL_ROWS_DEFAULT);
-    expect(r.truncated).to.equal(true);
+  it('honours limit, and a socket alive through the walk is listed once while others come and go', () => {
+    const w = world(1200);
+    try {
+      const before = new Set(w.net.sockets.sockets().map((s) => s.id));
+      const closed = new Set<number>();
+      let k = 0;
+      const { rows } = walk(w.env, 100, () => {
+        // Between pages: close one socket not yet listed, and open a new one.
+        const victim = w.fds[w.fds.length - 1 - k++]!;
+        closed.add(w.table.get(victim)!.id);
+        void w.table.close(victim);
+        w.open();
+      });
+      const ids = rows.map((r) => r.id);
+      expect(new Set(ids).size).to.equal(ids.length); // nothing twice
+      for (const id of before) if (!closed.has(id)) expect(ids, `socket ${id}`).to.include(id);
+      for (let i = 1; i < ids.length; i++) expect(ids[i]!).to.be.greaterThan(ids[i - 1]!);
+    } finally {
+      w.net.close();
+    }
+  });
+
+  it('refuses a bad cursor with EINVAL; a page stays under its byte budget', () => {
+    const w = world(10);
+    try {
+      expect(() => drive(socketPage(w.env, 'x12'))).to.throw().with.property('errno', 22);
+      const { value } = drive(socketPage(w.env, undefined));
+      expect(value.next).to.equal(undefined);
+      expect(value.rows).to.have.length(10);
+      expect(packHead(value.rows).length).to.be.at.most(PAGE_HEAD_BUDGET);
+      expect(drive(socketPage(w.env, `s${value.rows[4]!.id}`)).value.rows.map((r) => r.id)).to.deep.equal(value.rows.slice(5).map((r) => r.id));
+    } finally {
+      w.net.close();
+    }
+  });
+
+  it('SliceRunner: round robin — a client with many queued jobs does not hold back another; EAGAIN beyond the queue; abort drops', async () => {
+    const runner = new SliceRunner({ budgetMs: 1000, maxQueued: 4 });
+    const order: string[] = [];
+    function* job(name: string, units: number): SliceJob<string> {
+      for (let i = 0; i < units; i++) {
+        order.push(name);
+        yield;
+      }
+      return name;
+    }
+    const greedy = {};
+    const polite = {};
+    const g = [0, 1, 2, 3].map((i) => runner.run(greedy, () => job(`g${i}`, 3)));
+    const refused = await runner.run(greedy, () => job('g4', 1)).then(() => null, (e: { errno?: number }) => e.errno);
+    expect(refused).to.equal(11); // EAGAIN
+    const p = runner.run(polite, () => job('p', 2));
+    const ac = new AbortController();
+    const gone = runner.run({}, () => job('gone', 1), ac.signal);
+    ac.abort(new Error('client left'));
+    expect(await Promise.all([...g, p])).to.deep.equal(['g0', 'g1', 'g2', 'g3', 'p']);
+    await gone.then(() => expect.fail('an aborted job ran'), (e: Error) => expect(e.message).to.equal('client left'));
+    // One unit each in turn: the polite client's job is done before the greedy one's second job starts.
+    expect(order.indexOf('p')).to.be.below(order.indexOf('g1'));
+    expect(order.lastIndexOf('p')).to.be.below(order.indexOf('g1'));
+    expect(order).to.not.include('gone');
+    expect(runner.stats).to.include({ refused: 1, aborted: 1, jobs: 6 });
+    expect(runner.pending).to.equal(0);
+  });
+
+  it('SliceRunner: a turn stops at its budget and the loop runs in between', async () => {
+    const runner = new SliceRunner({ budgetMs: 2 });
+    function* slow(): SliceJob<number> {
+      for (let i = 0; i < 40; i++) {
+        const until = performance.now() + 0.5;
+        while (performance.now() < until) {
+          /* half a millisecond of work */
+        }
+        yield;
+      }
+      return 40;
+    }
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      expect(await runner.run({}, slow)).to.equal(40);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(runner.stats.turns).to.be.greaterThan(4); // 20 ms of work in turns of ~2 ms
+    expect(ticks).to.be.greaterThan(0);
   });
 });

@@ -13,23 +13,21 @@
  */
 import { Errno, type TcpConnInfo } from '@rumpnet/stack';
 import type {
-  CtlArpEntry,
   CtlClient,
   CtlInterface,
   CtlParams,
   CtlPingReply,
   CtlServerInfo,
-  CtlSocket,
   CtlSysctlRow,
   SyscallArgs,
   SyscallResults,
 } from '../proto/index.js';
-import { CTL_ROWS_DEFAULT } from '../proto/index.js';
-import { MAX_HEAD, packHead } from '../proto/index.js';
 import type { SyscallHandler } from '../session/index.js';
-import { SS, inetNtoa, ipToString, type Socket, type SocketLayer, type Stack } from '../stackapi.js';
+import { inetNtoa, type SocketLayer, type Stack } from '../stackapi.js';
 import type { ClientProcess } from '../syscalls/process.js';
-import { fail, fromSockaddr } from '../syscalls/convert.js';
+import { fail } from '../syscalls/convert.js';
+import { arpPage, socketPage } from './listing.js';
+import type { SliceRunner } from './slices.js';
 
 type Handler<K extends keyof SyscallArgs> = SyscallHandler<SyscallArgs[K], SyscallResults[K]>;
 
@@ -56,30 +54,11 @@ export interface CtlEnv {
   processes(): readonly ClientProcess[];
   /** Shut the server down (after the halt reply has been sent). */
   halt(reason: string): void;
+  /** Where listings are built, in slices shared round-robin between clients. */
+  readonly runner: SliceRunner;
 }
 
 /** Resolves after `ms` unless `signal` fires first (then resolves early). */
-/** Bytes a listing reply's head may take: MAX_HEAD less room for the envelope (`result`, `truncated`, `total`). */
-const LIST_HEAD_BUDGET = MAX_HEAD - 256;
-
-/**
- * The first rows of `all` that a reply may carry: at most `limit`
- * (default {@link CTL_ROWS_DEFAULT}), and no more than fit in a head of
- * {@link LIST_HEAD_BUDGET} bytes once wrapped by `wrap` (a head over
- * MAX_HEAD is fatal to the client's reader). Measures by packing, shrinking
- * proportionally; bounded to a few rounds.
- */
-export function boundRows<R>(all: readonly R[], limit: number | undefined, wrap: (rows: readonly R[]) => unknown): { rows: R[]; truncated: boolean } {
-  let n = Math.min(all.length, limit ?? CTL_ROWS_DEFAULT);
-  for (let round = 0; round < 16 && n > 0; round++) {
-    const size = packHead({ result: wrap(all.slice(0, n)) }).length;
-    if (size <= LIST_HEAD_BUDGET) break;
-    n = Math.min(n - 1, Math.floor((n * LIST_HEAD_BUDGET * 0.95) / size));
-  }
-  n = Math.max(0, n);
-  return { rows: all.slice(0, n), truncated: n < all.length };
-}
-
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
@@ -95,16 +74,6 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 function macText(mac: Uint8Array): string {
   return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
-
-/** A TCP connection's state name, if the socket's protocol keeps one (duck-typed: TCP is optional). */
-function socketState(so: Socket): string {
-  if (so.listening) return 'LISTEN';
-  const ppcb = (so.pcb as { ppcb?: unknown } | null)?.ppcb as { stateName?: unknown } | null | undefined;
-  if (ppcb && typeof ppcb.stateName === 'string') return ppcb.stateName;
-  if ((so.state & SS.ISCONNECTED) !== 0) return 'CONNECTED';
-  if ((so.state & SS.ISCONNECTING) !== 0) return 'CONNECTING';
-  return '';
 }
 
 /**
@@ -134,52 +103,6 @@ export function interfaces(stack: Stack, only?: string): CtlInterface[] {
     addrs: ifp.addrs.map((a) => ({ address: inetNtoa(a.addr), prefixLen: a.prefixLen, broadcast: inetNtoa(a.broadcast) })),
     stats: { ...ifp.stats, ...ifp.link.stats() } as unknown as Record<string, number>,
   }));
-}
-
-/** Every live socket with its owner (`netstat -an`). */
-export function socketList(layer: SocketLayer, procs: readonly ClientProcess[], tcp?: { connections(): TcpConnInfo[] }): CtlSocket[] {
-  const owner = new Map<Socket, { session: number; fd: number }>();
-  for (const p of procs) {
-    for (const fd of p.table.fds()) {
-      const so = p.table.get(fd);
-      if (so !== null) owner.set(so, { session: p.session.id, fd });
-    }
-  }
-  const rows = layer
-    .sockets()
-    .sort((a, b) => a.id - b.id)
-    .map((so): CtlSocket => {
-      const u = so.proto.usrreqs;
-      const closed = so.pcb === null;
-      const o = owner.get(so);
-      return {
-        id: so.id,
-        proto: so.proto.name,
-        recvQ: so.rcv.cc,
-        sendQ: so.snd.cc,
-        local: fromSockaddr(closed ? null : u.sockaddr(so)),
-        foreign: closed ? null : (u.peeraddr(so) === null ? null : fromSockaddr(u.peeraddr(so))),
-        state: socketState(so),
-        session: o?.session ?? null,
-        fd: o?.fd ?? null,
-      };
-    });
-  // Connections TCP finishes after their user closed: no socket, no descriptor (id 0).
-  for (const c of tcp?.connections() ?? []) {
-    if (c.hasSocket) continue;
-    rows.push({
-      id: 0,
-      proto: 'tcp',
-      recvQ: c.rcvQ,
-      sendQ: c.sndQ,
-      local: { family: 'inet', address: ipToString(c.laddr), port: c.lport },
-      foreign: { family: 'inet', address: ipToString(c.faddr), port: c.fport },
-      state: c.state,
-      session: null,
-      fd: null,
-    });
-  }
-  return rows;
 }
 
 /** Every client with its counters (`rumpctl clients`). */
@@ -252,7 +175,7 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
       return { routes: stack.routeList().map((r) => ({ ...r })) };
     },
 
-    async 'ctl.arp'(_s, a) {
+    async 'ctl.arp'(session, a, ctx) {
       const op = a.op ?? 'show';
       if (op === 'add') {
         if (a.ip === undefined || a.mac === undefined) fail(Errno.EINVAL, 'arp add needs an address and a MAC');
@@ -261,17 +184,18 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
         if (a.ip === undefined) fail(Errno.EINVAL, 'arp delete needs an address');
         stack.arpDelete(a.ip);
       }
-      const all: CtlArpEntry[] = stack.arpList().map((e) => ({ ...e }));
-      const { rows: entries, truncated } = boundRows(all, a.limit, (rows) => ({ entries: rows }));
-      return truncated ? { entries, truncated, total: all.length } : { entries };
+      const page = await env.runner.run(session, () => arpPage(stack, a.cursor, a.limit), ctx.signal);
+      return page.next === undefined ? { entries: page.rows, total: page.total } : { entries: page.rows, total: page.total, next: page.next, truncated: true };
     },
 
-    async 'ctl.netstat'(_s, a) {
+    async 'ctl.netstat'(session, a, ctx) {
       switch (a.what) {
         case 'sockets': {
-          const all = socketList(env.layer, env.processes(), env.tcp);
-          const { rows: sockets, truncated } = boundRows(all, a.limit, (rows) => ({ sockets: rows }));
-          return truncated ? { sockets, truncated, total: all.length } : { sockets };
+          // Paged and sliced: never more than a few ms of the loop at a time (listing.ts, slices.ts).
+          const page = await env.runner.run(session, () => socketPage(env, a.cursor, a.limit), ctx.signal);
+          return page.next === undefined
+            ? { sockets: page.rows, total: page.total }
+            : { sockets: page.rows, total: page.total, next: page.next, truncated: true };
         }
         case 'mbufs':
           return { mbufs: { pool: { ...stack.pool.stats() } as unknown as Record<string, number>, params: { ...env.params } } };

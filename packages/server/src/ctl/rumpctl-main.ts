@@ -53,6 +53,27 @@ function errnoText(errno: number): string {
   return e ? `${e[0]} (${e[1]})` : `errno ${errno}`;
 }
 
+/** Most pages `rumpctl` fetches for one listing: a bound against a server that never ends one (20,000 sockets are ~40 pages). */
+export const MAX_PAGES = 100_000;
+
+/**
+ * Every row of a paged listing (docs/PROTOCOL.md §9): calls `page` with the
+ * previous reply's `next` until a reply has none. Also stops, with `cut`
+ * set, when a server repeats a cursor or after {@link MAX_PAGES}.
+ */
+export async function allPages<R>(page: (cursor: string | undefined) => Promise<{ rows: R[]; next?: string | undefined }>): Promise<{ rows: R[]; cut: boolean }> {
+  const rows: R[] = [];
+  let cursor: string | undefined;
+  for (let n = 0; n < MAX_PAGES; n++) {
+    const r = await page(cursor);
+    rows.push(...r.rows);
+    if (r.next === undefined) return { rows, cut: false };
+    if (r.next === cursor) break;
+    cursor = r.next;
+  }
+  return { rows, cut: true };
+}
+
 /** `ifconfig` words after the interface name, BSD style, as one ctl call's arguments. */
 export function parseIfconfigWords(ifname: string, words: readonly string[]): SyscallArgs['ctl.ifconfig'] {
   const w = words[0] === 'inet' ? words.slice(1) : [...words];
@@ -145,9 +166,16 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
       }
       if (o.r) return print(formatRoutes((await call('ctl.route', {}, 'netstat')).routes));
       if (o.i) return print(formatIfconfig((await call('ctl.ifconfig', {}, 'netstat')).interfaces));
-      const r = await call('ctl.netstat', { what: 'sockets' }, 'netstat');
-      print(formatSockets(r.sockets!));
-      if (r.truncated) print(`(${r.sockets!.length} of ${r.total ?? '?'} sockets shown: the list was cut to fit one reply)`);
+      let total: number | undefined;
+      let cutByServer = false;
+      const { rows, cut } = await allPages(async (cursor) => {
+        const r = await call('ctl.netstat', { what: 'sockets', ...(cursor !== undefined ? { cursor } : {}) }, 'netstat');
+        total = r.total;
+        cutByServer ||= r.truncated === true && r.next === undefined; // a server that does not page
+        return { rows: r.sockets ?? [], next: r.next };
+      });
+      print(formatSockets(rows));
+      if (cut || cutByServer) print(`(${rows.length} of ${total ?? '?'} sockets shown: the list was cut short)`);
     });
 
   program
@@ -198,9 +226,16 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
         await call('ctl.arp', { op: 'delete', ip: words[0]! }, 'arp');
         return;
       }
-      const r = await call('ctl.arp', {}, 'arp');
-      print(formatArp(r.entries));
-      if (r.truncated) print(`(${r.entries.length} of ${r.total ?? '?'} entries shown: the list was cut to fit one reply)`);
+      let total: number | undefined;
+      let cutByServer = false;
+      const { rows, cut } = await allPages(async (cursor) => {
+        const r = await call('ctl.arp', cursor !== undefined ? { cursor } : {}, 'arp');
+        total = r.total;
+        cutByServer ||= r.truncated === true && r.next === undefined;
+        return { rows: r.entries, next: r.next };
+      });
+      print(formatArp(rows));
+      if (cut || cutByServer) print(`(${rows.length} of ${total ?? '?'} entries shown: the list was cut short)`);
     });
 
   program
