@@ -39,7 +39,11 @@ import { Reass, type ReassLimits } from './net/reass.js';
 import { RouteTable, type RouteInfo } from './net/route.js';
 import { newArpStats, newEtherStats, newIcmpStats, newIpStats } from './net/stats.js';
 import { registerNetSysctl } from './net/sysctl-nodes.js';
+import { Inet6 } from './net/inet6.js';
+import { ip6Input } from './net/ipv6-input.js';
+import type { Nd6EntryInfo } from './net/nd6.js';
 import { ipv4IsMulticast, ipv4IsReserved, parseIpv4, parseMac } from './wire/address.js';
+import { parseIp6WithZone, type Ip6Address } from './wire/ip.js';
 
 /** Options of a {@link Stack}. */
 export interface StackOptions {
@@ -96,6 +100,8 @@ export class Stack implements NetContext {
   readonly ipId = new IpIdGenerator();
   readonly pmtu = new Map<number, PmtuEntry>();
   readonly lo0: Ifnet;
+  /** The IPv6 layer: addresses, routes, ND, ICMPv6, reassembly, `net.inet6.*`. */
+  readonly inet6: Inet6;
   /** The downward call transports use (`ip_output`, source selection, MTU), for either family. */
   readonly ip: IpOutput;
   /**
@@ -145,6 +151,8 @@ export class Stack implements NetContext {
       tsoMaxTowards: (dst) => (typeof dst === 'number' ? tsoMaxTowards(this, dst) : (this.ip6?.tsoMaxTowards?.(dst) ?? 0)),
       pmtuUpdate: (dst, mtu) => (typeof dst === 'number' ? pmtuUpdate(this, dst, mtu) : (this.ip6?.pmtuUpdate?.(dst, mtu) ?? 0)),
     };
+    this.inet6 = new Inet6(this);
+    this.ip6 = this.inet6.transport;
     registerNetSysctl(this.sysctl, {
       pool: this.pool,
       ipTun: this.ipTun,
@@ -156,6 +164,7 @@ export class Stack implements NetContext {
       arpstat: this.arpstat,
       etherstat: this.etherstat,
     });
+    this.inet6.registerSysctl(this.sysctl);
     this.lo0 = this.attachLink(new LoopbackLink({ name: 'lo0' }), { addrs: ['127.0.0.1/8'] });
   }
 
@@ -224,6 +233,7 @@ export class Stack implements NetContext {
       });
     }
     if (opts.up !== undefined) link.setUp(opts.up);
+    this.inet6.ifattach(ifp);
     for (const a of opts.addrs ?? []) this.addAddress(ifp.name, a);
     return ifp;
   }
@@ -249,7 +259,8 @@ export class Stack implements NetContext {
       this.pool.countDrop();
       return;
     }
-    ipInput(this, ifp, m);
+    if (frame[0]! >>> 4 === 6) ip6Input(this.inet6, ifp, m);
+    else ipInput(this, ifp, m);
   }
 
   /**
@@ -262,6 +273,15 @@ export class Stack implements NetContext {
   addAddress(ifname: string, cidr: string): void {
     this.checkOpen();
     const ifp = this.ifnet(ifname);
+    if (cidr.includes(':')) {
+      const { addr, prefixLen } = parseCidr6(cidr);
+      if (addr.isUnspecified || addr.isMulticast || addr.isV4Mapped || (addr.isLoopback && !ifp.isLoopback)) {
+        throw new StackError(Errno.EINVAL, `${cidr}: not a unicast address`);
+      }
+      if (ifp.addrs6.some((a) => a.addr.equals(addr))) throw new StackError(Errno.EEXIST, `${cidr}: already on ${ifname}`);
+      this.inet6.addAddress(ifp, addr, prefixLen, 'manual');
+      return;
+    }
     const { addr, prefixLen } = parseCidr(cidr);
     if (addr === 0 || ipv4IsMulticast(addr) || ipv4IsReserved(addr)) {
       throw new StackError(Errno.EINVAL, `${cidr}: not a unicast address`);
@@ -290,6 +310,10 @@ export class Stack implements NetContext {
   removeAddress(ifname: string, addrStr: string): void {
     this.checkOpen();
     const ifp = this.ifnet(ifname);
+    if (addrStr.includes(':')) {
+      if (!this.inet6.removeAddress(ifp, parseCidr6(addrStr).addr)) throw new StackError(Errno.EADDRNOTAVAIL, `${addrStr} is not on ${ifname}`);
+      return;
+    }
     const addr = parseAddr(addrStr.split('/')[0]!);
     const i = ifp.addrs.findIndex((a) => a.addr === addr);
     if (i < 0) throw new StackError(Errno.EADDRNOTAVAIL, `${addrStr} is not on ${ifname}`);
@@ -318,6 +342,7 @@ export class Stack implements NetContext {
     ifp.link.setUp(up);
     if (!up) this.arp.purge(ifp);
     else if (!ifp.isLoopback) for (const ia of ifp.addrs) this.arp.announce(ifp, ia.addr);
+    this.inet6.ifup(ifp, up);
   }
 
   /** Change an interface's MTU. @throws StackError EINVAL when the driver refuses it. */
@@ -338,6 +363,7 @@ export class Stack implements NetContext {
    */
   addRoute(dest: string, via: string): void {
     this.checkOpen();
+    if (dest.includes(':') || (dest === 'default' && via.includes(':'))) return this.addRoute6(dest, via);
     const { addr, prefixLen } = dest === 'default' ? { addr: 0, prefixLen: 0 } : parseCidr(dest);
     const gw = parseIpv4(via);
     let ifp: Ifnet;
@@ -357,6 +383,13 @@ export class Stack implements NetContext {
 
   /** Delete a route (`route delete`). @throws StackError ENOENT when there is none, EINVAL for a bad destination. */
   deleteRoute(dest: string): void {
+    if (dest.includes(':')) {
+      const { addr, prefixLen } = parseCidr6(dest);
+      const r = this.inet6.routes.get(addr, prefixLen);
+      if (r === undefined || r.kind === 'local') throw new StackError(Errno.ENOENT, `no route ${dest}`);
+      this.inet6.routes.delete(r);
+      return;
+    }
     const { addr, prefixLen } = dest === 'default' ? { addr: 0, prefixLen: 0 } : parseCidr(dest);
     if (this.routes.delete(addr, prefixLen) === null) throw new StackError(Errno.ENOENT, `no route ${dest}`);
   }
@@ -373,9 +406,41 @@ export class Stack implements NetContext {
     }
   }
 
-  /** The routing table (`netstat -rn`), longest prefix first. */
+  /** The routing table (`netstat -rn`), longest prefix first: IPv4, then IPv6. */
   routeList(): RouteInfo[] {
-    return this.routes.list();
+    return [...this.routes.list(), ...this.inet6.routes.list()];
+  }
+
+  /**
+   * An IPv6 route (`route add -inet6`): `dest` a prefix (`default` is
+   * `::/0`), `via` an on-link router (`fe80::1%tap0`, or a global address
+   * on a connected prefix) or an interface name.
+   * @throws StackError EINVAL, ENETUNREACH (router not on-link), ENODEV, EEXIST.
+   */
+  private addRoute6(dest: string, via: string): void {
+    const { addr, prefixLen } = dest === 'default' ? parseCidr6('::/0') : parseCidr6(dest);
+    const gw = via.includes(':') ? parseIp6WithZone(via) : null;
+    let ifp: Ifnet;
+    let gateway: Ip6Address | null = null;
+    if (gw !== null) {
+      if (gw.zone !== '') ifp = this.ifnet(gw.zone);
+      else {
+        const r = this.inet6.routes.lookup(gw.addr, this.clock.now());
+        if (r === null || r.kind === 'local' || r.gateway !== null) throw new StackError(Errno.ENETUNREACH, `router ${via} is not on-link`);
+        ifp = r.ifp;
+      }
+      gateway = gw.addr;
+    } else if (via.includes(':')) {
+      throw new StackError(Errno.EINVAL, `bad IPv6 router "${via}"`);
+    } else {
+      ifp = this.ifnet(via);
+    }
+    if (this.inet6.routes.add(addr, prefixLen, ifp, gateway, 'static') === null) throw new StackError(Errno.EEXIST, `route ${dest} exists`);
+  }
+
+  /** The IPv6 neighbour cache (`ndp -an`). */
+  ndpList(): Nd6EntryInfo[] {
+    return this.inet6.nd.list();
   }
 
   /** The ARP cache (`arp -an`). */
@@ -408,6 +473,7 @@ export class Stack implements NetContext {
    */
   ping(dst: string | number, opts?: PingOptions): Promise<PingReply> {
     if (this.isClosed) return Promise.reject(new StackError(Errno.ENETDOWN, 'stack closed'));
+    if (typeof dst === 'string' && dst.includes(':')) return this.ping6(dst, opts);
     let a: number;
     try {
       a = typeof dst === 'number' ? dst >>> 0 : parseAddr(dst);
@@ -415,6 +481,28 @@ export class Stack implements NetContext {
       return Promise.reject(e);
     }
     return this.icmp.ping(a, opts);
+  }
+
+  /**
+   * Ping an IPv6 address (`ping6 -c 1`; `fe80::1%tap0` names the zone of a
+   * link-local or multicast destination). The reply's hop limit is reported
+   * as `ttl`. @throws (rejects with) StackError as {@link Stack.ping}, and
+   * ENODEV for an unknown zone.
+   */
+  async ping6(dst: string, opts: PingOptions = {}): Promise<PingReply> {
+    const p = parseIp6WithZone(dst);
+    if (p === null) throw new StackError(Errno.EINVAL, `bad IPv6 address "${dst}"`);
+    const ifindex = p.zone !== '' ? this.ifnet(p.zone).index : 0;
+    const r = await this.inet6.icmp.ping(p.addr, {
+      size: opts.size,
+      id: opts.id,
+      seq: opts.seq,
+      timeout: opts.timeout,
+      hopLimit: opts.ttl,
+      dontFrag: opts.df,
+      ifindex,
+    });
+    return { rtt: r.rtt, from: r.from, ttl: r.hopLimit, bytes: r.bytes, id: r.id, seq: r.seq };
   }
 
   /**
@@ -438,6 +526,7 @@ export class Stack implements NetContext {
     this.isClosed = true;
     for (const tp of this.protocols.values()) (tp as TransportProtocol & Closable).close?.();
     this.icmp.close();
+    this.inet6.close();
     this.arp.purge();
     this.reass.drain();
     this.pmtu.clear();
@@ -467,4 +556,18 @@ export function parseCidr(s: string): { addr: number; prefixLen: number } {
     prefixLen = Number(t);
   }
   return { addr, prefixLen };
+}
+
+/** Parse `"2001:db8::1/64"` (len 0..128; without `/len`, a host: 128). @throws StackError EINVAL. */
+export function parseCidr6(s: string): { addr: Ip6Address; prefixLen: number } {
+  const slash = s.indexOf('/');
+  const p = parseIp6WithZone(slash < 0 ? s : s.slice(0, slash));
+  if (p === null) throw new StackError(Errno.EINVAL, `bad IPv6 address "${s}"`);
+  let prefixLen = 128;
+  if (slash >= 0) {
+    const t = s.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(t) || Number(t) > 128) throw new StackError(Errno.EINVAL, `bad prefix length in "${s}"`);
+    prefixLen = Number(t);
+  }
+  return { addr: p.addr, prefixLen };
 }

@@ -13,6 +13,7 @@ import type { ClusterPool } from '../mbuf/index.js';
 import type { Arp } from './arp.js';
 import type { Icmp } from './icmp.js';
 import type { Ifnet } from './ifnet.js';
+import type { Inet6 } from './inet6.js';
 import type { IpIdGenerator } from './ipid.js';
 import type { TransportProtocol } from './protosw.js';
 import type { Reass } from './reass.js';
@@ -53,6 +54,8 @@ export interface NetContext {
   readonly localAddrs: ReadonlySet<number>;
   /** Path MTUs learnt, by destination. */
   readonly pmtu: Map<number, PmtuEntry>;
+  /** The IPv6 layer (addresses, routes, ND, ICMPv6, reassembly); Ethernet and loopback input hand it IPv6 packets. */
+  readonly inet6: Inet6;
   /** Whether the stack has been closed (input is ignored, output fails with ENETDOWN). */
   readonly closed: boolean;
   /** The transport registered for an IP protocol number (`ip_protox[]`). */

@@ -43,12 +43,14 @@ import {
   ETHERNET_HEADER_LEN,
   ETHERTYPE_ARP,
   ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
   EthernetField,
   EthernetFrame,
 } from '../wire/ethernet.js';
 import type { NetContext } from './context.js';
 import type { Ifnet } from './ifnet.js';
 import { ipInput } from './ipv4-input.js';
+import { ip6Input } from './ipv6-input.js';
 
 /**
  * Process one received Ethernet frame (`ether_input`). `frame` is lent: it
@@ -82,7 +84,7 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
   let mflags = 0;
   if (f.dstIsMulticast) {
     if (isBroadcastMac(frame)) mflags = M_BCAST;
-    else if (joinedGroupMac(ifp, frame)) mflags = M_MCAST;
+    else if (joinedGroupMac(ifp, frame) || joinedGroup6Mac(ifp, frame)) mflags = M_MCAST;
     else {
       st.notours++;
       return;
@@ -122,6 +124,18 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
       ipInput(ctx, ifp, m);
       return;
     }
+    case ETHERTYPE_IPV6: {
+      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name });
+      if (m === null) {
+        st.nobufs++;
+        ist.iqdrops++;
+        ctx.pool.countDrop();
+        return;
+      }
+      m.flags |= mflags;
+      ip6Input(ctx.inet6, ifp, m);
+      return;
+    }
     default:
       st.unknowntype++;
       ist.noproto++;
@@ -152,6 +166,14 @@ function joinedGroupMac(ifp: Ifnet, b: Uint8Array): boolean {
   if (b[0] !== 0x01 || b[1] !== 0x00 || b[2] !== 0x5e || (b[3]! & 0x80) !== 0) return false;
   const low = ((b[3]! << 16) | (b[4]! << 8) | b[5]!) & 0x7fffff;
   for (const g of ifp.groups) if ((g & 0x7fffff) === low) return true;
+  return false;
+}
+
+/** Whether a 33:33 multicast MAC maps an IPv6 group joined on `ifp` (RFC 2464 7: low 32 bits). */
+function joinedGroup6Mac(ifp: Ifnet, b: Uint8Array): boolean {
+  if (b[0] !== 0x33 || b[1] !== 0x33) return false;
+  const low = ((b[2]! << 24) | (b[3]! << 16) | (b[4]! << 8) | b[5]!) >>> 0;
+  for (const g of ifp.groups6) if (g.addr.w3 === low) return true;
   return false;
 }
 

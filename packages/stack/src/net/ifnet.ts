@@ -8,6 +8,7 @@
  */
 import type { Link } from '../link/link.js';
 import { ipv4PrefixMask } from '../wire/address.js';
+import { newNd6IfParams, type In6Ifaddr, type In6Multi, type Nd6IfParams } from './in6.js';
 
 /** All-hosts group 224.0.0.1 (RFC 1112): every multicast-capable host is a member. */
 export const INADDR_ALLHOSTS_GROUP = 0xe0000001;
@@ -91,6 +92,12 @@ export class Ifnet {
   readonly groups = new Set<number>([INADDR_ALLHOSTS_GROUP]);
   /** Counters. */
   readonly stats: IfStats = emptyIfStats();
+  /** IPv6 addresses (`in6_ifaddr`), link-local first. Change them through the stack. */
+  readonly addrs6: In6Ifaddr[] = [];
+  /** IPv6 groups joined: all-nodes, the solicited-node groups of our addresses. */
+  readonly groups6: In6Multi[] = [];
+  /** Neighbor Discovery parameters of this link (RFC 4861 6.3.2), which router advertisements may change. */
+  readonly nd6: Nd6IfParams = newNd6IfParams();
 
   /** @internal Made by the stack. */
   constructor(link: Link, index: number) {

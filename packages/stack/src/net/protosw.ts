@@ -8,7 +8,7 @@
  * layer never looks inside a transport header (except ICMP quoting it).
  */
 import type { Mbuf } from '../mbuf/index.js';
-import type { IpAddress } from '../wire/ip.js';
+import type { Ip6Address, IpAddress } from '../wire/ip.js';
 
 /** IP protocol numbers (`IPPROTO_*`). */
 export const IpProto = {
@@ -130,4 +130,39 @@ export interface IpOutput {
    * not call it.
    */
   pmtuUpdate?(dst: IpAddress, mtu: number): number;
+}
+
+/** Options for one {@link Ip6Output.output} call. */
+export interface Ip6OutputOptions {
+  /** Source address; null (or `::` without {@link Ip6OutputOptions.allowUnspecified}) picks one (RFC 6724). */
+  src: Ip6Address | null;
+  dst: Ip6Address;
+  /** Upper-layer protocol (Next Header). */
+  proto: number;
+  /** Default: the interface's (an RA's cur hop limit) or `net.inet6.ip6.hlim`; multicast defaults to 1 (RFC 3493 5.2). */
+  hopLimit?: number;
+  /** Traffic class byte. */
+  tclass?: number;
+  /** Interface index of the zone: required to reach link-local and multicast destinations on a stack with several links. */
+  ifindex?: number;
+  /** Do not fragment: a packet larger than the path MTU fails with EMSGSIZE (`IPV6_DONTFRAG`). */
+  dontFrag?: boolean;
+  /** Send from `::` (duplicate address detection, RFC 4862 5.4.2). */
+  allowUnspecified?: boolean;
+}
+
+/** The IPv6 downward call: what `ip6_output()` is to BSD transports. */
+export interface Ip6Output {
+  /**
+   * Prepend an IPv6 header to `m` (starting at the transport header, with
+   * leading space for 40 + link header bytes) and send it: route, pick the
+   * source, fragment if needed, resolve the next hop with ND. Ownership of
+   * `m` passes on every path. Returns 0 or an errno (ENETUNREACH,
+   * EADDRNOTAVAIL, EMSGSIZE, ENOBUFS, ENETDOWN, EHOSTUNREACH).
+   */
+  output(m: Mbuf, opts: Ip6OutputOptions): number;
+  /** The source address the stack would use towards `dst` (RFC 6724, simplified), or null. */
+  selectSource(dst: Ip6Address, ifindex?: number): Ip6Address | null;
+  /** The path MTU towards `dst` (at least 1280), or 0 when there is no route. */
+  mtuTowards(dst: Ip6Address, ifindex?: number): number;
 }

@@ -225,7 +225,7 @@ export function newEtherStats() {
     llc: 0,
     /** 802.1Q / 802.1ad tagged frames (no VLAN support). */
     vlan: 0,
-    /** EtherTypes we do not speak (IPv6 among them). */
+    /** EtherTypes we do not speak. */
     unknowntype: 0,
     /** Unicast to another station, or multicast we have not joined. */
     notours: 0,
