@@ -138,6 +138,8 @@ export interface InteropOptions {
   mclnum?: number;
   /** Open the tap with checksum/segmentation offloads (`TapLink.open({ offload: true })`; default false). */
   offload?: boolean;
+  /** Leave IPv6 on on the Linux side of the tap (default false: the kernel's own ND and MLD chatter stays out of IPv4 tests). */
+  ipv6?: boolean;
 }
 
 /** One namespace + tap + stack, ready for an exchange. */
@@ -207,7 +209,7 @@ export async function openInterop(opts: InteropOptions): Promise<Interop> {
   };
   try {
     const ifname = 'rn0';
-    const info = await ns.addTap(ifname, { linuxAddr: net.cidr(1), mtu: opts.mtu });
+    const info = await ns.addTap(ifname, { linuxAddr: net.cidr(1), mtu: opts.mtu, disableIpv6: opts.ipv6 !== true });
     tap = TapLink.open({ name: ifname, netns: ns.name, mtu: opts.mtu, offload: opts.offload });
     const pcapFile = opts.pcap === true ? join(dir, 'link.pcap') : undefined;
     const link: Link | PcapLink = pcapFile !== undefined ? withPcap(tap, pcapFile) : tap;
