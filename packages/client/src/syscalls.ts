@@ -89,6 +89,8 @@ export interface CtlInterface {
   /** `aa:bb:cc:dd:ee:ff`, or null for loopback. */
   mac: string | null;
   addrs: CtlIfAddr[];
+  /** IPv6 addresses (RFC 5952 text, prefix length, DAD state: `preferred`, `tentative`, `deprecated`, `duplicated`); absent from older servers. */
+  addrs6?: { address: string; prefixLen: number; state: string }[];
   /** The stack's interface counters (`ipackets`, `opackets`, ...) and the driver's (`rxFrames`, ...). */
   stats: Record<string, number>;
 }
@@ -402,6 +404,11 @@ const ifname: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.
 const rowLimit: Check = (v) =>
   Number.isInteger(v) && (v as number) >= 1 && (v as number) <= CTL_ROWS_MAX ? undefined : `an integer in 1..${CTL_ROWS_MAX}`;
 const ipv4: Check = (v) => (typeof v === 'string' && isDottedQuad(v) ? undefined : 'an IPv4 address a.b.c.d');
+/** IPv4, or IPv6 text with an optional zone (`fe80::1%tap0`); its exact syntax is the stack's to judge (EINVAL). */
+const ipHost: Check = (v) =>
+  typeof v === 'string' && (isDottedQuad(v) || (v.includes(':') && /^[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,15})?$/.test(v)))
+    ? undefined
+    : 'an IPv4 address a.b.c.d or an IPv6 address';
 /** `a.b.c.d`, `a.b.c.d/len`, or `default` (routes). */
 const prefix: Check = (v) => {
   if (v === 'default') return undefined;
@@ -447,7 +454,7 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   'ctl.arp': plain({ op: opt(T.oneOf('show', 'add', 'delete')), ip: opt(ipv4), mac: opt(mac), ifname: opt(ifname), limit: opt(rowLimit), cursor: opt(listCursor) }),
   'ctl.sysctl': plain({ name: opt(sysctlName), value: opt(T.int) }),
   'ctl.ping': plain({
-    dst: ipv4,
+    dst: ipHost,
     count: opt(intIn(1, 100)),
     size: opt(intIn(0, 65507)),
     timeout: opt(intIn(1, 60_000)),

@@ -53,6 +53,11 @@ export function formatIfconfig(ifs: readonly CtlInterface[]): string {
       for (const a of i.addrs) {
         lines.push(`\tinet ${a.address}/${a.prefixLen}${i.kind === 'loopback' || a.prefixLen >= 31 ? '' : ` broadcast ${a.broadcast}`}`);
       }
+      for (const a of i.addrs6 ?? []) {
+        // Link-local addresses carry their zone, as BSD ifconfig prints them.
+        const zone = a.address.startsWith('fe80:') ? `%${i.name}` : '';
+        lines.push(`\tinet6 ${a.address}${zone}/${a.prefixLen}${a.state === 'preferred' ? '' : ` ${a.state}`}`);
+      }
       const s = i.stats;
       lines.push(`\tinput: ${s.ipackets ?? 0} packets, ${s.ibytes ?? 0} bytes, ${s.ierrors ?? 0} errors, ${s.iqdrops ?? 0} dropped`);
       lines.push(`\toutput: ${s.opackets ?? 0} packets, ${s.obytes ?? 0} bytes, ${s.oerrors ?? 0} errors`);

@@ -101,6 +101,7 @@ export function interfaces(stack: Stack, only?: string): CtlInterface[] {
     up: ifp.up,
     mac: ifp.isLoopback ? null : macText(ifp.mac),
     addrs: ifp.addrs.map((a) => ({ address: inetNtoa(a.addr), prefixLen: a.prefixLen, broadcast: inetNtoa(a.broadcast) })),
+    addrs6: ifp.addrs6.map((a) => ({ address: a.addr.toString(), prefixLen: a.prefixLen, state: a.state })),
     stats: { ...ifp.stats, ...ifp.link.stats() } as unknown as Record<string, number>,
   }));
 }

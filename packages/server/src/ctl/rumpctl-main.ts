@@ -180,7 +180,8 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
 
   program
     .command('ping')
-    .description('send ICMP echo requests from the server\'s stack')
+    .alias('ping6')
+    .description('send ICMP (or ICMPv6: an IPv6 HOST, fe80::1%tap0 with a zone) echo requests from the server\'s stack')
     .option('-c <count>', 'requests (1..100)', '3')
     .option('-s <size>', 'data bytes', '56')
     .option('-i <seconds>', 'pause between requests', '1')

@@ -178,6 +178,19 @@ describe('rumpctl', () => {
     expect(bad.out).to.match(/request 0: ENETUNREACH|EHOSTUNREACH/);
   });
 
+  it('ifconfig shows ::1 on lo0 (inet6); ping6 ::1 goes through the IPv6 layer; an unroutable IPv6 host is ENETUNREACH', async () => {
+    const ifc = await ctl('ifconfig', 'lo0');
+    expect(ifc.out).to.match(/\tinet6 ::1\/128\n/);
+    const r = await ctl('ping6', '-c', '2', '-i', '0.05', '-s', '3000', '::1');
+    expect(r.code, r.out + r.err).to.equal(0);
+    expect(r.out).to.match(/3008 bytes from ::1: icmp_seq=\d+ ttl=64/);
+    const st = await ctl('sysctl', 'net.inet6.icmp6.stats.pingmatched');
+    expect(st.out).to.match(/= 2/);
+    const bad = await ctl('ping6', '-c', '1', '-W', '100', '2001:db8::1');
+    expect(bad.code).to.equal(1);
+    expect(bad.out).to.match(/ENETUNREACH/);
+  });
+
   it('arp on a loopback-only server is empty; adding to a non-Ethernet subnet fails', async () => {
     let r = await ctl('arp', '-an');
     expect(r.code).to.equal(0);
