@@ -252,12 +252,9 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
       return {};
     },
 
-    async 'ctl.clients'(session) {
-      // Other clients' details (pids, names, counters) are for admins; anyone sees its own line.
-      const all = env.processes();
-      const mine = session.auth.admin ? all : all.filter((p) => p.session === session);
-      const hidden = all.length - mine.length;
-      return { server: serverInfo(env), clients: clientList(mine), ...(hidden > 0 ? { hidden } : {}) };
+    async 'ctl.clients'() {
+      // A non-admin gets only its own row: the guard (privilege.ts) cuts the list.
+      return { server: serverInfo(env), clients: clientList(env.processes()) };
     },
   };
 }

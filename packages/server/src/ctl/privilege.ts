@@ -13,7 +13,8 @@
  * | `ctl.route`, `ctl.arp` | `op` is `add` or `delete` |
  * | `socket` | `type` is `raw` (a raw socket forges any packet: `KAUTH_REQ_NETWORK_SOCKET_RAWSOCK`) |
  *
- * `ctl.clients` is not refused: a non-admin sees only its own line.
+ * `ctl.clients` (and any listing of clients in {@link OWN_ROWS_ONLY}) is not
+ * refused: a non-admin gets only its own row, and `hidden` counts the others.
  *
  * @module
  */
@@ -44,6 +45,21 @@ export function privilegeNeeded(name: string, args: Readonly<Record<string, unkn
   }
 }
 
+/**
+ * Calls whose result lists clients (`clients: [{ session, ... }]`): a
+ * non-admin's reply keeps only the caller's own row.
+ */
+export const OWN_ROWS_ONLY: ReadonlySet<string> = new Set(['ctl.clients', 'ctl.usage']);
+
+/** `result` with its `clients` rows cut to `session`'s own, and `hidden` counting the rest. */
+export function ownRowsOnly(result: unknown, session: ClientSession): unknown {
+  const r = result as { clients?: unknown } | null;
+  if (r === null || typeof r !== 'object' || !Array.isArray(r.clients)) return result;
+  const mine = r.clients.filter((c) => (c as { session?: unknown } | null)?.session === session.id);
+  const hidden = r.clients.length - mine.length;
+  return hidden > 0 ? { ...r, clients: mine, hidden } : result;
+}
+
 /** An EPERM whose `reason` the session sends with the errno, for the user to read. */
 export class AdminRequired extends StackError {
   /** Why, in one line (sent to the client beside the errno). */
@@ -64,7 +80,8 @@ export interface RefusalLog {
  * Wraps every handler of `handlers` with the admin check: a call
  * {@link privilegeNeeded} names, made by a session that is not admin, is
  * refused with EPERM ({@link AdminRequired}) and logged; the handler never
- * runs.
+ * runs. A non-admin's listing of clients is cut to its own row
+ * ({@link OWN_ROWS_ONLY}).
  */
 export function guardHandlers(handlers: SyscallHandlers, policy: AdminPolicy, log: RefusalLog): SyscallHandlers {
   const out: Record<string, SyscallHandlers[string]> = {};
@@ -80,7 +97,8 @@ export function guardHandlers(handlers: SyscallHandlers, policy: AdminPolicy, lo
           return Promise.reject(new AdminRequired(what, policy, session));
         }
       }
-      return handler(session, args, ctx);
+      const result = handler(session, args, ctx);
+      return session.auth.admin || !OWN_ROWS_ONLY.has(name) ? result : result.then((r) => ownRowsOnly(r, session));
     };
   }
   return out;

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { RumpConnection } from '@rumpnet/client';
 import type { CtlClient, CtlServerInfo } from '../../src/proto/index.js';
 import { parseServerArgs, type ServerConfig } from '../../src/config.js';
-import { privilegeNeeded } from '../../src/ctl/privilege.js';
+import { OWN_ROWS_ONLY, ownRowsOnly, privilegeNeeded } from '../../src/ctl/privilege.js';
+import type { ClientSession } from '../../src/session/index.js';
 import { AdminPolicy, procGroups, resolveAdminGroup } from '../../src/session/index.js';
 import { ROOT, cleanup, expectQuiet, expectQuietRemote, killAll, spawnServer, startServer, tmpDir, type ServerProcess } from './helpers.js';
 
@@ -277,5 +278,14 @@ describe('admin boundary: the policy and the privilege table', () => {
     expect(privilegeNeeded('ctl.arp', { op: 'add', ip: '1.2.3.4', mac: '02:00:00:00:00:01' })).to.equal('arp add');
     expect(privilegeNeeded('socket', { domain: 'inet', type: 'raw' })).to.equal('raw socket');
     for (const n of ['socket', 'bind', 'sendto', 'ctl.netstat', 'ctl.clients', 'ctl.ping']) expect(privilegeNeeded(n, { type: 'stream' }), n).to.equal(undefined);
+  });
+
+  it('cuts any listing of clients (ctl.clients, ctl.usage) to the caller\'s own row', () => {
+    expect([...OWN_ROWS_ONLY]).to.include.members(['ctl.clients', 'ctl.usage']);
+    const me = { id: 2 } as ClientSession;
+    const usage = { server: { sessions: 3 }, clients: [{ session: 1, pid: 10 }, { session: 2, pid: 20 }, { session: 3, pid: 30 }] };
+    expect(ownRowsOnly(usage, me)).to.deep.equal({ server: { sessions: 3 }, clients: [{ session: 2, pid: 20 }], hidden: 2 });
+    expect(ownRowsOnly({ clients: [{ session: 2 }] }, me)).to.deep.equal({ clients: [{ session: 2 }] });
+    expect(ownRowsOnly({ rows: [] }, me)).to.deep.equal({ rows: [] });
   });
 });
