@@ -20,7 +20,7 @@ import {
   checkPort,
   codedError,
   connectionFor,
-  holdConnection,
+  KeepAlive,
   ignore,
   relabel,
   resolveIPv4,
@@ -90,8 +90,8 @@ export class DgramSocket extends EventEmitter {
   #remote: SockAddrIn | undefined;
   #connecting = false;
   #queue: Promise<void> = Promise.resolve();
-  #release: () => void = ignore;
-  #refed = true;
+  /** Receiving is an active handle; every queued operation a request (see {@link KeepAlive}). */
+  readonly #life = new KeepAlive();
   #receiving = false;
 
   /** Use {@link createSocket}. */
@@ -111,7 +111,8 @@ export class DgramSocket extends EventEmitter {
 
   /** Runs `fn` after every earlier operation; its failure does not stop later ones. */
   #op<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.#queue.then(fn);
+    // Each is a request (a send, a bind's lookup): it finishes even on an unref'd socket, as in dgram.
+    const p = this.#life.req(this.#queue.then(fn));
     this.#queue = p.then(ignore, ignore);
     return p;
   }
@@ -151,8 +152,7 @@ export class DgramSocket extends EventEmitter {
       const conn = await connectionFor(this.#rump);
       if (this.#state === 'closed') return;
       this.#conn = conn;
-      this.#release = holdConnection(conn);
-      if (!this.#refed) this.#release();
+      this.#life.attach(conn);
       const { address } = await resolveIPv4(where, 'bind', port, this.#opts.lookup);
       const fd = await conn.sys.socket('dgram');
       if (this.#isClosed()) return void conn.sys.close(fd).catch(ignore);
@@ -168,7 +168,6 @@ export class DgramSocket extends EventEmitter {
       // As in dgram: a failed bind leaves the socket unbound (and closes the descriptor).
       if (this.#fd !== undefined) this.#conn?.sys.close(this.#fd).catch(ignore);
       this.#fd = undefined;
-      this.#release();
       if (this.#state === 'binding') this.#state = 'unbound';
       throw err;
     }
@@ -191,6 +190,7 @@ export class DgramSocket extends EventEmitter {
   async #receive(): Promise<void> {
     if (this.#receiving) return;
     this.#receiving = true;
+    this.#life.setActive(true); // recvStart: a bound socket keeps a ref'd process alive
     const conn = this.#conn!;
     const buf = Buffer.allocUnsafe(MAX_DGRAM);
     let failures = 0;
@@ -225,6 +225,7 @@ export class DgramSocket extends EventEmitter {
       }
     }
     this.#receiving = false;
+    this.#life.setActive(false);
   }
 
   /**
@@ -430,27 +431,21 @@ export class DgramSocket extends EventEmitter {
       this.#fd = undefined;
       if (fd !== undefined && this.#conn) await this.#conn.sys.close(fd).catch(ignore);
     }).finally(() => {
-      this.#release();
+      this.#life.setActive(false);
       this.emit('close');
     });
     return this;
   }
 
-  /** Lets the process exit while the socket is open. */
+  /** Lets the process exit while the socket is open and idle (sends in flight still finish, as in `dgram`). */
   unref(): this {
-    if (this.#refed) {
-      this.#refed = false;
-      this.#release();
-    }
+    this.#life.unref();
     return this;
   }
 
   /** Undoes {@link DgramSocket.unref}. */
   ref(): this {
-    if (!this.#refed) {
-      this.#refed = true;
-      if (this.#conn && this.#state !== 'closed' && this.#state !== 'unbound') this.#release = holdConnection(this.#conn);
-    }
+    this.#life.ref();
     return this;
   }
 

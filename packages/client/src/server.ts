@@ -20,7 +20,7 @@ import * as net from 'node:net';
 import type { RumpConnection } from './connection.js';
 import {
   connectionFor,
-  holdConnection,
+  KeepAlive,
   ignore,
   relabel,
   toIPv4,
@@ -74,8 +74,8 @@ export class RumpListenHandle {
   #conn: RumpConnection | undefined;
   #bound: SockAddrIn;
   #closed = false;
-  #release: () => void = ignore;
-  #refed = true;
+  /** Listening is an active handle; setting it up is a request (see {@link KeepAlive}). */
+  readonly #life = new KeepAlive();
 
   constructor(
     private readonly owner: NodeServerInternals,
@@ -87,15 +87,23 @@ export class RumpListenHandle {
     this.#bound = { family: 'inet', address, port };
   }
 
-  /** Runs socket/bind/listen; emits `'listening'` or `'error'` on the owner (never throws). */
-  async start(): Promise<void> {
+  /**
+   * Runs socket/bind/listen; emits `'listening'` or `'error'` on the owner
+   * (never throws). Node listens synchronously and emits `'listening'` on
+   * the next tick, so even a server unref'd at once gets it: the set-up
+   * counts as a request, alive whatever the ref.
+   */
+  start(): Promise<void> {
+    return this.#life.req(this.#start());
+  }
+
+  async #start(): Promise<void> {
     const want = this.#bound;
     try {
       const conn = await connectionFor(this.rump);
       this.#conn = conn;
       if (this.#closed) return;
-      this.#release = holdConnection(conn);
-      if (!this.#refed) this.#release();
+      this.#life.attach(conn);
       const fd = await conn.sys.socket('stream');
       this.fd = fd;
       if (this.#closed) return void conn.sys.close(fd).catch(ignore);
@@ -109,6 +117,7 @@ export class RumpListenHandle {
       return;
     }
     if (this.#closed || this.owner._handle !== this) return;
+    this.#life.setActive(true);
     this.owner.emit('listening');
     void this.#acceptLoop();
   }
@@ -117,7 +126,9 @@ export class RumpListenHandle {
     const closed = this.#closed;
     this.close();
     if (this.owner._handle === this) this.owner._handle = null;
-    if (!closed) this.owner.emit('error', err);
+    // Emitted from its own tick, as Node's listen errors are: with no 'error' listener it is
+    // the program's uncaught exception, not a rejection swallowed by the set-up's promise.
+    if (!closed) process.nextTick(() => this.owner.emit('error', err));
   }
 
   async #acceptLoop(): Promise<void> {
@@ -165,7 +176,7 @@ export class RumpListenHandle {
       return;
     }
     const socket = Socket.fromAccepted(
-      { conn, fd, remote, local, held: holdConnection(conn) },
+      { conn, fd, remote, local },
       {
         allowHalfOpen: self.allowHalfOpen,
         pauseOnConnect: self.pauseOnConnect,
@@ -186,9 +197,8 @@ export class RumpListenHandle {
     if (this.#closed) return;
     this.#closed = true;
     const conn = this.#conn;
-    const release = this.#release;
-    if (conn && this.fd >= 0) conn.sys.close(this.fd).then(release, release);
-    else release();
+    this.#life.setActive(false);
+    if (conn && this.fd >= 0) this.#life.req(conn.sys.close(this.fd)).catch(ignore);
   }
 
   /** Fills `out` with the bound address (the requested one until bound). Returns 0 as libuv does. */
@@ -199,16 +209,12 @@ export class RumpListenHandle {
 
   /** Keeps the process alive while listening. */
   ref(): void {
-    if (this.#refed) return;
-    this.#refed = true;
-    if (this.#conn && !this.#closed) this.#release = holdConnection(this.#conn);
+    this.#life.ref();
   }
 
   /** Lets the process exit while listening. */
   unref(): void {
-    if (!this.#refed) return;
-    this.#refed = false;
-    this.#release();
+    this.#life.unref();
   }
 
   /** No async_hooks resource behind it. */

@@ -152,6 +152,75 @@ export function holdConnection(conn: RumpConnection): () => void {
   };
 }
 
+/**
+ * What keeps the process alive for one socket, as libuv decides it for a
+ * native one: the loop lives while a handle is ref'd AND active (reading,
+ * listening, receiving), or while a request is in flight (connect, write,
+ * shutdown, send, close — libuv's active requests, counted even on an
+ * unref'd handle). So an idle socket whose reading stopped (EOF, or a
+ * backpressured reader) lets the process exit, and `unref()` right after
+ * `listen()` still lets `'listening'` come first. The hold is taken on the
+ * shared connection ({@link holdConnection}) once the socket knows it.
+ */
+export class KeepAlive {
+  #conn: RumpConnection | undefined;
+  #refed = true;
+  #active = false;
+  #reqs = 0;
+  #release: (() => void) | undefined;
+
+  /** The connection the socket's calls go through (set once it is known). */
+  attach(conn: RumpConnection): void {
+    this.#conn = conn;
+    this.#update();
+  }
+
+  /** True unless {@link KeepAlive.unref} was called last. */
+  get refed(): boolean {
+    return this.#refed;
+  }
+
+  /** `handle.ref()`. */
+  ref(): void {
+    this.#refed = true;
+    this.#update();
+  }
+
+  /** `handle.unref()`. */
+  unref(): void {
+    this.#refed = false;
+    this.#update();
+  }
+
+  /** Whether the handle is active (a recv or accept standing in the server on its behalf). */
+  setActive(active: boolean): void {
+    this.#active = active;
+    this.#update();
+  }
+
+  /** Counts `p` as a request in flight until it settles; returns `p`. */
+  req<T>(p: Promise<T>): Promise<T> {
+    this.#reqs++;
+    this.#update();
+    const end = (): void => {
+      this.#reqs--;
+      this.#update();
+    };
+    p.then(end, end);
+    return p;
+  }
+
+  #update(): void {
+    const want = this.#conn !== undefined && (this.#reqs > 0 || (this.#refed && this.#active));
+    if (want && this.#release === undefined) this.#release = holdConnection(this.#conn!);
+    else if (!want && this.#release !== undefined) {
+      const r = this.#release;
+      this.#release = undefined;
+      r();
+    }
+  }
+}
+
 /** A `dns.lookup`-shaped function, as `net.connect({ lookup })` takes. */
 export type LookupFunction = netTypes.LookupFunction;
 

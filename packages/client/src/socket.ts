@@ -23,7 +23,7 @@ import {
   checkPort,
   codedError,
   connectionFor,
-  holdConnection,
+  KeepAlive,
   ignore,
   relabel,
   resolveIPv4,
@@ -83,7 +83,6 @@ export interface AcceptedInit {
   readonly fd: number;
   readonly remote: SockAddrIn;
   readonly local: SockAddrIn | undefined;
-  readonly held: () => void;
 }
 
 const kAccepted = Symbol('rumpnet.accepted');
@@ -170,8 +169,8 @@ export class Socket extends Duplex {
   #rump: RumpOptions;
   #conn: RumpConnection | undefined;
   #fd: number | undefined;
-  #release: () => void = ignore;
-  #refed = true;
+  /** What keeps the process alive for this socket (see {@link KeepAlive}). */
+  readonly #life = new KeepAlive();
   #connectP: Promise<void> | undefined;
   #wantRead = false;
   #reading = false;
@@ -207,13 +206,13 @@ export class Socket extends Duplex {
       this.#fd = init.fd;
       this.#remote = init.remote;
       this.#local = init.local;
-      this.#release = init.held;
+      this.#life.attach(init.conn);
     }
   }
 
   /**
    * Wraps a descriptor returned by `accept(2)` (used by the server side).
-   * The socket owns `init.fd` and `init.held` from here on.
+   * The socket owns `init.fd` from here on.
    */
   static fromAccepted(init: AcceptedInit, options: SocketOptions & { pauseOnConnect?: boolean } = {}): Socket {
     const s = new Socket({ ...options, [kAccepted]: init } as SocketOptions);
@@ -253,7 +252,8 @@ export class Socket extends Duplex {
       this.#rump = { ...this.#rump, ...(opts.rumpServer !== undefined ? { rumpServer: opts.rumpServer } : {}), ...(opts.connection ? { connection: opts.connection } : {}) };
     }
     this.connecting = true;
-    this.#connectP = this.#doConnect(port, opts);
+    // A connect is a request: it keeps the process alive even on an unref'd socket (uv_connect).
+    this.#connectP = this.#life.req(this.#doConnect(port, opts));
     return this;
   }
 
@@ -263,8 +263,7 @@ export class Socket extends Duplex {
       const conn = await connectionFor(this.#rump);
       if (this.destroyed) return;
       this.#conn = conn;
-      this.#release = holdConnection(conn);
-      if (!this.#refed) this.#release();
+      this.#life.attach(conn);
       const r = await resolveIPv4(host === 'localhost' ? '127.0.0.1' : host, 'connect', port, opts.lookup);
       if (r.lookedUp) this.emit('lookup', null, r.address, 4, host);
       const fd = await conn.sys.socket('stream');
@@ -327,7 +326,11 @@ export class Socket extends Duplex {
     this.#wantRead = false;
     if (this.#reading) return;
     this.#reading = true;
-    void this.#pump();
+    // A recv standing in the server is the handle reading (uv_read_start): alive while ref'd.
+    this.#life.setActive(true);
+    void this.#pump().finally(() => {
+      if (!this.#reading) this.#life.setActive(false);
+    });
   }
 
   /** One `recv` at a time, for as long as the readable side takes what it gets. */
@@ -398,7 +401,7 @@ export class Socket extends Duplex {
 
   /** Remembers the send in flight, so that a destroy() can let it finish before close(2). */
   #track(p: Promise<void>): Promise<void> {
-    const t = p.finally(() => {
+    const t = this.#life.req(p).finally(() => {
       if (this.#sending === t) this.#sending = undefined;
     });
     this.#sending = t;
@@ -426,8 +429,8 @@ export class Socket extends Duplex {
 
   /** @internal `end()`: shutdown(SHUT_WR), the FIN. */
   override _final(cb: (err?: Error | null) => void): void {
-    this.#ready()
-      .then(({ conn, fd }) => conn.sys.shutdown(fd, 'wr'))
+    this.#life
+      .req(this.#ready().then(({ conn, fd }) => conn.sys.shutdown(fd, 'wr')))
       .then(
         () => cb(),
         (err: { code?: string }) => (err?.code === 'ENOTCONN' ? cb() : cb(relabel(err, 'shutdown'))),
@@ -454,7 +457,7 @@ export class Socket extends Duplex {
     this.#fd = undefined;
     cb(err);
     const done = (): void => {
-      this.#release();
+      this.#life.setActive(false);
       const srv = this._server;
       if (srv) {
         this._server = undefined;
@@ -464,9 +467,10 @@ export class Socket extends Duplex {
       this.emit('close', err !== null && err !== undefined);
     };
     if (fd === undefined || !conn) return void process.nextTick(done);
-    const close = (): void => void conn.sys.close(fd).then(done, done);
+    // The flush and the close are requests: the process waits for them, ref'd or not.
+    const close = (): void => void this.#life.req(conn.sys.close(fd)).then(done, done);
     if (inFlight === undefined && accepted.length === 0) return close();
-    lingerFlush(conn, fd, inFlight, gather(accepted), (c, f, b) => this.#sendOn(c, f, b)).then(close, close);
+    this.#life.req(lingerFlush(conn, fd, inFlight, gather(accepted), (c, f, b) => this.#sendOn(c, f, b))).then(close, close);
   }
 
   // ----- net.Socket surface -----
@@ -581,21 +585,15 @@ export class Socket extends Duplex {
     return this.#fd ?? -1;
   }
 
-  /** Lets the process exit while this socket is open. */
+  /** Lets the process exit while this socket is open and idle (requests in flight still finish, as in `net`). */
   unref(): this {
-    if (this.#refed) {
-      this.#refed = false;
-      this.#release();
-    }
+    this.#life.unref();
     return this;
   }
 
   /** Undoes {@link Socket.unref}. */
   ref(): this {
-    if (!this.#refed) {
-      this.#refed = true;
-      if (this.#conn && !this.destroyed) this.#release = holdConnection(this.#conn);
-    }
+    this.#life.ref();
     return this;
   }
 

@@ -167,3 +167,84 @@ describe('drop-in: writes accepted before destroy() or close() reach the peer', 
     expect(r.code, r.stderr).to.equal(0);
   });
 });
+
+describe("drop-in: a program lives exactly as long as Node's would (handle ref counting)", function () {
+  this.timeout(30_000);
+  let daemon: Daemon;
+  before(async function () {
+    daemon = await startDaemon();
+    if (daemon.noTcp) {
+      console.log(`      skipped: ${daemon.noTcp}`);
+      this.skip();
+    }
+  });
+  after(async () => {
+    await daemon?.stop();
+  });
+
+  /** Runs `program` under the hijack; it must exit by itself, with code 0. */
+  async function exits(program: string): Promise<string> {
+    const r = await runHijacked(program, { rumpServer: daemon.url, timeoutMs: 10_000 });
+    expect(r.timedOut, `the program never exited; it said: ${r.stdout} ${r.stderr}`).to.equal(false);
+    expect(r.code, r.stderr).to.equal(0);
+    return r.stdout;
+  }
+
+  it("listen(0, cb) then unref() at once: 'listening' still comes, then the process exits", async () => {
+    const out = await exits(
+      `import net from 'node:net';
+       const srv = net.createServer();
+       srv.listen(0, '127.0.0.1', () => console.log('listening', srv.address().port > 0));
+       srv.unref();`,
+    );
+    expect(out).to.equal('listening true\n');
+  });
+
+  it('an unref\'d socket still connects and finishes its write (requests keep the loop alive)', async () => {
+    const out = await exits(
+      `import net from 'node:net';
+       const srv = net.createServer((c) => c.on('data', (d) => { console.log('got', String(d)); srv.close(); c.destroy(); }));
+       srv.listen(0, '127.0.0.1', () => {
+         const s = net.connect(srv.address().port, '127.0.0.1');
+         s.unref();
+         s.write('x', () => console.log('written'));
+       });`,
+    );
+    expect(out.split('\n').sort().join('\n')).to.equal('\ngot x\nwritten');
+  });
+
+  it("dgram: send() then unref(): the send's callback runs, then the process exits", async () => {
+    const out = await exits(
+      `import dgram from 'node:dgram';
+       const u = dgram.createSocket('udp4');
+       u.send('hi', 9, '127.0.0.1', (err) => console.log('sent', err));
+       u.unref();`,
+    );
+    expect(out).to.equal('sent null\n');
+  });
+
+  it('a half-open socket whose peer has ended is idle: it does not keep the process alive', async () => {
+    const out = await exits(
+      `import net from 'node:net';
+       const srv = net.createServer({ allowHalfOpen: true }, (c) => {
+         c.resume();
+         c.on('end', () => { console.log('end, staying half-open'); srv.close(); });
+       });
+       srv.listen(0, '127.0.0.1', () => {
+         const s = net.connect(srv.address().port, '127.0.0.1', () => { s.end('done'); s.unref(); });
+       });`,
+    );
+    expect(out).to.equal('end, staying half-open\n');
+  });
+
+  it('a ref\'d listening server does keep it alive (until killed)', async () => {
+    const r = await runHijacked(
+      `import net from 'node:net';
+       const srv = net.createServer();
+       srv.listen(0, '127.0.0.1', () => console.log('listening'));`,
+      { rumpServer: daemon.url, timeoutMs: 2000 },
+    );
+    expect(r.stdout).to.equal('listening\n');
+    expect(r.timedOut).to.equal(true);
+  });
+});

@@ -102,10 +102,10 @@ describe('http: node:http on the fake kernel', function () {
   before(async () => {
     kern = await startFakeKern();
   });
+  httpSuite(() => kern.url);
   after(async () => {
     await kern.close();
   });
-  httpSuite(() => kern.url);
 });
 
 describe('http: node:http end to end through the rump-server daemon (loopback)', function () {
@@ -118,8 +118,10 @@ describe('http: node:http end to end through the rump-server daemon (loopback)',
       this.skip();
     }
   });
+  httpSuite(() => daemon.url);
+  // After the suite's own after hook (hooks run in the order they are declared): the
+  // daemon must outlive the listening server, whose accept would otherwise fail loudly.
   after(async () => {
     await daemon?.stop();
   });
-  httpSuite(() => daemon.url);
 });
