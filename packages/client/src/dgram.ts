@@ -163,7 +163,7 @@ export class DgramSocket extends EventEmitter {
       await conn.sys.bind(fd, { family: 'inet', address, port }).catch((e: unknown) => {
         throw relabel(e, 'bind', address, port);
       });
-      this.#local = await conn.sys.getsockname(fd);
+      this.#local = (await conn.sys.getsockname(fd)) as SockAddrIn; // an AF_INET socket: inet names
     } catch (err) {
       // As in dgram: a failed bind leaves the socket unbound (and closes the descriptor).
       if (this.#fd !== undefined) this.#conn?.sys.close(this.#fd).catch(ignore);

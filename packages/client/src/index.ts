@@ -45,7 +45,7 @@ export type {
   ServerLimits,
   ServerParams,
 } from './connection.js';
-export { RumpSyscalls, inet } from './sys.js';
+export { RumpSyscalls, inet, inet6 } from './sys.js';
 export type { RecvResult } from './sys.js';
 export {
   ERR_RUMP_CLOSED,
@@ -62,7 +62,9 @@ export type {
   PollFd,
   PollResultFd,
   ShutdownHow,
+  SockAddr,
   SockAddrIn,
+  SockAddrIn6,
   SockOptLevel,
   SockType,
   SyscallArgs,

@@ -111,7 +111,7 @@ export class RumpListenHandle {
       await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true).catch(ignore);
       await conn.sys.bind(fd, want);
       await conn.sys.listen(fd, this.backlog);
-      this.#bound = await conn.sys.getsockname(fd).catch(() => want);
+      this.#bound = (await conn.sys.getsockname(fd).catch(() => want)) as SockAddrIn; // an AF_INET socket: inet names
     } catch (err) {
       this.#fail(uvError(err, 'listen', want.address, want.port));
       return;
@@ -138,7 +138,7 @@ export class RumpListenHandle {
     while (!this.#closed) {
       let r: { fd: number; addr: SockAddrIn };
       try {
-        r = await conn.sys.accept(this.fd);
+        r = (await conn.sys.accept(this.fd)) as { fd: number; addr: SockAddrIn }; // AF_INET listener
         failures = 0;
       } catch (err) {
         if (this.#closed) return;
@@ -162,7 +162,7 @@ export class RumpListenHandle {
   async #onconnection(conn: RumpConnection, fd: number, remote: SockAddrIn): Promise<void> {
     const self = this.owner;
     // A wildcard listener learns the local address of each connection from getsockname.
-    const local = this.#bound.address === '0.0.0.0' ? await conn.sys.getsockname(fd).catch(() => undefined) : { ...this.#bound };
+    const local = this.#bound.address === '0.0.0.0' ? ((await conn.sys.getsockname(fd).catch(() => undefined)) as SockAddrIn | undefined) : { ...this.#bound };
     if (self.maxConnections && self._connections >= self.maxConnections) {
       self.emit('drop', {
         localAddress: local?.address,

@@ -283,7 +283,7 @@ export class Socket extends Duplex {
       await conn.sys.connect(fd, remote);
       if (this.destroyed) return;
       this.#remote = remote;
-      this.#local = await conn.sys.getsockname(fd).catch(() => undefined);
+      this.#local = (await conn.sys.getsockname(fd).catch(() => undefined)) as SockAddrIn | undefined; // AF_INET: inet names
       if (this.destroyed) return;
       this.connecting = false;
       this.#touch();

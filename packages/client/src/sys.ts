@@ -9,7 +9,9 @@ import type {
   PollFd,
   PollResultFd,
   ShutdownHow,
+  SockAddr,
   SockAddrIn,
+  SockAddrIn6,
   SockOptLevel,
   SockType,
   SyscallArgs,
@@ -22,12 +24,17 @@ export function inet(address: string, port: number): SockAddrIn {
   return { family: 'inet', address, port };
 }
 
+/** Builds an IPv6 socket address (`::ffff:a.b.c.d` reaches IPv4 from a dual-stack socket). */
+export function inet6(address: string, port: number, opts: { flowinfo?: number; scopeId?: number } = {}): SockAddrIn6 {
+  return { family: 'inet6', address, port, ...opts };
+}
+
 /** Result of {@link RumpSyscalls.recvfrom}. */
 export interface RecvResult {
   /** Bytes written into the buffer (0 at end of stream). */
   readonly bytes: number;
   /** Sender, for datagram sockets. */
-  readonly addr?: SockAddrIn;
+  readonly addr?: SockAddr;
 }
 
 /** System calls on one connection. Descriptors are the server's, private to this client. */
@@ -39,13 +46,14 @@ export class RumpSyscalls {
     return this.conn.call<SyscallResults[K]>(name, args as Record<string, unknown>, opts);
   }
 
-  /** `socket(2)`: a new descriptor. */
-  async socket(type: SockType, opts: { protocol?: number; nonblock?: boolean } = {}): Promise<number> {
-    return (await this.do('socket', { domain: 'inet', type, ...opts })).fd;
+  /** `socket(2)`: a new descriptor, `AF_INET` unless `opts.domain` says `'inet6'`. */
+  async socket(type: SockType, opts: { protocol?: number; nonblock?: boolean; domain?: 'inet' | 'inet6' } = {}): Promise<number> {
+    const { domain = 'inet', ...rest } = opts;
+    return (await this.do('socket', { domain, type, ...rest })).fd;
   }
 
   /** `bind(2)`. */
-  async bind(fd: number, addr: SockAddrIn): Promise<void> {
+  async bind(fd: number, addr: SockAddr): Promise<void> {
     await this.do('bind', { fd, addr });
   }
 
@@ -55,12 +63,12 @@ export class RumpSyscalls {
   }
 
   /** `accept(2)`: waits (unless non-blocking) for a connection; resolves with its descriptor and peer. */
-  async accept(fd: number, opts: { nonblock?: boolean } = {}): Promise<{ fd: number; addr: SockAddrIn }> {
+  async accept(fd: number, opts: { nonblock?: boolean } = {}): Promise<{ fd: number; addr: SockAddr }> {
     return this.do('accept', { fd, ...opts });
   }
 
   /** `connect(2)`. Errors carry the peer: `connect ECONNREFUSED 10.0.0.2:80`. */
-  async connect(fd: number, addr: SockAddrIn): Promise<void> {
+  async connect(fd: number, addr: SockAddr): Promise<void> {
     await this.do('connect', { fd, addr });
   }
 
@@ -74,7 +82,7 @@ export class RumpSyscalls {
   }
 
   /** `sendto(2)`: {@link RumpSyscalls.send} to an address (datagram sockets). */
-  async sendto(fd: number, buf: Uint8Array, addr: SockAddrIn, flags = 0, len = buf.length): Promise<number> {
+  async sendto(fd: number, buf: Uint8Array, addr: SockAddr, flags = 0, len = buf.length): Promise<number> {
     return (await this.do('sendto', { fd, buf: 0, len, flags, addr }, 'sendto', { buf })).bytes;
   }
 
@@ -112,12 +120,12 @@ export class RumpSyscalls {
   }
 
   /** `getsockname(2)`. */
-  async getsockname(fd: number): Promise<SockAddrIn> {
+  async getsockname(fd: number): Promise<SockAddr> {
     return (await this.do('getsockname', { fd })).addr;
   }
 
   /** `getpeername(2)`. */
-  async getpeername(fd: number): Promise<SockAddrIn> {
+  async getpeername(fd: number): Promise<SockAddr> {
     return (await this.do('getpeername', { fd })).addr;
   }
 

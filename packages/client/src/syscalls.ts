@@ -9,6 +9,7 @@
  * Numbers follow Linux where a number is needed (poll events, MSG_ flags), as
  * the stack's errno table does, because Node reports Linux's values here.
  */
+import { isIPv6 } from 'node:net';
 
 /** An IPv4 socket address, `struct sockaddr_in` in object form. */
 export interface SockAddrIn {
@@ -19,12 +20,31 @@ export interface SockAddrIn {
   readonly port: number;
 }
 
+/**
+ * An IPv6 socket address, `struct sockaddr_in6` in object form (RFC 3493
+ * 3.3). `flowinfo` and `scopeId` are optional on the wire (0 when absent).
+ */
+export interface SockAddrIn6 {
+  readonly family: 'inet6';
+  /** RFC 4291 text without a zone, e.g. `2001:db8::1`, `::ffff:10.0.0.2`. */
+  readonly address: string;
+  /** 0..65535. */
+  readonly port: number;
+  /** `sin6_flowinfo`, 0..2^32-1. */
+  readonly flowinfo?: number;
+  /** `sin6_scope_id`, 0..2^32-1 (the interface of a link-local address). */
+  readonly scopeId?: number;
+}
+
+/** A socket address of either family. */
+export type SockAddr = SockAddrIn | SockAddrIn6;
+
 /** `socket(2)` types by name. */
 export type SockType = 'stream' | 'dgram' | 'raw';
 /** `shutdown(2)` directions: SHUT_RD, SHUT_WR, SHUT_RDWR. */
 export type ShutdownHow = 'rd' | 'wr' | 'rdwr';
-/** Option levels: SOL_SOCKET, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP. */
-export type SockOptLevel = 'socket' | 'ip' | 'tcp' | 'udp';
+/** Option levels: SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP. */
+export type SockOptLevel = 'socket' | 'ip' | 'ipv6' | 'tcp' | 'udp';
 
 /** Flags of send/recv (Linux values). */
 export const MsgFlag = {
@@ -163,8 +183,8 @@ export interface CtlSocket {
   proto: string;
   recvQ: number;
   sendQ: number;
-  local: SockAddrIn;
-  foreign: SockAddrIn | null;
+  local: SockAddr;
+  foreign: SockAddr | null;
   state: string;
   /** Owning client session and descriptor, or null for a socket no descriptor refers to (unaccepted, closing). */
   session: number | null;
@@ -251,13 +271,13 @@ export interface CtlServerInfo extends CtlParams {
 
 /** Arguments of every system call, by wire name. Buffers travel as handles (numbers). */
 export interface SyscallArgs {
-  socket: { domain: 'inet'; type: SockType; protocol?: number; nonblock?: boolean };
-  bind: { fd: number; addr: SockAddrIn };
+  socket: { domain: 'inet' | 'inet6'; type: SockType; protocol?: number; nonblock?: boolean };
+  bind: { fd: number; addr: SockAddr };
   listen: { fd: number; backlog: number };
   accept: { fd: number; nonblock?: boolean };
-  connect: { fd: number; addr: SockAddrIn };
+  connect: { fd: number; addr: SockAddr };
   /** `send` is `sendto` without `addr`. `buf` is a handle; the bytes are copied in. */
-  sendto: { fd: number; buf: number; len: number; flags?: number; addr?: SockAddrIn };
+  sendto: { fd: number; buf: number; len: number; flags?: number; addr?: SockAddr };
   /** `recv` is `recvfrom`. `buf` is a handle; the bytes are copied out before the response. */
   recvfrom: { fd: number; buf: number; len: number; flags?: number };
   shutdown: { fd: number; how: ShutdownHow };
@@ -286,18 +306,18 @@ export interface SyscallResults {
   socket: { fd: number };
   bind: Empty;
   listen: Empty;
-  accept: { fd: number; addr: SockAddrIn };
+  accept: { fd: number; addr: SockAddr };
   connect: Empty;
   /** Bytes accepted by the socket. */
   sendto: { bytes: number };
   /** Bytes copied out; `addr` for datagram sockets. */
-  recvfrom: { bytes: number; addr?: SockAddrIn; flags?: number };
+  recvfrom: { bytes: number; addr?: SockAddr; flags?: number };
   shutdown: Empty;
   close: Empty;
   setsockopt: Empty;
   getsockopt: { value: number | boolean };
-  getsockname: { addr: SockAddrIn };
-  getpeername: { addr: SockAddrIn };
+  getsockname: { addr: SockAddr };
+  getpeername: { addr: SockAddr };
   poll: { ready: number; fds: PollResultFd[] };
   'ctl.ifconfig': { interfaces: CtlInterface[] };
   'ctl.route': { routes: CtlRoute[] };
@@ -349,7 +369,7 @@ export const T = {
     typeof v === 'string' && allowed.includes(v) ? undefined : `one of ${allowed.join('|')}`,
   /** Either check. */
   or: (a: Check, b: Check): Check => (v) => (a(v) === undefined || b(v) === undefined ? undefined : `${a(v)} or ${b(v)}`),
-  /** An IPv4 socket address. */
+  /** A socket address of either family. */
   sockaddr: ((v) => sockaddrProblem(v)) as Check,
   /** A poll descriptor list (at most 1024 entries, like a sane RLIMIT_NOFILE). */
   pollfds: ((v) => {
@@ -376,11 +396,21 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function sockaddrProblem(v: unknown): string | undefined {
-  const want = "a sockaddr {family: 'inet', address: 'a.b.c.d', port}";
+  const want = "a sockaddr {family: 'inet', address: 'a.b.c.d', port} or {family: 'inet6', address: 'x::y', port, flowinfo?, scopeId?}";
   if (!isPlainObject(v)) return want;
-  if (v.family !== 'inet' || Object.keys(v).length !== 3) return want;
   if (!Number.isInteger(v.port) || (v.port as number) < 0 || (v.port as number) > 65535) return want;
-  if (typeof v.address !== 'string' || !isDottedQuad(v.address)) return want;
+  if (v.family === 'inet') {
+    if (Object.keys(v).length !== 3) return want;
+    if (typeof v.address !== 'string' || !isDottedQuad(v.address)) return want;
+    return undefined;
+  }
+  if (v.family !== 'inet6') return want;
+  for (const k of Object.keys(v)) if (!['family', 'address', 'port', 'flowinfo', 'scopeId'].includes(k)) return want;
+  if (typeof v.address !== 'string' || v.address.includes('%') || !isIPv6(v.address)) return want; // a zone travels as scopeId
+  for (const k of ['flowinfo', 'scopeId']) {
+    const n = v[k];
+    if (n !== undefined && !(Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff)) return want;
+  }
   return undefined;
 }
 
@@ -420,11 +450,11 @@ const mac: Check = (v) => (typeof v === 'string' && /^[0-9a-fA-F]{2}(:[0-9a-fA-F
 const gatewayOrIf: Check = (v) => (ipv4(v) === undefined || ifname(v) === undefined ? undefined : 'a gateway address or an interface name');
 const listCursor: Check = (v) => (typeof v === 'string' && /^[a-z]\d{1,15}$/.test(v) ? undefined : 'a listing cursor (the previous reply\'s next)');
 const sysctlName: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.]{1,128}$/.test(v) ? undefined : 'a sysctl name');
-const level = T.oneOf('socket', 'ip', 'tcp', 'udp');
+const level = T.oneOf('socket', 'ip', 'ipv6', 'tcp', 'udp');
 
 /** The schema table: one entry per system call of the contract. */
 export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
-  socket: plain({ domain: T.oneOf('inet'), type: T.oneOf('stream', 'dgram', 'raw'), protocol: opt(T.int), nonblock: opt(T.bool) }),
+  socket: plain({ domain: T.oneOf('inet', 'inet6'), type: T.oneOf('stream', 'dgram', 'raw'), protocol: opt(T.int), nonblock: opt(T.bool) }),
   bind: plain({ fd: T.fd, addr: T.sockaddr }),
   listen: plain({ fd: T.fd, backlog: T.int }),
   accept: plain({ fd: T.fd, nonblock: opt(T.bool) }),

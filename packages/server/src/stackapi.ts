@@ -8,6 +8,9 @@
  */
 export {
   AF_INET,
+  AF_INET6,
+  IPV6_OPT,
+  Ip6Address,
   INADDR_ANY,
   IPPROTO,
   IP_OPT,
@@ -28,6 +31,7 @@ export {
   inetNtoa,
   ipToString,
   sockaddrIn,
+  sockaddrIn6,
 } from '@rumpnet/stack';
 export type {
   ArpEntryInfo,
@@ -37,6 +41,7 @@ export type {
   RouteInfo,
   Sockaddr,
   SockaddrIn,
+  SockaddrIn6,
   Socket,
   SockoptValue,
 } from '@rumpnet/stack';

@@ -16,7 +16,7 @@ import type {
   CtlServerInfo,
   CtlSocket,
   CtlSysctlRow,
-  SockAddrIn,
+  SockAddr,
 } from '../proto/index.js';
 
 /**
@@ -36,10 +36,10 @@ export function table(header: readonly string[], rows: readonly (readonly string
     .join('\n');
 }
 
-/** `a.b.c.d.port` as BSD netstat prints an endpoint; `*` for the wildcard address or port. */
-export function endpoint(a: SockAddrIn | null): string {
+/** `a.b.c.d.port` (or `x::y.port`) as BSD netstat prints an endpoint; `*` for the wildcard address or port. */
+export function endpoint(a: SockAddr | null): string {
   if (a === null) return '*.*';
-  const host = a.address === '0.0.0.0' ? '*' : a.address;
+  const host = a.address === '0.0.0.0' || a.address === '::' ? '*' : a.address;
   return `${host}.${a.port === 0 ? '*' : a.port}`;
 }
 

@@ -8,8 +8,8 @@
  * @module
  */
 import { Errno, StackError } from '@rumpnet/stack';
-import type { ShutdownHow, SockAddrIn, SockOptLevel, SockType } from '../proto/index.js';
-import { AF_INET, IPPROTO, IP_OPT, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, type Sockaddr, type SockaddrIn } from '../stackapi.js';
+import type { ShutdownHow, SockAddr, SockOptLevel, SockType } from '../proto/index.js';
+import { AF_INET, AF_INET6, IPPROTO, IPV6_OPT, IP_OPT, Ip6Address, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, sockaddrIn6, type Sockaddr, type SockaddrIn6 } from '../stackapi.js';
 
 /** Throws the errno as a {@link StackError}: the session turns it into an errno reply. */
 export function fail(errno: number, why?: string): never {
@@ -22,25 +22,40 @@ export function check(errno: number, why?: string): void {
 }
 
 /**
- * A wire address as a `sockaddr_in`. The schema already checked the dotted
- * quad and the port; a malformed one here is EINVAL, never a throw of
- * anything else.
+ * A wire address as a socket address of its family. The schema already
+ * checked the text and the port; a malformed one here is EINVAL, never a
+ * throw of anything else.
  */
-export function toSockaddr(a: SockAddrIn): SockaddrIn {
+export function toSockaddr(a: SockAddr): Sockaddr {
+  if (a.family === 'inet6') {
+    const addr = Ip6Address.parse(a.address);
+    if (addr === null) fail(Errno.EINVAL, `bad address ${a.address}`);
+    return sockaddrIn6(addr, a.port, a.flowinfo ?? 0, a.scopeId ?? 0);
+  }
   const addr = inetAton(a.address);
   if (addr === null) fail(Errno.EINVAL, `bad address ${a.address}`);
   return sockaddrIn(addr, a.port);
 }
 
-/**
- * A socket address as a wire address (`0.0.0.0:0` for none). Protocol
- * version 1 carries `inet` addresses only: an IPv6 one (which no socket a
- * client can open yet has) is EAFNOSUPPORT, never a misprinted address.
- */
-export function fromSockaddr(sa: Sockaddr | null | undefined): SockAddrIn {
+/** A socket address as a wire address (`0.0.0.0:0` for none); IPv6 in RFC 5952 text. */
+export function fromSockaddr(sa: Sockaddr | null | undefined): SockAddr {
   if (sa === null || sa === undefined) return { family: 'inet', address: '0.0.0.0', port: 0 };
-  if (typeof sa.addr !== 'number') fail(Errno.EAFNOSUPPORT, 'IPv6 addresses are not carried by protocol version 1');
+  if (typeof sa.addr !== 'number') {
+    const s6 = sa as SockaddrIn6;
+    return {
+      family: 'inet6',
+      address: s6.addr.toString(),
+      port: s6.port,
+      ...(s6.flowinfo !== 0 ? { flowinfo: s6.flowinfo } : {}),
+      ...(s6.scopeId !== 0 ? { scopeId: s6.scopeId } : {}),
+    };
+  }
   return { family: 'inet', address: inetNtoa(sa.addr >>> 0), port: sa.port };
+}
+
+/** `socket(2)` domain by wire name. */
+export function sockDomain(d: 'inet' | 'inet6'): number {
+  return d === 'inet6' ? AF_INET6 : AF_INET;
 }
 
 /** `socket(2)` type by wire name. */
@@ -67,6 +82,8 @@ export function optLevel(l: SockOptLevel): number {
       return SOL_SOCKET;
     case 'ip':
       return IPPROTO.IP;
+    case 'ipv6':
+      return IPPROTO.IPV6;
     case 'tcp':
       return IPPROTO.TCP;
     case 'udp':
@@ -87,13 +104,14 @@ const TCP_OPTS: Readonly<Record<string, number>> = Object.fromEntries(
 
 const SO_OPTS: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(SO).map(([k, v]) => [`SO_${k}`, v]));
 const IP_OPTS: Readonly<Record<string, number>> = { IP_TOS: IP_OPT.TOS, IP_TTL: IP_OPT.TTL };
+const IPV6_OPTS: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(IPV6_OPT).map(([k, v]) => [`IPV6_${k}`, v]));
 
 /**
  * An option name at a level as its number. A name that does not belong to
  * the level is ENOPROTOOPT, what `setsockopt(2)` says for an unknown option.
  */
 export function optName(level: SockOptLevel, name: string): number {
-  const table = level === 'socket' ? SO_OPTS : level === 'ip' ? IP_OPTS : level === 'tcp' ? TCP_OPTS : {};
+  const table = level === 'socket' ? SO_OPTS : level === 'ip' ? IP_OPTS : level === 'ipv6' ? IPV6_OPTS : level === 'tcp' ? TCP_OPTS : {};
   const n = Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;
   if (n === undefined) fail(Errno.ENOPROTOOPT, `no option ${name} at level ${level}`);
   return n;
@@ -124,5 +142,3 @@ export function optValueOut(v: unknown): number | boolean {
   return fail(Errno.ENOPROTOOPT, 'option value has no wire form');
 }
 
-/** `AF_INET`, re-exported for the handlers. */
-export const INET = AF_INET;

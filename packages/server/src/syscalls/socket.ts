@@ -23,7 +23,7 @@ import type { SyscallArgs, SyscallResults } from '../proto/index.js';
 import { SOCK_NONBLOCK } from '../stackapi.js';
 import { abortable, type ClientProcess, type ProcessTable } from './process.js';
 import {
-  INET,
+  sockDomain,
   check,
   fail,
   fromSockaddr,
@@ -74,7 +74,7 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
   return {
     async socket(session, a) {
       const p = proc(session);
-      const r = p.table.socket(INET, sockType(a.type) | (a.nonblock ? SOCK_NONBLOCK : 0), a.protocol ?? 0);
+      const r = p.table.socket(sockDomain(a.domain), sockType(a.type) | (a.nonblock ? SOCK_NONBLOCK : 0), a.protocol ?? 0);
       check(r.errno);
       return { fd: await adopt(p, r.fd) };
     },

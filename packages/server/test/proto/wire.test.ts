@@ -215,7 +215,9 @@ describe('proto/syscalls: the schema table', () => {
     expect(checkArgs(s.sendto, { fd: 3, buf: 0, len: 1 })).to.match(/handle/);
     expect(checkArgs(s.connect, { fd: 3, addr: { family: 'inet', address: '10.0.0.256', port: 80 } })).to.match(/sockaddr/);
     expect(checkArgs(s.connect, { fd: 3, addr: { family: 'inet', address: '10.0.0.01', port: 80 } })).to.match(/sockaddr/);
-    expect(checkArgs(s.connect, { fd: 3, addr: { family: 'inet6', address: '::1', port: 80 } })).to.match(/sockaddr/);
+    expect(checkArgs(s.connect, { fd: 3, addr: { family: 'inet6', address: '::1', port: 80 } })).to.equal(undefined);
+    expect(checkArgs(s.connect, { fd: 3, addr: { family: 'inet6', address: '::g', port: 80 } })).to.match(/sockaddr/);
+    expect(checkArgs(s.connect, { fd: 3, addr: { family: 'inet7', address: '::1', port: 80 } })).to.match(/sockaddr/);
     expect(checkArgs(s.poll, { fds: [{ fd: 3 }], timeout: 0 })).to.match(/fds/);
     expect(checkArgs(s.socket, { domain: 'inet', type: 'seqpacket' })).to.match(/type/);
   });

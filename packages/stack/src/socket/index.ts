@@ -52,11 +52,13 @@ export {
   inetAton,
   inetNtoa,
   inMulticast,
+  AF_INET6,
   sockaddrFor,
   sockaddrIn,
   sockaddrIn6,
 } from './sockaddr.js';
 export type { Sockaddr, SockaddrIn, SockaddrIn6 } from './sockaddr.js';
+export { IPV6_OPT, in6GetOpt, in6SetOpt } from './in6opt.js';
 export { SbRecord, SockBuf } from './sockbuf.js';
 export type { SockBufStats } from './sockbuf.js';
 export {
