@@ -149,6 +149,13 @@ export function buildProgram(version: string): Command {
     // The admin boundary: halt, sysctl writes, configuration changes and other clients' details.
     .option('--admin-group <name|gid>', 'members of this group are admin too (besides root and the server\'s uid); repeatable', adminGroup, [])
     .option('--tcp-admin', 'make tcp:// clients admin (they carry no credentials: any local user could halt the server)')
+    .addHelpText(
+      'after',
+      '\nAdmin boundary: every client may use sockets and read (ifconfig, route, netstat, sysctl, its own\n' +
+        'line of clients). Halt, sysctl writes, ifconfig/route/arp changes and other clients\' details need\n' +
+        'an admin: by SO_PEERCRED, root, the server\'s uid or an --admin-group member; tcp:// clients only\n' +
+        'with --tcp-admin. Others get EPERM (docs/PROTOCOL.md section 13).\n',
+    )
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
 }
@@ -189,11 +196,9 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');
   if (o.offload && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
-  if (o.tcpAdmin && !program.args[0]?.startsWith('tcp://') && !(env.RUMP_SERVER ?? '').startsWith('tcp://')) {
-    throw new UsageError('--tcp-admin applies to a tcp:// listener only');
-  }
   if (o.tap && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.tap)) throw new UsageError(`--tap wants an interface name of 1-15 characters [A-Za-z0-9_.-], got "${o.tap}"`);
   const url: string = program.args[0] ?? env.RUMP_SERVER ?? DEFAULT_SOCKET;
+  if (o.tcpAdmin && parseListenUrl(url).kind !== 'tcp') throw new UsageError('--tcp-admin applies to a tcp:// listener only');
   return {
     listen: parseListenUrl(url),
     tap: o.tap ?? null,

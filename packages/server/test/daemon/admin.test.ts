@@ -15,7 +15,7 @@ import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { RumpConnection } from '@rumpnet/client';
 import type { CtlClient, CtlServerInfo } from '../../src/proto/index.js';
-import { parseServerArgs, type ServerConfig } from '../../src/config.js';
+import { buildProgram, parseServerArgs, type ServerConfig } from '../../src/config.js';
 import { OWN_ROWS_ONLY, ownRowsOnly, privilegeNeeded } from '../../src/ctl/privilege.js';
 import type { ClientSession } from '../../src/session/index.js';
 import { AdminPolicy, procGroups, resolveAdminGroup } from '../../src/session/index.js';
@@ -248,6 +248,10 @@ describe('admin boundary: tcp:// listeners', () => {
     expect(ok.tcpAdmin).to.equal(true);
     expect(ok.adminGroups).to.deep.equal([{ gid: resolveAdminGroup('staff').gid, name: 'staff' }, { gid: 4242, name: null }]);
     expect(() => parseServerArgs(['--admin-group', 'no-such-group-xyz'], {})).to.throw(/--admin-group: no group named "no-such-group-xyz"/);
+    // The listener may come from RUMP_SERVER; what counts is where the server listens.
+    expect((parseServerArgs(['--tcp-admin'], { RUMP_SERVER: 'tcp://127.0.0.1:7000' }) as ServerConfig).tcpAdmin).to.equal(true);
+    expect(() => parseServerArgs(['unix:///tmp/x.sock', '--tcp-admin'], { RUMP_SERVER: 'tcp://127.0.0.1:7000' })).to.throw(/tcp:\/\/ listener only/);
+    expect(buildProgram('0').helpInformation() + '').to.include('--admin-group <name|gid>');
   });
 });
 
