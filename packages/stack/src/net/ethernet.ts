@@ -125,7 +125,8 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
       return;
     }
     case ETHERTYPE_IPV6: {
-      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name });
+      // The receive path may use the pool's reserve (see IPv4 above).
+      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name, reserve: true });
       if (m === null) {
         st.nobufs++;
         ist.iqdrops++;
