@@ -151,16 +151,23 @@ describe('tcp out-of-order data: charged and bounded', () => {
       ch.host.pool.assertAllFree();
     });
 
-    it('refuses new SYN cache entries (counted) until the pressure ends', () => {
+    it('refuses new SYN cache entries (counted): a cookie answers, or nothing without cookies; entries again once the pressure ends', () => {
       const ch = new Channel();
       const lfd = ch.listen();
+      const st = ch.tcp.stats;
       const held = squeeze(ch);
       ch.inject({ flags: SYN, seq: 1000, mss: 1460 });
-      ch.expectNone('no SYN-ACK under pressure');
-      expect(ch.tcp.stats.scPressure).to.equal(1);
+      ch.expectSegment({ flags: SYN | ACK, ack: 1001 }, 'a cookie SYN-ACK');
+      expect([st.scPressure, st.scCookiesSent, st.scAdded]).to.deep.equal([1, 1, 0]);
+      ch.tcp.tun.syncookies = 0;
+      ch.peerPort++;
+      ch.inject({ flags: SYN, seq: 1000, mss: 1460 });
+      ch.expectNone('no SYN-ACK under pressure without cookies');
+      expect([st.scPressure, st.scAdded]).to.deep.equal([2, 0]);
       for (const m of held) mFree(m);
       ch.inject({ flags: SYN, seq: 1000, mss: 1460 });
       ch.expectSegment({ flags: SYN | ACK, ack: 1001 });
+      expect(st.scAdded).to.equal(1);
       ch.table.close(lfd);
       ch.host.pool.assertAllFree();
     });

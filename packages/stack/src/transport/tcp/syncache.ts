@@ -154,11 +154,13 @@ export class SynCache {
       return null;
     }
     if (tcp.pool.underPressure) {
-      // Memory pressure: a new half-open connection is the first thing to
-      // refuse (its peer resends the SYN after its RTO); established ones
-      // keep what they have.
+      // Memory pressure: a new half-open connection's entry is the first
+      // thing to refuse; established ones keep what they have. A cookie holds
+      // no memory, so with cookies on the SYN is still answered; without,
+      // the peer resends it after its RTO.
       stats.scPressure++;
-      stats.listendrop++;
+      if (tcp.tun.syncookies !== 0) this.sendCookie(lp, head, key, seg, src, dst);
+      else stats.listendrop++;
       return null;
     }
     // Full: evict the oldest half-open entry whose SYN-ACK has gone
