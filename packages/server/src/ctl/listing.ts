@@ -83,13 +83,15 @@ export function socketRow(so: Socket, owner: { session: number; fd: number } | u
 
 /** The `netstat -an` row of a TCP connection without a socket (id 0, no owner). */
 export function connRow(c: TcpConnInfo): CtlSocket {
+  // The stack's address type is a u32 for IPv4 and an Ip6Address for IPv6.
+  const family = typeof c.laddr === 'number' ? 'inet' : 'inet6';
   return {
     id: 0,
     proto: 'tcp',
     recvQ: c.rcvQ,
     sendQ: c.sndQ,
-    local: { family: 'inet', address: ipToString(c.laddr), port: c.lport },
-    foreign: { family: 'inet', address: ipToString(c.faddr), port: c.fport },
+    local: { family, address: ipToString(c.laddr), port: c.lport },
+    foreign: { family, address: ipToString(c.faddr), port: c.fport },
     state: c.state,
     session: null,
     fd: null,
