@@ -135,6 +135,8 @@ export interface CtlArpArgs {
   ip?: string;
   mac?: string;
   ifname?: string;
+  /** Show the IPv6 neighbour cache instead (`ndp -an`; `state` is then a NUD state: incomplete, reachable, stale, delay, probe, static). Show only. */
+  inet6?: boolean;
   /** Most entries returned (1..{@link CTL_ROWS_MAX}, default {@link CTL_ROWS_DEFAULT}); fewer when they would not fit a head. */
   limit?: number;
   /** Start after this point: the `next` of the previous page. */
@@ -162,7 +164,7 @@ export interface CtlArpEntry {
 /** `ctl.netstat`: `sockets` (`-an`), `mbufs` (`-m`), `stats` (`-s`: the `*.stats` sysctl counters, optionally of one `proto`). */
 export interface CtlNetstatArgs {
   what: 'sockets' | 'mbufs' | 'stats';
-  /** For `stats`: `ip`, `icmp`, `udp`, `tcp`, `arp`, `ether`, `mbuf`. */
+  /** For `stats`: `ip`, `icmp`, `udp`, `tcp`, `arp`, `ether`, `mbuf`, `ip6`, `icmp6`, `nd6`. */
   proto?: string;
   /** For `sockets`: most rows returned (1..{@link CTL_ROWS_MAX}, default {@link CTL_ROWS_DEFAULT}); fewer when they would not fit a head. */
   limit?: number;
@@ -434,20 +436,24 @@ const ifname: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.
 const rowLimit: Check = (v) =>
   Number.isInteger(v) && (v as number) >= 1 && (v as number) <= CTL_ROWS_MAX ? undefined : `an integer in 1..${CTL_ROWS_MAX}`;
 const ipv4: Check = (v) => (typeof v === 'string' && isDottedQuad(v) ? undefined : 'an IPv4 address a.b.c.d');
-/** IPv4, or IPv6 text with an optional zone (`fe80::1%tap0`); its exact syntax is the stack's to judge (EINVAL). */
+/** Whether `s` looks like IPv6 text with an optional zone (`fe80::1%tap0`); its exact syntax is the stack's to judge (EINVAL). */
+const isIp6Text = (s: string): boolean => s.includes(':') && /^[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,15})?$/.test(s);
+/** IPv4 or IPv6. */
 const ipHost: Check = (v) =>
-  typeof v === 'string' && (isDottedQuad(v) || (v.includes(':') && /^[0-9A-Fa-f:.]{2,45}(%[A-Za-z0-9_.-]{1,15})?$/.test(v)))
-    ? undefined
-    : 'an IPv4 address a.b.c.d or an IPv6 address';
-/** `a.b.c.d`, `a.b.c.d/len`, or `default` (routes). */
+  typeof v === 'string' && (isDottedQuad(v) || isIp6Text(v)) ? undefined : 'an IPv4 address a.b.c.d or an IPv6 address';
+/** `a.b.c.d`, `a.b.c.d/len`, an IPv6 address or prefix (`fd00::/64`), or `default` (routes). */
 const prefix: Check = (v) => {
   if (v === 'default') return undefined;
   if (typeof v !== 'string') return 'a.b.c.d/len';
   const [a, len, more] = v.split('/');
-  return more === undefined && isDottedQuad(a!) && (len === undefined || /^(\d|[12]\d|3[0-2])$/.test(len)) ? undefined : 'a.b.c.d/len';
+  if (more !== undefined) return 'a.b.c.d/len';
+  if (isDottedQuad(a!) && (len === undefined || /^(\d|[12]\d|3[0-2])$/.test(len))) return undefined;
+  if (isIp6Text(a!) && (len === undefined || /^(\d{1,2}|1[01]\d|12[0-8])$/.test(len))) return undefined;
+  return 'a.b.c.d/len or an IPv6 prefix';
 };
 const mac: Check = (v) => (typeof v === 'string' && /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(v) ? undefined : 'a MAC aa:bb:cc:dd:ee:ff');
-const gatewayOrIf: Check = (v) => (ipv4(v) === undefined || ifname(v) === undefined ? undefined : 'a gateway address or an interface name');
+const gatewayOrIf: Check = (v) =>
+  ipHost(v) === undefined || ifname(v) === undefined ? undefined : 'a gateway address or an interface name';
 const listCursor: Check = (v) => (typeof v === 'string' && /^[a-z]\d{1,15}$/.test(v) ? undefined : 'a listing cursor (the previous reply\'s next)');
 const sysctlName: Check = (v) => (typeof v === 'string' && /^[A-Za-z0-9_.]{1,128}$/.test(v) ? undefined : 'a sysctl name');
 const level = T.oneOf('socket', 'ip', 'ipv6', 'tcp', 'udp');
@@ -477,11 +483,19 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   'ctl.route': plain({ op: opt(T.oneOf('show', 'add', 'delete')), dest: opt(prefix), gateway: opt(gatewayOrIf) }),
   'ctl.netstat': plain({
     what: T.oneOf('sockets', 'mbufs', 'stats'),
-    proto: opt(T.oneOf('ip', 'icmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf')),
+    proto: opt(T.oneOf('ip', 'icmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf', 'ip6', 'icmp6', 'nd6')),
     limit: opt(rowLimit),
     cursor: opt(listCursor),
   }),
-  'ctl.arp': plain({ op: opt(T.oneOf('show', 'add', 'delete')), ip: opt(ipv4), mac: opt(mac), ifname: opt(ifname), limit: opt(rowLimit), cursor: opt(listCursor) }),
+  'ctl.arp': plain({
+    op: opt(T.oneOf('show', 'add', 'delete')),
+    ip: opt(ipv4),
+    mac: opt(mac),
+    ifname: opt(ifname),
+    inet6: opt(T.bool),
+    limit: opt(rowLimit),
+    cursor: opt(listCursor),
+  }),
   'ctl.sysctl': plain({ name: opt(sysctlName), value: opt(T.int) }),
   'ctl.ping': plain({
     dst: ipHost,

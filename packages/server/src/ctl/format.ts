@@ -144,6 +144,18 @@ export function formatArp(entries: readonly CtlArpEntry[]): string {
     .join('\n');
 }
 
+/** `ndp -an`: one neighbour a line, its NUD state spelled out (RFC 4861 7.3.2). */
+export function formatNdp(entries: readonly CtlArpEntry[]): string {
+  const rows = entries.map((e) => [
+    `${e.ip}${e.ip.startsWith('fe80:') ? `%${e.ifname}` : ''}`,
+    e.mac ?? '(incomplete)',
+    e.ifname,
+    e.expiresIn >= 0 ? `${Math.ceil(e.expiresIn / 1000)}s` : e.state === 'static' ? 'permanent' : '-',
+    e.state,
+  ]);
+  return table(['Neighbor', 'Linklayer Address', 'Netif', 'Expire', 'State'], rows);
+}
+
 /** `ping` output: one line per request, then the statistics. `errnoName` names a failure. */
 export function formatPing(
   r: { dst: string; sent: number; received: number; replies: readonly CtlPingReply[] },

@@ -88,6 +88,9 @@ const STATS_PREFIX: Readonly<Record<string, string>> = {
   arp: 'net.inet.arp.stats',
   ether: 'net.link.ether.stats',
   mbuf: 'kern.mbuf.stats',
+  ip6: 'net.inet6.ip6.stats',
+  icmp6: 'net.inet6.icmp6.stats',
+  nd6: 'net.inet6.nd6.stats',
 };
 
 /** Interface list for `ifconfig`. */
@@ -178,6 +181,7 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
 
     async 'ctl.arp'(session, a, ctx) {
       const op = a.op ?? 'show';
+      if (a.inet6 === true && op !== 'show') fail(Errno.EINVAL, 'the IPv6 neighbour cache is shown only (ndp -an)');
       if (op === 'add') {
         if (a.ip === undefined || a.mac === undefined) fail(Errno.EINVAL, 'arp add needs an address and a MAC');
         stack.arpAdd(a.ip, a.mac, a.ifname);
@@ -185,7 +189,7 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
         if (a.ip === undefined) fail(Errno.EINVAL, 'arp delete needs an address');
         stack.arpDelete(a.ip);
       }
-      const page = await env.runner.run(session, () => arpPage(stack, a.cursor, a.limit), ctx.signal);
+      const page = await env.runner.run(session, () => arpPage(stack, a.cursor, a.limit, a.inet6 === true), ctx.signal);
       return page.next === undefined ? { entries: page.rows, total: page.total } : { entries: page.rows, total: page.total, next: page.next, truncated: true };
     },
 

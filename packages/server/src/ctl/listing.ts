@@ -183,10 +183,16 @@ export function* socketPage(env: SocketPageEnv, cursor: string | undefined, limi
   return k < list.length ? { rows, next: `t${k}`, total: live + list.length } : { rows, total: live + list.length };
 }
 
-/** One page of `arp -an` after `cursor` (`a<n>`), at most `limit` entries and {@link PAGE_HEAD_BUDGET} bytes. */
-export function* arpPage(stack: Stack, cursor: string | undefined, limit = CTL_ROWS_DEFAULT): SliceJob<Page<CtlArpEntry>> {
+/**
+ * One page of `arp -an` (or, with `inet6`, of `ndp -an`: the IPv6 neighbour
+ * cache in the same row shape) after `cursor` (`a<n>`), at most `limit`
+ * entries and {@link PAGE_HEAD_BUDGET} bytes.
+ */
+export function* arpPage(stack: Stack, cursor: string | undefined, limit = CTL_ROWS_DEFAULT, inet6 = false): SliceJob<Page<CtlArpEntry>> {
   const skip = parseCursor(cursor, 'a')?.n ?? 0;
-  const all = stack.arpList();
+  const all: CtlArpEntry[] = inet6
+    ? stack.ndpList().map((e) => ({ ip: e.ip, mac: e.mac, ifname: e.ifname, state: e.router ? `${e.state} router` : e.state, expiresIn: e.expiresIn, held: e.held }))
+    : stack.arpList();
   yield;
   const rows: CtlArpEntry[] = [];
   let bytes = 0;

@@ -5,11 +5,12 @@
  * server they inspect. This one is a rump client too: every command is one
  * or two `ctl.*` calls over the protocol.
  *
- *   rumpctl [-s URL] ifconfig [-a] [IFNAME [inet] [ADDR/LEN [alias] | ADDR delete|-alias | up | down | mtu N]]
+ *   rumpctl [-s URL] ifconfig [-a] [IFNAME [inet|inet6] [ADDR/LEN [alias] | ADDR delete|-alias | up | down | mtu N]]
  *   rumpctl [-s URL] route [-n] show | add DEST GATEWAY|IFNAME | delete DEST
  *   rumpctl [-s URL] netstat [-a] [-n] [-m] [-s] [-r] [-i] [-p PROTO]
- *   rumpctl [-s URL] ping [-c N] [-s SIZE] [-i SECONDS] [-W MS] [-t TTL] HOST
+ *   rumpctl [-s URL] ping|ping6 [-c N] [-s SIZE] [-i SECONDS] [-W MS] [-t TTL] HOST   (HOST may be fe80::1%IFNAME)
  *   rumpctl [-s URL] arp [-a] [-n] | -s IP MAC [IFNAME] | -d IP
+ *   rumpctl [-s URL] ndp [-a] [-n]
  *   rumpctl [-s URL] sysctl [-a] [-d] [NAME[=VALUE] ...]
  *   rumpctl [-s URL] clients
  *   rumpctl [-s URL] halt
@@ -26,6 +27,7 @@ import { DEFAULT_SOCKET } from '../config.js';
 import type { SyscallArgs, SyscallResults } from '../proto/index.js';
 import {
   formatArp,
+  formatNdp,
   formatClients,
   formatIfconfig,
   formatMbufs,
@@ -76,7 +78,7 @@ export async function allPages<R>(page: (cursor: string | undefined) => Promise<
 
 /** `ifconfig` words after the interface name, BSD style, as one ctl call's arguments. */
 export function parseIfconfigWords(ifname: string, words: readonly string[]): SyscallArgs['ctl.ifconfig'] {
-  const w = words[0] === 'inet' ? words.slice(1) : [...words];
+  const w = words[0] === 'inet' || words[0] === 'inet6' ? words.slice(1) : [...words];
   if (w.length === 0) return { ifname };
   if (w.length === 1 && (w[0] === 'up' || w[0] === 'down')) return { ifname, op: w[0] };
   if (w.length === 2 && w[0] === 'mtu') {
@@ -237,6 +239,22 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
       });
       print(formatArp(rows));
       if (cut || cutByServer) print(`(${rows.length} of ${total ?? '?'} entries shown: the list was cut short)`);
+    });
+
+  program
+    .command('ndp')
+    .description('show the IPv6 neighbour cache (-an): address, link-layer address, NUD state')
+    .option('-a', 'all entries (the default)')
+    .option('-n', 'numeric (always)')
+    .action(async () => {
+      let total: number | undefined;
+      const { rows, cut } = await allPages(async (cursor) => {
+        const r = await call('ctl.arp', cursor !== undefined ? { inet6: true, cursor } : { inet6: true }, 'ndp');
+        total = r.total;
+        return { rows: r.entries, next: r.next };
+      });
+      print(formatNdp(rows));
+      if (cut) print(`(${rows.length} of ${total ?? '?'} entries shown: the list was cut short)`);
     });
 
   program

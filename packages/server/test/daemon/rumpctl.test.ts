@@ -191,6 +191,26 @@ describe('rumpctl', () => {
     expect(bad.out).to.match(/ENETUNREACH/);
   });
 
+  it('ifconfig inet6 adds and deletes an address, route takes IPv6 prefixes, ndp -an and netstat -s -p nd6 read the ND layer', async () => {
+    let r = await ctl('ifconfig', 'lo0', 'inet6', 'fd00:9::9/64', 'alias');
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/\tinet6 fd00:9::9\/64\n/);
+    r = await ctl('route', 'add', 'fd00:77::/48', 'lo0');
+    expect(r.code, r.err).to.equal(0);
+    expect((await ctl('netstat', '-rn')).out).to.match(/fd00:77::\/48 +link +US/);
+    r = await ctl('route', 'delete', 'fd00:77::/48');
+    expect(r.code, r.err).to.equal(0);
+    r = await ctl('ifconfig', 'lo0', 'fd00:9::9', 'delete');
+    expect(r.out).not.to.include('fd00:9::9');
+    r = await ctl('ndp', '-an');
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/^Neighbor +Linklayer Address +Netif +Expire +State/);
+    r = await ctl('netstat', '-s', '-p', 'nd6');
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/^nd6:\n/);
+    expect(r.out).to.match(/\t\d+ dadok\n/);
+  });
+
   it('arp on a loopback-only server is empty; adding to a non-Ethernet subnet fails', async () => {
     let r = await ctl('arp', '-an');
     expect(r.code).to.equal(0);
