@@ -105,7 +105,8 @@ export function parseListenUrl(url: string): ListenUrl {
     if (!m) throw new UsageError(`tcp URL must be tcp://HOST:PORT, got "${url}"`);
     const host = m[1]!;
     const port = Number(m[2]);
-    if (port < 1 || port > 65535) throw new UsageError(`port must be 1..65535, got ${port}`);
+    // 0 asks the kernel for a free port; the banner prints the one it gave.
+    if (port > 65535) throw new UsageError(`port must be 0..65535 (0: any free one), got ${port}`);
     if (!ipaddr.IPv4.isValidFourPartDecimal(host) || !ipaddr.parse(host).range().startsWith('loopback')) {
       throw new UsageError(`the control protocol listens on loopback only; got host "${host}"`);
     }

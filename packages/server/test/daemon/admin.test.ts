@@ -207,8 +207,12 @@ describe('admin boundary: who may halt, write sysctls and see other clients (SO_
   });
 });
 
-describe('admin boundary: tcp:// listeners', () => {
-  after(() => cleanup());
+describe('admin boundary: tcp:// listeners', function () {
+  this.timeout(30_000);
+  after(() => {
+    killAll();
+    cleanup();
+  });
   const tcpCfg = (tcpAdmin: boolean): Partial<ServerConfig> => ({ listen: { kind: 'tcp', host: '127.0.0.1', port: 0 }, tcpAdmin });
 
   it('a TCP client is not admin by default: reads work, halt and sysctl writes are EPERM', async () => {
@@ -240,6 +244,40 @@ describe('admin boundary: tcp:// listeners', () => {
     await c.call('ctl.halt', {});
     expect(await srv.done).to.match(/halt requested/);
     await c.close();
+  });
+
+  it('rump-server tcp://127.0.0.1:0 --tcp-admin warns in its banner and log, and a TCP client may halt it', async () => {
+    const sp = await spawnServer(['tcp://127.0.0.1:0', '--tcp-admin']);
+    try {
+      const m = /listening on (tcp:\/\/127\.0\.0\.1:\d+)/.exec(sp.stdout());
+      expect(m, sp.stdout()).to.not.equal(null);
+      expect(m![1]).to.not.match(/:0$/);
+      expect(sp.stdout()).to.match(/admin\s+root.*; any tcp:\/\/ client \(--tcp-admin\) may halt/);
+      expect(sp.stdout()).to.match(/WARNING\s+--tcp-admin: any local user who can connect to this port is admin/);
+      expect(sp.stderr()).to.match(/"msg":"--tcp-admin: every local user who can reach this port may halt the server/);
+      const c = await RumpConnection.connect(m![1]!, { name: 'tcp-halter' });
+      await c.call('ctl.halt', {});
+      await c.close();
+      expect(await sp.exited).to.equal(0);
+    } finally {
+      sp.proc.kill('SIGKILL');
+    }
+  });
+
+  it('without --tcp-admin, rump-server on tcp:// refuses a TCP client\'s halt', async () => {
+    const sp = await spawnServer(['tcp://127.0.0.1:0']);
+    try {
+      const url = /listening on (tcp:\/\/127\.0\.0\.1:\d+)/.exec(sp.stdout())![1]!;
+      expect(sp.stdout()).to.not.match(/WARNING/);
+      const c = await RumpConnection.connect(url, { name: 'tcp-user' });
+      const e = await c.call('ctl.halt', {}).then(() => null, (err: { code: string }) => err.code);
+      expect(e).to.equal('EPERM');
+      await c.close();
+      sp.proc.kill('SIGTERM');
+      expect(await sp.exited).to.equal(0);
+    } finally {
+      sp.proc.kill('SIGKILL');
+    }
   });
 
   it('--tcp-admin is refused for a Unix listener; --admin-group resolves names and numbers, and refuses unknown ones', () => {
