@@ -68,6 +68,8 @@ describe('rump-server configuration', () => {
   it('parses URLs on their own', () => {
     expect(parseListenUrl('/tmp/x.sock')).to.deep.equal({ kind: 'unix', path: '/tmp/x.sock' });
     expect(() => parseListenUrl('unix://')).to.throw(UsageError);
-    expect(() => parseListenUrl('tcp://127.0.0.1:0')).to.throw(UsageError);
+    // Port 0 asks for any free port (the banner prints the one bound); beyond 65535 is refused.
+    expect(parseListenUrl('tcp://127.0.0.1:0')).to.deep.equal({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+    expect(() => parseListenUrl('tcp://127.0.0.1:65536')).to.throw(UsageError, /0\.\.65535/);
   });
 });
