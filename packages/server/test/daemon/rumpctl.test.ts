@@ -146,6 +146,10 @@ describe('rumpctl', () => {
     expect(r.out).to.match(/\t1 datagrams sent/);
     r = await ctl('netstat', '-s');
     for (const p of ['ip:', 'icmp:', 'udp:', 'arp:', 'ether:', 'mbuf:']) expect(r.out).to.include(`${p}\n`);
+    // Issue 11's drop counters are there too (named, by sysctl leaf).
+    for (const c of ['martianself', 'martianzero', 'martianloopdst', 'vlan', 'ownsrc']) expect(r.out).to.match(new RegExp(`\t\\d+ ${c}\n`));
+    r = await ctl('netstat', '-s', '-p', 'tcp');
+    for (const c of ['rcvsynfin', 'rcvbadopt', 'challengeackConnLimited', 'twRstIgnored', 'scCookiesSent']) expect(r.out).to.match(new RegExp(`\t\\d+ ${c}\n`));
   });
 
   it('sysctl reads, writes (and the stack sees it), describes; an unknown name is ENOENT', async () => {
