@@ -19,7 +19,8 @@ import type { IpPacketInfo } from '../../net/protosw.js';
 import { SS } from '../../socket/constants.js';
 import { soCantRcvMore, soRwakeup, soWwakeup } from '../../socket/socket.js';
 import { TCP_HEADER_LEN, TcpFlag, TcpPacket, TcpRepr } from '../../wire/tcp.js';
-import { tcpOutput, tcpSendSegment, tcpTsNow, tsOn, sndBufSeq } from './output.js';
+import { tcpOutput, tcpTsNow, tsOn, sndBufSeq } from './output.js';
+import { recoveryOf } from './recovery/select.js';
 import type { TcpProtocol } from './protocol.js';
 import { tcpOfoInsert, tcpOfoTrim } from './ofo.js';
 import { ReassResult } from './reass.js';
@@ -485,7 +486,6 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
   const tcp = tp.tcp;
   const stats = tcp.stats;
   const now = tcp.clock.now();
-  const cc = tp.cc;
   const sb = tp.sackSb;
   let sackNews = 0;
   if (sb !== null && seg.sack !== null) {
@@ -498,6 +498,8 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
     sb.update(ack, tcp.emptyBlocks, tp.sndMax);
   }
 
+  const rec = recoveryOf(tp);
+  rec.onAckArrived(tp, ack, sackNews);
   if (seqLeq(ack, tp.sndUna)) {
     // RFC 5681 2 "duplicate acknowledgment": nothing new, no data, same
     // window, something outstanding.
@@ -511,42 +513,18 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
     ) {
       stats.rcvdupack++;
       tp.dupacks++;
-      const sackLoss = sb !== null && (tp.flags & TF.SACK_PERMIT) !== 0 && sackNews > 0 && sb.isLost(tp.sndUna);
-      if (!cc.inRecovery && (tp.dupacks === 3 || sackLoss) && cc.canEnterRecovery(ack)) {
-        enterRecovery(tp);
-      } else if (cc.inRecovery) {
-        if (!tp.sackRecovery) cc.onDupAck();
-        tcpOutput(tp);
-      }
+      rec.onDupAck(tp, ack, sackNews);
     } else if (ack === tp.sndUna && len === 0 && tp.sndMax === tp.sndUna) {
       tp.dupacks = 0;
     }
     return false;
   }
 
-  // New data acknowledged.
+  // New data acknowledged: the recovery in charge decides (recovery/).
   const acked = seqOffset(ack, tp.sndUna);
   stats.rcvackpack++;
   stats.rcvackbyte += acked;
-  if (cc.inRecovery) {
-    if (cc.isFullAck(ack)) {
-      cc.exitRecovery(seqOffset(tp.sndMax, ack), now);
-      tp.sackRecovery = false;
-      sb?.endRecovery();
-      tp.dupacks = 0;
-    } else {
-      cc.onPartialAck(acked);
-      stats.newrenoPartial++;
-      if (!tp.sackRecovery) {
-        // RFC 6582 3.2 step 3: retransmit the first unacknowledged segment.
-        tp.dupacks = 0;
-        partialAckRetransmit(tp, ack);
-      }
-    }
-  } else {
-    tp.dupacks = 0;
-    cc.onAck(acked, now, tp.rtt.srtt);
-  }
+  rec.onAck(tp, ack, acked, now);
   // RTT (RFC 7323 4.1 with timestamps, else the timed segment, Karn). TSecr
   // is valid on any ACK (RFC 7323 3.2) — 0 included: our clock plus offset
   // passes through 0 like any other value; the range check below rejects
@@ -587,47 +565,6 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
     tp.timers.setRetransmit(tp.rtt.rto);
   }
   return ourFinAcked;
-}
-
-/** Fast retransmit (RFC 5681 3.2, RFC 6675 5): enter recovery and resend the first hole. */
-function enterRecovery(tp: TcpCb): void {
-  const tcp = tp.tcp;
-  const sack = tp.sackSb !== null && (tp.flags & TF.SACK_PERMIT) !== 0;
-  tcp.stats.fastretrans++;
-  tp.cc.enterRecovery({ flightSize: tp.flightSize, sndMax: tp.sndMax, now: tcp.clock.now(), sack });
-  tp.rtseq = undefined;
-  if (sack) {
-    tcp.stats.sackrecovery++;
-    tp.sackRecovery = true;
-    const sb = tp.sackSb!;
-    sb.startRecovery(tp.sndMax);
-    // RFC 6675 5 step (4.3): resend the first segment presumed lost now.
-    const sent = partialAckRetransmit(tp, tp.sndUna);
-    if (sent > 0) sb.markRetransmitted({ kind: 'retransmit', start: tp.sndUna, end: (tp.sndUna + sent) >>> 0 });
-    tcpOutput(tp);
-    return;
-  }
-  partialAckRetransmit(tp, tp.sndUna);
-  tcpOutput(tp);
-}
-
-/** Resend one segment from `seq` (fast retransmit / NewReno partial ACK); returns the bytes resent. */
-function partialAckRetransmit(tp: TcpCb, seq: number): number {
-  const so = tp.so;
-  if (so === null) return 0;
-  const bufSeq = sndBufSeq(tp);
-  const off = seqOffset(seq, bufSeq);
-  const avail = so.snd.cc - off;
-  if (avail <= 0) {
-    // Only the FIN is outstanding: resend it through the normal path.
-    tp.sndNxt = seq;
-    return 0;
-  }
-  const len = Math.min(avail, tp.maxseg, seqOffset(tp.sndMax, seq));
-  if (len <= 0) return 0;
-  tcpSendSegment(tp, seq, len, ACK, false);
-  tp.timers.setRetransmit(tp.rtt.rto);
-  return len;
 }
 
 /**

@@ -12,8 +12,8 @@
  *   IP and link headers can be prepended in the same mbuf (`max_linkhdr`);
  * - the checksum runs over the header and the shared clusters in one pass.
  *
- * During SACK loss recovery (RFC 6675 section 5) the segments come from the
- * scoreboard's NextSeg() while pipe < cwnd.
+ * During loss recovery the recovery algorithm (recovery/: RFC 6675 SACK,
+ * RFC 8985 RACK) sends first, by its NextSeg(), while pipe < cwnd.
  *
  * TCP segmentation offload (FreeBSD `tcp_output`'s `tso` path): when the
  * route's interface offers it, new data goes out as one segment of up to
@@ -44,6 +44,7 @@ import { ETHERNET_HEADER_LEN } from '../../wire/ethernet.js';
 import { INET, INET6 } from '../../net/family.js';
 import { tcpRcvSpace } from './ofo.js';
 import { maxSackBlocks } from './sack.js';
+import { recoveryOf } from './recovery/select.js';
 import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
 import { TCPS, TF, type TcpCb } from './tcpcb.js';
 import { receiveWindow, shouldSendData, windowUpdateWorthSending, MAX_WINDOW_FIELD } from './window.js';
@@ -87,7 +88,7 @@ export const TSO_DEFER_MIN_FLIGHT_SEGS = 3;
 export const TSO_DEFER_MAX_MS = 1;
 
 /** Upper bound on segments one call sends (bounds the loop; a full window at MSS 536 of 4 MiB is ~8000). */
-const MAX_BURST = 16384;
+export const MAX_BURST = 16384;
 
 /** The timestamp clock (RFC 7323 5.4: 1 ms ticks), per-connection offset added. */
 export function tcpTsNow(tp: TcpCb): number {
@@ -138,7 +139,9 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
   if (tp.sndMax === tp.sndUna && tp.lastSend !== undefined && tcp.clock.now() - tp.lastSend >= tp.rtt.rto) {
     tp.cc.onIdleRestart(tcp.clock.now());
   }
-  if (tp.sackRecovery && !rexmt && !probe) sackOutput(tp);
+  // In loss recovery the algorithm's NextSeg() goes first (recovery/).
+  const rec = tp.recoveryActive;
+  if (rec !== null && !rexmt && !probe) rec.output(tp);
   const tsoRoom = probe ? 0 : tsoPayloadRoom(tp);
   for (let burst = 0; burst < MAX_BURST; burst++) {
     const sbcc = so === null ? 0 : so.snd.cc;
@@ -275,7 +278,7 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
  * this data or FIN, so arm the retransmission timer (BSD `tcp_output`,
  * `out:` — "if (!TCP_TIMER_ISARMED(REXMT) && !TCP_TIMER_ISARMED(PERSIST))").
  */
-function armAfterSendFailure(tp: TcpCb): void {
+export function armAfterSendFailure(tp: TcpCb): void {
   const k = tp.timers.main.kind;
   if (k === 'retransmit' || k === 'persist' || tp.state === TCPS.CLOSED) return;
   tp.tcp.stats.sendFailRearm++;
@@ -310,7 +313,7 @@ function haveSynAcked(tp: TcpCb): boolean {
  */
 export function tsoShouldDefer(tp: TcpCb, len: number, win: number, unsent: number, tsoRoom: number): boolean {
   if (len >= tsoRoom || unsent <= len) return false;
-  if (tp.sackRecovery || tp.cc.phase === 'recovery' || seqLt(tp.sndNxt, tp.sndMax)) return false;
+  if (tp.recoveryActive !== null || tp.cc.phase === 'recovery' || seqLt(tp.sndNxt, tp.sndMax)) return false;
   if (seqSub(tp.sndMax, tp.sndUna) < TSO_DEFER_MIN_FLIGHT_SEGS * tp.maxseg) return false;
   if (len * TSO_WIN_DIVISOR >= win) return false;
   return tp.lastSend !== undefined && tp.tcp.clock.now() - tp.lastSend < TSO_DEFER_MAX_MS;
@@ -333,55 +336,13 @@ export function tsoPayloadRoom(tp: TcpCb): number {
 }
 
 /** Payload bytes per segment given the options that ride on every segment (SACK blocks). */
-function segmentRoom(tp: TcpCb): number {
+export function segmentRoom(tp: TcpCb): number {
   let room = tp.maxseg;
   if ((tp.flags & TF.SACK_PERMIT) !== 0 && (tp.sackRcv.size > 0 || tp.dsackPending)) {
     const n = Math.min(tp.sackRcv.size + 1, maxSackBlocks(tsOn(tp)));
     room -= 4 + 8 * n;
   }
   return Math.max(1, room);
-}
-
-/**
- * SACK-based loss recovery output (RFC 6675 section 5, steps (C)): while
- * the pipe is below cwnd, send what NextSeg() names.
- */
-function sackOutput(tp: TcpCb): void {
-  const sb = tp.sackSb;
-  const so = tp.so;
-  if (sb === null || so === null) return;
-  const tcp = tp.tcp;
-  const bufSeq = sndBufSeq(tp);
-  const dataEnd = (bufSeq + so.snd.cc) >>> 0;
-  for (let i = 0; i < MAX_BURST; i++) {
-    const pipe = sb.pipe(tp.sndMax);
-    if (pipe >= tp.cc.cwnd) break;
-    const canNew = seqLt(tp.sndMax, dataEnd) && seqOffset(tp.sndMax, tp.sndUna) < tp.sndWnd;
-    const seg = sb.nextSeg(tp.sndMax, canNew);
-    if (seg === undefined) break;
-    if (seg.kind === 'new') {
-      // Rule 2: new data at snd_max; the normal path sends it.
-      const room = Math.min(segmentRoom(tp), seqOffset(dataEnd, tp.sndMax), usableWindow(tp.sndUna, tp.sndWnd, tp.sndMax));
-      if (room <= 0) break;
-      tp.sndNxt = tp.sndMax;
-      if (tcpSendSegment(tp, tp.sndMax, room, TcpFlag.ACK, false) !== 0) {
-        armAfterSendFailure(tp);
-        break;
-      }
-      continue;
-    }
-    let len = Math.min(seqOffset(seg.end, seg.start), segmentRoom(tp));
-    // Never past the end of the data (a FIN beyond it is resent by the timer).
-    const avail = seqOffset(dataEnd, seg.start);
-    if (seqLt(dataEnd, seg.start) || avail === 0) break;
-    len = Math.min(len, avail);
-    tcp.stats.sackrexmit++;
-    if (tcpSendSegment(tp, seg.start, len, TcpFlag.ACK, false) !== 0) {
-      armAfterSendFailure(tp);
-      break;
-    }
-    sb.markRetransmitted({ kind: seg.kind, start: seg.start, end: (seg.start + len) >>> 0 });
-  }
 }
 
 /**
@@ -567,7 +528,11 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     }
     tp.sndMax = end;
   }
-  if (len > 0) tp.lastSend = now;
+  if (len > 0) {
+    tp.lastSend = now;
+    // Send times per range (RACK, RFC 8985 6.1); a no-op for the others.
+    recoveryOf(tp).onSend(tp, seq, len, now);
+  }
   // RFC 6298 5.1: start the timer when something is outstanding.
   // (A probe keeps the persist timer instead.)
   if (tp.sndMax !== tp.sndUna && tp.timers.main.kind === 'idle') tp.timers.setRetransmit(tp.rtt.rto);

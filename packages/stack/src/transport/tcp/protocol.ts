@@ -32,6 +32,7 @@ import { soSetError } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum } from '../../wire/checksum.js';
 import { TCP_HEADER_LEN, type TcpRepr } from '../../wire/tcp.js';
 import { familyOf, INET, type NetworkFamily } from '../../net/family.js';
+import { RECOVERY_NAMES } from './recovery/index.js';
 import { CONGCTL_NAMES, congctlByName, type CongestionControl } from './congctl/index.js';
 import { tcpInput } from './input.js';
 import { IsnGenerator } from './isn.js';
@@ -99,6 +100,11 @@ export interface TcpTunables {
   doSack: number;
   /** Index into {@link CONGCTL_NAMES} of the default algorithm (`net.inet.tcp.congctl.selected`). */
   congctl: number;
+  /**
+   * Index into `RECOVERY_NAMES` of the default loss recovery
+   * (`net.inet.tcp.recovery`: 0 newreno, 1 sack — the default —, 2 rack).
+   */
+  recovery: number;
   /** Skip inbound checksum verification (trusted in-process links only; default off). */
   noChecksum: boolean;
   /**
@@ -151,6 +157,7 @@ export const TCP_DEFAULTS: Readonly<Omit<TcpTunables, 'reassMaxClusters' | 'reas
   doTimestamps: 1,
   doSack: 1,
   congctl: 0,
+  recovery: 1,
   noChecksum: false,
   tso: 1,
   dropSynfin: 1,
@@ -294,7 +301,27 @@ export class TcpProtocol implements TransportProtocol {
       max: CONGCTL_NAMES.length - 1,
       description: `Default congestion control: ${CONGCTL_NAMES.map((n, i) => `${i}=${n}`).join(', ')}`,
     });
+    sc.addInt('net.inet.tcp.recovery', {
+      get: () => t.recovery,
+      set: (v) => (t.recovery = v),
+      min: 0,
+      max: RECOVERY_NAMES.length - 1,
+      description: `Default loss recovery: ${RECOVERY_NAMES.map((n, i) => `${i}=${n}`).join(', ')}`,
+    });
     sc.addStats('net.inet.tcp.stats', this.stats);
+  }
+
+  /** The default loss recovery's name (`net.inet.tcp.recovery`). */
+  get recoveryName(): string {
+    return RECOVERY_NAMES[this.tun.recovery] ?? 'sack';
+  }
+
+  /** Select the default loss recovery by name (ENOENT when unknown). */
+  setRecovery(name: string): number {
+    const i = (RECOVERY_NAMES as readonly string[]).indexOf(name);
+    if (i < 0) return Errno.ENOENT;
+    this.tun.recovery = i;
+    return 0;
   }
 
   /** The default congestion control's name. */
@@ -641,6 +668,8 @@ export class TcpProtocol implements TransportProtocol {
     tp.params.keepIntvl = e.listener.params.keepIntvl;
     tp.params.keepCnt = e.listener.params.keepCnt;
     tp.cc = this.newCongctl(e.listener.cc.name, this.tun.mssdflt);
+    // Inherited from the listener, as its congestion control is.
+    tp.recovery = e.listener.recovery;
     tp.iss = e.iss;
     tp.irs = e.irs;
     tp.sndUna = e.iss;

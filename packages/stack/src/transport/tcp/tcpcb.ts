@@ -16,6 +16,8 @@ import type { CongestionControl } from './congctl/index.js';
 import { ReassQueue } from './reass.js';
 import { RttEstimator } from './rtt.js';
 import { SackReceiver, SackScoreboard } from './sack.js';
+import type { LossRecovery } from './recovery/index.js';
+import { recoveryByIndex } from './recovery/select.js';
 import type { TcpProtocol } from './protocol.js';
 import { TcpTimers } from './timers.js';
 
@@ -200,8 +202,13 @@ export class TcpCb {
   sackSb: SackScoreboard | null = null;
   /** A D-SACK block (RFC 2883) waits to be reported in the next ACK. */
   dsackPending = false;
-  /** In SACK-based loss recovery (RFC 6675). */
-  sackRecovery = false;
+  /**
+   * The loss recovery selected for this connection (`net.inet.tcp.recovery`,
+   * `TCP_RECOVERY`); see recovery/select.ts `recoveryOf` for the one acting.
+   */
+  recovery: LossRecovery;
+  /** The loss recovery under way, `null` outside recovery (replaces BSD's `TF_SACK_RECOVERY`-like flag). */
+  recoveryActive: LossRecovery | null = null;
 
   /** Out-of-order segments. */
   readonly reass: ReassQueue;
@@ -234,6 +241,12 @@ export class TcpCb {
       onPrune: (seq) => this.sackRcv.onRenege(seq),
     });
     this.timers = new TcpTimers(this);
+    this.recovery = recoveryByIndex(tcp.tun.recovery);
+  }
+
+  /** In SACK-based loss recovery (RFC 6675 or RACK): a recovery under way that works from the scoreboard. */
+  get sackRecovery(): boolean {
+    return this.recoveryActive !== null && this.recoveryActive.usesSack;
   }
 
   /** The state's RFC name. */

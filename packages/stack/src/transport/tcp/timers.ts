@@ -18,6 +18,7 @@ import { Errno } from '../../kern/errno.js';
 import type { TimerHandle } from '../../kern/clock.js';
 import { SOOPT } from '../../socket/constants.js';
 import { tcpOutput } from './output.js';
+import { recoveryOf } from './recovery/select.js';
 import { tcpClose, tcpDrop, tcpRespondKeepalive } from './subr.js';
 import { tcbClosed, TCPS, TF, type TcpCb } from './tcpcb.js';
 
@@ -204,9 +205,8 @@ function tcpTimerRexmt(tp: TcpCb): void {
       repeated: tp.rxtShift > 1,
     });
   }
-  tp.sackSb?.clear();
-  tp.sackRecovery = false;
-  tp.dupacks = 0;
+  // RFC 6675 5.1 / RFC 8985 6.3: the recovery forgets its state.
+  recoveryOf(tp).onRto(tp);
   tp.rtseq = undefined; // Karn: no timing of what is resent
   tp.rexmtHigh = tp.sndMax;
   tp.sndNxt = tp.sndUna;

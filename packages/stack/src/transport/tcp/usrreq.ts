@@ -19,6 +19,8 @@ import { tcpOutput } from './output.js';
 import type { TcpProtocol } from './protocol.js';
 import { tcpClose, tcpDrop, tcpReleaseSocket } from './subr.js';
 import { setState, TCPS, TF, type TcpCb } from './tcpcb.js';
+import { RECOVERY_NAMES } from './recovery/index.js';
+import { recoveryByIndex, recoveryByName } from './recovery/select.js';
 import { TCPTV_KEEP_INIT } from './timers.js';
 
 /** `IPPROTO_TCP` option names (Linux values). */
@@ -29,6 +31,13 @@ export const TCP_OPT = {
   KEEPINTVL: 5,
   KEEPCNT: 6,
   CONGESTION: 13,
+  /**
+   * The connection's loss recovery, by name ('newreno', 'sack', 'rack') or
+   * `net.inet.tcp.recovery` number. A rumpnet option (number outside
+   * Linux's range): Linux has only the system-wide `net.ipv4.tcp_recovery`.
+   * A recovery under way finishes under the algorithm that began it.
+   */
+  RECOVERY: 0x5201,
 } as const;
 
 /** `IPPROTO_IP` option names used by TCP sockets (Linux values). */
@@ -249,6 +258,15 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
         tp.cc = congctlByName(text)!({ mss: tp.maxseg, cwnd: old.cwnd, ssthresh: old.ssthresh, recovery });
         return 0;
       }
+      if (name === TCP_OPT.RECOVERY) {
+        const text = value instanceof Uint8Array ? new TextDecoder().decode(value).replace(/\0.*$/s, '') : null;
+        const n = asInt(value);
+        const r = text !== null ? recoveryByName(text) : n !== null && n >= 0 && n < RECOVERY_NAMES.length ? recoveryByIndex(n) : null;
+        if (r === undefined) return Errno.ENOENT;
+        if (r === null) return Errno.EINVAL;
+        tp.recovery = r;
+        return 0;
+      }
       const v = asInt(value);
       if (v === null) return Errno.EINVAL;
       switch (name) {
@@ -304,6 +322,8 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
           return tp.params.keepCnt;
         case TCP_OPT.CONGESTION:
           return new TextEncoder().encode(tp.cc.name);
+        case TCP_OPT.RECOVERY:
+          return new TextEncoder().encode(tp.recovery.name);
         default:
           return { errno: Errno.ENOPROTOOPT };
       }
