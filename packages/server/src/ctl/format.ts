@@ -104,7 +104,7 @@ export function formatMbufs(m: NonNullable<CtlNetstatResult['mbufs']>): string {
     `${n('allocFailures')} requests for memory denied`,
     `${n('drops')} packets dropped for lack of buffers`,
     `memory pressure: ${n('pressure') !== 0 ? 'yes' : 'no'} (from ${n('pressureHiwat')} clusters in use down to ${n('pressureLowat')}; entered ${n('pressureEntered')} times)`,
-    `${n('reserve')} clusters reserved for the receive path, ${n('reserveUsed')} taken from it, ${n('reserveDenied')} requests denied it`,
+    `${n('reserve')} clusters and ${n('mbufReserve')} mbufs reserved for the receive path and ACKs, ${n('reserveUsed')} clusters taken from it, ${n('reserveDenied')} requests denied it`,
   ].join('\n');
 }
 

@@ -135,7 +135,7 @@ describe('rumpctl', () => {
     expect(r.out).to.match(/^3\/16384 mbuf clusters in use \(current\/max\)/m);
     expect(r.out).to.match(/1 extended clusters handed out/);
     expect(r.out).to.match(/^memory pressure: no \(from 14336 clusters in use down to 12288; entered 0 times\)$/m);
-    expect(r.out).to.match(/^256 clusters reserved for the receive path/m);
+    expect(r.out).to.match(/^256 clusters and 512 mbufs reserved for the receive path and ACKs/m);
     await a.close();
     await expectQuiet(srv);
     r = await ctl('netstat', '-m');

@@ -33,6 +33,11 @@ export interface MGetOptions {
    * without a copy (tcp_output.c advances `m_data` by `max_linkhdr`).
    */
   headroom?: number;
+  /**
+   * May take the pool's mbuf reserve: only what keeps the stack moving —
+   * the receive path, and ACKs and other control segments — should.
+   */
+  reserve?: boolean;
 }
 
 /** Options for {@link mGetcl}. */
@@ -57,8 +62,8 @@ export function smallMbuf(pool: ClusterPool, flags: number, cap: number): Mbuf {
 }
 
 /** @internal A small mbuf, or null when the mbuf limit is reached. */
-export function allocSmall(pool: ClusterPool, flags: number, cap: number): Mbuf | null {
-  if (!pool.mbReserve(1)) return null;
+export function allocSmall(pool: ClusterPool, flags: number, cap: number, reserveOk = false): Mbuf | null {
+  if (!pool.mbReserve(1, reserveOk)) return null;
   return smallMbuf(pool, flags, cap);
 }
 
@@ -67,7 +72,7 @@ export function allocSmall(pool: ClusterPool, flags: number, cap: number): Mbuf 
  * is exhausted; `reserveOk` lets it take the pool's reserve (receive path).
  */
 export function allocCluster(pool: ClusterPool, flags: number, reserveOk = false): Mbuf | null {
-  if (!pool.mbReserve(1)) return null;
+  if (!pool.mbReserve(1, reserveOk)) return null;
   const c = pool.clAlloc(reserveOk);
   if (c < 0) {
     pool.mbRelease(1);
@@ -99,7 +104,7 @@ export function mGet(pool: ClusterPool): Mbuf | null {
  */
 export function mGethdr(pool: ClusterPool, opts?: MGetOptions): Mbuf | null {
   const h = headroomOf('mGethdr', opts, MHLEN);
-  const m = allocSmall(pool, M_PKTHDR, MHLEN);
+  const m = allocSmall(pool, M_PKTHDR, MHLEN, opts?.reserve === true);
   if (m !== null) m.off = h;
   return m;
 }
@@ -304,7 +309,7 @@ export function allocChain(
   const first = pkthdr ? MHLEN : MLEN;
   const mcl = pool.mclbytes;
   if (headroom + total <= first) {
-    const m = allocSmall(pool, pkthdr ? M_PKTHDR : 0, first);
+    const m = allocSmall(pool, pkthdr ? M_PKTHDR : 0, first, reserveOk);
     if (m === null) return null;
     m.off = headroom;
     m.len = total;
@@ -324,7 +329,7 @@ export function allocChain(
     if (rem <= MLEN) smalls = 1;
     else clusters++;
   }
-  if (pool.clustersAvailable(reserveOk) < clusters || pool.mbufsFree < clusters + smalls) {
+  if (pool.clustersAvailable(reserveOk) < clusters || pool.mbufsAvailable(reserveOk) < clusters + smalls) {
     pool.countAllocFailure();
     return null;
   }
@@ -333,7 +338,7 @@ export function allocChain(
   head.len = firstLen;
   let tail = head;
   while (rest > 0) {
-    const n = rest <= MLEN ? allocSmall(pool, 0, MLEN)! : allocCluster(pool, 0, reserveOk)!;
+    const n = rest <= MLEN ? allocSmall(pool, 0, MLEN, reserveOk)! : allocCluster(pool, 0, reserveOk)!;
     n.len = Math.min(rest, n.data.length);
     rest -= n.len;
     tail.next = n;

@@ -34,6 +34,12 @@ export interface ClusterPoolOptions {
    * ACK that frees memory). Default 0: no reserve.
    */
   reserve?: number;
+  /**
+   * Mbufs only allocations that may use the reserve get (the receive path,
+   * and TCP's ACKs and other control segments, which need one small mbuf
+   * each). Default 0: no reserve.
+   */
+  mbufReserve?: number;
   /** Clusters in use at which memory pressure starts; default `nmbclusters` (never). */
   pressureHiwat?: number;
   /** Clusters in use at or below which memory pressure ends; default `pressureHiwat`'s 7/8. */
@@ -43,6 +49,7 @@ export interface ClusterPoolOptions {
 /** Memory pressure defaults a stack sets on its pool (see {@link poolPressureDefaults}). */
 export interface PoolPressureLimits {
   reserve: number;
+  mbufReserve: number;
   pressureHiwat: number;
   pressureLowat: number;
 }
@@ -52,11 +59,14 @@ export interface PoolPressureLimits {
  * pressure from 7/8 of the pool in use to 3/4 (Linux's `tcp_mem` keeps the
  * same kind of gap so the state does not flap), and a reserve of 1/64 (at
  * least 16) that only the receive path may use — enough for a few batches
- * of received frames carrying the ACKs that free send buffers.
+ * of received frames carrying the ACKs that free send buffers — with twice
+ * as many mbufs (a received frame takes one or two; an ACK we send, one).
  */
 export function poolPressureDefaults(n: number): PoolPressureLimits {
+  const reserve = Math.min(n >> 1, Math.max(16, n >> 6));
   return {
-    reserve: Math.min(n >> 1, Math.max(16, n >> 6)),
+    reserve,
+    mbufReserve: 2 * reserve,
     pressureHiwat: n - (n >> 3),
     pressureLowat: n - (n >> 2),
   };
@@ -96,6 +106,8 @@ export interface PoolStats {
   pressureEntered: number;
   /** Clusters only the receive path may take (`kern.mbuf.reserve`). */
   reserve: number;
+  /** Mbufs only the receive path and TCP's control segments may take (`kern.mbuf.mbuf_reserve`). */
+  mbufReserve: number;
   /** Clusters in use at which pressure starts / at or below which it ends. */
   pressureHiwat: number;
   pressureLowat: number;
@@ -148,6 +160,7 @@ export class ClusterPool {
   private extGetsN = 0;
   private extContiguousN = 0;
   private reserveN: number;
+  private mbufReserveN = 0;
   private hiwatN: number;
   private lowatN: number;
   private pressureN = false;
@@ -198,6 +211,7 @@ export class ClusterPool {
     this.lowatN = n - (n >> 3);
     this.setPressureLimits({
       reserve: opts.reserve ?? 0,
+      mbufReserve: opts.mbufReserve ?? 0,
       pressureHiwat: opts.pressureHiwat ?? n,
       pressureLowat: opts.pressureLowat ?? (opts.pressureHiwat ?? n) - ((opts.pressureHiwat ?? n) >> 3),
     });
@@ -212,6 +226,7 @@ export class ClusterPool {
     const n = this.nmbclusters;
     const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, Math.floor(v)));
     if (l.reserve !== undefined) this.reserveN = clamp(l.reserve, 0, n >> 1);
+    if (l.mbufReserve !== undefined) this.mbufReserveN = clamp(l.mbufReserve, 0, this.nmbufs >> 1);
     if (l.pressureHiwat !== undefined) this.hiwatN = clamp(l.pressureHiwat, 1, n);
     if (l.pressureLowat !== undefined) this.lowatN = l.pressureLowat;
     this.lowatN = clamp(this.lowatN, 0, this.hiwatN);
@@ -222,7 +237,7 @@ export class ClusterPool {
 
   /** The reserve and watermarks in force. */
   get pressureLimits(): PoolPressureLimits {
-    return { reserve: this.reserveN, pressureHiwat: this.hiwatN, pressureLowat: this.lowatN };
+    return { reserve: this.reserveN, mbufReserve: this.mbufReserveN, pressureHiwat: this.hiwatN, pressureLowat: this.lowatN };
   }
 
   /**
@@ -246,6 +261,12 @@ export class ClusterPool {
    */
   clustersAvailable(reserveOk = false): number {
     return reserveOk ? this.freeTop : Math.max(0, this.freeTop - this.reserveN);
+  }
+
+  /** Mbufs an allocation may still take: up to the limit with `reserveOk`, else short of the mbuf reserve. */
+  mbufsAvailable(reserveOk = false): number {
+    const free = this.nmbufs - this.mbufs;
+    return reserveOk ? free : Math.max(0, free - this.mbufReserveN);
   }
 
   /** Clusters on the free list now. */
@@ -309,10 +330,12 @@ export class ClusterPool {
 
   /**
    * @internal Account for `n` new mbufs; false (and a counted failure) when
-   * that would pass the limit.
+   * that would pass the limit — or reach into the mbuf reserve without
+   * `reserveOk`.
    */
-  mbReserve(n: number): boolean {
-    if (this.mbufs + n > this.nmbufs) {
+  mbReserve(n: number, reserveOk = false): boolean {
+    if (this.mbufs + n > this.nmbufs - (reserveOk ? 0 : this.mbufReserveN)) {
+      if (!reserveOk && this.mbufs + n <= this.nmbufs) this.reserveDeniedN++;
       this.allocFailuresN++;
       return false;
     }
@@ -412,6 +435,7 @@ export class ClusterPool {
       pressure: this.pressureN ? 1 : 0,
       pressureEntered: this.pressureEnteredN,
       reserve: this.reserveN,
+      mbufReserve: this.mbufReserveN,
       pressureHiwat: this.hiwatN,
       pressureLowat: this.lowatN,
       reserveDenied: this.reserveDeniedN,

@@ -374,7 +374,7 @@ export async function fillFromUio(
   const mcl = pool.mclbytes;
   while (res.len < want) {
     const rest = want - res.len;
-    const k = Math.min(mclnum, Math.ceil(rest / mcl), pool.clustersFree, pool.mbufsFree);
+    const k = Math.min(mclnum, Math.ceil(rest / mcl), pool.clustersAvailable(), pool.mbufsAvailable());
     const ext = k > 0 ? pool.getExt(k) : null;
     if (ext === null) {
       if (k === 0) pool.countAllocFailure();

@@ -96,7 +96,7 @@ export function mCopyback(m: Mbuf, off: number, src: Uint8Array): number {
   const newClusters = rest > MLEN ? Math.ceil(rest / mcl) : 0;
   const newMbufs = rest > MLEN ? newClusters : rest > 0 ? 1 : 0;
   const cow = len > 0 ? cowClustersNeeded(m, off, Math.min(end, total)) : 0;
-  if (pool.clustersAvailable() < newClusters + cow || pool.mbufsFree < newMbufs) {
+  if (pool.clustersAvailable() < newClusters + cow || pool.mbufsAvailable() < newMbufs) {
     pool.countAllocFailure();
     return Errno.ENOBUFS;
   }

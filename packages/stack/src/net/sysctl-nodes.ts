@@ -6,7 +6,7 @@
  * @module
  */
 import type { Sysctl } from '../kern/sysctl.js';
-import type { ClusterPool, PoolStats } from '../mbuf/index.js';
+import type { ClusterPool, PoolPressureLimits, PoolStats } from '../mbuf/index.js';
 import type { ArpTunables } from './arp.js';
 import type { IpTunables } from './context.js';
 import type { IcmpTunables } from './icmp.js';
@@ -80,16 +80,17 @@ export function registerNetSysctl(sysctl: Sysctl, s: NetSysctlSources): void {
   sysctl.addInt('kern.mbuf.mclbytes', { get: () => pool.mclbytes, description: 'Cluster size (MCLBYTES)' });
   sysctl.addInt('kern.mbuf.nmbclusters', { get: () => pool.nmbclusters, description: 'Clusters in the pool' });
   sysctl.addInt('kern.mbuf.mclnum', { get: () => pool.mclnum, description: 'Clusters per extended cluster (MCLNUM)' });
-  const lim = (key: 'reserve' | 'pressureHiwat' | 'pressureLowat', name: string, description: string): void => {
+  const lim = (key: keyof PoolPressureLimits, name: string, description: string): void => {
     sysctl.addInt(`kern.mbuf.${name}`, {
       get: () => pool.pressureLimits[key],
       set: (v) => pool.setPressureLimits({ [key]: v }),
       min: 0,
-      max: pool.nmbclusters,
+      max: key === 'mbufReserve' ? pool.nmbufs : pool.nmbclusters,
       description,
     });
   };
   lim('reserve', 'reserve', 'Clusters only the receive path may take (so ACKs always get in)');
+  lim('mbufReserve', 'mbuf_reserve', 'Mbufs only the receive path and TCP control segments (ACKs) may take');
   lim('pressureHiwat', 'pressure_hiwat', 'Clusters in use at which memory pressure starts');
   lim('pressureLowat', 'pressure_lowat', 'Clusters in use at or below which memory pressure ends');
   const keys: (keyof PoolStats)[] = [

@@ -11,6 +11,7 @@ import {
   mFromBytes,
   mGet,
   mGetcl,
+  mGethdr,
   mLength,
   mSplit,
   mToBytes,
@@ -75,6 +76,7 @@ describe('ClusterPool', () => {
         pressure: 0,
         pressureEntered: 0,
         reserve: 0,
+        mbufReserve: 0,
         pressureHiwat: 3,
         pressureLowat: 3,
         reserveDenied: 0,
@@ -105,6 +107,26 @@ describe('ClusterPool', () => {
       pool.assertAllFree();
     });
 
+    it('keeps an mbuf reserve for the receive path and control segments', () => {
+      const pool = new ClusterPool({ nmbclusters: 8, nmbufs: 10, mbufReserve: 2 });
+      const held: Mbuf[] = [];
+      for (let i = 0; i < 8; i++) held.push(mGet(pool)!);
+      expect(mGet(pool), 'only the reserve is left').to.equal(null);
+      expect(mGetcl(pool)).to.equal(null);
+      expect(pool.mbufsAvailable()).to.equal(0);
+      expect(pool.mbufsAvailable(true)).to.equal(2);
+      const ack = mGethdr(pool, { reserve: true });
+      expect(ack, 'an ACK header still gets an mbuf').to.not.equal(null);
+      const rx = mFromBytes(pool, new Uint8Array(100), { reserve: true });
+      expect(rx, 'a small received frame too').to.not.equal(null);
+      expect(mGethdr(pool, { reserve: true }), 'the reserve is finite').to.equal(null);
+      expect(pool.stats().reserveDenied).to.equal(2);
+      mFree(ack!);
+      mFreem(rx);
+      for (const m of held) mFree(m);
+      pool.assertAllFree();
+    });
+
     it('enters pressure at the high watermark and leaves it only at the low one (hysteresis)', () => {
       const pool = new ClusterPool({ nmbclusters: 16, pressureHiwat: 12, pressureLowat: 8 });
       const held: Mbuf[] = [];
@@ -119,7 +141,7 @@ describe('ClusterPool', () => {
       expect(pool.stats()).to.include({ pressure: 0, pressureEntered: 1 });
       pool.setPressureLimits({ pressureHiwat: 4 });
       expect(pool.underPressure, 'lowering the watermark applies at once').to.equal(true);
-      expect(pool.pressureLimits).to.deep.equal({ reserve: 0, pressureHiwat: 4, pressureLowat: 4 });
+      expect(pool.pressureLimits).to.deep.equal({ reserve: 0, mbufReserve: 0, pressureHiwat: 4, pressureLowat: 4 });
       for (const m of held) mFree(m);
       expect(pool.underPressure).to.equal(false);
       pool.assertAllFree();

@@ -150,7 +150,8 @@ export class Channel {
       TcpRepr.emit(r, buf, 0, this.peer, A, 'fill');
     }
     if (seg.badChecksum) buf[16] ^= 0xff;
-    const m = mFromBytes(this.host.pool, buf)!;
+    // As a driver's receive path: it may use the pool's reserve.
+    const m = mFromBytes(this.host.pool, buf, { reserve: true })!;
     const info: IpPacketInfo = {
       src: this.peer,
       dst: A,

@@ -6,7 +6,7 @@
  * and still delivers the right bytes once the holes fill.
  */
 import { expect } from 'chai';
-import { mFree, mGetcl, type Mbuf } from '../../src/mbuf/index.js';
+import { mFree, mGet, mGetcl, type Mbuf } from '../../src/mbuf/index.js';
 import { PRESSURE_WINDOW_SEGS, tcpRcvSpace } from '../../src/transport/tcp/ofo.js';
 import { ACK, Channel, SYN } from './harness.js';
 import { bytes, established } from './state-helpers.js';
@@ -149,6 +149,29 @@ describe('tcp out-of-order data: charged and bounded', () => {
       ch.clearSent();
       ch.layer.abort(so);
       ch.host.pool.assertAllFree();
+    });
+
+    it('ACKs still go out when only the mbuf reserve is left (received data too)', async () => {
+      const ch = new Channel();
+      const e = await established(ch, { wscale: 7 });
+      const pool = ch.host.pool;
+      pool.setPressureLimits({ mbufReserve: 8 });
+      const held: Mbuf[] = [];
+      for (let i = 0; i < 100_000; i++) {
+        const m = mGet(pool);
+        if (m === null) break;
+        held.push(m);
+      }
+      expect(pool.mbufsAvailable(), 'everything but the reserve is taken').to.equal(0);
+      const senderr = ch.tcp.stats.senderr;
+      ch.inject({ flags: ACK, seq: e.rcv, ack: e.snd, tsVal: 5001, payload: bytes(1448) });
+      ch.inject({ flags: ACK, seq: e.rcv + 1448, ack: e.snd, tsVal: 5002, payload: bytes(1448, 1448) });
+      ch.expectSegment({ flags: ACK, ack: e.rcv + 2896 });
+      expect(ch.tcp.stats.senderr).to.equal(senderr);
+      expect(ch.so(e.fd).rcv.cc).to.equal(2896);
+      for (const m of held) mFree(m);
+      ch.layer.abort(ch.so(e.fd));
+      pool.assertAllFree();
     });
 
     it('refuses new SYN cache entries (counted): a cookie answers, or nothing without cookies; entries again once the pressure ends', () => {

@@ -87,6 +87,9 @@ export const TSO_DEFER_MIN_FLIGHT_SEGS = 3;
 /** TSO deferral only while our last transmission is this recent (ms; Linux: 1 ms since the last departure). */
 export const TSO_DEFER_MAX_MS = 1;
 
+/** mGethdr options of a segment without data (see tcpSendSegment). */
+const RESERVE_OK = { reserve: true } as const;
+
 /** Upper bound on segments one call sends (bounds the loop; a full window at MSS 536 of 4 MiB is ~8000). */
 export const MAX_BURST = 16384;
 
@@ -420,7 +423,9 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   if ((flags & TcpFlag.ACK) !== 0) r.ack = tp.rcvNxt;
   else r.ack = 0;
   const hlen = TcpRepr.headerLen(r);
-  const m = mGethdr(pool);
+  // A bare ACK or control segment may take the pool's mbuf reserve: the
+  // peer must hear from us even when the pool is short (data waits).
+  const m = mGethdr(pool, len === 0 ? RESERVE_OK : undefined);
   if (m === null) {
     tcp.stats.senderr++;
     return Errno.ENOBUFS;

@@ -45,7 +45,9 @@ export function blankRepr(): TcpRepr {
  */
 export function tcpEmit(tcp: TcpProtocol, r: TcpRepr, src: IpAddress, dst: IpAddress): number {
   const hlen = TcpRepr.headerLen(r);
-  const m = mGethdr(tcp.pool);
+  // RSTs, keepalives, SYN-ACKs: one small mbuf, which may come from the
+  // reserve so the stack can always answer.
+  const m = mGethdr(tcp.pool, { reserve: true });
   if (m === null) {
     tcp.stats.senderr++;
     return Errno.ENOBUFS;
