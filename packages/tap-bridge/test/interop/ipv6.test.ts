@@ -2,9 +2,13 @@
  * Issue 13, IPv6 network layer against the Linux kernel through a tap in a
  * namespace this file creates and deletes: Neighbor Discovery both ways,
  * `ping -6` both ways with 56 and 8000 bytes (fragmented both ways),
- * link-local with a zone, and tshark on a capture of all of it.
+ * link-local with a zone, SLAAC from radvd's router advertisements, and
+ * tshark on a capture of all of it.
  */
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pingSkipReason } from '../helpers.js';
 import { haveTshark, netnsSkipReason, openInterop, skipWith, tshark, tsharkProblems } from './harness.js';
 import type { Interop } from './harness.js';
@@ -93,6 +97,47 @@ describe('interop: IPv6 — ND and ping -6 with the Linux kernel (tap in a netns
     expect(e.stack.inet6.nd6stat.badhoplimit + e.stack.inet6.nd6stat.badlen + e.stack.inet6.icmp6stat.checksum).to.equal(0);
   });
 
+  it('takes an address and a default router from radvd on Linux (SLAAC, RFC 4862), and talks from it', async function () {
+    if (!haveRadvd()) skipWith(this, 'no radvd (apt-get install radvd)');
+    const e = env!;
+    const prefix = linux6.replace(/::1$/, ':1::');
+    const conf = join(e.dir, 'radvd.conf');
+    writeFileSync(
+      conf,
+      `interface ${e.ifname} {\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 4;\n AdvDefaultLifetime 600;\n` +
+        ` prefix ${prefix}/64 { AdvOnLink on; AdvAutonomous on; AdvValidLifetime 7200; AdvPreferredLifetime 3600; };\n};\n`,
+      { mode: 0o644 },
+    );
+    // radvd advertises only from a router (forwarding on: in this namespace alone).
+    await e.ns.check('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+    await e.ns.ip('-6', 'addr', 'add', `${prefix}1/64`, 'dev', e.ifname, 'nodad');
+    const radvd = e.ns.spawn('radvd', ['-n', '-C', conf, '-p', join(e.dir, 'radvd.pid'), '-m', 'stderr']);
+    let radvdErr = '';
+    radvd.stderr?.on('data', (d: Buffer) => (radvdErr += d.toString()));
+    const ifp = e.stack.ifnet(e.ifname);
+    const until = Date.now() + 15_000;
+    const slaac = (): (typeof ifp.addrs6)[number] | undefined => ifp.addrs6.find((a) => a.origin === 'slaac');
+    while (Date.now() < until && slaac()?.state !== 'preferred') await new Promise((r) => setTimeout(r, 100));
+    const ia = slaac();
+    expect(ia, `no SLAAC address; radvd said: ${radvdErr}`).to.not.equal(undefined);
+    expect(ia!.state).to.equal('preferred');
+    // prefix + the interface's modified EUI-64, as the link-local has.
+    const ll = ifp.addrs6[0]!.addr;
+    expect([ia!.addr.w2, ia!.addr.w3]).to.deep.equal([ll.w2, ll.w3]);
+    expect(ia!.prefix.toString()).to.equal(prefix);
+    const routes = e.stack.routeList();
+    expect(routes.find((r) => r.destination === '::/0')?.gateway).to.equal(linuxLl);
+    expect(routes.some((r) => r.destination === `${prefix}/64`)).to.equal(true);
+    expect(e.stack.ndpList().find((n) => n.ip === linuxLl)?.router).to.equal(true);
+    // Traffic from the new address, both ways.
+    const r = await e.stack.ping(`${prefix}1`, { timeout: 3000 });
+    expect(r.from).to.equal(`${prefix}1`);
+    const lr = await e.ns.exec('ping', ['-6', '-n', '-c', '2', '-i', '0.2', '-W', '2', ia!.addr.toString()], { timeoutMs: 15000 });
+    expect(lr.code, lr.stdout + lr.stderr).to.equal(0);
+    radvd.kill('SIGTERM');
+    expect(e.stack.inet6.nd6stat.raaccepted).to.be.at.least(1);
+  });
+
   it('records it all, and tshark finds no malformed packet or bad ICMPv6 checksum', async function () {
     if (!tsharkOk) skipWith(this, 'no tshark (apt-get install tshark)');
     const e = env!;
@@ -110,3 +155,19 @@ describe('interop: IPv6 — ND and ping -6 with the Linux kernel (tap in a netns
     expect(count((r) => r['ipv6.src'] === stack6 && r['ipv6.fraghdr.more'] === '1')).to.be.at.least(15);
   });
 });
+
+let radvdChecked: boolean | undefined;
+
+/** Whether radvd is installed (Debian package `radvd`). */
+function haveRadvd(): boolean {
+  if (radvdChecked === undefined) {
+    try {
+      // (radvd --version exits 1: ask the shell whether it is on PATH instead.)
+      execFileSync('sh', ['-c', 'command -v radvd'], { stdio: 'ignore', timeout: 5000 });
+      radvdChecked = true;
+    } catch {
+      radvdChecked = false;
+    }
+  }
+  return radvdChecked;
+}
