@@ -63,9 +63,10 @@ export { Ip6Address, parseIp, ipToString, ipEquals, ipVersion } from './wire/ind
 export type { IpAddress } from './wire/index.js';
 export { INET, INET6, familyOf, familyByAf } from './net/index.js';
 export type { NetworkFamily } from './net/index.js';
-export { Stack, parseCidr } from './stack.js';
+export { Stack, parseCidr, parseCidr6 } from './stack.js';
 export type { StackOptions, AttachOptions } from './stack.js';
-export type { PingOptions, PingReply, RouteInfo, ArpEntryInfo, IfStats } from './net/index.js';
+export type { PingOptions, PingReply, RouteInfo, ArpEntryInfo, IfStats, Nd6EntryInfo, In6AddrInfo } from './net/index.js';
+export { Inet6 } from './net/index.js';
 export { IpProto } from './net/protosw.js';
 export type { TransportProtocol, IpOutput, IpOutputOptions, IpPacketInfo, TransportError } from './net/protosw.js';
 export { Ifnet } from './net/index.js';

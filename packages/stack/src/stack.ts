@@ -512,7 +512,21 @@ export class Stack implements NetContext {
    * here. Rate-limited, and never sent where RFC 1122 3.2.2 forbids it.
    */
   icmpError(m: Mbuf, type: number, code: number, mtu = 0): void {
+    // An IPv6 packet (its header found in front of the data) gets the ICMPv6 equivalent.
+    if (this.inet6.icmp.errorFromTransport(m, type, code)) return;
     this.icmp.errorFromTransport(m, type, code, mtu);
+  }
+
+  /**
+   * Whether `addr` is one of our IPv6 addresses and usable (not tentative
+   * or duplicated, RFC 4862 5.4): bind's EADDRNOTAVAIL test for `AF_INET6`
+   * (NetBSD `in6_pcbbind` refuses `IN6_IFF_NOTREADY` addresses too).
+   */
+  isLocal6(addr: Ip6Address): boolean {
+    for (const ifp of this.ifList) {
+      for (const ia of ifp.addrs6) if (ia.addr.equals(addr)) return ia.state === 'preferred' || ia.state === 'deprecated';
+    }
+    return false;
   }
 
   /**

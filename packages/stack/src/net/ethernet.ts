@@ -4,8 +4,10 @@
  *
  * Input: the link lends each frame for the duration of its receiver call.
  * ARP is answered straight from the lent bytes (nothing is kept); an IPv4
- * payload is copied once into an mbuf chain from the pool (`m_devget`),
- * which IPv4 input then owns. Frames not addressed to us, with a group
+ * or IPv6 payload is copied once into an mbuf chain from the pool
+ * (`m_devget`), which IPv4 or IPv6 input then owns. Group frames are taken
+ * for the broadcast address, joined IPv4 groups (01:00:5e) and joined IPv6
+ * groups (33:33, RFC 2464 7). Frames not addressed to us, with a group
  * source, with an 802.1Q tag (no VLAN support) or with an unknown EtherType
  * are counted drops.
  *

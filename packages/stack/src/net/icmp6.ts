@@ -403,6 +403,37 @@ export class Icmp6 {
     ip6Output(this.in6, out, { src: from, dst: src, proto: Ip6Next.ICMPV6, ifindex: zone });
   }
 
+  /**
+   * `icmp6_error` for a transport: `m` is an IPv6 packet as the transport got
+   * it from IPv6 input (starting at the transport header, untrimmed), whose
+   * IPv6 header and extension headers IPv6 input left in the first mbuf's
+   * leading space. The ICMPv4 `type`/`code` a transport speaks (BSD's
+   * transports call `icmp_error` or `icmp6_error` by family; ours name the
+   * v4 message) map to their ICMPv6 equivalents (RFC 4443 3.1: port
+   * unreachable is destination unreachable code 4).
+   * @returns false, with `m` untouched and still the caller's, when no IPv6
+   *   header that describes exactly this data is found in front of it
+   *   (an IPv4 packet); true when the error went on (ownership passed).
+   */
+  errorFromTransport(m: Mbuf, type: number, code: number): boolean {
+    const len = mLength(m);
+    const b = m.data;
+    for (let k = IPV6_HEADER_LEN; k <= m.off && k <= 1024; k += 8) {
+      const h = m.off - k;
+      if (b[h]! >>> 4 !== 6 || ((b[h + 4]! << 8) | b[h + 5]!) !== k - IPV6_HEADER_LEN + len) continue;
+      // The chain from that header must lead exactly to where the transport's data starts.
+      const [, uoff] = quotedUpperLayer(b.subarray(h, m.off + Math.min(m.len, 8)));
+      if (uoff !== k) continue;
+      m.off = h;
+      m.len += k;
+      if (m.pkthdr !== null) m.pkthdr.len += k;
+      const [t6, c6] = icmp4to6(type, code);
+      this.error(m, t6, c6);
+      return true;
+    }
+    return false;
+  }
+
   /** Time exceeded (reassembly) for a datagram that timed out (RFC 8200 4.5). Ownership of `first` passes. */
   reassTimeout(first: Mbuf): void {
     this.error(first, Icmp6Type.TIME_EXCEEDED, TimeExceed6Code.REASSEMBLY);
@@ -496,6 +527,13 @@ export class Icmp6 {
     }
     this.pings.clear();
   }
+}
+
+/** The ICMPv6 message standing for an ICMPv4 one a transport names (RFC 4443 3; SIIT's mapping, RFC 7915 4.2). */
+export function icmp4to6(type: number, code: number): [number, number] {
+  if (type === 3) return code === 3 ? [Icmp6Type.DST_UNREACH, Unreach6Code.NOPORT] : code === 2 ? [Icmp6Type.PARAM_PROB, ParamProb6Code.NEXTHEADER] : [Icmp6Type.DST_UNREACH, Unreach6Code.NOROUTE];
+  if (type === 11) return [Icmp6Type.TIME_EXCEEDED, code];
+  return [Icmp6Type.PARAM_PROB, ParamProb6Code.HEADER];
 }
 
 /** The zone (interface index) a reply to `peer` must leave through: that of `ifp` for link-scoped peers, else 0. */

@@ -1,7 +1,8 @@
 /**
  * @packageDocumentation
  * The network layer of `@rumpnet/stack`: interfaces, routing, Ethernet,
- * ARP, IPv4 (input, output, reassembly) and ICMP, plus the protocol switch
+ * ARP, IPv4 (input, output, reassembly) and ICMP, IPv6 (input, output,
+ * reassembly, ICMPv6, Neighbor Discovery), plus the protocol switch
  * seam transports plug into. Most users only need `Stack` (in `../stack.ts`);
  * these are the parts it is made of, for transports, tools and tests.
  *
@@ -16,7 +17,7 @@
 export { IpProto } from './protosw.js';
 export { INET, INET6, MAX_NET_HEADER_LEN, familyByAf, familyOf } from './family.js';
 export type { NetworkFamily } from './family.js';
-export type { IpOutput, IpOutputOptions, IpPacketInfo, TransportError, TransportProtocol } from './protosw.js';
+export type { IpOutput, IpOutputOptions, IpPacketInfo, TransportError, TransportProtocol, Ip6Output, Ip6OutputOptions } from './protosw.js';
 export { Ifnet, INADDR_ALLHOSTS_GROUP, makeIfaddr } from './ifnet.js';
 export type { IfStats, InIfaddr } from './ifnet.js';
 export { RouteTable } from './route.js';
@@ -35,5 +36,33 @@ export type { IcmpTunables, PingOptions, PingReply } from './icmp.js';
 export { newArpStats, newEtherStats, newIcmpStats, newIpStats } from './stats.js';
 export type { ArpStats, EtherStats, IcmpStats, IpStats } from './stats.js';
 export { registerNetSysctl } from './sysctl-nodes.js';
+export { Inet6 } from './inet6.js';
+export type { In6AddrInfo, Ip6Tunables } from './inet6.js';
+export { ip6Input } from './ipv6-input.js';
+export { ip6Output, ifOutput6, nextHop6, pathMtu6, pmtuUpdate6, selectSource6, PMTU6_CACHE_MAX } from './ipv6-output.js';
+export type { NextHop6 } from './ipv6-output.js';
+export { Reass6 } from './reass6.js';
+export type { Reass6Hooks, Reass6Limits } from './reass6.js';
+export { Icmp6, icmp6Errno, quotedUpperLayer, zoneOf } from './icmp6.js';
+export type { Icmp6Tunables, Ping6Options, Ping6Reply } from './icmp6.js';
+export { Nd6, ND6_DEFAULTS, randomReachable } from './nd6.js';
+export type { Nd6EntryInfo, Nd6State, Nd6Tunables } from './nd6.js';
+export { Route6Table } from './route6.js';
+export type { Route6, Route6Kind } from './route6.js';
+export {
+  commonPrefixLen,
+  eui64,
+  ip6InPrefix,
+  ip6Mask,
+  ip6Scope,
+  linkLocalFromMac,
+  multicastMac6,
+  newNd6IfParams,
+  prefixWord,
+  solicitedNode,
+} from './in6.js';
+export type { In6AddrState, In6Ifaddr, In6Multi, Nd6IfParams } from './in6.js';
+export { newIcmp6Stats, newIp6Stats, newNd6Stats } from './stats6.js';
+export type { Icmp6Stats, Ip6Stats, Nd6Stats } from './stats6.js';
 export type { NetSysctlSources } from './sysctl-nodes.js';
 export type { IpTunables, NetContext, PmtuEntry } from './context.js';

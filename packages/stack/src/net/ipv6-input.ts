@@ -101,12 +101,16 @@ export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf): void {
           return in6.icmp.error(m, Icmp6Type.PARAM_PROB, ParamProb6Code.NEXTHEADER, prevNxt);
         }
         if (off + 2 > total) return drop(in6, m, 'exthdrtoolong');
-        { const pm2 = pullup(in6, m, off + 2, clmax); if (pm2 === null) return; m = pm2; }
+        const p1 = pullup(in6, m, off + 2, clmax);
+        if (p1 === null) return;
+        m = p1;
         b = m.data;
         o = m.off;
         const hlen = (b[o + off + 1]! + 1) << 3;
         if (off + hlen > total || off + hlen > clmax) return drop(in6, m, 'exthdrtoolong');
-        { const pm2 = pullup(in6, m, off + hlen, clmax); if (pm2 === null) return; m = pm2; }
+        const p2 = pullup(in6, m, off + hlen, clmax);
+        if (p2 === null) return;
+        m = p2;
         b = m.data;
         o = m.off;
         walkIp6Options(b, o + off, hlen, walk);
@@ -126,7 +130,9 @@ export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf): void {
       }
       case Ip6Next.ROUTING: {
         if (off + 8 > total) return drop(in6, m, 'exthdrtoolong');
-        { const pm2 = pullup(in6, m, off + 8, clmax); if (pm2 === null) return; m = pm2; }
+        const p3 = pullup(in6, m, off + 8, clmax);
+        if (p3 === null) return;
+        m = p3;
         b = m.data;
         o = m.off;
         const hlen = (b[o + off + 1]! + 1) << 3;
@@ -140,7 +146,9 @@ export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf): void {
           else st.rthdrsegleft++;
           return in6.icmp.error(m, Icmp6Type.PARAM_PROB, ParamProb6Code.HEADER, off + 2);
         }
-        { const pm2 = pullup(in6, m, off + hlen, clmax); if (pm2 === null) return; m = pm2; }
+        const p4 = pullup(in6, m, off + hlen, clmax);
+        if (p4 === null) return;
+        m = p4;
         b = m.data;
         o = m.off;
         prevNxt = off;
@@ -150,7 +158,9 @@ export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf): void {
       }
       case Ip6Next.FRAGMENT: {
         if (off + IPV6_FRAG_HEADER_LEN > total) return drop(in6, m, 'exthdrtoolong');
-        { const pm2 = pullup(in6, m, off + IPV6_FRAG_HEADER_LEN, clmax); if (pm2 === null) return; m = pm2; }
+        const p5 = pullup(in6, m, off + IPV6_FRAG_HEADER_LEN, clmax);
+        if (p5 === null) return;
+        m = p5;
         b = m.data;
         o = m.off;
         const fo = fragOffset6(b, o + off);
@@ -168,7 +178,9 @@ export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf): void {
         // The datagram, whole: its fragmentable part now starts where the fragment header was.
         m = r;
         total = m.pkthdr!.len;
-        { const pm2 = pullup(in6, m, Math.min(total, off), clmax); if (pm2 === null) return; m = pm2; }
+        const p6 = pullup(in6, m, Math.min(total, off), clmax);
+        if (p6 === null) return;
+        m = p6;
         b = m.data;
         o = m.off;
         nxt = b[o + prevNxt]!;

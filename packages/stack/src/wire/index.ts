@@ -27,6 +27,8 @@ export * from './arp.js';
 export * from './ipv4.js';
 export * from './ip.js';
 export * from './ipv6.js';
+export * from './ipv6-ext.js';
+export * from './icmpv6.js';
 export * from './icmp.js';
 export * from './udp.js';
 export * from './tcp.js';

@@ -20,6 +20,32 @@ import {
   type Pair6,
 } from './helpers6.js';
 import { MemWire } from '../../src/link/memwire.js';
+import { mFreem, mFromBytes, type Mbuf } from '../../src/mbuf/index.js';
+import type { IpPacketInfo, TransportError, TransportProtocol } from '../../src/net/protosw.js';
+import type { Stack } from '../../src/stack.js';
+
+/** A UDP stand-in that answers every datagram with port unreachable, as UDP does for a closed port. */
+class ClosedPorts implements TransportProtocol {
+  readonly proto = 17;
+  readonly seen: IpPacketInfo[] = [];
+  constructor(private readonly s: Stack) {}
+  input(m: Mbuf, info: IpPacketInfo): void {
+    this.seen.push(info);
+    this.s.icmpError(m, 3, 3);
+  }
+}
+
+/** A UDP stand-in on the sending side that records ctlinput. */
+class Recorder implements TransportProtocol {
+  readonly proto = 17;
+  readonly errors: TransportError[] = [];
+  input(m: Mbuf): void {
+    mFreem(m);
+  }
+  ctlinput(e: TransportError): void {
+    this.errors.push(e);
+  }
+}
 
 const ECHO = 128;
 
@@ -97,6 +123,29 @@ describe('IPv6: addresses, ping6, fragmentation', () => {
     expect(p.a.inet6.nd6stat.txns - ns).to.equal(3);
     expect(p.a.inet6.nd6stat.timeouts).to.equal(1);
     expect(p.a.ndpList().some((e) => e.ip === 'fd00::99')).to.equal(false);
+    closeAndCheck(p.wire, p.a, p.b);
+  });
+
+  it('hands transports IPv6 packets through the protosw seam, and their port unreachable goes back as ICMPv6 (code 4) to the sender\'s ctlinput', async () => {
+    const p = await makePair6();
+    const closed = new ClosedPorts(p.b);
+    p.b.registerProtocol(closed);
+    const rec = new Recorder();
+    p.a.registerProtocol(rec);
+    const udp = Uint8Array.of(0x04, 0xd2, 0x16, 0x2e, 0, 12, 0, 0, 1, 2, 3, 4);
+    const m = mFromBytes(p.a.pool, udp, { headroom: 64 })!;
+    // Through the family switch transports use (Stack.ip -> Stack.ip6): `::` as the source picks one.
+    expect(p.a.ip.output(m, { src: ip6('::'), dst: ip6(B6), proto: 17 })).to.equal(0);
+    await waitFor(() => rec.errors.length === 1);
+    expect(closed.seen[0]!.src.toString()).to.equal(A6);
+    expect(closed.seen[0]).to.include({ proto: 17, ttl: 64, multicast: false, ifname: 'wire0' });
+    expect(rec.errors[0]!).to.include({ errno: Errno.ECONNREFUSED, icmpType: 1, icmpCode: 4, srcPort: 1234, dstPort: 5678 });
+    expect(String(rec.errors[0]!.dst)).to.equal(B6);
+    expect(p.b.inet6.icmp6stat.error).to.equal(1);
+    expect(p.a.isLocal6(ip6(A6))).to.equal(true);
+    expect(p.a.isLocal6(ip6(B6))).to.equal(false);
+    expect(p.a.ip.selectSource(ip6(B6))!.toString()).to.equal(A6);
+    expect(p.a.ip.mtuTowards(ip6(B6))).to.equal(1500);
     closeAndCheck(p.wire, p.a, p.b);
   });
 
