@@ -60,7 +60,7 @@ export {
 export type { Sockaddr, SockaddrIn, SockaddrIn6 } from './sockaddr.js';
 export { IPV6_OPT, in6GetOpt, in6SetOpt } from './in6opt.js';
 export { SbRecord, SockBuf } from './sockbuf.js';
-export type { SockBufStats } from './sockbuf.js';
+export type { SbAccount, SockBufStats } from './sockbuf.js';
 export {
   Socket,
   soCantRcvMore,

@@ -169,6 +169,8 @@ export class SocketLayer {
     so.options = head.options & ~SOOPT.ACCEPTCONN;
     so.linger = head.linger;
     so.state = (head.state & SS.NBIO) | SS.NOFDREF;
+    // The listener's owner pays for what its unaccepted connections receive.
+    so.account = head.account;
     if (head.proto.usrreqs.attach(so, head.proto.protocol) !== 0) return null;
     if (soReserve(so, head.snd.hiwat, head.rcv.hiwat) !== 0) {
       so.proto.usrreqs.detach(so);
@@ -266,6 +268,7 @@ export class SocketLayer {
     }
     so.snd.flush();
     so.rcv.flush();
+    so.account = null;
     this.live.delete(so);
   }
 

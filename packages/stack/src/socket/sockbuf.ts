@@ -54,6 +54,29 @@ export class SbRecord {
   }
 }
 
+/**
+ * An account that socket-buffer storage is charged to: one per owner (a
+ * rump server's client), shared by the send and receive buffers of all its
+ * sockets. FreeBSD charges reservations per uid (`chgsbsize()` against
+ * `RLIMIT_SBSIZE`); here the storage actually held is charged — every change
+ * of a buffer's `sb_mbcnt` moves {@link SbAccount.used} by as much — so
+ * idle sockets cost nothing and 10 000 of them need no quota. The owner adds
+ * storage it holds outside any buffer (clusters waiting for a copyin) by
+ * changing `used` itself.
+ *
+ * {@link SockBuf.space} counts the account's headroom, so a receiver whose
+ * owner is at its limit advertises no more window and a datagram to it is
+ * dropped (`fullsock`); `sosend` fails with ENOBUFS. Data already in flight
+ * inside a window advertised earlier is still accepted (a window is never
+ * taken back, RFC 9293 §3.8.6.2.2), so `used` may pass `limit` by that much.
+ */
+export interface SbAccount {
+  /** Storage charged now, bytes (MSIZE per mbuf plus the cluster size per cluster, as `sb_mbcnt`). */
+  used: number;
+  /** Most storage the owner may hold, bytes. */
+  readonly limit: number;
+}
+
 /** Statistics a socket buffer keeps (for `netstat` and tests). */
 export interface SockBufStats {
   cc: number;
@@ -75,8 +98,10 @@ export class SockBuf {
   hiwat = 0;
   /** Low-water mark (`sb_lowat`, `SO_RCVLOWAT`/`SO_SNDLOWAT`). */
   lowat = 0;
-  /** Storage charged (`sb_mbcnt`). */
-  mbcnt = 0;
+  /** @internal Storage charged; read and written through {@link SockBuf.mbcnt}. */
+  private mbcntValue = 0;
+  /** The account this buffer's storage is also charged to, or null (see {@link SockBuf.setAccount}). */
+  account: SbAccount | null = null;
   /** Most storage allowed (`sb_mbmax`, twice `hiwat` capped by `kern.sbmax`). */
   mbmax = 0;
   /** Timeout for blocking waits in ms, 0 = none (`SO_RCVTIMEO`/`SO_SNDTIMEO`). */
@@ -114,11 +139,42 @@ export class SockBuf {
   }
 
   /**
-   * Room left (`sbspace`): the smaller of bytes and storage left, never
-   * negative.
+   * Storage charged (`sb_mbcnt`). Every change is charged to the buffer's
+   * {@link SockBuf.account} too, so nothing that holds storage in a socket
+   * buffer can escape its owner's quota.
+   */
+  get mbcnt(): number {
+    return this.mbcntValue;
+  }
+  set mbcnt(v: number) {
+    if (this.account !== null) this.account.used += v - this.mbcntValue;
+    this.mbcntValue = v;
+  }
+
+  /**
+   * Charge this buffer to `account` from now on (null: to nobody): what it
+   * holds moves from the old account to the new one.
+   */
+  setAccount(account: SbAccount | null): void {
+    if (this.account !== null) this.account.used -= this.mbcntValue;
+    this.account = account;
+    if (account !== null) account.used += this.mbcntValue;
+  }
+
+  /** Headroom left in the buffer's account (Infinity without one), never negative. */
+  accountRoom(): number {
+    const a = this.account;
+    return a === null ? Infinity : Math.max(0, a.limit - a.used);
+  }
+
+  /**
+   * Room left (`sbspace`): the smaller of bytes and storage left, and of
+   * the account's headroom, never negative.
    */
   space(): number {
-    return Math.max(0, Math.min(this.hiwat - this.cc, this.mbmax - this.mbcnt));
+    const own = Math.min(this.hiwat - this.cc, this.mbmax - this.mbcnt);
+    const a = this.account;
+    return Math.max(0, a === null ? own : Math.min(own, a.limit - a.used));
   }
 
   /**
@@ -199,7 +255,7 @@ export class SockBuf {
   appendAddr(from: Sockaddr | null, m: Mbuf | null, len: number): boolean {
     let charge = MSIZE;
     for (let n = m; n !== null; n = n.next) charge += mbufCharge(n);
-    if (len > this.hiwat - this.cc || charge > this.mbmax - this.mbcnt) {
+    if (len > this.hiwat - this.cc || charge > this.mbmax - this.mbcnt || charge > this.accountRoom()) {
       mFreem(m);
       return false;
     }

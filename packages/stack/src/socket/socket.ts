@@ -15,7 +15,7 @@ import { Errno } from '../kern/errno.js';
 import { PR, SOOPT, SS } from './constants.js';
 import type { Protosw } from './protosw.js';
 import type { SocketLayer } from './layer.js';
-import { SockBuf } from './sockbuf.js';
+import { SockBuf, type SbAccount } from './sockbuf.js';
 import { WaitQueue } from './wait.js';
 
 /** A socket. Created by {@link SocketLayer.create}; user code reaches it through a `SocketTable`. */
@@ -44,6 +44,19 @@ export class Socket {
   pcb: unknown = null;
   /** Sleepers on connection state: connect, accept, linger (`so_cv`). */
   readonly stateWq = new WaitQueue();
+
+  /**
+   * The account both buffers are charged to (a rump client's quota), or
+   * null. Connections accepted on a listener inherit its account
+   * (`sonewconn`); the charge ends when the socket is freed (`sofree`).
+   */
+  get account(): SbAccount | null {
+    return this.rcv.account;
+  }
+  set account(a: SbAccount | null) {
+    this.snd.setAccount(a);
+    this.rcv.setAccount(a);
+  }
 
   // The listen queues (`so_q0`: connections being set up, `so_q`: ready to
   // be accepted), kept on the listening socket; TCP fills them through

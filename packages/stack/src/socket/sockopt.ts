@@ -14,6 +14,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
+import { MSIZE } from '../mbuf/index.js';
 import { AF, SO, SOL_SOCKET, SOOPT } from './constants.js';
 import type { SockoptValue } from './protosw.js';
 import type { Socket } from './socket.js';
@@ -67,6 +68,11 @@ export function soSetopt(so: Socket, level: number, name: number, value: Sockopt
       const v = asInt(value);
       if (v === null || v < 1) return Errno.EINVAL;
       const sb = name === SO.SNDBUF ? so.snd : so.rcv;
+      // A buffer whose contents in full clusters could not fit in what the
+      // owner's account has left (besides this buffer's own) is refused, as
+      // FreeBSD's sbreserve() refuses one past RLIMIT_SBSIZE.
+      const a = sb.account;
+      if (a !== null && Math.ceil(v / mcl) * (mcl + MSIZE) > a.limit - (a.used - sb.mbcnt)) return Errno.ENOBUFS;
       if (!sb.reserve(v, sbmax, mcl)) return Errno.ENOBUFS;
       // The send low-water mark follows a shrinking buffer (sbreserve).
       so.notify();

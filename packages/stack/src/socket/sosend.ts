@@ -13,7 +13,7 @@
  * @module
  */
 import { EWOULDBLOCK, Errno } from '../kern/errno.js';
-import { fillFromUio, mFreem } from '../mbuf/index.js';
+import { MSIZE, fillFromUio, mFreem } from '../mbuf/index.js';
 import type { CopySource, Mbuf, Uio } from '../mbuf/index.js';
 import { MSG, PR, SS } from './constants.js';
 import type { Sockaddr } from './sockaddr.js';
@@ -107,6 +107,15 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
       const space = so.snd.space();
       const fits = atomic ? uio.resid <= space : space >= uio.resid || space >= so.snd.lowat;
       if (!fits || (!atomic && space === 0)) {
+        // The owner's quota (SbAccount), not this buffer, is what is short,
+        // and nothing of this socket's will drain to make room: waiting would
+        // be forever. ENOBUFS, to this owner alone (FreeBSD's sbreserve
+        // failing chgsbsize()).
+        const need = atomic ? uio.resid : Math.min(uio.resid, Math.max(1, so.snd.lowat));
+        if (so.snd.cc === 0 && so.snd.accountRoom() < need) {
+          res.errno = Errno.ENOBUFS;
+          break;
+        }
         if (nowait) {
           res.errno = EWOULDBLOCK;
           break;
@@ -122,7 +131,18 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
       let len = 0;
       if (uio.resid > 0) {
         const chunk = atomic ? uio.resid : Math.min(uio.resid, space, so.layer.mclnum * host.pool.mclbytes);
-        const f = await fillFromUio(host.pool, uio, source, { maxBytes: chunk, mclnum: so.layer.mclnum });
+        // Clusters pinned while the copy waits for its source (a rump
+        // client's COPYIN reply) are the owner's too, until the append below
+        // charges them as buffer storage.
+        const acct = so.snd.account;
+        const pin = acct === null ? 0 : Math.ceil(chunk / host.pool.mclbytes) * (MSIZE + host.pool.mclbytes);
+        if (acct !== null) acct.used += pin;
+        let f;
+        try {
+          f = await fillFromUio(host.pool, uio, source, { maxBytes: chunk, mclnum: so.layer.mclnum });
+        } finally {
+          if (acct !== null) acct.used -= pin;
+        }
         res.requests += f.requests;
         if (f.error !== 0 && (atomic || f.m === null)) {
           mFreem(f.m);

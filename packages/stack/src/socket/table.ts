@@ -24,6 +24,7 @@ import { soPoll } from './poll.js';
 import type { SockoptValue } from './protosw.js';
 import { checkSockaddr } from './sockaddr.js';
 import type { Sockaddr } from './sockaddr.js';
+import type { SbAccount } from './sockbuf.js';
 import { soCantRcvMore, soCantSendMore } from './socket.js';
 import type { Socket } from './socket.js';
 import { soGetopt, soSetopt } from './sockopt.js';
@@ -36,6 +37,11 @@ import type { SendResult } from './sosend.js';
 export interface SocketTableOptions {
   /** Most open descriptors (EMFILE beyond); default 1024. */
   maxFds?: number;
+  /**
+   * The account every socket of this table is charged to (a rump client's
+   * cluster quota; see {@link SbAccount}); none by default.
+   */
+  account?: SbAccount;
 }
 
 /** One entry of {@link SocketTable.poll}. */
@@ -62,11 +68,14 @@ export class SocketTable {
   readonly layer: SocketLayer;
   /** Most open descriptors. */
   readonly maxFds: number;
+  /** The account the table's sockets are charged to, or null. */
+  readonly account: SbAccount | null;
   private readonly fdmap = new Map<number, Socket>();
 
   constructor(layer: SocketLayer, opts: SocketTableOptions = {}) {
     this.layer = layer;
     this.maxFds = opts.maxFds ?? 1024;
+    this.account = opts.account ?? null;
   }
 
   /** Open descriptors now. */
@@ -106,6 +115,7 @@ export class SocketTable {
     const so = this.layer.create(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), protocol);
     if ('errno' in so) return { errno: so.errno, fd: -1 };
     if (nb) so.state |= SS.NBIO;
+    if (this.account !== null) so.account = this.account;
     return { errno: 0, fd: this.alloc(so) };
   }
 
@@ -192,6 +202,7 @@ export class SocketTable {
     }
     if (this.fdmap.size >= this.maxFds) return fail(Errno.EMFILE);
     const nso = this.layer.takeConn(so)!;
+    if (this.account !== null) nso.account = this.account;
     const err = nso.proto.usrreqs.accept(nso);
     if (err !== 0) {
       await this.layer.close(nso);
