@@ -363,7 +363,10 @@ export class RumpConnection extends EventEmitter {
         sock.destroy();
         reject(err);
       };
-      sock.once('error', fail);
+      // A server that refuses us (at its session cap) says why in an ERROR
+      // frame and closes; our handshake write then fails (EPIPE): report its reason.
+      const onError = (err: Error): void => fail((bannerDone ? this.closeReason : undefined) ?? err);
+      sock.once('error', onError);
       sock.on('data', (chunk: Buffer) => {
         if (bannerDone) return this.reader?.push(chunk);
         const nl = chunk.indexOf(0x0a);
@@ -377,7 +380,7 @@ export class RumpConnection extends EventEmitter {
         if (b.version !== mine) {
           return fail(new RumpProtocolError(ERR_RUMP_VERSION, `protocol version mismatch: server ${b.software} speaks ${b.version}, this client speaks ${mine}`, { server: b.version, client: mine }));
         }
-        this.attach(sock, b.software, (err) => (err ? fail(err) : (settled = true, clearTimeout(timer), sock.off('error', fail), resolve())));
+        this.attach(sock, b.software, (err) => (err ? fail(err) : (settled = true, clearTimeout(timer), sock.off('error', onError), resolve())));
         const rest = chunk.subarray(nl + 1);
         if (rest.length > 0) this.reader!.push(rest);
       });

@@ -271,6 +271,59 @@ export interface CtlServerInfo extends CtlParams {
   fds: number;
 }
 
+/** One client's use of its quotas (`rumpctl usage`): each figure beside its limit in {@link CtlUsageServer}. */
+export interface CtlUsageClient {
+  session: number;
+  pid: number | null;
+  name: string | null;
+  /** Socket-buffer storage its sockets hold (bytes; a full cluster counts MCLBYTES + MSIZE), and its quota. */
+  clusterBytes: number;
+  quotaBytes: number;
+  /** Open descriptors (limit: `maxFds`). */
+  fds: number;
+  /** COPYIN requests outstanding (limit: `maxCopyins`), and copies waiting for a slot. */
+  copyinsInFlight: number;
+  copyinsWaiting: number;
+  /** Memory of replies queued to it (bytes + per-frame overhead), and frames queued. */
+  replyBytes: number;
+  replyFrames: number;
+  /** Syscalls being served (limit: `maxInFlight`), requests queued behind them and their memory. */
+  inFlight: number;
+  queuedRequests: number;
+  queuedRequestBytes: number;
+  /** Bytes of a half-received frame held. */
+  partialFrameBytes: number;
+  /** True while its requests are not read because its replies are backed up. */
+  backpressure: boolean;
+  /** Frames in and out, and times it was backpressured, since it connected. */
+  framesIn: number;
+  framesOut: number;
+  backpressured: number;
+}
+/** The server's limits and totals (`rumpctl usage` header). */
+export interface CtlUsageServer {
+  sessions: number;
+  maxSessions: number;
+  /** Connections refused at the session cap since start. */
+  refused: number;
+  /** Descriptors over all clients, and the cap (ENFILE beyond). */
+  files: number;
+  maxFiles: number;
+  clustersInUse: number;
+  nmbclusters: number;
+  /** Storage one full cluster counts for (MCLBYTES + MSIZE). */
+  clusterBytes: number;
+  clientQuotaBytes: number;
+  maxFds: number;
+  /** The session limits in force (names as `SessionLimits` on the server). */
+  limits: Record<string, number>;
+}
+/** Result of `ctl.usage`. */
+export interface CtlUsageResult {
+  server: CtlUsageServer;
+  clients: CtlUsageClient[];
+}
+
 /** Arguments of every system call, by wire name. Buffers travel as handles (numbers). */
 export interface SyscallArgs {
   socket: { domain: 'inet' | 'inet6'; type: SockType; protocol?: number; nonblock?: boolean };
@@ -298,6 +351,7 @@ export interface SyscallArgs {
   'ctl.ping': CtlPingArgs;
   'ctl.halt': Empty;
   'ctl.clients': Empty;
+  'ctl.usage': Empty;
 }
 
 /** An empty result. */
@@ -330,6 +384,7 @@ export interface SyscallResults {
   'ctl.halt': Empty;
   /** `hidden`: clients left out because the caller is not admin (it sees only itself). */
   'ctl.clients': { server: CtlServerInfo; clients: CtlClient[]; hidden?: number };
+  'ctl.usage': CtlUsageResult;
 }
 
 /** Every system call name of the contract. */
@@ -507,6 +562,7 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   }),
   'ctl.halt': plain({}),
   'ctl.clients': plain({}),
+  'ctl.usage': plain({}),
 };
 
 /**

@@ -296,10 +296,14 @@ const enum RS {
 }
 
 /**
- * Parses frames out of a stream of chunks in one linear pass: no buffer ever
- * grows by concatenation. Header bytes split across chunks go through a
- * 16-byte scratch; a head or gathered payload that is split is copied once
- * into a buffer of exactly its size; an unsplit one is a zero-copy view.
+ * Parses frames out of a stream of chunks in one linear pass. Header bytes
+ * split across chunks go through a 16-byte scratch; an unsplit head or
+ * payload is a zero-copy view. A split head is kept as copies of the pieces
+ * that came (joined once when complete), so a peer that announces a large
+ * head and stalls costs only what it sent; a split gathered payload is
+ * copied once into a buffer of exactly its size (receivers that must not
+ * hold a peer's payload give a sink). {@link FrameReader.stop} drops
+ * whatever a half-received frame held.
  */
 export class FrameReader {
   private state: RS = RS.Header;
@@ -311,7 +315,7 @@ export class FrameReader {
   private type = 0;
   private flags = 0;
   private headLen = 0;
-  private headBuf: Buffer | undefined;
+  private headParts: Buffer[] = [];
   private meta: FrameMeta | undefined;
   private malformedReason: string | undefined;
   private sink: PayloadSink | undefined;
@@ -334,14 +338,30 @@ export class FrameReader {
     return HEADER_SIZE + this.have;
   }
 
+  /**
+   * Bytes the reader holds for the current, incomplete frame: the copied
+   * pieces of a split head and a split gathered payload (a payload going to
+   * a sink, or skipped, holds nothing).
+   */
+  get heldBytes(): number {
+    let n = 0;
+    for (const p of this.headParts) n += p.length;
+    return n + (this.gather !== undefined ? this.gather.length : 0);
+  }
+
   /** True once a fatal error stopped the reader. */
   get dead(): boolean {
     return this.state === RS.Dead;
   }
 
-  /** Stops the reader; further input is ignored. */
+  /** Stops the reader; further input is ignored, and a half-received frame's buffers are dropped. */
   stop(): void {
     this.state = RS.Dead;
+    this.headParts = [];
+    this.gather = undefined;
+    this.gathered = undefined;
+    this.sink = undefined;
+    this.meta = undefined;
   }
 
   /** Feeds one chunk. Never throws on bad input: it reports through the handler. */
@@ -368,12 +388,12 @@ export class FrameReader {
             pos += want;
             break;
           }
-          this.headBuf ??= Buffer.allocUnsafe(this.headLen);
+          // Split: copy what came (the chunk is transient); join once complete.
           const take = Math.min(want, n - pos);
-          this.headBuf.set(chunk.subarray(pos, pos + take), this.have);
+          this.headParts.push(Buffer.from(chunk.subarray(pos, pos + take)));
           this.have += take;
           pos += take;
-          if (this.have === this.headLen) this.headDone(this.headBuf);
+          if (this.have === this.headLen) this.headDone(Buffer.concat(this.headParts, this.headLen));
           break;
         }
         case RS.Payload: {
@@ -427,7 +447,7 @@ export class FrameReader {
       }
     }
     if (this.flags !== 0) this.malformedReason ??= `unknown flags 0x${this.flags.toString(16)}`;
-    this.headBuf = undefined;
+    this.headParts = [];
     this.have = 0;
     this.meta = {
       len: this.len,
@@ -461,7 +481,7 @@ export class FrameReader {
   }
 
   private die(reason: string): void {
-    this.state = RS.Dead;
+    this.stop();
     this.handler.fatal(reason);
   }
 }
