@@ -41,6 +41,43 @@ export interface ServerConfig {
   adminGroups?: AdminGroup[];
   /** TCP clients (no credentials) are admin (`--tcp-admin`); off by default. */
   tcpAdmin?: boolean;
+  /** Per-client quotas and server-wide caps (`--max-sessions`, `--client-clusters`, ...). */
+  quota: QuotaConfig;
+}
+
+/**
+ * What one client may hold and what all may hold together — every limit of
+ * docs/ARCHITECTURE.md "Resource limits" (server), settable at start.
+ */
+export interface QuotaConfig {
+  /** Sessions open at once; more are refused with a clear ERROR before the handshake. */
+  maxSessions: number;
+  /** Descriptors over all clients (ENFILE beyond). */
+  maxFiles: number;
+  /**
+   * Clusters one client's sockets may hold (send and receive buffers,
+   * copies in flight), as socket-buffer storage: each cluster counts
+   * MCLBYTES + MSIZE. `null`: a sixteenth of `--nmbclusters` (at least 64).
+   */
+  clientClusters: number | null;
+  /** COPYIN requests outstanding per client; more wait for a slot. */
+  maxCopyins: number;
+  /** Milliseconds a COPYIN may stay unanswered (slot wait included); then EFAULT. */
+  copyinTimeoutMs: number;
+  /** Largest frame a client may send (bytes). */
+  maxClientFrame: number;
+  /** Milliseconds a frame may stay half-received. */
+  frameTimeoutMs: number;
+  /** Milliseconds allowed for the handshake. */
+  handshakeTimeoutMs: number;
+  /** Memory of queued replies at which reading a client's requests stops (backpressure). */
+  replyBackpressureBytes: number;
+  /** Memory of queued replies at which a client is disconnected. */
+  maxReplyBytes: number;
+  /** Syscalls one client has served at once. */
+  maxInFlight: number;
+  /** Memory of requests queued behind them before the client is disconnected. */
+  maxQueuedBytes: number;
 }
 
 /** The default socket path when neither an argument nor `RUMP_SERVER` names one. */
@@ -70,6 +107,17 @@ function intIn(name: string, lo: number, hi: number) {
     if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be an integer, got "${v}"`);
     const n = Number(v);
     if (n < lo || n > hi) throw new InvalidArgumentError(`${name} must be between ${lo} and ${hi}, got ${n}`);
+    return n;
+  };
+}
+
+/** Like {@link intIn}, with an optional K/M/G suffix (binary units): `512K`, `32M`. */
+function bytesIn(name: string, lo: number, hi: number) {
+  return (v: string): number => {
+    const m = /^(\d+)([KMG]?)$/i.exec(v);
+    if (!m) throw new InvalidArgumentError(`${name} must be a number of bytes like 1048576 or 1M, got "${v}"`);
+    const n = Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!.toUpperCase()]!;
+    if (n < lo || n > hi) throw new InvalidArgumentError(`${name} must be between ${lo} and ${hi} bytes, got ${n}`);
     return n;
   };
 }
@@ -150,6 +198,18 @@ export function buildProgram(version: string): Command {
     // The admin boundary: halt, sysctl writes, configuration changes and other clients' details.
     .option('--admin-group <name|gid>', 'members of this group are admin too (besides root and the server\'s uid); repeatable', adminGroup, [])
     .option('--tcp-admin', 'make tcp:// clients admin (they carry no credentials: any local user could halt the server)')
+    .option('--max-files <n>', 'most descriptors over all clients (ENFILE beyond)', intIn('--max-files', 1, 1 << 22), 65536)
+    .option('--max-sessions <n>', 'most clients at once; more are refused with a clear error (kept below the process RLIMIT_NOFILE)', intIn('--max-sessions', 1, 1 << 20), 256)
+    .option('--client-clusters <n>', "clusters one client's sockets may hold: buffers and copies in flight (ENOBUFS beyond) [default: nmbclusters/16, at least 64]", intIn('--client-clusters', 1, NMBCLUSTERS_MAX))
+    .option('--max-copyins <n>', 'COPYIN requests outstanding per client; more wait for a slot', intIn('--max-copyins', 1, 65536), 64)
+    .option('--copyin-timeout <ms>', 'how long a COPYIN may stay unanswered before the copy fails (EFAULT)', intIn('--copyin-timeout', 10, 600_000), 5000)
+    .option('--max-frame <bytes>', 'largest frame a client may send (at least MCLNUM x MCLBYTES + 80)', bytesIn('--max-frame', 65_536 + 80, 64 * 1024 * 1024), 256 * 1024 + 4096)
+    .option('--frame-timeout <ms>', 'how long a frame may stay half-received before the client is disconnected', intIn('--frame-timeout', 10, 600_000), 10_000)
+    .option('--handshake-timeout <ms>', 'how long a new client may take to complete the handshake', intIn('--handshake-timeout', 10, 600_000), 10_000)
+    .option('--reply-backpressure <bytes>', "replies queued to a client (memory) at which its requests stop being read", bytesIn('--reply-backpressure', 64 * 1024, 1024 ** 3), 1024 * 1024)
+    .option('--max-reply-bytes <bytes>', 'replies queued to a client (memory) at which it is disconnected', bytesIn('--max-reply-bytes', 64 * 1024, 4 * 1024 ** 3), 32 * 1024 * 1024)
+    .option('--max-in-flight <n>', 'syscalls one client has served at once; more are queued', intIn('--max-in-flight', 1, 65536), 256)
+    .option('--max-queued-bytes <bytes>', 'requests queued behind them (memory) at which the client is disconnected', bytesIn('--max-queued-bytes', 4096, 1024 ** 3), 8 * 1024 * 1024)
     .addHelpText(
       'after',
       '\nAdmin boundary: every client may use sockets and read (ifconfig, route, netstat, sysctl, its own\n' +
@@ -198,6 +258,12 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (o.offload && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
   if (o.tap && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.tap)) throw new UsageError(`--tap wants an interface name of 1-15 characters [A-Za-z0-9_.-], got "${o.tap}"`);
+  if (o.maxFrame < o.mclnum * Number(o.mclbytes) + 80) {
+    throw new UsageError(`--max-frame ${o.maxFrame} cannot carry one copy of --mclnum ${o.mclnum} x --mclbytes ${o.mclbytes} (needs ${o.mclnum * Number(o.mclbytes) + 80})`);
+  }
+  if (o.replyBackpressure > o.maxReplyBytes) {
+    throw new UsageError(`--reply-backpressure ${o.replyBackpressure} must not exceed --max-reply-bytes ${o.maxReplyBytes}`);
+  }
   const url: string = program.args[0] ?? env.RUMP_SERVER ?? DEFAULT_SOCKET;
   if (o.tcpAdmin && parseListenUrl(url).kind !== 'tcp') throw new UsageError('--tcp-admin applies to a tcp:// listener only');
   return {
@@ -218,15 +284,30 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     maxFds: o.maxFds,
     adminGroups: o.adminGroup as AdminGroup[],
     tcpAdmin: o.tcpAdmin === true,
+    quota: {
+      maxSessions: o.maxSessions,
+      maxFiles: o.maxFiles,
+      clientClusters: o.clientClusters ?? null,
+      maxCopyins: o.maxCopyins,
+      copyinTimeoutMs: o.copyinTimeout,
+      maxClientFrame: o.maxFrame,
+      frameTimeoutMs: o.frameTimeout,
+      handshakeTimeoutMs: o.handshakeTimeout,
+      replyBackpressureBytes: o.replyBackpressure,
+      maxReplyBytes: o.maxReplyBytes,
+      maxInFlight: o.maxInFlight,
+      maxQueuedBytes: o.maxQueuedBytes,
+    },
   };
 }
 
 /**
  * The configuration `rump-server` runs with when given no arguments
  * (loopback only, {@link DEFAULT_SOCKET}), with `overrides` applied — for
- * servers started in-process (tests, embedding).
+ * servers started in-process (tests, embedding). `quota` overrides merge
+ * into the default quotas field by field.
  */
-export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+export function defaultConfig(overrides: Partial<Omit<ServerConfig, 'quota'>> & { quota?: Partial<QuotaConfig> } = {}): ServerConfig {
   const base = parseServerArgs([], {}) as ServerConfig;
-  return { ...base, ...overrides };
+  return { ...base, ...overrides, quota: { ...base.quota, ...overrides.quota } };
 }

@@ -30,8 +30,10 @@ import { ctlHandlers } from './ctl/handlers.js';
 import { guardHandlers } from './ctl/privilege.js';
 import { SliceRunner } from './ctl/slices.js';
 import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
-import { AdminPolicy, RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
-import { createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
+import { usageHandlers } from './ctl/usage.js';
+import { effectiveMaxSessions, quotaBytes, sessionLimitsOf } from './quota.js';
+import { AdminPolicy, DEFAULT_LIMITS, RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
+import { MSIZE, createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
 import type { ClientProcess } from './syscalls/process.js';
 import { socketHandlers } from './syscalls/socket.js';
 
@@ -39,7 +41,7 @@ import { socketHandlers } from './syscalls/socket.js';
 export interface RumpServerOptions {
   /** Logger (default: silent). The CLI passes pino at `--log-level`. */
   readonly log?: ServerLogger;
-  /** Per-client protocol limits (defaults: the session's). */
+  /** Per-client protocol limits, over those of `config.quota` (tests shorten timeouts here). */
   readonly limits?: Partial<SessionLimits>;
   /** Banner software name (default `rump-server/0.1.0`). */
   readonly software?: string;
@@ -95,6 +97,12 @@ export class RumpServer {
   /** Where long control replies (listings) are built, in slices shared round-robin between clients. */
   readonly runner = new SliceRunner();
   private listenerRef: RumpListener | undefined;
+  /** The session cap in force: `--max-sessions`, kept below the process's descriptor limit. */
+  readonly maxSessions: number;
+  /** Each client's cluster quota in bytes of socket-buffer storage (`--client-clusters` × (MCLBYTES + MSIZE)). */
+  readonly clientQuotaBytes: number;
+  /** The session limits in force. */
+  readonly sessionLimits: SessionLimits;
   private readonly procs = new Map<number, ClientProcess>();
   private readonly log: ServerLogger;
   private readonly startedAt = Date.now();
@@ -112,6 +120,9 @@ export class RumpServer {
     this.stack = this.net.stack;
     this.layer = this.net.sockets;
     this.admin = new AdminPolicy({ groups: config.adminGroups ?? [], tcpAdmin: config.tcpAdmin === true });
+    this.maxSessions = effectiveMaxSessions(config.quota.maxSessions, this.log);
+    this.clientQuotaBytes = quotaBytes(config);
+    this.sessionLimits = { ...DEFAULT_LIMITS, ...sessionLimitsOf(config.quota), ...opts.limits };
   }
 
   /**
@@ -131,7 +142,8 @@ export class RumpServer {
       srv.listenerRef = await RumpListener.listen(srv.urlOf(config), {
         handlers: srv.handlers(),
         params: srv.params,
-        limits: opts.limits ?? {},
+        limits: srv.sessionLimits,
+        maxSessions: srv.maxSessions,
         log: sessionLogger(srv.log),
         software: srv.software,
         mode: config.socketMode,
@@ -173,10 +185,34 @@ export class RumpServer {
     return [...this.procs.values()];
   }
 
-  /** What the server holds now (see {@link ServerSnapshot}). */
-  snapshot(): ServerSnapshot {
+  /** Descriptors open over all clients (what `--max-files` caps). */
+  openFiles(): number {
     let fds = 0;
     for (const p of this.procs.values()) fds += p.table.size;
+    return fds;
+  }
+
+  /** The server-wide side of `rumpctl usage`: the limits in force and the totals against them. */
+  quotaInfo(): import('./ctl/usage.js').UsageServerInfo {
+    const pool = this.stack.pool.stats();
+    return {
+      sessions: this.procs.size,
+      maxSessions: this.maxSessions,
+      refused: this.listenerRef?.refused ?? 0,
+      files: this.openFiles(),
+      maxFiles: this.config.quota.maxFiles,
+      clustersInUse: pool.clustersInUse,
+      nmbclusters: this.config.nmbclusters,
+      clusterBytes: this.config.mclbytes + MSIZE,
+      clientQuotaBytes: this.clientQuotaBytes,
+      maxFds: this.config.maxFds,
+      limits: this.sessionLimits,
+    };
+  }
+
+  /** What the server holds now (see {@link ServerSnapshot}). */
+  snapshot(): ServerSnapshot {
+    const fds = this.openFiles();
     return {
       clients: this.procs.size,
       fds,
@@ -217,7 +253,8 @@ export class RumpServer {
     const procs = this.procs;
     const processOf = (s: ClientSession): ClientProcess | undefined => procs.get(s.id);
     return guardHandlers({
-      ...socketHandlers({ processOf, rxMode: this.params.rxMode }),
+      ...socketHandlers({ processOf, rxMode: this.params.rxMode, maxFiles: this.config.quota.maxFiles, openFiles: () => this.openFiles() }),
+      ...usageHandlers({ processes: () => this.processes(), server: () => this.quotaInfo() }),
       ...ctlHandlers({
         stack: this.stack,
         layer: this.layer,
@@ -235,7 +272,8 @@ export class RumpServer {
 
   /** A new client: its own descriptor table now, its cleanup when it goes. */
   private adopt(session: ClientSession): void {
-    const proc: ClientProcess = { session, table: this.net.newProcess({ maxFds: this.config.maxFds }), since: Date.now() };
+    const account = { used: 0, limit: this.clientQuotaBytes };
+    const proc: ClientProcess = { session, table: this.net.newProcess({ maxFds: this.config.maxFds, account }), since: Date.now(), account };
     this.procs.set(session.id, proc);
     session.onClose(async (s, reason) => {
       const fds = proc.table.size;

@@ -12,6 +12,7 @@ export {
   IPV6_OPT,
   Ip6Address,
   INADDR_ANY,
+  MSIZE,
   IPPROTO,
   IP_OPT,
   MSG,
@@ -35,6 +36,7 @@ export {
 } from '@rumpnet/stack';
 export type {
   ArpEntryInfo,
+  SbAccount,
   Ifnet,
   NetStack,
   PingReply,

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { parseListenUrl, parseServerArgs, UsageError, type ServerConfig } from '../src/config.js';
+import { buildProgram, parseListenUrl, parseServerArgs, UsageError, type ServerConfig } from '../src/config.js';
+import { defaultClientClusters, effectiveMaxSessions, quotaBytes } from '../src/quota.js';
 import { COPY_FRAME_OVERHEAD, DEFAULT_MAX_FRAME } from '../src/proto/index.js';
 import { DEFAULT_LIMITS } from '../src/session/session.js';
 
@@ -45,7 +46,50 @@ describe('rump-server configuration', () => {
     [['--nmbclusters', '1048577'], /--nmbclusters must be between 64 and 1048576/],
     [['--nmbclusters', '1048576', '--mclbytes', '4096'], /4 GiB of clusters; at most 2 GiB/],
     [['--nmbclusters', '600000', '--mclbytes', '4096'], /at most 2 GiB/],
+    [['--max-frame', '1000'], /--max-frame must be between/],
+    [['--max-frame', '70000', '--mclnum', '64', '--mclbytes', '4096'], /cannot carry one copy/],
+    [['--reply-backpressure', '64M'], /must not exceed --max-reply-bytes/],
+    [['--max-sessions', '0'], /--max-sessions must be between 1/],
+    [['--max-reply-bytes', '1X'], /number of bytes like/],
   ];
+
+  it('every per-client quota and server-wide cap is settable at start and listed in --help', () => {
+    const flags: Array<[string, string, keyof ServerConfig['quota'], number]> = [
+      ['--max-sessions', '100', 'maxSessions', 100],
+      ['--max-files', '5000', 'maxFiles', 5000],
+      ['--client-clusters', '333', 'clientClusters', 333],
+      ['--max-copyins', '8', 'maxCopyins', 8],
+      ['--copyin-timeout', '750', 'copyinTimeoutMs', 750],
+      ['--max-frame', '512K', 'maxClientFrame', 512 * 1024],
+      ['--frame-timeout', '1500', 'frameTimeoutMs', 1500],
+      ['--handshake-timeout', '2500', 'handshakeTimeoutMs', 2500],
+      ['--reply-backpressure', '2M', 'replyBackpressureBytes', 2 * 1024 * 1024],
+      ['--max-reply-bytes', '64M', 'maxReplyBytes', 64 * 1024 * 1024],
+      ['--max-in-flight', '32', 'maxInFlight', 32],
+      ['--max-queued-bytes', '1M', 'maxQueuedBytes', 1024 * 1024],
+    ];
+    const c = parse(flags.flatMap(([f, v]) => [f, v]));
+    const help = buildProgram('0').helpInformation();
+    for (const [flag, , key, want] of flags) {
+      expect(c.quota[key], flag).to.equal(want);
+      expect(help, flag).to.include(flag);
+    }
+    expect(help).to.include('--max-fds');
+  });
+
+  it('defaults: a client may hold a sixteenth of the pool; the session cap stays below RLIMIT_NOFILE', () => {
+    const c = parse([]);
+    expect(c.quota.clientClusters).to.equal(null);
+    expect(defaultClientClusters(16384)).to.equal(1024);
+    expect(quotaBytes(c)).to.equal(1024 * (2048 + 256));
+    expect(quotaBytes(parse(['--client-clusters', '10', '--mclbytes', '4096']))).to.equal(10 * (4096 + 256));
+    const warned: object[] = [];
+    const log = { warn: (o: object) => void warned.push(o) };
+    expect(effectiveMaxSessions(256, log, 20000)).to.equal(256);
+    expect(effectiveMaxSessions(256, log, 200)).to.equal(136);
+    expect(warned).to.have.length(1);
+    expect(effectiveMaxSessions(256, log, undefined)).to.equal(256);
+  });
   it('the largest copy the CLI allows (--mclnum 64 x --mclbytes 4096) fits one frame', () => {
     const c = parse(['--mclnum', '64', '--mclbytes', '4096']);
     const copy = c.mclnum * c.mclbytes;

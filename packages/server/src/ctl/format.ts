@@ -16,6 +16,8 @@ import type {
   CtlServerInfo,
   CtlSocket,
   CtlSysctlRow,
+  CtlUsageClient,
+  CtlUsageServer,
   SockAddr,
 } from '../proto/index.js';
 
@@ -199,4 +201,51 @@ export function formatClients(server: CtlServerInfo, clients: readonly CtlClient
   );
   const more = hidden > 0 ? [`(${hidden} other client${hidden === 1 ? '' : 's'} not shown: needs admin)`] : [];
   return [...head, '', t, ...more].join('\n');
+}
+
+/** Bytes as `512 B`, `12.5 KiB`, `3.0 MiB`. */
+export function bytesText(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * `rumpctl usage`: the server's caps with their totals, then each client's
+ * use against its quotas — clusters (buffer storage and copies in flight,
+ * as used/quota), descriptors, COPYINs outstanding and waiting, replies
+ * queued to it (memory, frames; `BP` when its requests are not being read),
+ * syscalls running and queued, and the bytes of a half-received frame held.
+ */
+export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageClient[]): string {
+  const l = server.limits;
+  const cl = (bytes: number): number => Math.ceil(bytes / server.clusterBytes);
+  const head = [
+    `sessions ${server.sessions}/${server.maxSessions} (refused ${server.refused})  descriptors ${server.files}/${server.maxFiles}  clusters in use ${server.clustersInUse}/${server.nmbclusters}`,
+    `per client: ${cl(server.clientQuotaBytes)} clusters, ${server.maxFds} fds, ${l.maxCopyins} copyins (timeout ${l.copyinTimeoutMs} ms), ` +
+      `${l.maxInFlight} calls in flight, replies ${bytesText(l.replyBackpressureBytes ?? 0)} (backpressure) / ${bytesText(l.maxWriteBufferedBytes ?? 0)} (disconnect), ` +
+      `frames up to ${bytesText(l.maxClientFrame ?? 0)} (half-received ${l.frameTimeoutMs} ms)`,
+  ];
+  const rows = clients.map((c) => [
+    String(c.session),
+    c.pid === null ? '-' : String(c.pid),
+    c.name ?? '-',
+    `${cl(c.clusterBytes)}/${cl(c.quotaBytes)}`,
+    `${Math.round((100 * c.clusterBytes) / Math.max(1, c.quotaBytes))}%`,
+    String(c.fds),
+    String(c.copyinsInFlight),
+    String(c.copyinsWaiting),
+    bytesText(c.replyBytes),
+    String(c.replyFrames),
+    String(c.inFlight),
+    String(c.queuedRequests),
+    String(c.partialFrameBytes),
+    c.backpressure ? 'BP' : '-',
+  ]);
+  const t = table(
+    ['SESSION', 'PID', 'NAME', 'CLUSTERS', 'QUOTA', 'FDS', 'COPYINS', 'WAITING', 'REPLIES', 'FRAMES', 'INFLIGHT', 'QUEUED', 'PARTIAL', 'BP'],
+    rows,
+    [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+  );
+  return [...head, '', t].join('\n');
 }

@@ -34,8 +34,8 @@ type Handler<K extends keyof SyscallArgs> = SyscallHandler<SyscallArgs[K], Sysca
 /** Names of the control calls. */
 export type CtlCall = Extract<keyof SyscallArgs, `ctl.${string}`>;
 
-/** The control handlers, by wire name. */
-export type CtlHandlers = { [K in CtlCall]: Handler<K> };
+/** The control handlers, by wire name (`ctl.usage` lives in ctl/usage.ts). */
+export type CtlHandlers = { [K in Exclude<CtlCall, 'ctl.usage'>]: Handler<K> };
 
 /** What the control calls need from the server. */
 export interface CtlEnv {

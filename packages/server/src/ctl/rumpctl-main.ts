@@ -13,6 +13,7 @@
  *   rumpctl [-s URL] ndp [-a] [-n]
  *   rumpctl [-s URL] sysctl [-a] [-d] [NAME[=VALUE] ...]
  *   rumpctl [-s URL] clients
+ *   rumpctl [-s URL] usage
  *   rumpctl [-s URL] halt
  *
  * Exit status: 0 done, 1 the server refused (an errno) or is not there,
@@ -29,6 +30,7 @@ import {
   formatArp,
   formatNdp,
   formatClients,
+  formatUsage,
   formatIfconfig,
   formatMbufs,
   formatPing,
@@ -287,6 +289,14 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
     .action(async () => {
       const r = await call('ctl.clients', {}, 'clients');
       print(formatClients(r.server, r.clients, r.hidden ?? 0));
+    });
+
+  program
+    .command('usage')
+    .description('each client\'s use of its quotas (clusters, descriptors, copyins, queued replies, frames) against the limits')
+    .action(async () => {
+      const r = await call('ctl.usage', {}, 'usage');
+      print(formatUsage(r.server, r.clients));
     });
 
   program

@@ -10,12 +10,16 @@ export type {
   RxMode,
   SessionCounters,
   SessionLimits,
+  SessionUsage,
   SessionOptions,
   StackParams,
   SyscallContext,
   SyscallHandler,
   SyscallHandlers,
 } from './session.js';
+export { FRAME_MEMORY_OVERHEAD, REQUEST_MEMORY_OVERHEAD } from './limits.js';
+export { refuseConnection } from './refuse.js';
+export type { Refusal } from './refuse.js';
 export { RumpListener } from './listener.js';
 export type { ListenerOptions } from './listener.js';
 export { AdminPolicy, NO_AUTH, procGroups, resolveAdminGroup } from './admin.js';

@@ -9,6 +9,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { parseServerUrl, type ServerAddress } from '../proto/index.js';
 import { AdminPolicy } from './admin.js';
+import { refuseConnection } from './refuse.js';
 import { ClientSession, resolveSchemas, silentLogger, type SessionOptions } from './session.js';
 
 /** Options of {@link RumpListener.listen}. */
@@ -22,6 +23,12 @@ export interface ListenerOptions extends Omit<SessionOptions, 'id'> {
    * (default: root and the server's own uid are admin; TCP clients are not).
    */
   readonly admin?: AdminPolicy;
+  /**
+   * Most sessions open at once (a session counts until its close hooks have
+   * run); a connection beyond it is refused with a banner and an ERROR frame
+   * (`code: 'busy'`) and closed at once. Default: no cap.
+   */
+  readonly maxSessions?: number;
 }
 
 /** An error with a Node-style code. */
@@ -65,6 +72,8 @@ export class RumpListener extends EventEmitter {
   private readonly policy: AdminPolicy;
   private nextId = 1;
   private closing: Promise<void> | undefined;
+  /** Connections refused because the session cap was reached. */
+  refused = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -174,6 +183,19 @@ export class RumpListener extends EventEmitter {
     if (this.closing) {
       sock.destroy();
       return;
+    }
+    const cap = this.opts.maxSessions;
+    if (cap !== undefined && this.sessionSet.size >= cap) {
+      this.refused++;
+      // Logged at the 1st, 2nd, 4th, 8th ... refusal: a flood of connects must not flood the log.
+      if ((this.refused & (this.refused - 1)) === 0) {
+        (this.opts.log ?? silentLogger).warn({ sessions: this.sessionSet.size, maxSessions: cap, refused: this.refused }, 'session cap reached: connection refused');
+      }
+      return refuseConnection(sock, this.opts.software ?? 'rump-server/0.1.0', {
+        reason: `server busy: ${cap} sessions open (the --max-sessions cap); try again later`,
+        code: 'busy',
+        maxSessions: cap,
+      });
     }
     // The peer's rights, from the kernel's record of it at connect(2).
     const auth = this.policy.decideSocket(sock, this.address.kind);

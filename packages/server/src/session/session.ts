@@ -28,6 +28,8 @@ import {
 import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
 import { Scatter, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
 import { NO_AUTH, type SessionAuth } from './admin.js';
+import type { SessionCounters, SessionUsage } from './counters.js';
+import { DEFAULT_LIMITS, FRAME_MEMORY_OVERHEAD, REQUEST_MEMORY_OVERHEAD, type SessionLimits } from './limits.js';
 
 /** Receive copy mode: one COPYOUT per mbuf (NetBSD) or one per call (coalesced). */
 export type RxMode = 'per-mbuf' | 'coalesced';
@@ -42,60 +44,10 @@ export interface StackParams {
   readonly rxMode: RxMode;
 }
 
-/** Per-client limits. */
-export interface SessionLimits {
-  /** Largest frame accepted or sent (bytes). */
-  readonly maxFrame: number;
-  /** Syscalls served at once; further ones wait in a queue counted against maxBufferedBytes. */
-  readonly maxInFlight: number;
-  /** Bytes of queued requests a client may pile up before it is disconnected. */
-  readonly maxBufferedBytes: number;
-  /** Bytes queued for writing to a client that does not read before it is disconnected. */
-  readonly maxWriteBufferedBytes: number;
-  /** Milliseconds to wait for a COPYIN reply; then the copy fails with EFAULT. */
-  readonly copyinTimeoutMs: number;
-  /** Protocol errors tolerated before the client is disconnected. */
-  readonly maxProtocolErrors: number;
-  /** Milliseconds allowed for the handshake. */
-  readonly handshakeTimeoutMs: number;
-}
+export type { SessionLimits } from './limits.js';
+export { DEFAULT_LIMITS } from './limits.js';
 
-/** Default limits. */
-export const DEFAULT_LIMITS: SessionLimits = {
-  maxFrame: 4 * 1024 * 1024 + 4096,
-  maxInFlight: 256,
-  maxBufferedBytes: 8 * 1024 * 1024,
-  maxWriteBufferedBytes: 32 * 1024 * 1024,
-  copyinTimeoutMs: 10_000,
-  maxProtocolErrors: 64,
-  handshakeTimeoutMs: 10_000,
-};
-
-/** Per-client counters (all monotonic). */
-export interface SessionCounters {
-  /** Syscalls dispatched to a handler. */
-  syscalls: number;
-  /** Syscalls answered with an errno. */
-  errors: number;
-  /** COPYIN requests sent, and bytes received in valid replies. */
-  copyinRequests: number;
-  copyinBytes: number;
-  /** COPYOUT requests sent, and their payload bytes. */
-  copyoutRequests: number;
-  copyoutBytes: number;
-  /** COPYINs failed by timeout, by a reply of the wrong size, or refused by the client. */
-  copyinTimeouts: number;
-  copyinWrongSize: number;
-  copyinRefused: number;
-  /** COPYIN replies that came after their timeout (dropped). */
-  lateReplies: number;
-  /** Malformed frames, unknown types/syscalls, bad arguments, replies to nothing. */
-  protocolErrors: number;
-  /** Handlers that threw something other than an errno (server bugs, logged). */
-  internalErrors: number;
-  /** Replies whose head would exceed MAX_HEAD (the client would drop the connection): answered with E2BIG instead. */
-  oversizeReplies: number;
-}
+export type { SessionCounters, SessionUsage } from './counters.js';
 
 /** The logger interface used (pino's `Logger` satisfies it). */
 export interface ProtoLogger {
@@ -164,7 +116,11 @@ export interface SessionOptions {
 export type CloseHook = (session: ClientSession, reason: string) => void | Promise<void>;
 
 interface PendingCopyin {
+  readonly handle: number;
+  readonly uaddr: number;
   readonly total: number;
+  /** The server's request number once sent; 0 while it waits for a slot. */
+  reqno: number;
   readonly dsts: readonly Uint8Array[];
   readonly timer: NodeJS.Timeout;
   done: boolean;
@@ -228,6 +184,7 @@ export class ClientSession {
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
     copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
+    backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0,
   };
   /** Stack parameters this session reports. */
   readonly params: StackParams;
@@ -245,6 +202,16 @@ export class ClientSession {
   private readonly log: ProtoLogger;
   private readonly abort = new AbortController();
   private readonly copyins = new Map<number, PendingCopyin>();
+  /** Copies waiting for one of the {@link SessionLimits.maxCopyins} slots, oldest first. */
+  private readonly copyinWait: PendingCopyin[] = [];
+  /** Frames handed to the socket whose write callback has not run yet. */
+  private unsentFrames = 0;
+  /** Reading stopped because replies are backed up. */
+  private paused = false;
+  /** Fires when a half-received frame takes too long (see {@link SessionLimits.frameTimeoutMs}). */
+  private frameTimer: NodeJS.Timeout | undefined;
+  /** `counters.framesIn` when the frame timer was armed: a frame finished since means a new one started. */
+  private frameTimerAt = 0;
   private readonly late = new Set<number>();
   private readonly queue: Queued[] = [];
   private readonly hooks: CloseHook[] = [];
@@ -277,7 +244,7 @@ export class ClientSession {
         malformed: (meta, reason) => this.onMalformed(meta, reason),
         fatal: (reason) => this.disconnect(`bad framing: ${reason}`),
       },
-      { maxFrame: this.limits.maxFrame },
+      { maxFrame: Math.min(this.limits.maxFrame, this.limits.maxClientFrame) },
     );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.shutdown(`socket error: ${err.message}`));
@@ -306,6 +273,30 @@ export class ClientSession {
   /** COPYIN requests waiting for their reply. */
   get pendingCopyins(): number {
     return this.copyins.size;
+  }
+
+  /**
+   * Memory of replies queued to the client and not yet taken by the kernel:
+   * their bytes plus {@link FRAME_MEMORY_OVERHEAD} per frame, since many
+   * small frames cost far more than their bytes.
+   */
+  get replyMemory(): number {
+    return this.socket.writableLength + this.unsentFrames * FRAME_MEMORY_OVERHEAD;
+  }
+
+  /** What this session holds now (for `rumpctl usage`). */
+  usage(): SessionUsage {
+    return {
+      copyinsInFlight: this.copyins.size,
+      copyinsWaiting: this.copyinWait.length,
+      replyBytes: this.replyMemory,
+      replyFrames: this.unsentFrames,
+      inFlight: this.running,
+      queuedRequests: this.queue.length,
+      queuedRequestBytes: this.queuedBytes,
+      partialFrameBytes: this.reader.heldBytes,
+      backpressure: this.paused,
+    };
   }
 
   /** Registers a hook run once when the session closes (descriptor cleanup). */
@@ -361,26 +352,49 @@ export class ClientSession {
       return Promise.reject(new StackError(Errno.EFAULT, 'copyin: bad address'));
     }
     if (total === 0) return Promise.resolve();
-    if (total + COPY_FRAME_OVERHEAD > this.limits.maxFrame) {
+    if (total + COPY_FRAME_OVERHEAD > Math.min(this.limits.maxFrame, this.limits.maxClientFrame)) {
       return Promise.reject(new StackError(Errno.EMSGSIZE, `copyin of ${total} bytes exceeds one frame`));
     }
     if (this.closing !== undefined) return Promise.reject(new StackError(Errno.EFAULT, 'copyin: client gone'));
-    const reqno = this.allocReq();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const p = this.copyins.get(reqno);
-        if (!p) return;
-        this.copyins.delete(reqno);
-        p.done = true;
-        this.counters.copyinTimeouts++;
-        this.rememberLate(reqno);
-        this.log.warn({ session: this.id, reqno, handle, uaddr, total }, 'copyin timed out');
-        reject(new StackError(Errno.EFAULT, 'copyin: no reply in time'));
-      }, this.limits.copyinTimeoutMs);
-      this.copyins.set(reqno, { total, dsts, timer, done: false, resolve, reject });
-      this.counters.copyinRequests++;
-      this.send(MsgClass.REQ, MsgType.COPYIN, reqno, { h: handle, o: uaddr, n: total });
+      // One deadline from the ask to the reply, a wait for a slot included:
+      // the clusters behind `dsts` stay pinned no longer than copyinTimeoutMs.
+      const timer = setTimeout(() => this.copyinTimedOut(p), this.limits.copyinTimeoutMs);
+      const p: PendingCopyin = { handle, uaddr, total, reqno: 0, dsts, timer, done: false, resolve, reject };
+      if (this.copyins.size < this.limits.maxCopyins && this.copyinWait.length === 0) this.issueCopyin(p);
+      else this.copyinWait.push(p);
     });
+  }
+
+  /** Sends the COPYIN request of `p` (a slot is free). */
+  private issueCopyin(p: PendingCopyin): void {
+    p.reqno = this.allocReq();
+    this.copyins.set(p.reqno, p);
+    this.counters.copyinRequests++;
+    this.send(MsgClass.REQ, MsgType.COPYIN, p.reqno, { h: p.handle, o: p.uaddr, n: p.total });
+  }
+
+  private copyinTimedOut(p: PendingCopyin): void {
+    if (p.done) return;
+    p.done = true;
+    if (p.reqno === 0) {
+      const i = this.copyinWait.indexOf(p);
+      if (i >= 0) this.copyinWait.splice(i, 1);
+    } else {
+      this.copyins.delete(p.reqno);
+      this.rememberLate(p.reqno);
+    }
+    this.counters.copyinTimeouts++;
+    this.log.warn({ session: this.id, reqno: p.reqno, handle: p.handle, uaddr: p.uaddr, total: p.total, queued: p.reqno === 0 }, 'copyin timed out');
+    p.reject(new StackError(Errno.EFAULT, 'copyin: no reply in time'));
+    this.pumpCopyins();
+  }
+
+  /** Sends waiting copies while slots are free. */
+  private pumpCopyins(): void {
+    while (this.closing === undefined && this.copyins.size < this.limits.maxCopyins && this.copyinWait.length > 0) {
+      this.issueCopyin(this.copyinWait.shift()!);
+    }
   }
 
   private copyout(handle: number, uaddr: number, srcs: readonly Uint8Array[]): Promise<void> | void {
@@ -397,7 +411,7 @@ export class ClientSession {
     this.counters.copyoutRequests++;
     this.counters.copyoutBytes += total;
     this.cork.hold();
-    this.socket.write(frame);
+    this.write(frame);
     if (this.socket.writableLength <= COPYOUT_BACKLOG) return;
     if (this.checkWriteBacklog()) return Promise.reject(new StackError(Errno.EFAULT, 'copyout: client gone'));
     // Backpressure: the caller waits for the kernel to take the bytes.
@@ -425,13 +439,42 @@ export class ClientSession {
   private onData(chunk: Buffer): void {
     if (this.closing !== undefined) return;
     this.reader.push(chunk);
+    this.armFrameDeadline();
   }
 
+  /**
+   * Keeps the half-received-frame deadline: armed when a chunk leaves a
+   * frame unfinished, re-armed when that is a newer frame than the one it
+   * was armed for, cleared when the reader is between frames. Not armed
+   * while reading is paused (the stall is then ours, not the client's).
+   */
+  private armFrameDeadline(): void {
+    if (this.closing !== undefined || this.paused || this.reader.dead || this.reader.pendingBytes === 0) {
+      if (this.frameTimer !== undefined) clearTimeout(this.frameTimer);
+      this.frameTimer = undefined;
+      return;
+    }
+    if (this.frameTimer !== undefined && this.frameTimerAt === this.counters.framesIn) return;
+    if (this.frameTimer !== undefined) clearTimeout(this.frameTimer);
+    this.frameTimerAt = this.counters.framesIn;
+    this.frameTimer = setTimeout(() => {
+      this.frameTimer = undefined;
+      this.disconnect(`frame not completed within ${this.limits.frameTimeoutMs} ms (${this.reader.pendingBytes} bytes received)`);
+    }, this.limits.frameTimeoutMs);
+    this.frameTimer.unref();
+  }
+
+  /**
+   * Where a frame's payload goes. The server never gathers a client's
+   * payload into memory: a COPYIN reply is scattered into its clusters, and
+   * everything else that carries one (a request — requests carry none —, a
+   * reply to nothing, an ERROR) is skipped as it arrives, so a half-sent
+   * frame holds no buffer.
+   */
   private payloadSink(meta: FrameMeta): PayloadSink | undefined {
-    if (meta.cls === MsgClass.REQ) return undefined;
-    if (meta.type !== MsgType.COPYIN || meta.cls !== MsgClass.RESP) return undefined;
+    if (meta.type !== MsgType.COPYIN || meta.cls !== MsgClass.RESP) return skip;
     const p = this.copyins.get(meta.reqno);
-    if (!p) return undefined; // counted in onFrame; the gathered payload is dropped
+    if (!p) return skip; // counted in onFrame
     // A reply of the wrong size is skipped here and failed (EFAULT) in onReply.
     if (meta.payloadLen !== p.total) return skip;
     // Scatter each socket chunk straight into the destination clusters.
@@ -442,8 +485,14 @@ export class ClientSession {
   }
 
   private onFrame(meta: FrameMeta, _payload: Uint8Array | undefined): void {
+    this.counters.framesIn++;
     if (this.closing !== undefined) return;
     if (meta.cls !== MsgClass.REQ) return this.onReply(meta);
+    if (meta.payloadLen > 0) {
+      this.counters.payloadRequests++;
+      if (!this.peerInfo) return this.disconnect('handshake required first');
+      return this.protocolError(meta, 'requests carry no payload');
+    }
     if (!this.peerInfo) return this.onHandshake(meta);
     switch (meta.type) {
       case MsgType.SYSCALL:
@@ -488,6 +537,7 @@ export class ClientSession {
     this.copyins.delete(reqno);
     if (err) p.reject(err);
     else p.resolve();
+    this.pumpCopyins();
   }
 
   private onHandshake(meta: FrameMeta): void {
@@ -510,13 +560,20 @@ export class ClientSession {
       result: {
         version: PROTOCOL_VERSION,
         ...this.params,
-        limits: { maxFrame: l.maxFrame, maxInFlight: l.maxInFlight, maxBufferedBytes: l.maxBufferedBytes, copyinTimeoutMs: l.copyinTimeoutMs },
+        limits: {
+          maxFrame: l.maxFrame,
+          maxClientFrame: Math.min(l.maxFrame, l.maxClientFrame),
+          maxInFlight: l.maxInFlight,
+          maxBufferedBytes: l.maxBufferedBytes,
+          copyinTimeoutMs: l.copyinTimeoutMs,
+        },
         session: this.id,
       },
     });
   }
 
   private onMalformed(meta: FrameMeta, reason: string): void {
+    this.counters.framesIn++;
     if (this.closing !== undefined) return;
     if (meta.cls === MsgClass.REQ) return this.protocolError(meta, reason);
     const p = this.copyins.get(meta.reqno);
@@ -538,7 +595,7 @@ export class ClientSession {
   private enqueue(meta: FrameMeta): void {
     if (this.running < this.limits.maxInFlight) return void this.dispatch(meta);
     // Over the in-flight limit: queue, counting the bytes against the client's budget.
-    const bytes = Math.max(meta.len, 64);
+    const bytes = meta.len + REQUEST_MEMORY_OVERHEAD;
     this.queue.push({ meta, bytes });
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.limits.maxBufferedBytes) {
@@ -627,15 +684,48 @@ export class ClientSession {
       }
     }
     this.cork.hold();
-    this.socket.write(encodeFramePacked(cls, type, reqno, h));
+    this.write(encodeFramePacked(cls, type, reqno, h));
     this.checkWriteBacklog();
   }
 
-  /** Disconnects a client that lets our writes pile up; true when it did. */
+  /** Hands one frame to the socket, counted until its write callback runs. */
+  private write(frame: Buffer): void {
+    this.unsentFrames++;
+    this.counters.framesOut++;
+    this.socket.write(frame, this.onWritten);
+  }
+
+  /** A frame left for the kernel: maybe read the client's requests again. */
+  private readonly onWritten = (): void => {
+    this.unsentFrames--;
+    if (this.paused && this.closing === undefined && this.replyMemory <= this.limits.replyBackpressureBytes / 2) {
+      this.paused = false;
+      this.socket.resume();
+      this.armFrameDeadline();
+    }
+  };
+
+  /**
+   * Backpressure on a client that lets our replies pile up, measured as
+   * memory ({@link replyMemory}): past `replyBackpressureBytes` stop reading
+   * its requests (what it sends waits in its own socket buffer) until half
+   * of that is left; past `maxWriteBufferedBytes` — reachable only through
+   * calls already running — disconnect it. True when it disconnected.
+   */
   private checkWriteBacklog(): boolean {
-    if (this.socket.writableLength <= this.limits.maxWriteBufferedBytes) return false;
-    this.disconnect(`client does not read: ${this.socket.writableLength} bytes unsent`);
-    return true;
+    const mem = this.replyMemory;
+    if (mem > this.limits.maxWriteBufferedBytes) {
+      this.disconnect(`client does not read: ${mem} bytes of replies queued (${this.unsentFrames} frames)`);
+      return true;
+    }
+    if (mem > this.limits.replyBackpressureBytes && !this.paused && this.closing === undefined) {
+      this.paused = true;
+      this.counters.backpressured++;
+      this.socket.pause();
+      this.armFrameDeadline();
+      this.log.debug({ session: this.id, replyBytes: mem, frames: this.unsentFrames }, 'replies backed up: not reading requests');
+    }
+    return false;
   }
 
   private shutdown(reason: string): void {
@@ -643,8 +733,15 @@ export class ClientSession {
     if (this.abort.signal.aborted) return;
     this.abort.abort(new StackError(Errno.ECONNABORTED, reason));
     clearTimeout(this.handshakeTimer);
+    if (this.frameTimer !== undefined) clearTimeout(this.frameTimer);
+    this.frameTimer = undefined;
     this.reader.stop();
     this.socket.destroy();
+    for (const p of this.copyinWait.splice(0)) {
+      clearTimeout(p.timer);
+      p.done = true;
+      p.reject(new StackError(Errno.EFAULT, 'client gone'));
+    }
     for (const [reqno, p] of [...this.copyins]) this.settleCopyin(reqno, p, new StackError(Errno.EFAULT, 'client gone'));
     this.queue.length = 0;
     this.queuedBytes = 0;

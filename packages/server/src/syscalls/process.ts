@@ -8,7 +8,7 @@
  * @module
  */
 import type { ClientSession } from '../session/index.js';
-import type { SocketTable } from '../stackapi.js';
+import type { SbAccount, SocketTable } from '../stackapi.js';
 
 /** One rump client as a process of the server. */
 export interface ClientProcess {
@@ -18,6 +18,13 @@ export interface ClientProcess {
   readonly table: SocketTable;
   /** When the client connected (ms since the epoch, wall clock). */
   readonly since: number;
+  /**
+   * The cluster quota its sockets are charged to (`--client-clusters`):
+   * buffer storage and clusters pinned by copies in flight, in bytes of
+   * `sb_mbcnt` (MCLBYTES + MSIZE per cluster). Outlives the session while
+   * its sockets linger (a TCP close finishing), until they are freed.
+   */
+  readonly account: SbAccount;
 }
 
 /** Looks up the process of a session; the syscall handlers' only way to a descriptor table. */

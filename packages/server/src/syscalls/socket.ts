@@ -48,6 +48,10 @@ export type SocketCall = Exclude<keyof SyscallArgs, `ctl.${string}`>;
 export interface SocketCallEnv extends ProcessTable {
   /** How receive data goes back: one COPYOUT per mbuf, or one per call. */
   readonly rxMode: RxMode;
+  /** Most descriptors over all clients (`--max-files`): `socket` and `accept` fail with ENFILE at it. */
+  readonly maxFiles?: number;
+  /** Descriptors open over all clients now (needed with `maxFiles`). */
+  openFiles?(): number;
 }
 
 /**
@@ -57,6 +61,13 @@ export interface SocketCallEnv extends ProcessTable {
  */
 export function socketHandlers(env: SocketCallEnv): SocketHandlers {
   const proc = (session: ClientSession): ClientProcess => env.processOf(session) ?? fail(Errno.EBADF, 'no process for session');
+
+  /** ENFILE when the system-wide descriptor cap is reached (`falloc` failing on `maxfiles`). */
+  const checkFiles = (): void => {
+    if (env.maxFiles !== undefined && env.openFiles !== undefined && env.openFiles() >= env.maxFiles) {
+      fail(Errno.ENFILE, `${env.maxFiles} descriptors open over all clients`);
+    }
+  };
 
   /**
    * A descriptor made for a client whose session closed while the call ran
@@ -74,6 +85,7 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
   return {
     async socket(session, a) {
       const p = proc(session);
+      checkFiles();
       const r = p.table.socket(sockDomain(a.domain), sockType(a.type) | (a.nonblock ? SOCK_NONBLOCK : 0), a.protocol ?? 0);
       check(r.errno);
       return { fd: await adopt(p, r.fd) };
@@ -91,6 +103,7 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
 
     async accept(session, a) {
       const p = proc(session);
+      checkFiles();
       // A one-shot non-blocking accept: nothing queued now is EAGAIN, whatever the listener's mode.
       const so = p.table.get(a.fd);
       if (a.nonblock && so !== null && so.listening && so.q.length === 0 && so.error === 0 && !so.closed) fail(EWOULDBLOCK);

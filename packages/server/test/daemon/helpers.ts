@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { RumpConnection } from '@rumpnet/client';
 import type { CtlNetstatResult, CtlServerInfo } from '../../src/proto/index.js';
-import { defaultConfig, type ServerConfig } from '../../src/config.js';
+import { defaultConfig } from '../../src/config.js';
 import { RumpServer, type RumpServerOptions } from '../../src/server.js';
 
 /** The repository root (the children run from there so `tsx` resolves). */
@@ -56,7 +56,7 @@ export async function waitFor(pred: () => boolean, what: string, ms = 3000): Pro
 }
 
 /** Starts an in-process server on a fresh socket path with the defaults and `overrides`. */
-export async function startServer(overrides: Partial<ServerConfig> = {}, opts: RumpServerOptions = {}): Promise<RumpServer> {
+export async function startServer(overrides: Parameters<typeof defaultConfig>[0] = {}, opts: RumpServerOptions = {}): Promise<RumpServer> {
   const cfg = defaultConfig({ listen: { kind: 'unix', path: tmpSock() }, ...overrides });
   return RumpServer.start(cfg, opts);
 }

@@ -1,0 +1,63 @@
+/**
+ * `ctl.usage` (`rumpctl usage`): every client's use of its quotas — the
+ * clusters its sockets hold, its descriptors, copies in flight, replies
+ * queued to it, a half-received frame — beside the limits in force, so an
+ * operator can see who is near a limit before anyone hits it. Kept apart
+ * from the other control calls (ctl/handlers.ts): it reads the accounting
+ * the quotas keep and nothing else.
+ *
+ * @module
+ */
+import type { CtlUsageClient, CtlUsageResult, CtlUsageServer } from '../proto/index.js';
+import type { SessionLimits, SyscallHandler } from '../session/index.js';
+import type { ClientProcess } from '../syscalls/process.js';
+
+/** The server-wide part of `ctl.usage` (the server fills it from its configuration and state). */
+export type UsageServerInfo = Omit<CtlUsageServer, 'limits'> & { limits: SessionLimits };
+
+/** What `ctl.usage` reads. */
+export interface UsageEnv {
+  /** Every client process now. */
+  processes(): readonly ClientProcess[];
+  /** The limits in force and the server's totals. */
+  server(): UsageServerInfo;
+}
+
+/** One client's row of `ctl.usage`. */
+export function usageOf(p: ClientProcess): CtlUsageClient {
+  const u = p.session.usage();
+  const k = p.session.counters;
+  return {
+    session: p.session.id,
+    pid: p.session.peer?.pid ?? null,
+    name: p.session.peer?.name ?? null,
+    clusterBytes: Math.max(0, p.account.used),
+    quotaBytes: p.account.limit,
+    fds: p.table.size,
+    copyinsInFlight: u.copyinsInFlight,
+    copyinsWaiting: u.copyinsWaiting,
+    replyBytes: u.replyBytes,
+    replyFrames: u.replyFrames,
+    inFlight: u.inFlight,
+    queuedRequests: u.queuedRequests,
+    queuedRequestBytes: u.queuedRequestBytes,
+    partialFrameBytes: u.partialFrameBytes,
+    backpressure: u.backpressure,
+    framesIn: k.framesIn,
+    framesOut: k.framesOut,
+    backpressured: k.backpressured,
+  };
+}
+
+/** The `ctl.usage` handler. */
+export function usageHandlers(env: UsageEnv): { 'ctl.usage': SyscallHandler<Record<string, never>, CtlUsageResult> } {
+  return {
+    async 'ctl.usage'() {
+      const s = env.server();
+      return {
+        server: { ...s, limits: { ...s.limits } as unknown as Record<string, number> },
+        clients: env.processes().map(usageOf),
+      };
+    },
+  };
+}
