@@ -322,6 +322,8 @@ export interface CtlUsageServer {
 export interface CtlUsageResult {
   server: CtlUsageServer;
   clients: CtlUsageClient[];
+  /** Clients left out because the caller is not admin (it sees only itself). */
+  hidden?: number;
 }
 
 /** Arguments of every system call, by wire name. Buffers travel as handles (numbers). */

@@ -217,7 +217,7 @@ export function bytesText(n: number): string {
  * queued to it (memory, frames; `BP` when its requests are not being read),
  * syscalls running and queued, and the bytes of a half-received frame held.
  */
-export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageClient[]): string {
+export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageClient[], hidden = 0): string {
   const l = server.limits;
   const cl = (bytes: number): number => Math.ceil(bytes / server.clusterBytes);
   const head = [
@@ -247,5 +247,6 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
     rows,
     [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
   );
-  return [...head, '', t].join('\n');
+  const more = hidden > 0 ? [`(${hidden} other client${hidden === 1 ? '' : 's'} not shown: needs admin)`] : [];
+  return [...head, '', t, ...more].join('\n');
 }

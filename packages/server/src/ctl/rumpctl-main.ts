@@ -296,7 +296,7 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
     .description('each client\'s use of its quotas (clusters, descriptors, copyins, queued replies, frames) against the limits')
     .action(async () => {
       const r = await call('ctl.usage', {}, 'usage');
-      print(formatUsage(r.server, r.clients));
+      print(formatUsage(r.server, r.clients, r.hidden ?? 0));
     });
 
   program

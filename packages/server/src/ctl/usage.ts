@@ -4,7 +4,8 @@
  * queued to it, a half-received frame — beside the limits in force, so an
  * operator can see who is near a limit before anyone hits it. Kept apart
  * from the other control calls (ctl/handlers.ts): it reads the accounting
- * the quotas keep and nothing else.
+ * the quotas keep and nothing else. Like `ctl.clients`, a session that is
+ * not admin sees only its own row (`hidden` counts the others).
  *
  * @module
  */
@@ -52,11 +53,16 @@ export function usageOf(p: ClientProcess): CtlUsageClient {
 /** The `ctl.usage` handler. */
 export function usageHandlers(env: UsageEnv): { 'ctl.usage': SyscallHandler<Record<string, never>, CtlUsageResult> } {
   return {
-    async 'ctl.usage'() {
+    async 'ctl.usage'(session) {
       const s = env.server();
+      // As ctl.clients: other clients' details are for admins; anyone sees itself.
+      const all = env.processes();
+      const mine = session.auth.admin ? all : all.filter((p) => p.session === session);
+      const hidden = all.length - mine.length;
       return {
         server: { ...s, limits: { ...s.limits } as unknown as Record<string, number> },
-        clients: env.processes().map(usageOf),
+        clients: mine.map(usageOf),
+        ...(hidden > 0 ? { hidden } : {}),
       };
     },
   };
