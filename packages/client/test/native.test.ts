@@ -1,0 +1,152 @@
+/**
+ * The native hijack (`rumprun-native`, i.e. `LD_PRELOAD=librumpnet-hijack.so`)
+ * on the stack's lo0, against a real `rump-server`: UNMODIFIED native
+ * programs -- OpenBSD `nc`, and `pollmix`, a small C program -- make their
+ * AF_INET socket calls in the server.
+ *
+ * Proof that the traffic is the stack's and not Linux's: the listener shows
+ * up in the server's socket table (and a host connect to its port is
+ * refused), the C program's descriptors come from the library's reserved
+ * range. Failure modes: a server that goes away under a blocked program
+ * ends it with an error (no hang), an unreachable server is one clear line
+ * on stderr. Skips with the reason when the library is not built (no
+ * msgpack-c) or `nc` is missing.
+ */
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { RumpConnection } from '../src/index.js';
+import type { CtlNetstatResult } from '../src/syscalls.js';
+import { startDaemon, type Daemon } from './fixtures/daemon.js';
+import { watch, type Proc } from './tap/rig.js';
+
+const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+/** The library, the wrapper and the C test program (built by `npm ci`: `make -C packages/client/native`). */
+export const HIJACK_LIB = here('../native/build/librumpnet-hijack.so');
+export const RUMPRUN = here('../bin/rumprun-native');
+export const POLLMIX = here('../native/build/pollmix');
+
+/** Why native hijack tests cannot run here, or undefined. */
+export function nativeSkipReason(tools: readonly string[]): string | undefined {
+  if (!existsSync(HIJACK_LIB)) return 'librumpnet-hijack.so is not built (needs msgpack-c: apt-get install libmsgpack-dev, then npm ci)';
+  for (const t of tools) if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) return `no '${t}' command (Debian: ${t === 'nc' ? 'netcat-openbsd' : t})`;
+  return undefined;
+}
+
+/** Runs `rumprun-native -s url -- ...argv` with stdin a pipe. */
+function native(url: string, argv: string[]): Proc & { stdin: NodeJS.WritableStream } {
+  const proc = spawn(RUMPRUN, ['-s', url, '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  proc.stdin.on('error', () => undefined);
+  return { ...watch(proc), stdin: proc.stdin };
+}
+
+/** Waits (bounded) for `p` to exit; kills it and fails when it does not. */
+async function exitOf(p: Proc, ms: number, what: string): Promise<number | string> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    t = setTimeout(() => {
+      p.proc.kill('SIGKILL');
+      reject(new Error(`${what} did not exit within ${ms} ms; stdout ${JSON.stringify(p.stdout())} stderr ${JSON.stringify(p.stderr())}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p.exited, timeout]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** Polls the server's socket table until a socket listens on `port` (bounded). */
+async function waitListening(url: string, port: number, ms = 5000): Promise<void> {
+  const c = await RumpConnection.connect(url, { name: 'native-test' });
+  try {
+    const until = Date.now() + ms;
+    for (;;) {
+      const r = await c.call<CtlNetstatResult>('ctl.netstat', { what: 'sockets', proto: 'tcp' });
+      if (r.sockets!.some((s) => s.local.port === port && s.state === 'LISTEN')) return;
+      if (Date.now() > until) throw new Error(`nothing listens on port ${port} in the stack`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+/** A native (host kernel) connect to 127.0.0.1:port: resolves with the error code, or 'connected'. */
+function hostConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve('connected')));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+const port = (): number => 20000 + Math.floor(Math.random() * 20000);
+
+describe('native hijack: unmodified native programs on the stack (lo0)', function () {
+  this.timeout(30_000);
+  let d: Daemon;
+
+  before(async function () {
+    const why = nativeSkipReason(['nc']);
+    if (why) return this.skip();
+    d = await startDaemon(['--log-level', 'warn']);
+    if (d.noTcp) {
+      await d.stop();
+      this.skip();
+    }
+  });
+  after(async () => d?.stop());
+
+  it('a C program mixes a pipe and rump sockets in one poll() and select(), with a second thread calling', async () => {
+    const p = native(d.url, [POLLMIX]);
+    const code = await exitOf(p, 20_000, 'pollmix');
+    const lines = p.stdout().trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('FAIL')), p.stderr()).to.deep.equal([]);
+    expect(code, p.stdout() + p.stderr()).to.equal(0);
+    for (const c of ['connect-pollout', 'mixed-timeout', 'mixed-host-wins', 'mixed-rump-wins', 'mixed-both', 'select-both', 'select-timeout', 'fionread', 'dup', 'eof']) {
+      expect(lines, c).to.include(`ok ${c}`);
+    }
+    // its sockets came from the library's reserved range, not from the kernel's lowest free numbers
+    const fd = Number(/^port \d+ fd (\d+)$/m.exec(p.stdout())?.[1]);
+    expect(fd).to.be.greaterThan(100);
+  });
+
+  it('nc -l on the stack and nc connecting to it, both rump clients, data both ways', async () => {
+    const P = port();
+    const listener = native(d.url, ['nc', '-N', '-l', '127.0.0.1', String(P)]);
+    listener.stdin.end('from-listener\n');
+    await waitListening(d.url, P);
+    expect(await hostConnect(P)).to.equal('ECONNREFUSED'); // the port is the stack's, not the host's
+    const client = native(d.url, ['nc', '-N', '127.0.0.1', String(P)]);
+    await client.line((l) => l === 'from-listener', 'the listener\'s line at the client', 10_000);
+    client.stdin.end('from-client\n');
+    await listener.line((l) => l === 'from-client', 'the client\'s line at the listener', 10_000);
+    expect(await exitOf(client, 10_000, 'nc')).to.equal(0);
+    expect(await exitOf(listener, 10_000, 'nc -l')).to.equal(0);
+  });
+
+  it('a server that goes away under a blocked program: an error and an exit, no hang', async () => {
+    const d2 = await startDaemon(['--log-level', 'warn']);
+    try {
+      const P = port();
+      const listener = native(d2.url, ['nc', '-l', '127.0.0.1', String(P)]);
+      await waitListening(d2.url, P);
+      await d2.stop();
+      const code = await exitOf(listener, 10_000, 'nc -l after the server went away');
+      expect(code).to.not.equal(0);
+      expect(listener.stderr()).to.match(/lost the rump server/);
+    } finally {
+      await d2.stop();
+    }
+  });
+
+  it('an unreachable server: one clear line on stderr and a failed socket call', async () => {
+    const p = native('unix:///nonexistent/rumpnet.sock', ['nc', '-z', '127.0.0.1', '9']);
+    const code = await exitOf(p, 10_000, 'nc');
+    expect(code).to.not.equal(0);
+    expect(p.stderr()).to.match(/rumpnet-hijack\[\d+\]: cannot reach the rump server unix:\/\/\/nonexistent\/rumpnet.sock: No such file or directory/);
+  });
+});
