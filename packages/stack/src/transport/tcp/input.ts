@@ -245,14 +245,12 @@ export function tcpInputConn(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
   }
 
   // RFC 5961 4.2: a SYN in a synchronized state draws a challenge ACK,
-  // whatever its sequence number (RFC 9293 3.10.7.4 fourth).
+  // whatever its sequence number (RFC 9293 3.10.7.4 fourth). (A segment for
+  // a TIME-WAIT gets here only as a RST, with rfc1337 off: timewait.ts.)
   if ((flags & SYN) !== 0) {
     stats.rcvbadsyn++;
     mFreem(m);
-    if (tp.state === TCPS.TIME_WAIT) {
-      tp.flags |= TF.ACKNOW;
-      tcpOutput(tp);
-    } else challengeAck(tp);
+    challengeAck(tp);
     return;
   }
 
@@ -272,10 +270,9 @@ export function tcpInputConn(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
       } else if (todrop > 1 || (flags & FIN) === 0) {
         stats.rcvduppack++;
       }
-      if (tp.state === TCPS.TIME_WAIT && (flags & FIN) !== 0) tp.timers.setClose(2 * tp.params.msl);
       tp.flags |= TF.ACKNOW;
       // The ACK field may still carry news (a window update or an ACK of our FIN).
-      if ((flags & ACK) === 0 || tp.state === TCPS.TIME_WAIT) {
+      if ((flags & ACK) === 0) {
         mFreem(m);
         tcpOutput(tp);
         return;
