@@ -269,6 +269,10 @@ export interface CtlServerInfo extends CtlParams {
   /** Live sockets in the stack, and open descriptors over all clients. */
   sockets: number;
   fds: number;
+  /** Who is admin, in words (`root, uid 1000 or group wheel (10)`). */
+  admin?: string;
+  /** Calls refused since start because the caller was not admin. */
+  adminRefusals?: number;
 }
 
 /** One client's use of its quotas (`rumpctl usage`): each figure beside its limit in {@link CtlUsageServer}. */

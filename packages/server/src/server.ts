@@ -266,6 +266,7 @@ export class RumpServer {
         processes: () => this.processes(),
         halt: (reason) => void this.close(reason),
         runner: this.runner,
+        admin: this.admin,
       }),
     } as SyscallHandlers, this.admin, this.log);
   }

@@ -189,6 +189,7 @@ export function formatClients(server: CtlServerInfo, clients: readonly CtlClient
   const head = [
     `${server.software} pid ${server.pid} on ${server.listen}, up ${Math.round(server.uptimeMs / 1000)}s`,
     `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
+    ...(server.admin !== undefined ? [`admin: ${server.admin}  (${server.adminRefusals ?? 0} calls refused)`] : []),
   ];
   const rows = clients.map((c) => {
     const k = (x: string): string => String(c.counters[x] ?? 0);

@@ -56,6 +56,8 @@ export interface CtlEnv {
   halt(reason: string): void;
   /** Where listings are built, in slices shared round-robin between clients. */
   readonly runner: SliceRunner;
+  /** Who is admin, in words, and how many calls were refused for want of it (privilege.ts). */
+  readonly admin?: { describe(): string; readonly refusals: number };
 }
 
 /** Resolves after `ms` unless `signal` fires first (then resolves early). */
@@ -135,6 +137,7 @@ export function serverInfo(env: CtlEnv): CtlServerInfo {
     uptimeMs: Date.now() - env.startedAt,
     sockets: env.layer.count,
     fds: env.processes().reduce((n, p) => n + p.table.size, 0),
+    ...(env.admin !== undefined ? { admin: env.admin.describe(), adminRefusals: env.admin.refusals } : {}),
   };
 }
 

@@ -90,6 +90,7 @@ export function guardHandlers(handlers: SyscallHandlers, policy: AdminPolicy, lo
       if (!session.auth.admin) {
         const what = privilegeNeeded(name, (args ?? {}) as Record<string, unknown>);
         if (what !== undefined) {
+          policy.refusals++;
           log.warn(
             { session: session.id, peer: session.peer, cred: session.auth.cred, call: name, what, why: session.auth.why },
             'refused: needs admin',

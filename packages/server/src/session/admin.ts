@@ -80,6 +80,8 @@ export class AdminPolicy {
   readonly groups: readonly AdminGroup[];
   /** TCP clients are admin. */
   readonly tcpAdmin: boolean;
+  /** Calls refused since start because the caller was not admin (counted by the guard). */
+  refusals = 0;
 
   constructor(opts: AdminPolicyOptions = {}) {
     this.serverUid = opts.serverUid ?? process.geteuid?.() ?? 0;

@@ -172,6 +172,10 @@ describe('admin boundary: who may halt, write sysctls and see other clients (SO_
     expect(c.out, c.out).to.match(/\n\s*\d+\s+\d+\s+65534\s+no\s+rumpctl\s/);
     expect(c.out).to.not.include('watcher');
     expect(c.out).to.match(/\(1 other client not shown: needs admin\)/);
+    // Who is admin, and the refusals so far: six calls of the first test, the halt and the sysctl write here.
+    const refused = /\nadmin: root or group staff \(\d+\)  \((\d+) calls refused\)\n/.exec(c.out);
+    expect(refused, c.out).to.not.equal(null);
+    expect(Number(refused![1])).to.equal(8);
   });
 
   it('a member of the admin group by its primary gid is admin: writes, sees every client, may halt', async () => {
