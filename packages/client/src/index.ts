@@ -91,6 +91,7 @@ export {
   createServer,
   rumpListen2,
   setDefaultRumpServer,
+  setSyncListen,
   useRumpStack,
 } from './net.js';
 export type {

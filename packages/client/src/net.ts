@@ -21,6 +21,7 @@ export { Socket, normalizeConnectArgs } from './socket.js';
 export type { AcceptedInit, AddressInfo, SocketOptions, TcpConnectOptions } from './socket.js';
 export { Server, RumpListenHandle, createServer, rumpListen2, useRumpStack, NodeServer } from './server.js';
 export type { ServerOptions } from './server.js';
+export { setSyncListen } from './portsync.js';
 export {
   ERR_RUMP_NO_SERVER,
   ERR_RUMP_UNREACHABLE,

@@ -23,10 +23,13 @@ import {
   KeepAlive,
   ignore,
   relabel,
+  serverUrlFor,
+  trackListen,
   toIPv4,
   uvError,
   type RumpOptions,
 } from './shared.js';
+import { reservePortSync } from './portsync.js';
 import { Socket, type AddressInfo } from './socket.js';
 import type { SockAddrIn } from './syscalls.js';
 
@@ -83,6 +86,8 @@ export class RumpListenHandle {
     address: string,
     port: number,
     private readonly backlog: number,
+    /** True when `port` was found for a `listen(0)` by {@link reservePortSync}. */
+    private readonly reserved = false,
   ) {
     this.#bound = { family: 'inet', address, port };
   }
@@ -94,7 +99,9 @@ export class RumpListenHandle {
    * counts as a request, alive whatever the ref.
    */
   start(): Promise<void> {
-    return this.#life.req(this.#start());
+    const p = this.#life.req(this.#start());
+    trackListen(p);
+    return p;
   }
 
   async #start(): Promise<void> {
@@ -109,7 +116,12 @@ export class RumpListenHandle {
       if (this.#closed) return void conn.sys.close(fd).catch(ignore);
       // libuv sets SO_REUSEADDR on every TCP server (uv__tcp_bind): restart while old connections linger in TIME_WAIT.
       await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true).catch(ignore);
-      await conn.sys.bind(fd, want);
+      await conn.sys.bind(fd, want).catch(async (err: { code?: string }) => {
+        // A port found for listen(0) (see portsync.ts) taken by an explicit bind in between:
+        // rare, and better a working server on another port than none.
+        if (!this.reserved || err?.code !== 'EADDRINUSE') throw err;
+        await conn.sys.bind(fd, { ...want, port: 0 });
+      });
       await conn.sys.listen(fd, this.backlog);
       this.#bound = (await conn.sys.getsockname(fd).catch(() => want)) as SockAddrIn; // an AF_INET socket: inet names
     } catch (err) {
@@ -240,7 +252,11 @@ export function rumpListen2(this: net.Server, address: string | null, port: numb
     process.nextTick(() => self.emit('error', err));
     return;
   }
-  const handle = new RumpListenHandle(self, self[kRumpOptions] ?? {}, host, port, backlog > 0 ? backlog : 511);
+  const rump = self[kRumpOptions] ?? {};
+  // Node has the port of a listen(0) when listen() returns: find it now, synchronously.
+  const url = port === 0 ? serverUrlFor(rump) : undefined;
+  const found = url !== undefined ? reservePortSync(url, host) : undefined;
+  const handle = new RumpListenHandle(self, rump, host, found ?? port, backlog > 0 ? backlog : 511, found !== undefined);
   self._handle = handle;
   if (self._unref) handle.unref();
   void handle.start();

@@ -88,7 +88,7 @@ export function setDefaultRumpServer(url: string | undefined): void {
  */
 export function connectionFor(opts: RumpOptions = {}): Promise<RumpConnection> {
   if (opts.connection !== undefined) return Promise.resolve(opts.connection);
-  const url = opts.rumpServer ?? defaultUrl ?? process.env.RUMP_SERVER;
+  const url = serverUrlFor(opts);
   if (url === undefined || url === '') {
     const err = new Error('no rump server: pass { rumpServer } or set RUMP_SERVER') as Error & { code: string };
     err.code = ERR_RUMP_NO_SERVER;
@@ -115,6 +115,17 @@ export function connectionFor(opts: RumpOptions = {}): Promise<RumpConnection> {
     p = opening;
   }
   return p;
+}
+
+/**
+ * The server URL a socket with these options talks to (as
+ * {@link connectionFor} picks it); undefined for an explicit `connection`
+ * or when none is named.
+ */
+export function serverUrlFor(opts: RumpOptions = {}): string | undefined {
+  if (opts.connection !== undefined) return undefined;
+  const url = opts.rumpServer ?? defaultUrl ?? process.env.RUMP_SERVER;
+  return url === '' ? undefined : url;
 }
 
 /**
@@ -219,6 +230,25 @@ export class KeepAlive {
       r();
     }
   }
+}
+
+const listening = new Set<Promise<unknown>>();
+
+/**
+ * Records a listen being set up in the rump server (socket, bind, listen).
+ * Node listens synchronously, so a program may connect to its own server
+ * the moment `listen()` returns; {@link listensSettled} lets such a connect
+ * wait for the listens begun before it.
+ */
+export function trackListen(p: Promise<unknown>): void {
+  listening.add(p);
+  const drop = (): void => void listening.delete(p);
+  p.then(drop, drop);
+}
+
+/** Resolves once every listen begun so far is set up (or failed); undefined when none is pending. */
+export function listensSettled(): Promise<unknown> | undefined {
+  return listening.size === 0 ? undefined : Promise.allSettled([...listening]);
 }
 
 /** A `dns.lookup`-shaped function, as `net.connect({ lookup })` takes. */

@@ -24,6 +24,7 @@ import {
   codedError,
   connectionFor,
   KeepAlive,
+  listensSettled,
   ignore,
   relabel,
   resolveIPv4,
@@ -265,6 +266,9 @@ export class Socket extends Duplex {
       this.#conn = conn;
       this.#life.attach(conn);
       const r = await resolveIPv4(host === 'localhost' ? '127.0.0.1' : host, 'connect', port, opts.lookup);
+      // A listen() that returned before this connect is in place natively: wait for ours.
+      const listens = listensSettled();
+      if (listens !== undefined) await listens;
       if (r.lookedUp) this.emit('lookup', null, r.address, 4, host);
       const fd = await conn.sys.socket('stream');
       if (this.destroyed) {

@@ -248,3 +248,62 @@ describe("drop-in: a program lives exactly as long as Node's would (handle ref c
     expect(r.timedOut).to.equal(true);
   });
 });
+
+describe('drop-in: listen(0) has its port when listen() returns, as in Node', function () {
+  this.timeout(30_000);
+  let daemon: Daemon;
+  before(async function () {
+    daemon = await startDaemon();
+    if (daemon.noTcp) {
+      console.log(`      skipped: ${daemon.noTcp}`);
+      this.skip();
+    }
+  });
+  after(async () => {
+    await closeSharedConnections();
+    await daemon?.stop();
+  });
+
+  it('net: address().port straight after listen(0) is the port it listens on (and two servers get two ports)', async () => {
+    const prog = serving(
+      `import net from 'node:net';
+       const a = net.createServer((c) => c.end('from a'));
+       a.listen(0);
+       const pa = a.address()?.port;
+       const b = net.createServer().listen(0);
+       const pb = b.address()?.port;
+       console.log('SYNC', pa, pb);
+       a.on('listening', () => {
+         console.log('PORT', a.address().port, a.address().port === pa);
+         a.on('connection', (c) => c.on('close', () => { a.close(); b.close(); }));
+       });`,
+      { rumpServer: daemon.url },
+    );
+    let out = '';
+    const done = prog.done.then((r) => ((out = r.stdout), r));
+    const port = await prog.port;
+    const s = createConnection({ port, host: '127.0.0.1', rumpServer: daemon.url });
+    expect(await received(s)).to.equal('from a');
+    const r = await done;
+    expect(r.code, r.stderr).to.equal(0);
+    const [, pa, pb] = /SYNC (\S+) (\S+)/.exec(out)!;
+    expect(Number(pa)).to.equal(port);
+    expect(Number(pb)).to.be.greaterThan(0).and.not.equal(port);
+    expect(out).to.include(`PORT ${port} true`);
+  });
+
+  it('http: createServer().listen(0).address().port is usable at once by the program itself', async () => {
+    const r = await runHijacked(
+      `import http from 'node:http';
+       const srv = http.createServer((req, res) => res.end('ok ' + req.url));
+       const port = srv.listen(0).address().port;
+       http.get('http://127.0.0.1:' + port + '/x', (res) => {
+         let b = ''; res.on('data', (c) => (b += c));
+         res.on('end', () => { console.log(res.statusCode, b); srv.close(); });
+       });`,
+      { rumpServer: daemon.url },
+    );
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.equal('200 ok /x\n');
+  });
+});
