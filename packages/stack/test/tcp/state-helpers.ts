@@ -17,6 +17,8 @@ export interface PeerOpts {
   /** The peer's TSval in its SYN-ACK (default 5000). */
   tsVal?: number;
   window?: number;
+  /** Virtual ms between our SYN and the SYN-ACK (the first RTT sample; default 0). */
+  rtt?: number;
 }
 
 /** An ESTABLISHED connection opened actively by the stack. */
@@ -42,6 +44,7 @@ export async function established(ch: Channel, peer: PeerOpts = {}): Promise<Est
   ch.localPort = syn.repr.srcPort;
   const iss = syn.repr.seq;
   const ts = peer.ts ?? true;
+  if (peer.rtt !== undefined) ch.clock.advance(peer.rtt);
   ch.inject({
     flags: SYN | ACK,
     seq: IRS,

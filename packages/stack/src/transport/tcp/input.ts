@@ -496,7 +496,7 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
   }
 
   const rec = recoveryOf(tp);
-  rec.onAckArrived(tp, ack, sackNews);
+  rec.onAckArrived(tp, ack, sb !== null && seg.sack !== null ? tcp.sackBlockScratch : tcp.emptyBlocks, sackNews);
   if (seqLeq(ack, tp.sndUna)) {
     // RFC 5681 2 "duplicate acknowledgment": nothing new, no data, same
     // window, something outstanding.

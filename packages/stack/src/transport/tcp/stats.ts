@@ -90,6 +90,25 @@ export function newTcpStats() {
     sackrexmit: 0,
     sackblocksSent: 0,
     sackblocksRcvd: 0,
+    // RACK-TLP (RFC 8985).
+    /** Ranges RACK marked lost (sent before a delivered segment, older than RTT + reordering window). */
+    rackLost: 0,
+    /** Loss recoveries RACK started. */
+    rackRecovery: 0,
+    /** Retransmissions RACK sent in recovery. */
+    rackRexmit: 0,
+    /** RACK reordering timer expirations. */
+    rackReoTimeouts: 0,
+    /** Reordering windows widened by a D-SACK (RFC 8985 6.2 step 4). */
+    rackReoWndGrown: 0,
+    /** Tail loss probes sent (PTO expirations that sent a probe). */
+    tlpProbes: 0,
+    /** Tail loss probes that carried new data rather than a retransmission. */
+    tlpProbesNew: 0,
+    /** Losses repaired by a tail loss probe (RFC 8985 7.4: congestion response taken). */
+    tlpRecoveries: 0,
+    /** Probes found unnecessary by a D-SACK (the original had arrived). */
+    tlpSpurious: 0,
     rttupdated: 0,
     // RFC 5961.
     challengeack: 0,

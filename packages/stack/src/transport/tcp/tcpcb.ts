@@ -17,6 +17,7 @@ import { ReassQueue } from './reass.js';
 import { RttEstimator } from './rtt.js';
 import { SackReceiver, SackScoreboard } from './sack.js';
 import type { LossRecovery } from './recovery/index.js';
+import type { RackState } from './recovery/rack.js';
 import { recoveryByIndex } from './recovery/select.js';
 import type { TcpProtocol } from './protocol.js';
 import { TcpTimers } from './timers.js';
@@ -207,6 +208,8 @@ export class TcpCb {
    * `TCP_RECOVERY`); see recovery/select.ts `recoveryOf` for the one acting.
    */
   recovery: LossRecovery;
+  /** RACK-TLP state (send times per range), made when RACK first acts on the connection. */
+  rack: RackState | null = null;
   /** The loss recovery under way, `null` outside recovery (replaces BSD's `TF_SACK_RECOVERY`-like flag). */
   recoveryActive: LossRecovery | null = null;
 

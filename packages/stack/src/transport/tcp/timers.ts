@@ -10,7 +10,8 @@
  *   the FIN-WAIT-2 idle limit). Retransmit and persist exclude each other as
  *   in BSD (`tcp_setpersist` asserts the rexmt timer is off);
  * - the delayed-ACK deadline (`TF_DELACK`, `tcp_delack_ticks`);
- * - the keepalive / connection-establishment deadline (`TCPT_KEEP`).
+ * - the keepalive / connection-establishment deadline (`TCPT_KEEP`);
+ * - RACK-TLP's reordering timer or tail loss probe ({@link RackTimer}).
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { Errno } from '../../kern/errno.js';
 import type { TimerHandle } from '../../kern/clock.js';
 import { SOOPT } from '../../socket/constants.js';
 import { tcpOutput } from './output.js';
+import { rackTimerFire } from './recovery/rack.js';
 import { recoveryOf } from './recovery/select.js';
 import { tcpClose, tcpDrop, tcpRespondKeepalive } from './subr.js';
 import { tcbClosed, TCPS, TF, type TcpCb } from './tcpcb.js';
@@ -30,6 +32,16 @@ export type TcpTimer =
   | { readonly kind: 'close'; at: number };
 
 const IDLE: TcpTimer = { kind: 'idle' };
+
+/**
+ * RACK-TLP's timer (RFC 8985): the reordering timer (6.2 step 5, a range
+ * may be lost once its RTT plus the reordering window has passed) or the
+ * tail loss probe's PTO (7.2). They run beside the retransmission timer,
+ * which stays armed behind them as the last resort.
+ */
+export type RackTimer = { readonly kind: 'idle' } | { readonly kind: 'reorder'; at: number } | { readonly kind: 'probe'; at: number };
+
+const RACK_IDLE: RackTimer = { kind: 'idle' };
 
 /** Most RTO expirations before a connection is dropped (`TCP_MAXRXTSHIFT`). */
 export const TCP_MAXRXTSHIFT = 12;
@@ -50,6 +62,10 @@ export class TcpTimers {
   delackAt = Infinity;
   /** Keepalive / establishment deadline (Infinity = off). */
   keepAt = Infinity;
+  /** RACK's reordering timer or the tail loss probe (idle unless RACK is in use). */
+  rack: RackTimer = RACK_IDLE;
+  private readonly reorderT = { kind: 'reorder' as const, at: 0 };
+  private readonly probeT = { kind: 'probe' as const, at: 0 };
   private handle: TimerHandle | null = null;
   private armedAt = Infinity;
   private readonly tp: TcpCb;
@@ -101,6 +117,19 @@ export class TcpTimers {
     this.main = IDLE;
   }
 
+  /** Arm RACK's reordering timer or the tail loss probe `ms` from now (one object each, reused). */
+  setRack(kind: 'reorder' | 'probe', ms: number): void {
+    const t = kind === 'reorder' ? this.reorderT : this.probeT;
+    t.at = this.tp.tcp.clock.now() + ms;
+    this.rack = t;
+    this.schedule(t.at);
+  }
+
+  /** Stop RACK's timer. */
+  stopRack(): void {
+    this.rack = RACK_IDLE;
+  }
+
   /** Arm the delayed ACK unless armed. */
   setDelack(ms: number): void {
     if (this.delackAt !== Infinity) return;
@@ -122,6 +151,7 @@ export class TcpTimers {
   /** Cancel everything (the connection is closed). */
   cancelAll(): void {
     this.main = IDLE;
+    this.rack = RACK_IDLE;
     this.delackAt = Infinity;
     this.keepAt = Infinity;
     if (this.handle !== null) this.tp.tcp.clock.clearTimeout(this.handle);
@@ -154,6 +184,12 @@ export class TcpTimers {
       tcpTimerKeep(tp);
       if (tcbClosed(tp)) return;
     }
+    const rk = this.rack;
+    if (rk.kind !== 'idle' && rk.at <= now) {
+      this.rack = RACK_IDLE;
+      rackTimerFire(tp, rk.kind);
+      if (tcbClosed(tp)) return;
+    }
     const m = this.main;
     if (m.kind !== 'idle' && m.at <= now) {
       this.main = IDLE;
@@ -165,6 +201,8 @@ export class TcpTimers {
     let next = Math.min(this.delackAt, this.keepAt);
     const mm = this.main;
     if (mm.kind !== 'idle' && mm.at < next) next = mm.at;
+    const rr = this.rack;
+    if (rr.kind !== 'idle' && rr.at < next) next = rr.at;
     if (next !== Infinity) this.schedule(next);
   }
 }

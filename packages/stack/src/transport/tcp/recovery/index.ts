@@ -28,9 +28,10 @@ import { TcpFlag } from '../../../wire/tcp.js';
 import { seqOffset } from '../seq.js';
 import { tcpSendSegment, sndBufSeq } from '../output.js';
 import { TF, type TcpCb } from '../tcpcb.js';
+import type { SackBlock } from '../sack.js';
 
 /** Names of the loss recovery algorithms, by their `net.inet.tcp.recovery` number. */
-export const RECOVERY_NAMES = ['newreno', 'sack'] as const;
+export const RECOVERY_NAMES = ['newreno', 'sack', 'rack'] as const;
 
 /** A loss recovery algorithm's name. */
 export type RecoveryName = (typeof RECOVERY_NAMES)[number];
@@ -48,10 +49,11 @@ export interface LossRecovery {
   readonly usesSack: boolean;
   /**
    * Every ACK that passed the acceptability tests, before the duplicate /
-   * new-data split (RACK records deliveries here). `sackNews` is the bytes
-   * the ACK newly SACKed.
+   * new-data split (RACK records deliveries here): `blocks` are the ACK's
+   * SACK blocks (validated by the scoreboard, which has taken them in),
+   * `sackNews` the bytes they newly SACKed.
    */
-  onAckArrived(tp: TcpCb, ack: number, sackNews: number): void;
+  onAckArrived(tp: TcpCb, ack: number, blocks: readonly SackBlock[], sackNews: number): void;
   /**
    * A duplicate ACK (RFC 5681 section 2 definition; `tp.dupacks` already
    * counts it).

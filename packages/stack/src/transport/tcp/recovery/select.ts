@@ -6,6 +6,7 @@
  */
 import type { TcpCb } from '../tcpcb.js';
 import { RECOVERY_NAMES, sackUsable, type LossRecovery, type RecoveryName } from './index.js';
+import { rackRecovery } from './rack.js';
 import { renoRecovery } from './reno.js';
 import { sackRecovery } from './sack.js';
 
@@ -16,6 +17,8 @@ export function recoveryByName(name: string): LossRecovery | undefined {
       return renoRecovery;
     case 'sack':
       return sackRecovery;
+    case 'rack':
+      return rackRecovery;
     default:
       return undefined;
   }
