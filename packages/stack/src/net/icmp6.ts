@@ -187,6 +187,9 @@ export class Icmp6 {
         this.in6.nd.input(m, off, len, info, ifp);
         return;
       case Icmp6Type.MLD_QUERY:
+        this.in6.mld.queryInput(m.data, m.off + off, Math.min(len, m.len - off), info.src, info.ttl, ifp);
+        mFreem(m);
+        return;
       case Icmp6Type.MLD_REPORT:
       case Icmp6Type.MLD_DONE:
       case Icmp6Type.MLDV2_REPORT:

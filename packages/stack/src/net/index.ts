@@ -47,6 +47,7 @@ export { Icmp6, icmp6Errno, quotedUpperLayer, zoneOf } from './icmp6.js';
 export type { Icmp6Tunables, Ping6Options, Ping6Reply } from './icmp6.js';
 export { Nd6, ND6_DEFAULTS, randomReachable } from './nd6.js';
 export type { Nd6EntryInfo, Nd6State, Nd6Tunables } from './nd6.js';
+export { Mld6, MldRecord, IP6_ALL_MLDV2_ROUTERS, mldReportable } from './mld6.js';
 export { Route6Table } from './route6.js';
 export type { Route6, Route6Kind } from './route6.js';
 export {

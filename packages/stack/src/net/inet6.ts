@@ -23,6 +23,7 @@ import { Icmp6, type Icmp6Tunables } from './icmp6.js';
 import { ip6Mask, linkLocalFromMac, solicitedNode, type In6Ifaddr } from './in6.js';
 import type { Ifnet } from './ifnet.js';
 import { ip6Output, nextHop6, pathMtu6, pmtuUpdate6, selectSource6 } from './ipv6-output.js';
+import { Mld6, MldRecord } from './mld6.js';
 import { ND6_DEFAULTS, Nd6, type Nd6Tunables } from './nd6.js';
 import type { IpOutput, Ip6Output } from './protosw.js';
 import { Reass6, type Reass6Limits } from './reass6.js';
@@ -69,6 +70,8 @@ export class Inet6 {
   /** Path MTUs learnt from packet too big, by destination. */
   readonly pmtu = new Map<string, PmtuEntry>();
   readonly nd: Nd6;
+  /** MLDv2 reports for the groups ND needs (`mld6.ts`). */
+  readonly mld: Mld6;
   readonly icmp: Icmp6;
   readonly reass: Reass6;
   /** The IPv6 downward calls with their IPv6-only options (zone, DAD's `::` source). */
@@ -88,6 +91,7 @@ export class Inet6 {
     this.reassLimits = { timeout: 60, maxfragpackets: Math.min(200, maxfrags), maxfrags, maxfragsperpacket: 64 };
     this.icmp = new Icmp6(this, this.icmpTun);
     this.nd = new Nd6(this, this.ndTun);
+    this.mld = new Mld6(this);
     this.reass = new Reass6(net.clock, this.ip6stat, this.reassLimits, {
       paramProblem: (m, code, pointer) => this.icmp.error(m, 4, code, pointer),
       timeout: (first) => this.icmp.reassTimeout(first),
@@ -137,8 +141,11 @@ export class Inet6 {
   ifup(ifp: Ifnet, up: boolean): void {
     if (!up) {
       this.nd.purge(ifp);
+      this.mld.purge(ifp);
       return;
     }
+    // RFC 3810 6.1: a link coming (back) up hears of every group again.
+    for (const g of ifp.groups6) this.mld.stateChange(ifp, g.addr, MldRecord.CHANGE_TO_EXCLUDE);
     for (const ia of ifp.addrs6) if (ia.state === 'tentative') this.nd.startDad(ifp, ia);
   }
 
@@ -194,14 +201,20 @@ export class Inet6 {
   joinGroup(ifp: Ifnet, g: Ip6Address): void {
     const m = ifp.groups6.find((x) => x.addr.equals(g));
     if (m !== undefined) m.refs++;
-    else ifp.groups6.push({ addr: g, refs: 1 });
+    else {
+      ifp.groups6.push({ addr: g, refs: 1 });
+      this.mld.stateChange(ifp, g, MldRecord.CHANGE_TO_EXCLUDE);
+    }
   }
 
   /** Leave group `g` on `ifp` (when the last reference goes). */
   leaveGroup(ifp: Ifnet, g: Ip6Address): void {
     const i = ifp.groups6.findIndex((x) => x.addr.equals(g));
     if (i < 0) return;
-    if (--ifp.groups6[i]!.refs <= 0) ifp.groups6.splice(i, 1);
+    if (--ifp.groups6[i]!.refs <= 0) {
+      ifp.groups6.splice(i, 1);
+      this.mld.stateChange(ifp, g, MldRecord.CHANGE_TO_INCLUDE);
+    }
   }
 
   /** Whether the group in `b[off .. off + 16)` is joined on `ifp`. Allocates nothing. */
@@ -302,6 +315,7 @@ export class Inet6 {
     this.sweepTimer = null;
     this.icmp.close();
     this.nd.purge();
+    this.mld.purge();
     this.reass.drain();
     this.pmtu.clear();
   }

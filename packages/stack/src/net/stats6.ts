@@ -130,8 +130,14 @@ export function newIcmp6Stats() {
     ctlinput: 0,
     /** Errors about a protocol without a v6 transport. */
     noproto: 0,
-    /** MLD messages received (queries are not answered: see the architecture notes). */
+    /** MLD reports and dones received (a host ignores other listeners' reports, RFC 3810 6). */
     mld: 0,
+    /** MLD queries received and answered (RFC 3810 6.2). */
+    mldquery: 0,
+    /** MLD queries refused: not from a link-local source, hop limit not 1, too short (RFC 3810 5.1.14). */
+    mldbad: 0,
+    /** MLDv2 reports sent (joins, leaves, answers to queries). */
+    mldreport: 0,
     /** Informational messages of unknown type, ignored (RFC 4443 2.4 (b)). */
     unknowntype: 0,
     /** Path-MTU entries learnt from packet too big. */

@@ -106,3 +106,56 @@ describe('IPv6 Neighbor Discovery: NUD states (RFC 4861 7.3.2)', () => {
     a.pool.assertAllFree();
   });
 });
+
+describe('MLDv2 (RFC 3810): the reports ND needs behind a snooping switch', () => {
+  it('reports a joined solicited-node group with a router alert, answers a query, never reports all-nodes', async () => {
+    const clock = new ManualClock();
+    const wire = new MemWire({ clock });
+    const a = stackOn(clock);
+    const sniff = wire.attachLink({ name: 'sniff0' });
+    const frames: Uint8Array[] = [];
+    sniff.attach((fs) => fs.forEach((f) => frames.push(f.slice())));
+    const ifp = a.attachLink(wire.attachLink({ name: 'wire0' }), { addrs: ['fd00::1/64'] });
+    await settle(4);
+    const reports = (): Uint8Array[] => frames.filter((f) => f[0] === 0x33 && f[5] === 0x16 && f[12] === 0x86 && f[13] === 0xdd);
+    // One report per solicited-node group joined (link-local and fd00::1: different low 24 bits).
+    const groups = reports().map((f) => {
+      expect(f[14 + 6]).to.equal(0); // next header: hop-by-hop
+      expect(f[14 + 7]).to.equal(1); // hop limit 1
+      expect([...f.subarray(54, 58)]).to.deep.equal([58, 0, 5, 2]); // router alert
+      expect(f[62]).to.equal(143);
+      expect(f[70]).to.equal(4); // CHANGE_TO_EXCLUDE
+      return [...f.subarray(74, 90)].map((x) => x.toString(16).padStart(2, '0')).join('');
+    });
+    expect(groups).to.have.length(2);
+    expect(groups.every((g) => g.startsWith('ff0200000000000000000001ff'))).to.equal(true);
+    expect(groups.some((g) => g === 'ff020000000000000000000000000001')).to.equal(false);
+    // A general query from a router: answered within its maximum response delay with both groups.
+    const q = new Uint8Array(40 + 8 + 28);
+    q.set([0x60, 0, 0, 0, 0, 36, 0, 1], 0); // HBH next, hop limit 1
+    q.set([0xfe, 0x80], 8);
+    q[23] = 1;
+    q.set([0xff, 0x02], 24);
+    q[39] = 1;
+    q.set([58, 0, 5, 2, 0, 0, 1, 0], 40);
+    q.set([130, 0, 0, 0, 0x03, 0xe8], 48); // max response 1000 ms
+    const { internetChecksum } = await import('../../src/wire/checksum.js');
+    const { pseudoHeaderSum6, Ipv6Packet } = await import('../../src/wire/ipv6.js');
+    const ip = new Ipv6Packet(q);
+    const c = internetChecksum(q, 48, 28, pseudoHeaderSum6(ip.src, ip.dst, 58, 28));
+    q[50] = c >> 8;
+    q[51] = c & 0xff;
+    const { etherInput } = await import('../../src/net/ethernet.js');
+    etherInput(a, ifp, Uint8Array.of(0x33, 0x33, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x77, 0x86, 0xdd, ...q));
+    expect(a.inet6.icmp6stat.mldquery).to.equal(1);
+    frames.length = 0;
+    clock.advance(1000);
+    await settle(4);
+    expect(reports()).to.have.length(1);
+    expect(reports()[0]![70]).to.equal(2); // MODE_IS_EXCLUDE
+    expect((reports()[0]![68]! << 8) | reports()[0]![69]!).to.equal(2); // two records
+    a.close();
+    wire.close();
+    a.pool.assertAllFree();
+  });
+});

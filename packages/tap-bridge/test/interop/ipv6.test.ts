@@ -3,7 +3,7 @@
  * namespace this file creates and deletes: Neighbor Discovery both ways,
  * `ping -6` both ways with 56 and 8000 bytes (fragmented both ways),
  * link-local with a zone, SLAAC from radvd's router advertisements, and
- * tshark on a capture of all of it.
+ * tshark on a capture of all of it (MLDv2 reports included).
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
@@ -141,18 +141,21 @@ describe('interop: IPv6 — ND and ping -6 with the Linux kernel (tap in a netns
   it('records it all, and tshark finds no malformed packet or bad ICMPv6 checksum', async function () {
     if (!tsharkOk) skipWith(this, 'no tshark (apt-get install tshark)');
     const e = env!;
+    const stackLl = e.stack.ifnet(e.ifname).addrs6[0]!.addr.toString();
     e.stack.close(); // the pcap is complete on disk
-    const { problems, packets, rows } = await tsharkProblems(e.pcapFile!, ['icmpv6.type', 'ipv6.src', 'ipv6.fraghdr.more']);
+    const { problems, packets, rows } = await tsharkProblems(e.pcapFile!, ['icmpv6.type', 'ipv6.src', 'ipv6.fraghdr.more', 'eth.src']);
     expect(problems, problems.join('\n')).to.deep.equal([]);
     const bad6 = await tshark(e.pcapFile!, ['-Y', 'icmpv6.checksum.status == 2 || ipv6.fragment.error || ipv6.fragment.overlap']);
     expect(bad6, bad6.join('\n')).to.deep.equal([]);
     const count = (pred: (r: Record<string, string>) => boolean): number => rows.filter(pred).length;
-    const fromStack = (r: Record<string, string>): boolean => r['ipv6.src'] === stack6 || r['ipv6.src']?.startsWith('fe80') === true;
+    const fromStack = (r: Record<string, string>): boolean => r['ipv6.src'] === stack6 || r['ipv6.src'] === stackLl;
     expect(packets).to.be.greaterThan(20);
     expect(count((r) => fromStack(r) && r['icmpv6.type'] === '135')).to.be.at.least(1); // our NS
     expect(count((r) => r['ipv6.src'] === stack6 && r['icmpv6.type'] === '136')).to.be.at.least(1); // our NA
     expect(count((r) => r['ipv6.src'] === stack6 && r['icmpv6.type'] === '129')).to.be.at.least(5);
     expect(count((r) => r['ipv6.src'] === stack6 && r['ipv6.fraghdr.more'] === '1')).to.be.at.least(15);
+    // Our MLDv2 reports, well formed (from :: while the address was tentative, RFC 3590 4).
+    expect(count((r) => r['eth.src'] === e.stackMac && r['icmpv6.type'] === '143')).to.be.at.least(2);
   });
 });
 
