@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     const srv = await spawnServer(['--log-level', 'error', '--frame-timeout', '600000', url]);
     const pid = srv.proc.pid!;
     try {
-      await goodTransfer(url, port++); // warm-up
+      for (let i = 0; i < 3; i++) await goodTransfer(url, port++); // warm-up (JIT)
       const alone: number[] = [];
       for (let i = 0; i < RUNS; i++) {
         const g = await goodTransfer(url, port++);
