@@ -47,7 +47,8 @@ export function tcpRcvSpace(tp: TcpCb): number {
   if (so === null) return 0;
   const rcv = so.rcv;
   const q = tp.reass.mbcnt;
-  const space = q === 0 ? rcv.space() : Math.max(0, Math.min(rcv.hiwat - rcv.cc, rcv.mbmax - rcv.mbcnt - q));
+  // rcv.space() also keeps to the owner's socket-buffer account (the server's per-client quota).
+  const space = q === 0 ? rcv.space() : Math.max(0, Math.min(rcv.space(), rcv.mbmax - rcv.mbcnt - q));
   if (tp.tcp.pool.underPressure) return Math.min(space, PRESSURE_WINDOW_SEGS * tp.ourMss);
   return space;
 }
