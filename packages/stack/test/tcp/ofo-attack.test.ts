@@ -5,8 +5,10 @@
  * cluster and stop the stack. Now the out-of-order queues together stay
  * within their budget, each within its connection's share, every refusal
  * and prune is counted — and a well-behaved 8 MiB download from the same
- * stack, running meanwhile, completes with the right sha256. Afterwards the
- * pool is all free. Everything runs on the in-memory wire (switched, so the
+ * stack, running meanwhile, completes with the right sha256; and a lossy
+ * upload to it, which needs out-of-order space of its own while the flood
+ * holds the whole budget, gets it (the budget is shared: the attackers'
+ * queues are pruned) and completes too. Afterwards the pool is all free. Everything runs on the in-memory wire (switched, so the
  * client does not see the flood), on a ManualClock.
  */
 import { expect } from 'chai';
@@ -107,6 +109,54 @@ describe('tcp: an out-of-order flood on ten connections (issue 10)', function ()
     pair.flush();
     expect(attackedTcbs(pair, 8080).length).to.equal(0);
     expect([budget.clusters, budget.mbufs, budget.activeQueues]).to.deep.equal([0, 0, 0]);
+    pair.close();
+    expect(pair.a.pool.isAllFree(), 'client pool all free').to.equal(true);
+    expect(victim.pool.isAllFree(), 'victim pool all free').to.equal(true);
+  });
+
+  it('a lossy 8 MiB upload to the flooded stack still gets its share of the budget and completes intact', async () => {
+    const pair = new WirePair({ switched: true, nmbclusters: 16384, seed: 77 });
+    const victim = pair.b;
+    const clock = pair.clock as ManualClock;
+    const tun = victim.tcp.tun;
+    const lfd = victim.table.socket(AF_INET, SOCK.STREAM, 0).fd;
+    expect(victim.table.bind(lfd, sockaddrIn(0, 8080))).to.equal(0);
+    expect(victim.table.listen(lfd, 64)).to.equal(0);
+    const evil = new OfoAttacker(pair.wire, { ip: EVIL, victimIp: B, victimMac: victim.link.mac, port: 8080, conns: 10 });
+    victim.net.stack.arpAdd('10.0.0.66', macToString(evil.mac));
+    evil.sendSyns();
+    pair.flush();
+    expect(evil.established).to.equal(10);
+    // Fill the budget first: the upload's losses must then compete for it.
+    for (let r = 0; r < 20; r++) {
+      evil.flood(50);
+      pair.flush();
+    }
+    const budget = victim.tcp.reassBudget;
+    expect(budget.mbufs, 'the flood holds the whole budget').to.be.at.least(tun.reassMaxMbufs - 2);
+    const c = await connectPair(pair, 80);
+    pair.a.link.setFaults({ drop: 0.02 }); // the client's frames to the victim: 2 % lost
+    const legit = (c.b.pcb as { ppcb: TcpCb }).ppcb;
+    const f = new Flow(c.a, c.b, 8 * MiB, pattern(MiB + 29, 5));
+    let legitPeak = 0;
+    for (let i = 0; i < 5_000_000 && !f.done; i++) {
+      if (i % 4 === 0) evil.flood(20);
+      const moved = f.step();
+      pair.flush();
+      if (legit.reass.length > legitPeak) legitPeak = legit.reass.length;
+      if (budget.clusters > tun.reassMaxClusters || budget.mbufs > tun.reassMaxMbufs) expect.fail('budget passed');
+      if (!moved) clock.advance(1);
+    }
+    expect(f.received, 'upload complete').to.equal(8 * MiB);
+    expect(f.rxHash.digest('hex'), 'sha256').to.equal(f.txHash.digest('hex'));
+    const st = victim.tcp.stats;
+    expect(pair.a.tcp.stats.sackrecovery, 'losses were recovered with SACK').to.be.greaterThan(0);
+    expect(legitPeak, 'the upload queued out-of-order data despite the full budget').to.be.greaterThan(0);
+    expect(st.rcvooprunedother, 'attackers were pruned to make room for it').to.be.greaterThan(0);
+    console.log(`      lossy upload: its out-of-order queue peaked at ${legitPeak} entries; ${st.rcvooprunedother} attacker entries pruned for fairness`);
+    evil.resetAll();
+    pair.a.link.setFaults(null);
+    pair.flush();
     pair.close();
     expect(pair.a.pool.isAllFree(), 'client pool all free').to.equal(true);
     expect(victim.pool.isAllFree(), 'victim pool all free').to.equal(true);
