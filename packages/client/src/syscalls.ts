@@ -356,7 +356,8 @@ export interface SyscallArgs {
   'ctl.sysctl': CtlSysctlArgs;
   'ctl.ping': CtlPingArgs;
   'ctl.halt': Empty;
-  'ctl.clients': Empty;
+  /** Paged as the other listings: `cursor` is the previous page's `next`. */
+  'ctl.clients': { cursor?: string; limit?: number };
   'ctl.usage': Empty;
 }
 
@@ -389,7 +390,7 @@ export interface SyscallResults {
   'ctl.ping': { dst: string; sent: number; received: number; replies: CtlPingReply[] };
   'ctl.halt': Empty;
   /** `hidden`: clients left out because the caller is not admin (it sees only itself). */
-  'ctl.clients': { server: CtlServerInfo; clients: CtlClient[]; hidden?: number };
+  'ctl.clients': { server: CtlServerInfo; clients: CtlClient[]; hidden?: number; next?: string; total?: number };
   'ctl.usage': CtlUsageResult;
 }
 
@@ -567,7 +568,7 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
     ttl: opt(intIn(1, 255)),
   }),
   'ctl.halt': plain({}),
-  'ctl.clients': plain({}),
+  'ctl.clients': plain({ cursor: opt(listCursor), limit: opt(rowLimit) }),
   'ctl.usage': plain({}),
 };
 

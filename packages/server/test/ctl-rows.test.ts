@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import { Ip6Address, createNetStack, type TcpConnInfo } from '@rumpnet/stack';
 import { MAX_HEAD, packHead, type CtlSocket } from '../src/proto/index.js';
-import { PAGE_HEAD_BUDGET, connRow, socketPage, type Page, type SocketPageEnv } from '../src/ctl/listing.js';
+import { PAGE_HEAD_BUDGET, clientPage, connRow, socketPage, type Page, type SocketPageEnv } from '../src/ctl/listing.js';
 import { SliceRunner, type SliceJob } from '../src/ctl/slices.js';
 import { AF_INET, SOCK, inetAton, sockaddrIn } from '../src/stackapi.js';
 import type { ClientProcess } from '../src/syscalls/process.js';
@@ -119,6 +119,24 @@ describe('ctl listings: pages and slices', () => {
     const v6 = connRow({ ...base, laddr: Ip6Address.parse('::1')!, faddr: Ip6Address.parse('fe80::1')! } as TcpConnInfo);
     expect(v6.local).to.deep.equal({ family: 'inet6', address: '::1', port: 80 });
     expect(v6.foreign).to.deep.equal({ family: 'inet6', address: 'fe80::1', port: 4711 });
+  });
+
+  it('clients come in pages that fit one head, each client once, in session order', () => {
+    const procs = Array.from({ length: 2000 }, (_, i) => ({ session: { id: i + 1 } }) as unknown as ClientProcess);
+    const row = (p: ClientProcess) => ({
+      session: p.session.id, pid: 1000 + p.session.id, name: `client-${p.session.id}`, since: 0, fds: 3, inFlight: 1,
+      counters: Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`counter${k}`, 123456 * k])),
+    });
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    for (let pages = 1; pages < 1000; pages++) {
+      const { value } = drive(clientPage(procs, row, cursor, undefined, 300));
+      expect(packHead(value.rows).length + 300).to.be.at.most(PAGE_HEAD_BUDGET);
+      seen.push(...value.rows.map((r) => r.session));
+      if (value.next === undefined) break;
+      cursor = value.next;
+    }
+    expect(seen).to.deep.equal(procs.map((p) => p.session.id));
   });
 
   it('SliceRunner: round robin — a client with many queued jobs does not hold back another; EAGAIN beyond the queue; abort drops', async () => {

@@ -22,11 +22,12 @@ import type {
   SyscallArgs,
   SyscallResults,
 } from '../proto/index.js';
+import { packHead } from '../proto/index.js';
 import type { SyscallHandler } from '../session/index.js';
 import { inetNtoa, type SocketLayer, type Stack } from '../stackapi.js';
 import type { ClientProcess } from '../syscalls/process.js';
 import { fail } from '../syscalls/convert.js';
-import { arpPage, socketPage } from './listing.js';
+import { arpPage, clientPage, socketPage } from './listing.js';
 import type { SliceRunner } from './slices.js';
 
 type Handler<K extends keyof SyscallArgs> = SyscallHandler<SyscallArgs[K], SyscallResults[K]>;
@@ -113,7 +114,12 @@ export function interfaces(stack: Stack, only?: string): CtlInterface[] {
 
 /** Every client with its counters (`rumpctl clients`). */
 export function clientList(procs: readonly ClientProcess[]): CtlClient[] {
-  return procs.map((p) => ({
+  return procs.map(clientRow);
+}
+
+/** One client's row of `rumpctl clients`. */
+export function clientRow(p: ClientProcess): CtlClient {
+  return {
     session: p.session.id,
     // The kernel's record (SO_PEERCRED) when there is one; else what the client said.
     pid: p.session.auth.cred?.pid || (p.session.peer?.pid ?? null),
@@ -124,7 +130,7 @@ export function clientList(procs: readonly ClientProcess[]): CtlClient[] {
     fds: p.table.size,
     inFlight: p.session.inFlight,
     counters: { ...p.session.counters } as unknown as Record<string, number>,
-  }));
+  };
 }
 
 /** The server's own line of `rumpctl clients`. */
@@ -259,9 +265,20 @@ export function ctlHandlers(env: CtlEnv): CtlHandlers {
       return {};
     },
 
-    async 'ctl.clients'() {
-      // A non-admin gets only its own row: the guard (privilege.ts) cuts the list.
-      return { server: serverInfo(env), clients: clientList(env.processes()) };
+    async 'ctl.clients'(session, a, ctx) {
+      // Other clients' details are for admins (the guard in privilege.ts cuts any list too).
+      const all = env.processes();
+      const visible = session.auth.admin ? all : all.filter((p) => p.session === session);
+      const hidden = all.length - visible.length;
+      const server = serverInfo(env);
+      const reserve = packHead(server).length;
+      const page = await env.runner.run(session, () => clientPage(visible, clientRow, a.cursor, a.limit, reserve), ctx.signal);
+      return {
+        server,
+        clients: page.rows,
+        ...(hidden > 0 ? { hidden } : {}),
+        ...(page.next !== undefined ? { next: page.next, total: page.total } : {}),
+      };
     },
   };
 }

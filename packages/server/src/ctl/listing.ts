@@ -12,12 +12,13 @@
  * never missed. TCP connections that outlived their socket (TIME-WAIT,
  * LAST-ACK: no id) come after the sockets, by position; so do ARP entries.
  * Cursor text: `s<id>` (after that socket), `t<n>` (after n socketless
- * connections), `a<n>` (after n ARP entries).
+ * connections), `a<n>` (after n ARP entries), `c<session>` (after that
+ * client: session numbers only grow too).
  *
  * @module
  */
 import { Errno, type TcpConnInfo } from '@rumpnet/stack';
-import type { CtlArpEntry, CtlSocket } from '../proto/index.js';
+import type { CtlArpEntry, CtlClient, CtlSocket } from '../proto/index.js';
 import { CTL_ROWS_DEFAULT, MAX_HEAD, packHead } from '../proto/index.js';
 import { fail, fromSockaddr } from '../syscalls/convert.js';
 import { SS, ipToString, type Socket, type SocketLayer, type Stack } from '../stackapi.js';
@@ -206,4 +207,34 @@ export function* arpPage(stack: Stack, cursor: string | undefined, limit = CTL_R
     if ((k - skip + 1) % ROW_UNIT === 0) yield;
   }
   return k < all.length ? { rows, next: `a${k}`, total: all.length } : { rows, total: all.length };
+}
+
+/**
+ * One page of `rumpctl clients` after `cursor` (`c<session>`): the rows
+ * `row` makes of `procs` (in session order), at most `limit` and
+ * {@link PAGE_HEAD_BUDGET} bytes less `reserve` (the server line beside them).
+ */
+export function* clientPage(
+  procs: readonly ClientProcess[],
+  row: (p: ClientProcess) => CtlClient,
+  cursor: string | undefined,
+  limit = CTL_ROWS_DEFAULT,
+  reserve = 0,
+): SliceJob<Page<CtlClient>> {
+  const after = parseCursor(cursor, 'c')?.n ?? 0;
+  const list = [...procs].filter((p) => p.session.id > after).sort((a, b) => a.session.id - b.session.id);
+  yield;
+  const rows: CtlClient[] = [];
+  let bytes = reserve;
+  let k = 0;
+  for (; k < list.length && rows.length < limit; k++) {
+    const r = row(list[k]!);
+    const b = rowBytes(r);
+    if (bytes + b > PAGE_HEAD_BUDGET) break;
+    rows.push(r);
+    bytes += b;
+    if ((k + 1) % ROW_UNIT === 0) yield;
+  }
+  const total = procs.length;
+  return k < list.length ? { rows, next: `c${rows.at(-1)?.session ?? after}`, total } : { rows, total };
 }

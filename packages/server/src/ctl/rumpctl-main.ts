@@ -287,8 +287,13 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
     .command('clients')
     .description('the server\'s parameters and its clients with their copyin/copyout counters')
     .action(async () => {
-      const r = await call('ctl.clients', {}, 'clients');
-      print(formatClients(r.server, r.clients, r.hidden ?? 0));
+      let first: SyscallResults['ctl.clients'] | undefined;
+      const { rows } = await allPages(async (cursor) => {
+        const r = await call('ctl.clients', cursor !== undefined ? { cursor } : {}, 'clients');
+        first ??= r;
+        return { rows: r.clients, next: r.next };
+      });
+      print(formatClients(first!.server, rows, first!.hidden ?? 0));
     });
 
   program

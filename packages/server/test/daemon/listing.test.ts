@@ -124,3 +124,39 @@ describe('ctl listings: paged and sliced, 20,000 sockets', function () {
     }
   });
 });
+
+describe('ctl listings: rumpctl clients with 200 clients, paged', function () {
+  this.timeout(60_000);
+
+  it('comes in pages (by limit, and by head size when many) and lists every client once', async () => {
+    const srv = await startServer();
+    const conns: RumpConnection[] = [];
+    try {
+      for (let i = 0; i < 200; i++) conns.push(await RumpConnection.connect(srv.url, { name: `c${i}` }));
+      type Page = { clients: { session: number; name: string }[]; next?: string; total?: number };
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let pages = 1; pages <= 10; pages++) {
+        const p = await conns[0]!.call<Page>('ctl.clients', { limit: 64, ...(cursor ? { cursor } : {}) });
+        expect(p.clients.length).to.be.at.most(64);
+        seen.push(...p.clients.map((c) => c.name));
+        if (p.next === undefined) {
+          expect(pages).to.equal(4); // 64 + 64 + 64 + 8
+          break;
+        }
+        expect(p.total).to.equal(200);
+        cursor = p.next;
+      }
+      expect(seen).to.deep.equal(conns.map((_, i) => `c${i}`));
+      let out = '';
+      const code = await runRumpctl(['-s', srv.url, 'clients'], { out: (s) => (out += s), err: () => {}, env: {} });
+      expect(code).to.equal(0);
+      for (let i = 0; i < 200; i++) expect(out, `c${i}`).to.match(new RegExp(`\\sc${i}\\s`));
+      expect(out.split('\n').filter((l) => /\syes\s+(c\d+|rumpctl)\s/.test(l))).to.have.length(201);
+    } finally {
+      for (const c of conns) await c.close();
+      await expectQuiet(srv);
+      await srv.close();
+    }
+  });
+});
