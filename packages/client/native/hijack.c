@@ -530,6 +530,12 @@ static const char *opt_name(int level, int name, const char **lv) {
   return NULL;
 }
 
+/** An option the contract has no name for: ENOPROTOOPT, and a line on stderr with RUMPHIJACK_DEBUG set. */
+static int unknown_opt(const char *call, int level, int name) {
+  if (getenv("RUMPHIJACK_DEBUG")) rn_warn("%s(level %d, option %d): no such option on the rump stack (ENOPROTOOPT)", call, level, name);
+  return fail(-ENOPROTOOPT);
+}
+
 static int tv_ms(const struct timeval *tv) {
   long long ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
   return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
@@ -549,7 +555,7 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
     return 0;
   }
   const char *lv, *n = opt_name(level, name, &lv);
-  if (!n) return fail(-ENOPROTOOPT);
+  if (!n) return unknown_opt("setsockopt", level, name);
   int64_t v;
   if (level == SOL_SOCKET && name == SO_LINGER) {
     if (!val || len < (socklen_t)sizeof(struct linger)) return fail(-EINVAL);
@@ -569,6 +575,33 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
   return e ? fail(e) : 0;
 }
 
+/**
+ * TCP_CONGESTION takes a string, which protocol version 1 cannot carry, so
+ * no socket can select another algorithm: each uses the stack's default,
+ * net.inet.tcp.congctl.selected (an index into CONGCTL_NAMES). iperf3
+ * reads it after connecting and gives up if it cannot.
+ */
+static int congestion_name(void *val, socklen_t *len) {
+  static const char *const names[] = {"newreno", "cubic"};
+  struct rn_req r;
+  struct rn_pending p;
+  msgpack_object *res;
+  rn_req_begin(&r, "ctl.sysctl", 1);
+  rn_pk_key(&r, "name"), rn_pk_str(&r, "net.inet.tcp.congctl.selected");
+  int e = call_simple(&r, &res, &p);
+  int64_t v = -1;
+  msgpack_object *rows = rn_map_get(res, "rows");
+  if (!e && rows && rows->type == MSGPACK_OBJECT_ARRAY && rows->via.array.size == 1) rn_obj_int(rn_map_get(&rows->via.array.ptr[0], "value"), &v);
+  rn_release(&p);
+  if (e) return fail(e);
+  if (v < 0 || v >= (int64_t)(sizeof names / sizeof names[0])) return fail(-ENOPROTOOPT);
+  size_t n = strlen(names[v]) + 1;
+  if (n > *len) n = *len;
+  memcpy(val, names[v], n);
+  *len = (socklen_t)n;
+  return 0;
+}
+
 int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
   struct rn_sock *s;
   int e = sock_or(fd, &s);
@@ -586,12 +619,13 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
     *len = sizeof tv;
     return 0;
   }
+  if (level == IPPROTO_TCP && name == 13 /* TCP_CONGESTION */ && s->type == SOCK_STREAM) return congestion_name(val, len);
   int64_t v;
   if (level == SOL_SOCKET && (name == SO_TYPE || name == SO_DOMAIN)) {
     v = name == SO_TYPE ? s->type : s->domain;
   } else {
     const char *lv, *n = opt_name(level, name, &lv);
-    if (!n) return fail(-ENOPROTOOPT);
+    if (!n) return unknown_opt("getsockopt", level, name);
     struct rn_req r;
     struct rn_pending p;
     msgpack_object *res;

@@ -13,27 +13,11 @@
  * msgpack-c) or `nc` is missing.
  */
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { RumpConnection } from '../src/index.js';
-import type { CtlNetstatResult } from '../src/syscalls.js';
 import { startDaemon, type Daemon } from './fixtures/daemon.js';
+import { POLLMIX, RUMPRUN, nativeSkipReason, waitListening } from './fixtures/native.js';
 import { watch, type Proc } from './tap/rig.js';
-
-const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
-/** The library, the wrapper and the C test program (built by `npm ci`: `make -C packages/client/native`). */
-export const HIJACK_LIB = here('../native/build/librumpnet-hijack.so');
-export const RUMPRUN = here('../bin/rumprun-native');
-export const POLLMIX = here('../native/build/pollmix');
-
-/** Why native hijack tests cannot run here, or undefined. */
-export function nativeSkipReason(tools: readonly string[]): string | undefined {
-  if (!existsSync(HIJACK_LIB)) return 'librumpnet-hijack.so is not built (needs msgpack-c: apt-get install libmsgpack-dev, then npm ci)';
-  for (const t of tools) if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) return `no '${t}' command (Debian: ${t === 'nc' ? 'netcat-openbsd' : t})`;
-  return undefined;
-}
 
 /** Runs `rumprun-native -s url -- ...argv` with stdin a pipe. */
 function native(url: string, argv: string[]): Proc & { stdin: NodeJS.WritableStream } {
@@ -55,22 +39,6 @@ async function exitOf(p: Proc, ms: number, what: string): Promise<number | strin
     return await Promise.race([p.exited, timeout]);
   } finally {
     clearTimeout(t);
-  }
-}
-
-/** Polls the server's socket table until a socket listens on `port` (bounded). */
-async function waitListening(url: string, port: number, ms = 5000): Promise<void> {
-  const c = await RumpConnection.connect(url, { name: 'native-test' });
-  try {
-    const until = Date.now() + ms;
-    for (;;) {
-      const r = await c.call<CtlNetstatResult>('ctl.netstat', { what: 'sockets', proto: 'tcp' });
-      if (r.sockets!.some((s) => s.local.port === port && s.state === 'LISTEN')) return;
-      if (Date.now() > until) throw new Error(`nothing listens on port ${port} in the stack`);
-      await new Promise((res) => setTimeout(res, 20));
-    }
-  } finally {
-    await c.close();
   }
 }
 
