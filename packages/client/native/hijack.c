@@ -252,7 +252,8 @@ static void drop(int fd) {
 
 int close(int fd) {
   rn_libc_init();
-  if (fd >= 0 && fd == rn_connfd) return 0; /* the server connection is the library's, not the program's */
+  /* the server connection and the placeholder are the library's, not the program's */
+  if (fd >= 0 && (fd == rn_connfd || fd == placeholder)) return 0;
   struct rn_sock *s = rn_sock_of(fd);
   if (!s) return rn_libc.close(fd);
   drop(fd);

@@ -74,7 +74,7 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
     const lines = p.stdout().trim().split('\n');
     expect(lines.filter((l) => l.startsWith('FAIL')), p.stderr()).to.deep.equal([]);
     expect(code, p.stdout() + p.stderr()).to.equal(0);
-    for (const c of ['connect-pollout', 'mixed-timeout', 'mixed-host-wins', 'mixed-rump-wins', 'mixed-both', 'select-both', 'select-timeout', 'fionread', 'dup', 'eof']) {
+    for (const c of ['connect-pollout', 'mixed-timeout', 'mixed-host-wins', 'mixed-rump-wins', 'mixed-both', 'select-both', 'select-timeout', 'fionread', 'dup', 'fork-child', 'fork-parent', 'eof']) {
       expect(lines, c).to.include(`ok ${c}`);
     }
     // its sockets came from the library's reserved range, not from the kernel's lowest free numbers

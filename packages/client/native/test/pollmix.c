@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,6 +144,28 @@ int main(void) {
   n = send(cli, "dup", 3, 0);
   n = recv(d, buf, sizeof buf, 0);
   CHECK("dup", n == 3 && memcmp(buf, "dup", 3) == 0, "recv %zd", n);
+
+  /*
+   * fork: the child's inherited rump sockets are the parent's session's,
+   * unusable there (EBADF) and closable without touching the parent's; a
+   * new socket in the child opens the child's own session.
+   */
+  pid_t pid = fork();
+  if (pid == 0) {
+    int bad = send(cli, "x", 1, MSG_NOSIGNAL) < 0 && errno == EBADF;
+    int closed = close(cli) == 0;
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof any;
+    int own = u >= 0 && bind(u, (struct sockaddr *)&any, sizeof any) == 0 && getsockname(u, (struct sockaddr *)&any, &al) == 0 && any.sin_port != 0;
+    _exit(bad && closed && own ? 0 : 10 + bad * 1 + closed * 2 + own * 4);
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK("fork-child", WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+  n = send(cli, "after-fork", 10, 0);
+  n = recv(d, buf, sizeof buf, 0);
+  CHECK("fork-parent", n == 10 && memcmp(buf, "after-fork", 10) == 0, "recv %zd", n);
 
   /* EOF: the peer's close is POLLIN and a 0-byte read */
   close(cli);
