@@ -9,7 +9,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4, isIPv6 } from 'node:net';
 import type * as netTypes from 'node:net';
-import { getSystemErrorMap } from 'node:util';
+import { getSystemErrorMap, inspect } from 'node:util';
 import { RumpConnection } from './connection.js';
 import { errnoValue, syscallError, type RumpSyscallError } from './errors.js';
 import { isDottedQuad } from './syscalls.js';
@@ -340,13 +340,31 @@ export function codedError<T extends Error = Error>(Ctor: new (m: string) => T, 
   return err;
 }
 
-/** Validates a port like Node (`ERR_SOCKET_BAD_PORT`); returns it as a number. */
+/** How Node's errors name a received value (`determineSpecificType` in lib/internal/errors.js). */
+export function receivedType(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'function') return `function ${v.name}`;
+  if (typeof v === 'object') return v.constructor?.name ? `an instance of ${v.constructor.name}` : inspect(v, { depth: -1 });
+  let shown = inspect(v, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof v} (${shown})`;
+}
+
+/**
+ * Validates a port like Node's `validatePort` (`ERR_SOCKET_BAD_PORT`, same
+ * message: `Port should be >= 0 and < 65536. Received type number (-1).`);
+ * returns it as a number.
+ */
 export function checkPort(port: unknown, name = 'Port', allowZero = true): number {
-  const n = typeof port === 'string' && port.trim() !== '' ? Number(port) : port;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535 || (!allowZero && n === 0)) {
-    throw codedError(RangeError, 'ERR_SOCKET_BAD_PORT', `${name} should be >= ${allowZero ? 0 : 1} and < 65536. Received ${String(port)}.`);
+  const ok =
+    (typeof port === 'number' || (typeof port === 'string' && port.trim().length !== 0)) &&
+    +port === +port >>> 0 &&
+    +port <= 0xffff &&
+    (allowZero || +port !== 0);
+  if (!ok) {
+    throw codedError(RangeError, 'ERR_SOCKET_BAD_PORT', `${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${receivedType(port)}.`);
   }
-  return n;
+  return +port;
 }
 
 /** Swallows the rejection of a best-effort call. */

@@ -22,6 +22,7 @@ import type { SockAddrIn } from './syscalls.js';
 import {
   checkPort,
   codedError,
+  receivedType,
   connectionFor,
   KeepAlive,
   listensSettled,
@@ -140,6 +141,50 @@ function acceptedChunks(s: Duplex): Buffer[] {
   return buffered.map((b) => b.chunk).filter((c): c is Buffer => Buffer.isBuffer(c) && c.length > 0);
 }
 
+/**
+ * Pushes to the readable side as net's `onStreamRead` does: an exception from
+ * a `'data'` (or `'end'`) listener is the program's uncaught exception, and
+ * reading goes on — it must not kill the recv loop that called push().
+ */
+function deliver(s: Duplex, chunk: Buffer | null): boolean {
+  try {
+    return s.push(chunk);
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+    return s.readableLength < s.readableHighWaterMark;
+  }
+}
+
+/** net's `onReadableStreamEnd`: without allowHalfOpen, a write after the peer's FIN is EPIPE. */
+function onReadableStreamEnd(this: Duplex): void {
+  if (!this.allowHalfOpen) this.write = writeAfterFIN as Duplex['write'];
+}
+
+/** net's `writeAfterFIN`. */
+function writeAfterFIN(this: Duplex, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  if (!this.writableEnded) return Duplex.prototype.write.call(this, chunk, encoding as BufferEncoding, cb as () => void);
+  const done = typeof encoding === 'function' ? encoding : cb;
+  const er = codedError(Error, 'EPIPE', 'This socket has been ended by the other party');
+  if (typeof done === 'function') process.nextTick(done as (e: Error) => void, er);
+  this.destroy(er);
+  return false;
+}
+
+/** net's `addClientAbortSignalOption`: destroy with an AbortError when the signal fires (next tick if it has). */
+function watchSignal(s: Duplex, signal: AbortSignal): void {
+  const onAbort = (): void => {
+    const err = new Error('The operation was aborted', { cause: signal.reason }) as Error & { code: string };
+    err.name = 'AbortError';
+    err.code = 'ABORT_ERR';
+    s.destroy(err);
+  };
+  if (signal.aborted) return void process.nextTick(onAbort);
+  signal.addEventListener('abort', onAbort, { once: true });
+  s.once('close', () => signal.removeEventListener('abort', onAbort));
+}
+
 /** Normalises `connect()`'s argument forms: `(options[, cb])`, `(port[, host][, cb])`, `(path[, cb])`. */
 export function normalizeConnectArgs(args: unknown[]): [TcpConnectOptions, (() => void) | undefined] {
   const last = args[args.length - 1];
@@ -176,6 +221,8 @@ export class Socket extends Duplex {
   #wantRead = false;
   #reading = false;
   #sent = 0;
+  /** resetAndDestroy(): close with a RST, without flushing. */
+  #resetting = false;
   /** The send (or gathered sends) in flight, if any. */
   #sending: Promise<void> | undefined;
   /** Bytes asked for by one recv: the given high-water mark, else {@link DEFAULT_RECV}. */
@@ -195,12 +242,15 @@ export class Socket extends Duplex {
       emitClose: false, // 'close' carries hadError and comes after close(2), as in net
       autoDestroy: true,
       decodeStrings: true,
-      ...(options.signal ? { signal: options.signal } : {}),
     });
     this.#rump = { ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}), ...(options.connection ? { connection: options.connection } : {}) };
     this.#recvLen = options.highWaterMark ?? DEFAULT_RECV;
     if (options.noDelay) this.#noDelay = true;
     if (options.keepAlive) this.#keepAlive = [true, options.keepAliveInitialDelay ?? 0];
+    // net's addClientAbortSignalOption, not the stream's own option: an already aborted
+    // signal destroys on the next tick, once this object is whole.
+    if (options.signal) watchSignal(this, options.signal);
+    this.on('end', onReadableStreamEnd);
     const init = (options as { [kAccepted]?: AcceptedInit })[kAccepted];
     if (init) {
       this.#conn = init.conn;
@@ -235,11 +285,25 @@ export class Socket extends Duplex {
   connect(...args: unknown[]): this {
     const [opts, cb] = normalizeConnectArgs(args);
     if (this.connecting || this.#fd !== undefined) throw codedError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting or connected');
-    if (this.destroyed) throw codedError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
+    // As net: a closed socket may connect again (its streams start afresh).
+    if (this.write !== Socket.prototype.write) this.write = Socket.prototype.write;
+    if (this.destroyed) {
+      this.#remote = undefined;
+      this.#local = undefined;
+      this.#resetting = false;
+      (this as unknown as { _undestroy(): void })._undestroy();
+    }
     if (typeof opts.path === 'string' && opts.path !== '') {
       const err = codedError(Error, 'ERR_RUMP_IPC', `rumpnet sockets are TCP/IP only: cannot connect to IPC path ${opts.path}`);
       process.nextTick(() => this.destroy(err));
       return this;
+    }
+    // Node's lookupAndConnect: no port at all, then the port's type, then its range.
+    if (opts.port === undefined || opts.port === null) {
+      throw codedError(TypeError, 'ERR_MISSING_ARGS', 'The "options" or "port" or "path" argument must be specified');
+    }
+    if (typeof opts.port !== 'number' && typeof opts.port !== 'string') {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "options.port" property must be one of type number or string. Received ${receivedType(opts.port)}`);
     }
     const port = checkPort(opts.port);
     if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
@@ -360,7 +424,7 @@ export class Socket extends Duplex {
       if (this.destroyed) break;
       if (n === 0) {
         this.#reading = false;
-        this.push(null); // FIN: end of stream (soreceive returns 0)
+        deliver(this, null); // FIN: end of stream (soreceive returns 0)
         // As net's onStreamRead: with nothing buffered, 'end' is due now even if nobody reads,
         // so an allowHalfOpen=false socket ends its side too and closes.
         this.read(0);
@@ -376,7 +440,7 @@ export class Socket extends Duplex {
       } else {
         chunk = buf.subarray(0, n);
       }
-      if (!this.push(chunk)) break;
+      if (!deliver(this, chunk)) break;
     }
     this.#reading = false;
   }
@@ -456,8 +520,9 @@ export class Socket extends Duplex {
     this.#clearTimer();
     const fd = this.#fd;
     const conn = this.#conn;
-    const inFlight = this.#sending;
-    const accepted = fd !== undefined && this.writableCorked === 0 ? acceptedChunks(this) : [];
+    const resetting = this.#resetting;
+    const inFlight = resetting ? undefined : this.#sending;
+    const accepted = fd !== undefined && !resetting && this.writableCorked === 0 ? acceptedChunks(this) : [];
     this.#fd = undefined;
     cb(err);
     const done = (): void => {
@@ -473,6 +538,10 @@ export class Socket extends Duplex {
     if (fd === undefined || !conn) return void process.nextTick(done);
     // The flush and the close are requests: the process waits for them, ref'd or not.
     const close = (): void => void this.#life.req(conn.sys.close(fd)).then(done, done);
+    if (resetting) {
+      // l_onoff 1, l_linger 0: soclose → tcp_disconnect → tcp_drop, a RST (SO_LINGER is seconds on the wire).
+      return void this.#life.req(conn.sys.setsockopt(fd, 'socket', 'SO_LINGER', 0)).then(close, close);
+    }
     if (inFlight === undefined && accepted.length === 0) return close();
     this.#life.req(lingerFlush(conn, fd, inFlight, gather(accepted), (c, f, b) => this.#sendOn(c, f, b))).then(close, close);
   }
@@ -601,8 +670,20 @@ export class Socket extends Duplex {
     return this;
   }
 
-  /** Closes the socket immediately (no SO_LINGER reset on the wire; the contract has no way to ask for one). */
+  /**
+   * Closes the connection with a RST (SO_LINGER on with a zero time, then
+   * close(2): `tcp_disconnect` drops the connection), so the peer sees
+   * ECONNRESET; unsent data is discarded. As net: waits for a connect in
+   * progress; an unconnected socket is destroyed with `ERR_SOCKET_CLOSED`.
+   */
   resetAndDestroy(): this {
-    return this.destroy();
+    if (this.#fd === undefined && !this.connecting) return this.destroy(codedError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed'));
+    const reset = (): void => {
+      this.#resetting = true;
+      this.destroy();
+    };
+    if (this.connecting) this.once('connect', reset);
+    else reset();
+    return this;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeSharedConnections, createConnection, createServer, type Server, type Socket } from '../src/index.js';
@@ -305,5 +305,32 @@ describe('drop-in: listen(0) has its port when listen() returns, as in Node', fu
     );
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.equal('200 ok /x\n');
+  });
+});
+
+describe("drop-in: errors and validation are Node's (the same program natively and under the hijack)", function () {
+  this.timeout(30_000);
+  let daemon: Daemon;
+  before(async function () {
+    daemon = await startDaemon();
+    if (daemon.noTcp) {
+      console.log(`      skipped: ${daemon.noTcp}`);
+      this.skip();
+    }
+  });
+  after(async () => {
+    await daemon?.stop();
+  });
+
+  it('bad ports (ERR_MISSING_ARGS, ERR_INVALID_ARG_TYPE, ERR_SOCKET_BAD_PORT and their messages), an aborted signal, EPIPE after the FIN, resetAndDestroy → ECONNRESET, connect() again, a throwing data listener', async () => {
+    const program = readFileSync(new URL('./fixtures/programs/net-errors.mjs', import.meta.url), 'utf8');
+    const native = await runHijacked(program, { rumpServer: undefined, native: true });
+    const rump = await runHijacked(program, { rumpServer: daemon.url });
+    expect(native.code, native.stderr).to.equal(0);
+    expect(rump.code, rump.stderr).to.equal(0);
+    const want = JSON.parse(native.stdout) as string[];
+    expect(want).to.include('b error ECONNRESET'); // the reference itself says what is asserted
+    expect(want).to.include('uncaught boom in data');
+    expect(JSON.parse(rump.stdout)).to.deep.equal(want);
   });
 });
