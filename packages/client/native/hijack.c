@@ -254,6 +254,7 @@ int close(int fd) {
   rn_libc_init();
   /* the server connection and the placeholder are the library's, not the program's */
   if (fd >= 0 && (fd == rn_connfd || fd == placeholder)) return 0;
+  rn_epoll_closed(fd);
   struct rn_sock *s = rn_sock_of(fd);
   if (!s) return rn_libc.close(fd);
   drop(fd);

@@ -8,6 +8,7 @@
  *             the caller's own buffers, leader/follower reading for threads.
  *   hijack.c  the descriptor table and the interposed libc calls.
  *   poll.c    poll/ppoll/select/pselect over host and rump descriptors.
+ *   io.c      the data calls; epoll.c: epoll sets holding rump descriptors.
  */
 #ifndef RN_H
 #define RN_H
@@ -132,5 +133,9 @@ int rn_poll1(struct rn_sock *s, short events, int timeout_ms);
 int rn_poll_mixed(struct pollfd *fds, nfds_t n, int timeout_ms);
 /** Resets the wake socket (after fork or a reconnect). */
 void rn_poll_reset(void);
+
+/* ----- epoll (epoll.c) ----- */
+/** close() of fd: forget it in the rump interest lists (and the list of an epoll descriptor fd). */
+void rn_epoll_closed(int fd);
 
 #endif

@@ -68,13 +68,13 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
   });
   after(async () => d?.stop());
 
-  it('a C program mixes a pipe and rump sockets in one poll() and select(), with a second thread calling', async () => {
+  it('a C program mixes a pipe and rump sockets in one poll(), select() and epoll set, with a second thread calling', async () => {
     const p = native(d.url, [POLLMIX]);
     const code = await exitOf(p, 20_000, 'pollmix');
     const lines = p.stdout().trim().split('\n');
     expect(lines.filter((l) => l.startsWith('FAIL')), p.stderr()).to.deep.equal([]);
     expect(code, p.stdout() + p.stderr()).to.equal(0);
-    for (const c of ['connect-pollout', 'mixed-timeout', 'mixed-host-wins', 'mixed-rump-wins', 'mixed-both', 'select-both', 'select-timeout', 'fionread', 'dup', 'fork-child', 'fork-parent', 'eof']) {
+    for (const c of ['connect-pollout', 'mixed-timeout', 'mixed-host-wins', 'mixed-rump-wins', 'mixed-both', 'select-both', 'select-timeout', 'epoll-add', 'epoll-timeout', 'epoll-rump', 'epoll-host', 'fionread', 'dup', 'fork-child', 'fork-parent', 'eof']) {
       expect(lines, c).to.include(`ok ${c}`);
     }
     // its sockets came from the library's reserved range, not from the kernel's lowest free numbers

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -137,6 +138,29 @@ int main(void) {
   tv = (struct timeval){0, 200000};
   rc = select((pfd[0] > srv ? pfd[0] : srv) + 1, &rs, NULL, NULL, &tv);
   CHECK("select-timeout", rc == 0 && !FD_ISSET(pfd[0], &rs) && !FD_ISSET(srv, &rs), "rc %d", rc);
+
+  /* epoll: a pipe (in the kernel's set) and a rump socket (kept by the library) in one set */
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 1}, got[4];
+  int ok = epoll_ctl(ep, EPOLL_CTL_ADD, pfd[0], &ev) == 0;
+  ev.data.u32 = 2;
+  ok = ok && epoll_ctl(ep, EPOLL_CTL_ADD, srv, &ev) == 0;
+  CHECK("epoll-add", ok && epoll_ctl(ep, EPOLL_CTL_ADD, srv, &ev) < 0 && errno == EEXIST, "epoll_ctl");
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  rc = epoll_wait(ep, got, 4, 200);
+  el_ms = ms_since(&t0);
+  CHECK("epoll-timeout", rc == 0 && el_ms >= 190, "rc %d after %ld ms", rc, el_ms);
+  pthread_create(&th, NULL, write_later, &l2);
+  rc = epoll_wait(ep, got, 4, 10000);
+  pthread_join(th, NULL);
+  CHECK("epoll-rump", rc == 1 && got[0].data.u32 == 2 && (got[0].events & EPOLLIN), "rc %d data %u", rc, got[0].data.u32);
+  n = recv(srv, buf, sizeof buf, 0);
+  pthread_create(&th, NULL, write_later, &l1);
+  rc = epoll_wait(ep, got, 4, 10000);
+  pthread_join(th, NULL);
+  CHECK("epoll-host", rc == 1 && got[0].data.u32 == 1 && (got[0].events & EPOLLIN), "rc %d data %u", rc, got[0].data.u32);
+  n = read(pfd[0], buf, sizeof buf);
+  close(ep);
 
   /* dup shares the socket; closing one number keeps the other working */
   int d = dup(srv);
