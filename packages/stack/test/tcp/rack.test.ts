@@ -5,6 +5,7 @@
  * (RFC 6675) where the two must differ.
  */
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { IPPROTO } from '../../src/socket/constants.js';
 import { TCP_OPT } from '../../src/transport/tcp/index.js';
 import { XmitLog, XF } from '../../src/transport/tcp/recovery/xmitlog.js';
@@ -261,6 +262,70 @@ describe('tcp RACK-TLP (RFC 8985)', () => {
       log.ack(6000, null);
       expect(log.size).to.equal(0);
       expect(log.end).to.equal(6000);
+    });
+
+    it('agrees with a byte-by-byte model under any sends, retransmissions, SACKs, losses and ACKs (property)', () => {
+      const U = 100; // bytes per model unit
+      const op = fc.oneof(
+        fc.record({ k: fc.constant('send' as const), n: fc.integer({ min: 1, max: 5 }), dt: fc.integer({ min: 0, max: 2 }) }),
+        fc.record({ k: fc.constant('rexmit' as const), a: fc.nat(40), n: fc.integer({ min: 1, max: 4 }), dt: fc.integer({ min: 0, max: 2 }) }),
+        fc.record({ k: fc.constant('sack' as const), a: fc.nat(40), n: fc.integer({ min: 1, max: 6 }) }),
+        fc.record({ k: fc.constant('lost' as const), t: fc.nat(60) }),
+        fc.record({ k: fc.constant('ack' as const), n: fc.integer({ min: 1, max: 6 }) }),
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 120 }), fc.integer({ min: 0, max: 0xffffffff }), (ops, base) => {
+          const log = new XmitLog(2); // tiny: every split may grow or compact the arrays
+          log.reset(base);
+          const ts: number[] = [];
+          const fl: number[] = [];
+          let una = 0; // model units
+          let now = 0;
+          const seq = (u: number): number => (base + u * U) >>> 0;
+          for (const o of ops) {
+            if (o.k === 'send') {
+              now += o.dt;
+              for (let i = 0; i < o.n; i++) {
+                ts.push(now);
+                fl.push(0);
+              }
+              log.record(seq(ts.length - o.n), o.n * U, now);
+            } else if (o.k === 'rexmit') {
+              now += o.dt;
+              const a = una + o.a;
+              const b = Math.min(a + o.n, ts.length);
+              if (a >= b) continue;
+              for (let i = a; i < b; i++) {
+                ts[i] = now;
+                fl[i] = (fl[i]! & ~XF.LOST) | XF.RETRANS;
+              }
+              log.record(seq(a), (b - a) * U, now);
+            } else if (o.k === 'sack') {
+              const a = una + o.a;
+              const b = Math.min(a + o.n, ts.length);
+              if (a >= b) continue;
+              for (let i = a; i < b; i++) fl[i] = (fl[i]! & ~XF.LOST) | XF.SACKED;
+              log.sack(seq(a), seq(b), null);
+            } else if (o.k === 'lost') {
+              for (let i = una; i < ts.length; i++) if ((fl[i]! & (XF.SACKED | XF.LOST)) === 0 && ts[i]! <= o.t) fl[i] = fl[i]! | XF.LOST;
+              log.markLost((_s, _e, t) => t <= o.t);
+            } else {
+              una = Math.min(una + o.n, ts.length);
+              log.ack(seq(una), null);
+            }
+            let sacked = 0;
+            let lost = 0;
+            for (let i = una; i < ts.length; i++) {
+              if (log.xmitTsOf(seq(i) + 50) !== ts[i] || log.flagsOf(seq(i)) !== fl[i]) return false;
+              if ((fl[i]! & XF.SACKED) !== 0) sacked += U;
+              if ((fl[i]! & XF.LOST) !== 0) lost += U;
+            }
+            if (log.sackedBytes !== sacked || log.lostBytes !== lost) return false;
+          }
+          return true;
+        }),
+        { numRuns: 300 },
+      );
     });
 
     it('grows and compacts without losing ranges across the 2^32 wrap', () => {

@@ -264,6 +264,9 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
         const r = text !== null ? recoveryByName(text) : n !== null && n >= 0 && n < RECOVERY_NAMES.length ? recoveryByIndex(n) : null;
         if (r === undefined) return Errno.ENOENT;
         if (r === null) return Errno.EINVAL;
+        // RACK's send-time log is only kept while RACK acts: unless its
+        // recovery is under way, a later RACK starts a fresh one.
+        if (r !== tp.recovery && tp.recoveryActive?.name !== 'rack') tp.rack = null;
         tp.recovery = r;
         return 0;
       }

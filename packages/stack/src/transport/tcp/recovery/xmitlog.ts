@@ -48,10 +48,12 @@ export class XmitLog {
   /** Bytes marked lost and not retransmitted since (counted out of the pipe). */
   lostBytes = 0;
 
-  constructor() {
-    this.seq = new Uint32Array(INITIAL_CAP);
-    this.ts = new Float64Array(INITIAL_CAP);
-    this.fl = new Uint8Array(INITIAL_CAP);
+  /** @param initialCap ranges room to start with (grows by doubling; small values exercise growth in tests). */
+  constructor(initialCap = INITIAL_CAP) {
+    const cap = Math.max(2, initialCap | 0);
+    this.seq = new Uint32Array(cap);
+    this.ts = new Float64Array(cap);
+    this.fl = new Uint8Array(cap);
   }
 
   /** Number of ranges held. */
@@ -93,8 +95,7 @@ export class XmitLog {
       const s = seqLt(seq, first) ? first : seq;
       const re = seqLt(e, this.end) ? e : this.end;
       if (seqLt(s, re)) {
-        const i0 = this.splitAt(s);
-        const i1 = this.splitAt(re);
+        const [i0, i1] = this.splitRange(s, re);
         for (let i = i0; i < i1; i++) {
           const f = this.fl[i]!;
           if ((f & XF.LOST) !== 0) this.lostBytes -= this.lenAt(i);
@@ -127,7 +128,8 @@ export class XmitLog {
     }
     const top = seqLt(una, this.end) ? una : this.end;
     if (!seqGt(top, this.seq[this.head]!)) return;
-    const cut = this.splitAt(top);
+    this.splitAt(top);
+    const cut = this.boundary(top);
     for (let i = this.head; i < cut; i++) {
       const f = this.fl[i]!;
       const l = this.lenAt(i);
@@ -152,8 +154,7 @@ export class XmitLog {
     if (seqLt(s, first)) s = first;
     if (seqGt(e, this.end)) e = this.end;
     if (!seqLt(s, e)) return;
-    const i0 = this.splitAt(s);
-    const i1 = this.splitAt(e);
+    const [i0, i1] = this.splitRange(s, e);
     for (let i = i0; i < i1; i++) {
       const f = this.fl[i]!;
       if ((f & XF.SACKED) !== 0) continue;
@@ -235,16 +236,29 @@ export class XmitLog {
   }
 
   /**
-   * Make `seq` (inside `[first, end]`) a range boundary; returns the index
-   * of the range starting there (`head + n` for `end`).
+   * Make `s` and `e` range boundaries and return the indices of the ranges
+   * starting there. Indices are looked up after both splits: a split may
+   * grow or compact the arrays and move every index.
    */
-  private splitAt(seq: number): number {
-    if (seq === this.end) return this.head + this.n;
+  private splitRange(s: number, e: number): [number, number] {
+    this.splitAt(s);
+    this.splitAt(e);
+    return [this.boundary(s), this.boundary(e)];
+  }
+
+  /** Make `seq` (inside `[first, end]`) a range boundary. */
+  private splitAt(seq: number): void {
+    if (seq === this.end) return;
     const i = this.find(seq);
-    if (i < 0) return seqLt(seq, this.seq[this.head]!) ? this.head : this.head + this.n;
-    if (this.seq[i] === seq) return i;
+    if (i < 0 || this.seq[i] === seq) return;
     this.insertAt(i + 1, seq, this.ts[i]!, this.fl[i]!);
-    return i + 1;
+  }
+
+  /** Index of the range starting at boundary `seq` (`head + n` at or past `end`, `head` below the first). */
+  private boundary(seq: number): number {
+    const i = this.find(seq);
+    if (i >= 0) return i;
+    return this.n > 0 && seqLt(seq, this.seq[this.head]!) ? this.head : this.head + this.n;
   }
 
   private append(seq: number, ts: number, fl: number): void {
