@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { IPPROTO } from '../../src/socket/constants.js';
 import { TCP_OPT } from '../../src/transport/tcp/index.js';
 import { XmitLog, XF } from '../../src/transport/tcp/recovery/xmitlog.js';
+import { TLP_WCDELACK_MS } from '../../src/transport/tcp/recovery/rack.js';
 import { ACK, Channel } from './harness.js';
 import { bytes, established, send, type Est } from './state-helpers.js';
 
@@ -199,6 +200,25 @@ describe('tcp RACK-TLP (RFC 8985)', () => {
       expect(e.tp.timers.rack.kind, 'no probe during RTO recovery').to.equal('idle');
       ch.inject({ flags: ACK, seq: e.rcv, ack: e.snd + 10 * MSS });
       expect(e.tp.sndUna).to.equal((e.snd + 10 * MSS) >>> 0);
+    });
+  });
+
+  describe('zero window', () => {
+    it('no tail loss probe into a zero window: the persist timer probes alone', async () => {
+      const { ch, e } = await open('rack');
+      flight(ch, e, e.snd, 4);
+      flight(ch, e, e.snd + 4 * MSS, 4);
+      ch.clock.advance(RTT);
+      // The peer takes four and closes its window on the other four.
+      ch.inject({ flags: ACK, seq: e.rcv, ack: e.snd + 4 * MSS, window: 0 });
+      expect(e.tp.timers.persisting).to.equal(true);
+      ch.clock.advance(2 * e.tp.rtt.srtt! + TLP_WCDELACK_MS);
+      ch.expectNone('neither a probe nor a retransmission yet');
+      ch.clock.advance(1000);
+      const c = ch.expectSegment({ seq: e.snd + 4 * MSS, len: 1 }, 'the persist probe');
+      expect(c).to.not.equal(undefined);
+      expect(e.tp.timers.rack.kind, 'the probe byte arms no PTO').to.equal('idle');
+      expect(ch.tcp.stats.tlpProbes).to.equal(0);
     });
   });
 

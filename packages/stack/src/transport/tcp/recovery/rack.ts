@@ -213,7 +213,9 @@ function tlpProcessAck(tp: TcpCb, r: RackState, ack: number, dsack: boolean, nbl
 function armTlp(tp: TcpCb, r: RackState, flight: number): void {
   const timers = tp.timers;
   if (timers.rack.kind === 'reorder') return;
-  if (flight <= 0 || tp.recoveryActive !== null || tp.rxtShift > 0 || r.log.sackedBytes > 0 || !sackUsable(tp)) {
+  // A zero window is the persist timer's (RFC 9293 3.8.6.1): a probe would only be dropped.
+  const shut = tp.sndWnd === 0 || timers.persisting;
+  if (shut || flight <= 0 || tp.recoveryActive !== null || tp.rxtShift > 0 || r.log.sackedBytes > 0 || !sackUsable(tp)) {
     if (timers.rack.kind === 'probe') timers.stopRack();
     return;
   }
@@ -237,6 +239,9 @@ function armTlp(tp: TcpCb, r: RackState, flight: number): void {
 function tlpSendProbe(tp: TcpCb, r: RackState): void {
   const so = tp.so;
   if (so === null || tp.recoveryActive !== null || r.tlpEndSeq !== undefined || tp.sndMax === tp.sndUna) return;
+  // The window closed after the PTO was armed (the ACK's window is taken
+  // after its ACK field): zero windows are the persist timer's.
+  if (tp.sndWnd === 0 || tp.timers.persisting) return;
   const tcp = tp.tcp;
   const bufSeq = sndBufSeq(tp);
   const dataEnd = (bufSeq + so.snd.cc) >>> 0;
