@@ -75,4 +75,6 @@ export * from './transport/udp/index.js';
 export { TcpProtocol, TCP_DEFAULTS, TCP_OPT, IP_OPT, TCPS, TCP_STATE_NAMES } from './transport/tcp/index.js';
 export type { TcpTunables, TcpStats, TcpConnInfo } from './transport/tcp/index.js';
 export { createNetStack } from './netstack.js';
+export { DhcpClient } from './dhcp/index.js';
+export type { DhcpClientOptions, DhcpEvent, DhcpLease, DhcpState, DhcpStats } from './dhcp/index.js';
 export type { NetStack, NetStackOptions } from './netstack.js';

@@ -31,4 +31,5 @@ export * from './ipv6-ext.js';
 export * from './icmpv6.js';
 export * from './icmp.js';
 export * from './udp.js';
+export * from './dhcp.js';
 export * from './tcp.js';
