@@ -36,6 +36,7 @@ function connectHelp(srv: RumpServer, cfg: ServerConfig): string {
   return [
     `rump-server ${version} listening on ${url}`,
     `  interfaces  ${ifs}`,
+    ...(srv.dhcp !== null ? [`  dhcp        on ${srv.dhcp.ifname}: asking for a lease (the log says when it is bound; rumpctl ifconfig shows it)`] : []),
     `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
     '  protocols   tcp, udp, icmp',
     `  admin       ${srv.admin.describe()} may halt, write sysctls and change the configuration`,

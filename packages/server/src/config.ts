@@ -24,6 +24,8 @@ export interface ServerConfig {
   /** Addresses for the tap or bus interface, `a.b.c.d/len`. */
   addrs: string[];
   gateway: string | null;
+  /** Get the interface's address, netmask, router and lease by DHCP (`--dhcp`, RFC 2131). */
+  dhcp?: boolean;
   mtu: number;
   mclbytes: 2048 | 4096;
   mclnum: number;
@@ -184,6 +186,7 @@ export function buildProgram(version: string): Command {
     .option('--bus <dir>', 'join a rootless shared Ethernet bus in this directory')
     .option('--addr <cidr>', 'IPv4 address for the tap or bus interface, repeatable', cidr, [])
     .option('--gateway <ip>', 'default gateway', ipv4)
+    .option('--dhcp', 'with --tap or --bus: get the address, netmask, router and lease by DHCP (RFC 2131), renewing it')
     .option('--mtu <n>', 'interface MTU', intIn('--mtu', 576, 65535), 1500)
     .addOption(new Option('--mclbytes <n>', 'mbuf cluster size').choices(['2048', '4096']).default('2048'))
     .option('--mclnum <n>', 'clusters per copyin request (1 = NetBSD behaviour)', intIn('--mclnum', 1, 64), 16)
@@ -256,6 +259,8 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (o.gateway && !o.tap && !o.bus) throw new UsageError('--gateway needs an interface: add --tap NAME or --bus DIR');
   if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');
   if (o.offload && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
+  if (o.dhcp && !o.tap && !o.bus) throw new UsageError('--dhcp needs an interface: add --tap NAME or --bus DIR');
+  if (o.dhcp && ((o.addr as string[]).length > 0 || o.gateway)) throw new UsageError('--dhcp configures the address and router itself: drop --addr and --gateway');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
   if (o.tap && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.tap)) throw new UsageError(`--tap wants an interface name of 1-15 characters [A-Za-z0-9_.-], got "${o.tap}"`);
   if (o.maxFrame < o.mclnum * Number(o.mclbytes) + 80) {
@@ -273,6 +278,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     bus: o.bus ?? null,
     addrs: o.addr,
     gateway: o.gateway ?? null,
+    dhcp: o.dhcp === true,
     mtu: o.mtu,
     mclbytes: Number(o.mclbytes) as 2048 | 4096,
     mclnum: o.mclnum,

@@ -36,6 +36,7 @@ import { AdminPolicy, DEFAULT_LIMITS, RumpListener, type ClientSession, type Ses
 import { MSIZE, createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
 import type { ClientProcess } from './syscalls/process.js';
 import { socketHandlers } from './syscalls/socket.js';
+import { DhcpClient, ipv4ToString, type DhcpEvent } from '@rumpnet/stack';
 
 /** Options of {@link RumpServer.start} besides the configuration. */
 export interface RumpServerOptions {
@@ -136,8 +137,9 @@ export class RumpServer {
     try {
       const link = openLink(config, opts.link);
       if (link !== null) {
-        srv.stack.attachLink(link, { addrs: config.addrs, up: true });
+        const ifp = srv.stack.attachLink(link, { addrs: config.addrs, up: true });
         if (config.gateway !== null) srv.stack.setDefaultGateway(config.gateway);
+        if (config.dhcp === true) srv.startDhcp(ifp.name);
       }
       srv.listenerRef = await RumpListener.listen(srv.urlOf(config), {
         handlers: srv.handlers(),
@@ -168,6 +170,27 @@ export class RumpServer {
       srv.log.warn({ listen: srv.url }, '--tcp-admin: every local user who can reach this port may halt the server and write sysctls');
     }
     return srv;
+  }
+
+  /** The DHCP client of the interface (`--dhcp`), or null. */
+  dhcp: DhcpClient | null = null;
+
+  /** Start `--dhcp` on `ifname`: its leases and their changes go to the log. */
+  private startDhcp(ifname: string): void {
+    const c = new DhcpClient(this.stack, ifname, { table: this.net.newProcess(), hostname: this.stack.hostname });
+    c.on('event', (e: DhcpEvent) => {
+      if (e.type === 'state') this.log.debug({ ifname, from: e.from, to: e.to }, 'dhcp state');
+      else if (e.type === 'expired' || e.type === 'nak') this.log.warn({ ifname, addr: ipv4ToString(e.addr) }, `dhcp: lease ${e.type === 'nak' ? 'refused (NAK)' : 'expired'}`);
+      else if (e.type === 'bound' || e.type === 'renewed' || e.type === 'rebound') {
+        const l = e.lease;
+        this.log.info(
+          { ifname, addr: `${ipv4ToString(l.addr)}/${l.prefixLen}`, router: l.router === null ? null : ipv4ToString(l.router), server: ipv4ToString(l.server), leaseSecs: l.leaseSecs, t1Secs: l.t1Secs, t2Secs: l.t2Secs },
+          `dhcp: ${e.type}`,
+        );
+      }
+    });
+    c.start();
+    this.dhcp = c;
   }
 
   /** The listener (open until {@link RumpServer.close}). */
@@ -232,6 +255,7 @@ export class RumpServer {
     this.closing ??= (async () => {
       this.log.info({ reason, clients: this.procs.size }, 'rump server shutting down');
       if (this.listenerRef !== undefined) await this.listenerRef.close();
+      await this.dhcp?.stop();
       this.net.close();
       const pool = this.stack.pool.stats();
       this.log.info(

@@ -28,7 +28,15 @@ describe('rump-server configuration', () => {
     expect(c.gateway).to.equal('10.0.0.1');
   });
 
+  it('--dhcp asks for a lease on the tap or bus interface', () => {
+    expect(parse(['--tap', 'tap0', '--dhcp']).dhcp).to.equal(true);
+    expect(parse(['--tap', 'tap0']).dhcp).to.equal(false);
+  });
+
   const bad: Array<[string[], RegExp]> = [
+    [['--dhcp'], /--dhcp needs an interface/],
+    [['--tap', 't', '--dhcp', '--addr', '10.0.0.2/24'], /drop --addr and --gateway/],
+    [['--tap', 't', '--dhcp', '--gateway', '10.0.0.1'], /drop --addr and --gateway/],
     [['--mclbytes', '3000'], /3000.*2048, 4096/],
     [['--mclnum', '0'], /--mclnum must be between 1 and 64/],
     [['--mclnum', 'x'], /--mclnum must be an integer/],

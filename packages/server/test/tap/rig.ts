@@ -43,8 +43,8 @@ export interface Proc {
   readonly proc: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** Resolves with the first stdout line that `pred` accepts; rejects after `ms` or when the process exits without one. */
-  line(pred: (line: string) => boolean, what: string, ms?: number): Promise<string>;
+  /** Resolves with the first line of `from` (default stdout; the server's pino log is stderr) that `pred` accepts; rejects after `ms` or when the process exits without one. */
+  line(pred: (line: string) => boolean, what: string, ms?: number, from?: 'stdout' | 'stderr'): Promise<string>;
   /** Resolves with the exit code, or the signal name. */
   readonly exited: Promise<number | string>;
 }
@@ -60,7 +60,10 @@ function watch(proc: ChildProcess): Proc {
     out += d;
     poke();
   });
-  proc.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+  proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    poke();
+  });
   let code: number | string | undefined;
   const exited = new Promise<number | string>((r) =>
     proc.once('exit', (c, s) => {
@@ -74,11 +77,11 @@ function watch(proc: ChildProcess): Proc {
     stdout: () => out,
     stderr: () => err,
     exited,
-    line(pred, what, ms = 15_000) {
+    line(pred, what, ms = 15_000, from = 'stdout') {
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}; stdout ${JSON.stringify(out.slice(-500))} stderr ${JSON.stringify(err.slice(-500))}`)), ms);
         const check = (): void => {
-          const l = out.split('\n').find(pred);
+          const l = (from === 'stdout' ? out : err).split('\n').find(pred);
           if (l !== undefined) {
             clearTimeout(t);
             resolve(l);
@@ -100,7 +103,7 @@ export interface TapServer extends Proc {
   /** The socket file's path. */
   readonly path: string;
   readonly tap: string;
-  /** The rump stack's address on the tap (`10.a.b.2`). */
+  /** The rump stack's address on the tap (`10.a.b.2`; with `dhcp`, the one leased). */
   readonly rumpIp: string;
   /** The Linux side of the tap (`10.a.b.1`). */
   readonly linuxIp: string;
@@ -115,6 +118,7 @@ export class TapNet {
   /** How each server ended, by tap name, once {@link destroy} ran. */
   readonly exits = new Map<string, number | string>();
   readonly #dirs: string[] = [];
+  readonly #others: ChildProcess[] = [];
 
   private constructor(ns: Netns) {
     this.ns = ns;
@@ -139,22 +143,38 @@ export class TapNet {
    * the Linux side is answered (a tap's carrier comes up to ~1 s after a
    * process attaches; Linux drops what arrives before).
    */
-  async server(tap: string, args: readonly string[] = []): Promise<TapServer> {
+  async server(tap: string, args: readonly string[] = [], opts: { dhcp?: boolean } = {}): Promise<TapServer> {
     const net = randomSubnet24();
     await this.ns.addTap(tap, { linuxAddr: net.cidr(1), mtu: 1500 });
-    const path = join(this.tmpDir(), 'rump.sock');
+    const dir = this.tmpDir();
+    const path = join(dir, 'rump.sock');
     const url = `unix://${path}`;
-    const proc = this.ns.spawn(process.execPath, ['--import', 'tsx', CLI, '--tap', tap, '--addr', net.cidr(2), '--log-level', 'warn', ...args, url], {
+    if (opts.dhcp === true) {
+      // dnsmasq on the Linux side hands out .50-.60 with a 2-minute lease, T1 2 s, T2 3 s.
+      const d = this.ns.spawn('dnsmasq', [
+        '--no-daemon', '--conf-file=/dev/null', '--port=0', `--interface=${tap}`, '--bind-interfaces',
+        `--dhcp-range=${net.addr(50)},${net.addr(60)},255.255.255.0,2m`, `--dhcp-option=option:router,${net.addr(1)}`,
+        '--dhcp-option=option:T1,2', '--dhcp-option=option:T2,3', `--dhcp-leasefile=${join(dir, 'leases')}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+      ]);
+      this.#others.push(d);
+    }
+    const ifArgs = opts.dhcp === true ? ['--dhcp', '--log-level', 'info'] : ['--addr', net.cidr(2), '--log-level', 'warn'];
+    const proc = this.ns.spawn(process.execPath, ['--import', 'tsx', CLI, '--tap', tap, ...ifArgs, ...args, url], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const p = watch(proc);
+    let rumpIp = net.addr(2);
+    if (opts.dhcp === true) {
+      const bound = await p.line((l) => l.includes('"dhcp: bound"'), `rump-server on ${tap} to get a DHCP lease`, 20_000, 'stderr');
+      rumpIp = (JSON.parse(bound) as { addr: string }).addr.split('/')[0]!;
+    }
     const srv: TapServer = {
       ...p,
       url,
       path,
       tap,
-      rumpIp: net.addr(2),
+      rumpIp,
       linuxIp: net.addr(1),
       stop: async () => {
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
@@ -183,6 +203,7 @@ export class TapNet {
    */
   async destroy(): Promise<void> {
     for (const s of this.servers) this.exits.set(s.tap, await s.stop().catch((e: Error) => e.message));
+    for (const o of this.#others.splice(0)) o.kill('SIGKILL');
     await this.ns.destroy();
     for (const d of this.#dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   }
