@@ -92,9 +92,14 @@ export function ip6InPrefix(a: Ip6Address, prefix: Ip6Address, len: number): boo
 
 /** Length of the common prefix of `a` and `b`, 0..128 (RFC 6724 rule 8's CommonPrefixLen). */
 export function commonPrefixLen(a: Ip6Address, b: Ip6Address): number {
-  const x = [a.w0 ^ b.w0, a.w1 ^ b.w1, a.w2 ^ b.w2, a.w3 ^ b.w3];
-  for (let i = 0; i < 4; i++) if (x[i] !== 0) return i * 32 + Math.clz32(x[i]!);
-  return 128;
+  let x = a.w0 ^ b.w0;
+  if (x !== 0) return Math.clz32(x);
+  x = a.w1 ^ b.w1;
+  if (x !== 0) return 32 + Math.clz32(x);
+  x = a.w2 ^ b.w2;
+  if (x !== 0) return 64 + Math.clz32(x);
+  x = a.w3 ^ b.w3;
+  return x !== 0 ? 96 + Math.clz32(x) : 128;
 }
 
 /** The solicited-node group of `a`: `ff02::1:ff00:0/104` plus its low 24 bits (RFC 4291 2.7.1). */

@@ -75,40 +75,32 @@ export function selectSource6(in6: Inet6, dst: Ip6Address, ifp: Ifnet): Ip6Addre
   if (dst.isLoopback) return IP6_LOOPBACK;
   const dscope = ip6Scope(dst);
   let best: In6Ifaddr | null = null;
-  const consider = (ia: In6Ifaddr): void => {
-    if (ia.state === 'tentative' || ia.state === 'duplicated') return;
-    if (ia.addr.equals(dst)) {
-      best = ia;
-      return;
-    }
-    if (best !== null && best.addr.equals(dst)) return;
-    if (best === null) {
-      best = ia;
-      return;
-    }
-    const bs = ip6Scope(best.addr);
-    const as = ip6Scope(ia.addr);
-    if (as !== bs) {
-      // Rule 2: prefer the smallest scope that still reaches dst.
-      if (bs < dscope ? as > bs : as >= dscope && as < bs) best = ia;
-      return;
-    }
-    if ((best.state === 'deprecated') !== (ia.state === 'deprecated')) {
-      if (best.state === 'deprecated') best = ia;
-      return;
-    }
-    if (commonPrefixLen(ia.addr, dst) > commonPrefixLen(best.addr, dst)) best = ia;
-  };
-  for (const ia of ifp.addrs6) consider(ia);
+  for (const ia of ifp.addrs6) best = betterSource(best, ia, dst, dscope);
   if (dscope > 2) {
     for (const other of in6.net.ifnetList()) {
       if (other === ifp || other.isLoopback) continue;
-      for (const ia of other.addrs6) if (ip6Scope(ia.addr) > 2) consider(ia);
+      for (const ia of other.addrs6) if (ip6Scope(ia.addr) > 2) best = betterSource(best, ia, dst, dscope);
     }
   }
-  const chosen = best as In6Ifaddr | null;
-  if (chosen === null || ip6Scope(chosen.addr) < dscope) return null;
-  return chosen.addr;
+  if (best === null || ip6Scope(best.addr) < dscope) return null;
+  return best.addr;
+}
+
+/** The better source for `dst` (of scope `dscope`) of `best` so far and candidate `ia` (RFC 6724 5, rules 1, 2, 3, 8). */
+function betterSource(best: In6Ifaddr | null, ia: In6Ifaddr, dst: Ip6Address, dscope: number): In6Ifaddr | null {
+  if (ia.state === 'tentative' || ia.state === 'duplicated') return best;
+  if (best === null) return ia;
+  // Rule 1: the destination itself.
+  if (best.addr.equals(dst)) return best;
+  if (ia.addr.equals(dst)) return ia;
+  const bs = ip6Scope(best.addr);
+  const as = ip6Scope(ia.addr);
+  // Rule 2: the smallest scope that still reaches dst.
+  if (as !== bs) return (bs < dscope ? as > bs : as >= dscope && as < bs) ? ia : best;
+  // Rule 3: avoid deprecated addresses.
+  if ((best.state === 'deprecated') !== (ia.state === 'deprecated')) return best.state === 'deprecated' ? ia : best;
+  // Rule 8: the longest common prefix.
+  return commonPrefixLen(ia.addr, dst) > commonPrefixLen(best.addr, dst) ? ia : best;
 }
 
 /** The path MTU towards `dst` through `ifp`: at least 1280 (RFC 8200 5), at most the link's. */

@@ -361,6 +361,25 @@ describe('IPv6: hostile input (counted drops, bounded tables)', () => {
 });
 
 describe('IPv6: stack plumbing', () => {
+  it('selects sources by RFC 6724 rules: the destination itself, scope, not deprecated, longest common prefix', () => {
+    const s = fastStack({ dad: false });
+    const w = new MemWire();
+    const ifp = s.attachLink(w.attachLink({ name: 'wire0' }), { addrs: ['2001:db8:1::5/64', '2001:db8:2::5/64'] });
+    s.addRoute('default', 'fe80::1%wire0');
+    const src = (d: string, zone = 0): string => String(s.inet6.ip.selectSource(ip6(d), zone));
+    expect(src('2001:db8:1::99')).to.equal('2001:db8:1::5'); // rule 8
+    expect(src('2001:db8:2::99')).to.equal('2001:db8:2::5');
+    expect(src('2001:db8:2::5')).to.equal('2001:db8:2::5'); // rule 1 (through lo0)
+    expect(src('fe80::9', ifp.index)).to.equal(ifp.addrs6[0]!.addr.toString()); // rule 2: link scope
+    expect(src('ff02::1', ifp.index)).to.equal(ifp.addrs6[0]!.addr.toString());
+    ifp.addrs6.find((a) => a.addr.toString() === '2001:db8:1::5')!.state = 'deprecated';
+    expect(src('2001:db8:1::99')).to.equal('2001:db8:2::5'); // rule 3 beats rule 8
+    ifp.addrs6.find((a) => a.addr.toString() === '2001:db8:2::5')!.state = 'tentative';
+    expect(src('2001:db8:1::99')).to.equal('2001:db8:1::5'); // a tentative address is never chosen
+    s.close();
+    w.close();
+  });
+
   it('adds and removes addresses and routes, validates input, lists neighbours', async () => {
     const s = fastStack({ dad: false });
     const w = new MemWire();
