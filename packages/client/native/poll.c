@@ -38,11 +38,13 @@
 static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
 static int wake_sfd = -1;
 static unsigned wake_gen;
+static int wake_tried; /* made (or failed, then mixed polls slice) for connection wake_gen */
 static struct sockaddr_in wake_addr;
 
 void rn_poll_reset(void) {
   pthread_mutex_init(&wmu, NULL);
   wake_sfd = -1;
+  wake_tried = 0;
 }
 
 static int64_t now_ms(void) {
@@ -62,7 +64,7 @@ static int simple(struct rn_req *r, int64_t *fd_out, msgpack_object **keep, stru
 /** The wake socket's server descriptor (made on first use per connection), or -1. */
 static int wake_socket(void) {
   pthread_mutex_lock(&wmu);
-  if (wake_sfd >= 0 && wake_gen == rn_gen) return pthread_mutex_unlock(&wmu), wake_sfd;
+  if (wake_tried && wake_gen == rn_gen) return pthread_mutex_unlock(&wmu), wake_sfd;
   struct rn_req r;
   struct rn_pending p;
   int64_t fd = -1;
@@ -96,6 +98,7 @@ static int wake_socket(void) {
   }
   wake_sfd = (int)fd;
   wake_gen = rn_gen;
+  wake_tried = 1;
   pthread_mutex_unlock(&wmu);
   return wake_sfd;
 }
@@ -149,14 +152,14 @@ static short from_wire(short asked, short rev) {
 }
 
 /** Starts a server poll of the rump entries (plus the wake socket w when >= 0). */
-static int start_rump_poll(struct pollfd *fds, const nfds_t *ri, nfds_t nr, int w, int timeout, struct rn_pending *p) {
+static int start_rump_poll(struct pollfd *fds, const nfds_t *ri, const int *sfd, nfds_t nr, int w, int timeout, struct rn_pending *p) {
   struct rn_req r;
   rn_req_begin(&r, "poll", 2);
   rn_pk_key(&r, "fds");
   msgpack_pack_array(&r.pk, nr + (w >= 0));
   for (nfds_t i = 0; i < nr; i++) {
     msgpack_pack_map(&r.pk, 2);
-    rn_pk_key(&r, "fd"), rn_pk_int(&r, rn_sock_of(fds[ri[i]].fd)->sfd);
+    rn_pk_key(&r, "fd"), rn_pk_int(&r, sfd[i]);
     rn_pk_key(&r, "events"), rn_pk_int(&r, to_wire(fds[ri[i]].events));
   }
   if (w >= 0) {
@@ -196,8 +199,9 @@ int rn_poll_mixed(struct pollfd *fds, nfds_t n, int timeout) {
   nfds_t nh = 0, nr = 0;
   nfds_t *hi = malloc((n ? n : 1) * sizeof *hi), *ri = malloc((n ? n : 1) * sizeof *ri);
   struct pollfd *host = malloc((n ? n : 1) * sizeof *host);
+  int *sfd = malloc((n ? n : 1) * sizeof *sfd); /* the server's numbers, taken once: another thread may close meanwhile */
   int ready = 0, ret = -1;
-  if (!hi || !ri || !host) {
+  if (!hi || !ri || !host || !sfd) {
     errno = ENOMEM;
     goto out;
   }
@@ -210,7 +214,7 @@ int rn_poll_mixed(struct pollfd *fds, nfds_t n, int timeout) {
     }
     int live = rn_sock_live(s);
     if (live) fds[i].revents = live == -EBADF ? POLLNVAL : POLLERR | POLLHUP, ready++;
-    else ri[nr++] = i;
+    else sfd[nr] = s->sfd, ri[nr++] = i;
   }
   int64_t deadline = timeout < 0 ? -1 : now_ms() + timeout;
   if (ready) timeout = 0, deadline = now_ms();
@@ -225,14 +229,14 @@ int rn_poll_mixed(struct pollfd *fds, nfds_t n, int timeout) {
       if (r < 0) goto out;
       hready = r;
     } else if (nh == 0) {
-      if (start_rump_poll(fds, ri, nr, -1, left, &p) == 0) rn_wait(&p, NULL, 0, -1);
+      if (start_rump_poll(fds, ri, sfd, nr, -1, left, &p) == 0) rn_wait(&p, NULL, 0, -1);
       rready = rump_results(&p, fds, ri, nr, &woken);
       rn_release(&p);
     } else {
       int w = wake_socket();
       /* without a wake socket: slices of at most 20 ms on the server, host polled in between */
       int slice = w < 0 && (left < 0 || left > 20) ? 20 : left;
-      if (start_rump_poll(fds, ri, nr, w, slice, &p) == 0) {
+      if (start_rump_poll(fds, ri, sfd, nr, w, slice, &p) == 0) {
         if (rn_wait(&p, host, nh, slice) == 1) {
           if (w >= 0) wake_poll(w);
           rn_wait(&p, NULL, 0, -1);
@@ -258,6 +262,7 @@ out:
   free(hi);
   free(ri);
   free(host);
+  free(sfd);
   return ret;
 }
 
