@@ -46,8 +46,12 @@ describe('rump-server per-client cluster quotas (local attacks beside a good cli
     // 4 x 256 connections, each with a 1 MiB send outstanding: 16 clusters pinned per send
     // would be the whole pool (16 384) without quotas.
     const attackers = await Promise.all([0, 1, 2, 3].map((i) => neverAnswerCopyins(url, 7000 + i, 256)));
-    await sleep(300);
-    const during = await usageNow(url);
+    // Wait (bounded) until every attacker has its sends pinned: on a loaded host it takes a moment.
+    let during = await usageNow(url);
+    for (let i = 0; i < 100 && during.usage.clients.filter((c) => c.name === 'raw' && c.clusterBytes > 100 * CL).length < 4; i++) {
+      await sleep(50);
+      during = await usageNow(url);
+    }
     const pinned = during.usage.clients.filter((c) => c.name === 'raw');
     expect(pinned).to.have.length(4);
     for (const c of pinned) {

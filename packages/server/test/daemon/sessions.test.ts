@@ -45,7 +45,13 @@ describe('rump-server sessions: memory, backpressure, deadlines and the session 
     const rss0 = rssOf(pid);
     const bad = await Promise.all(Array.from({ length: 8 }, () => pipelineNoRead(url, 8000)));
     await Promise.all(bad.map((b) => b.done));
-    const { usage } = await usageNow(url);
+    // Each wrote far more than 1 MiB of replies' worth of PINGs; on a loaded host the server may
+    // still be reading them: wait (bounded) until all eight are backpressured.
+    let { usage } = await usageNow(url);
+    for (let i = 0; i < 100 && usage.clients.filter((c) => c.name === 'raw' && c.backpressure).length < 8; i++) {
+      await sleep(50);
+      ({ usage } = await usageNow(url));
+    }
     const rows = usage.clients.filter((c) => c.name === 'raw');
     expect(rows).to.have.length(8);
     for (const r of rows) {
