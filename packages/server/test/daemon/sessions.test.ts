@@ -70,9 +70,10 @@ describe('rump-server sessions: memory, backpressure, deadlines and the session 
   });
 
   it('sessions up to --max-sessions are served; one past it is refused with a clear error; a client within it is served', async () => {
-    await start('--max-sessions', '40');
+    const pid = await start('--max-sessions', '40');
     const held: net.Socket[] = [];
     for (let i = 0; i < 40; i++) held.push((await rawClient(pathOf(url))).sock);
+    expect(rssOf(pid)).to.be.below(RSS_BOUND);
     const refusal = await refusalOf(url);
     expect(refusal?.code).to.equal('busy');
     expect(refusal?.reason).to.match(/server busy: 40 sessions open \(the --max-sessions cap\)/);
