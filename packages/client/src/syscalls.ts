@@ -328,6 +328,10 @@ export interface CtlUsageResult {
   clients: CtlUsageClient[];
   /** Clients left out because the caller is not admin (it sees only itself). */
   hidden?: number;
+  /** The cursor of the next page (as `ctl.clients`); absent on the last. */
+  next?: string;
+  /** Clients in the whole listing, when paged. */
+  total?: number;
 }
 
 /** Arguments of every system call, by wire name. Buffers travel as handles (numbers). */
@@ -358,7 +362,8 @@ export interface SyscallArgs {
   'ctl.halt': Empty;
   /** Paged as the other listings: `cursor` is the previous page's `next`. */
   'ctl.clients': { cursor?: string; limit?: number };
-  'ctl.usage': Empty;
+  /** Paged as `ctl.clients`. */
+  'ctl.usage': { cursor?: string; limit?: number };
 }
 
 /** An empty result. */
@@ -569,7 +574,7 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   }),
   'ctl.halt': plain({}),
   'ctl.clients': plain({ cursor: opt(listCursor), limit: opt(rowLimit) }),
-  'ctl.usage': plain({}),
+  'ctl.usage': plain({ cursor: opt(listCursor), limit: opt(rowLimit) }),
 };
 
 /**

@@ -278,7 +278,7 @@ export class RumpServer {
     const processOf = (s: ClientSession): ClientProcess | undefined => procs.get(s.id);
     return guardHandlers({
       ...socketHandlers({ processOf, rxMode: this.params.rxMode, maxFiles: this.config.quota.maxFiles, openFiles: () => this.openFiles() }),
-      ...usageHandlers({ processes: () => this.processes(), server: () => this.quotaInfo() }),
+      ...usageHandlers({ processes: () => this.processes(), server: () => this.quotaInfo(), runner: this.runner }),
       ...ctlHandlers({
         stack: this.stack,
         layer: this.layer,

@@ -210,21 +210,21 @@ export function* arpPage(stack: Stack, cursor: string | undefined, limit = CTL_R
 }
 
 /**
- * One page of `rumpctl clients` after `cursor` (`c<session>`): the rows
+ * One page of `rumpctl clients` (or `usage`) after `cursor` (`c<session>`): the rows
  * `row` makes of `procs` (in session order), at most `limit` and
  * {@link PAGE_HEAD_BUDGET} bytes less `reserve` (the server line beside them).
  */
-export function* clientPage(
+export function* clientPage<R extends { session: number } = CtlClient>(
   procs: readonly ClientProcess[],
-  row: (p: ClientProcess) => CtlClient,
+  row: (p: ClientProcess) => R,
   cursor: string | undefined,
   limit = CTL_ROWS_DEFAULT,
   reserve = 0,
-): SliceJob<Page<CtlClient>> {
+): SliceJob<Page<R>> {
   const after = parseCursor(cursor, 'c')?.n ?? 0;
   const list = [...procs].filter((p) => p.session.id > after).sort((a, b) => a.session.id - b.session.id);
   yield;
-  const rows: CtlClient[] = [];
+  const rows: R[] = [];
   let bytes = reserve;
   let k = 0;
   for (; k < list.length && rows.length < limit; k++) {

@@ -300,7 +300,13 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
     .command('usage')
     .description('each client\'s use of its quotas (clusters, descriptors, copyins, queued replies, frames) against the limits')
     .action(async () => {
-      const r = await call('ctl.usage', {}, 'usage');
+      let first: SyscallResults['ctl.usage'] | undefined;
+      const { rows } = await allPages(async (cursor) => {
+        const p = await call('ctl.usage', cursor !== undefined ? { cursor } : {}, 'usage');
+        first ??= p;
+        return { rows: p.clients, next: p.next };
+      });
+      const r = { ...first!, clients: rows };
       print(formatUsage(r.server, r.clients, r.hidden ?? 0));
     });
 

@@ -10,8 +10,11 @@
  * @module
  */
 import type { CtlUsageClient, CtlUsageResult, CtlUsageServer } from '../proto/index.js';
+import { packHead } from '../proto/index.js';
 import type { SessionLimits, SyscallHandler } from '../session/index.js';
 import type { ClientProcess } from '../syscalls/process.js';
+import { clientPage } from './listing.js';
+import type { SliceRunner } from './slices.js';
 
 /** The server-wide part of `ctl.usage` (the server fills it from its configuration and state). */
 export type UsageServerInfo = Omit<CtlUsageServer, 'limits'> & { limits: SessionLimits };
@@ -22,6 +25,8 @@ export interface UsageEnv {
   processes(): readonly ClientProcess[];
   /** The limits in force and the server's totals. */
   server(): UsageServerInfo;
+  /** Where the page is built (listing.ts, slices.ts); without one, in the caller's turn. */
+  readonly runner?: SliceRunner;
 }
 
 /** One client's row of `ctl.usage`. */
@@ -51,18 +56,31 @@ export function usageOf(p: ClientProcess): CtlUsageClient {
 }
 
 /** The `ctl.usage` handler. */
-export function usageHandlers(env: UsageEnv): { 'ctl.usage': SyscallHandler<Record<string, never>, CtlUsageResult> } {
+export function usageHandlers(env: UsageEnv): { 'ctl.usage': SyscallHandler<{ cursor?: string; limit?: number }, CtlUsageResult> } {
   return {
-    async 'ctl.usage'(session) {
+    async 'ctl.usage'(session, a, ctx) {
       const s = env.server();
       // As ctl.clients: other clients' details are for admins; anyone sees itself.
       const all = env.processes();
       const mine = session.auth.admin ? all : all.filter((p) => p.session === session);
       const hidden = all.length - mine.length;
+      const server = { ...s, limits: { ...s.limits } as unknown as Record<string, number> };
+      // Paged as ctl.clients: 256 rows of usage do not fit one 64 KiB head.
+      const job = () => clientPage(mine, usageOf, a.cursor, a.limit, packHead(server).length);
+      let page;
+      if (env.runner !== undefined) page = await env.runner.run(session, job, ctx.signal);
+      else for (const it = job(); ; ) {
+        const r = it.next();
+        if (r.done) {
+          page = r.value;
+          break;
+        }
+      }
       return {
-        server: { ...s, limits: { ...s.limits } as unknown as Record<string, number> },
-        clients: mine.map(usageOf),
+        server,
+        clients: page.rows,
         ...(hidden > 0 ? { hidden } : {}),
+        ...(page.next !== undefined ? { next: page.next, total: page.total } : {}),
       };
     },
   };

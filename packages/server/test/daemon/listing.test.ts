@@ -125,14 +125,14 @@ describe('ctl listings: paged and sliced, 20,000 sockets', function () {
   });
 });
 
-describe('ctl listings: rumpctl clients with 200 clients, paged', function () {
+describe('ctl listings: rumpctl clients and usage with 250 clients, paged', function () {
   this.timeout(60_000);
 
   it('comes in pages (by limit, and by head size when many) and lists every client once', async () => {
     const srv = await startServer();
     const conns: RumpConnection[] = [];
     try {
-      for (let i = 0; i < 200; i++) conns.push(await RumpConnection.connect(srv.url, { name: `c${i}` }));
+      for (let i = 0; i < 250; i++) conns.push(await RumpConnection.connect(srv.url, { name: `c${i}` }));
       type Page = { clients: { session: number; name: string }[]; next?: string; total?: number };
       const seen: string[] = [];
       let cursor: string | undefined;
@@ -141,18 +141,27 @@ describe('ctl listings: rumpctl clients with 200 clients, paged', function () {
         expect(p.clients.length).to.be.at.most(64);
         seen.push(...p.clients.map((c) => c.name));
         if (p.next === undefined) {
-          expect(pages).to.equal(4); // 64 + 64 + 64 + 8
+          expect(pages).to.equal(4); // 64 + 64 + 64 + 58
           break;
         }
-        expect(p.total).to.equal(200);
+        expect(p.total).to.equal(250);
         cursor = p.next;
       }
       expect(seen).to.deep.equal(conns.map((_, i) => `c${i}`));
       let out = '';
       const code = await runRumpctl(['-s', srv.url, 'clients'], { out: (s) => (out += s), err: () => {}, env: {} });
       expect(code).to.equal(0);
-      for (let i = 0; i < 200; i++) expect(out, `c${i}`).to.match(new RegExp(`\\sc${i}\\s`));
-      expect(out.split('\n').filter((l) => /\syes\s+(c\d+|rumpctl)\s/.test(l))).to.have.length(201);
+      for (let i = 0; i < 250; i++) expect(out, `c${i}`).to.match(new RegExp(`\\sc${i}\\s`));
+      expect(out.split('\n').filter((l) => /\syes\s+(c\d+|rumpctl)\s/.test(l))).to.have.length(251);
+      // ctl.usage pages the same way (250 rows take ~60 KB: a few more sessions, as --max-sessions
+      // allows, would not fit one 64 KiB head).
+      const u = await conns[0]!.call<{ clients: unknown[]; next?: string; total?: number }>('ctl.usage', { limit: 100 });
+      expect(u.clients).to.have.length(100);
+      expect(u.next, 'a first page of usage').to.match(/^c\d+$/);
+      expect(u.total).to.equal(250);
+      let uout = '';
+      expect(await runRumpctl(['-s', srv.url, 'usage'], { out: (s) => (uout += s), err: () => {}, env: {} })).to.equal(0);
+      for (let i = 0; i < 250; i++) expect(uout, `c${i}`).to.match(new RegExp(`\\sc${i}\\s`));
     } finally {
       for (const c of conns) await c.close();
       await expectQuiet(srv);
