@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { createHmac } from 'node:crypto';
 import { Ip6Address } from '../wire/ip.js';
 
 /** State of an IPv6 interface address (RFC 4862 5.4). */
@@ -116,6 +117,22 @@ export function eui64(mac: Uint8Array): [number, number] {
   const hi = (((mac[0]! ^ 0x02) << 24) | (mac[1]! << 16) | (mac[2]! << 8) | 0xff) >>> 0;
   const lo = ((0xfe << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!) >>> 0;
   return [hi, lo];
+}
+
+/**
+ * A semantically opaque interface identifier (RFC 7217 5): the first 64 bits
+ * of HMAC-SHA-256 under `secret` over the prefix's 64 bits, the interface
+ * name (Net_Iface) and the DAD counter. Stable for a prefix and an
+ * interface, different across prefixes (no tracking across networks), and
+ * not derived from the MAC (which RFC 7721 shows leaks the hardware).
+ */
+export function stableInterfaceId(prefix: Ip6Address, ifname: string, dadCounter: number, secret: Uint8Array): [number, number] {
+  const d = createHmac('sha256', secret)
+    .update(Uint8Array.of(prefix.w0 >>> 24, prefix.w0 >>> 16, prefix.w0 >>> 8, prefix.w0, prefix.w1 >>> 24, prefix.w1 >>> 16, prefix.w1 >>> 8, prefix.w1))
+    .update(ifname)
+    .update(Uint8Array.of(dadCounter & 0xff))
+    .digest();
+  return [d.readUInt32BE(0), d.readUInt32BE(4)];
 }
 
 /** The link-local address `fe80::/64` + the EUI-64 of `mac` (RFC 4862 5.3). */

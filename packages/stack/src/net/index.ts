@@ -61,6 +61,7 @@ export {
   newNd6IfParams,
   prefixWord,
   solicitedNode,
+  stableInterfaceId,
 } from './in6.js';
 export type { In6AddrState, In6Ifaddr, In6Multi, Nd6IfParams } from './in6.js';
 export { newIcmp6Stats, newIp6Stats, newNd6Stats } from './stats6.js';

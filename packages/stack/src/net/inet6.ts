@@ -17,10 +17,11 @@
  */
 import type { TimerHandle } from '../kern/clock.js';
 import type { Sysctl } from '../kern/sysctl.js';
-import { IP6_ALL_NODES, IP6_LOOPBACK, type Ip6Address, ip6EqualsBytes } from '../wire/ip.js';
+import { IP6_ALL_NODES, IP6_LOOPBACK, Ip6Address, ip6EqualsBytes } from '../wire/ip.js';
 import type { NetContext, PmtuEntry } from './context.js';
 import { Icmp6, type Icmp6Tunables } from './icmp6.js';
-import { ip6Mask, linkLocalFromMac, solicitedNode, type In6Ifaddr } from './in6.js';
+import { randomBytes } from 'node:crypto';
+import { eui64, ip6Mask, solicitedNode, stableInterfaceId, type In6Ifaddr } from './in6.js';
 import type { Ifnet } from './ifnet.js';
 import { ip6Output, nextHop6, pathMtu6, pmtuUpdate6, selectSource6 } from './ipv6-output.js';
 import { Mld6, MldRecord } from './mld6.js';
@@ -40,6 +41,12 @@ export interface Ip6Tunables {
   mtuExpire: number;
   /** Give every Ethernet interface a link-local address when attached (1) or not (0). */
   autoLinklocal: number;
+  /**
+   * Interface identifiers of new link-local and SLAAC addresses: 0, modified
+   * EUI-64 of the MAC (RFC 4291 2.5.1); 1, stable and opaque per prefix
+   * (RFC 7217, FreeBSD's `use_stableaddr`).
+   */
+  useStableaddr: number;
 }
 
 /** One IPv6 address as `ifconfig` shows it. */
@@ -62,7 +69,9 @@ export class Inet6 {
   readonly icmp6stat = newIcmp6Stats();
   /** `net.inet6.nd6.stats`. */
   readonly nd6stat = newNd6Stats();
-  readonly tun: Ip6Tunables = { hlim: 64, maxexthdrs: 8, mtuExpire: 600, autoLinklocal: 1 };
+  readonly tun: Ip6Tunables = { hlim: 64, maxexthdrs: 8, mtuExpire: 600, autoLinklocal: 1, useStableaddr: 0 };
+  /** RFC 7217's secret_key: random per stack (a host would keep it across reboots). */
+  private readonly stableSecret = randomBytes(16);
   readonly ndTun: Nd6Tunables = { ...ND6_DEFAULTS };
   readonly icmpTun: Icmp6Tunables = { errppslimit: 100 };
   readonly reassLimits: Reass6Limits;
@@ -134,7 +143,15 @@ export class Inet6 {
       return;
     }
     this.joinGroup(ifp, IP6_ALL_NODES);
-    if (this.tun.autoLinklocal !== 0 && ifp.mac.length === 6) this.addAddress(ifp, linkLocalFromMac(ifp.mac), 64, 'linklocal');
+    if (this.tun.autoLinklocal !== 0 && ifp.mac.length === 6) {
+      const [hi, lo] = this.interfaceId(ifp, LINK_LOCAL_PREFIX);
+      this.addAddress(ifp, Ip6Address.fromWords(0xfe800000, 0, hi, lo), 64, 'linklocal');
+    }
+  }
+
+  /** The 64-bit interface identifier for `prefix` on `ifp` (`net.inet6.ip6.use_stableaddr`: EUI-64 or RFC 7217). */
+  interfaceId(ifp: Ifnet, prefix: Ip6Address): [number, number] {
+    return this.tun.useStableaddr !== 0 ? stableInterfaceId(prefix, ifp.name, 0, this.stableSecret) : eui64(ifp.mac);
   }
 
   /** The interface came up (restart DAD of tentative addresses) or went down (forget its neighbours). */
@@ -338,6 +355,7 @@ export class Inet6 {
     rw('net.inet6.ip6.maxexthdrs', this.tun, 'maxexthdrs', 1, 64, 'Extension headers walked per packet');
     rw('net.inet6.ip6.mtudisc_timeout', this.tun, 'mtuExpire', 300, 86400, 'Seconds a learnt path MTU is kept (RFC 8201)');
     rw('net.inet6.ip6.auto_linklocal', this.tun, 'autoLinklocal', 0, 1, 'Link-local address on every new Ethernet interface');
+    rw('net.inet6.ip6.use_stableaddr', this.tun, 'useStableaddr', 0, 1, 'Interface identifiers: 0 EUI-64 of the MAC, 1 stable opaque (RFC 7217)');
     rw('net.inet6.ip6.dad_count', this.ndTun, 'dadCount', 0, 10, 'DAD solicitations per address (0: no DAD)');
     rw('net.inet6.ip6.accept_rtadv', this.ndTun, 'acceptRtadv', 0, 1, 'Process router advertisements (SLAAC, default router)');
     rw('net.inet6.ip6.rtr_solicitations', this.ndTun, 'rtrSolicitations', 0, 10, 'Router solicitations when an interface starts');
@@ -359,3 +377,5 @@ export class Inet6 {
   }
 }
 
+/** `fe80::/64`, the prefix of link-local addresses (RFC 4291 2.5.6). */
+const LINK_LOCAL_PREFIX = Ip6Address.fromWords(0xfe800000, 0, 0, 0);

@@ -54,7 +54,7 @@ import { IP6_ALL_NODES, IP6_ALL_ROUTERS, IP6_ANY, Ip6Address } from '../wire/ip.
 import { IPV6_MIN_MTU, Ip6Next } from '../wire/ipv6.js';
 import { ETHERTYPE_IPV6 } from '../wire/ethernet.js';
 import { etherOutput } from './ethernet.js';
-import { eui64, ip6Mask, solicitedNode, type In6Ifaddr } from './in6.js';
+import { ip6Mask, solicitedNode, type In6Ifaddr } from './in6.js';
 import type { Ifnet } from './ifnet.js';
 import type { Inet6 } from './inet6.js';
 import { ip6Output } from './ipv6-output.js';
@@ -575,7 +575,7 @@ export class Nd6 {
       st.prefixrefused++;
       return;
     }
-    const [hi, lo] = eui64(ifp.mac);
+    const [hi, lo] = this.in6.interfaceId(ifp, prefix);
     const addr = Ip6Address.fromWords(prefix.w0, prefix.w1, hi, lo);
     const ia = ifp.addrs6.find((a) => a.addr.equals(addr));
     const validMs = pi.validLifetime === INFINITE ? Infinity : now + pi.validLifetime * 1000;

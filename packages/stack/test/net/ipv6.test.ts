@@ -361,6 +361,30 @@ describe('IPv6: hostile input (counted drops, bounded tables)', () => {
 });
 
 describe('IPv6: stack plumbing', () => {
+  it('forms RFC 7217 stable opaque interface identifiers when net.inet6.ip6.use_stableaddr is 1', () => {
+    const mk = (stable: number): Stack => {
+      const s = fastStack({ dad: false });
+      s.sysctl.set('net.inet6.ip6.use_stableaddr', stable);
+      return s;
+    };
+    const w = new MemWire();
+    const a = mk(1);
+    const link = w.attachLink({ name: 'wire0' });
+    const ifp = a.attachLink(link);
+    const ll = ifp.addrs6[0]!.addr;
+    expect(ll.isLinkLocal).to.equal(true);
+    expect(ll.equals(linkLocalFromMac(ifp.mac))).to.equal(false); // not derived from the MAC
+    const id = (p: string): [number, number] => a.inet6.interfaceId(ifp, ip6(p));
+    expect(id('fe80::')).to.deep.equal([ll.w2, ll.w3]); // stable for a prefix and an interface
+    expect(id('2001:db8:1::')).to.not.deep.equal(id('2001:db8:2::')); // different across prefixes
+    const b = mk(0);
+    const ifb = b.attachLink(w.attachLink({ name: 'wire0' }));
+    expect(ifb.addrs6[0]!.addr.equals(linkLocalFromMac(ifb.mac))).to.equal(true); // the default: EUI-64
+    a.close();
+    b.close();
+    w.close();
+  });
+
   it('selects sources by RFC 6724 rules: the destination itself, scope, not deprecated, longest common prefix', () => {
     const s = fastStack({ dad: false });
     const w = new MemWire();
