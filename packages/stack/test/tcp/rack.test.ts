@@ -231,7 +231,7 @@ describe('tcp RACK-TLP (RFC 8985)', () => {
       const enc = new TextEncoder();
       expect(ch.table.setsockopt(e.fd, IPPROTO.TCP, TCP_OPT.RECOVERY, enc.encode('rack'))).to.equal(0);
       expect(e.tp.recovery.name).to.equal('rack');
-      expect(new TextDecoder().decode(ch.table.getsockopt(e.fd, IPPROTO.TCP, TCP_OPT.RECOVERY).value as Uint8Array)).to.equal('rack');
+      expect(ch.table.getsockopt(e.fd, IPPROTO.TCP, TCP_OPT.RECOVERY).value, 'read as the sysctl number').to.equal(RECOVERY.rack);
       expect(ch.table.setsockopt(e.fd, IPPROTO.TCP, TCP_OPT.RECOVERY, 0)).to.equal(0);
       expect(e.tp.recovery.name).to.equal('newreno');
       expect(ch.table.setsockopt(e.fd, IPPROTO.TCP, TCP_OPT.RECOVERY, enc.encode('bbr'))).to.not.equal(0);

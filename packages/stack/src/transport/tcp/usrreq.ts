@@ -32,8 +32,9 @@ export const TCP_OPT = {
   KEEPCNT: 6,
   CONGESTION: 13,
   /**
-   * The connection's loss recovery, by name ('newreno', 'sack', 'rack') or
-   * `net.inet.tcp.recovery` number. A rumpnet option (number outside
+   * The connection's loss recovery, set by name ('newreno', 'sack', 'rack')
+   * or `net.inet.tcp.recovery` number (0, 1, 2); read as that number. A
+   * rumpnet option (number outside
    * Linux's range): Linux has only the system-wide `net.ipv4.tcp_recovery`.
    * A recovery under way finishes under the algorithm that began it.
    */
@@ -326,7 +327,8 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
         case TCP_OPT.CONGESTION:
           return new TextEncoder().encode(tp.cc.name);
         case TCP_OPT.RECOVERY:
-          return new TextEncoder().encode(tp.recovery.name);
+          // A number (as the sysctl), so that it has a wire form for rump clients.
+          return (RECOVERY_NAMES as readonly string[]).indexOf(tp.recovery.name);
         default:
           return { errno: Errno.ENOPROTOOPT };
       }
