@@ -106,6 +106,12 @@ describe('rump-server syscalls: UDP between two clients of one server', () => {
     await a.sys.setsockopt(s, 'ip', 'IP_TTL', 9);
     expect(await a.sys.getsockopt(s, 'ip', 'IP_TTL')).to.equal(9);
     expect(await a.sys.getsockopt(s, 'socket', 'SO_LINGER')).to.equal(-1);
+    // TCP's loss recovery by its sysctl number (0 newreno, 1 sack — the default —, 2 rack).
+    const t = await a.sys.socket('stream');
+    expect(await a.sys.getsockopt(t, 'tcp', 'TCP_RECOVERY')).to.equal(1);
+    await a.sys.setsockopt(t, 'tcp', 'TCP_RECOVERY', 2);
+    expect(await a.sys.getsockopt(t, 'tcp', 'TCP_RECOVERY')).to.equal(2);
+    await a.sys.close(t);
     const codes = async (p: Promise<unknown>): Promise<string> => ((await p.then(() => ({ code: 'none' }), (e: unknown) => e)) as { code: string }).code;
     expect(await codes(a.sys.setsockopt(s, 'socket', 'SO_NOSUCH', 1))).to.equal('ENOPROTOOPT');
     expect(await codes(a.sys.bind(s, inet('10.9.9.9', 1)))).to.equal('EADDRNOTAVAIL');
