@@ -14,9 +14,8 @@
  *   can notice.
  *
  * Time is virtual (ManualClock): the wire's delays and the stacks' timers
- * run on it, so a completion time does not depend on the machine's load
- * (it still moves a few percent between runs: something on the path is
- * not seeded — not yet tracked down).
+ * run on it, so a completion time is exact for a seed and a version of the
+ * code (two runs print the same table) and does not depend on the load.
  * Every algorithm meets the same seeds, i.e. the same fault decisions for
  * the same frame sequence (the frames themselves
  * differ once the algorithms diverge). Printed: median over the seeds of
