@@ -69,7 +69,7 @@ export interface TcpConnectOptions extends SocketOptions {
   readonly localAddress?: string;
   /** Local port to bind first. */
   readonly localPort?: number;
-  /** Only 4 (or 0) is supported. */
+  /** Only 4 (or 0) is supported; `'IPv4'` is 4, as in `net`. */
   readonly family?: number;
   /** Custom name lookup (`dns.lookup` shape). */
   readonly lookup?: LookupFunction;
@@ -306,7 +306,10 @@ export class Socket extends Duplex {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "options.port" property must be one of type number or string. Received ${receivedType(opts.port)}`);
     }
     const port = checkPort(opts.port);
-    if (opts.family !== undefined && opts.family !== 0 && opts.family !== 4) {
+    // net's socketToDnsFamily: 'IPv4' and 'IPv6' name the families too.
+    const given = opts.family as unknown;
+    const family = given === 'IPv4' ? 4 : given === 'IPv6' ? 6 : given;
+    if (family !== undefined && family !== 0 && family !== 4) {
       throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `rumpnet is IPv4 only: family ${opts.family}`);
     }
     if (cb) this.once('connect', cb);
