@@ -106,7 +106,7 @@ if (process.argv[2] === '--clients') {
     const { fd } = proc.socket(AF_INET, SOCK.DGRAM, 0);
     proc.bind(fd, sockaddrIn(inetAton('127.0.0.1')!, 10_000 + (i % 50_000)));
   }
-  const runner = (srv as unknown as { runner?: { stats: { longestTurnMs: number } } }).runner;
+  const runner = (srv as unknown as { runner?: { stats: { longestTurnMs: number; longestUnitMs: number } } }).runner;
   // The CPU time of each slice turn as well as its wall time: on a loaded machine a turn's
   // wall time includes the time the OS ran other processes.
   let turnCpuMax = 0;
@@ -146,7 +146,7 @@ if (process.argv[2] === '--clients') {
         gapCpuMax = 0;
         last = performance.now();
         lastCpu = process.cpuUsage();
-        if (runner) runner.stats.longestTurnMs = 0;
+        if (runner) runner.stats.longestTurnMs = runner.stats.longestUnitMs = 0;
         turnCpuMax = 0;
         return;
       }
@@ -156,7 +156,7 @@ if (process.argv[2] === '--clients') {
       const a = [...m.answers!].sort((x, y) => x - y);
       console.log(
         `${N} sockets, ${m.label}: ${m.rows} rows in ${m.tookMs!.toFixed(0)} ms; server loop: longest block ${(h.max / 1e6).toFixed(1)} ms ` +
-          `(1 ms timer's longest gap ${gapMax.toFixed(1)} ms wall, ${gapCpuMax.toFixed(1)} ms CPU${runner ? `, longest slice turn ${runner.stats.longestTurnMs.toFixed(1)} ms wall, ${turnCpuMax.toFixed(1)} ms CPU` : ''}); ` +
+          `(1 ms timer's longest gap ${gapMax.toFixed(1)} ms wall, ${gapCpuMax.toFixed(1)} ms CPU${runner ? `, longest slice turn ${runner.stats.longestTurnMs.toFixed(1)} ms wall, ${turnCpuMax.toFixed(1)} ms CPU, longest unit ${runner.stats.longestUnitMs.toFixed(1)} ms` : ''}); ` +
           `small request meanwhile: ${a.length} answered, median ${(a[a.length >> 1] ?? NaN).toFixed(1)} ms, worst ${(a.at(-1) ?? NaN).toFixed(1)} ms`,
       );
     });
