@@ -27,7 +27,11 @@ export type { SocketCall, SocketCallEnv, SocketHandlers } from './syscalls/socke
 export type { ClientProcess, ProcessTable } from './syscalls/process.js';
 export { ctlHandlers } from './ctl/handlers.js';
 export type { CtlCall, CtlEnv, CtlHandlers } from './ctl/handlers.js';
-export { runRumpctl, parseIfconfigWords } from './ctl/rumpctl-main.js';
+export { guardHandlers, privilegeNeeded, AdminRequired, OWN_ROWS_ONLY, ownRowsOnly } from './ctl/privilege.js';
+export type { RefusalLog } from './ctl/privilege.js';
+export { SliceRunner } from './ctl/slices.js';
+export type { SliceJob, SliceRunnerOptions, SliceStats } from './ctl/slices.js';
+export { runRumpctl, parseIfconfigWords, allPages } from './ctl/rumpctl-main.js';
 export type { RumpctlIo } from './ctl/rumpctl-main.js';
 export { createLogger, sessionLogger } from './log.js';
 export type { ServerLogger } from './log.js';
