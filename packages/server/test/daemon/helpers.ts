@@ -203,3 +203,32 @@ export function killAll(): void {
   for (const c of children) c.kill('SIGKILL');
   children.clear();
 }
+
+/** Two clients of one in-process server, made before each test and checked quiet and closed after it. */
+export interface TwoClients {
+  srv: RumpServer;
+  a: RumpConnection;
+  b: RumpConnection;
+}
+
+/**
+ * Mocha hooks for a describe block whose tests talk between two clients of
+ * one in-process server (batched copyin, coalesced receives). Returns the
+ * live handles (filled in by `beforeEach`).
+ */
+export function twoClientsEach(): TwoClients {
+  const t = {} as TwoClients;
+  beforeEach(async () => {
+    t.srv = await startServer({ mclnum: 16, rxMode: 'coalesced' });
+    t.a = await RumpConnection.connect(t.srv.url, { name: 'a' });
+    t.b = await RumpConnection.connect(t.srv.url, { name: 'b' });
+  });
+  afterEach(async () => {
+    await t.a.close();
+    await t.b.close();
+    await expectQuiet(t.srv);
+    await t.srv.close();
+  });
+  after(() => cleanup());
+  return t;
+}

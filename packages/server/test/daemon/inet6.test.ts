@@ -7,27 +7,14 @@
  * answering each with an errno, never a crash.
  */
 import { expect } from 'chai';
-import { RumpConnection, SYSCALL_SCHEMAS, checkArgs, inet, inet6 } from '@rumpnet/client';
-import type { RumpServer } from '../../src/server.js';
-import { cleanup, expectQuiet, patternBytes, sha256, startServer } from './helpers.js';
+import { SYSCALL_SCHEMAS, checkArgs, inet, inet6, type RumpConnection } from '@rumpnet/client';
+import { patternBytes, sha256, twoClientsEach } from './helpers.js';
 
 describe('rump-server syscalls: AF_INET6 and dual-stack sockets', () => {
-  let srv: RumpServer;
+  const t = twoClientsEach();
   let a: RumpConnection;
   let b: RumpConnection;
-
-  beforeEach(async () => {
-    srv = await startServer({ mclnum: 16, rxMode: 'coalesced' });
-    a = await RumpConnection.connect(srv.url, { name: 'a' });
-    b = await RumpConnection.connect(srv.url, { name: 'b' });
-  });
-  afterEach(async () => {
-    await a.close();
-    await b.close();
-    await expectQuiet(srv);
-    await srv.close();
-  });
-  after(() => cleanup());
+  beforeEach(() => ({ a, b } = t));
 
   it('a [::] listener accepts an IPv4 client; names are v4-mapped; 1 MiB each way intact', async () => {
     const l = await b.sys.socket('stream', { domain: 'inet6' });

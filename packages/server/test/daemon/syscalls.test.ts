@@ -6,26 +6,13 @@
  */
 import { expect } from 'chai';
 import { RumpConnection, inet, PollEvent, MsgFlag } from '@rumpnet/client';
-import type { RumpServer } from '../../src/server.js';
-import { cleanup, expectQuiet, patternBytes, sha256, startServer } from './helpers.js';
+import { cleanup, expectQuiet, patternBytes, sha256, startServer, twoClientsEach } from './helpers.js';
 
 describe('rump-server syscalls: UDP between two clients of one server', () => {
-  let srv: RumpServer;
+  const t = twoClientsEach();
   let a: RumpConnection;
   let b: RumpConnection;
-
-  beforeEach(async () => {
-    srv = await startServer({ mclnum: 16, rxMode: 'coalesced' });
-    a = await RumpConnection.connect(srv.url, { name: 'a' });
-    b = await RumpConnection.connect(srv.url, { name: 'b' });
-  });
-  afterEach(async () => {
-    await a.close();
-    await b.close();
-    await expectQuiet(srv);
-    await srv.close();
-  });
-  after(() => cleanup());
+  beforeEach(() => ({ a, b } = t));
 
   it('moves 200 datagrams of varied sizes intact (sha256) with the sender address', async () => {
     const rx = await b.sys.socket('dgram');
