@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     .option('--runs <n>', 'runs per point (median, min–max)', intArg(1, 100))
     .option('--seconds <s>', 'seconds per transfer', secondsArg(60))
     .option('--no-netns', 'do not create a network namespace even as root')
-    .option('--offload', 'run tap servers with --offload (TSO send, large receive through the virtio-net header)')
+    .option('--no-offload', "run tap servers with --no-offload (a plain tap, one write per frame: the NetBSD-equivalent configuration); default: the servers' offloads where the kernel accepts them")
     .option('--out <dir>', 'results directory (default results/<timestamp>)')
     .option('--json', 'print results.json on stdout instead of the report')
     .parse()
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const outDir = o.out ?? join(ROOT, 'results', startedAt.toISOString().replace(/[:.]/g, '-'));
   mkdirSync(outDir, { recursive: true });
 
-  const topo = await Topology.create({ noNetns: !o.netns, offload: Boolean(o.offload) });
+  const topo = await Topology.create({ noNetns: !o.netns, offload: o.offload !== false });
   const onSignal = (): void => {
     void stopAll().finally(() => topo.destroy().finally(() => process.exit(130)));
   };

@@ -120,7 +120,7 @@ export function renderReport(o: {
   plan: Plan; cells: Cell[]; ratios: Ratio[]; latency: LatencyResult[]; scale: ScaleResult; pools: PoolUse[]; avail: Availability; header: string;
 }): string {
   const out: string[] = [o.header, ''];
-  out.push(`topology: ${o.avail.topology}${o.avail.offload ? ' (tap offloads on)' : ''}${o.avail.whyNoTap ? ` (no tap: ${o.avail.whyNoTap})` : ''}`);
+  out.push(`topology: ${o.avail.topology}${o.avail.offload ? ' (tap offloads where the kernel accepts them)' : ' (--no-offload: plain taps)'}${o.avail.whyNoTap ? ` (no tap: ${o.avail.whyNoTap})` : ''}`);
   out.push(`rump TCP: ${o.avail.rumpTcp.ok ? 'available' : `unavailable — ${o.avail.rumpTcp.reason}`}`, '');
   const fig = (title: string, f: Series['figure']): void => {
     if (!o.plan.series.some((s) => s.figure === f)) {

@@ -67,7 +67,7 @@ export class RumpServerProc {
     if (o.maxFds !== undefined) args.push('--max-fds', String(o.maxFds));
     if (o.nmbclusters !== undefined) args.push('--nmbclusters', String(o.nmbclusters));
     const a = o.attach;
-    if (a.kind === 'tap') args.push('--tap', a.tap, '--addr', a.addr, ...(a.gateway ? ['--gateway', a.gateway] : []), ...(a.offload ? ['--offload'] : []));
+    if (a.kind === 'tap') args.push('--tap', a.tap, '--addr', a.addr, ...(a.gateway ? ['--gateway', a.gateway] : []), ...(a.offload === false ? ['--no-offload'] : []));
     if (a.kind === 'bus') args.push('--bus', a.dir, '--addr', a.addr);
     args.push(url);
     const proc = Proc.node(SERVER_CLI, args, { ns: a.kind === 'tap' ? a.ns : null, label: 'rump-server' });

@@ -59,7 +59,7 @@ export interface Availability {
   /** The daemon serves, the stack has TCP, the client has the net API: or the first reason why not. */
   rumpTcp: { ok: true } | { ok: false; reason: string };
   topology: 'tap' | 'bus';
-  /** Tap servers ran with `--offload`. */
+  /** Tap servers ran with their default offloads (false: `--no-offload`). */
   offload: boolean;
   whyNoTap: string | null;
 }

@@ -52,8 +52,8 @@ export class Topology {
     readonly ns: NetnsLike | null,
     /** Temporary directory: sockets, bus directories. */
     readonly dir: string,
-    /** Tap servers run with `--offload` (virtio-net header: TSO send, large receive). */
-    readonly offload = false,
+    /** Tap servers run with their default offloads (virtio-net header: TSO send, large receive); false: `--no-offload`. */
+    readonly offload = true,
   ) {}
 
   /**
@@ -75,7 +75,7 @@ export class Topology {
       const ns = await tb.Netns.create({ prefix: 'bench' });
       // Forwarding between the taps, inside this namespace only (rump→rump).
       await ns.check('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-      return new Topology('tap', null, ns as unknown as NetnsLike, dir, opts.offload ?? false);
+      return new Topology('tap', null, ns as unknown as NetnsLike, dir, opts.offload ?? true);
     } catch (e) {
       return new Topology('bus', `cannot create a network namespace: ${(e as Error).message}`, null, dir);
     }

@@ -113,6 +113,10 @@ export interface CtlInterface {
   addrs6?: { address: string; prefixLen: number; state: string }[];
   /** The stack's interface counters (`ipackets`, `opackets`, ...) and the driver's (`rxFrames`, ...). */
   stats: Record<string, number>;
+  /** Offloads on, BSD ifconfig's `options=` names (`TXCSUM`, `TSO4`, `RXCSUM`, `LRO`); absent from older servers. */
+  options?: string[];
+  /** Why a tap runs without offloads (`off (asked)`, or the kernel's refusal); absent when they are on or never possible. */
+  offloadsOff?: string;
 }
 /** `ctl.route`: show, `add dest gateway|ifname`, `delete dest` (`dest` may be `default`). */
 export interface CtlRouteArgs {

@@ -37,6 +37,10 @@ function connectHelp(srv: RumpServer, cfg: ServerConfig): string {
     `rump-server ${version} listening on ${url}`,
     `  interfaces  ${ifs}`,
     ...(srv.dhcp !== null ? [`  dhcp        on ${srv.dhcp.ifname}: asking for a lease (the log says when it is bound; rumpctl ifconfig shows it)`] : []),
+    ...srv
+      .offloadSummary()
+      .filter((o) => o.text !== 'none')
+      .map((o) => `  offloads    ${o.ifname} ${o.text}`),
     `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
     '  protocols   tcp, udp, icmp',
     `  admin       ${srv.admin.describe()} may halt, write sysctls and change the configuration`,

@@ -17,8 +17,12 @@ export interface ServerConfig {
   listen: ListenUrl;
   /** Tap device to attach to (created if it does not exist), or null. */
   tap: string | null;
-  /** Open the tap with checksum/segmentation offloads (`--offload`; absent = off). */
-  offload?: boolean;
+  /**
+   * The tap's checksum/segmentation offloads: `'auto'` (default, also when
+   * absent) probes and falls back when the kernel refuses, `'require'`
+   * (`--offload`) fails to start then, `'off'` (`--no-offload`) never asks.
+   */
+  offload?: 'auto' | 'require' | 'off';
   /** Bus directory to join (rootless shared Ethernet segment), or null. */
   bus: string | null;
   /** Addresses for the tap or bus interface, `a.b.c.d/len`. */
@@ -182,7 +186,8 @@ export function buildProgram(version: string): Command {
     .version(version, '-V, --version')
     .argument('[url]', `where to listen (unix:///path or tcp://127.0.0.1:PORT); default $RUMP_SERVER or ${DEFAULT_SOCKET}`)
     .option('--tap <name>', 'attach a Linux tap device (created if missing; needs CAP_NET_ADMIN)')
-    .option('--offload', 'with --tap: checksum and TCP segmentation offloads (IFF_VNET_HDR: TSO out, large receive in)')
+    .option('--offload', 'with --tap: require the checksum and TCP segmentation offloads (IFF_VNET_HDR: TSO out, large receive in); fail to start if the kernel refuses [default: use them when the kernel accepts them]')
+    .option('--no-offload', 'with --tap: no offloads, one write(2) per frame (the NetBSD-equivalent configuration)')
     .option('--bus <dir>', 'join a rootless shared Ethernet bus in this directory')
     .option('--addr <cidr>', 'IPv4 address for the tap or bus interface, repeatable', cidr, [])
     .option('--gateway <ip>', 'default gateway', ipv4)
@@ -258,7 +263,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if ((o.addr as string[]).length > 0 && !o.tap && !o.bus) throw new UsageError('--addr needs an interface: add --tap NAME or --bus DIR');
   if (o.gateway && !o.tap && !o.bus) throw new UsageError('--gateway needs an interface: add --tap NAME or --bus DIR');
   if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');
-  if (o.offload && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
+  if (o.offload === true && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
   if (o.dhcp && !o.tap && !o.bus) throw new UsageError('--dhcp needs an interface: add --tap NAME or --bus DIR');
   if (o.dhcp && ((o.addr as string[]).length > 0 || o.gateway)) throw new UsageError('--dhcp configures the address and router itself: drop --addr and --gateway');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
@@ -274,7 +279,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   return {
     listen: parseListenUrl(url),
     tap: o.tap ?? null,
-    offload: o.offload === true,
+    offload: o.offload === true ? 'require' : o.offload === false ? 'off' : 'auto',
     bus: o.bus ?? null,
     addrs: o.addr,
     gateway: o.gateway ?? null,

@@ -4,7 +4,7 @@
  *
  *   npx tsx packages/tap-bridge/bench/interop.bench.ts [--runs 3] [--mib 64]
  *       [--mtu 1500|9000] [--dir out|in] [--tcp-only] [--profile] [--pcap]
- *       [--offload | --offload-only]
+ *       [--offload | --offload-only | --no-offload]
  *
  * `--mtu` / `--dir` restrict the TCP section to one MTU / one direction
  * (`out` = stack -> Linux); `--tcp-only` skips ICMP and UDP; `--profile`
@@ -12,10 +12,10 @@
  * top 15) of one extra run per direction; `--pcap` records one extra run
  * per direction and prints tshark's retransmission/dup-ACK/zero-window
  * counts and the largest gap between frames (a stall shows there).
- * `--offload` measures every TCP row twice, without and with the tap's
- * offloads (`TapLink.open({ offload: true })`: TSO out, the kernel's
- * super-packets in), and prints both with the TSO/LRO counters;
- * `--offload-only` measures only with them (ping/UDP then run with them too).
+ * By default the tap has its offloads (TapLink's default probe: TSO out,
+ * the kernel's super-packets in); `--no-offload` measures a plain tap;
+ * `--offload` measures every TCP row twice, without and with them, and
+ * prints both with the TSO/LRO counters; `--offload-only` as the default.
  *
  * TCP:  throughput stack -> Linux and Linux -> stack at MTU 1500 and 9000,
  *       `--mib` MiB per run, median of `--runs` runs. The Linux peer is a
@@ -58,7 +58,7 @@ const TCP_ONLY = flag('tcp-only');
 const PROFILE = flag('profile');
 const PCAP = flag('pcap');
 const OFFLOAD_ONLY = flag('offload-only');
-const OFFLOADS: boolean[] = OFFLOAD_ONLY ? [true] : flag('offload') ? [false, true] : [false];
+const OFFLOADS: boolean[] = flag('no-offload') ? [false] : flag('offload') && !OFFLOAD_ONLY ? [false, true] : [true];
 const MIB = Math.max(1, opt('mib', 64));
 const BYTES = MIB << 20;
 
@@ -261,7 +261,7 @@ async function tcpRows(mtu: number, offload: boolean, dirs: Array<'out' | 'in'>,
 }
 
 async function pingUdpSection(): Promise<void> {
-  const env = await openInterop({ prefix: 'bench', offload: OFFLOAD_ONLY });
+  const env = await openInterop({ prefix: 'bench', offload: !flag('no-offload') });
   try {
     await env.stack.ping(env.linuxIp, { timeout: 2000 }); // ARP
     const rtts: number[] = [];

@@ -176,6 +176,12 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
       close(fd);
       return ThrowErrno(env, err, "ioctl", "TUNSETOFFLOAD " + std::to_string(offload) + ": " + Describe(err));
     }
+  } else if (offload == 0) {
+    // A plain reader clears the Linux side's CSUM/TSO features: a persistent
+    // tap keeps them from an earlier reader that had a vnet header, and the
+    // kernel would then hand us super-packets with nothing to say so. Best
+    // effort: a kernel without TUNSETOFFLOAD never set them.
+    (void)ioctl(fd, TUNSETOFFLOAD, 0UL);
   }
 
   // The control socket for SIOC[GS]IF* ioctls; created here so that it lives

@@ -11,8 +11,9 @@
  * - {@link withPcap}: record any link's traffic to a pcap file.
  * - {@link Netns}: create a namespace, add taps, run peers, delete it all.
  * - {@link peerCred}: who is at the other end of a Unix socket (`SO_PEERCRED`).
- * - Offloads: `TapLink.open({ offload: true })` speaks `virtio_net_hdr`
- *   (checksum offload, TSO out, the kernel's super-packets in).
+ * - Offloads: `TapLink.open()` probes for `virtio_net_hdr` (checksum
+ *   offload, TSO out, the kernel's super-packets in) and uses it where the
+ *   kernel accepts it; `offload: 'off'` or `'require'` decide otherwise.
  *
  * @example
  * ```ts
@@ -46,6 +47,8 @@ export {
   rxFlagsOf,
 } from './vnet.js';
 export type { VnetHdr } from './vnet.js';
+export { DEFAULT_TUN_OFFLOAD, OFFLOAD_OFF_ASKED, describeOffloads, offloadOptions } from './offload.js';
+export type { TapOffloadMode, TapOffloadState } from './offload.js';
 export { BusLink } from './bus.js';
 export type { BusLinkOptions, BusLinkStats, BusMember } from './bus.js';
 export { PcapWriter, withPcap, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcap.js';

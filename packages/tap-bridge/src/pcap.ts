@@ -189,6 +189,9 @@ export function withPcap(link: Link, file: string, opts: PcapWriterOptions = {})
     get offloads() {
       return link.offloads;
     },
+    get offloadsOff() {
+      return link.offloadsOff;
+    },
     output(frame: Uint8Array): boolean {
       pcap.write(frame);
       return link.output(frame);

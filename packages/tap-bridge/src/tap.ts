@@ -7,16 +7,18 @@
  * non-blocking fd from the event loop and hands over every ready frame of a
  * wake-up as one batch; writes are direct `write(2)` calls.
  *
- * Offloads (`TapLink.open({ offload: true })`, off by default): the tap
- * carries a `virtio_net_hdr` per frame, as for a virtio NIC; the stack may
- * then write TCP super-packets of up to 64 KiB that the kernel takes as one
- * (TSO: one system call instead of ~45), and reads Linux's own super-packets
- * and partial checksums (LRO/GRO-like).
+ * Offloads (on by default where the kernel accepts them, see
+ * {@link TapOffloadMode}): the tap carries a `virtio_net_hdr` per frame, as
+ * for a virtio NIC; the stack may then write TCP super-packets of up to 64
+ * KiB that the kernel takes as one (TSO: one system call instead of ~45),
+ * and reads Linux's own super-packets and partial checksums (LRO/GRO-like).
+ * {@link TapLink.offloadState} says what the probe found.
  */
 import type { Link, LinkReceiver, LinkStats, TxOffload } from '@rumpnet/stack';
-import { RX_GSO, TunOffload, VNET_F_NEEDS_CSUM, VnetGso, rxFlagsOf } from './vnet.js';
+import { RX_GSO, VNET_F_NEEDS_CSUM, VnetGso, rxFlagsOf } from './vnet.js';
 import { call, E, native, type NativeFrameIo, type NativeTap } from './native.js';
 import { ETHER_HDR_LEN, randomMac, toMac } from './ether.js';
+import { describeOffloads, openProbed, type TapOffloadMode, type TapOffloadState } from './offload.js';
 
 /** `IFF_UP` in the flags {@link TapDevice.flags} returns. */
 export const IFF_UP = 0x1;
@@ -37,7 +39,12 @@ export interface TapDeviceOptions {
    * the raw device's reads and writes include it. Default false.
    */
   vnetHdr?: boolean;
-  /** With `vnetHdr`: the `TUN_F_*` bits ({@link TunOffload}) for `TUNSETOFFLOAD`. Default: none set. */
+  /**
+   * The `TUN_F_*` bits (`TunOffload`) for `TUNSETOFFLOAD`: with
+   * `vnetHdr`, what the reader takes (a refusal throws); without, only 0 is
+   * meaningful — it clears features an earlier reader left on a persistent
+   * tap (best effort). Default: no `TUNSETOFFLOAD`.
+   */
   offload?: number;
   /** Open one queue of a multi-queue tap (`IFF_MULTI_QUEUE`). Default false. */
   multiQueue?: false;
@@ -218,11 +225,19 @@ export interface TapLinkOptions extends Omit<TapDeviceOptions, 'vnetHdr' | 'offl
   /** Frames kept while the fd refuses writes (EAGAIN) before counting drops (default 512). */
   txQueueLimit?: number;
   /**
-   * Checksum and segmentation offloads (default false): open with
-   * `IFF_VNET_HDR` and `TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4)`; the link
-   * then offers `tso4`, `rxCsum` and `lro` (see `Link.offloads`).
+   * Checksum and segmentation offloads: open with `IFF_VNET_HDR` and
+   * `TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4)`; the link then offers `tso4`,
+   * `rxCsum` and `lro` (see `Link.offloads`). `'auto'` (default) falls back
+   * to a plain tap when the kernel refuses, `'require'` (or `true`) throws
+   * the refusal, `'off'` (or `false`) never asks. See {@link TapOffloadMode}.
    */
-  offload?: boolean;
+  offload?: boolean | TapOffloadMode;
+  /**
+   * The `TUN_F_*` bits the probe asks for (default `CSUM | TSO4`). For
+   * tests of the fallback: the kernel refuses bits it does not know and
+   * TSO without CSUM (`EINVAL`), which is a real refusal to fall back from.
+   */
+  tunOffload?: number;
 }
 
 /** Largest frame {@link TapLink.outputGso} writes: a 64 KiB skb, as Linux's `GSO_LEGACY_MAX_SIZE`. */
@@ -256,8 +271,10 @@ export class TapLink implements Link {
   readonly mac: Uint8Array;
   /** The raw device, for the ioctls and the benchmark. */
   readonly device: TapDevice;
-  /** The offloads on (all absent without `offload: true`). */
+  /** The offloads on (absent when off: asked so, or refused by the kernel). */
   readonly offloads: { readonly tso4: boolean; readonly rxCsum: boolean; readonly lro: boolean; readonly maxGsoBytes: number } | undefined;
+  /** What the offload probe found: on with BSD `options=` names, or off and why. */
+  readonly offloadState: TapOffloadState;
   #vnet: number;
   #rxFlags: Uint8Array;
   #txGso = 0;
@@ -272,13 +289,15 @@ export class TapLink implements Link {
   readonly #queueLimit: number;
   readonly #s: LinkStats = { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, rxDrops: 0, txDrops: 0, errors: 0 };
 
-  private constructor(device: TapDevice, mac: Uint8Array, mtu: number, up: boolean, queueLimit: number) {
+  private constructor(device: TapDevice, state: TapOffloadState, mac: Uint8Array, mtu: number, up: boolean, queueLimit: number) {
     this.device = device;
+    this.offloadState = state;
     this.#vnet = device.vnetHdrSize;
     this.#rxFlags = new Uint8Array(this.#vnet > 0 ? device.io.maxBatch : 0);
-    if (this.#vnet > 0) {
+    if (this.#vnet > 0 && state.on) {
       device.io.setVnetHdr(this.#vnet); // plain writes get a zero header in front
-      this.offloads = { tso4: true, rxCsum: true, lro: true, maxGsoBytes: TAP_MAX_GSO_BYTES };
+      const o = state.options;
+      this.offloads = { tso4: o.includes('TSO4'), rxCsum: o.includes('RXCSUM'), lro: o.includes('LRO'), maxGsoBytes: TAP_MAX_GSO_BYTES };
     }
     this.mac = mac;
     this.#mtu = mtu;
@@ -291,10 +310,12 @@ export class TapLink implements Link {
   }
 
   /**
-   * Opens (creates or attaches) the tap `opts.name` and configures it.
-   * @throws TapError for the device errors of {@link TapDevice.open} and for a
-   *   bad MTU (`EINVAL`, "bad MTU"); RangeError for a malformed MAC. The
-   *   device is closed again when configuration fails.
+   * Opens (creates or attaches) the tap `opts.name` and configures it,
+   * probing for offloads as `opts.offload` says (default `'auto'`).
+   * @throws TapError for the device errors of {@link TapDevice.open}, for a
+   *   bad MTU (`EINVAL`, "bad MTU"), and with `offload: 'require'` for the
+   *   kernel's refusal of the offloads; RangeError for a malformed MAC or
+   *   offload mode. The device is closed again when configuration fails.
    */
   static open(opts: TapLinkOptions): TapLink {
     if ((opts as TapDeviceOptions).vnetHdr === true) {
@@ -303,19 +324,14 @@ export class TapLink implements Link {
     }
     const mac = opts.mac !== undefined ? toMac(opts.mac) : randomMac();
     const linuxMac = opts.linuxMac !== undefined ? toMac(opts.linuxMac) : undefined;
-    const off = opts.offload === true;
-    // TUN_F_TSO_ECN is not offered: the stack sends no CWR inside a super-packet.
-    const dev = TapDevice.open({
-      ...opts,
-      vnetHdr: off,
-      offload: off ? TunOffload.CSUM | TunOffload.TSO4 : undefined,
-    });
+    const mode = offloadMode(opts.offload);
+    const { device: dev, state } = openProbed({ name: opts.name, netns: opts.netns, maxBatch: opts.maxBatch }, mode, opts.tunOffload);
     try {
       if (opts.mtu !== undefined) dev.setMtu(opts.mtu);
       if (linuxMac !== undefined) dev.setMac(linuxMac);
       const up = opts.up ?? true;
       dev.setUp(up);
-      return new TapLink(dev, mac, dev.getMtu(), up, opts.txQueueLimit ?? 512);
+      return new TapLink(dev, state, mac, dev.getMtu(), up, opts.txQueueLimit ?? 512);
     } catch (e) {
       dev.close();
       throw e;
@@ -325,6 +341,14 @@ export class TapLink implements Link {
   /** The interface name. */
   get name(): string {
     return this.device.name;
+  }
+  /** Why the link runs without offloads (the `Link` field `rumpctl ifconfig` shows); undefined when they are on. */
+  get offloadsOff(): string | undefined {
+    return this.offloadState.on ? undefined : this.offloadState.reason;
+  }
+  /** The probe's outcome in one line: `options=TXCSUM,TSO4,RXCSUM,LRO` or `offloads off: <reason>`. */
+  describeOffloads(): string {
+    return describeOffloads(this.offloadState);
   }
   /** Largest IP packet carried (the Linux interface's MTU, kept in step by {@link setMtu}). */
   get mtu(): number {
@@ -564,4 +588,13 @@ export class TapLink implements Link {
     this.#queueHead = 0;
     if (!this.device.closed) this.device.onWritable(undefined);
   }
+}
+
+/** `TapLinkOptions.offload` as a mode; RangeError for anything else. */
+function offloadMode(o: boolean | TapOffloadMode | undefined): TapOffloadMode {
+  if (o === undefined) return 'auto';
+  if (o === true) return 'require';
+  if (o === false) return 'off';
+  if (o === 'auto' || o === 'require' || o === 'off') return o;
+  throw new RangeError(`TapLink offload: true, false, 'auto', 'require' or 'off', got ${JSON.stringify(o)}`);
 }

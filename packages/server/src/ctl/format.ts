@@ -51,6 +51,9 @@ export function formatIfconfig(ifs: readonly CtlInterface[]): string {
     .map((i) => {
       const flags = [i.up ? 'UP' : 'DOWN', i.kind === 'loopback' ? 'LOOPBACK' : 'BROADCAST', i.up ? 'RUNNING' : ''].filter(Boolean);
       const lines = [`${i.name}: flags=<${flags.join(',')}> mtu ${i.mtu} index ${i.index}`];
+      // The offloads as FreeBSD's ifconfig prints capabilities (names only, no hex mask).
+      if (i.options !== undefined && i.options.length > 0) lines.push(`\toptions=${i.options.join(',')}`);
+      if (i.offloadsOff !== undefined) lines.push(`\toffloads off: ${i.offloadsOff}`);
       if (i.mac !== null) lines.push(`\taddress: ${i.mac}`);
       for (const a of i.addrs) {
         lines.push(`\tinet ${a.address}/${a.prefixLen}${i.kind === 'loopback' || a.prefixLen >= 31 ? '' : ` broadcast ${a.broadcast}`}`);

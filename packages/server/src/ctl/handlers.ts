@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { Errno, type TcpConnInfo } from '@rumpnet/stack';
+import { Errno, type LinkOffloads, type TcpConnInfo } from '@rumpnet/stack';
 import type {
   CtlClient,
   CtlInterface,
@@ -96,6 +96,20 @@ const STATS_PREFIX: Readonly<Record<string, string>> = {
   nd6: 'net.inet6.nd6.stats',
 };
 
+/**
+ * BSD ifconfig's `options=` names (FreeBSD `IFCAP_*`) of what a link
+ * offloads: TXCSUM and TSO4 out, RXCSUM and LRO in. Empty without offloads.
+ */
+export function offloadNames(o: LinkOffloads | undefined): string[] {
+  if (o === undefined) return [];
+  const n: string[] = [];
+  // A tso4 link also takes partial checksums (Link.outputGso's contract).
+  if (o.tso4 === true) n.push('TXCSUM', 'TSO4');
+  if (o.rxCsum === true) n.push('RXCSUM');
+  if (o.lro === true) n.push('LRO');
+  return n;
+}
+
 /** Interface list for `ifconfig`. */
 export function interfaces(stack: Stack, only?: string): CtlInterface[] {
   const list = only === undefined ? stack.ifnetList() : [stack.ifnet(only)];
@@ -109,6 +123,8 @@ export function interfaces(stack: Stack, only?: string): CtlInterface[] {
     addrs: ifp.addrs.map((a) => ({ address: inetNtoa(a.addr), prefixLen: a.prefixLen, broadcast: inetNtoa(a.broadcast) })),
     addrs6: ifp.addrs6.map((a) => ({ address: a.addr.toString(), prefixLen: a.prefixLen, state: a.state })),
     stats: { ...ifp.stats, ...ifp.link.stats() } as unknown as Record<string, number>,
+    options: offloadNames(ifp.link.offloads),
+    ...(ifp.link.offloadsOff !== undefined ? { offloadsOff: ifp.link.offloadsOff } : {}),
   }));
 }
 

@@ -183,6 +183,45 @@ describe('rump-server --tap: TCP and UDP with the Linux kernel', function () {
   });
 });
 
+describe('rump-server --tap: offloads by default, --no-offload for a plain tap', function () {
+  this.timeout(30_000);
+  let net: TapNet | undefined;
+  before(async function () {
+    skipUnlessNetns(this);
+    net = await TapNet.create('roff');
+  });
+  after(() => teardown(net));
+
+  for (const c of [
+    { args: [] as string[], banner: 'options=TXCSUM,TSO4,RXCSUM,LRO', options: ['TXCSUM', 'TSO4', 'RXCSUM', 'LRO'], off: undefined },
+    { args: ['--no-offload'], banner: 'off: off (asked)', options: [] as string[], off: 'off (asked)' },
+  ]) {
+    it(`${c.args.join(' ') || 'default'}: the banner and ifconfig say "${c.banner}", and 1 MiB goes to Linux intact`, async () => {
+      const srv = await net!.server(c.args.length > 0 ? 'rtap5' : 'rtap4', c.args);
+      expect(srv.stdout()).to.include(`  offloads    ${srv.tap} ${c.banner}`);
+      const linux = net!.peer('tcp-listen', [5003, 0, 0]);
+      await linux.line((l) => l.includes('"listening"'), 'the Linux listener');
+      const conn = await RumpConnection.connect(srv.url, { name: 'offload' });
+      try {
+        const ifs = await conn.call<{ interfaces: { name: string; options?: string[]; offloadsOff?: string }[] }>('ctl.ifconfig', { ifname: srv.tap });
+        expect(ifs.interfaces[0]).to.deep.include({ options: c.options });
+        expect(ifs.interfaces[0]!.offloadsOff).to.equal(c.off);
+        const fd = await conn.sys.socket('stream');
+        await conn.sys.connect(fd, inet(srv.linuxIp, 5003));
+        const data = patternBytes(MiB, 5);
+        const [down] = await Promise.all([readAll(conn, fd), sendAll(conn, fd, data)]);
+        expect(down.length).to.equal(0);
+        await conn.sys.close(fd);
+        const rep = JSON.parse(await linux.line((l) => l.includes('"tcp"'), 'the Linux report', 20_000)) as TcpReport;
+        expect({ rx: rep.rx, rxSha: rep.rxSha }).to.deep.equal({ rx: MiB, rxSha: sha256(data) });
+      } finally {
+        await conn.close();
+        linux.proc.kill('SIGTERM');
+      }
+    });
+  }
+});
+
 describe('rump-server --tap: batched copyin counts with a Linux receiver', function () {
   this.timeout(30_000);
   let net: TapNet | undefined;

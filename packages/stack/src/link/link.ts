@@ -102,6 +102,12 @@ export interface Link {
   readonly up: boolean;
   /** Optional: the offloads the link offers (none when absent). */
   readonly offloads?: LinkOffloads;
+  /**
+   * Optional: why a link that could offload runs without (the driver's
+   * words: asked to, or the device refused), for `ifconfig`. Absent when
+   * offloads are on or the link never has any.
+   */
+  readonly offloadsOff?: string;
 
   /**
    * Transmit one frame. Ownership of `frame` passes to the link: the caller

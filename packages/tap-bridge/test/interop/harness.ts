@@ -22,7 +22,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as rump from '@rumpnet/stack';
 import type { Link } from '@rumpnet/stack';
 import { Netns, TapLink, canUseNetns, randomSubnet24, withPcap } from '../../src/index.js';
-import type { PcapLink } from '../../src/index.js';
+import type { PcapLink, TapOffloadMode } from '../../src/index.js';
 
 const { Stack, SocketLayer, SocketTable, UdpProtocol, inetAton, AF_INET, SOCK, Errno } = rump;
 
@@ -136,8 +136,14 @@ export interface InteropOptions {
   tcp?: boolean;
   /** MCLNUM of the stack's pool (default 1). */
   mclnum?: number;
-  /** Open the tap with checksum/segmentation offloads (`TapLink.open({ offload: true })`; default false). */
-  offload?: boolean;
+  /**
+   * The tap's checksum/segmentation offloads, as `TapLink.open`'s `offload`:
+   * default `'auto'` (on where the kernel accepts them), `false`/`'off'`
+   * for a plain tap, `true`/`'require'` to fail when refused.
+   */
+  offload?: boolean | TapOffloadMode;
+  /** The `TUN_F_*` bits the probe asks for (tests of the kernel's refusal). */
+  tunOffload?: number;
   /** Leave IPv6 on on the Linux side of the tap (default false: the kernel's own ND and MLD chatter stays out of IPv4 tests). */
   ipv6?: boolean;
 }
@@ -210,7 +216,7 @@ export async function openInterop(opts: InteropOptions): Promise<Interop> {
   try {
     const ifname = 'rn0';
     const info = await ns.addTap(ifname, { linuxAddr: net.cidr(1), mtu: opts.mtu, disableIpv6: opts.ipv6 !== true });
-    tap = TapLink.open({ name: ifname, netns: ns.name, mtu: opts.mtu, offload: opts.offload });
+    tap = TapLink.open({ name: ifname, netns: ns.name, mtu: opts.mtu, offload: opts.offload, tunOffload: opts.tunOffload });
     const pcapFile = opts.pcap === true ? join(dir, 'link.pcap') : undefined;
     const link: Link | PcapLink = pcapFile !== undefined ? withPcap(tap, pcapFile) : tap;
     const mod = await stackModule();
