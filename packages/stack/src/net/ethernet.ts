@@ -136,6 +136,9 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
         return;
       }
       m.flags |= mflags;
+      // The device's checksum bits hold for TCP/UDP over IPv6 too (virtio's
+      // flags are per frame, not per family; tcp/udp input read them alike).
+      if (rxFlags !== 0) rxOffload(st, m, rxFlags);
       ip6Input(ctx.inet6, ifp, m);
       return;
     }
