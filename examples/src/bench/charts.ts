@@ -32,21 +32,27 @@ export function chartRows(plan: Plan, cells: readonly Cell[], figure: Series['fi
   return rows;
 }
 
-/** The vega-lite spec of one figure. */
+/**
+ * The vega-lite spec of one figure. The y axis is logarithmic: the native
+ * Linux→Linux line (~3,000 MiB/s) and the rump lines (1–150 MiB/s) share
+ * a figure, and on a linear axis every rump line lay flat on zero. The
+ * legend sits below the plot, one series a row, labels never cut
+ * (`labelLimit: 0`; the default cut them at 160 px: "rumpne…").
+ */
 export function figureSpec(title: string, rows: Row[]): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width: 420,
-    height: 260,
+    title: { text: title, subtitle: 'median of the runs, band: min–max; x: bytes per write(2) of the sender' },
+    width: 520,
+    height: 300,
     data: { values: rows },
     encoding: {
-      x: { field: 'size', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'write size (KiB)' },
-      color: { field: 'series', type: 'nominal', title: null },
+      x: { field: 'size', type: 'quantitative', scale: { type: 'log', base: 2 }, axis: { tickCount: 8 }, title: 'write size (KiB, log scale)' },
+      color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical', columns: 1, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke' } },
     },
     layer: [
-      { mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
-      { mark: { type: 'line', point: true }, encoding: { y: { field: 'median', type: 'quantitative', title: 'MiB/s (median)' } } },
+      { mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'min', type: 'quantitative', scale: { type: 'log' } }, y2: { field: 'max' } } },
+      { mark: { type: 'line', point: true }, encoding: { y: { field: 'median', type: 'quantitative', scale: { type: 'log' }, title: 'throughput (MiB/s, log scale)' } } },
     ],
   };
 }
