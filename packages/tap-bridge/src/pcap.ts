@@ -232,16 +232,25 @@ export function withPcap(link: Link, file: string, opts: PcapWriterOptions = {})
 }
 
 /**
- * A copy of a received Ethernet/IPv4 frame whose TCP or UDP checksum is
+ * A copy of a received Ethernet/IPv4 or IPv6 frame whose TCP or UDP checksum is
  * partial, with the checksum completed (the receive side carries no
  * offsets: they follow from the headers). Other frames come back as they are.
  */
 function completedCopy(f: Uint8Array): Uint8Array {
-  if (f.length < 34 || f[12] !== 0x08 || f[13] !== 0x00) return f;
-  const start = 14 + ((f[14]! & 15) << 2);
-  const proto = f[23];
+  let start: number;
+  let proto: number;
+  let end: number;
+  if (f.length >= 34 && f[12] === 0x08 && f[13] === 0x00) {
+    start = 14 + ((f[14]! & 15) << 2);
+    proto = f[23]!;
+    end = 14 + ((f[16]! << 8) | f[17]!); // IP total length: Ethernet padding is not summed
+  } else if (f.length >= 54 && f[12] === 0x86 && f[13] === 0xdd) {
+    // IPv6: Linux sends partial checksums with TCP/UDP right after the fixed header.
+    start = 54;
+    proto = f[20]!;
+    end = 54 + ((f[18]! << 8) | f[19]!); // payload length
+  } else return f;
   const offset = proto === 6 ? 16 : proto === 17 ? 6 : -1;
-  const end = 14 + ((f[16]! << 8) | f[17]!); // IP total length: Ethernet padding is not summed
   if (offset < 0 || end > f.length || start + offset + 2 > end) return f;
   const copy = f.slice();
   wire.completePartialChecksum(copy, start, offset, end);

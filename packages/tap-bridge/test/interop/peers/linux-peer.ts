@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   switch (mode) {
     case 'udp-echo': {
       const [ip, port] = args;
-      const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
+      const s = dgram.createSocket({ type: ip!.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
       s.on('message', (msg, rinfo) => s.send(msg, rinfo.port, rinfo.address));
       s.on('error', fail);
       s.bind(Number(port), ip, () => emit('ready', { port: s.address().port }));
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     case 'udp-send': {
       const [dst, port, list] = args;
       const sizes = list!.split(',').map(Number);
-      const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
+      const s = dgram.createSocket({ type: dst!.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
       s.on('error', fail);
       await new Promise<void>((r) => s.bind(0, () => r()));
       emit('ready');
