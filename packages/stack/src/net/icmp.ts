@@ -37,6 +37,7 @@ import { IPV4_HEADER_LEN, IpProto } from '../wire/ipv4.js';
 import type { NetContext } from './context.js';
 import { PMTU_MIN, ipOutput, pmtuUpdate, selectSource } from './ipv4-output.js';
 import type { IpPacketInfo, TransportError } from './protosw.js';
+import { PpsRateCheck } from '../kern/ratecheck.js';
 
 /** ICMP tunables (`net.inet.icmp.*`). */
 export interface IcmpTunables {
@@ -119,8 +120,7 @@ const QUOTE_PARSE_MAX = 68;
 
 /** ICMP of one stack. */
 export class Icmp {
-  private tokens: number;
-  private lastRefill: number;
+  private readonly errRate: PpsRateCheck;
   private readonly pings = new Map<string, PendingPing>();
   private readonly pingId: number;
   private pingSeq = 0;
@@ -129,8 +129,7 @@ export class Icmp {
     private readonly ctx: NetContext,
     readonly tun: IcmpTunables,
   ) {
-    this.tokens = Math.max(0, tun.errppslimit);
-    this.lastRefill = ctx.clock.now();
+    this.errRate = new PpsRateCheck(ctx.clock, () => this.tun.errppslimit);
     this.pingId = globalThis.crypto.getRandomValues(new Uint16Array(1))[0]!;
   }
 
@@ -352,7 +351,7 @@ export class Icmp {
         return this.drop(m, 'oldicmp');
       }
     }
-    if (!this.rateOk()) return this.drop(m, 'ratelimited');
+    if (!this.errRate.check()) return this.drop(m, 'ratelimited');
     // Quote the header and as much of the datagram as fits 576 bytes (RFC 1812 4.3.2.3).
     const qlen = icmpQuoteLen(total);
     const msg = new Uint8Array(ICMP_HEADER_LEN + qlen);
@@ -406,17 +405,6 @@ export class Icmp {
     this.error(first, IcmpType.TIME_EXCEEDED, TimeExceededCode.REASSEMBLY);
   }
 
-  /** Token bucket (`ppsratecheck`): `errppslimit` tokens a second, bursts up to that many. */
-  private rateOk(): boolean {
-    const limit = this.tun.errppslimit;
-    if (limit < 0) return true;
-    const now = this.ctx.clock.now();
-    this.tokens = Math.min(limit, this.tokens + ((now - this.lastRefill) * limit) / 1000);
-    this.lastRefill = now;
-    if (this.tokens < 1) return false;
-    this.tokens--;
-    return true;
-  }
 
   /**
    * Send an echo request to `dst` and wait for the matching reply.

@@ -27,6 +27,7 @@ import type { Ifnet } from './ifnet.js';
 import type { Inet6 } from './inet6.js';
 import { ip6Output, nextHop6, pmtuUpdate6 } from './ipv6-output.js';
 import type { IpPacketInfo, TransportError } from './protosw.js';
+import { PpsRateCheck } from '../kern/ratecheck.js';
 
 /** ICMPv6 tunables (`net.inet6.icmp6.*`). */
 export interface Icmp6Tunables {
@@ -123,8 +124,7 @@ export function quotedUpperLayer(q: Uint8Array, len = q.length): [number, number
 
 /** ICMPv6 of one stack. */
 export class Icmp6 {
-  private tokens: number;
-  private lastRefill: number;
+  private readonly errRate: PpsRateCheck;
   private readonly pings = new Map<string, PendingPing6>();
   private readonly pingId: number;
   private pingSeq = 0;
@@ -134,8 +134,7 @@ export class Icmp6 {
     private readonly in6: Inet6,
     readonly tun: Icmp6Tunables,
   ) {
-    this.tokens = Math.max(0, tun.errppslimit);
-    this.lastRefill = in6.net.clock.now();
+    this.errRate = new PpsRateCheck(in6.net.clock, () => this.tun.errppslimit);
     this.pingId = globalThis.crypto.getRandomValues(new Uint16Array(1))[0]!;
   }
 
@@ -378,7 +377,7 @@ export class Icmp6 {
       const t = uoff < head.length ? head[uoff]! : -1;
       if (t < 0 || icmp6IsError(t) || t === Icmp6Type.REDIRECT) return this.drop(m, 'oldicmp');
     }
-    if (!this.rateOk()) return this.drop(m, 'ratelimited');
+    if (!this.errRate.check()) return this.drop(m, 'ratelimited');
     const src = Ip6Address.fromBytes(head, Ipv6Field.SRC);
     const dst = Ip6Address.fromBytes(head, Ipv6Field.DST);
     const rcvif = m.pkthdr?.rcvif;
@@ -442,17 +441,6 @@ export class Icmp6 {
     this.error(first, Icmp6Type.TIME_EXCEEDED, TimeExceed6Code.REASSEMBLY);
   }
 
-  /** Token bucket (`ppsratecheck`): `errppslimit` tokens a second, bursts up to that many. */
-  private rateOk(): boolean {
-    const limit = this.tun.errppslimit;
-    if (limit < 0) return true;
-    const now = this.in6.net.clock.now();
-    this.tokens = Math.min(limit, this.tokens + ((now - this.lastRefill) * limit) / 1000);
-    this.lastRefill = now;
-    if (this.tokens < 1) return false;
-    this.tokens--;
-    return true;
-  }
 
   /**
    * Send an echo request to `dst` and wait for the reply (`ping6 -c 1`).
