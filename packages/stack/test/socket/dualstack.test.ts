@@ -9,28 +9,18 @@
  */
 import { expect } from 'chai';
 import { Errno } from '../../src/kern/errno.js';
-import { makeUio } from '../../src/mbuf/index.js';
 import { createNetStack, type NetStack } from '../../src/netstack.js';
-import { AF, IPPROTO, MSG, POLL, SOCK, type SocketTable } from '../../src/socket/index.js';
+import { AF, IPPROTO, SOCK, type SocketTable } from '../../src/socket/index.js';
 import { IPV6_OPT } from '../../src/socket/in6opt.js';
 import { sockaddrIn, sockaddrIn6, type Sockaddr, type SockaddrIn6 } from '../../src/socket/sockaddr.js';
 import { IP6_ANY, Ip6Address, ip6MapV4 } from '../../src/wire/ip.js';
-import { CountingSink, CountingSource, pattern } from './helpers.js';
+import { pattern, recvWithin, sendBytes } from './helpers.js';
 
 const LO = 0x7f000001;
 const MAPPED_LO = ip6MapV4(LO);
 
-async function send(t: SocketTable, fd: number, data: Uint8Array, to: Sockaddr | null = null) {
-  return t.sendto(fd, makeUio([{ base: 0, len: data.length }], 'write'), new CountingSource(data), to);
-}
+const send = sendBytes;
 
-async function recvWithin(t: SocketTable, fd: number, ms: number) {
-  const p = await t.poll([{ fd, events: POLL.IN }], ms);
-  if (p.revents[0] === 0) return null;
-  const buf = new Uint8Array(65536);
-  const r = await t.recvfrom(fd, makeUio([{ base: 0, len: buf.length }], 'read'), new CountingSink(buf), MSG.DONTWAIT, true);
-  return { ...r, data: buf.slice(0, r.bytes) };
-}
 
 function v6(addr: Sockaddr | null): SockaddrIn6 {
   expect(addr).to.not.equal(null);

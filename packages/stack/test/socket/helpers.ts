@@ -10,6 +10,8 @@ import { Errno } from '../../src/kern/errno.js';
 import { Sysctl } from '../../src/kern/sysctl.js';
 import { ClusterPool, mCopym, mFreem, mLength, mToBytes } from '../../src/mbuf/index.js';
 import type { CopySink, CopySource, Mbuf } from '../../src/mbuf/index.js';
+import { makeUio } from '../../src/mbuf/index.js';
+import { MSG, POLL, type Sockaddr, type SocketTable } from '../../src/socket/index.js';
 import type { IpOutput, IpOutputOptions, TransportProtocol } from '../../src/net/protosw.js';
 import {
   AF,
@@ -280,3 +282,17 @@ export function chainBytes(m: Mbuf | null): Uint8Array {
 }
 
 export type { SockaddrIn };
+
+/** `sendto` of `data` on `fd` (to `to`, or the connected peer) through a {@link CountingSource}. */
+export async function sendBytes(t: SocketTable, fd: number, data: Uint8Array, to: Sockaddr | null = null) {
+  return t.sendto(fd, makeUio([{ base: 0, len: data.length }], 'write'), new CountingSource(data), to);
+}
+
+/** Receive with a timeout (poll), then a DONTWAIT read of up to 64 KiB. Null on timeout. */
+export async function recvWithin(t: SocketTable, fd: number, ms: number) {
+  const p = await t.poll([{ fd, events: POLL.IN }], ms);
+  if (p.revents[0] === 0) return null;
+  const buf = new Uint8Array(65536);
+  const r = await t.recvfrom(fd, makeUio([{ base: 0, len: buf.length }], 'read'), new CountingSink(buf), MSG.DONTWAIT, true);
+  return { ...r, data: buf.slice(0, r.bytes) };
+}

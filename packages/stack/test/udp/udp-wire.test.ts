@@ -7,10 +7,10 @@ import { expect } from 'chai';
 import { Errno } from '../../src/kern/errno.js';
 import { MemWire } from '../../src/link/memwire.js';
 import { makeUio } from '../../src/mbuf/index.js';
-import { AF_INET, MSG, POLL, SO, SOCK, SOL_SOCKET, SocketLayer, SocketTable, sockaddrIn, type Sockaddr } from '../../src/socket/index.js';
+import { AF_INET, POLL, SO, SOCK, SOL_SOCKET, SocketLayer, SocketTable, sockaddrIn } from '../../src/socket/index.js';
 import { Stack } from '../../src/stack.js';
 import { UdpProtocol } from '../../src/transport/udp/index.js';
-import { CountingSink, CountingSource, pattern } from '../socket/helpers.js';
+import { CountingSink, pattern, recvWithin, sendBytes } from '../socket/helpers.js';
 
 const IP_A = 0x0a000001;
 const IP_B = 0x0a000002;
@@ -28,18 +28,8 @@ function makeNet(mclnum = 1) {
   return { wire, a: mk('10.0.0.1'), b: mk('10.0.0.2') };
 }
 
-async function send(t: SocketTable, fd: number, data: Uint8Array, to: Sockaddr | null = null) {
-  return t.sendto(fd, makeUio([{ base: 0, len: data.length }], 'write'), new CountingSource(data), to);
-}
+const send = sendBytes;
 
-/** Receive with a timeout (poll), DONTWAIT read. Null on timeout. */
-async function recvWithin(t: SocketTable, fd: number, ms: number) {
-  const p = await t.poll([{ fd, events: POLL.IN }], ms);
-  if (p.revents[0] === 0) return null;
-  const buf = new Uint8Array(65536);
-  const r = await t.recvfrom(fd, makeUio([{ base: 0, len: buf.length }], 'read'), new CountingSink(buf), MSG.DONTWAIT, true);
-  return { ...r, data: buf.slice(0, r.bytes) };
-}
 
 /** An echo server on `fd`: sends every datagram back to its sender until the socket closes. */
 async function echoServer(t: SocketTable, fd: number): Promise<void> {
