@@ -5,11 +5,14 @@
  * share one {@link RumpConnection} per server URL, so many sockets multiplex
  * over one Unix socket with many system calls in flight.
  *
- * Differences from `node:net` (the rump stack is IPv4 and TCP/UDP only):
- * IPv6 addresses other than `::`/`::1` fail with `EAFNOSUPPORT`; IPC paths
+ * Both families, as in Node: `listen(port)` listens on `[::]` and takes
+ * IPv4 too (peers show as `::ffff:a.b.c.d`, family `'IPv6'`) unless
+ * `ipv6Only`; `::1` and `fe80::1%tap0` are the rump stack's addresses.
+ * Differences from `node:net` (the rump stack is TCP/UDP only): IPC paths
  * are refused on a rump `Socket` (a `Server` still listens on a path, on the
- * host); names are resolved by the host's resolver; `Socket.fd` is the rump
- * server's descriptor.
+ * host); names are resolved by the host's resolver, one address tried
+ * (IPv4 first when a name has both); `Socket.fd` is the rump server's
+ * descriptor.
  */
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';

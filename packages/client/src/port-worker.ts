@@ -14,6 +14,8 @@ import { RumpConnection } from './connection.js';
 interface Ask {
   readonly seq: number;
   readonly address: string;
+  /** 6: an AF_INET6 socket binds `address` (dual-stack, as the listener's will be unless v6-only). */
+  readonly family?: 4 | 6;
 }
 
 /** The shared words: [0] sequence answered, [1] port (0: failed), [2] errno of a failure. */
@@ -41,9 +43,9 @@ parentPort!.on('message', (m: Ask) => {
         },
       );
       const c = await conn;
-      const fd = await c.sys.socket('stream');
+      const fd = await c.sys.socket('stream', { domain: m.family === 6 ? 'inet6' : 'inet' });
       try {
-        await c.sys.bind(fd, { family: 'inet', address: m.address, port: 0 });
+        await c.sys.bind(fd, { family: m.family === 6 ? 'inet6' : 'inet', address: m.address, port: 0 });
         const a = await c.sys.getsockname(fd);
         answer(m.seq, a.port, 0);
       } finally {

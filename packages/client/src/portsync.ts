@@ -135,16 +135,17 @@ function serverInThisProcess(url: string): boolean {
 }
 
 /**
- * The port a `listen(0)` on `address` gets from the rump server at `url`,
+ * The port a `listen(0)` on `address` (an IPv4 address, or an IPv6 one
+ * without a zone when `family` is 6) gets from the rump server at `url`,
  * found synchronously; undefined when it could not be found in time (the
  * caller binds port 0 asynchronously instead).
  */
-export function reservePortSync(url: string, address: string): number | undefined {
+export function reservePortSync(url: string, address: string, family: 4 | 6 = 4): number | undefined {
   if (!enabled || serverInThisProcess(url)) return undefined;
   const w = workers.get(url) ?? start(url);
   if (w === undefined) return undefined;
   const seq = (w.seq = (w.seq % 0x7ffffffe) + 1);
-  w.worker.postMessage({ seq, address });
+  w.worker.postMessage({ seq, address, family });
   const deadline = Date.now() + SYNC_TIMEOUT_MS;
   // Bounded: each wait ends at the answer or the deadline.
   for (let i = 0; i < 1000; i++) {

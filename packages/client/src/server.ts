@@ -25,13 +25,18 @@ import {
   relabel,
   serverUrlFor,
   trackListen,
-  toIPv4,
   uvError,
+  domainOf,
+  familyName,
+  isAny,
+  parseIp,
+  sockaddrFor,
+  type HostAddress,
   type RumpOptions,
 } from './shared.js';
 import { reservePortSync } from './portsync.js';
 import { Socket, type AddressInfo } from './socket.js';
-import type { SockAddrIn } from './syscalls.js';
+import type { SockAddr } from './syscalls.js';
 
 /** The original `net.Server`, captured before any hijack patches `net`. */
 export const NodeServer: typeof net.Server = net.Server;
@@ -64,6 +69,15 @@ const TRANSIENT = new Set(['ECONNABORTED', 'EINTR', 'EAGAIN', 'EPROTO', 'ECONNRE
 /** Resource shortages: back off, then accept again (Node logs and carries on likewise). */
 const SHORTAGE = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 const MAX_ACCEPT_FAILURES = 100;
+/** libuv's `UV_TCP_IPV6ONLY`, the flag `listen({ ipv6Only: true })` passes to `_listen2`. */
+const UV_TCP_IPV6ONLY = 1;
+/**
+ * Errors of an `[::]` listen after which a host-less `listen()` takes
+ * `0.0.0.0` instead, as Node's `setupListenHandle` does when the IPv6 handle
+ * cannot be made (a stack without IPv6). EADDRINUSE is not one: libuv
+ * reports it at listen, after the choice.
+ */
+const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EADDRNOTAVAIL']);
 
 /**
  * The `_handle` of a server listening on the rump stack: the listening
@@ -75,7 +89,8 @@ export class RumpListenHandle {
   /** Server descriptor of the listening socket, -1 until it exists. */
   fd = -1;
   #conn: RumpConnection | undefined;
-  #bound: SockAddrIn;
+  #want: HostAddress;
+  #bound: SockAddr;
   #closed = false;
   /** Listening is an active handle; setting it up is a request (see {@link KeepAlive}). */
   readonly #life = new KeepAlive();
@@ -83,13 +98,18 @@ export class RumpListenHandle {
   constructor(
     private readonly owner: NodeServerInternals,
     private readonly rump: RumpOptions,
-    address: string,
+    host: HostAddress,
     port: number,
     private readonly backlog: number,
     /** True when `port` was found for a `listen(0)` by {@link reservePortSync}. */
     private readonly reserved = false,
+    /** `IPV6_V6ONLY` for an IPv6 listener (`listen({ ipv6Only: true })`); otherwise it takes IPv4 too. */
+    private readonly v6only = false,
+    /** `listen()` with no host: `[::]`, else `0.0.0.0` when the stack has no IPv6 (Node's fallback). */
+    private readonly anyHost = false,
   ) {
-    this.#bound = { family: 'inet', address, port };
+    this.#want = host;
+    this.#bound = { family: domainOf(host.family), address: host.address, port };
   }
 
   /**
@@ -105,33 +125,60 @@ export class RumpListenHandle {
   }
 
   async #start(): Promise<void> {
-    const want = this.#bound;
+    let host = this.#want;
+    const port = this.#bound.port;
     try {
       const conn = await connectionFor(this.rump);
       this.#conn = conn;
       if (this.#closed) return;
       this.#life.attach(conn);
-      const fd = await conn.sys.socket('stream');
-      this.fd = fd;
-      if (this.#closed) return void conn.sys.close(fd).catch(ignore);
-      // libuv sets SO_REUSEADDR on every TCP server (uv__tcp_bind): restart while old connections linger in TIME_WAIT.
-      await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true).catch(ignore);
-      await conn.sys.bind(fd, want).catch(async (err: { code?: string }) => {
-        // A port found for listen(0) (see portsync.ts) taken by an explicit bind in between:
-        // rare, and better a working server on another port than none.
-        if (!this.reserved || err?.code !== 'EADDRINUSE') throw err;
-        await conn.sys.bind(fd, { ...want, port: 0 });
-      });
-      await conn.sys.listen(fd, this.backlog);
-      this.#bound = (await conn.sys.getsockname(fd).catch(() => want)) as SockAddrIn; // an AF_INET socket: inet names
+      let open = await this.#open(conn, host, port).catch((err: unknown) => err as Error);
+      if (open instanceof Error) {
+        if (!this.anyHost || !NO_IPV6.has((open as { code?: string }).code ?? '')) throw open;
+        host = { address: '0.0.0.0', family: 4 };
+        this.#bound = { family: 'inet', address: host.address, port };
+        open = await this.#open(conn, host, port);
+      }
+      if (this.#closed) return;
+      await conn.sys.listen(open.fd, this.backlog);
+      this.#bound = await conn.sys.getsockname(open.fd).catch(() => open.addr);
     } catch (err) {
-      this.#fail(uvError(err, 'listen', want.address, want.port));
+      this.#fail(uvError(err, 'listen', host.zone ? `${host.address}%${host.zone}` : host.address, port));
       return;
     }
     if (this.#closed || this.owner._handle !== this) return;
     this.#life.setActive(true);
     this.owner.emit('listening');
     void this.#acceptLoop();
+  }
+
+  /**
+   * socket, options and bind of the listener (`fd` set once it exists; a
+   * descriptor that fails to bind is closed). Resolves with the descriptor
+   * and the address bound.
+   */
+  async #open(conn: RumpConnection, host: HostAddress, port: number): Promise<{ fd: number; addr: SockAddr }> {
+    const addr = await sockaddrFor(conn, host, port, 'listen');
+    const fd = await conn.sys.socket('stream', { domain: domainOf(host.family) });
+    this.fd = fd;
+    try {
+      if (this.#closed) throw Object.assign(new Error('closed'), { code: 'ERR_SERVER_NOT_RUNNING' });
+      // libuv sets SO_REUSEADDR on every TCP server (uv__tcp_bind): restart while old connections linger in TIME_WAIT.
+      await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true).catch(ignore);
+      // uv_tcp_bind sets IPV6_V6ONLY on every AF_INET6 socket, on or off: the sysctl default does not decide.
+      if (host.family === 6) await conn.sys.setsockopt(fd, 'ipv6', 'IPV6_V6ONLY', this.v6only);
+      await conn.sys.bind(fd, addr).catch(async (err: { code?: string }) => {
+        // A port found for listen(0) (see portsync.ts) taken by an explicit bind in between:
+        // rare, and better a working server on another port than none.
+        if (!this.reserved || err?.code !== 'EADDRINUSE') throw err;
+        await conn.sys.bind(fd, { ...addr, port: 0 });
+      });
+    } catch (err) {
+      this.fd = -1;
+      conn.sys.close(fd).catch(ignore);
+      throw err;
+    }
+    return { fd, addr };
   }
 
   #fail(err: Error): void {
@@ -148,9 +195,9 @@ export class RumpListenHandle {
     let failures = 0;
     // Bounded: ends on close, and after MAX_ACCEPT_FAILURES failures in a row.
     while (!this.#closed) {
-      let r: { fd: number; addr: SockAddrIn };
+      let r: { fd: number; addr: SockAddr };
       try {
-        r = (await conn.sys.accept(this.fd)) as { fd: number; addr: SockAddrIn }; // AF_INET listener
+        r = await conn.sys.accept(this.fd);
         failures = 0;
       } catch (err) {
         if (this.#closed) return;
@@ -171,18 +218,19 @@ export class RumpListenHandle {
   }
 
   /** Node's `onconnection` (lib/net.js), for a descriptor accepted in the rump server. */
-  async #onconnection(conn: RumpConnection, fd: number, remote: SockAddrIn): Promise<void> {
+  async #onconnection(conn: RumpConnection, fd: number, remote: SockAddr): Promise<void> {
     const self = this.owner;
-    // A wildcard listener learns the local address of each connection from getsockname.
-    const local = this.#bound.address === '0.0.0.0' ? ((await conn.sys.getsockname(fd).catch(() => undefined)) as SockAddrIn | undefined) : { ...this.#bound };
+    // A wildcard listener learns the local address of each connection from getsockname
+    // (on a dual-stack one an IPv4 connection's addresses show v4-mapped, as in Node).
+    const local = isAny(this.#bound.address) ? await conn.sys.getsockname(fd).catch(() => undefined) : { ...this.#bound };
     if (self.maxConnections && self._connections >= self.maxConnections) {
       self.emit('drop', {
         localAddress: local?.address,
         localPort: local?.port,
-        localFamily: 'IPv4',
+        localFamily: local ? familyName(local) : undefined,
         remoteAddress: remote.address,
         remotePort: remote.port,
-        remoteFamily: 'IPv4',
+        remoteFamily: familyName(remote),
       });
       conn.sys.close(fd).catch(ignore);
       return;
@@ -215,7 +263,7 @@ export class RumpListenHandle {
 
   /** Fills `out` with the bound address (the requested one until bound). Returns 0 as libuv does. */
   getsockname(out: Record<string, unknown>): number {
-    Object.assign(out, { address: this.#bound.address, family: 'IPv4', port: this.#bound.port });
+    Object.assign(out, { address: this.#bound.address, family: familyName(this.#bound), port: this.#bound.port });
     return 0;
   }
 
@@ -237,8 +285,11 @@ export class RumpListenHandle {
 
 /**
  * The `_listen2` of a server on the rump stack (see the module comment).
- * Called by Node's `Server.listen()` with `this` the server. An IPv6
- * address other than `::`/`::1` fails with `listen EAFNOSUPPORT`.
+ * Called by Node's `Server.listen()` with `this` the server and the host
+ * already looked up. As Node's `setupListenHandle`: no host listens on `[::]`
+ * taking IPv4 too (or on `0.0.0.0` when the stack has no IPv6); an IPv6
+ * host listens on an AF_INET6 socket, v6-only when `flags` has
+ * `UV_TCP_IPV6ONLY` (`listen({ ipv6Only: true })`), dual-stack otherwise.
  */
 export function rumpListen2(this: net.Server, address: string | null, port: number, addressType: number, backlog: number, fd?: number, flags?: number): void {
   const self = this as NodeServerInternals;
@@ -246,17 +297,19 @@ export function rumpListen2(this: net.Server, address: string | null, port: numb
   if (port === -1 || addressType === -1 || (typeof fd === 'number' && fd >= 0) || self._handle) {
     return originalListen2.call(this, address, port, addressType, backlog, fd, flags);
   }
-  const host = address === null || address === '' ? '0.0.0.0' : toIPv4(address);
+  const anyHost = address === null || address === '' || address === undefined;
+  const host: HostAddress | undefined = anyHost ? { address: '::', family: 6 } : parseIp(address);
   if (host === undefined) {
-    const err = uvError({ code: 'EAFNOSUPPORT', errno: -97 }, 'listen', address!, port);
+    const err = uvError({ code: 'EINVAL', errno: -22 }, 'listen', address!, port);
     process.nextTick(() => self.emit('error', err));
     return;
   }
   const rump = self[kRumpOptions] ?? {};
   // Node has the port of a listen(0) when listen() returns: find it now, synchronously.
-  const url = port === 0 ? serverUrlFor(rump) : undefined;
-  const found = url !== undefined ? reservePortSync(url, host) : undefined;
-  const handle = new RumpListenHandle(self, rump, host, found ?? port, backlog > 0 ? backlog : 511, found !== undefined);
+  const url = port === 0 && host.zone === undefined ? serverUrlFor(rump) : undefined;
+  const found = url !== undefined ? reservePortSync(url, host.address, host.family) : undefined;
+  const v6only = ((flags ?? 0) & UV_TCP_IPV6ONLY) !== 0;
+  const handle = new RumpListenHandle(self, rump, host, found ?? port, backlog > 0 ? backlog : 511, found !== undefined, v6only, anyHost);
   self._handle = handle;
   if (self._unref) handle.unref();
   void handle.start();
@@ -300,7 +353,7 @@ export class Server extends NodeServer {
     };
   }
 
-  /** The bound address, `{ address, family: 'IPv4', port }` (Node's `Server.address()`). */
+  /** The bound address, `{ address, family: 'IPv4' | 'IPv6', port }` (Node's `Server.address()`; `::` after a host-less `listen()`). */
   override address(): AddressInfo | string | null {
     return super.address() as AddressInfo | string | null;
   }

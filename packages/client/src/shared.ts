@@ -2,7 +2,8 @@
  * Plumbing under the `node:net` / `node:dgram`-shaped API: the one
  * {@link RumpConnection} a process shares (lazily connected to
  * `RUMP_SERVER`), which keeps the event loop alive only while some rump
- * socket does (Node's handle ref counting), IPv4 address resolution, and
+ * socket does (Node's handle ref counting), address parsing and resolution
+ * for both families, and
  * Node-shaped errors for the calls Node reports with a description
  * (`listen EADDRINUSE: address already in use 127.0.0.1:80`).
  */
@@ -12,7 +13,7 @@ import type * as netTypes from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
 import { RumpConnection } from './connection.js';
 import { errnoValue, syscallError, type RumpSyscallError } from './errors.js';
-import { isDottedQuad } from './syscalls.js';
+import { isDottedQuad, type SockAddr } from './syscalls.js';
 
 /** How a high-level socket finds its rump server. */
 export interface RumpOptions {
@@ -255,49 +256,128 @@ export function listensSettled(): Promise<unknown> | undefined {
 export type LookupFunction = netTypes.LookupFunction;
 
 /**
- * Maps an IPv6 spelling of an IPv4 meaning onto IPv4 (the stack is IPv4
- * only): `::` → `0.0.0.0`, `::1` → `127.0.0.1`, `::ffff:a.b.c.d` → `a.b.c.d`.
- * Returns undefined for other IPv6 addresses.
+ * The canonical dotted quad of an IPv4 literal (`010.0.0.1` is not one:
+ * Node's `isIPv4` refuses leading zeros too); undefined for anything else.
+ * IPv6 spellings stay IPv6: the stack speaks both families, so `::1` is
+ * IPv6's loopback, not `127.0.0.1`.
  */
 export function toIPv4(address: string): string | undefined {
   if (isDottedQuad(address)) return address;
   if (isIPv4(address)) return address.split('.').map((o) => String(Number(o))).join('.');
-  const lower = address.toLowerCase();
-  if (lower === '::') return '0.0.0.0';
-  if (lower === '::1') return '127.0.0.1';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
   return undefined;
 }
 
-/** Result of {@link resolveIPv4}. */
-export interface Resolved {
+/** IP version of a host address: 4 or 6 (Node's `net.isIP` values). */
+export type IpFamily = 4 | 6;
+
+/** An IP address as the client passes it to the stack. */
+export interface HostAddress {
+  /** Dotted quad, or IPv6 text without its zone (`fe80::1`, `::ffff:10.0.0.2`). */
   readonly address: string;
+  readonly family: IpFamily;
+  /** The zone of a scoped IPv6 address (`tap0` of `fe80::1%tap0`), as written. */
+  readonly zone?: string;
+}
+
+/**
+ * Parses an IP literal: an IPv4 address (made canonical), or an IPv6 one
+ * with an optional RFC 4007 zone (`fe80::1%tap0`, `fe80::1%2`). Undefined
+ * for a name.
+ */
+export function parseIp(host: string): HostAddress | undefined {
+  const v4 = toIPv4(host);
+  if (v4 !== undefined) return { address: v4, family: 4 };
+  if (!isIPv6(host)) return undefined;
+  const pct = host.indexOf('%');
+  if (pct < 0) return { address: host, family: 6 };
+  return { address: host.slice(0, pct), family: 6, zone: host.slice(pct + 1) };
+}
+
+/** `'IPv4'` or `'IPv6'`, as Node names a wire address's family (`address().family`, `rinfo.family`). */
+export function familyName(a: SockAddr): 'IPv4' | 'IPv6' {
+  return a.family === 'inet6' ? 'IPv6' : 'IPv4';
+}
+
+/** The `socket(2)` domain speaking `family`. */
+export function domainOf(family: IpFamily): 'inet' | 'inet6' {
+  return family === 6 ? 'inet6' : 'inet';
+}
+
+/** Wildcard address of a family: `0.0.0.0` or `::` (INADDR_ANY, in6addr_any). */
+export function anyOf(family: IpFamily): string {
+  return family === 6 ? '::' : '0.0.0.0';
+}
+
+/** True for either family's wildcard address. */
+export function isAny(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
+}
+
+/**
+ * The wire socket address of `host`:`port`. A zone becomes `scopeId`, the
+ * interface's index in the rump stack (`if_nametoindex(3)` asked of the
+ * server with `ctl.ifconfig`; a number is taken as the index). An unknown
+ * interface is `EINVAL`, as Linux says for a zone it cannot resolve.
+ */
+export async function sockaddrFor(conn: RumpConnection, host: HostAddress, port: number, syscall: string): Promise<SockAddr> {
+  if (host.family === 4) return { family: 'inet', address: host.address, port };
+  if (host.zone === undefined || host.zone === '') return { family: 'inet6', address: host.address, port };
+  let scopeId: number | undefined;
+  if (/^\d{1,10}$/.test(host.zone)) scopeId = Number(host.zone);
+  else {
+    const r = await conn
+      .call<{ interfaces: { name: string; index: number }[] }>('ctl.ifconfig', { ifname: host.zone })
+      .catch(() => undefined);
+    scopeId = r?.interfaces.find((i) => i.name === host.zone)?.index;
+  }
+  if (scopeId === undefined || scopeId > 0xffffffff) {
+    throw syscallError(errnoValue('EINVAL') ?? 22, syscall, `${host.address}%${host.zone}`, port);
+  }
+  return { family: 'inet6', address: host.address, port, scopeId };
+}
+
+/** Result of {@link resolveHost}. */
+export interface Resolved extends HostAddress {
   /** True when a name was looked up (net emits `'lookup'` then). */
   readonly lookedUp: boolean;
 }
 
 /**
- * Resolves a host to an IPv4 dotted quad. Names go through `lookup` (default
- * `dns.lookup` with family 4, i.e. the HOST's resolver: the rump stack has
- * none). An IPv6 address or a name with no IPv4 address fails with
- * `EAFNOSUPPORT` / the resolver's error, shaped for `syscall`.
+ * Resolves a host to an IP address. A literal of either family is taken as
+ * it is, whatever `family` asks (as `dns.lookup` does for literals). Names
+ * go through `lookup` (default `dns.lookup`, i.e. the HOST's resolver: the
+ * rump stack has none) with `family` (0: either). `localhost` is the rump
+ * stack's own loopback without a lookup: `127.0.0.1`, or `::1` when
+ * `family` is 6. With family 0 and the default lookup an IPv4 answer is
+ * preferred when the name has both (Node would race both, RFC 8305; one
+ * connect here). A name with no address of the family fails with the
+ * resolver's error.
  */
-export async function resolveIPv4(host: string, syscall: string, port: number, lookup?: LookupFunction): Promise<Resolved> {
-  const direct = toIPv4(host);
-  if (direct !== undefined) return { address: direct, lookedUp: false };
-  if (isIPv6(host)) throw syscallError(errnoValue('EAFNOSUPPORT') ?? 97, syscall, host, port);
-  const fn = lookup ?? (dnsLookup as unknown as LookupFunction);
+export async function resolveHost(host: string, syscall: string, port: number, lookup?: LookupFunction, family: 0 | IpFamily = 0): Promise<Resolved> {
+  const direct = parseIp(host);
+  if (direct !== undefined) return { ...direct, lookedUp: false };
+  if (host === 'localhost') return { address: family === 6 ? '::1' : '127.0.0.1', family: family === 6 ? 6 : 4, lookedUp: false };
+  const bad = (): Error => syscallError(errnoValue('EINVAL') ?? 22, syscall, host, port);
   const address = await new Promise<string>((resolve, reject) => {
-    fn(host, { family: 4, all: false }, (err, addr) => {
+    if (lookup === undefined && family === 0) {
+      dnsLookup(host, { family: 0, all: true }, (err, all) => {
+        if (err) return reject(err);
+        const pick = all.find((a) => a.family === 4) ?? all[0];
+        if (pick === undefined) return reject(bad());
+        resolve(pick.address);
+      });
+      return;
+    }
+    const fn = lookup ?? (dnsLookup as unknown as LookupFunction);
+    fn(host, { family, all: false }, (err, addr) => {
       if (err) return reject(err);
-      if (typeof addr !== 'string') return reject(syscallError(errnoValue('EAFNOSUPPORT') ?? 97, syscall, host, port));
+      if (typeof addr !== 'string') return reject(bad());
       resolve(addr);
     });
   });
-  const v4 = toIPv4(address);
-  if (v4 === undefined) throw syscallError(errnoValue('EAFNOSUPPORT') ?? 97, syscall, host, port);
-  return { address: v4, lookedUp: true };
+  const ip = parseIp(address);
+  if (ip === undefined) throw bad();
+  return { ...ip, lookedUp: true };
 }
 
 let errMap: Map<number, [string, string]> | undefined;

@@ -17,8 +17,9 @@
  */
 import { Duplex } from 'node:stream';
 import type { RumpConnection } from './connection.js';
+import { errnoValue, syscallError } from './errors.js';
 import { lingerFlush } from './linger.js';
-import type { SockAddrIn } from './syscalls.js';
+import type { SockAddr } from './syscalls.js';
 import {
   checkPort,
   codedError,
@@ -28,15 +29,20 @@ import {
   listensSettled,
   ignore,
   relabel,
-  resolveIPv4,
+  domainOf,
+  familyName,
+  parseIp,
+  resolveHost,
+  sockaddrFor,
   type LookupFunction,
   type RumpOptions,
 } from './shared.js';
 
 /** The address of a socket, as `net.Socket.address()` returns it. */
 export interface AddressInfo {
+  /** Dotted quad, or IPv6 text (`::1`, `::ffff:10.0.0.2` for an IPv4 peer of a dual-stack socket). */
   address: string;
-  family: 'IPv4';
+  family: 'IPv4' | 'IPv6';
   port: number;
 }
 
@@ -63,13 +69,17 @@ export interface SocketOptions extends RumpOptions {
 export interface TcpConnectOptions extends SocketOptions {
   /** Peer port. */
   readonly port: number | string;
-  /** Peer host: dotted quad or name (resolved by the host's resolver); default `localhost` = 127.0.0.1. */
+  /**
+   * Peer host: an IPv4 or IPv6 address (`fe80::1%tap0`: the zone names a rump
+   * interface) or a name (resolved by the host's resolver); default
+   * `localhost`, the rump stack's 127.0.0.1.
+   */
   readonly host?: string;
   /** Local address to bind first. */
   readonly localAddress?: string;
   /** Local port to bind first. */
   readonly localPort?: number;
-  /** Only 4 (or 0) is supported; `'IPv4'` is 4, as in `net`. */
+  /** Address family a name is resolved in: 0 (either, the default), 4 or 6; `'IPv4'`/`'IPv6'` too, as in `net`. */
   readonly family?: number;
   /** Custom name lookup (`dns.lookup` shape). */
   readonly lookup?: LookupFunction;
@@ -83,8 +93,8 @@ export interface TcpConnectOptions extends SocketOptions {
 export interface AcceptedInit {
   readonly conn: RumpConnection;
   readonly fd: number;
-  readonly remote: SockAddrIn;
-  readonly local: SockAddrIn | undefined;
+  readonly remote: SockAddr;
+  readonly local: SockAddr | undefined;
 }
 
 const kAccepted = Symbol('rumpnet.accepted');
@@ -114,7 +124,7 @@ const DEFAULT_WRITE_HWM = 256 * 1024;
  * copying big ones would only cost a memcpy and a large allocation each.
  */
 const GATHER_MAX = 64 * 1024;
-const addrInfo = (a: SockAddrIn): AddressInfo => ({ address: a.address, family: 'IPv4', port: a.port });
+const addrInfo = (a: SockAddr): AddressInfo => ({ address: a.address, family: familyName(a), port: a.port });
 
 /** Groups chunks for `_writev`: runs of small ones concatenated up to {@link GATHER_MAX}, large ones alone. */
 function gather(chunks: readonly Buffer[]): Buffer[] {
@@ -227,8 +237,8 @@ export class Socket extends Duplex {
   #sending: Promise<void> | undefined;
   /** Bytes asked for by one recv: the given high-water mark, else {@link DEFAULT_RECV}. */
   #recvLen: number;
-  #local: SockAddrIn | undefined;
-  #remote: SockAddrIn | undefined;
+  #local: SockAddr | undefined;
+  #remote: SockAddr | undefined;
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #noDelay: boolean | undefined;
@@ -308,9 +318,10 @@ export class Socket extends Duplex {
     const port = checkPort(opts.port);
     // net's socketToDnsFamily: 'IPv4' and 'IPv6' name the families too.
     const given = opts.family as unknown;
-    const family = given === 'IPv4' ? 4 : given === 'IPv6' ? 6 : given;
-    if (family !== undefined && family !== 0 && family !== 4) {
-      throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `rumpnet is IPv4 only: family ${opts.family}`);
+    const family = given === 'IPv4' ? 4 : given === 'IPv6' ? 6 : (given ?? 0);
+    // As lookupAndConnect: the family matters (and is checked) only for a name.
+    if (family !== 0 && family !== 4 && family !== 6 && (typeof opts.host !== 'string' || parseIp(opts.host) === undefined)) {
+      throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `The property 'options.family' must be one of: 0, 4, 6. Received ${String(given)}`);
     }
     if (cb) this.once('connect', cb);
     if (opts.timeout) this.setTimeout(opts.timeout);
@@ -321,40 +332,50 @@ export class Socket extends Duplex {
     }
     this.connecting = true;
     // A connect is a request: it keeps the process alive even on an unref'd socket (uv_connect).
-    this.#connectP = this.#life.req(this.#doConnect(port, opts));
+    this.#connectP = this.#life.req(this.#doConnect(port, opts, family === 4 || family === 6 ? family : 0));
     return this;
   }
 
-  async #doConnect(port: number, opts: TcpConnectOptions): Promise<void> {
+  async #doConnect(port: number, opts: TcpConnectOptions, family: 0 | 4 | 6): Promise<void> {
     const host = opts.host ?? 'localhost';
     try {
       const conn = await connectionFor(this.#rump);
       if (this.destroyed) return;
       this.#conn = conn;
       this.#life.attach(conn);
-      const r = await resolveIPv4(host === 'localhost' ? '127.0.0.1' : host, 'connect', port, opts.lookup);
+      const r = await resolveHost(host, 'connect', port, opts.lookup, family);
       // A listen() that returned before this connect is in place natively: wait for ours.
       const listens = listensSettled();
       if (listens !== undefined) await listens;
-      if (r.lookedUp) this.emit('lookup', null, r.address, 4, host);
-      const fd = await conn.sys.socket('stream');
+      if (r.lookedUp) this.emit('lookup', null, r.address, r.family, host);
+      const remote = await sockaddrFor(conn, r, port, 'connect');
+      // As libuv: the socket's domain is the peer's family (an IPv4 peer gets an AF_INET socket).
+      // libuv makes the socket inside uv_tcp_connect, so a failure is the connect's (`connect EAFNOSUPPORT ::1:80`).
+      const fd = await conn.sys.socket('stream', { domain: domainOf(r.family) }).catch((e: unknown) => {
+        throw relabel(e, 'connect', host, port);
+      });
       if (this.destroyed) {
         conn.sys.close(fd).catch(ignore);
         return;
       }
       this.#fd = fd;
       if (opts.localAddress !== undefined || opts.localPort !== undefined) {
-        const la = opts.localAddress ?? '0.0.0.0';
-        await conn.sys.bind(fd, { family: 'inet', address: la, port: checkPort(opts.localPort ?? 0) }).catch((e: unknown) => {
+        const la = opts.localAddress ?? (r.family === 6 ? '::' : '0.0.0.0');
+        const lport = checkPort(opts.localPort ?? 0);
+        const local = parseIp(la);
+        // Node: a local address of the other family is `bind EINVAL` (uv_tcp_bind on the peer's socket).
+        if (local === undefined || local.family !== r.family) throw syscallError(errnoValue('EINVAL') ?? 22, 'bind', la, opts.localPort);
+        await conn.sys.bind(fd, await sockaddrFor(conn, local, lport, 'bind')).catch((e: unknown) => {
           throw relabel(e, 'bind', la, opts.localPort);
         });
       }
       this.#applyOptions();
-      const remote: SockAddrIn = { family: 'inet', address: r.address, port };
-      await conn.sys.connect(fd, remote);
+      await conn.sys.connect(fd, remote).catch((e: unknown) => {
+        throw relabel(e, 'connect', r.zone ? `${r.address}%${r.zone}` : r.address, port);
+      });
       if (this.destroyed) return;
       this.#remote = remote;
-      this.#local = (await conn.sys.getsockname(fd).catch(() => undefined)) as SockAddrIn | undefined; // AF_INET: inet names
+      this.#local = await conn.sys.getsockname(fd).catch(() => undefined);
       if (this.destroyed) return;
       this.connecting = false;
       this.#touch();
@@ -607,7 +628,7 @@ export class Socket extends Duplex {
     this.#timer = undefined;
   }
 
-  /** Local address `{ address, family: 'IPv4', port }`, or `{}` before connecting (as in `net`). */
+  /** Local address `{ address, family: 'IPv4' | 'IPv6', port }`, or `{}` before connecting (as in `net`). */
   address(): AddressInfo | Record<string, never> {
     return this.#local ? addrInfo(this.#local) : {};
   }
@@ -620,9 +641,9 @@ export class Socket extends Duplex {
   get remotePort(): number | undefined {
     return this.#remote?.port;
   }
-  /** `'IPv4'` once connected. */
+  /** `'IPv4'` or `'IPv6'` once connected (`'IPv6'` for an IPv4 peer of a dual-stack listener, shown `::ffff:a.b.c.d`). */
   get remoteFamily(): string | undefined {
-    return this.#remote ? 'IPv4' : undefined;
+    return this.#remote ? familyName(this.#remote) : undefined;
   }
   /** The local address. */
   get localAddress(): string | undefined {
@@ -632,9 +653,9 @@ export class Socket extends Duplex {
   get localPort(): number | undefined {
     return this.#local?.port;
   }
-  /** `'IPv4'` once bound. */
+  /** `'IPv4'` or `'IPv6'` once bound. */
   get localFamily(): string | undefined {
-    return this.#local ? 'IPv4' : undefined;
+    return this.#local ? familyName(this.#local) : undefined;
   }
 
   /** Bytes sent plus bytes still queued, as `net` counts them. */

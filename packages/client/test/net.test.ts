@@ -188,17 +188,22 @@ describe('net: Socket and Server on the rump stack (fake kernel)', function () {
     await once(a, 'close');
   });
 
-  it('listen() with no host binds the wildcard; localhost and ::1 mean 127.0.0.1', async () => {
+  it('listen() with no host on a stack without IPv6 falls back to 0.0.0.0, as Node does; ::1 is IPv6, not 127.0.0.1', async () => {
+    // The fake kernel refuses AF_INET6 (EAFNOSUPPORT), like a kernel without IPv6: Node's
+    // setupListenHandle then listens on 0.0.0.0. (On the real stack it is [::]: net6.test.ts.)
     const server = createServer((s) => s.end(`${s.localAddress}:${s.localPort} ${s.remoteAddress}`));
     server.listen();
     await once(server, 'listening');
-    const { address, port } = server.address() as { address: string; port: number };
-    expect(address).to.equal('0.0.0.0');
-    for (const host of ['localhost', '::1', '127.0.0.1']) {
+    const { address, family, port } = server.address() as { address: string; family: string; port: number };
+    expect({ address, family }).to.deep.equal({ address: '0.0.0.0', family: 'IPv4' });
+    for (const host of ['localhost', '127.0.0.1']) {
       const c = createConnection({ port, host });
       expect(String(await drain(c))).to.equal(`127.0.0.1:${port} 127.0.0.1`);
       await once(c, 'close');
     }
+    const c6 = createConnection({ port, host: '::1' });
+    const [err] = (await once(c6, 'error')) as [NodeJS.ErrnoException];
+    expect(err.message).to.equal(`connect EAFNOSUPPORT ::1:${port}`);
     server.close();
     await once(server, 'close');
   });
@@ -299,7 +304,7 @@ describe('net: Socket and Server on the rump stack (fake kernel)', function () {
     }
   });
 
-  it('a bad port throws ERR_SOCKET_BAD_PORT synchronously; an IPv6 peer fails with EAFNOSUPPORT', async () => {
+  it('a bad port throws ERR_SOCKET_BAD_PORT synchronously; an IPv6 peer on a stack without IPv6 fails with EAFNOSUPPORT', async () => {
     expect(() => createConnection(70000, '127.0.0.1')).to.throw(RangeError).with.property('code', 'ERR_SOCKET_BAD_PORT');
     const c = createConnection(80, '2001:db8::1');
     const [err] = (await once(c, 'error')) as [NodeJS.ErrnoException];
