@@ -9,6 +9,10 @@
  * while the socket is bound: each datagram becomes a `'message'` event with a
  * buffer the listener owns.
  *
+ * `udp6` sockets are AF_INET6 sockets: bound to `::` they take IPv4 too
+ * (senders show as `::ffff:a.b.c.d`), unless `ipv6Only`; as in Node an
+ * address of the other family is `EINVAL`.
+ *
  * Errors are Node-shaped: `bind EADDRINUSE 0.0.0.0:53`, `send ENETUNREACH
  * 10.9.9.9:53`; on a connected socket an ICMP port unreachable comes back
  * as `'error'` with `ECONNREFUSED` (BSD reports it through `so_error` on the
@@ -23,22 +27,27 @@ import {
   KeepAlive,
   ignore,
   relabel,
-  resolveIPv4,
+  domainOf,
+  familyName,
+  resolveHost,
+  sockaddrFor,
   type LookupFunction,
   type RumpOptions,
 } from './shared.js';
+import { errnoValue, syscallError } from './errors.js';
 import type { AddressInfo } from './socket.js';
-import type { SockAddrIn } from './syscalls.js';
+import type { SockAddr } from './syscalls.js';
 
-/** Largest UDP payload over IPv4 (65535 − 20 − 8); a larger receive buffer is never needed. */
-const MAX_DGRAM = 65507;
+/** Largest UDP payload (IPv6's 65535 − 8; IPv4's is 65507); a larger receive buffer is never needed. */
+const MAX_DGRAM = 65527;
 /** Consecutive receive failures (other than ECONNREFUSED) after which the loop gives up. */
 const MAX_RECV_FAILURES = 100;
 
 /** `'message'` sender information, as `dgram` gives it. */
 export interface RemoteInfo {
+  /** Dotted quad, or IPv6 text (`::ffff:a.b.c.d` for an IPv4 sender to a dual-stack `udp6` socket). */
   address: string;
-  family: 'IPv4';
+  family: 'IPv4' | 'IPv6';
   port: number;
   /** Bytes in the datagram. */
   size: number;
@@ -46,8 +55,10 @@ export interface RemoteInfo {
 
 /** Options of {@link createSocket}. */
 export interface DgramSocketOptions extends RumpOptions {
-  /** Only `'udp4'`: the rump stack is IPv4 only. */
+  /** `'udp4'` (AF_INET) or `'udp6'` (AF_INET6, taking IPv4 too unless {@link DgramSocketOptions.ipv6Only}). */
   readonly type: 'udp4' | 'udp6';
+  /** A `udp6` socket speaks IPv6 only (`IPV6_V6ONLY`): `bind('::')` leaves IPv4's port free. */
+  readonly ipv6Only?: boolean;
   /** Set `SO_REUSEADDR` before binding. */
   readonly reuseAddr?: boolean;
   /** Receive buffer size (`SO_RCVBUF`), set at bind. */
@@ -79,15 +90,15 @@ const toBuf = (m: string | Uint8Array): Buffer => (typeof m === 'string' ? Buffe
  * not change until its callback.
  */
 export class DgramSocket extends EventEmitter {
-  /** Always `'udp4'`. */
-  readonly type = 'udp4';
+  /** `'udp4'` or `'udp6'`, as created. */
+  readonly type: 'udp4' | 'udp6';
   #rump: RumpOptions;
   #opts: DgramSocketOptions;
   #conn: RumpConnection | undefined;
   #fd: number | undefined;
   #state: 'unbound' | 'binding' | 'bound' | 'closed' = 'unbound';
-  #local: SockAddrIn | undefined;
-  #remote: SockAddrIn | undefined;
+  #local: SockAddr | undefined;
+  #remote: SockAddr | undefined;
   #connecting = false;
   #queue: Promise<void> = Promise.resolve();
   /** Receiving is an active handle; every queued operation a request (see {@link KeepAlive}). */
@@ -97,9 +108,10 @@ export class DgramSocket extends EventEmitter {
   /** Use {@link createSocket}. */
   constructor(options: DgramSocketOptions, messageListener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
     super();
-    if (options.type !== 'udp4') {
-      throw codedError(TypeError, 'ERR_SOCKET_BAD_TYPE', `rumpnet is IPv4 only: bad socket type ${String(options.type)}, use 'udp4'`);
+    if (options.type !== 'udp4' && options.type !== 'udp6') {
+      throw codedError(TypeError, 'ERR_SOCKET_BAD_TYPE', 'Bad socket type specified. Valid types are: udp4, udp6');
     }
+    this.type = options.type;
     this.#opts = options;
     this.#rump = {
       ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}),
@@ -118,7 +130,7 @@ export class DgramSocket extends EventEmitter {
   }
 
   /**
-   * Binds to `port` (0: any) on `address` (default `0.0.0.0`); emits
+   * Binds to `port` (0: any) on `address` (default `0.0.0.0`, `::` for `udp6`); emits
    * `'listening'` then starts receiving. Errors are emitted (`bind
    * EADDRINUSE 0.0.0.0:5353`). Throws `ERR_SOCKET_ALREADY_BOUND` when bound.
    */
@@ -146,24 +158,52 @@ export class DgramSocket extends EventEmitter {
     return this;
   }
 
+  /** The socket's family: 4 or 6. */
+  get #family(): 4 | 6 {
+    return this.type === 'udp6' ? 6 : 4;
+  }
+
+  /**
+   * `host`:`port` as a socket address of this socket's family (names looked
+   * up in it, `localhost` its loopback); the other family is `EINVAL`, as
+   * libuv's `uv_ip6_addr` / `uv_ip4_addr` say in Node.
+   */
+  async #sockaddr(conn: RumpConnection, host: string, port: number, syscall: string): Promise<SockAddr> {
+    const r = await resolveHost(host, syscall, port, this.#opts.lookup, this.#family);
+    if (r.family !== this.#family) throw syscallError(errnoValue('EINVAL') ?? 22, syscall, host, port);
+    return sockaddrFor(conn, r, port, syscall);
+  }
+
+  /** A new descriptor of the socket's domain (`udp6`: `IPV6_V6ONLY` as `ipv6Only` says). */
+  async #socket(conn: RumpConnection): Promise<number> {
+    const fd = await conn.sys.socket('dgram', { domain: domainOf(this.#family) });
+    if (this.#family === 6) {
+      await conn.sys.setsockopt(fd, 'ipv6', 'IPV6_V6ONLY', this.#opts.ipv6Only === true).catch(async (e: unknown) => {
+        await conn.sys.close(fd).catch(ignore);
+        throw e;
+      });
+    }
+    return fd;
+  }
+
   async #bind(port: number, host: string | undefined): Promise<void> {
-    const where = host ?? '0.0.0.0';
+    const where = host ?? (this.#family === 6 ? '::' : '0.0.0.0');
     try {
       const conn = await connectionFor(this.#rump);
       if (this.#state === 'closed') return;
       this.#conn = conn;
       this.#life.attach(conn);
-      const { address } = await resolveIPv4(where, 'bind', port, this.#opts.lookup);
-      const fd = await conn.sys.socket('dgram');
+      const addr = await this.#sockaddr(conn, where, port, 'bind');
+      const fd = await this.#socket(conn);
       if (this.#isClosed()) return void conn.sys.close(fd).catch(ignore);
       this.#fd = fd;
       if (this.#opts.reuseAddr) await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true);
       if (this.#opts.recvBufferSize) await conn.sys.setsockopt(fd, 'socket', 'SO_RCVBUF', this.#opts.recvBufferSize);
       if (this.#opts.sendBufferSize) await conn.sys.setsockopt(fd, 'socket', 'SO_SNDBUF', this.#opts.sendBufferSize);
-      await conn.sys.bind(fd, { family: 'inet', address, port }).catch((e: unknown) => {
-        throw relabel(e, 'bind', address, port);
+      await conn.sys.bind(fd, addr).catch((e: unknown) => {
+        throw relabel(e, 'bind', where, port);
       });
-      this.#local = (await conn.sys.getsockname(fd)) as SockAddrIn; // an AF_INET socket: inet names
+      this.#local = await conn.sys.getsockname(fd);
     } catch (err) {
       // As in dgram: a failed bind leaves the socket unbound (and closes the descriptor).
       if (this.#fd !== undefined) this.#conn?.sys.close(this.#fd).catch(ignore);
@@ -198,7 +238,7 @@ export class DgramSocket extends EventEmitter {
     while (this.#state === 'bound' && this.#fd !== undefined) {
       const fd = this.#fd;
       try {
-        const r = await conn.call<{ bytes: number; addr?: SockAddrIn }>(
+        const r = await conn.call<{ bytes: number; addr?: SockAddr }>(
           'recvfrom',
           { fd, buf: 0, len: buf.length, flags: 0 },
           { buffers: { buf }, syscall: 'recvmsg' },
@@ -208,7 +248,10 @@ export class DgramSocket extends EventEmitter {
         const from = r.addr ?? this.#remote;
         // The listener owns the message: copy it out of the reused receive buffer.
         const msg = Buffer.from(buf.subarray(0, r.bytes));
-        this.emit('message', msg, { address: from?.address ?? '0.0.0.0', family: 'IPv4', port: from?.port ?? 0, size: r.bytes } satisfies RemoteInfo);
+        const rinfo: RemoteInfo = from
+          ? { address: from.address, family: familyName(from), port: from.port, size: r.bytes }
+          : { address: this.#family === 6 ? '::' : '0.0.0.0', family: this.#family === 6 ? 'IPv6' : 'IPv4', port: 0, size: r.bytes };
+        this.emit('message', msg, rinfo);
       } catch (err) {
         if (this.#state !== 'bound' || fd !== this.#fd) continue; // closed, or re-bound by disconnect()
         const code = (err as { code?: string }).code;
@@ -292,7 +335,8 @@ export class DgramSocket extends EventEmitter {
     let address: string | undefined;
     if (!connected) {
       port = checkPort(portArg, 'Port', false);
-      address = typeof addrArg === 'string' && addrArg !== '' ? addrArg : '127.0.0.1';
+      // dgram's default: the loopback of the socket's family.
+      address = typeof addrArg === 'string' && addrArg !== '' ? addrArg : this.#family === 6 ? '::1' : '127.0.0.1';
     }
     this.#ensureBound();
     this.#op(async () => {
@@ -306,10 +350,9 @@ export class DgramSocket extends EventEmitter {
           },
         );
       }
-      const host = address === 'localhost' ? '127.0.0.1' : address!;
-      const { address: ip } = await resolveIPv4(host, 'send', port, this.#opts.lookup);
-      return conn.sys.sendto(fd, data, { family: 'inet', address: ip, port }).catch((e: unknown) => {
-        throw relabel(e, 'send', ip, port);
+      const to = await this.#sockaddr(conn, address!, port, 'send');
+      return conn.sys.sendto(fd, data, to).catch((e: unknown) => {
+        throw relabel(e, 'send', to.address, port);
       });
     }).then(
       (bytes) => cb?.(null, bytes),
@@ -335,14 +378,13 @@ export class DgramSocket extends EventEmitter {
     const cb = typeof rest[rest.length - 1] === 'function' ? (rest.pop() as () => void) : undefined;
     const p = checkPort(port, 'Port', false);
     if (this.#remote !== undefined || this.#connecting) throw codedError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-    const host = typeof rest[0] === 'string' && rest[0] !== '' && rest[0] !== 'localhost' ? rest[0] : '127.0.0.1';
+    const host = typeof rest[0] === 'string' && rest[0] !== '' ? rest[0] : this.#family === 6 ? '::1' : '127.0.0.1';
     this.#connecting = true;
     if (cb) this.once('connect', cb);
     this.#ensureBound();
     this.#op(async () => {
       const { conn, fd } = this.#usable('connect');
-      const { address } = await resolveIPv4(host, 'connect', p, this.#opts.lookup);
-      const remote: SockAddrIn = { family: 'inet', address, port: p };
+      const remote = await this.#sockaddr(conn, host, p, 'connect');
       await conn.sys.connect(fd, remote);
       this.#remote = remote;
     }).then(
@@ -370,7 +412,7 @@ export class DgramSocket extends EventEmitter {
     this.#op(async () => {
       const { conn, fd } = this.#usable('disconnect');
       const local = this.#local!;
-      const nfd = await conn.sys.socket('dgram');
+      const nfd = await this.#socket(conn);
       await conn.sys.setsockopt(nfd, 'socket', 'SO_REUSEADDR', true).catch(ignore);
       await conn.sys.close(fd); // first, so the port is free for the new socket
       this.#fd = nfd;
@@ -381,13 +423,13 @@ export class DgramSocket extends EventEmitter {
   /** Local address; throws `ERR_SOCKET_DGRAM_NOT_RUNNING` until bound. */
   address(): AddressInfo {
     if (!this.#local || this.#state !== 'bound') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
-    return { address: this.#local.address, family: 'IPv4', port: this.#local.port };
+    return { address: this.#local.address, family: familyName(this.#local), port: this.#local.port };
   }
 
   /** The connected peer; throws `ERR_SOCKET_DGRAM_NOT_CONNECTED` otherwise. */
   remoteAddress(): AddressInfo {
     if (!this.#remote) throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
-    return { address: this.#remote.address, family: 'IPv4', port: this.#remote.port };
+    return { address: this.#remote.address, family: familyName(this.#remote), port: this.#remote.port };
   }
 
   /** Sets `SO_BROADCAST` (queued behind earlier operations; a failure is emitted). */
@@ -463,8 +505,9 @@ export class DgramSocket extends EventEmitter {
 
 /**
  * Creates a UDP socket on the rump stack, like `dgram.createSocket`:
- * `createSocket('udp4')` or `createSocket({ type: 'udp4', reuseAddr, rumpServer })`.
- * `'udp6'` throws `ERR_SOCKET_BAD_TYPE` (the stack is IPv4 only).
+ * `createSocket('udp4')`, `createSocket('udp6')` or
+ * `createSocket({ type: 'udp6', ipv6Only, reuseAddr, rumpServer })`. Another
+ * type throws `ERR_SOCKET_BAD_TYPE`.
  *
  * @example
  * ```ts

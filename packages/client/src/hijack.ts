@@ -10,21 +10,23 @@
  *
  * What is redirected:
  * - `net.createConnection`, `net.connect`, `new net.Socket()` / `net.Stream`
- *   → rump {@link Socket}s (TCP over IPv4).
+ *   → rump {@link Socket}s (TCP over IPv4 or IPv6: `::1`, `fe80::1%tap0` name
+ *   the rump stack's addresses, never mapped onto IPv4).
  * - every `net.Server` — and so `net.createServer`, `http.createServer`,
  *   `https.createServer` — listens on the rump stack: `net.Server.prototype._listen2`
- *   is replaced by {@link rumpListen2}. The `net.Server` class itself stays
+ *   is replaced by {@link rumpListen2}; as in Node, `listen(port)` listens on
+ *   `[::]` taking IPv4 too, unless `ipv6Only`. The `net.Server` class itself stays
  *   Node's, because `http.Server` and `tls.Server` call `net.Server.call(this)`.
  * - `http.Agent.prototype.createConnection` (so `http.get`, `http.request`
  *   and `fetch`-free HTTP clients go through rump).
- * - `dgram.createSocket('udp4')`, `new dgram.Socket('udp4')` → rump {@link DgramSocket}.
+ * - `dgram.createSocket('udp4' | 'udp6')`, `new dgram.Socket(...)` → rump {@link DgramSocket}.
  * The builtins' ESM named exports are re-synced (`module.syncBuiltinESMExports()`),
  * so `import { createServer } from 'node:net'` sees the patch too.
  *
  * What is NOT redirected (it stays on the host), by design or for now:
  * - IPC: `listen(path)`, `connect(path)`, sockets wrapping a descriptor or
- *   handle (`new net.Socket({ fd })`: stdio, child-process pipes); `udp6`
- *   sockets (the stack is IPv4 only); `cluster` workers' shared handles.
+ *   handle (`new net.Socket({ fd })`: stdio, child-process pipes); `cluster`
+ *   workers' shared handles.
  * - Helpers with no I/O (`net.isIP`, `net.isIPv4`, `BlockList`, `SocketAddress`).
  * - Name resolution: `dns` and `dns.lookup` use the host's resolver.
  * - TLS clients (`tls.connect`, `https.request`): Node binds TLS to a
@@ -146,7 +148,8 @@ export function installHijack(options: { rumpServer?: string } = {}): void {
   const createSocket = function createSocket(...args: unknown[]): unknown {
     const t = args[0];
     const type = typeof t === 'string' ? t : (t as DgramSocketOptions | undefined)?.type;
-    if (type !== 'udp4') return origCreateSocket(...args);
+    // Another type is Node's to refuse (ERR_SOCKET_BAD_TYPE), with Node's own error.
+    if (type !== 'udp4' && type !== 'udp6') return origCreateSocket(...args);
     return (rumpCreateSocket as AnyFn)(...args);
   };
   const DgramCtor = dualConstructor(
@@ -154,7 +157,7 @@ export function installHijack(options: { rumpServer?: string } = {}): void {
     (args) => {
       const t = args[0];
       const type = typeof t === 'string' ? t : (t as DgramSocketOptions | undefined)?.type;
-      return type === 'udp4' ? rumpCreateSocket(...(args as Parameters<typeof rumpCreateSocket>)) : undefined;
+      return type === 'udp4' || type === 'udp6' ? rumpCreateSocket(...(args as Parameters<typeof rumpCreateSocket>)) : undefined;
     },
     DgramSocket as unknown as AnyFn,
   );

@@ -177,10 +177,12 @@ describe('hijack: unmodified programs on the rump stack (fake kernel)', function
       const d = dgram.createSocket('udp4');
       expect(d).to.be.instanceOf(DgramSocket);
       d.close();
-      // Host objects stay Node's: a Socket around a descriptor, a udp6 socket, an IPC server.
+      // udp6 goes to the rump stack too (it speaks IPv6); host objects stay Node's.
       const u6 = dgram.createSocket('udp6');
-      expect(u6).to.not.be.instanceOf(DgramSocket);
+      expect(u6).to.be.instanceOf(DgramSocket);
+      expect((u6 as unknown as DgramSocket).type).to.equal('udp6');
       u6.close();
+      expect(() => dgram.createSocket('udp5' as 'udp6')).to.throw(TypeError).with.property('code', 'ERR_SOCKET_BAD_TYPE');
     } finally {
       uninstallHijack();
       if (saved === undefined) delete process.env.RUMP_SERVER;
