@@ -161,14 +161,16 @@ export class TapRig {
    * `args`, and waits until it listens and its first ping to the Linux side
    * is answered (the tap's carrier comes up to ~1 s after the attach, and
    * Linux drops what arrives before). On failure everything is torn down.
+   * With `ipv6`, Linux keeps IPv6 on the tap (it is off by default, so that
+   * no router solicitation or MLD report crosses an IPv4 test).
    */
-  static async start(prefix: string, tap: string, args: readonly string[] = []): Promise<TapRig> {
+  static async start(prefix: string, tap: string, args: readonly string[] = [], opts: { ipv6?: boolean } = {}): Promise<TapRig> {
     const ns = await Netns.create({ prefix });
     const dir = mkdtempSync(join(tmpdir(), 'rumpnet-ctap-'));
     let rig: TapRig | undefined;
     try {
       const net = randomSubnet24();
-      await ns.addTap(tap, { linuxAddr: net.cidr(1), mtu: 1500 });
+      await ns.addTap(tap, { linuxAddr: net.cidr(1), mtu: 1500, disableIpv6: opts.ipv6 !== true });
       const proc = ns.spawn(process.execPath, ['--import', 'tsx', CLI, '--tap', tap, '--addr', net.cidr(2), '--log-level', 'warn', ...args, `unix://${join(dir, 'rump.sock')}`], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
