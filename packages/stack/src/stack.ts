@@ -33,7 +33,10 @@ import { Icmp, type IcmpTunables, type PingOptions, type PingReply } from './net
 import { Ifnet, makeIfaddr } from './net/ifnet.js';
 import { IpIdGenerator } from './net/ipid.js';
 import { ipInput } from './net/ipv4-input.js';
-import { ipOutput, mtuTowards, pmtuUpdate, selectSource, tsoMaxTowards } from './net/ipv4-output.js';
+import { groupIfp, ipOutput, mtuTowards, pmtuUpdate, selectSource, tsoMaxTowards } from './net/ipv4-output.js';
+import { Igmp, IPPROTO_IGMP, newIgmpStats } from './net/igmp.js';
+import { inJoinGroup, inLeaveGroup } from './net/in-mcast.js';
+import type { InMcastHost } from './socket/host.js';
 import type { IpOutput, IpOutputOptions, TransportProtocol } from './net/protosw.js';
 import { Reass, type ReassLimits } from './net/reass.js';
 import { RouteTable, type RouteInfo } from './net/route.js';
@@ -86,6 +89,16 @@ export class Stack implements NetContext {
   readonly icmpstat = newIcmpStats();
   readonly arpstat = newArpStats();
   readonly etherstat = newEtherStats();
+  /** IGMP counters (`net.inet.igmp.stats`). */
+  readonly igmpstat = newIgmpStats();
+  /** IGMP: membership reports and query answers for the IPv4 groups joined. */
+  readonly igmp: Igmp;
+  /**
+   * IPv4 multicast membership for the sockets' `IP_ADD_MEMBERSHIP` and
+   * friends, with the per-socket limits (`net.inet.ip.mcast.maxsockgroups`,
+   * `net.inet.ip.mcast.maxsocksrc`).
+   */
+  readonly mcast: InMcastHost & { maxSockGroups: number; maxSockSources: number };
   /** `net.inet.ip.*` tunables. */
   readonly ipTun: IpTunables = { ttl: 64, mtuExpire: 600 };
   /** `net.inet.ip.reass.*` tunables. */
@@ -116,6 +129,9 @@ export class Stack implements NetContext {
   private ifList: Ifnet[] = [];
   private readonly protocols = new Map<number, TransportProtocol>();
   private isClosed = false;
+  /** Multicast copies waiting to come back in (`ip_mloopback`), and their flush. */
+  private mloopQueue: { ifp: Ifnet; pkt: Uint8Array }[] = [];
+  private mloopImmediate: NodeJS.Immediate | null = null;
 
   /** @throws RangeError for a bad pool configuration. */
   constructor(opts: StackOptions = {}) {
@@ -153,6 +169,23 @@ export class Stack implements NetContext {
     };
     this.inet6 = new Inet6(this);
     this.ip6 = this.inet6.transport;
+    this.igmp = new Igmp(this);
+    this.mcast = {
+      maxSockGroups: 20,
+      maxSockSources: 10,
+      mcastIfp: (ifaddr, group) => {
+        const ifp = groupIfp(this, group, 0, ifaddr);
+        return typeof ifp === 'number' ? null : ifp;
+      },
+      join: (ifp, g, src) => {
+        const { before, after } = inJoinGroup(ifp, g, src);
+        this.igmp.stateChange(ifp, g, before, after);
+      },
+      leave: (ifp, g, src) => {
+        const { before, after } = inLeaveGroup(ifp, g, src);
+        this.igmp.stateChange(ifp, g, before, after);
+      },
+    };
     registerNetSysctl(this.sysctl, {
       pool: this.pool,
       ipTun: this.ipTun,
@@ -165,6 +198,21 @@ export class Stack implements NetContext {
       etherstat: this.etherstat,
     });
     this.inet6.registerSysctl(this.sysctl);
+    this.sysctl.addStats('net.inet.igmp.stats', this.igmpstat);
+    this.sysctl.addInt('net.inet.ip.mcast.maxsockgroups', {
+      get: () => this.mcast.maxSockGroups,
+      set: (v) => (this.mcast.maxSockGroups = v),
+      min: 1,
+      max: 4096,
+      description: 'IPv4 multicast memberships one socket may hold (ENOBUFS beyond)',
+    });
+    this.sysctl.addInt('net.inet.ip.mcast.maxsocksrc', {
+      get: () => this.mcast.maxSockSources,
+      set: (v) => (this.mcast.maxSockSources = v),
+      min: 1,
+      max: 1024,
+      description: 'Sources one source-specific IPv4 membership may include (ENOBUFS beyond)',
+    });
     this.lo0 = this.attachLink(new LoopbackLink({ name: 'lo0' }), { addrs: ['127.0.0.1/8'] });
   }
 
@@ -195,7 +243,7 @@ export class Stack implements NetContext {
    * @throws StackError EEXIST when the number is taken (ICMP is built in).
    */
   registerProtocol(tp: TransportProtocol): void {
-    if (tp.proto === 1 || this.protocols.has(tp.proto)) {
+    if (tp.proto === 1 || tp.proto === IPPROTO_IGMP || this.protocols.has(tp.proto)) {
       throw new StackError(Errno.EEXIST, `protocol ${tp.proto} already registered`);
     }
     this.protocols.set(tp.proto, tp);
@@ -261,6 +309,36 @@ export class Stack implements NetContext {
     }
     if (frame[0]! >>> 4 === 6) ip6Input(this.inet6, ifp, m);
     else ipInput(this, ifp, m);
+  }
+
+  /** @inheritDoc */
+  mloopback(ifp: Ifnet, pkt: Uint8Array): void {
+    if (this.isClosed) return;
+    if (this.mloopQueue.length >= MLOOP_QUEUE_MAX) {
+      this.ipstat.odropped++;
+      return;
+    }
+    this.mloopQueue.push({ ifp, pkt });
+    this.mloopImmediate ??= setImmediate(() => {
+      this.mloopImmediate = null;
+      const q = this.mloopQueue;
+      this.mloopQueue = [];
+      this.batchStart();
+      try {
+        for (const { ifp: i, pkt: p } of q) {
+          if (this.isClosed) return;
+          const m = mFromBytes(this.pool, p, { rcvif: i.name, reserve: true });
+          if (m === null) {
+            i.stats.iqdrops++;
+            this.pool.countDrop();
+            continue;
+          }
+          ipInput(this, i, m, true);
+        }
+      } finally {
+        this.batchEnd();
+      }
+    });
   }
 
   /**
@@ -540,6 +618,10 @@ export class Stack implements NetContext {
     this.isClosed = true;
     for (const tp of this.protocols.values()) (tp as TransportProtocol & Closable).close?.();
     this.icmp.close();
+    this.igmp.purge();
+    if (this.mloopImmediate !== null) clearImmediate(this.mloopImmediate);
+    this.mloopImmediate = null;
+    this.mloopQueue = [];
     this.inet6.close();
     this.arp.purge();
     this.reass.drain();
@@ -551,6 +633,9 @@ export class Stack implements NetContext {
     if (this.isClosed) throw new StackError(Errno.ENETDOWN, 'stack closed');
   }
 }
+
+/** Multicast copies that may wait to loop back (`ip_mloopback`); beyond, dropped (`odropped`). */
+const MLOOP_QUEUE_MAX = 1024;
 
 /** Parse a dotted quad. @throws StackError EINVAL. */
 function parseAddr(s: string): number {

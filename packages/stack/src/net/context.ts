@@ -19,6 +19,7 @@ import type { TransportProtocol } from './protosw.js';
 import type { Reass } from './reass.js';
 import type { RouteTable } from './route.js';
 import type { EtherStats, IcmpStats, IpStats } from './stats.js';
+import type { Igmp, IgmpStats } from './igmp.js';
 
 /** IPv4 tunables (`net.inet.ip.*`), read at each use so sysctl writes act at once. */
 export interface IpTunables {
@@ -58,6 +59,16 @@ export interface NetContext {
   readonly inet6: Inet6;
   /** Whether the stack has been closed (input is ignored, output fails with ENETDOWN). */
   readonly closed: boolean;
+  /** IGMP (`igmp.ts`): reports of the IPv4 groups joined, answers to queries. */
+  readonly igmp: Igmp;
+  /** IGMP counters. */
+  readonly igmpstat: IgmpStats;
+  /**
+   * `ip_mloopback`: queue a copy of a multicast packet we sent (the whole
+   * IPv4 packet, `pkt` owned by the callee) to come back in on `ifp`
+   * after the current task, as `looutput` queues to the IP input queue.
+   */
+  mloopback(ifp: Ifnet, pkt: Uint8Array): void;
   /** The transport registered for an IP protocol number (`ip_protox[]`). */
   protocol(proto: number): TransportProtocol | undefined;
   /** Every interface, in attach order. */

@@ -171,7 +171,7 @@ function isBroadcastMac(b: Uint8Array): boolean {
 function joinedGroupMac(ifp: Ifnet, b: Uint8Array): boolean {
   if (b[0] !== 0x01 || b[1] !== 0x00 || b[2] !== 0x5e || (b[3]! & 0x80) !== 0) return false;
   const low = ((b[3]! << 16) | (b[4]! << 8) | b[5]!) & 0x7fffff;
-  for (const g of ifp.groups) if ((g & 0x7fffff) === low) return true;
+  for (const g of ifp.groups.keys()) if ((g & 0x7fffff) === low) return true;
   return false;
 }
 

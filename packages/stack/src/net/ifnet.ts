@@ -9,6 +9,7 @@
 import type { Link } from '../link/link.js';
 import { ipv4PrefixMask } from '../wire/address.js';
 import { newNd6IfParams, type In6Ifaddr, type In6Multi, type Nd6IfParams } from './in6.js';
+import type { InMulti } from './in-mcast.js';
 
 /** All-hosts group 224.0.0.1 (RFC 1112): every multicast-capable host is a member. */
 export const INADDR_ALLHOSTS_GROUP = 0xe0000001;
@@ -88,8 +89,12 @@ export class Ifnet {
   readonly link: Link;
   /** IPv4 addresses, primary first. Treat as read-only outside the stack. */
   readonly addrs: InIfaddr[] = [];
-  /** IPv4 multicast groups joined (224.0.0.1 always). */
-  readonly groups = new Set<number>([INADDR_ALLHOSTS_GROUP]);
+  /**
+   * IPv4 multicast groups joined (`in_multi`), by group, with their
+   * membership counts and source filters (`in-mcast.ts`). 224.0.0.1 always
+   * (RFC 1112 4: every multicast host is a member; never reported).
+   */
+  readonly groups = new Map<number, InMulti>([[INADDR_ALLHOSTS_GROUP, { addr: INADDR_ALLHOSTS_GROUP, exRefs: 1, sources: new Map() }]]);
   /** Counters. */
   readonly stats: IfStats = emptyIfStats();
   /** IPv6 addresses (`in6_ifaddr`), link-local first. Change them through the stack. */

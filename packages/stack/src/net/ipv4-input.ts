@@ -19,7 +19,9 @@
  * forward (`cantforward`). Options are accepted and ignored (RFC 1122
  * 3.2.1.8), except source routes, which hosts drop (RFC 7126 4.3, 4.4).
  * Fragments go to reassembly; a complete datagram loses its header and goes
- * to ICMP or to the registered transport.
+ * to ICMP, IGMP (`igmp.ts`) or the registered transport. A multicast copy of
+ * our own (`looped`, `ip_mloopback`) skips the martian-source checks: its
+ * source is ours by construction.
  *
  * No check ties the total length to the interface MTU: a link with large
  * receive offload hands over coalesced TCP packets of up to 64 KiB, and
@@ -36,6 +38,7 @@ import { IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN, IpProto, Ipv4Packet } from '../wi
 import type { NetContext } from './context.js';
 import type { Ifnet } from './ifnet.js';
 import type { IpPacketInfo } from './protosw.js';
+import { IPPROTO_IGMP } from './igmp.js';
 
 /** IP option types a host must not honour: loose and strict source route (RFC 7126 4.3, 4.4). */
 const IPOPT_LSRR = 0x83;
@@ -45,7 +48,7 @@ const IPOPT_SSRR = 0x89;
  * Process one received IPv4 packet (`ip_input`). `m` starts at the IP
  * header; ownership passes here on every path. Never throws on bad input.
  */
-export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf): void {
+export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf, looped = false): void {
   const st = ctx.ipstat;
   st.total++;
   const len = m.pkthdr !== null ? m.pkthdr.len : 0;
@@ -75,7 +78,8 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf): void {
   const src = ip.src;
   const dst = ip.dst;
 
-  const martian = martianSource(src, dst, ifp, ctx.localAddrs);
+  // A multicast copy we looped back ourselves (ip_mloopback) carries our own source.
+  const martian = looped ? null : martianSource(src, dst, ifp, ctx.localAddrs);
   if (martian !== null && !(src === 0 && isDhcpFromNowhere(b, o, hlen, m.len, dst))) {
     st.martians++;
     return drop(m, st, martian);
@@ -129,6 +133,12 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf): void {
   }
 
   const info: IpPacketInfo<number> = { src, dst, proto, ttl, tos, ifname: ifp.name, broadcast, multicast };
+  if (proto === IPPROTO_IGMP) {
+    st.delivered++;
+    mAdj(m, phlen);
+    ctx.igmp.input(ifp, m, info);
+    return;
+  }
   if (proto === IpProto.ICMP) {
     st.delivered++;
     mAdj(m, phlen);

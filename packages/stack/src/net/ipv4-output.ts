@@ -15,7 +15,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
-import { M_CSUM_TSOv4, mCat, mCopym, mFreem, mGethdr, mPrepend, mToBytes, type Mbuf } from '../mbuf/index.js';
+import { M_CSUM_TSOv4, mCat, mCopydata, mCopym, mFreem, mGethdr, mPrepend, mToBytes, type Mbuf } from '../mbuf/index.js';
 import { BROADCAST_MAC, ipv4IsMulticast } from '../wire/address.js';
 import { IPV4_HEADER_LEN, IPV4_MAX_PACKET_LEN, Ipv4Repr, type Ipv4Repr as Ipv4ReprT } from '../wire/ipv4.js';
 import type { NetContext } from './context.js';
@@ -42,17 +42,10 @@ interface NextHop {
  * and multicast special cases of `ip_output`). Returns an errno when there
  * is no way there.
  */
-function nextHop(ctx: NetContext, dst: number, src: number): NextHop | number {
+function nextHop(ctx: NetContext, dst: number, src: number, mcastIf = 0): NextHop | number {
   if (dst === 0xffffffff || ipv4IsMulticast(dst)) {
-    // Limited broadcast and multicast leave through the source address's
-    // interface, else the one the routing table would use (the default route).
-    let ifp: Ifnet | undefined;
-    if (src !== 0) ifp = ctx.ifnetList().find((i) => !i.isLoopback && i.hasAddr(src));
-    const route = ctx.routes.lookup(dst);
-    ifp ??= route?.ifp;
-    // No route for it: the first interface that is up and has an address (a DHCP-less host still broadcasts).
-    ifp ??= ctx.ifnetList().find((i) => !i.isLoopback && i.up && i.addrs.length > 0);
-    if (ifp === undefined) return Errno.ENETUNREACH;
+    const ifp = groupIfp(ctx, dst, src, mcastIf);
+    if (typeof ifp === 'number') return ifp;
     return { ifp, nexthop: dst, viaGateway: false, broadcast: dst === 0xffffffff, multicast: dst !== 0xffffffff, route: null };
   }
   const route = ctx.routes.lookup(dst);
@@ -67,6 +60,30 @@ function nextHop(ctx: NetContext, dst: number, src: number): NextHop | number {
     multicast: false,
     route,
   };
+}
+
+/**
+ * The interface a limited broadcast or a multicast datagram leaves by
+ * (`ip_output`'s multicast case, `inp_lookup_mcast_ifp`): the one holding
+ * `mcastIf` (`IP_MULTICAST_IF`; EADDRNOTAVAIL when no interface has it
+ * any more), else the source address's, else the one the routing table
+ * gives (the default route), else the first that is up with an address (a
+ * DHCP-less host still broadcasts); for multicast, lo0 last, so that a
+ * host with no other interface still has its groups (on lo0 they only loop).
+ * ENETUNREACH when there is none.
+ */
+export function groupIfp(ctx: NetContext, dst: number, src: number, mcastIf = 0): Ifnet | number {
+  let ifp: Ifnet | undefined;
+  if (mcastIf !== 0) {
+    ifp = ctx.ifnetList().find((i) => i.hasAddr(mcastIf));
+    if (ifp === undefined) return Errno.EADDRNOTAVAIL;
+    return ifp;
+  }
+  if (src !== 0) ifp = ctx.ifnetList().find((i) => !i.isLoopback && i.hasAddr(src));
+  ifp ??= ctx.routes.lookup(dst)?.ifp;
+  ifp ??= ctx.ifnetList().find((i) => !i.isLoopback && i.up && i.addrs.length > 0);
+  if (ifp === undefined && dst !== 0xffffffff) ifp = ctx.lo0;
+  return ifp ?? Errno.ENETUNREACH;
 }
 
 /**
@@ -186,7 +203,7 @@ export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>
     return Errno.ENETDOWN;
   }
   const dst = opts.dst >>> 0;
-  const nh = nextHop(ctx, dst, opts.src >>> 0);
+  const nh = nextHop(ctx, dst, opts.src >>> 0, opts.mcastIf ?? 0);
   if (typeof nh === 'number') {
     st.noroute++;
     mFreem(m);
@@ -233,8 +250,26 @@ export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>
     payloadLen,
     options: null,
   };
-  let mtu = routeMtu(ctx, ifp, dst);
   st.localout++;
+  if (nh.multicast) {
+    // ip_output's multicast tail: a copy for local members (ip_mloopback)
+    // when IP_MULTICAST_LOOP is on and the interface has joined the group.
+    // On lo0 the send itself is that copy; a TTL of 0 goes no further.
+    const loop = opts.mcastLoop !== false && ifp.groups.has(dst);
+    if (ifp.isLoopback) {
+      if (!loop) {
+        mFreem(m);
+        return 0;
+      }
+    } else {
+      if (loop) mloop(ctx, ifp, m, repr);
+      if (repr.ttl === 0) {
+        mFreem(m);
+        return 0;
+      }
+    }
+  }
+  let mtu = routeMtu(ctx, ifp, dst);
   if (m.pkthdr !== null && (m.pkthdr.csumFlags & M_CSUM_TSOv4) !== 0) {
     // TCP segmentation offload: the device cuts the packet, so the limit is
     // what it takes in one piece; never fragmented here (DF is set).
@@ -257,6 +292,15 @@ export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>
     return Errno.EMSGSIZE;
   }
   return fragmentAndSend(ctx, nh, m, repr, mtu);
+}
+
+/** `ip_mloopback`: the whole datagram (header + payload, not yet fragmented) back to `ifp`'s input, later. */
+function mloop(ctx: NetContext, ifp: Ifnet, m: Mbuf, repr: Ipv4ReprT): void {
+  const pkt = new Uint8Array(IPV4_HEADER_LEN + repr.payloadLen);
+  Ipv4Repr.emit(repr, pkt, 0);
+  mCopydata(m, 0, repr.payloadLen, pkt, IPV4_HEADER_LEN);
+  ctx.ipstat.mcastloop++;
+  ctx.mloopback(ifp, pkt);
 }
 
 /**

@@ -95,6 +95,10 @@ export interface IpOutputOptions<A extends IpAddress = IpAddress> {
   df?: boolean;
   /** Allow sending to a broadcast address (`SO_BROADCAST`); without it EACCES. */
   broadcast?: boolean;
+  /** IPv4 multicast: the address of the interface to leave by (`IP_MULTICAST_IF`); 0 or absent = by route. */
+  mcastIf?: number;
+  /** IPv4 multicast: also deliver a copy to local members (`IP_MULTICAST_LOOP`, default true). */
+  mcastLoop?: boolean;
 }
 
 /** The downward call: what `ip_output()` is to BSD transports. */

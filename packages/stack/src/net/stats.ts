@@ -77,6 +77,8 @@ export function newIpStats() {
     reassembled: 0,
     /** Datagrams sent by this host. */
     localout: 0,
+    /** Multicast datagrams we sent whose copy went back to local members (`IP_MULTICAST_LOOP`, `ip_mloopback`). */
+    mcastloop: 0,
     /** Output dropped for lack of buffers. */
     odropped: 0,
     /** Output with no route. */

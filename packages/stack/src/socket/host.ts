@@ -10,7 +10,31 @@ import type { Clock } from '../kern/clock.js';
 import type { Sysctl } from '../kern/sysctl.js';
 import type { ClusterPool, Mbuf } from '../mbuf/index.js';
 import type { IpOutput, TransportProtocol } from '../net/protosw.js';
+import type { Ifnet } from '../net/ifnet.js';
 import type { Ip6Address, IpAddress } from '../wire/ip.js';
+
+/**
+ * IPv4 multicast membership as the socket options need it (`in_mcast.c`'s
+ * `inp_lookup_mcast_ifp`, `in_joingroup`, `in_leavegroup`); the stack
+ * keeps the interface group table and sends the IGMP reports.
+ */
+export interface InMcastHost {
+  /**
+   * The interface for a membership of `group`: the one holding address
+   * `ifaddr`, or for 0 the one the group routes to (the default route's),
+   * else the first that is up with an address, else lo0. null when
+   * `ifaddr` is on no interface.
+   */
+  mcastIfp(ifaddr: number, group: number): Ifnet | null;
+  /** Take one membership of `group` on `ifp` (any-source when `source` is null); reports a change. */
+  join(ifp: Ifnet, group: number, source: number | null): void;
+  /** Give one back. */
+  leave(ifp: Ifnet, group: number, source: number | null): void;
+  /** Memberships one socket may hold (`net.inet.ip.mcast.maxsockgroups`, Linux `igmp_max_memberships`). */
+  readonly maxSockGroups: number;
+  /** Sources one membership may include (`net.inet.ip.mcast.maxsocksrc`, Linux `igmp_max_msf`). */
+  readonly maxSockSources: number;
+}
 
 /** The stack services the socket layer and its protocols use. */
 export interface InetHost {
@@ -39,6 +63,8 @@ export interface InetHost {
   isLocal6?(addr: Ip6Address): boolean;
   /** The interfaces; only their broadcast test is used (`in_broadcast`). */
   ifnetList?(): readonly { isBroadcast(addr: number): boolean }[];
+  /** IPv4 multicast membership (`IP_ADD_MEMBERSHIP`); absent on a host without it (ENOPROTOOPT). */
+  readonly mcast?: InMcastHost;
   /** Hand a transport to the IP layer's demultiplexer (`Stack.registerProtocol`). */
   registerProtocol?(tp: TransportProtocol): void;
   /**

@@ -35,14 +35,14 @@ export {
   SS,
 } from './constants.js';
 export type { SockType } from './constants.js';
-export type { InetHost } from './host.js';
+export type { InetHost, InMcastHost } from './host.js';
 export { InPcb, InPcbTable } from './inpcb.js';
 export type { InPcbState } from './inpcb.js';
 export { DEFAULT_TUNABLES, SocketLayer } from './layer.js';
 export type { SocketTunables } from './layer.js';
 export { soPoll, soPollEvents } from './poll.js';
 export type { PollEntry } from './poll.js';
-export type { ProtoUserReqs, Protosw, SockoptValue } from './protosw.js';
+export type { InMreq, ProtoUserReqs, Protosw, SockoptValue } from './protosw.js';
 export {
   checkSockaddr,
   formatSockaddr,
@@ -59,6 +59,8 @@ export {
 } from './sockaddr.js';
 export type { Sockaddr, SockaddrIn, SockaddrIn6 } from './sockaddr.js';
 export { IPV6_OPT, in6GetOpt, in6SetOpt } from './in6opt.js';
+export { IP_MCAST_OPT, IP_DEFAULT_MULTICAST_TTL, ipMoptAccepts, ipMoptFree, ipMoptGet, ipMoptSet, isIpMcastOpt } from './ipmopt.js';
+export type { IpMembership, IpMoptions } from './ipmopt.js';
 export { SbRecord, SockBuf } from './sockbuf.js';
 export type { SbAccount, SockBufStats } from './sockbuf.js';
 export {

@@ -53,6 +53,7 @@ import { familyByAf, familyOf, INET, INET6 } from '../net/family.js';
 import { INADDR_BROADCAST, sockaddrFor, sockaddrIn6 } from './sockaddr.js';
 import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
+import type { IpMoptions } from './ipmopt.js';
 
 /** Where a pcb is indexed (`in_pcbstate`). */
 export type InPcbState = 'attached' | 'bound' | 'connected';
@@ -83,6 +84,8 @@ export class InPcb {
   ttl = 0;
   /** `IP_TOS` for packets of this socket. */
   tos = 0;
+  /** Multicast options and memberships (`inp_moptions`), made by the first `IP_MULTICAST_*` or membership option. */
+  moptions: IpMoptions | null = null;
   /** The protocol's own per-connection state (the TCP control block). */
   ppcb: unknown = null;
 

@@ -16,8 +16,20 @@ import type { Mbuf } from '../mbuf/index.js';
 import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 
+/**
+ * An IPv4 multicast membership request: `struct ip_mreq` (group and
+ * interface address) or, with `sourceaddr`, `struct ip_mreq_source`
+ * (RFC 3678 4.1.2). Addresses are host-order numbers; `interface` 0 lets
+ * the route choose.
+ */
+export interface InMreq {
+  multiaddr: number;
+  interface: number;
+  sourceaddr?: number;
+}
+
 /** Result of a `getsockopt` handled by a protocol: a value or an errno. */
-export type SockoptValue = number | boolean | { onoff: boolean; linger: number } | Uint8Array;
+export type SockoptValue = number | boolean | { onoff: boolean; linger: number } | InMreq | Uint8Array;
 
 /** The user requests (`pr_usrreqs`). */
 export interface ProtoUserReqs {

@@ -55,7 +55,7 @@ export function soSetopt(so: Socket, level: number, name: number, value: Sockopt
   const sbmax = so.layer.tunables.sbmax;
   switch (name) {
     case SO.LINGER: {
-      if (typeof value !== 'object' || value instanceof Uint8Array) return Errno.EINVAL;
+      if (typeof value !== 'object' || value instanceof Uint8Array || !('linger' in value)) return Errno.EINVAL;
       const l = value.linger;
       if (!Number.isInteger(l) || l < 0 || l > 0x7fffffff) return Errno.EINVAL;
       so.linger = l;

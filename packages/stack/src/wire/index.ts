@@ -30,6 +30,7 @@ export * from './ipv6.js';
 export * from './ipv6-ext.js';
 export * from './icmpv6.js';
 export * from './icmp.js';
+export * from './igmp.js';
 export * from './udp.js';
 export * from './dhcp.js';
 export * from './tcp.js';

@@ -21,6 +21,8 @@ export interface UdpStats {
   noport: number;
   /** No socket for a broadcast or multicast datagram (no ICMP, RFC 1122 3.2.2). */
   noportbcast: number;
+  /** Multicast for a port whose sockets had not joined the group on that interface, or whose source filter refused the sender. */
+  filtered: number;
   /** The receiving socket's buffer was full: dropped. */
   fullsock: number;
   /** The receiving socket had shut down reading: dropped. */
@@ -48,6 +50,7 @@ export const UDP_STATS_DESCRIPTIONS: Readonly<Record<keyof UdpStats, string>> = 
   nosum: 'received with no checksum',
   noport: 'dropped: no socket on port',
   noportbcast: 'broadcast/multicast dropped: no socket on port',
+  filtered: 'multicast dropped: no socket on port joined the group (or its source filter refused the sender)',
   fullsock: 'dropped: socket receive buffer full',
   rcvshut: 'dropped: socket shut down for reading',
   nobufsin: 'dropped for lack of mbufs on delivery',
@@ -68,6 +71,7 @@ export function newUdpStats(): UdpStats {
     nosum: 0,
     noport: 0,
     noportbcast: 0,
+    filtered: 0,
     fullsock: 0,
     rcvshut: 0,
     nobufsin: 0,

@@ -36,6 +36,8 @@ import type { UdpStats } from './stats.js';
 import { ipEquals, ipIsUnspecified, type IpAddress } from '../../wire/ip.js';
 import { familyOf } from '../../net/family.js';
 import { in6GetOpt, in6SetOpt } from '../../socket/in6opt.js';
+import { ipMoptAccepts, ipMoptFree, ipMoptGet, ipMoptSet, isIpMcastOpt, IP_DEFAULT_MULTICAST_TTL } from '../../socket/ipmopt.js';
+import { ipv4IsMulticast } from '../../wire/address.js';
 
 /** `IP_TOS` and `IP_TTL` option names at level `IPPROTO_IP` (Linux values). */
 export const IP_OPT = { TOS: 1, TTL: 2 } as const;
@@ -210,14 +212,29 @@ export class UdpProtocol implements TransportProtocol {
    * Broadcast and multicast: a copy to every socket on the port whose local
    * address is ANY or the destination and, if connected, whose peer is the
    * source (`udp4_realinput`'s multicast loop, without its SO_REUSE* early
-   * stop: every matching socket gets the datagram).
+   * stop: every matching socket gets the datagram). For IPv4 multicast the
+   * socket must also have joined the group on the receiving interface with
+   * a filter that lets the source in (FreeBSD `udp_multi_input` with
+   * `imo_multi_filter`; RFC 3678 source filters), else the copy is not
+   * made (counted `filtered` when no socket is left).
    */
   private inputBroadcast(m: Mbuf, info: IpPacketInfo, from: Sockaddr, dport: number, plen: number): void {
     const targets: InPcb[] = [];
+    const mcast4 = info.multicast && typeof info.dst === 'number';
+    let filtered = false;
     for (const inp of this.table.onPort(dport)) {
       if (!ipIsUnspecified(inp.laddr) && !ipEquals(inp.laddr, info.dst)) continue;
       if (!ipIsUnspecified(inp.faddr) && (!ipEquals(inp.faddr, info.src) || inp.fport !== from.port)) continue;
+      if (mcast4 && !ipMoptAccepts(inp, info.ifname, info.dst as number, info.src as number)) {
+        filtered = true;
+        continue;
+      }
       targets.push(inp);
+    }
+    if (targets.length === 0 && filtered) {
+      this.stats.filtered++;
+      mFreem(m);
+      return;
     }
     if (targets.length === 0) {
       this.stats.noportbcast++;
@@ -322,13 +339,17 @@ export class UdpProtocol implements TransportProtocol {
       b[o + UdpField.CHECKSUM] = c >>> 8;
       b[o + UdpField.CHECKSUM + 1] = c & 0xff;
     }
+    // Multicast takes the IP_MULTICAST_* options (ip_output's imo), unicast IP_TTL.
+    const imo = inp.moptions;
+    const mcast = typeof dst === 'number' && ipv4IsMulticast(dst);
     const err = host.ip.output(m, {
       src,
       dst,
       proto: IpProto.UDP,
-      ...(inp.ttl !== 0 ? { ttl: inp.ttl } : {}),
+      ...(mcast ? { ttl: imo?.ttl ?? IP_DEFAULT_MULTICAST_TTL } : inp.ttl !== 0 ? { ttl: inp.ttl } : {}),
       ...(inp.tos !== 0 ? { tos: inp.tos } : {}),
       broadcast: bcast,
+      ...(mcast && imo !== null ? { mcastIf: imo.ifaddr, mcastLoop: imo.loop } : {}),
     });
     if (err !== 0) st.oerrors++;
     else st.opackets++;
@@ -355,7 +376,9 @@ export class UdpProtocol implements TransportProtocol {
       },
       detach: (so) => {
         const inp = pcbOf(so);
-        if (inp !== null) table.detach(inp);
+        if (inp === null) return;
+        ipMoptFree(inp);
+        table.detach(inp);
       },
       bind: (so, nam) => {
         const inp = pcbOf(so);
@@ -383,7 +406,9 @@ export class UdpProtocol implements TransportProtocol {
       shutdown: () => 0,
       abort: (so) => {
         const inp = pcbOf(so);
-        if (inp !== null) table.detach(inp);
+        if (inp === null) return;
+        ipMoptFree(inp);
+        table.detach(inp);
       },
       send: (so, m, len, nam) => this.send(so, m, len, nam),
       rcvd: () => {},
@@ -442,7 +467,9 @@ export class UdpProtocol implements TransportProtocol {
         }
       }
       if (!ipIsUnspecified(inp.laddr)) src = inp.laddr;
-      else {
+      else if (typeof dst === 'number' && ipv4IsMulticast(dst) && (inp.moptions?.ifaddr ?? 0) !== 0) {
+        src = inp.moptions!.ifaddr; // in_pcbladdr: IP_MULTICAST_IF names the source too
+      } else {
         const s = this.layer.host.ip.selectSource(dst);
         if (s === null) {
           mFreem(m);
@@ -468,6 +495,7 @@ export class UdpProtocol implements TransportProtocol {
     if (inp === null) return Errno.EINVAL;
     if (level === IPPROTO.IPV6) return in6SetOpt(inp, name, value);
     if (level !== IPPROTO.IP) return Errno.ENOPROTOOPT;
+    if (isIpMcastOpt(name)) return ipMoptSet(inp, name, value);
     if (typeof value !== 'number' || !Number.isInteger(value)) return Errno.EINVAL;
     switch (name) {
       case IP_OPT.TTL:
@@ -488,6 +516,7 @@ export class UdpProtocol implements TransportProtocol {
     if (inp === null) return { errno: Errno.EINVAL };
     if (level === IPPROTO.IPV6) return in6GetOpt(inp, name);
     if (level !== IPPROTO.IP) return { errno: Errno.ENOPROTOOPT };
+    if (isIpMcastOpt(name)) return ipMoptGet(inp, name);
     switch (name) {
       case IP_OPT.TTL:
         return inp.ttl !== 0 ? inp.ttl : 64;
