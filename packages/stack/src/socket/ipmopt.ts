@@ -130,7 +130,7 @@ function membership(inp: InPcb, name: number, value: SockoptValue): number {
   if (ssm) {
     if (value.sourceaddr === undefined || !Number.isInteger(value.sourceaddr)) return Errno.EINVAL;
     src = value.sourceaddr >>> 0;
-    if (src === 0 || ipv4IsMulticast(src) || src === 0xffffffff) return Errno.EINVAL;
+    if (src === 0) return Errno.EINVAL; // (Linux takes any other source, even a group)
   }
   const ifp = mc.mcastIfp(value.interface >>> 0, g);
   if (ifp === null) return Errno.ENODEV;
