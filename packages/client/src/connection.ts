@@ -53,6 +53,8 @@ export interface ServerParams {
   readonly mclbytes: number;
   /** Clusters per COPYIN (`MCLNUM`; 1 is NetBSD's behaviour). */
   readonly mclnum: number;
+  /** COPYINs one send keeps outstanding (`--copy-window`; 1 is NetBSD's). Absent from servers before it. */
+  readonly copyWindow?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
   /** Per-client limits. */

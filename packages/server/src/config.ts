@@ -33,6 +33,13 @@ export interface ServerConfig {
   mtu: number;
   mclbytes: 2048 | 4096;
   mclnum: number;
+  /**
+   * Copy requests a send keeps outstanding (`--copy-window`, 1..64): 1 is
+   * NetBSD's one COPYIN at a time; more asks for the next clusters before
+   * the reply to the previous request arrives (within the send buffer's
+   * space and the client's `--max-copyins`).
+   */
+  copyWindow: number;
   nmbclusters: number;
   /** How receive data goes back to clients: one COPYOUT per mbuf (NetBSD) or coalesced. */
   rxMode: 'per-mbuf' | 'coalesced';
@@ -195,6 +202,7 @@ export function buildProgram(version: string): Command {
     .option('--mtu <n>', 'interface MTU', intIn('--mtu', 576, 65535), 1500)
     .addOption(new Option('--mclbytes <n>', 'mbuf cluster size').choices(['2048', '4096']).default('2048'))
     .option('--mclnum <n>', 'clusters per copyin request (1 = NetBSD behaviour)', intIn('--mclnum', 1, 64), 16)
+    .option('--copy-window <n>', 'COPYIN requests one send keeps outstanding (1 = NetBSD: one round trip at a time)', intIn('--copy-window', 1, 64), 4)
     .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, NMBCLUSTERS_MAX), 16384)
     .addOption(new Option('--rx-mode <mode>', 'receive copyout: one per mbuf, or coalesced').choices(['per-mbuf', 'coalesced']).default('coalesced'))
     .option('--pcap <file>', 'write every frame of the tap/bus interface to a pcap file')
@@ -287,6 +295,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     mtu: o.mtu,
     mclbytes: Number(o.mclbytes) as 2048 | 4096,
     mclnum: o.mclnum,
+    copyWindow: o.copyWindow,
     nmbclusters: o.nmbclusters,
     rxMode: o.rxMode,
     pcap: o.pcap ?? null,

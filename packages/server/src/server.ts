@@ -117,9 +117,14 @@ export class RumpServer {
     this.log = opts.log ?? silentServerLogger();
     this.software = opts.software ?? 'rump-server/0.1.0';
     this.done = new Promise((r) => (this.resolveDone = r));
-    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, rxMode: config.rxMode };
+    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, copyWindow: config.copyWindow, rxMode: config.rxMode };
     // The whole kernel at once: Stack (pool, lo0, ARP, IPv4, ICMP), socket layer, UDP, TCP.
-    this.net = createNetStack({ mclbytes: config.mclbytes, mclnum: config.mclnum, nmbclusters: config.nmbclusters });
+    this.net = createNetStack({
+      mclbytes: config.mclbytes,
+      mclnum: config.mclnum,
+      nmbclusters: config.nmbclusters,
+      sockets: { copyWindow: config.copyWindow },
+    });
     this.stack = this.net.stack;
     this.layer = this.net.sockets;
     this.admin = new AdminPolicy({ groups: config.adminGroups ?? [], tcpAdmin: config.tcpAdmin === true });

@@ -14,6 +14,8 @@ export interface SessionCounters {
   /** COPYIN requests sent, and bytes received in valid replies. */
   copyinRequests: number;
   copyinBytes: number;
+  /** Most COPYIN requests outstanding at once so far (a high-water mark: 1 with `--copy-window 1`). */
+  copyinPeak: number;
   /** COPYOUT requests sent, and their payload bytes. */
   copyoutRequests: number;
   copyoutBytes: number;

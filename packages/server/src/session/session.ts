@@ -40,6 +40,8 @@ export interface StackParams {
   readonly mclbytes: number;
   /** Clusters per COPYIN (`MCLNUM`). */
   readonly mclnum: number;
+  /** COPYINs one send keeps outstanding (`--copy-window`; 1 = NetBSD). Absent: 1. */
+  readonly copyWindow?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
 }
@@ -183,7 +185,7 @@ export class ClientSession {
   /** Counters of this client. */
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
-    copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
+    copyinPeak: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
     backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0,
   };
   /** Stack parameters this session reports. */
@@ -371,6 +373,7 @@ export class ClientSession {
     p.reqno = this.allocReq();
     this.copyins.set(p.reqno, p);
     this.counters.copyinRequests++;
+    if (this.copyins.size > this.counters.copyinPeak) this.counters.copyinPeak = this.copyins.size;
     this.send(MsgClass.REQ, MsgType.COPYIN, p.reqno, { h: p.handle, o: p.uaddr, n: p.total });
   }
 

@@ -67,10 +67,12 @@ export { mCopyback, mMakeWritable, mPrepend, mPullup } from './write.js';
 export {
   BufferCopySink,
   BufferCopySource,
+  COPY_WINDOW_MAX,
   copyChainToUio,
   errnoOf,
   fillFromUio,
   makeUio,
+  uioSplit,
   uiomoveIn,
   uiomoveOut,
 } from './uio.js';

@@ -18,7 +18,7 @@
 import { Errno, StackError } from '../kern/errno.js';
 import { M_PKTHDR, MCLNUM_MAX, MHLEN, MINCLSIZE, MLEN, Mbuf } from './mbuf.js';
 import { allocSmall, mFreem, mLength } from './ops.js';
-import type { ClusterPool } from './pool.js';
+import type { ClusterPool, ExtCluster } from './pool.js';
 
 /** One piece of the caller's address space: `len` bytes from address `base`. */
 export interface Iovec {
@@ -105,6 +105,31 @@ export function errnoOf(e: unknown): number {
     if (typeof n === 'number' && n > 0) return n;
   }
   return Errno.EFAULT;
+}
+
+/**
+ * Detach the next `n` bytes of `uio` as a uio of their own and advance
+ * `uio` past them, without moving any data: the split lets several copies
+ * over consecutive ranges of one caller buffer be in flight at once (the
+ * copy window), each advancing only its own part. The new uio's iovecs are
+ * new objects (pieces of the parent's); the parent's `iov` is untouched.
+ * @throws RangeError when `n` is negative, not an integer, or more than `uio.resid`.
+ */
+export function uioSplit(uio: Uio, n: number): Uio {
+  if (!Number.isInteger(n) || n < 0 || n > uio.resid) throw new RangeError(`uioSplit: ${n} bytes asked, ${uio.resid} left in the uio`);
+  const iov: Iovec[] = [];
+  let left = n;
+  while (left > 0) {
+    settle(uio);
+    const cur = uio.iov[uio.iovIndex]!;
+    const take = Math.min(cur.len - uio.offset, left);
+    iov.push({ base: cur.base + uio.offset, len: take });
+    uio.offset += take;
+    uio.resid -= take;
+    left -= take;
+  }
+  settle(uio);
+  return { iov, iovIndex: 0, offset: 0, resid: n, rw: uio.rw };
 }
 
 /** Skip iovecs with nothing left; the current one then has room (if resid > 0). */
@@ -294,7 +319,18 @@ export interface FillOptions {
    * NetBSD: one cluster, one request.
    */
   mclnum?: number;
+  /**
+   * Copy requests kept outstanding at once (the copy window), 1..64;
+   * default 1, NetBSD's single outstanding `uiomove`. With more, the
+   * request for the next extended cluster leaves before the reply to the
+   * previous one arrives; the chain is still built in uio order, whatever
+   * order the replies come in.
+   */
+  window?: number;
 }
+
+/** Most copy requests one fill keeps outstanding (the session's own per-client cap still applies). */
+export const COPY_WINDOW_MAX = 64;
 
 /** What {@link fillFromUio} built. */
 export interface FillResult {
@@ -306,8 +342,10 @@ export interface FillResult {
   requests: number;
   /**
    * 0; `ENOBUFS` when the pool ran out (then `m` holds what was copied before,
-   * possibly nothing); or the copy's errno (then `m` is null: everything taken
-   * was freed).
+   * possibly nothing); or the copy's errno — then, with a window of 1, `m` is
+   * null (everything taken was freed); with a larger window `m` holds the
+   * extended clusters before the first failed request, in order (possibly
+   * none), everything after it freed, and the uio stands just past `m`.
    */
   error: number;
 }
@@ -334,9 +372,15 @@ export async function fillFromUio(
     throw new RangeError(`fillFromUio: mclnum must be an integer in 1..${MCLNUM_MAX}, got ${mclnum}`);
   }
   if (!(opts.maxBytes >= 0)) throw new RangeError(`fillFromUio: bad maxBytes ${opts.maxBytes}`);
+  const window = opts.window ?? 1;
+  if (!Number.isInteger(window) || window < 1 || window > COPY_WINDOW_MAX) {
+    throw new RangeError(`fillFromUio: window must be an integer in 1..${COPY_WINDOW_MAX}, got ${window}`);
+  }
   const want = Math.min(uio.resid, Math.floor(opts.maxBytes));
   const res: FillResult = { m: null, len: 0, requests: 0, error: 0 };
   if (want === 0) return res;
+  // A window of 1 stays the loop below, request after request: NetBSD's path, unchanged.
+  if (window > 1 && want >= MINCLSIZE && want > pool.mclbytes * mclnum) return fillWindowed(pool, uio, source, want, mclnum, window, res);
   let tail: Mbuf | null = null;
   if (want < MINCLSIZE) {
     // Small write: a header mbuf then a plain one (MINCLSIZE = MHLEN + MLEN + 1).
@@ -399,6 +443,86 @@ export async function fillFromUio(
     while (tail.next !== null) tail = tail.next;
     res.len += take;
   }
+  if (res.m !== null) res.m.pkthdr!.len = res.len;
+  return res;
+}
+
+/** One extended cluster of a windowed fill and its copy in flight. */
+interface WindowSlot {
+  readonly ext: ExtCluster;
+  readonly take: number;
+  readonly copy: Promise<UioMoveResult>;
+}
+
+/**
+ * {@link fillFromUio} with up to `window` copy requests outstanding: the
+ * uio is split up front (one piece per extended cluster, {@link uioSplit}),
+ * so each request knows its address before the earlier ones are answered;
+ * the slots are settled strictly in order, so the chain is in uio order
+ * whatever order the replies arrive in. A failed request stops the issuing;
+ * the requests already out are awaited before their clusters are freed
+ * (a late reply may still be writing into them), and what came before the
+ * failure is kept, so a stream send can hand it on.
+ */
+async function fillWindowed(
+  pool: ClusterPool,
+  uio: Uio,
+  source: CopySource,
+  want: number,
+  mclnum: number,
+  window: number,
+  res: FillResult,
+): Promise<FillResult> {
+  const mcl = pool.mclbytes;
+  const start = { iovIndex: uio.iovIndex, offset: uio.offset, resid: uio.resid };
+  const slots: WindowSlot[] = [];
+  let issued = 0;
+  let next = 0;
+  let tail: Mbuf | null = null;
+  let stopped = false; // no more requests: the pool ran short, or a copy failed
+  let failed = false; // a copy failed: every later slot is released
+  for (;;) {
+    while (!stopped && issued < want && slots.length - next < window) {
+      const rest = want - issued;
+      const k = Math.min(mclnum, Math.ceil(rest / mcl), pool.clustersAvailable(), pool.mbufsAvailable());
+      const ext = k > 0 ? pool.getExt(k) : null;
+      if (ext === null) {
+        if (k === 0) pool.countAllocFailure();
+        res.error = Errno.ENOBUFS;
+        stopped = true;
+        break;
+      }
+      const take = Math.min(rest, k * mcl);
+      const part = uioSplit(uio, take);
+      slots.push({ ext, take, copy: uiomoveIn(part, source, ext.targets(take)) });
+      issued += take;
+    }
+    if (next === slots.length) break;
+    const s = slots[next++]!;
+    const r = await s.copy;
+    res.requests += r.requests;
+    if (r.error !== 0 || failed) {
+      // From the first failed copy on every slot is released; the chain before it stays.
+      s.ext.release();
+      if (!failed) {
+        res.error = r.error;
+        failed = true;
+        stopped = true;
+      }
+      continue;
+    }
+    const chain = s.ext.toChain(s.take, res.m === null);
+    if (tail === null) res.m = chain;
+    else tail.next = chain;
+    tail = chain;
+    while (tail.next !== null) tail = tail.next;
+    res.len += s.take;
+  }
+  // The uio stands just past what the chain holds (split advanced it past every request issued).
+  uio.iovIndex = start.iovIndex;
+  uio.offset = start.offset;
+  uio.resid = start.resid;
+  if (res.len > 0) uioSplit(uio, res.len);
   if (res.m !== null) res.m.pkthdr!.len = res.len;
   return res;
 }

@@ -16,6 +16,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
+import { COPY_WINDOW_MAX } from '../mbuf/uio.js';
 import { PR, SOOPT, SS } from './constants.js';
 import type { InetHost } from './host.js';
 import type { Protosw } from './protosw.js';
@@ -45,6 +46,14 @@ export interface SocketTunables {
    * clients are Linux programs, and Node's `listen('::')` expects IPv4 too.
    */
   v6only: number;
+  /**
+   * `kern.copywindow`: copy requests `sosend` keeps outstanding while it
+   * fills clusters from the caller (1..64). 1 is NetBSD's one `uiomove` at
+   * a time — one round trip per (extended) cluster in a rump server; more
+   * asks for the next clusters before the previous copy is answered,
+   * within the send buffer's space.
+   */
+  copyWindow: number;
 }
 
 /**
@@ -65,6 +74,7 @@ export const DEFAULT_TUNABLES: Readonly<SocketTunables> = {
   anonportmin: 49152,
   anonportmax: 65535,
   v6only: 0,
+  copyWindow: 1,
 };
 
 /** The socket layer of one stack. */
@@ -104,6 +114,7 @@ export class SocketLayer {
       node('net.inet.ip.anonportmin', 'anonportmin', 1024, 65535, 'Lowest ephemeral port');
       node('net.inet.ip.anonportmax', 'anonportmax', 1024, 65535, 'Highest ephemeral port');
       node('net.inet6.ip6.v6only', 'v6only', 0, 1, 'New AF_INET6 sockets are IPV6_V6ONLY');
+      node('kern.copywindow', 'copyWindow', 1, COPY_WINDOW_MAX, 'Copy requests sosend keeps outstanding (1 = NetBSD)');
     }
   }
 

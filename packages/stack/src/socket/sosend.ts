@@ -130,7 +130,12 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
       let m: Mbuf | null = null;
       let len = 0;
       if (uio.resid > 0) {
-        const chunk = atomic ? uio.resid : Math.min(uio.resid, space, so.layer.mclnum * host.pool.mclbytes);
+        // A stream takes what sbspace allows, up to one extended cluster per
+        // request of the copy window (window 1: one request, NetBSD). Nothing
+        // beyond the space is asked for: the clusters are charged when the
+        // copies arrive, and the buffer must take them all.
+        const window = so.layer.tunables.copyWindow;
+        const chunk = atomic ? uio.resid : Math.min(uio.resid, space, window * so.layer.mclnum * host.pool.mclbytes);
         // Clusters pinned while the copy waits for its source (a rump
         // client's COPYIN reply) are the owner's too, until the append below
         // charges them as buffer storage.
@@ -139,7 +144,7 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
         if (acct !== null) acct.used += pin;
         let f;
         try {
-          f = await fillFromUio(host.pool, uio, source, { maxBytes: chunk, mclnum: so.layer.mclnum });
+          f = await fillFromUio(host.pool, uio, source, { maxBytes: chunk, mclnum: so.layer.mclnum, window });
         } finally {
           if (acct !== null) acct.used -= pin;
         }
