@@ -65,7 +65,7 @@ export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
 }
 
 /** NetBSD's defaults, the paper's baseline: 2048-byte clusters, one per copyin, one copyout per mbuf. */
-export const PAPER_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 1, rxMode: 'per-mbuf' };
+export const PAPER_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1 };
 /** rumpnet's defaults: batched copyin of 16 clusters, coalesced copyout. */
 export const RUMPNET_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 16, rxMode: 'coalesced' };
 
@@ -129,10 +129,10 @@ export function buildPlan(sweep: Sweep, env: { linuxPeer: boolean } = { linuxPee
   const peer = env.linuxPeer ? null : RUMPNET_DEFAULT;
   for (const mclbytes of [2048, 4096] as const) {
     const fig = mclbytes === 2048 ? 'fig7' : 'fig6';
-    add('fig5', 'send', `send MCLBYTES ${mclbytes}`, sendCfg, { mclbytes, mclnum: 1, rxMode: 'per-mbuf' }, peer, W);
-    add('fig5', 'receive', `receive MCLBYTES ${mclbytes}`, recvCfg, peer, { mclbytes, mclnum: 1, rxMode: 'per-mbuf' }, W);
-    for (const mclnum of sweep.mclnums) add(fig, 'send', `send MCLNUM ${mclnum}`, sendCfg, { mclbytes, mclnum, rxMode: 'per-mbuf' }, peer, W);
-    for (const mclnum of sweep.rxMclnums) add(fig, 'receive', `receive MCLNUM ${mclnum}`, recvCfg, peer, { mclbytes, mclnum, rxMode: 'per-mbuf' }, W);
+    add('fig5', 'send', `send MCLBYTES ${mclbytes}`, sendCfg, { mclbytes, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1 }, peer, W);
+    add('fig5', 'receive', `receive MCLBYTES ${mclbytes}`, recvCfg, peer, { mclbytes, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1 }, W);
+    for (const mclnum of sweep.mclnums) add(fig, 'send', `send MCLNUM ${mclnum}`, sendCfg, { mclbytes, mclnum, rxMode: 'per-mbuf', copyWindow: 1 }, peer, W);
+    for (const mclnum of sweep.rxMclnums) add(fig, 'receive', `receive MCLNUM ${mclnum}`, recvCfg, peer, { mclbytes, mclnum, rxMode: 'per-mbuf', copyWindow: 1 }, W);
   }
   for (const rxMode of ['per-mbuf', 'coalesced'] as const) {
     add('rxmode', 'receive', `receive ${rxMode}`, recvCfg, peer, { mclbytes: 2048, mclnum: 16, rxMode }, W);

@@ -17,6 +17,8 @@ export interface StackParams {
   mclbytes: 2048 | 4096;
   mclnum: number;
   rxMode: 'per-mbuf' | 'coalesced';
+  /** `--copy-window` (COPYINs one send keeps outstanding); absent: the server's default. 1 is NetBSD's. */
+  copyWindow?: number;
 }
 
 /** Where the server's interface goes. */
@@ -64,6 +66,7 @@ export class RumpServerProc {
   static async start(o: StartOptions): Promise<RumpServerProc> {
     const url = `unix://${join(o.dir, `rump${process.pid}-${++serial}.sock`)}`;
     const args = ['--mclbytes', String(o.params.mclbytes), '--mclnum', String(o.params.mclnum), '--rx-mode', o.params.rxMode, '--log-level', 'info'];
+    if (o.params.copyWindow !== undefined) args.push('--copy-window', String(o.params.copyWindow));
     if (o.maxFds !== undefined) args.push('--max-fds', String(o.maxFds));
     if (o.nmbclusters !== undefined) args.push('--nmbclusters', String(o.nmbclusters));
     const a = o.attach;
