@@ -32,6 +32,7 @@ import { etherInput, etherOutput, ifOutputFrame } from './net/ethernet.js';
 import { Icmp, type IcmpTunables, type PingOptions, type PingReply } from './net/icmp.js';
 import { Ifnet, makeIfaddr } from './net/ifnet.js';
 import { IpIdGenerator } from './net/ipid.js';
+import { LocalAddrs } from './net/in-local.js';
 import { ipInput } from './net/ipv4-input.js';
 import { groupIfp, ipOutput, mtuTowards, pmtuUpdate, selectSource, tsoMaxTowards } from './net/ipv4-output.js';
 import { Igmp, IPPROTO_IGMP, newIgmpStats } from './net/igmp.js';
@@ -124,7 +125,8 @@ export class Stack implements NetContext {
    */
   ip6: IpOutput | null = null;
   private readonly local = new Map<number, number>(); // address -> how many interfaces carry it
-  readonly localAddrs = new Set<number>();
+  /** Our IPv4 addresses, and every address of a loopback prefix (127/8, as Linux: see {@link LocalAddrs}). */
+  readonly localAddrs = new LocalAddrs();
   private readonly ifnets = new Map<string, Ifnet>();
   private ifList: Ifnet[] = [];
   private readonly protocols = new Map<number, TransportProtocol>();
@@ -372,6 +374,7 @@ export class Stack implements NetContext {
     ifp.addrs.push(ia);
     this.local.set(addr, (this.local.get(addr) ?? 0) + 1);
     this.localAddrs.add(addr);
+    if (ifp.isLoopback && prefixLen < 32) this.localAddrs.addLoopbackNet(ia.net, prefixLen);
     // lo0 itself is being attached while the constructor adds 127.0.0.1 (this.lo0 not yet set).
     const lo: Ifnet = (this.lo0 as Ifnet | undefined) ?? ifp;
     this.routes.add(addr, 32, lo, 0, 'local', addr);
@@ -396,6 +399,7 @@ export class Stack implements NetContext {
     const i = ifp.addrs.findIndex((a) => a.addr === addr);
     if (i < 0) throw new StackError(Errno.EADDRNOTAVAIL, `${addrStr} is not on ${ifname}`);
     const [ia] = ifp.addrs.splice(i, 1);
+    if (ifp.isLoopback && ia!.prefixLen < 32) this.localAddrs.removeLoopbackNet(ia!.net, ia!.prefixLen);
     const n = (this.local.get(addr) ?? 1) - 1;
     if (n > 0) this.local.set(addr, n);
     else {
