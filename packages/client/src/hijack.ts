@@ -83,12 +83,19 @@ function isIpcConnect(args: unknown[]): boolean {
  * serve, and Node's `Orig` otherwise (`useOrig`), and that still works where
  * Node's own subclasses call it as a function on `this` (`tty.WriteStream`
  * and `tls.TLSSocket` do `net.Socket.call(this, ...)`): then the original
- * runs. Its `prototype` is the original's, so `net.Socket.prototype.x`
+ * runs; called plainly (`net.Stream()`), it constructs, as Node's classes
+ * do without `new`. Its `prototype` is the original's, so `net.Socket.prototype.x`
  * looked up at run time inside Node keeps working; `instanceof` accepts both.
  */
 function dualConstructor(Orig: AnyFn, make: (args: unknown[]) => object | undefined, Rump: AnyFn): AnyFn {
   function Hijacked(this: unknown, ...args: unknown[]): unknown {
-    if (new.target === undefined) return (Orig as (this: unknown, ...a: unknown[]) => unknown).apply(this, args);
+    if (new.target === undefined) {
+      // `net.Socket.call(this, ...)` from a subclass built the ES5 way (tty, tls): Node's.
+      if (this instanceof (Orig as unknown as new () => object)) return (Orig as (this: unknown, ...a: unknown[]) => unknown).apply(this, args);
+      // A plain call, `net.Stream()` or `dgram.Socket('udp4')`: Node's classes construct
+      // themselves when called without new, so this one does too.
+      return Reflect.construct(Hijacked, args);
+    }
     if (new.target !== Hijacked) return Reflect.construct(Orig as unknown as Ctor, args, new.target);
     return make(args) ?? Reflect.construct(Orig as unknown as Ctor, args);
   }

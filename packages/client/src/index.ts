@@ -83,6 +83,7 @@ export {
   RumpListenHandle,
   Server,
   Socket,
+  Stream,
   closeSharedConnections,
   connect,
   connectionFor,

@@ -16,11 +16,24 @@
  */
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Socket, normalizeConnectArgs, type TcpConnectOptions } from './socket.js';
+import { Socket as SocketClass, normalizeConnectArgs, type SocketOptions, type TcpConnectOptions } from './socket.js';
 import { useRumpStack, type ServerOptions } from './server.js';
 import type { RumpOptions } from './shared.js';
 
-export { Socket, normalizeConnectArgs } from './socket.js';
+export { normalizeConnectArgs } from './socket.js';
+
+/**
+ * The rump TCP socket class (see the socket module), callable without `new`
+ * as `net.Socket` is: `Socket(opts)` constructs. `new`, `instanceof`,
+ * `extends` and the statics are the class's own.
+ */
+export const Socket = new Proxy(SocketClass, {
+  apply: (Target, _this, args: [SocketOptions?]) => new Target(...args),
+}) as typeof SocketClass & ((options?: SocketOptions) => SocketClass);
+/** A rump TCP socket (the instance type of {@link Socket}). */
+export type Socket = SocketClass;
+/** `net.Stream`: the same as {@link Socket}, as in `net`. */
+export const Stream = Socket;
 export type { AcceptedInit, AddressInfo, SocketOptions, TcpConnectOptions } from './socket.js';
 export { Server, RumpListenHandle, createServer, rumpListen2, useRumpStack, NodeServer } from './server.js';
 export type { ServerOptions } from './server.js';
@@ -56,7 +69,7 @@ export function createConnection(port: number | string, host?: string, connectLi
 export function createConnection(port: number | string, connectListener?: () => void): Socket;
 export function createConnection(...args: unknown[]): Socket {
   const [opts, cb] = normalizeConnectArgs(args);
-  const sock = new Socket(opts);
+  const sock = new SocketClass(opts);
   return cb ? sock.connect(opts, cb) : sock.connect(opts);
 }
 

@@ -148,8 +148,12 @@ export class RumpListenHandle {
     }
     if (this.#closed || this.owner._handle !== this) return;
     this.#life.setActive(true);
-    this.owner.emit('listening');
     void this.#acceptLoop();
+    // net's emitListeningNT: from its own tick, so that a listener that throws is the
+    // program's uncaught exception, not a rejection of this set-up (which would hang it).
+    process.nextTick(() => {
+      if (!this.#closed && this.owner._handle === this) this.owner.emit('listening');
+    });
   }
 
   /**

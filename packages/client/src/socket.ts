@@ -19,6 +19,8 @@ import { Duplex } from 'node:stream';
 import type { RumpConnection } from './connection.js';
 import { errnoValue, syscallError } from './errors.js';
 import { lingerFlush } from './linger.js';
+import { RumpTcpHandle } from './tcp-handle.js';
+import { checkFunction, checkNumber, invalidArgValue, timerDuration } from './validate.js';
 import type { SockAddr } from './syscalls.js';
 import {
   checkPort,
@@ -240,12 +242,26 @@ export class Socket extends Duplex {
   #local: SockAddr | undefined;
   #remote: SockAddr | undefined;
   #timeoutMs = 0;
+  /** What `setTimeout` was last given (Node's `socket.timeout` property, writable). */
+  #timeoutProp: unknown = undefined;
   #timer: NodeJS.Timeout | undefined;
-  #noDelay: boolean | undefined;
-  #keepAlive: [boolean, number] | undefined;
+  /** Node's `kSetNoDelay`, `kSetKeepAlive`, `kSetKeepAliveInitialDelay` (seconds): asked for, set through the handle. */
+  #noDelay = false;
+  #keepAlive = false;
+  #keepAliveDelay = 0;
+  /** Node's `_handle`: from connect() (or accept) until close. */
+  #handle: RumpTcpHandle | null = null;
 
   /** Creates an unconnected socket; call {@link Socket.connect}, or use {@link createConnection}. */
   constructor(options: SocketOptions = {}) {
+    // net.Socket's own checks, before the stream exists.
+    const o = options as SocketOptions & { objectMode?: unknown; readableObjectMode?: unknown; writableObjectMode?: unknown };
+    if (o.objectMode) throw invalidArgValue('options.objectMode', o.objectMode, 'is not supported');
+    if (o.readableObjectMode || o.writableObjectMode) {
+      const name = o.readableObjectMode ? 'readableObjectMode' : 'writableObjectMode';
+      throw invalidArgValue(`options.${name}`, o.readableObjectMode || o.writableObjectMode, 'is not supported');
+    }
+    if (options.keepAliveInitialDelay !== undefined) checkNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay');
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
       ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : { writableHighWaterMark: DEFAULT_WRITE_HWM }),
@@ -255,8 +271,9 @@ export class Socket extends Duplex {
     });
     this.#rump = { ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}), ...(options.connection ? { connection: options.connection } : {}) };
     this.#recvLen = options.highWaterMark ?? DEFAULT_RECV;
-    if (options.noDelay) this.#noDelay = true;
-    if (options.keepAlive) this.#keepAlive = [true, options.keepAliveInitialDelay ?? 0];
+    this.#noDelay = Boolean(options.noDelay);
+    this.#keepAlive = Boolean(options.keepAlive);
+    this.#keepAliveDelay = ~~(Math.max(0, options.keepAliveInitialDelay ?? 0) / 1000);
     // net's addClientAbortSignalOption, not the stream's own option: an already aborted
     // signal destroys on the next tick, once this object is whole.
     if (options.signal) watchSignal(this, options.signal);
@@ -268,6 +285,8 @@ export class Socket extends Duplex {
       this.#remote = init.remote;
       this.#local = init.local;
       this.#life.attach(init.conn);
+      this.#handle = new RumpTcpHandle();
+      this.#handle.attach(init.conn, init.fd);
     }
   }
 
@@ -277,7 +296,9 @@ export class Socket extends Duplex {
    */
   static fromAccepted(init: AcceptedInit, options: SocketOptions & { pauseOnConnect?: boolean } = {}): Socket {
     const s = new Socket({ ...options, [kAccepted]: init } as SocketOptions);
-    s.#applyOptions();
+    // As net's onconnection: the server's options go straight to the new handle.
+    if (s.#noDelay) s.#handle!.setNoDelay(true);
+    if (s.#keepAlive) s.#handle!.setKeepAlive(true, s.#keepAliveDelay);
     if (options.pauseOnConnect) s.pause();
     else s.read(0); // start reading, as net does: it also reveals a reset of an idle socket
     return s;
@@ -326,10 +347,15 @@ export class Socket extends Duplex {
     if (cb) this.once('connect', cb);
     if (opts.timeout) this.setTimeout(opts.timeout);
     if (opts.noDelay) this.#noDelay = true;
-    if (opts.keepAlive) this.#keepAlive = [true, opts.keepAliveInitialDelay ?? 0];
+    if (opts.keepAlive) {
+      this.#keepAlive = true;
+      this.#keepAliveDelay = ~~(Math.max(0, Number(opts.keepAliveInitialDelay ?? 0)) / 1000);
+    }
     if (opts.rumpServer !== undefined || opts.connection) {
       this.#rump = { ...this.#rump, ...(opts.rumpServer !== undefined ? { rumpServer: opts.rumpServer } : {}), ...(opts.connection ? { connection: opts.connection } : {}) };
     }
+    // As net's connect(): the handle exists from here on (options set on it wait for the descriptor).
+    if (this.#handle === null || this.#handle.closed) this.#handle = new RumpTcpHandle();
     this.connecting = true;
     // A connect is a request: it keeps the process alive even on an unref'd socket (uv_connect).
     this.#connectP = this.#life.req(this.#doConnect(port, opts, family === 4 || family === 6 ? family : 0));
@@ -359,6 +385,7 @@ export class Socket extends Duplex {
         return;
       }
       this.#fd = fd;
+      this.#handle?.attach(conn, fd);
       if (opts.localAddress !== undefined || opts.localPort !== undefined) {
         const la = opts.localAddress ?? (r.family === 6 ? '::' : '0.0.0.0');
         const lport = checkPort(opts.localPort ?? 0);
@@ -369,7 +396,10 @@ export class Socket extends Duplex {
           throw relabel(e, 'bind', la, opts.localPort);
         });
       }
-      this.#applyOptions();
+      // net's afterConnect sets these on the handle once connected; set before connect(2)
+      // here, they hold for the SYN too.
+      if (this.#noDelay) this.#handle?.setNoDelay(true);
+      if (this.#keepAlive) this.#handle?.setKeepAlive(true, this.#keepAliveDelay);
       await conn.sys.connect(fd, remote).catch((e: unknown) => {
         throw relabel(e, 'connect', r.zone ? `${r.address}%${r.zone}` : r.address, port);
       });
@@ -379,25 +409,34 @@ export class Socket extends Duplex {
       if (this.destroyed) return;
       this.connecting = false;
       this.#touch();
-      this.emit('connect');
-      this.emit('ready');
-      if (this.#wantRead || (this.readable && !this.isPaused())) this.read(0);
-      if (this.#wantRead) this.#startPump();
     } catch (err) {
       this.connecting = false;
       if (!this.destroyed) this.destroy(err as Error);
+      return;
     }
+    // Outside the try: a 'connect' listener that throws is the program's uncaught
+    // exception (as from net's afterConnect), not this socket's error.
+    process.nextTick(() => this.#connected());
   }
 
-  #applyOptions(): void {
-    if (this.#noDelay !== undefined) this.setNoDelay(this.#noDelay);
-    if (this.#keepAlive !== undefined) this.setKeepAlive(...this.#keepAlive);
+  /** net's afterConnect, once the connection is up: the events, then the first read. */
+  #connected(): void {
+    if (this.destroyed) return;
+    this.emit('connect');
+    this.emit('ready');
+    if (this.#wantRead || (this.readable && !this.isPaused())) this.read(0);
+    if (this.#wantRead) this.#startPump();
   }
 
   /** Resolves when connected; rejects when the socket cannot be used for I/O. */
   async #ready(): Promise<{ conn: RumpConnection; fd: number }> {
-    if (this.connecting && this.#connectP) await this.#connectP;
+    const waited = this.connecting && this.#connectP !== undefined;
+    if (waited) await this.#connectP;
     if (this.#conn === undefined || this.#fd === undefined || this.destroyed) {
+      // net's _writeGeneric: a write queued behind a connect that never completed.
+      if (waited && this.#remote === undefined) {
+        throw codedError(Error, 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'Socket closed before the connection was established');
+      }
       throw codedError(Error, 'ERR_SOCKET_CLOSED', 'Socket is closed');
     }
     return { conn: this.#conn, fd: this.#fd };
@@ -521,6 +560,10 @@ export class Socket extends Duplex {
 
   /** @internal `end()`: shutdown(SHUT_WR), the FIN. */
   override _final(cb: (err?: Error | null) => void): void {
+    // As net: end() before connect() waits for the connection (forever, if none comes).
+    if (this.connecting || (this.#fd === undefined && !this.destroyed && this.#handle === null)) {
+      return void this.once('connect', () => this._final(cb));
+    }
     this.#life
       .req(this.#ready().then(({ conn, fd }) => conn.sys.shutdown(fd, 'wr')))
       .then(
@@ -542,6 +585,8 @@ export class Socket extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.connecting = false;
     this.#clearTimer();
+    this.#handle?.close();
+    this.#handle = null;
     const fd = this.#fd;
     const conn = this.#conn;
     const resetting = this.#resetting;
@@ -572,42 +617,73 @@ export class Socket extends Duplex {
 
   // ----- net.Socket surface -----
 
-  /** Sets `TCP_NODELAY` (best effort; errors are ignored as in `net`). */
-  setNoDelay(noDelay = true): this {
-    this.#noDelay = noDelay;
-    if (this.#conn && this.#fd !== undefined) this.#conn.sys.setsockopt(this.#fd, 'tcp', 'TCP_NODELAY', noDelay).catch(ignore);
-    return this;
-  }
-
-  /** Sets `SO_KEEPALIVE` and, when given, the idle time (ms) before probes (best effort). */
-  setKeepAlive(enable = false, initialDelay = 0): this {
-    this.#keepAlive = [enable, initialDelay];
-    if (this.#conn && this.#fd !== undefined) {
-      this.#conn.sys.setsockopt(this.#fd, 'socket', 'SO_KEEPALIVE', enable).catch(ignore);
-      const secs = Math.floor(initialDelay / 1000);
-      if (enable && secs > 0) this.#conn.sys.setsockopt(this.#fd, 'tcp', 'TCP_KEEPIDLE', secs).catch(ignore);
+  /**
+   * Sets `TCP_NODELAY` through the handle (best effort; errors are ignored
+   * as in `net`). As net: `undefined` means true, and the handle is only
+   * asked when the value changes; before `connect()` it is remembered.
+   */
+  setNoDelay(enable?: unknown): this {
+    const on = Boolean(enable === undefined ? true : enable);
+    if (this.#handle === null) {
+      this.#noDelay = on;
+      return this;
+    }
+    if (on !== this.#noDelay) {
+      this.#noDelay = on;
+      this.#handle.setNoDelay(on);
     }
     return this;
   }
 
   /**
-   * Emits `'timeout'` after `ms` without activity (0 disables); the socket is
-   * not closed, as in `net`. `cb` is added as a `'timeout'` listener.
+   * Sets `SO_KEEPALIVE` and, when on, the idle time before probes
+   * (`initialDelay` ms, whole seconds on the wire) through the handle; as
+   * net, only a change reaches the handle.
    */
-  setTimeout(ms: number, cb?: () => void): this {
-    this.#timeoutMs = ms > 0 ? ms : 0;
-    if (cb) {
-      if (this.#timeoutMs === 0) this.off('timeout', cb);
-      else this.once('timeout', cb);
+  setKeepAlive(enable?: unknown, initialDelay?: number): this {
+    const on = Boolean(enable);
+    const secs = ~~(Number(initialDelay) / 1000);
+    if (this.#handle === null) {
+      this.#keepAlive = on;
+      this.#keepAliveDelay = secs;
+      return this;
     }
+    if (on !== this.#keepAlive || (on && this.#keepAliveDelay !== secs)) {
+      this.#keepAlive = on;
+      this.#keepAliveDelay = secs;
+      this.#handle.setKeepAlive(on, secs);
+    }
+    return this;
+  }
+
+  /**
+   * Emits `'timeout'` after `msecs` without activity (0 disables); the
+   * socket is not closed, as in `net`. `callback` is added as a `'timeout'`
+   * listener (removed when `msecs` is 0). Throws as Node's `setStreamTimeout`
+   * for a bad duration (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`) or callback;
+   * a destroyed socket ignores the call.
+   */
+  setTimeout(msecs: number, callback?: () => void): this {
+    if (this.destroyed) return this;
+    this.#timeoutProp = msecs;
+    const ms = timerDuration(msecs, 'msecs');
     this.#clearTimer();
+    this.#timeoutMs = ms;
+    if (callback !== undefined) {
+      checkFunction(callback, 'callback');
+      if (ms === 0) this.off('timeout', callback);
+      else this.once('timeout', callback);
+    }
     this.#touch();
     return this;
   }
 
-  /** The socket's current idle timeout in ms (0: none). */
+  /** What `setTimeout` was last given (a plain property in `net`: a program may set it). */
   get timeout(): number | undefined {
-    return this.#timeoutMs || undefined;
+    return this.#timeoutProp as number | undefined;
+  }
+  set timeout(v: number | undefined) {
+    this.#timeoutProp = v;
   }
 
   #touch(): void {
@@ -666,6 +742,36 @@ export class Socket extends Duplex {
   /** True until connected (as in `net`). */
   get pending(): boolean {
     return this.#fd === undefined || this.connecting;
+  }
+
+  /** `connecting` under its old name (net keeps it as a getter). */
+  get _connecting(): boolean {
+    return this.connecting;
+  }
+
+  /**
+   * Bytes waiting to be written: `writableLength` while the socket has a
+   * handle (from `connect()` until closed), else undefined — net's
+   * deprecated alias, kept because programs still read it.
+   */
+  get bufferSize(): number | undefined {
+    return this.#handle !== null ? this.writableLength : undefined;
+  }
+
+  /**
+   * Always null: a native socket's `_handle` is its libuv stream, and Node's
+   * own modules take a truthy one for a C++ `StreamBase` they may use
+   * directly — `tls` wraps it in OpenSSL (`tls_wrap.wrap`), `http` hands it
+   * to the parser — which a rump socket has not. With null they use the
+   * socket as a JS stream, which is what it is. So it reads as a native
+   * socket's does before connect and after close. An assignment (programs
+   * do `socket._handle = null`) is accepted and ignored.
+   */
+  get _handle(): null {
+    return null;
+  }
+  set _handle(_h: unknown) {
+    // Nothing to replace: the rump socket's state is its descriptor in the rump server.
   }
 
   /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as in `net`. */
