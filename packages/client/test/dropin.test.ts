@@ -333,4 +333,19 @@ describe("drop-in: errors and validation are Node's (the same program natively a
     expect(want).to.include('uncaught boom in data');
     expect(JSON.parse(rump.stdout)).to.deep.equal(want);
   });
+
+  it("net API as Node's: bufferSize/connecting/_connecting/pending/readyState/_handle through a socket's life, net.Stream() without new, family 'IPv4', 127.0.0.2 on lo0, end()/write() before connect, setTimeout validation, throwing 'listening'/'connect' listeners", async () => {
+    const program = readFileSync(new URL('./fixtures/programs/net-api.mjs', import.meta.url), 'utf8');
+    const native = await runHijacked(program, { rumpServer: undefined, native: true });
+    const rump = await runHijacked(program, { rumpServer: daemon.url });
+    expect(native.code, native.stderr).to.equal(0);
+    expect(rump.code, rump.stderr).to.equal(0);
+    const want = JSON.parse(native.stdout) as string[];
+    // The reference itself shows what is asserted.
+    expect(want).to.include('written 5 true true true opening');
+    expect(want).to.include('Stream() connected true');
+    expect(want).to.include('127.0.0.2 127.0.0.2 127.0.0.1 127.0.0.2 127.0.0.1');
+    expect(want).to.include('uncaught ["boom in listening","boom in connect"]');
+    expect(JSON.parse(rump.stdout)).to.deep.equal(want);
+  });
 });

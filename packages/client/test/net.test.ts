@@ -11,6 +11,7 @@ import {
   RumpConnection,
   Server,
   Socket,
+  Stream,
   closeSharedConnections,
   createConnection,
   createServer,
@@ -283,6 +284,26 @@ describe('net: Socket and Server on the rump stack (fake kernel)', function () {
     expect(String(await drain(c))).to.equal('early bird');
     expect(c.address()).to.deep.include({ address: '127.0.0.1', family: 'IPv4' });
     await once(c, 'close');
+    server.close();
+    await once(server, 'close');
+  });
+
+  it('Socket() and Stream() construct without new, as net.Socket does; bufferSize is writableLength while there is a handle', async () => {
+    const server = createServer((s) => s.pipe(s));
+    const port = await listen(server);
+    expect(Stream).to.equal(Socket);
+    const c = Stream();
+    expect(c).to.be.instanceOf(Socket);
+    expect(c.bufferSize).to.equal(undefined);
+    c.connect({ port, host: '127.0.0.1' });
+    expect(c.bufferSize).to.equal(0);
+    c.write('abc');
+    expect(c.bufferSize).to.equal(3);
+    c.end();
+    expect(String(await drain(c))).to.equal('abc');
+    await once(c, 'close');
+    expect(c.bufferSize).to.equal(undefined);
+    expect(c._handle).to.equal(null);
     server.close();
     await once(server, 'close');
   });
