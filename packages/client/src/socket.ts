@@ -224,6 +224,11 @@ export class Socket extends Duplex {
   server: unknown = undefined;
   /** Same, the name Node's server bookkeeping uses (`_connections--` on close). */
   _server: { _connections: number; _emitCloseIfDrained?: () => void } | undefined = undefined;
+  /**
+   * The stream this one wraps: none (as in `net`). A `TLSSocket` over this
+   * socket walks `_parent` links to null (`_unrefTimer`), so it must end here.
+   */
+  _parent: null = null;
   #rump: RumpOptions;
   #conn: RumpConnection | undefined;
   #fd: number | undefined;
