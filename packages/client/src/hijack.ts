@@ -1,7 +1,7 @@
 /**
  * The hijack: like rumphijack's `LD_PRELOAD` library, it moves an
  * UNMODIFIED program's networking onto a rump server by patching the
- * builtin `net`, `dgram` and `http` modules before the program runs:
+ * builtin `net`, `dgram` and `tls` modules before the program runs:
  *
  * ```sh
  * RUMP_SERVER=unix:///tmp/rump.sock node --import @rumpnet/client/hijack app.js   # ESM or CJS apps
@@ -13,12 +13,24 @@
  *   → rump {@link Socket}s (TCP over IPv4 or IPv6: `::1`, `fe80::1%tap0` name
  *   the rump stack's addresses, never mapped onto IPv4).
  * - every `net.Server` — and so `net.createServer`, `http.createServer`,
- *   `https.createServer` — listens on the rump stack: `net.Server.prototype._listen2`
- *   is replaced by {@link rumpListen2}; as in Node, `listen(port)` listens on
- *   `[::]` taking IPv4 too, unless `ipv6Only`. The `net.Server` class itself stays
- *   Node's, because `http.Server` and `tls.Server` call `net.Server.call(this)`.
- * - `http.Agent.prototype.createConnection` (so `http.get`, `http.request`
- *   and `fetch`-free HTTP clients go through rump).
+ *   `https.createServer`, `tls.createServer` — listens on the rump stack:
+ *   `net.Server.prototype._listen2` is replaced by {@link rumpListen2}; as in
+ *   Node, `listen(port)` listens on `[::]` taking IPv4 too, unless `ipv6Only`.
+ *   The `net.Server` class itself stays Node's, because `http.Server` and
+ *   `tls.Server` call `net.Server.call(this)`. TLS servers wrap the rump
+ *   sockets they accept in Node's `TLSSocket` (see ./tls.ts).
+ * - `http.get`/`http.request`: Node's `http.Agent` takes `net.createConnection`
+ *   when `node:http` loads, which (the hijack being first) is ours. The
+ *   hijack does not load `node:http` itself — Node loads it, and its HTTP
+ *   parser, only when the program asks — and patches the agent only when
+ *   `http` was loaded before it.
+ * - `tls.connect` → {@link tlsConnect}: Node's TLS over a rump socket, and
+ *   with it `https.get`/`https.request` (the https agent calls `tls.connect`).
+ *   `node:tls` itself is loaded here (Node 20 has no hook for an ESM `import`
+ *   of a builtin, so it must be patched before the program runs); it does not
+ *   load `http`.
+ * - `fetch()` → the global undici dispatcher becomes a {@link rumpDispatcher},
+ *   created on the first fetch ({@link installRumpGlobalDispatcher}).
  * - `dgram.createSocket('udp4' | 'udp6')`, `new dgram.Socket(...)` → rump {@link DgramSocket}.
  * The builtins' ESM named exports are re-synced (`module.syncBuiltinESMExports()`),
  * so `import { createServer } from 'node:net'` sees the patch too.
@@ -29,21 +41,19 @@
  *   workers' shared handles.
  * - Helpers with no I/O (`net.isIP`, `net.isIPv4`, `BlockList`, `SocketAddress`).
  * - Name resolution: `dns` and `dns.lookup` use the host's resolver.
- * - TLS clients (`tls.connect`, `https.request`): Node binds TLS to a
- *   native TCP handle; pass `socket: createConnection(...)` to `tls.connect`
- *   explicitly to run TLS over rump. (`https.createServer` IS redirected.)
- * - `fetch()` (undici opens its sockets through its own `net` import
- *   captured at startup) and native addons.
+ * - `new tls.TLSSocket()` without a `socket` (it binds a native TCP handle
+ *   at construction) and native addons; `http2.connect` (it builds on
+ *   `net.connect`/`tls.connect` and so goes through the stack, untested).
  * - `class X extends net.Socket` in user code gets Node's Socket behaviour.
  */
 import * as dgram from 'node:dgram';
-import * as http from 'node:http';
-import { syncBuiltinESMExports } from 'node:module';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import * as net from 'node:net';
 import { createSocket as rumpCreateSocket, DgramSocket, type DgramSocketOptions } from './dgram.js';
-import { createConnection as rumpCreateConnection } from './net.js';
+import { installRumpGlobalDispatcher } from './fetch.js';
 import { rumpListen2 } from './server.js';
 import { normalizeConnectArgs, Socket } from './socket.js';
+import { patchTls } from './tls.js';
 
 type AnyFn = (...args: unknown[]) => unknown;
 type Ctor = new (...args: unknown[]) => object;
@@ -54,9 +64,14 @@ interface Saved {
   netSocket: AnyFn;
   netStream: AnyFn;
   listen2: AnyFn;
-  agentCreateConnection: AnyFn;
+  /** `http.Agent.prototype.createConnection` when `http` was loaded before the hijack (else undefined). */
+  agentCreateConnection: AnyFn | undefined;
   dgramCreateSocket: AnyFn;
   dgramSocket: AnyFn;
+  /** Our `net.createConnection`, to recognise it in an `http.Agent` loaded later. */
+  createConnection: AnyFn;
+  unpatchTls: () => void;
+  uninstallDispatcher: () => void;
 }
 
 let saved: Saved | undefined;
@@ -65,7 +80,25 @@ let saved: Saved | undefined;
 // their properties are what Node's own modules and ESM named imports read.
 const netM = (net as unknown as { default: typeof net }).default ?? net;
 const dgramM = (dgram as unknown as { default: typeof dgram }).default ?? dgram;
-const httpM = (http as unknown as { default: typeof http }).default ?? http;
+const requireBuiltin = createRequire(import.meta.url);
+
+/** True when Node has loaded its `_http_agent` module (so requiring `node:http` costs nothing new). */
+function httpLoaded(): boolean {
+  return (process as unknown as { moduleLoadList: string[] }).moduleLoadList.includes('NativeModule _http_agent');
+}
+
+/** `http.Agent.prototype` if `node:http` is loaded already; never loads it. */
+function loadedAgentProto(): Record<string, AnyFn> | undefined {
+  if (!httpLoaded()) return undefined;
+  return (requireBuiltin('node:http') as { Agent: { prototype: Record<string, AnyFn> } }).Agent.prototype;
+}
+
+/** A rump TCP connection, as `net.createConnection` (without loading ./net.js, which loads `node:http`). */
+function rumpCreateConnection(...args: unknown[]): Socket {
+  const [opts, cb] = normalizeConnectArgs(args);
+  const sock = new Socket(opts);
+  return cb ? sock.connect(opts, cb) : sock.connect(opts);
+}
 
 /** True while the hijack is installed. */
 export function hijackInstalled(): boolean {
@@ -109,7 +142,8 @@ function dualConstructor(Orig: AnyFn, make: (args: unknown[]) => object | undefi
 }
 
 /**
- * Patches `net`, `dgram` and `http` (see the module comment). Idempotent.
+ * Patches `net`, `dgram`, `tls`, `http` (if loaded) and the global fetch
+ * dispatcher (see the module comment). Idempotent.
  * Throws `ERR_RUMP_NO_SERVER` when neither `rumpServer` nor `RUMP_SERVER`
  * names a server: a hijacked program with nowhere to go should stop at once,
  * not at its first socket.
@@ -124,7 +158,7 @@ export function installHijack(options: { rumpServer?: string } = {}): void {
   }
   const n = netM as unknown as Record<string, AnyFn>;
   const d = dgramM as unknown as Record<string, AnyFn>;
-  const agentProto = httpM.Agent.prototype as unknown as Record<string, AnyFn>;
+  const agentProto = loadedAgentProto();
   const serverProto = netM.Server.prototype as unknown as Record<string, AnyFn>;
   const s: Saved = {
     netCreateConnection: n.createConnection!,
@@ -132,15 +166,19 @@ export function installHijack(options: { rumpServer?: string } = {}): void {
     netSocket: n.Socket!,
     netStream: n.Stream!,
     listen2: serverProto._listen2!,
-    agentCreateConnection: agentProto.createConnection!,
+    agentCreateConnection: agentProto?.createConnection,
     dgramCreateSocket: d.createSocket!,
     dgramSocket: d.Socket!,
+    createConnection: undefined as unknown as AnyFn,
+    unpatchTls: () => undefined,
+    uninstallDispatcher: () => undefined,
   };
   const origCreateConnection = s.netCreateConnection;
   const createConnection = function createConnection(...args: unknown[]): unknown {
     if (isIpcConnect(args)) return origCreateConnection(...args);
-    return (rumpCreateConnection as AnyFn)(...args);
+    return rumpCreateConnection(...args);
   };
+  s.createConnection = createConnection;
   const SocketCtor = dualConstructor(
     s.netSocket,
     (args) => {
@@ -173,10 +211,13 @@ export function installHijack(options: { rumpServer?: string } = {}): void {
   n.Socket = SocketCtor;
   n.Stream = SocketCtor;
   serverProto._listen2 = rumpListen2 as unknown as AnyFn;
-  // Node's Agent captured net.createConnection when _http_agent loaded; point it at rump.
-  if (s.agentCreateConnection === origCreateConnection) agentProto.createConnection = createConnection;
+  // Node's Agent captures net.createConnection when _http_agent loads: if that happened
+  // before us, point it at rump; if not, it will capture ours.
+  if (agentProto && s.agentCreateConnection === origCreateConnection) agentProto.createConnection = createConnection;
   d.createSocket = createSocket;
   d.Socket = DgramCtor;
+  s.unpatchTls = patchTls();
+  s.uninstallDispatcher = installRumpGlobalDispatcher();
   saved = s;
   syncBuiltinESMExports();
 }
@@ -192,7 +233,11 @@ export function uninstallHijack(): void {
   n.Socket = s.netSocket;
   n.Stream = s.netStream;
   (netM.Server.prototype as unknown as Record<string, AnyFn>)._listen2 = s.listen2;
-  (httpM.Agent.prototype as unknown as Record<string, AnyFn>).createConnection = s.agentCreateConnection;
+  // An http loaded while we were installed took our createConnection: give it Node's back.
+  const agentProto = loadedAgentProto();
+  if (agentProto && agentProto.createConnection === s.createConnection) agentProto.createConnection = s.agentCreateConnection ?? s.netCreateConnection;
+  s.unpatchTls();
+  s.uninstallDispatcher();
   d.createSocket = s.dgramCreateSocket;
   d.Socket = s.dgramSocket;
   saved = undefined;
