@@ -31,7 +31,7 @@ export const nodeTlsConnect: typeof tls.connect = tlsM.connect;
 export interface TlsConnectOptions extends tls.ConnectionOptions, RumpOptions {
   /** Local address to bind the TCP connection to (passed on by `https.Agent`). */
   readonly localAddress?: string;
-  /** Address family: only 4 (or 0) on the rump stack. */
+  /** Address family of the TCP connection: 4, 6 or 0 (either), as `net.connect`. */
   readonly family?: number;
   /** Keep the writable side open after the peer's FIN. */
   readonly allowHalfOpen?: boolean;
