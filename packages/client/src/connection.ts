@@ -19,6 +19,7 @@ import {
   writeFrame,
   type FrameHandler,
   type FrameMeta,
+  type MsgClassValue,
   type PayloadSink,
   type ServerAddress,
 } from './wire.js';
@@ -79,6 +80,18 @@ export interface ClientCounters {
   copyoutBytes: number;
   /** Copy requests refused: unknown handle or out-of-range offset/length. */
   copyFaults: number;
+  /** Frames sent to the server (requests and replies to its COPYIN/PING): the messages of one direction. */
+  framesSent: number;
+  /** Frames received from the server (replies, its COPYIN/COPYOUT/PING requests, malformed ones). */
+  framesReceived: number;
+  /**
+   * Writes to the socket: event-loop turns that sent at least one frame (a
+   * turn's frames leave in one `writev`, see {@link TurnCork}), i.e. the
+   * wake-ups this client causes in the server.
+   */
+  socketWrites: number;
+  /** Reads from the socket that returned data (`'data'` events): the wake-ups the server causes here. */
+  socketReads: number;
 }
 
 /** Reconnect policy, like `rumpclient_setconnretry`. */
@@ -143,6 +156,10 @@ const emptyCounters = (): ClientCounters => ({
   copyoutRequests: 0,
   copyoutBytes: 0,
   copyFaults: 0,
+  framesSent: 0,
+  framesReceived: 0,
+  socketWrites: 0,
+  socketReads: 0,
 });
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -268,8 +285,7 @@ export class RumpConnection extends EventEmitter {
     });
     this.pending.set(reqno, call);
     this.counters.syscalls++;
-    this.cork?.hold();
-    writeFrame(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs });
+    this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs });
     return result;
   }
 
@@ -282,7 +298,7 @@ export class RumpConnection extends EventEmitter {
       this.pending.set(reqno, {
         name: 'ping', syscall: 'ping', address: undefined, port: undefined, handles: [], fault: false, resolve, reject,
       });
-      writeFrame(this.socket!, MsgClass.REQ, MsgType.PING, reqno, undefined);
+      this.send(this.socket!, MsgClass.REQ, MsgType.PING, reqno, undefined);
     });
     return performance.now() - t0;
   }
@@ -370,6 +386,7 @@ export class RumpConnection extends EventEmitter {
       const onError = (err: Error): void => fail((bannerDone ? this.closeReason : undefined) ?? err);
       sock.once('error', onError);
       sock.on('data', (chunk: Buffer) => {
+        this.counters.socketReads++;
         if (bannerDone) return this.reader?.push(chunk);
         const nl = chunk.indexOf(0x0a);
         banner += chunk.toString('latin1', 0, nl < 0 ? chunk.length : nl);
@@ -423,7 +440,7 @@ export class RumpConnection extends EventEmitter {
       reject: (err) => done(err),
     });
     const name = this.opts.name ?? (process.argv[1] ? process.argv[1].replace(/^.*\//, '') : 'node');
-    writeFrame(sock, MsgClass.REQ, MsgType.HANDSHAKE, reqno, {
+    this.send(sock, MsgClass.REQ, MsgType.HANDSHAKE, reqno, {
       version: this.opts.protocolVersion ?? PROTOCOL_VERSION,
       pid: process.pid,
       name,
@@ -474,6 +491,7 @@ export class RumpConnection extends EventEmitter {
   }
 
   private onFrame(meta: FrameMeta, payload: Uint8Array | undefined): void {
+    this.counters.framesReceived++;
     if (meta.cls === MsgClass.REQ) return this.onServerRequest(meta, payload);
     const call = this.pending.get(meta.reqno);
     if (!call) {
@@ -511,7 +529,6 @@ export class RumpConnection extends EventEmitter {
 
   private onServerRequest(meta: FrameMeta, _payload: Uint8Array | undefined): void {
     const sock = this.socket!;
-    this.cork?.hold();
     const h = isMap(meta.head) ? meta.head : {};
     switch (meta.type) {
       case MsgType.COPYIN: {
@@ -521,12 +538,12 @@ export class RumpConnection extends EventEmitter {
         const n = h.n;
         if (!reg || typeof off !== 'number' || typeof n !== 'number' || !Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > reg.buf.length) {
           this.counters.copyFaults++;
-          writeFrame(sock, MsgClass.ERROR, MsgType.COPYIN, meta.reqno, { errno: EFAULT, reason: 'bad address' });
+          this.send(sock, MsgClass.ERROR, MsgType.COPYIN, meta.reqno, { errno: EFAULT, reason: 'bad address' });
           return;
         }
         this.counters.copyinRequests++;
         this.counters.copyinBytes += n;
-        writeFrame(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, [reg.buf.subarray(off, off + n)]);
+        this.send(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, [reg.buf.subarray(off, off + n)]);
         return;
       }
       case MsgType.COPYOUT:
@@ -537,18 +554,19 @@ export class RumpConnection extends EventEmitter {
         }
         return;
       case MsgType.PING:
-        writeFrame(sock, MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
+        this.send(sock, MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
         return;
       default:
         this.counters.protocolErrors++;
-        writeFrame(sock, MsgClass.ERROR, meta.type, meta.reqno, { reason: `unknown request type ${meta.type}` });
+        this.send(sock, MsgClass.ERROR, meta.type, meta.reqno, { reason: `unknown request type ${meta.type}` });
     }
   }
 
   private onMalformed(meta: FrameMeta, reason: string): void {
     this.counters.protocolErrors++;
+    this.counters.framesReceived++;
     if (meta.cls === MsgClass.REQ && this.socket) {
-      writeFrame(this.socket, MsgClass.ERROR, meta.type, meta.reqno, { reason });
+      this.send(this.socket, MsgClass.ERROR, meta.type, meta.reqno, { reason });
     } else {
       // A malformed reply still ends its call: the result cannot be read.
       const call = this.pending.get(meta.reqno);
@@ -558,6 +576,19 @@ export class RumpConnection extends EventEmitter {
         call.reject(new RumpProtocolError(ERR_RUMP_PROTOCOL, `malformed reply: ${reason}`));
       }
     }
+  }
+
+  /**
+   * Sends one frame, counted. Every frame goes out corked until the end of
+   * the turn (see {@link TurnCork}), so the first frame of a turn is the
+   * one `writev` that carries them all: counted as a socket write.
+   */
+  private send(sock: net.Socket, cls: MsgClassValue, type: number, reqno: number, head: unknown, payload?: readonly Uint8Array[]): void {
+    this.counters.framesSent++;
+    const cork = this.cork;
+    if (cork === undefined || !cork.holding) this.counters.socketWrites++;
+    cork?.hold();
+    writeFrame(sock, cls, type, reqno, head, payload);
   }
 
   // ----- numbers -----

@@ -193,6 +193,11 @@ export class TurnCork {
 
   constructor(private readonly out: FrameWritable) {}
 
+  /** True between {@link TurnCork.hold} and the end of the turn (frames written now leave together). */
+  get holding(): boolean {
+    return this.held;
+  }
+
   /** Corks the stream until the end of this event-loop turn (once per turn). */
   hold(): void {
     if (this.held) return;
