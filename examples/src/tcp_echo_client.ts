@@ -2,7 +2,10 @@
  * tcp_echo_client — sends `--count` messages of `--msg-size` bytes to an
  * echo server one at a time, waits for each to come back whole, and prints
  * the round-trip times (p50, p99): the latency the paper's authors named as
- * future work, measured natively or through the rump client:
+ * future work, measured natively or through the rump client. Through the
+ * rump client it also prints the hops per round trip: frames sent to and
+ * received from the rump server, and socket writes and reads, counted by
+ * the client connection over the timed round trips only.
  *
  *   npx tsx examples/src/tcp_echo_client.ts --port 7007 --count 1000
  *   npx tsx examples/src/tcp_echo_client.ts --rump --host 127.0.0.1 --port 7007
@@ -36,6 +39,36 @@ function readExactly(sock: Socket, n: number, ms: number): Promise<void> {
   });
 }
 
+/** The client connection's message counters (see `ClientCounters` in @rumpnet/client). */
+interface Hops {
+  framesSent: number;
+  framesReceived: number;
+  socketWrites: number;
+  socketReads: number;
+}
+
+function hopsOf(conn: { counters: Hops }): Hops {
+  const c = conn.counters;
+  return { framesSent: c.framesSent, framesReceived: c.framesReceived, socketWrites: c.socketWrites, socketReads: c.socketReads };
+}
+
+function perTrip(a: Hops, b: Hops, n: number): Hops {
+  return {
+    framesSent: (b.framesSent - a.framesSent) / n,
+    framesReceived: (b.framesReceived - a.framesReceived) / n,
+    socketWrites: (b.socketWrites - a.socketWrites) / n,
+    socketReads: (b.socketReads - a.socketReads) / n,
+  };
+}
+
+/** The shared connection the rump net API uses for $RUMP_SERVER (null when this client build has none to show). */
+async function rumpConnection(): Promise<{ counters: Hops } | null> {
+  const m = (await import('@rumpnet/client')) as { connectionFor?: () => Promise<{ counters: Partial<Hops> }> };
+  if (typeof m.connectionFor !== 'function') return null;
+  const conn = await m.connectionFor();
+  return typeof conn.counters.framesSent === 'number' ? (conn as { counters: Hops }) : null;
+}
+
 async function main(): Promise<void> {
   const opts = new Command('tcp_echo_client')
     .description('Measure request/response round trips against an echo server.')
@@ -59,18 +92,25 @@ async function main(): Promise<void> {
   sock.setNoDelay(true);
   const msg = Buffer.alloc(opts.msgSize, 0x2a);
   const rtts: number[] = [];
+  const conn = rump ? await rumpConnection() : null;
+  let before: Hops | null = null;
   for (let i = 0; i < opts.warmup + opts.count; i++) {
+    if (i === opts.warmup && conn) before = hopsOf(conn);
     const t0 = performance.now();
     const back = readExactly(sock, msg.length, 10_000);
     sock.write(msg);
     await back;
     if (i >= opts.warmup) rtts.push((performance.now() - t0) * 1000);
   }
+  const hops = conn && before ? perTrip(before, hopsOf(conn), rtts.length) : undefined;
   sock.end();
   const p50 = quantile(rtts, 0.5);
   const p99 = quantile(rtts, 0.99);
-  if (opts.json) jsonLine({ event: 'latency', impl: rump ? 'rump' : 'native', count: rtts.length, msgSize: msg.length, p50us: p50, p99us: p99 });
-  else console.log(`${rtts.length} round trips of ${msg.length} bytes: p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs`);
+  if (opts.json) jsonLine({ event: 'latency', impl: rump ? 'rump' : 'native', count: rtts.length, msgSize: msg.length, p50us: p50, p99us: p99, ...(hops ? { hops } : {}) });
+  else {
+    console.log(`${rtts.length} round trips of ${msg.length} bytes: p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs`);
+    if (hops) console.log(`per round trip: ${hops.framesSent.toFixed(2)} frames to the rump server, ${hops.framesReceived.toFixed(2)} back; ${hops.socketWrites.toFixed(2)} socket writes, ${hops.socketReads.toFixed(2)} reads`);
+  }
 }
 
 runMain('tcp_echo_client', main);

@@ -75,12 +75,39 @@ describe('npm run bench -- --smoke', function () {
   });
 
   it('reports latency, scale and availability in the same shape', () => {
-    expect(results.latency).to.have.length(3);
-    for (const l of results.latency as J[]) expectSkippedOrOk(l, ['p50us', 'p99us', 'count']);
+    expect((results.latency as J[]).map((l) => l.config)).to.deep.equal(['native', 'rump-lo0', 'rump-linux', 'rump-linux-netbsd']);
+    for (const l of results.latency as J[]) {
+      expectSkippedOrOk(l, ['p50us', 'p99us', 'count']);
+      // Through a rump client, the hops per echo: at least a request and its reply each way.
+      if (l.status === 'ok' && l.config !== 'native') expect(l.hops.framesSent + l.hops.framesReceived, JSON.stringify(l)).to.be.at.least(4);
+    }
     expect((results.latency as J[])[0]!.status).to.equal('ok'); // native always runs
     expectSkippedOrOk(results.scale, ['rssAfterMiB', 'perConnectionKiB', 'serverSockets']);
     expect(results.availability.topology).to.be.oneOf(['tap', 'bus']);
     if (!results.availability.rumpTcp.ok) expect(results.availability.rumpTcp.reason).to.be.a('string').and.not.equal('');
+  });
+
+  it('prints the issue #12 table: six figures, both configurations, aims, met or n/a with a reason', () => {
+    const t = results.table as J;
+    expect((t.rows as J[]).map((r) => r.aim)).to.deep.equal(['≥ 10× real rump', '≥ 3× real rump', 'stay ≥ 3× real rump', '≥ 5× at any load', '≤ 2× native', '≥ 500 MiB/s']);
+    for (const r of t.rows as J[]) {
+      expect(r.io).to.be.a('string').and.match(/\d/);
+      for (const k of ['netbsd', 'defaults', 'judged']) if (r[k] !== null) expect(r[k], `${r.figure} ${k}`).to.be.a('number').and.greaterThan(0);
+      if (r.met === null) expect(r.note, r.figure).to.be.a('string').and.not.equal('');
+      else expect(r.met).to.equal(r.aim.startsWith('≤') ? r.judged <= 2 : r.judged >= Number(/([\d.]+)/.exec(r.aim)![1]));
+    }
+    // The stack alone needs no root: always measured.
+    expect(results.stack.status, results.stack.reason).to.equal('ok');
+    expect((t.rows as J[])[5]!.defaults).to.be.greaterThan(0);
+    if (results.availability.topology === 'tap' && results.availability.rumpTcp.ok) {
+      for (const r of (t.rows as J[]).slice(0, 3)) expect(r.netbsd !== null && r.defaults !== null, `${r.figure}: ${r.note}`).to.equal(true);
+    }
+    expect((t.configs as J[]).map((c) => c.config)).to.deep.equal(['NetBSD-equivalent', 'rumpnet defaults']);
+    expect((t.configs as J[])[0]!.used).to.match(/--mclnum 1 /);
+    const report = readFileSync(join(out, 'report.txt'), 'utf8');
+    expect(report).to.include('The issue #12 table').and.include('hops per echo:').and.include('allocations per segment:').and.include('copy requests per MiB');
+    expect(report).to.match(/^figure +NetBSD-equiv\. +defaults +defaults \/ NetBSD-eq\. +aim +met +sizes$/m);
+    expect(report).to.match(/^Paper mode: off/m);
   });
 
   it('writes the report and the Figure 2 chart', () => {

@@ -69,7 +69,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 
 /** SVGs of every figure with at least one measured point, by file name. */
 export async function renderFigures(plan: Plan, cells: readonly Cell[]): Promise<Map<string, string>> {
-  const titles: Record<Series['figure'], string> = {
+  const titles: Record<Exclude<Series['figure'], 'table'>, string> = {
     fig2: 'Figure 2: throughput by write size',
     fig5: 'Figure 5: MCLNUM 1, MCLBYTES 2048 vs 4096',
     fig6: 'Figure 6: MCLBYTES 4096, MCLNUM sweep',
@@ -77,7 +77,7 @@ export async function renderFigures(plan: Plan, cells: readonly Cell[]): Promise
     rxmode: 'Receive: per-mbuf vs coalesced copyout',
   };
   const out = new Map<string, string>();
-  for (const f of Object.keys(titles) as Series['figure'][]) {
+  for (const f of Object.keys(titles) as (keyof typeof titles)[]) {
     const rows = chartRows(plan, cells, f);
     if (rows.length > 0) out.set(`${f}.svg`, await renderSvg(figureSpec(titles[f], rows)));
   }

@@ -3,11 +3,15 @@
  * write_server/read_client pair for Linux→Linux, rump→Linux, Linux→rump and
  * rump→rump (Figure 2), the MCLBYTES/MCLNUM sweeps (Figures 5-7), receive
  * copyout modes, the paper's summary ratios beside ours, copy requests per
- * MiB, echo latency, idle-connection scale and the cluster pool's peak.
+ * MiB, echo latency, idle-connection scale and the cluster pool's peak; and
+ * issue #12's table: each figure with the NetBSD-equivalent configuration
+ * and rumpnet's defaults side by side, its aim and whether it is met, copy
+ * requests per MiB, hops per echo and allocations per segment.
  *
  *   npm run bench                 # full: 7 sizes, 5 runs of 2 s, all sweeps (long)
  *   npm run bench -- --quick      # < 3 minutes
  *   npm run bench -- --smoke      # < 1 minute, Figure 2 only (the test's mode)
+ *   npm run bench -- --quick --paper   # also "% of native" with Linux capped at 1 Gbit/s
  *   npm run bench -- --quick --no-netns --out /tmp/r
  *
  * With root it creates a network namespace with a tap per rump server (no
@@ -23,11 +27,30 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { intArg, secondsArg } from '../lib/cli.js';
 import { renderFigures } from './charts.js';
-import { buildPlan, sweepFor, type Mode } from './plan.js';
+import { buildPlan, PAPER_DEFAULT, RUMPNET_DEFAULT, sweepFor, type Group, type Mode, type Plan } from './plan.js';
 import { ROOT, stopAll } from './procs.js';
 import { ratios, renderReport } from './report.js';
+import { describeParams, serverOptions } from './rump.js';
 import { probe, runGroup, runLatency, runScale, type Cell, type PoolUse } from './runner.js';
+import { runStackBench } from './stack.js';
+import { cappedKey, issueTable, paperRatios, renderIssueTable, renderPaper, type PaperMode } from './table.js';
 import { Topology } from './topology.js';
+
+/** The paper's link: the Linux side's ceiling in paper mode. */
+const PAPER_RATE = '1gbit';
+
+/** MiB per transfer of the stack bench, by mode. */
+const STACK_MIB: Record<Mode, number> = { smoke: 32, quick: 32, full: 64 };
+
+/** Figure 2's groups again, under the cap (their keys marked with the rate). */
+function cappedGroups(plan: Plan): Group[] {
+  const names = ['Linux→Linux', 'rump→Linux', 'Linux→rump', 'rump→Linux, rumpnet defaults', 'Linux→rump, rumpnet defaults'];
+  return names.flatMap((n) => {
+    const s = plan.series.find((x) => x.figure === 'fig2' && x.name === n);
+    const g = s && plan.groups.find((x) => x.key === s.group);
+    return g ? [{ ...g, key: cappedKey(g.key, PAPER_RATE), sizes: [...plan.sweep.sizes] }] : [];
+  });
+}
 
 /** Version of the results.json layout. */
 export const RESULTS_VERSION = 1;
@@ -41,10 +64,11 @@ async function main(): Promise<void> {
     .option('--seconds <s>', 'seconds per transfer', secondsArg(60))
     .option('--no-netns', 'do not create a network namespace even as root')
     .option('--no-offload', "run tap servers with --no-offload (a plain tap, one write per frame: the NetBSD-equivalent configuration); default: the servers' offloads where the kernel accepts them")
+    .option('--paper', "paper mode: also measure Figure 2 with the Linux side capped at 1 Gbit/s (tc tbf in the namespace), the paper's gigabit ceiling")
     .option('--out <dir>', 'results directory (default results/<timestamp>)')
     .option('--json', 'print results.json on stdout instead of the report')
     .parse()
-    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; out?: string; json?: boolean }>();
+    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean }>();
   const mode: Mode = o.smoke ? 'smoke' : o.quick ? 'quick' : 'full';
   const sweep = sweepFor(mode, { ...(o.runs ? { runs: o.runs } : {}), ...(o.seconds ? { seconds: o.seconds } : {}) });
   const startedAt = new Date();
@@ -60,7 +84,8 @@ async function main(): Promise<void> {
   try {
     const avail = await probe(topo);
     const plan = buildPlan(sweep, { linuxPeer: topo.linuxPeer });
-    const total = plan.groups.reduce((n, g) => n + g.sizes.length, 0) + 2;
+    const capped = o.paper ? cappedGroups(plan) : [];
+    const total = [...plan.groups, ...capped].reduce((n, g) => n + g.sizes.length, 0) + 3;
     const bar = new SingleBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} {what}', hideCursor: true }, Presets.shades_classic);
     bar.start(total, 0, { what: '' });
     const cells: Cell[] = [];
@@ -75,16 +100,39 @@ async function main(): Promise<void> {
     bar.update({ what: 'scale' });
     const scale = await runScale(topo, avail, sweep.scaleConnections);
     bar.increment();
+    bar.update({ what: 'two stacks in one process' });
+    const stack = await runStackBench(STACK_MIB[mode]);
+    bar.increment();
+    let paper: PaperMode = { status: 'off' };
+    if (o.paper) {
+      const why = await topo.capLinux(PAPER_RATE);
+      if (why !== null) {
+        paper = { status: 'skipped', reason: why };
+        for (const g of capped) for (const _ of g.sizes) bar.increment();
+      } else {
+        paper = { status: 'ok', rate: PAPER_RATE, how: topo.capHow };
+        for (const g of capped) {
+          bar.update({ what: g.key });
+          cells.push(...(await runGroup(topo, avail, g, sweep, pools, () => bar.increment())));
+        }
+      }
+    }
     bar.stop();
+    const supported = await serverOptions();
+    const used = { netbsd: describeParams(PAPER_DEFAULT, supported, topo.kind === 'tap' && topo.offloadOf(PAPER_DEFAULT)), defaults: describeParams(RUMPNET_DEFAULT, supported, topo.kind === 'tap' && topo.offloadOf(RUMPNET_DEFAULT)) };
+    const table = issueTable(plan, cells, latency, stack, used);
+    const paperTable = paper.status === 'ok' ? paperRatios(plan, cells, paper.rate) : [];
     const finishedAt = new Date();
     const summary = ratios(plan, cells);
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform} ${process.arch}`, root: process.getuid?.() === 0 };
     const header = `rumpnet benchmark (${mode}) — ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s; ${machine.cpus} × ${machine.cpu}, node ${machine.node}`;
-    const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header });
+    const issue = `${renderIssueTable(table)}\n\n${renderPaper(paper, paperTable)}`;
+    const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header, issue });
     const results = {
       version: RESULTS_VERSION, mode, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
-      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}`, machine, sweep, availability: avail,
-      groups: plan.groups, series: plan.series, cells, ratios: summary, latency, scale, pools,
+      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}${o.paper ? ' --paper' : ''}${o.offload === false ? ' --no-offload' : ''}`, machine, sweep, availability: avail,
+      groups: [...plan.groups, ...capped], series: plan.series, cells, ratios: summary, latency, scale, pools,
+      table, stack, paper, paperRatios: paperTable,
     };
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(outDir, 'report.txt'), `${report}\n`);

@@ -64,10 +64,17 @@ export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
   return { ...base[mode], ...overrides };
 }
 
-/** NetBSD's defaults, the paper's baseline: 2048-byte clusters, one per copyin, one copyout per mbuf. */
-export const PAPER_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1 };
-/** rumpnet's defaults: batched copyin of 16 clusters, coalesced copyout. */
+/**
+ * The NetBSD-equivalent configuration, the paper's baseline: 2048-byte
+ * clusters, one per COPYIN, one COPYIN in flight (`--copy-window 1`), no
+ * inline data (`--inline-max 0`), one COPYOUT per mbuf, a plain tap
+ * (`--no-offload`): one round trip per cluster, one write(2) per frame.
+ */
+export const PAPER_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1, inlineMax: 0, offload: false };
+/** rumpnet's defaults: batched copyin of 16 clusters, coalesced copyout, the server's own copy window, inline limit and offloads. */
 export const RUMPNET_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 16, rxMode: 'coalesced' };
+/** rumpnet's defaults but one cluster per COPYIN: the issue's "MCLNUM 16 / MCLNUM 1" with nothing else changed. */
+export const DEFAULT_MCLNUM1: StackParams = { ...RUMPNET_DEFAULT, mclnum: 1 };
 
 /** One measurement group: one pair of endpoints, one set of server parameters, several sizes. */
 export interface Group {
@@ -82,7 +89,8 @@ export interface Group {
 
 /** A series of a figure: a group's results under a name. */
 export interface Series {
-  figure: 'fig2' | 'fig5' | 'fig6' | 'fig7' | 'rxmode';
+  /** `table`: the points of the issue's table that no figure has (see table.ts). */
+  figure: 'fig2' | 'fig5' | 'fig6' | 'fig7' | 'rxmode' | 'table';
   direction: 'send' | 'receive' | 'both';
   name: string;
   group: string;
@@ -95,7 +103,15 @@ export interface Plan {
   series: Series[];
 }
 
-const p = (s: StackParams | null): string => (s ? `${s.mclbytes}/${s.mclnum}/${s.rxMode}` : '-');
+/** A server configuration in a group key: `2048/1/per-mbuf`, then `w1`, `i0`, `nooff` where set. */
+export const paramsKey = (s: StackParams | null): string => {
+  if (!s) return '-';
+  const extra = [s.copyWindow !== undefined ? `w${s.copyWindow}` : '', s.inlineMax !== undefined ? `i${s.inlineMax}` : '', s.offload === false ? 'nooff' : ''].filter(Boolean);
+  return [`${s.mclbytes}/${s.mclnum}/${s.rxMode}`, ...extra].join('/');
+};
+const p = paramsKey;
+
+const KIB64 = 64 * KiB;
 
 /**
  * Builds the plan for `sweep`: Figure 2 always; Figures 5-7 and receive
@@ -122,20 +138,29 @@ export function buildPlan(sweep: Sweep, env: { linuxPeer: boolean } = { linuxPee
   add('fig2', 'send', 'rump→Linux, rumpnet defaults', 'rump-linux', RUMPNET_DEFAULT, null, S);
   add('fig2', 'receive', 'Linux→rump, rumpnet defaults', 'linux-rump', null, RUMPNET_DEFAULT, S);
   add('fig2', 'both', 'rump→rump, rumpnet defaults', 'rump-rump', RUMPNET_DEFAULT, RUMPNET_DEFAULT, S);
+  // The issue's table: 64 KiB and 1 KiB writes to Linux, 64 KiB from Linux, both configurations (groups shared with Figure 2).
+  add('table', 'send', 'rump→Linux, NetBSD-equivalent', 'rump-linux', PAPER_DEFAULT, null, [KiB, KIB64]);
+  add('table', 'send', 'rump→Linux, rumpnet defaults', 'rump-linux', RUMPNET_DEFAULT, null, [KiB, KIB64]);
+  add('table', 'receive', 'Linux→rump, NetBSD-equivalent', 'linux-rump', null, PAPER_DEFAULT, [KIB64]);
+  add('table', 'receive', 'Linux→rump, rumpnet defaults', 'linux-rump', null, RUMPNET_DEFAULT, [KIB64]);
+  add('table', 'send', 'rump→Linux, rumpnet defaults but MCLNUM 1', 'rump-linux', DEFAULT_MCLNUM1, null, [KIB64]);
   if (!sweep.sweeps) return { sweep, groups: [...groups.values()], series };
   const W = sweep.sweepSizes;
   const sendCfg: Config = env.linuxPeer ? 'rump-linux' : 'rump-rump';
   const recvCfg: Config = env.linuxPeer ? 'linux-rump' : 'rump-rump';
   const peer = env.linuxPeer ? null : RUMPNET_DEFAULT;
+  // The paper's sweeps vary MCLBYTES and MCLNUM on the NetBSD-equivalent
+  // configuration (window 1, no inline data, no offload), nothing else.
+  const nb = (mclbytes: 2048 | 4096, mclnum: number, rxMode: StackParams['rxMode'] = 'per-mbuf'): StackParams => ({ ...PAPER_DEFAULT, mclbytes, mclnum, rxMode });
   for (const mclbytes of [2048, 4096] as const) {
     const fig = mclbytes === 2048 ? 'fig7' : 'fig6';
-    add('fig5', 'send', `send MCLBYTES ${mclbytes}`, sendCfg, { mclbytes, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1 }, peer, W);
-    add('fig5', 'receive', `receive MCLBYTES ${mclbytes}`, recvCfg, peer, { mclbytes, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1 }, W);
-    for (const mclnum of sweep.mclnums) add(fig, 'send', `send MCLNUM ${mclnum}`, sendCfg, { mclbytes, mclnum, rxMode: 'per-mbuf', copyWindow: 1 }, peer, W);
-    for (const mclnum of sweep.rxMclnums) add(fig, 'receive', `receive MCLNUM ${mclnum}`, recvCfg, peer, { mclbytes, mclnum, rxMode: 'per-mbuf', copyWindow: 1 }, W);
+    add('fig5', 'send', `send MCLBYTES ${mclbytes}`, sendCfg, nb(mclbytes, 1), peer, W);
+    add('fig5', 'receive', `receive MCLBYTES ${mclbytes}`, recvCfg, peer, nb(mclbytes, 1), W);
+    for (const mclnum of sweep.mclnums) add(fig, 'send', `send MCLNUM ${mclnum}`, sendCfg, nb(mclbytes, mclnum), peer, W);
+    for (const mclnum of sweep.rxMclnums) add(fig, 'receive', `receive MCLNUM ${mclnum}`, recvCfg, peer, nb(mclbytes, mclnum), W);
   }
   for (const rxMode of ['per-mbuf', 'coalesced'] as const) {
-    add('rxmode', 'receive', `receive ${rxMode}`, recvCfg, peer, { mclbytes: 2048, mclnum: 16, rxMode }, W);
+    add('rxmode', 'receive', `receive ${rxMode}`, recvCfg, peer, nb(2048, 16, rxMode), W);
   }
   return { sweep, groups: [...groups.values()], series };
 }

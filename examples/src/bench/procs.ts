@@ -218,6 +218,31 @@ export class Proc {
   }
 }
 
+/**
+ * Runs `cmd args` to the end and resolves with its stdout (stderr appended);
+ * kills it and rejects after `timeoutMs`, rejects on a non-zero exit.
+ */
+export function runText(cmd: string, args: readonly string[], timeoutMs: number, ns: Spawner | null = null): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+    const child = ns ? ns.spawn(cmd, args, { stdio }) : spawn(cmd, args, { stdio });
+    let out = '';
+    let err = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => { if (out.length < 1 << 20) out += d; });
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => { if (err.length < 1 << 16) err += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out + err);
+      else reject(new Error(`${cmd} ${args.slice(0, 3).join(' ')}… exited with ${signal ?? `status ${code}`}${err ? `: ${err.trim().split('\n').slice(-2).join(' | ')}` : ''}`));
+    });
+  });
+}
+
 /** Kills every process still running (the benchmark's final cleanup). */
 export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop(500)));

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Plan, Series } from './plan.js';
+import { paramsKey, type Plan, type Series } from './plan.js';
 import type { Availability, Cell, LatencyResult, PoolUse, ScaleResult } from './runner.js';
 
 /** One of the paper's summary figures with ours beside it. */
@@ -48,7 +48,7 @@ function table(headers: string[], rows: string[][], left: number[] = []): string
 export function figureTable(plan: Plan, cells: readonly Cell[], figure: Series['figure']): string {
   const series = plan.series.filter((s) => s.figure === figure);
   const sizes = [...new Set(series.flatMap((s) => plan.groups.find((g) => g.key === s.group)!.sizes))].sort((a, b) => a - b);
-  const used = sizes.filter((size) => series.some((s) => cellOf(cells, s, size) !== undefined && (figure === 'fig2' || plan.sweep.sweepSizes.includes(size))));
+  const used = sizes.filter((size) => series.some((s) => cellOf(cells, s, size) !== undefined && (figure === 'fig2' ? plan.sweep.sizes : plan.sweep.sweepSizes).includes(size)));
   return table(['write', ...series.map((s) => s.name)], used.map((size) => [sizeLabel(size), ...series.map((s) => fmt(cellOf(cells, s, size)))]));
 }
 
@@ -101,7 +101,7 @@ export function copyTable(plan: Plan, cells: readonly Cell[]): string {
     for (const size of g.sizes) {
       const c = cells.find((x) => x.group === g.key && x.size === size);
       if (c?.status !== 'ok') continue;
-      const p = (s: typeof g.sender): string => (s ? `${s.mclbytes}/${s.mclnum}/${s.rxMode}` : 'Linux');
+      const p = (s: typeof g.sender): string => (s ? paramsKey(s) : 'Linux');
       rows.push([g.config, p(g.sender), p(g.receiver), sizeLabel(size), c.copyinPerMiB?.toFixed(1) ?? '-', c.copyoutPerMiB?.toFixed(1) ?? '-', c.median.toFixed(1)]);
     }
   }
@@ -118,8 +118,11 @@ function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
 /** The whole printed report. */
 export function renderReport(o: {
   plan: Plan; cells: Cell[]; ratios: Ratio[]; latency: LatencyResult[]; scale: ScaleResult; pools: PoolUse[]; avail: Availability; header: string;
+  /** Issue #12's table and paper mode (table.ts), printed first. */
+  issue?: string;
 }): string {
   const out: string[] = [o.header, ''];
+  if (o.issue !== undefined) out.push('The issue #12 table: NetBSD-equivalent configuration and rumpnet defaults, same run (MiB/s: median of the runs)', o.issue, '');
   out.push(`topology: ${o.avail.topology}${o.avail.offload ? ' (tap offloads where the kernel accepts them)' : ' (--no-offload: plain taps)'}${o.avail.whyNoTap ? ` (no tap: ${o.avail.whyNoTap})` : ''}`);
   out.push(`rump TCP: ${o.avail.rumpTcp.ok ? 'available' : `unavailable — ${o.avail.rumpTcp.reason}`}`, '');
   const fig = (title: string, f: Series['figure']): void => {
@@ -141,7 +144,9 @@ export function renderReport(o: {
   out.push('');
   out.push('Copy requests per MiB (the mechanism)', copyTable(o.plan, o.cells), '');
   out.push('Latency: 64-byte echo round trips');
-  out.push(table(['config', 'p50 µs', 'p99 µs', 'n', 'what'], o.latency.map((l) => l.status === 'ok' ? [l.config, l.p50us.toFixed(1), l.p99us.toFixed(1), String(l.count), l.description] : [l.config, 'skipped', '', '', `${l.description} — ${l.reason}`]), [4]), '');
+  const hops = (l: LatencyResult): string => (l.status === 'ok' && l.hops ? `${(l.hops.framesSent + l.hops.framesReceived).toFixed(1)}` : '');
+  out.push(table(['config', 'p50 µs', 'p99 µs', 'n', 'hops', 'what'], o.latency.map((l) => l.status === 'ok' ? [l.config, l.p50us.toFixed(1), l.p99us.toFixed(1), String(l.count), hops(l), l.description] : [l.config, 'skipped', '', '', '', `${l.description} — ${l.reason}`]), [5]));
+  out.push('  hops: Unix-socket frames per round trip, both directions, counted by the rump client', '');
   const s = o.scale;
   out.push(s.status === 'ok'
     ? `Scale: ${s.connections} idle TCP connections (${s.serverSockets} descriptors) through one server in ${s.seconds.toFixed(1)} s: RSS ${s.rssBeforeMiB.toFixed(0)} → ${s.rssAfterMiB.toFixed(0)} MiB, ${s.perConnectionKiB.toFixed(1)} KiB per connection`

@@ -10,15 +10,57 @@
 import { RumpConnection } from '@rumpnet/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { Proc, SERVER_CLI, Unavailable, type Spawner } from './procs.js';
+import { Proc, SERVER_CLI, Unavailable, runText, tsxLoader, type Spawner } from './procs.js';
 
 /** Stack parameters of one rump server. */
 export interface StackParams {
   mclbytes: 2048 | 4096;
   mclnum: number;
   rxMode: 'per-mbuf' | 'coalesced';
-  /** `--copy-window` (COPYINs one send keeps outstanding); absent: the server's default. 1 is NetBSD's. */
+  /** `--copy-window`: COPYIN requests in flight per call (1: NetBSD's one round trip per cluster); unset: the server's default. */
   copyWindow?: number;
+  /** `--inline-max`: bytes a send may carry inline (0: none); unset: the server's default. */
+  inlineMax?: number;
+  /** Tap offloads (false: `--no-offload`); unset: the topology's setting. */
+  offload?: boolean;
+}
+
+let helpText: Promise<string> | undefined;
+
+/**
+ * The long options this build's `rump-server` accepts, read once from its
+ * `--help`: options other engineers add (`--copy-window`, `--inline-max`)
+ * are passed only where the daemon knows them, and the report says which
+ * configuration really ran.
+ */
+export async function serverOptions(): Promise<Set<string>> {
+  helpText ??= runText(process.execPath, ['--import', tsxLoader(), SERVER_CLI, '--help'], 60_000).catch(() => '');
+  return new Set((await helpText).match(/--[a-z][a-z0-9-]*/g) ?? []);
+}
+
+/**
+ * The command-line options of `params` this daemon accepts, and the ones it
+ * does not (left out): `--mclbytes`, `--mclnum`, `--rx-mode`, and where
+ * set, `--copy-window`, `--inline-max` and `--no-offload`.
+ */
+export function paramArgs(params: StackParams, supported: ReadonlySet<string>): { args: string[]; missing: string[] } {
+  const args = ['--mclbytes', String(params.mclbytes), '--mclnum', String(params.mclnum), '--rx-mode', params.rxMode];
+  const missing: string[] = [];
+  const opt = (name: string, value: number | undefined): void => {
+    if (value === undefined) return;
+    if (supported.has(name)) args.push(name, String(value));
+    else missing.push(`${name} ${value}`);
+  };
+  opt('--copy-window', params.copyWindow);
+  opt('--inline-max', params.inlineMax);
+  return { args, missing };
+}
+
+/** How a configuration reads in the report: the options it ran with, and the ones this daemon lacks. */
+export function describeParams(params: StackParams, supported: ReadonlySet<string>, offload: boolean): string {
+  const { args, missing } = paramArgs(params, supported);
+  const run = [...args, ...(offload ? [] : ['--no-offload'])].join(' ');
+  return missing.length ? `${run} (not supported by this rump-server, left out: ${missing.join(', ')})` : run;
 }
 
 /** Where the server's interface goes. */
@@ -65,8 +107,7 @@ export class RumpServerProc {
    */
   static async start(o: StartOptions): Promise<RumpServerProc> {
     const url = `unix://${join(o.dir, `rump${process.pid}-${++serial}.sock`)}`;
-    const args = ['--mclbytes', String(o.params.mclbytes), '--mclnum', String(o.params.mclnum), '--rx-mode', o.params.rxMode, '--log-level', 'info'];
-    if (o.params.copyWindow !== undefined) args.push('--copy-window', String(o.params.copyWindow));
+    const args = [...paramArgs(o.params, await serverOptions()).args, '--log-level', 'info'];
     if (o.maxFds !== undefined) args.push('--max-fds', String(o.maxFds));
     if (o.nmbclusters !== undefined) args.push('--nmbclusters', String(o.nmbclusters));
     const a = o.attach;

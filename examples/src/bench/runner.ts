@@ -219,16 +219,30 @@ async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellO
 
 // ----- latency -----
 
+/** Unix-socket messages per echo round trip, counted by the rump client's connection. */
+export interface Hops {
+  /** Frames to the rump server, and back. */
+  framesSent: number;
+  framesReceived: number;
+  /** Socket writes (a turn's frames leave in one) and reads that returned data. */
+  socketWrites: number;
+  socketReads: number;
+}
+
 /** Round-trip times of one configuration, or why it was skipped. */
 export type LatencyResult = { config: string; description: string } & (
-  | { status: 'ok'; count: number; p50us: number; p99us: number }
+  | { status: 'ok'; count: number; p50us: number; p99us: number; hops?: Hops }
   | { status: 'skipped'; reason: string }
 );
 
-/** Echo round trips (64 bytes): native; rump client and server on one rump server's lo0; rump client to a Linux echo server. */
+/**
+ * Echo round trips (64 bytes): native; rump client and server on one rump
+ * server's lo0; rump client to a Linux echo server over a tap, with
+ * rumpnet's defaults and with the NetBSD-equivalent configuration.
+ */
 export async function runLatency(topo: Topology, avail: Availability, count: number): Promise<LatencyResult[]> {
   const out: LatencyResult[] = [];
-  const one = async (config: string, description: string, fn: () => Promise<{ count: number; p50us: number; p99us: number }>): Promise<void> => {
+  const one = async (config: string, description: string, fn: () => Promise<{ count: number; p50us: number; p99us: number; hops?: Hops }>): Promise<void> => {
     try {
       out.push({ config, description, status: 'ok', ...(await fn()) });
     } catch (e) {
@@ -244,7 +258,8 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
       const ev = client.events.find((e) => e.event === 'latency');
       if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
       if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
-      return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us) };
+      const hops = ev.hops as Hops | undefined;
+      return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us), ...(hops && typeof hops.framesSent === 'number' ? { hops } : {}) };
     } finally {
       await server.stop();
     }
@@ -260,16 +275,18 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
       await srv.stop();
     }
   });
-  await one('rump-linux', 'rump client → Linux echo server, over a tap', async () => {
-    if (!avail.rumpTcp.ok) throw new Unavailable(avail.rumpTcp.reason);
-    if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
-    const s = await topo.tapServer(RUMPNET_DEFAULT);
-    try {
-      return await echo({ rump: null, ns, host: s.linuxIp! }, { rump: s.server, ns: null, host: s.linuxIp! });
-    } finally {
-      await s.release();
-    }
-  });
+  for (const [config, params, what] of [['rump-linux', RUMPNET_DEFAULT, 'rumpnet defaults'], ['rump-linux-netbsd', PAPER_DEFAULT, 'NetBSD-equivalent']] as const) {
+    await one(config, `rump client → Linux echo server, over a tap, ${what}`, async () => {
+      if (!avail.rumpTcp.ok) throw new Unavailable(avail.rumpTcp.reason);
+      if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
+      const s = await topo.tapServer(params);
+      try {
+        return await echo({ rump: null, ns, host: s.linuxIp! }, { rump: s.server, ns: null, host: s.linuxIp! });
+      } finally {
+        await s.release();
+      }
+    });
+  }
   return out;
 }
 

@@ -44,6 +44,10 @@ export interface Placed {
 export class Topology {
   private subnet = 0;
   private readonly r = randomInt(16, 250);
+  /** Paper mode: the token-bucket rate (tc syntax, e.g. `1gbit`) on every tap made from now on, or null. */
+  private capRate: string | null = null;
+  /** Paper mode: whether this kernel can police a tap's ingress (act_police); without, rump→Linux stays uncapped. */
+  private police = false;
 
   private constructor(
     readonly kind: 'tap' | 'bus',
@@ -103,8 +107,9 @@ export class Topology {
     const tap = `rnb${k}`;
     await this.ns!.addTap(tap, { linuxAddr: `${base}.1/24` });
     try {
+      if (this.capRate !== null) await this.capDev(tap, true);
       const server = await RumpServerProc.start({
-        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns!, offload: this.offload },
+        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns!, offload: this.offloadOf(params) },
       });
       return {
         server, rumpIp: `${base}.2`, linuxIp: `${base}.1`,
@@ -117,6 +122,62 @@ export class Topology {
       await this.ns!.ip('link', 'del', tap).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Whether a tap server with `params` runs with offloads: never under `--no-offload`, else unless `params.offload` is false. */
+  offloadOf(params: StackParams): boolean {
+    return this.offload && params.offload !== false;
+  }
+
+  /** The paper mode's cap, if on. */
+  get cap(): string | null {
+    return this.capRate;
+  }
+
+  /**
+   * Paper mode: caps the Linux side at `rate` (tc syntax, `1gbit`) inside
+   * the namespace — a token bucket filter (tbf, the kernel's sch_tbf) on
+   * its loopback, which carries Linux→Linux, and on every tap made from
+   * now on (egress: Linux→rump; an ingress policer: rump→Linux), like the
+   * paper's gigabit link. Resolves with null when capped, else with the
+   * one-line reason (no namespace, no `tc`, no tbf in this kernel); then
+   * nothing is capped.
+   */
+  async capLinux(rate: string): Promise<string | null> {
+    if (this.ns === null) return `no network namespace (${this.whyNoTap ?? 'bus topology'}): the host's own interfaces are never shaped`;
+    try {
+      await this.capDev('lo', false, rate);
+    } catch (e) {
+      return `tc cannot add a token bucket (tbf) in the namespace: ${(e as Error).message.split('\n')[0]}`;
+    }
+    this.capRate = rate;
+    // Can this kernel police ingress (act_police)? Tried on lo, then removed.
+    try {
+      await this.policeIngress('lo', rate);
+      this.police = true;
+    } catch {
+      this.police = false;
+    }
+    await this.ns.check('tc', ['qdisc', 'del', 'dev', 'lo', 'ingress']).catch(() => undefined);
+    return null;
+  }
+
+  /** Paper mode: how the cap is applied (for the report). */
+  get capHow(): string {
+    return `tc tbf on the namespace's loopback and on each tap's egress (Linux→rump); ${this.police ? 'an ingress policer on each tap (rump→Linux)' : 'rump→Linux uncapped: this kernel has no ingress policer (act_police)'}`;
+  }
+
+  private async policeIngress(dev: string, rate: string): Promise<void> {
+    await this.ns!.check('tc', ['qdisc', 'add', 'dev', dev, 'handle', 'ffff:', 'ingress']);
+    await this.ns!.check('tc', ['filter', 'add', 'dev', dev, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0',
+      'police', 'rate', rate, 'burst', '256kb', 'drop', 'flowid', ':1']);
+  }
+
+  /** tbf on `dev`'s egress; with `ingress` (and a kernel that can), a policer on what enters it too (rump→Linux on a tap). */
+  private async capDev(dev: string, ingress: boolean, rate = this.capRate!): Promise<void> {
+    // burst: a 64 KiB GSO segment (lo, TSO over the tap) must fit in the bucket, or tbf drops it.
+    await this.ns!.check('tc', ['qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '50ms']);
+    if (ingress && this.police) await this.policeIngress(dev, rate);
   }
 
   /** A new bus segment; `join` puts a server on it at host `.host`. */

@@ -1,0 +1,53 @@
+/**
+ * The stack alone: two rumpnet stacks in one process over an in-memory wire
+ * at MTU 1500 (packages/stack/bench/tcp.bench.ts, run as a child so that
+ * its profile and garbage stay out of this process), and allocations per
+ * segment where the stack bench measures them.
+ *
+ * @module
+ */
+import { join } from 'node:path';
+import { ROOT, Unavailable, runText, tsxLoader } from './procs.js';
+
+/** The stack bench's script. */
+export const STACK_BENCH = join(ROOT, 'packages/stack/bench/tcp.bench.ts');
+
+/** Two stacks in one process, or why not. */
+export type StackResult =
+  | {
+    status: 'ok';
+    /** MiB per transfer. */
+    mib: number;
+    /** Median MiB/s at MTU 1500, and the runs. */
+    mibps: number;
+    runs: number[];
+    /** Heap allocations per TCP segment, when the stack bench reports them; null: not measured in this run. */
+    allocsPerSegment: number | null;
+  }
+  | { status: 'skipped'; reason: string };
+
+/**
+ * Reads the stack bench's output: `MTU 1500: 117.6 MiB/s (median; runs 77.3, 117.6, 198.8)`
+ * and, where the bench measures it, a line naming allocations per segment
+ * (`allocations per segment: 3.2`, any case). Throws when the MTU 1500 line
+ * is missing.
+ */
+export function parseStackBench(out: string, mib: number): Extract<StackResult, { status: 'ok' }> {
+  const m = /^MTU 1500: ([\d.]+) MiB\/s(?: \(median; runs ([\d., ]+)\))?/m.exec(out);
+  if (!m) throw new Error(`no "MTU 1500: … MiB/s" line in the stack bench's output: ${out.trim().split('\n').slice(0, 2).join(' | ').slice(0, 200)}`);
+  const a = /allocations? per segment\D{0,40}?([\d.]+)/i.exec(out);
+  return {
+    status: 'ok', mib, mibps: Number(m[1]), runs: m[2] ? m[2].split(',').map((x) => Number(x.trim())) : [Number(m[1])],
+    allocsPerSegment: a ? Number(a[1]) : null,
+  };
+}
+
+/** Runs the stack bench with `mib` MiB per transfer (3 runs per MTU, then a profile), bounded at `timeoutMs`. */
+export async function runStackBench(mib: number, timeoutMs = 300_000): Promise<StackResult> {
+  try {
+    const out = await runText(process.execPath, ['--import', tsxLoader(), STACK_BENCH, String(mib)], timeoutMs);
+    return parseStackBench(out, mib);
+  } catch (e) {
+    return { status: 'skipped', reason: e instanceof Unavailable ? e.message : `stack bench failed: ${(e as Error).message}` };
+  }
+}
