@@ -99,6 +99,9 @@ describe('npm run bench -- --smoke', function () {
     // The stack alone needs no root: always measured.
     expect(results.stack.status, results.stack.reason).to.equal('ok');
     expect((t.rows as J[])[5]!.defaults).to.be.greaterThan(0);
+    // Allocations per segment (alloc.ts's measureAllocations), for both configurations alike.
+    expect(results.stack.allocsPerSegment, results.stack.allocReason).to.be.a('number').and.at.least(0);
+    for (const c of t.configs as J[]) expect(c.allocsPerSegment).to.equal(results.stack.allocsPerSegment);
     if (results.availability.topology === 'tap' && results.availability.rumpTcp.ok) {
       for (const r of (t.rows as J[]).slice(0, 3)) expect(r.netbsd !== null && r.defaults !== null, `${r.figure}: ${r.note}`).to.equal(true);
     }

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     const scale = await runScale(topo, avail, sweep.scaleConnections);
     bar.increment();
     bar.update({ what: 'two stacks in one process' });
-    const stack = await runStackBench(STACK_MIB[mode]);
+    const stack = await runStackBench(STACK_MIB[mode], mode === 'full' ? { runs: 7 } : { runs: 3, warmup: mode === 'smoke' ? 20_000 : 100_000 });
     bar.increment();
     let paper: PaperMode = { status: 'off' };
     if (o.paper) {

@@ -2,11 +2,13 @@
  * The stack alone: two rumpnet stacks in one process over an in-memory wire
  * at MTU 1500 (packages/stack/bench/tcp.bench.ts, run as a child so that
  * its profile and garbage stay out of this process), and allocations per
- * segment where the stack bench measures them.
+ * segment: alloc.ts's {@link measureAllocations} (heap objects and bytes per
+ * data segment of a bulk transfer between two stacks, GC-free windows).
  *
  * @module
  */
 import { join } from 'node:path';
+import { measureAllocations, type AllocOptions } from './alloc.js';
 import { ROOT, Unavailable, runText, tsxLoader } from './procs.js';
 
 /** The stack bench's script. */
@@ -21,8 +23,14 @@ export type StackResult =
     /** Median MiB/s at MTU 1500, and the runs. */
     mibps: number;
     runs: number[];
-    /** Heap allocations per TCP segment, when the stack bench reports them; null: not measured in this run. */
+    /** Heap allocations per TCP data segment (objects), or null: not measured in this run. */
     allocsPerSegment: number | null;
+    /** Heap bytes per data segment, with the allocations. */
+    allocBytesPerSegment?: number;
+    /** The largest allocation site, with the allocations. */
+    allocTopSite?: string;
+    /** Why allocations were not measured, when they were not. */
+    allocReason?: string;
   }
   | { status: 'skipped'; reason: string };
 
@@ -42,12 +50,27 @@ export function parseStackBench(out: string, mib: number): Extract<StackResult, 
   };
 }
 
-/** Runs the stack bench with `mib` MiB per transfer (3 runs per MTU, then a profile), bounded at `timeoutMs`. */
-export async function runStackBench(mib: number, timeoutMs = 300_000): Promise<StackResult> {
+/**
+ * Runs the stack bench with `mib` MiB per transfer (3 runs per MTU, then a
+ * profile), bounded at `timeoutMs`, then measures allocations per segment
+ * at MTU 1500 over IPv4 in this process with `alloc` (its windows run
+ * synchronously: nothing else in this process runs inside them).
+ */
+export async function runStackBench(mib: number, alloc: AllocOptions, timeoutMs = 300_000): Promise<StackResult> {
+  let r: Extract<StackResult, { status: 'ok' }>;
   try {
     const out = await runText(process.execPath, ['--import', tsxLoader(), STACK_BENCH, String(mib)], timeoutMs);
-    return parseStackBench(out, mib);
+    r = parseStackBench(out, mib);
   } catch (e) {
     return { status: 'skipped', reason: e instanceof Unavailable ? e.message : `stack bench failed: ${(e as Error).message}` };
   }
+  try {
+    const a = await measureAllocations({ mtu: 1500, family: 4, mib: 0, sites: 3, ...alloc });
+    r.allocsPerSegment = a.objectsPerSegment;
+    r.allocBytesPerSegment = a.bytesPerSegment;
+    if (a.sites[0]) r.allocTopSite = `${a.sites[0].site} (${a.sites[0].objectsPerSegment.toFixed(2)} objects/segment)`;
+  } catch (e) {
+    r.allocReason = `allocation bench failed: ${(e as Error).message}`;
+  }
+  return r;
 }

@@ -48,6 +48,8 @@ export interface ConfigFacts {
   hops: Hops | null;
   /** Heap allocations per TCP segment, or null: not measured in this run. */
   allocsPerSegment: number | null;
+  /** What the allocation figure is (or why it is missing). */
+  allocsNote?: string;
 }
 
 /** The table and the per-configuration facts. */
@@ -134,14 +136,17 @@ export function issueTable(plan: Plan, cells: readonly Cell[], latency: readonly
     return l?.status === 'ok' ? (l.hops ?? null) : null;
   };
   const allocs = stack.status === 'ok' ? stack.allocsPerSegment : null;
+  const allocsNote = stack.status !== 'ok' ? undefined
+    : allocs === null ? stack.allocReason
+      : `heap objects per TCP data segment of the stack alone (both ends, ACKs included; the same code in both configurations), ${stack.allocBytesPerSegment?.toFixed(0) ?? '?'} bytes; top site ${stack.allocTopSite ?? 'n/a'}`;
   const configs: ConfigFacts[] = [
     {
       config: 'NetBSD-equivalent', used: used.netbsd, copyinPerMiB: copyOf('rump→Linux, NetBSD-equivalent', 64 * KiB, 'copyinPerMiB'),
-      copyoutPerMiB: copyOf('Linux→rump, NetBSD-equivalent', 64 * KiB, 'copyoutPerMiB'), hops: hopsOf('rump-linux-netbsd'), allocsPerSegment: allocs,
+      copyoutPerMiB: copyOf('Linux→rump, NetBSD-equivalent', 64 * KiB, 'copyoutPerMiB'), hops: hopsOf('rump-linux-netbsd'), allocsPerSegment: allocs, ...(allocsNote ? { allocsNote } : {}),
     },
     {
       config: 'rumpnet defaults', used: used.defaults, copyinPerMiB: copyOf('rump→Linux, rumpnet defaults', 64 * KiB, 'copyinPerMiB'),
-      copyoutPerMiB: copyOf('Linux→rump, rumpnet defaults', 64 * KiB, 'copyoutPerMiB'), hops: hopsOf('rump-linux'), allocsPerSegment: allocs,
+      copyoutPerMiB: copyOf('Linux→rump, rumpnet defaults', 64 * KiB, 'copyoutPerMiB'), hops: hopsOf('rump-linux'), allocsPerSegment: allocs, ...(allocsNote ? { allocsNote } : {}),
     },
   ];
   return { rows, configs };
@@ -186,6 +191,7 @@ export function renderIssueTable(t: IssueTable): string {
     out.push(`  copy requests per MiB (64 KiB writes/reads): COPYIN ${c.copyinPerMiB === null ? 'n/a' : c.copyinPerMiB.toFixed(1)} (rump sends), COPYOUT ${c.copyoutPerMiB === null ? 'n/a' : c.copyoutPerMiB.toFixed(1)} (rump receives)`);
     out.push(`  hops per echo: ${hopsText(c.hops)}`);
     out.push(`  allocations per segment: ${c.allocsPerSegment === null ? 'n/a (not measured in this run)' : c.allocsPerSegment.toFixed(2)}`);
+    if (c.allocsNote) out.push(`    ${c.allocsNote}`);
   }
   return out.join('\n');
 }
