@@ -164,7 +164,7 @@ export class Stack implements NetContext {
         mFreem(m);
         return Errno.EAFNOSUPPORT;
       },
-      selectSource: (dst) => (typeof dst === 'number' ? selectSource(this, dst) : (this.ip6?.selectSource(dst) ?? null)),
+      selectSource: (dst, ifindex) => (typeof dst === 'number' ? selectSource(this, dst) : (this.ip6?.selectSource(dst, ifindex) ?? null)),
       mtuTowards: (dst) => (typeof dst === 'number' ? mtuTowards(this, dst) : (this.ip6?.mtuTowards(dst) ?? 0)),
       tsoMaxTowards: (dst) => (typeof dst === 'number' ? tsoMaxTowards(this, dst) : (this.ip6?.tsoMaxTowards?.(dst) ?? 0)),
       pmtuUpdate: (dst, mtu) => (typeof dst === 'number' ? pmtuUpdate(this, dst, mtu) : (this.ip6?.pmtuUpdate?.(dst, mtu) ?? 0)),

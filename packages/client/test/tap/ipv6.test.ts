@@ -11,7 +11,8 @@
  *   listener (dual stack: the program sees `::ffff:a.b.c.d`);
  * - a `udp6` socket of the client API echoes datagrams (fragmented sizes
  *   too) off a Linux `udp6` echo: to a global address, to a link-local one
- *   with a zone naming the rump interface, and to a v4-mapped address.
+ *   with a zone naming the rump interface (the same address with lo0's zone
+ *   never reaches Linux), and to a v4-mapped address.
  *
  * The hijacked program runs in a second, empty namespace (only `lo`, no
  * route): natively it could reach nothing, so what curl reaches is the rump
@@ -180,6 +181,10 @@ describe('IPv6 from Node programs on the rump stack to the Linux kernel (rump-se
       }
       // A link-local destination needs its zone: the rump interface's name becomes sin6_scope_id.
       expect(await roundTrip(`${linuxLL}%${ifname}`, 1000, 5)).to.deep.include({ address: linuxLL, family: 'IPv6', port: PORT });
+      // The zone is honoured, not guessed: the same address through lo0 is another destination,
+      // which never reaches Linux (sent first, on the same path, it would arrive before the next).
+      await new Promise<Error | null>((r) => s.send(patternBytes(777, 7), PORT, `${linuxLL}%lo0`, (e) => r(e)));
+      expect(await roundTrip(`${linuxLL}%${ifname}`, 778, 8)).to.deep.include({ address: linuxLL, size: 778 });
       // A dual-stack udp6 socket reaches IPv4 through a v4-mapped address.
       expect(await roundTrip(`::ffff:${rig!.linuxIp}`, 600, 6)).to.deep.equal({ address: `::ffff:${rig!.linuxIp}`, family: 'IPv6', port: PORT, size: 600 });
       // What Linux saw: each from the rump stack's address of that family.
@@ -191,6 +196,7 @@ describe('IPv6 from Node programs on the rump stack to the Linux kernel (rump-se
       const froms = new Set(seen.map((r) => r.address.replace(/%.*$/, '')));
       expect([...froms]).to.have.members([rump6, rumpLL, `::ffff:${rig!.rumpIp}`]);
       expect(seen.every((r) => r.port === me.port)).to.equal(true);
+      expect(seen.filter((r) => r.size === 777)).to.deep.equal([]);
     } finally {
       await new Promise<void>((r) => s.close(() => r()));
       echo.proc.stdin!.end();

@@ -115,9 +115,10 @@ export class Inet6 {
           hopLimit: o.ttl,
           tclass: o.tos,
           dontFrag: o.df,
+          ifindex: o.ifindex,
         });
       },
-      selectSource: (dst) => this.selectSourceFor(dst as Ip6Address),
+      selectSource: (dst, ifindex) => this.selectSourceFor(dst as Ip6Address, ifindex ?? 0),
       mtuTowards: (dst) => this.ip.mtuTowards(dst as Ip6Address),
       pmtuUpdate: (dst, mtu) => pmtuUpdate6(this, dst as Ip6Address, mtu),
     };

@@ -99,6 +99,8 @@ export interface IpOutputOptions<A extends IpAddress = IpAddress> {
   mcastIf?: number;
   /** IPv4 multicast: also deliver a copy to local members (`IP_MULTICAST_LOOP`, default true). */
   mcastLoop?: boolean;
+  /** IPv6: the zone (interface index) of a link-scoped destination ({@link Ip6OutputOptions.ifindex}); IPv4 ignores it. */
+  ifindex?: number;
 }
 
 /** The downward call: what `ip_output()` is to BSD transports. */
@@ -113,8 +115,11 @@ export interface IpOutput {
    * transport hears of it through `ctlinput` (EHOSTDOWN/EHOSTUNREACH).
    */
   output(m: Mbuf, opts: IpOutputOptions): number;
-  /** The source address the stack would use towards `dst` (same family), or null when there is no route. */
-  selectSource(dst: IpAddress): IpAddress | null;
+  /**
+   * The source address the stack would use towards `dst` (same family), or
+   * null when there is no route; `ifindex` is an IPv6 destination's zone.
+   */
+  selectSource(dst: IpAddress, ifindex?: number): IpAddress | null;
   /** The MTU of the route towards `dst` (path MTU when known), or 0 when there is no route. */
   mtuTowards(dst: IpAddress): number;
   /**

@@ -50,10 +50,21 @@ import { hostIsBroadcast, hostIsLocal } from './host.js';
 import type { SocketLayer } from './layer.js';
 import { IP6_ANY, ip6MapV4, ipEquals, ipIsMulticast, ipIsUnspecified, type IpAddress } from '../wire/ip.js';
 import { familyByAf, familyOf, INET, INET6 } from '../net/family.js';
+import { ip6Scope } from '../net/in6.js';
 import { INADDR_BROADCAST, sockaddrFor, sockaddrIn6 } from './sockaddr.js';
 import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 import type { IpMoptions } from './ipmopt.js';
+
+/**
+ * The zone `nam` gives `addr` (its `sin6_scope_id`) when `addr` is an IPv6
+ * address of link scope or smaller, other than `::1` (RFC 4007 6: only those
+ * are ambiguous between links); 0 otherwise.
+ */
+export function zoneOf(nam: Sockaddr, addr: IpAddress): number {
+  if (typeof addr === 'number' || nam.family !== AF.INET6 || addr.isLoopback || ip6Scope(addr) > 2) return 0;
+  return (nam as { scopeId?: number }).scopeId ?? 0;
+}
 
 /** Where a pcb is indexed (`in_pcbstate`). */
 export type InPcbState = 'attached' | 'bound' | 'connected';
@@ -76,6 +87,13 @@ export class InPcb {
   family: NetworkFamily = INET;
   /** `IPV6_V6ONLY`: an `AF_INET6` socket that speaks IPv6 only (no v4-mapped traffic). */
   v6only = false;
+  /**
+   * The zone of a link-scoped IPv6 foreign address: the index of the
+   * interface its packets leave by (the connect's `sin6_scope_id`, RFC 4007
+   * 6; NetBSD embeds it in the address, `in6_setscope`). 0: none, the stack
+   * picks the link.
+   */
+  zone = 0;
   /** Which index holds it. */
   state: InPcbState = 'attached';
   /** The port was chosen by the stack (`INP_ANONPORT`). */
@@ -245,9 +263,10 @@ export class InPcbTable {
     }
     if (familyOf(faddr) !== inp.family) return Errno.EAFNOSUPPORT;
     if (ipIsUnspecified(faddr)) faddr = inp.family.loopback;
+    const zone = zoneOf(nam, faddr);
     let laddr = inp.laddr;
     if (ipIsUnspecified(laddr)) {
-      const src = this.layer.host.ip.selectSource(faddr);
+      const src = this.layer.host.ip.selectSource(faddr, zone);
       if (src === null) return Errno.ENETUNREACH;
       laddr = typeof src === 'number' ? src >>> 0 : src;
     }
@@ -260,6 +279,7 @@ export class InPcbTable {
     inp.laddr = laddr;
     inp.faddr = faddr;
     inp.fport = nam.port;
+    inp.zone = zone;
     this.index(inp, 'connected');
     return 0;
   }
@@ -295,6 +315,7 @@ export class InPcbTable {
     this.unindex(inp);
     inp.faddr = inp.family.any;
     inp.fport = 0;
+    inp.zone = 0;
     if (resetLocal) {
       // A dual-stack socket goes back to its own family when it forgets its address.
       const own = familyByAf(inp.so.proto.domain);

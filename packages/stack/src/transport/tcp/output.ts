@@ -541,7 +541,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // RFC 6298 5.1: start the timer when something is outstanding.
   // (A probe keeps the persist timer instead.)
   if (tp.sndMax !== tp.sndUna && tp.timers.main.kind === 'idle') tp.timers.setRetransmit(tp.rtt.rto);
-  const e = tcp.ip.output(m, { src, dst, proto: 6, df: true, ttl: tp.inp.ttl || undefined, tos: tp.inp.tos });
+  const e = tcp.ip.output(m, { src, dst, proto: 6, df: true, ttl: tp.inp.ttl || undefined, tos: tp.inp.tos, ifindex: tp.inp.zone || undefined });
   if (e !== 0) {
     // The segment is lost locally; the retransmission timer covers it. A
     // routing error is soft while the connection can retry (RFC 1122

@@ -21,7 +21,7 @@ import { IpProto } from '../../net/protosw.js';
 import type { IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
 import { AF, IP_MAXPACKET_UDP, IPPROTO, PR, SOCK, SOOPT, SS } from '../../socket/constants.js';
 import { hostIsBroadcast } from '../../socket/host.js';
-import { InPcbTable } from '../../socket/inpcb.js';
+import { InPcbTable, zoneOf } from '../../socket/inpcb.js';
 import type { InPcb } from '../../socket/inpcb.js';
 import type { SocketLayer } from '../../socket/layer.js';
 import type { ProtoUserReqs, Protosw, SockoptValue } from '../../socket/protosw.js';
@@ -294,7 +294,7 @@ export class UdpProtocol implements TransportProtocol {
    * `udp_output`: prepend the header, checksum, and hand to IP. Consumes `m`
    * (null for an empty datagram) on every path.
    */
-  private output(inp: InPcb, m: Mbuf | null, len: number, dst: IpAddress, dport: number, src: IpAddress): number {
+  private output(inp: InPcb, m: Mbuf | null, len: number, dst: IpAddress, dport: number, src: IpAddress, zone: number): number {
     const st = this.stats;
     const so = inp.so;
     const host = this.layer.host;
@@ -350,6 +350,7 @@ export class UdpProtocol implements TransportProtocol {
       ...(inp.tos !== 0 ? { tos: inp.tos } : {}),
       broadcast: bcast,
       ...(mcast && imo !== null ? { mcastIf: imo.ifaddr, mcastLoop: imo.loop } : {}),
+      ...(zone !== 0 ? { ifindex: zone } : {}),
     });
     if (err !== 0) st.oerrors++;
     else st.opackets++;
@@ -435,6 +436,7 @@ export class UdpProtocol implements TransportProtocol {
     let dst: IpAddress;
     let dport: number;
     let src: IpAddress;
+    let zone: number;
     if (nam !== null) {
       if (!ipIsUnspecified(inp.faddr)) {
         mFreem(m);
@@ -459,6 +461,7 @@ export class UdpProtocol implements TransportProtocol {
       }
       if (ipIsUnspecified(dst)) dst = inp.family.loopback;
       dport = nam.port;
+      zone = zoneOf(nam, dst);
       if (inp.lport === 0) {
         const err = this.table.bind(inp, null);
         if (err !== 0) {
@@ -470,7 +473,7 @@ export class UdpProtocol implements TransportProtocol {
       else if (typeof dst === 'number' && ipv4IsMulticast(dst) && (inp.moptions?.ifaddr ?? 0) !== 0) {
         src = inp.moptions!.ifaddr; // in_pcbladdr: IP_MULTICAST_IF names the source too
       } else {
-        const s = this.layer.host.ip.selectSource(dst);
+        const s = this.layer.host.ip.selectSource(dst, zone);
         if (s === null) {
           mFreem(m);
           this.stats.oerrors++;
@@ -486,8 +489,9 @@ export class UdpProtocol implements TransportProtocol {
       dst = inp.faddr;
       dport = inp.fport;
       src = inp.laddr;
+      zone = inp.zone;
     }
-    return this.output(inp, m, len, dst, dport, src);
+    return this.output(inp, m, len, dst, dport, src, zone);
   }
 
   private setopt(so: Socket, level: number, name: number, value: SockoptValue): number {
