@@ -168,6 +168,12 @@ export function installRumpGlobalDispatcher(): () => void {
         loading = true;
         try {
           mine = rumpDispatcher();
+        } catch {
+          // No undici to load: leave the slot empty, and Node's fetch makes its own Agent. Its
+          // bundled undici calls net.connect/tls.connect at each connection, which the hijack
+          // has patched, so fetch still runs on the stack.
+          delete g[kGlobalDispatcher];
+          return undefined;
         } finally {
           loading = false;
         }

@@ -107,6 +107,7 @@ export { DgramSocket, createSocket } from './dgram.js';
 export type { BindOptions, DgramSocketOptions, Msg, RemoteInfo } from './dgram.js';
 export { hijackInstalled, installHijack, uninstallHijack } from './hijack.js';
 export { connectTls, createTlsServer } from './tls.js';
+export { HttpsAgent, createHttpsServer } from './https.js';
 export type { TlsConnectOptions } from './tls.js';
 export { installRumpGlobalDispatcher, rumpConnector, rumpDispatcher } from './fetch.js';
 export type { RumpConnectorOptions, RumpDispatcherOptions } from './fetch.js';
