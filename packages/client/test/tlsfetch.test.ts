@@ -22,7 +22,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { RumpConnection, closeSharedConnections, connectTls, createHttpServer, createTlsServer, rumpDispatcher, useRumpStack } from '../src/index.js';
+import * as tls from 'node:tls';
+import { HttpsAgent, RumpConnection, closeSharedConnections, connectTls, createHttpServer, createHttpsServer, createTlsServer, installHijack, rumpDispatcher, uninstallHijack, useRumpStack } from '../src/index.js';
 import type { CtlNetstatResult } from '../src/syscalls.js';
 import { makeTestCert, noOpenssl, type TestCert } from './fixtures/cert.js';
 import { startDaemon, type Daemon } from './fixtures/daemon.js';
@@ -223,6 +224,67 @@ describe('fetch() and TLS on the rump stack (rump-server daemon)', function () {
       } finally {
         await dispatcher.close();
       }
+    });
+    it('HttpsAgent + createHttpsServer: https.get over the stack, keep-alive on one connection, then a TLS session resumed on a new one', async function () {
+      const c = needCert(this);
+      const srv = createHttpsServer({ key: c.key, cert: c.cert, rumpServer: daemon.url }, (req, res) => {
+        res.end(`${(req.socket as tls.TLSSocket).isSessionReused() ? 'resumed' : 'full'} ${req.socket.remoteAddress} ${req.url}`);
+      });
+      srv.listen(0, '127.0.0.1');
+      await once(srv, 'listening');
+      const { port } = srv.address() as net.AddressInfo;
+      const get = (agent: https.Agent, path: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          https
+            .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+              let b = '';
+              res.setEncoding('utf8');
+              res.on('data', (d: string) => (b += d));
+              res.on('end', () => resolve(b));
+            })
+            .on('error', reject);
+        });
+      const keep = new HttpsAgent({ ca: c.cert, keepAlive: true, maxSockets: 1, rumpServer: daemon.url });
+      const fresh = new HttpsAgent({ ca: c.cert, keepAlive: false, rumpServer: daemon.url });
+      try {
+        let before = await tcpStats(conn);
+        expect([await get(keep, '/a'), await get(keep, '/b')]).to.deep.equal(['full 127.0.0.1 /a', 'full 127.0.0.1 /b']);
+        let after = await tcpStats(conn);
+        expect(after.connattempt! - before.connattempt!).to.equal(1); // the same connection, reused
+        before = after;
+        const first = await get(fresh, '/c');
+        await new Promise((r) => setImmediate(r));
+        const second = await get(fresh, '/d');
+        after = await tcpStats(conn);
+        expect([first, second]).to.deep.equal(['full 127.0.0.1 /c', 'resumed 127.0.0.1 /d']); // the agent's session cache
+        expect(after.connattempt! - before.connattempt!).to.equal(2);
+      } finally {
+        keep.destroy();
+        fresh.destroy();
+        srv.close();
+        srv.closeAllConnections();
+      }
+    });
+
+    it('installHijack patches tls.connect and the global fetch dispatcher; uninstallHijack puts both back', async () => {
+      const k = Symbol.for('undici.globalDispatcher.1');
+      const origConnect = tls.connect;
+      const slot = Object.getOwnPropertyDescriptor(globalThis, k);
+      const saved = process.env.RUMP_SERVER;
+      installHijack({ rumpServer: daemon.url });
+      try {
+        expect(tls.connect).to.not.equal(origConnect);
+        expect((await import('node:tls')).connect).to.equal(tls.connect); // the ESM named export too
+        const d = (globalThis as unknown as Record<symbol, unknown>)[k];
+        expect(d).to.not.equal(slot?.value);
+        expect(d).to.be.instanceOf((await import('undici')).Agent); // the npm package's: a rumpDispatcher
+      } finally {
+        uninstallHijack();
+        if (saved === undefined) delete process.env.RUMP_SERVER;
+        else process.env.RUMP_SERVER = saved;
+      }
+      expect(tls.connect).to.equal(origConnect);
+      expect((globalThis as unknown as Record<symbol, unknown>)[k]).to.equal(slot?.value);
     });
   });
 
