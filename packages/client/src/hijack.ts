@@ -42,8 +42,9 @@
  * - Helpers with no I/O (`net.isIP`, `net.isIPv4`, `BlockList`, `SocketAddress`).
  * - Name resolution: `dns` and `dns.lookup` use the host's resolver.
  * - `new tls.TLSSocket()` without a `socket` (it binds a native TCP handle
- *   at construction) and native addons; `http2.connect` (it builds on
- *   `net.connect`/`tls.connect` and so goes through the stack, untested).
+ *   at construction) and native addons. (`http2.connect` and
+ *   `http2.createSecureServer` need nothing more: they build on
+ *   `tls.connect` and `net.Server`.)
  * - `class X extends net.Socket` in user code gets Node's Socket behaviour.
  */
 import * as dgram from 'node:dgram';

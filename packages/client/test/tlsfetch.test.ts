@@ -7,7 +7,8 @@
  *   `createTlsServer`), with the certificate verified; refused connections
  *   and untrusted certificates fail as they do natively, without hanging;
  * - an UNMODIFIED program under the hijack runs an https server and talks to
- *   it with `https.get`, `tls.connect` and `fetch()` (http: and https:);
+ *   it with `https.get`, `tls.connect` and `fetch()` (http: and https:), and
+ *   an HTTP/2 server with `http2.connect`;
  * - the hijack does not load `node:http` before the program does, and an
  *   `http` loaded later still goes through the stack.
  *
@@ -289,7 +290,7 @@ describe('fetch() and TLS on the rump stack (rump-server daemon)', function () {
   });
 
   describe('an unmodified program under the hijack', () => {
-    it('https server + https.get + tls.connect + fetch (http: and https:) all on the stack', async function () {
+    it('https server + https.get + tls.connect + fetch (http: and https:) + http2 all on the stack', async function () {
       const c = needCert(this);
       const before = await tcpStats(conn);
       const app = run([...importArgs, here('./fixtures/hijack-tls.mjs'), c.keyPath, c.certPath], { RUMP_SERVER: daemon.url, NODE_EXTRA_CA_CERTS: c.certPath });
@@ -303,11 +304,12 @@ describe('fetch() and TLS on the rump stack (rump-server daemon)', function () {
         tlsConnect: { authorized: true, protocol: 'TLSv1.3', remote: '127.0.0.1', body: 'https hello 127.0.0.1 /raw' },
         fetchHttp: { status: 200, body: 'http hello 127.0.0.1 /fetch' },
         fetchHttps: { status: 200, body: 'https hello 127.0.0.1 /fetch' },
+        http2: { alpn: 'h2', body: 'h2 hello 2.0 127.0.0.1' },
       });
       expect(await app.exit).to.equal(0); // and it exited by itself
       const after = await tcpStats(conn);
       // One connection each, opened and accepted by the rump stack.
-      expect({ connattempt: after.connattempt! - before.connattempt!, accepts: after.accepts! - before.accepts! }).to.deep.equal({ connattempt: 4, accepts: 4 });
+      expect({ connattempt: after.connattempt! - before.connattempt!, accepts: after.accepts! - before.accepts! }).to.deep.equal({ connattempt: 5, accepts: 5 });
     });
 
     it('does not load node:http itself; an http the program loads later still listens and connects on the stack', async () => {
