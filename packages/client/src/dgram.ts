@@ -36,7 +36,17 @@ import {
 } from './shared.js';
 import { errnoValue, syscallError } from './errors.js';
 import type { AddressInfo } from './socket.js';
-import type { SockAddr } from './syscalls.js';
+import type { IpMreqArg, SockAddr, SockOptLevel, SockOptValue } from './syscalls.js';
+import { isIPv4 } from 'node:net';
+import {
+  bufferSizeError,
+  checkBufferOption,
+  checkBufferSize,
+  checkTtl,
+  errnoError,
+  invalidArgType,
+  Memberships,
+} from './dgram-opts.js';
 
 /** Largest UDP payload (IPv6's 65535 − 8; IPv4's is 65507); a larger receive buffer is never needed. */
 const MAX_DGRAM = 65527;
@@ -104,6 +114,12 @@ export class DgramSocket extends EventEmitter {
   /** Receiving is an active handle; every queued operation a request (see {@link KeepAlive}). */
   readonly #life = new KeepAlive();
   #receiving = false;
+  /** Memberships held, mirrored for Node's synchronous errors (`dgram-opts.ts`). */
+  readonly #groups = new Memberships();
+  /** `SO_RCVBUF` / `SO_SNDBUF` as last read from (or sent to) the server. */
+  #bufSize = { recv: 0, send: 0 };
+  /** Sends not yet answered by the server: `getSendQueueCount()` / `getSendQueueSize()`. */
+  #sendQueue = { count: 0, bytes: 0 };
 
   /** Use {@link createSocket}. */
   constructor(options: DgramSocketOptions, messageListener?: (msg: Buffer, rinfo: RemoteInfo) => void) {
@@ -112,6 +128,8 @@ export class DgramSocket extends EventEmitter {
       throw codedError(TypeError, 'ERR_SOCKET_BAD_TYPE', 'Bad socket type specified. Valid types are: udp4, udp6');
     }
     this.type = options.type;
+    checkBufferOption('recvBufferSize', options.recvBufferSize);
+    checkBufferOption('sendBufferSize', options.sendBufferSize);
     this.#opts = options;
     this.#rump = {
       ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}),
@@ -197,13 +215,19 @@ export class DgramSocket extends EventEmitter {
       const fd = await this.#socket(conn);
       if (this.#isClosed()) return void conn.sys.close(fd).catch(ignore);
       this.#fd = fd;
-      if (this.#opts.reuseAddr) await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true);
+      if (this.#opts.reuseAddr) {
+        // libuv on the BSDs sets SO_REUSEPORT for UDP too: with BSD's rules (this stack's)
+        // only that lets two sockets bind one address and port, as SO_REUSEADDR alone does on Linux.
+        await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEADDR', true);
+        await conn.sys.setsockopt(fd, 'socket', 'SO_REUSEPORT', true);
+      }
       if (this.#opts.recvBufferSize) await conn.sys.setsockopt(fd, 'socket', 'SO_RCVBUF', this.#opts.recvBufferSize);
       if (this.#opts.sendBufferSize) await conn.sys.setsockopt(fd, 'socket', 'SO_SNDBUF', this.#opts.sendBufferSize);
       await conn.sys.bind(fd, addr).catch((e: unknown) => {
         throw relabel(e, 'bind', where, port);
       });
       this.#local = await conn.sys.getsockname(fd);
+      await this.#readBufSizes(conn, fd);
     } catch (err) {
       // As in dgram: a failed bind leaves the socket unbound (and closes the descriptor).
       if (this.#fd !== undefined) this.#conn?.sys.close(this.#fd).catch(ignore);
@@ -339,6 +363,9 @@ export class DgramSocket extends EventEmitter {
       address = typeof addrArg === 'string' && addrArg !== '' ? addrArg : this.#family === 6 ? '::1' : '127.0.0.1';
     }
     this.#ensureBound();
+    const q = this.#sendQueue;
+    q.count++;
+    q.bytes += data.length;
     this.#op(async () => {
       const { conn, fd } = this.#usable('send');
       if (port === undefined) {
@@ -354,10 +381,15 @@ export class DgramSocket extends EventEmitter {
       return conn.sys.sendto(fd, data, to).catch((e: unknown) => {
         throw relabel(e, 'send', to.address, port);
       });
-    }).then(
-      (bytes) => cb?.(null, bytes),
-      (err: Error) => (cb ? cb(err, 0) : this.#emitError(err)),
-    );
+    })
+      .finally(() => {
+        q.count--;
+        q.bytes -= data.length;
+      })
+      .then(
+        (bytes) => cb?.(null, bytes),
+        (err: Error) => (cb ? cb(err, 0) : this.#emitError(err)),
+      );
   }
 
   #usable(syscall: string): { conn: RumpConnection; fd: number } {
@@ -432,34 +464,197 @@ export class DgramSocket extends EventEmitter {
     return { address: this.#remote.address, family: familyName(this.#remote), port: this.#remote.port };
   }
 
-  /** Sets `SO_BROADCAST` (queued behind earlier operations; a failure is emitted). */
+  /**
+   * Sets `SO_BROADCAST`: without it a send to 255.255.255.255 or a subnet
+   * broadcast fails with `EACCES`. @throws `setBroadcast EBADF` before bind, as Node.
+   */
   setBroadcast(flag: boolean): void {
-    this.#setopt('socket', 'SO_BROADCAST', flag);
+    this.#option('setBroadcast', 'socket', 'SO_BROADCAST', !!flag);
   }
 
-  /** Sets the unicast TTL (`IP_TTL`). Returns `ttl`. */
+  /**
+   * Sets the unicast TTL (`IP_TTL`; hop limit `IPV6_UNICAST_HOPS` on `udp6`).
+   * @returns `ttl`. @throws ERR_INVALID_ARG_TYPE, `setTTL EINVAL` outside
+   *   1..255, `setTTL EBADF` before bind — as Node.
+   */
   setTTL(ttl: number): number {
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `ttl must be 1..255, got ${ttl}`);
-    this.#setopt('ip', 'IP_TTL', ttl);
+    const v = checkTtl(ttl, 1, 'setTTL');
+    if (this.#family === 6) this.#option('setTTL', 'ipv6', 'IPV6_UNICAST_HOPS', v);
+    else this.#option('setTTL', 'ip', 'IP_TTL', v);
     return ttl;
   }
 
-  /** Sets `SO_RCVBUF`. */
+  /**
+   * Sets the TTL of multicast datagrams (`IP_MULTICAST_TTL`, default 1).
+   * @returns `ttl`. @throws as {@link DgramSocket.setTTL}, range 0..255.
+   */
+  setMulticastTTL(ttl: number): number {
+    const v = checkTtl(ttl, 0, 'setMulticastTTL');
+    this.#option('setMulticastTTL', 'ip', 'IP_MULTICAST_TTL', v, true);
+    return ttl;
+  }
+
+  /** Whether our multicast datagrams also reach local members (`IP_MULTICAST_LOOP`, default on). @returns `flag`. */
+  setMulticastLoopback(flag: boolean): boolean {
+    this.#option('setMulticastLoopback', 'ip', 'IP_MULTICAST_LOOP', !!flag, true);
+    return flag;
+  }
+
+  /**
+   * Sends multicast from the interface holding `interfaceAddress`
+   * (`IP_MULTICAST_IF`; `0.0.0.0`: by route). An address the stack does not
+   * have is an `'error'` (`setMulticastInterface EADDRNOTAVAIL`).
+   * @throws ERR_SOCKET_DGRAM_NOT_RUNNING, ERR_INVALID_ARG_TYPE, EINVAL (not an IPv4 address), EBADF before bind.
+   */
+  setMulticastInterface(interfaceAddress: string): void {
+    this.#running();
+    if (typeof interfaceAddress !== 'string') throw invalidArgType('interfaceAddress', 'string', interfaceAddress);
+    if (this.#family === 4 && !isIPv4(interfaceAddress)) throw errnoError('EINVAL', 'setMulticastInterface');
+    this.#option('setMulticastInterface', 'ip', 'IP_MULTICAST_IF', interfaceAddress, true);
+  }
+
+  /**
+   * Joins `multicastAddress` on the interface holding `interfaceAddress`
+   * (default: the one the group routes to) — the stack sends the IGMP
+   * report. Binds first if unbound (as libuv does).
+   * @throws ERR_MISSING_ARGS, ERR_SOCKET_DGRAM_NOT_RUNNING, `addMembership
+   *   EINVAL` (not a group), `EADDRINUSE` (joined already); `ENODEV` (no
+   *   interface for it) comes as `'error'`.
+   */
+  addMembership(multicastAddress: string, interfaceAddress?: string): void {
+    if (!multicastAddress) throw codedError(TypeError, 'ERR_MISSING_ARGS', 'The "multicastAddress" argument must be specified');
+    this.#running();
+    this.#membership('addMembership', 'IP_ADD_MEMBERSHIP', multicastAddress, interfaceAddress);
+  }
+
+  /** Leaves a group joined with {@link DgramSocket.addMembership}. @throws as it; `EADDRNOTAVAIL` when not joined. */
+  dropMembership(multicastAddress: string, interfaceAddress?: string): void {
+    if (!multicastAddress) throw codedError(TypeError, 'ERR_MISSING_ARGS', 'The "multicastAddress" argument must be specified');
+    this.#running();
+    this.#membership('dropMembership', 'IP_DROP_MEMBERSHIP', multicastAddress, interfaceAddress);
+  }
+
+  /**
+   * Joins `groupAddress` for datagrams from `sourceAddress` only (RFC 3678
+   * `IP_ADD_SOURCE_MEMBERSHIP`; IGMPv3 INCLUDE mode).
+   * @throws ERR_INVALID_ARG_TYPE, ERR_SOCKET_DGRAM_NOT_RUNNING, EINVAL, EADDRNOTAVAIL (included already).
+   */
+  addSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#running();
+    if (typeof sourceAddress !== 'string') throw invalidArgType('sourceAddress', 'string', sourceAddress);
+    if (typeof groupAddress !== 'string') throw invalidArgType('groupAddress', 'string', groupAddress);
+    this.#membership('addSourceSpecificMembership', 'IP_ADD_SOURCE_MEMBERSHIP', groupAddress, interfaceAddress, sourceAddress);
+  }
+
+  /** Undoes {@link DgramSocket.addSourceSpecificMembership}. @throws as it; EADDRNOTAVAIL when not included. */
+  dropSourceSpecificMembership(sourceAddress: string, groupAddress: string, interfaceAddress?: string): void {
+    this.#running();
+    if (typeof sourceAddress !== 'string') throw invalidArgType('sourceAddress', 'string', sourceAddress);
+    if (typeof groupAddress !== 'string') throw invalidArgType('groupAddress', 'string', groupAddress);
+    this.#membership('dropSourceSpecificMembership', 'IP_DROP_SOURCE_MEMBERSHIP', groupAddress, interfaceAddress, sourceAddress);
+  }
+
+  /**
+   * `SO_RCVBUF`, reported as Linux reports it: twice the size set (Linux
+   * doubles it for its bookkeeping, Node's own tests expect that; this
+   * stack keeps BSD's exact size, which is half of what is shown).
+   * @throws ERR_SOCKET_BUFFER_SIZE before bind, as Node.
+   */
+  getRecvBufferSize(): number {
+    return this.#bufferSize('recv');
+  }
+
+  /** `SO_SNDBUF`, reported as {@link DgramSocket.getRecvBufferSize} says. */
+  getSendBufferSize(): number {
+    return this.#bufferSize('send');
+  }
+
+  /**
+   * Sets `SO_RCVBUF` (the stack refuses sizes past `kern.sbmax` or the
+   * client's quota: an `'error'` with `ERR_SOCKET_BUFFER_SIZE`).
+   * @throws ERR_SOCKET_BAD_BUFFER_SIZE, ERR_SOCKET_BUFFER_SIZE before bind.
+   */
   setRecvBufferSize(size: number): void {
-    this.#setopt('socket', 'SO_RCVBUF', size);
+    this.#setBufferSize('recv', checkBufferSize(size));
   }
 
-  /** Sets `SO_SNDBUF`. */
+  /** Sets `SO_SNDBUF`, as {@link DgramSocket.setRecvBufferSize}. */
   setSendBufferSize(size: number): void {
-    this.#setopt('socket', 'SO_SNDBUF', size);
+    this.#setBufferSize('send', checkBufferSize(size));
   }
 
-  #setopt(level: 'socket' | 'ip', name: string, value: number | boolean): void {
+  /** Bytes of sends not yet taken by the server (libuv's send queue). */
+  getSendQueueSize(): number {
+    this.#running();
+    return this.#sendQueue.bytes;
+  }
+
+  /** Sends not yet taken by the server. */
+  getSendQueueCount(): number {
+    this.#running();
+    return this.#sendQueue.count;
+  }
+
+  #running(): void {
     if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+  }
+
+  /**
+   * An option call of Node's that libuv makes on its descriptor: `EBADF`
+   * before bind (libuv has none yet), else queued in order with the other
+   * operations; the server's refusal is emitted as `<syscall> <CODE>`.
+   * `ipv4Only`: an IPv4 multicast option (no IPv6 membership on the stack: ENOPROTOOPT on `udp6`).
+   */
+  #option(syscall: string, level: SockOptLevel, name: string, value: SockOptValue, ipv4Only = false): void {
+    this.#running();
+    if (this.#state !== 'bound') throw errnoError('EBADF', syscall);
+    if (ipv4Only && this.#family === 6) throw errnoError('ENOPROTOOPT', syscall);
     this.#op(async () => {
-      const { conn, fd } = this.#usable('setsockopt');
+      const { conn, fd } = this.#usable(syscall);
       await conn.sys.setsockopt(fd, level, name, value);
-    }).catch((err: Error) => this.#emitError(err));
+    }).catch((err: Error) => this.#emitError(relabel(err, syscall)));
+  }
+
+  #membership(syscall: string, name: string, group: string, iface: string | undefined, source?: string): void {
+    if (this.#family === 6) throw errnoError(isIPv4(group) ? 'EINVAL' : 'ENOPROTOOPT', syscall);
+    const adding = name.startsWith('IP_ADD');
+    const req: IpMreqArg = adding ? this.#groups.add(syscall, group, iface, source) : this.#groups.drop(syscall, group, iface, source);
+    this.#ensureBound(); // libuv binds an unbound socket to 0.0.0.0:0 first (uv__udp_maybe_deferred_bind)
+    this.#op(async () => {
+      const { conn, fd } = this.#usable(syscall);
+      await conn.sys.setsockopt(fd, 'ip', name, req);
+    }).catch((err: Error) => {
+      if (adding) this.#groups.undo(group, iface, source);
+      this.#emitError(relabel(err, syscall));
+    });
+  }
+
+  #bufferSize(which: 'recv' | 'send'): number {
+    this.#running();
+    if (this.#state !== 'bound') throw bufferSizeError('EBADF', which);
+    return this.#bufSize[which] * 2;
+  }
+
+  #setBufferSize(which: 'recv' | 'send', size: number): void {
+    this.#running();
+    if (this.#state !== 'bound') throw bufferSizeError('EBADF', which);
+    const v = Math.max(size, 1); // Linux takes 0 (and rounds up to its minimum); the stack wants at least 1
+    this.#bufSize[which] = v;
+    this.#op(async () => {
+      const { conn, fd } = this.#usable(`uv_${which}_buffer_size`);
+      try {
+        await conn.sys.setsockopt(fd, 'socket', which === 'recv' ? 'SO_RCVBUF' : 'SO_SNDBUF', v);
+      } finally {
+        await this.#readBufSizes(conn, fd).catch(ignore);
+      }
+    }).catch((err: Error) => this.#emitError(bufferSizeError((err as { code?: string }).code ?? 'EINVAL', which)));
+  }
+
+  /** Reads `SO_RCVBUF` and `SO_SNDBUF` into the mirror `getRecvBufferSize()` answers from. */
+  async #readBufSizes(conn: RumpConnection, fd: number): Promise<void> {
+    const [r, w] = await Promise.all([conn.sys.getsockopt(fd, 'socket', 'SO_RCVBUF'), conn.sys.getsockopt(fd, 'socket', 'SO_SNDBUF')]);
+    if (typeof r === 'number') this.#bufSize.recv = r;
+    if (typeof w === 'number') this.#bufSize.send = w;
   }
 
   /** Closes the socket; `'close'` follows once the server closed the descriptor. */
@@ -471,6 +666,7 @@ export class DgramSocket extends EventEmitter {
     void this.#op(async () => {
       const fd = this.#fd;
       this.#fd = undefined;
+      this.#groups.clear(); // close gives every membership back (ip_freemoptions)
       if (fd !== undefined && this.#conn) await this.#conn.sys.close(fd).catch(ignore);
     }).finally(() => {
       this.#life.setActive(false);

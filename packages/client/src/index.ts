@@ -66,6 +66,8 @@ export type {
   SockAddrIn,
   SockAddrIn6,
   SockOptLevel,
+  SockOptValue,
+  IpMreqArg,
   SockType,
   SyscallArgs,
   SyscallName,

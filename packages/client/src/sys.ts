@@ -13,6 +13,7 @@ import type {
   SockAddrIn,
   SockAddrIn6,
   SockOptLevel,
+  SockOptValue,
   SockType,
   SyscallArgs,
   SyscallName,
@@ -110,12 +111,12 @@ export class RumpSyscalls {
   }
 
   /** `setsockopt(2)`, options by name (e.g. `'socket', 'SO_REUSEADDR', true`). */
-  async setsockopt(fd: number, level: SockOptLevel, name: string, value: number | boolean): Promise<void> {
+  async setsockopt(fd: number, level: SockOptLevel, name: string, value: SockOptValue): Promise<void> {
     await this.do('setsockopt', { fd, level, name, value });
   }
 
   /** `getsockopt(2)`. */
-  async getsockopt(fd: number, level: SockOptLevel, name: string): Promise<number | boolean> {
+  async getsockopt(fd: number, level: SockOptLevel, name: string): Promise<number | boolean | string> {
     return (await this.do('getsockopt', { fd, level, name })).value;
   }
 

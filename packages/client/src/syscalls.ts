@@ -46,6 +46,24 @@ export type ShutdownHow = 'rd' | 'wr' | 'rdwr';
 /** Option levels: SOL_SOCKET, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP. */
 export type SockOptLevel = 'socket' | 'ip' | 'ipv6' | 'tcp' | 'udp';
 
+/**
+ * An IPv4 multicast membership request (`struct ip_mreq_source`, RFC 3678),
+ * the value of `IP_ADD_MEMBERSHIP`, `IP_DROP_MEMBERSHIP` (no `sourceaddr`)
+ * and `IP_ADD_SOURCE_MEMBERSHIP`, `IP_DROP_SOURCE_MEMBERSHIP`: dotted quads;
+ * no `interface` (or `0.0.0.0`) lets the route choose.
+ */
+export interface IpMreqArg {
+  multiaddr: string;
+  interface?: string;
+  sourceaddr?: string;
+}
+
+/**
+ * A `setsockopt` value: an integer or a boolean for most options, a dotted
+ * quad for `IP_MULTICAST_IF`, an {@link IpMreqArg} for the memberships.
+ */
+export type SockOptValue = number | boolean | string | IpMreqArg;
+
 /** Flags of send/recv (Linux values). */
 export const MsgFlag = {
   MSG_OOB: 0x1,
@@ -351,7 +369,7 @@ export interface SyscallArgs {
   recvfrom: { fd: number; buf: number; len: number; flags?: number };
   shutdown: { fd: number; how: ShutdownHow };
   close: { fd: number };
-  setsockopt: { fd: number; level: SockOptLevel; name: string; value: number | boolean };
+  setsockopt: { fd: number; level: SockOptLevel; name: string; value: SockOptValue };
   getsockopt: { fd: number; level: SockOptLevel; name: string };
   getsockname: { fd: number };
   getpeername: { fd: number };
@@ -387,7 +405,7 @@ export interface SyscallResults {
   shutdown: Empty;
   close: Empty;
   setsockopt: Empty;
-  getsockopt: { value: number | boolean };
+  getsockopt: { value: number | boolean | string };
   getsockname: { addr: SockAddr };
   getpeername: { addr: SockAddr };
   poll: { ready: number; fds: PollResultFd[] };
@@ -444,6 +462,16 @@ export const T = {
   or: (a: Check, b: Check): Check => (v) => (a(v) === undefined || b(v) === undefined ? undefined : `${a(v)} or ${b(v)}`),
   /** A socket address of either family. */
   sockaddr: ((v) => sockaddrProblem(v)) as Check,
+  /** An IPv4 multicast membership request {@link IpMreqArg}: dotted quads, `multiaddr` required. */
+  mreq: ((v) => {
+    const want = 'a membership { multiaddr, interface?, sourceaddr? } of dotted quads';
+    if (!isPlainObject(v)) return want;
+    for (const [k, x] of Object.entries(v)) {
+      if (!['multiaddr', 'interface', 'sourceaddr'].includes(k)) return want;
+      if (x !== undefined && !(typeof x === 'string' && isDottedQuad(x))) return want;
+    }
+    return typeof v.multiaddr === 'string' ? undefined : want;
+  }) as Check,
   /** A poll descriptor list (at most 1024 entries, like a sane RLIMIT_NOFILE). */
   pollfds: ((v) => {
     if (!Array.isArray(v) || v.length > 1024) return 'an array of at most 1024 {fd, events}';
@@ -540,7 +568,7 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   recvfrom: { args: { fd: T.fd, buf: T.handle, len: T.len, flags: opt(T.int) }, buffers: ['buf'], copy: 'out' },
   shutdown: plain({ fd: T.fd, how: T.oneOf('rd', 'wr', 'rdwr') }),
   close: plain({ fd: T.fd }),
-  setsockopt: plain({ fd: T.fd, level, name: T.name, value: T.or(T.int, T.bool) }),
+  setsockopt: plain({ fd: T.fd, level, name: T.name, value: T.or(T.or(T.int, T.bool), T.or(ipv4, T.mreq)) }),
   getsockopt: plain({ fd: T.fd, level, name: T.name }),
   getsockname: plain({ fd: T.fd }),
   getpeername: plain({ fd: T.fd }),

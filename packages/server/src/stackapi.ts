@@ -15,6 +15,7 @@ export {
   MSIZE,
   IPPROTO,
   IP_OPT,
+  IP_MCAST_OPT,
   MSG,
   POLL,
   SHUT,

@@ -8,8 +8,9 @@
  * @module
  */
 import { Errno, StackError } from '@rumpnet/stack';
-import type { ShutdownHow, SockAddr, SockOptLevel, SockType } from '../proto/index.js';
-import { AF_INET, AF_INET6, IPPROTO, IPV6_OPT, IP_OPT, Ip6Address, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, sockaddrIn6, type Sockaddr, type SockaddrIn6 } from '../stackapi.js';
+import type { ShutdownHow, SockAddr, SockOptLevel, SockOptValue, SockType } from '../proto/index.js';
+import type { InMreq } from '@rumpnet/stack';
+import { AF_INET, AF_INET6, IPPROTO, IPV6_OPT, IP_MCAST_OPT, IP_OPT, Ip6Address, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, sockaddrIn6, type Sockaddr, type SockaddrIn6 } from '../stackapi.js';
 
 /** Throws the errno as a {@link StackError}: the session turns it into an errno reply. */
 export function fail(errno: number, why?: string): never {
@@ -103,7 +104,11 @@ const TCP_OPTS: Readonly<Record<string, number>> = Object.fromEntries(
 );
 
 const SO_OPTS: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(SO).map(([k, v]) => [`SO_${k}`, v]));
-const IP_OPTS: Readonly<Record<string, number>> = { IP_TOS: IP_OPT.TOS, IP_TTL: IP_OPT.TTL };
+const IP_OPTS: Readonly<Record<string, number>> = {
+  IP_TOS: IP_OPT.TOS,
+  IP_TTL: IP_OPT.TTL,
+  ...Object.fromEntries(Object.entries(IP_MCAST_OPT).map(([k, v]) => [`IP_${k}`, v])),
+};
 const IPV6_OPTS: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(IPV6_OPT).map(([k, v]) => [`IPV6_${k}`, v]));
 
 /**
@@ -117,13 +122,35 @@ export function optName(level: SockOptLevel, name: string): number {
   return n;
 }
 
+/** A dotted quad of the wire as the stack's number; EINVAL when it is not one (the schema checked the form). */
+function quad(s: string | undefined): number {
+  if (s === undefined) return 0;
+  const a = inetAton(s);
+  if (a === null) fail(Errno.EINVAL, `bad address ${s}`);
+  return a;
+}
+
 /**
- * A wire option value for the stack. `SO_LINGER` is the one structured
+ * A wire option value for the stack. `SO_LINGER` is one structured
  * option: on the wire a number of seconds turns lingering on (`{onoff: 1,
  * l_linger: n}`), a negative number or `false` turns it off, `true` is on
- * with 0 seconds.
+ * with 0 seconds. The IPv4 multicast ones take addresses: `IP_MULTICAST_IF`
+ * a dotted quad, the memberships `{ multiaddr, interface?, sourceaddr? }`
+ * (`struct ip_mreq_source`); a form the option does not take is EINVAL.
  */
-export function optValueIn(name: string, v: number | boolean): number | boolean | { onoff: boolean; linger: number } {
+export function optValueIn(name: string, v: SockOptValue): number | boolean | { onoff: boolean; linger: number } | InMreq {
+  if (typeof v === 'string') {
+    if (name !== 'IP_MULTICAST_IF') fail(Errno.EINVAL, `${name} takes no address`);
+    return quad(v);
+  }
+  if (typeof v === 'object') {
+    if (!name.endsWith('MEMBERSHIP')) fail(Errno.EINVAL, `${name} takes no membership request`);
+    return {
+      multiaddr: quad(v.multiaddr),
+      interface: quad(v.interface),
+      ...(v.sourceaddr !== undefined ? { sourceaddr: quad(v.sourceaddr) } : {}),
+    };
+  }
   if (name === 'SO_LINGER') {
     if (v === false || (typeof v === 'number' && v < 0)) return { onoff: false, linger: 0 };
     return { onoff: true, linger: v === true ? 0 : v };
@@ -131,8 +158,12 @@ export function optValueIn(name: string, v: number | boolean): number | boolean 
   return v;
 }
 
-/** A stack option value for the wire: `SO_LINGER` as seconds or -1 when off; booleans stay booleans. */
-export function optValueOut(v: unknown): number | boolean {
+/**
+ * A stack option value for the wire: `SO_LINGER` as seconds or -1 when off;
+ * `IP_MULTICAST_IF` as a dotted quad; booleans stay booleans.
+ */
+export function optValueOut(v: unknown, name = ''): number | boolean | string {
+  if (name === 'IP_MULTICAST_IF' && typeof v === 'number') return inetNtoa(v >>> 0);
   if (typeof v === 'number' || typeof v === 'boolean') return v;
   if (typeof v === 'object' && v !== null && 'onoff' in v && 'linger' in v) {
     const l = v as { onoff: boolean; linger: number };

@@ -160,7 +160,7 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
       const t = proc(session).table;
       const r = t.getsockopt(a.fd, optLevel(a.level), optName(a.level, a.name));
       check(r.errno);
-      return { value: optValueOut(r.value) };
+      return { value: optValueOut(r.value, a.name) };
     },
 
     async getsockname(session, a) {

@@ -1,0 +1,169 @@
+/**
+ * The synchronous half of `node:dgram`'s option calls for {@link DgramSocket}
+ * (`setTTL`, `setMulticast*`, `addMembership`, the buffer sizes, the send
+ * queue). Node's calls are system calls answered at once; here every option
+ * is a message to the server, answered later. So the client checks here,
+ * synchronously and with Node's errors, everything it can know itself —
+ * argument types and ranges (libuv's: `setTTL` 1..255, `setMulticastTTL`
+ * 0..255), the socket being bound (`EBADF` before, as libuv has no
+ * descriptor yet), group and source syntax (`EINVAL`), the memberships it
+ * holds (`EADDRINUSE` joining twice, `EADDRNOTAVAIL` dropping one not held,
+ * mirrored here) — and the socket then sends the option in order with its
+ * other operations; what only the server can tell (`ENODEV`: no interface
+ * for the group; `EADDRNOTAVAIL`: an interface address not the stack's) is
+ * emitted as `'error'`.
+ *
+ * @module
+ */
+import { isIPv4 } from 'node:net';
+import { errnoValue, syscallError } from './errors.js';
+import { codedError, receivedType } from './shared.js';
+import type { IpMreqArg } from './syscalls.js';
+
+/** `ERR_INVALID_ARG_TYPE` for `name` not a `type`, worded as Node's validators. */
+export function invalidArgType(name: string, type: string, v: unknown): TypeError & { code: string } {
+  return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "${name}" argument must be of type ${type}. Received ${receivedType(v)}`);
+}
+
+/** A Node `ErrnoException`: `setTTL EINVAL`, with `code`, `errno` and `syscall`. */
+export function errnoError(code: string, syscall: string): Error {
+  return syscallError(errnoValue(code) ?? 22, syscall);
+}
+
+/**
+ * A TTL as libuv takes it (an int32: `1.5` is 1) within `lo..hi`, or the
+ * `EINVAL` Node throws. @throws ERR_INVALID_ARG_TYPE for a non-number.
+ */
+export function checkTtl(ttl: unknown, lo: number, syscall: string): number {
+  if (typeof ttl !== 'number') throw invalidArgType('ttl', 'number', ttl);
+  const v = ttl | 0;
+  if (v < lo || v > 255) throw errnoError('EINVAL', syscall);
+  return v;
+}
+
+/**
+ * A buffer size as `setRecvBufferSize`/`setSendBufferSize` take it (a
+ * positive integer below 2^32; 0 is taken).
+ * @throws ERR_SOCKET_BAD_BUFFER_SIZE as Node does.
+ */
+export function checkBufferSize(size: unknown): number {
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0 || size > 0xffffffff) {
+    throw codedError(TypeError, 'ERR_SOCKET_BAD_BUFFER_SIZE', 'Buffer size must be a positive integer');
+  }
+  return size;
+}
+
+/**
+ * A `createSocket` buffer-size option (`options.recvBufferSize`), checked as
+ * Node's `validateUint32`. @throws ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE.
+ */
+export function checkBufferOption(name: string, v: unknown): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number') {
+    throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "options.${name}" property must be of type number. Received ${receivedType(v)}`);
+  }
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "options.${name}" is out of range. It must be >= 0 && <= 4294967295. Received ${String(v)}`);
+  }
+}
+
+/** `ERR_SOCKET_BUFFER_SIZE` as Node throws it (a SystemError naming the libuv call). */
+export function bufferSizeError(code: string, which: 'recv' | 'send'): Error {
+  const syscall = `uv_${which}_buffer_size`;
+  const err = codedError(Error, 'ERR_SOCKET_BUFFER_SIZE', `Could not get or set buffer size: ${syscall} returned ${code}`) as Error & {
+    code: string;
+    info: { errno: number; code: string; syscall: string };
+    errno: number;
+    syscall: string;
+  };
+  err.name = 'SystemError';
+  const errno = -(errnoValue(code) ?? 9);
+  err.info = { errno, code, syscall };
+  err.errno = errno;
+  err.syscall = syscall;
+  return err;
+}
+
+/** Whether `a` is an IPv4 multicast group (224/4). */
+export function isGroup4(a: string): boolean {
+  if (!isIPv4(a)) return false;
+  const first = Number(a.slice(0, a.indexOf('.')));
+  return first >= 224 && first <= 239;
+}
+
+/**
+ * The memberships a socket holds, mirrored on the client so that joining
+ * twice and dropping what is not held fail synchronously with the errors
+ * the kernel gives (Linux `ip_mc_join_group`: EADDRINUSE; `ip_mc_leave_group`:
+ * EADDRNOTAVAIL). Keyed by group and interface address as given.
+ */
+export class Memberships {
+  /** group|interface → null (any source) or the sources included. */
+  readonly #held = new Map<string, Set<string> | null>();
+
+  /**
+   * Check and record a membership; @returns the request to send.
+   * @throws EINVAL (not a group, a bad interface or source), EADDRINUSE
+   *   (joined already, or source-specific beside any-source), EADDRNOTAVAIL
+   *   (the source included already), as Node's `addMembership` /
+   *   `addSourceSpecificMembership`.
+   */
+  add(syscall: string, group: string, iface: string | undefined, source?: string): IpMreqArg {
+    const req = request(syscall, group, iface, source);
+    const key = `${group}|${iface ?? ''}`;
+    const cur = this.#held.get(key);
+    if (source === undefined) {
+      if (cur !== undefined) throw errnoError('EADDRINUSE', syscall);
+      this.#held.set(key, null);
+    } else {
+      if (cur === null) throw errnoError('EINVAL', syscall);
+      if (cur?.has(source)) throw errnoError('EADDRNOTAVAIL', syscall);
+      if (cur === undefined) this.#held.set(key, new Set([source]));
+      else cur.add(source);
+    }
+    return req;
+  }
+
+  /**
+   * Check and forget a membership; @returns the request to send.
+   * @throws EINVAL (not a group), EADDRNOTAVAIL (not held), as Node's
+   *   `dropMembership` / `dropSourceSpecificMembership`.
+   */
+  drop(syscall: string, group: string, iface: string | undefined, source?: string): IpMreqArg {
+    const req = request(syscall, group, iface, source);
+    const key = `${group}|${iface ?? ''}`;
+    const cur = this.#held.get(key);
+    if (source === undefined) {
+      if (cur === undefined) throw errnoError('EADDRNOTAVAIL', syscall);
+      this.#held.delete(key);
+    } else {
+      if (!cur?.has(source)) throw errnoError('EADDRNOTAVAIL', syscall);
+      cur.delete(source);
+      if (cur.size === 0) this.#held.delete(key);
+    }
+    return req;
+  }
+
+  /** Forget a membership the server refused after all (the `'error'` reports it). */
+  undo(group: string, iface: string | undefined, source?: string): void {
+    const key = `${group}|${iface ?? ''}`;
+    const cur = this.#held.get(key);
+    if (source === undefined || cur === null || cur === undefined) this.#held.delete(key);
+    else {
+      cur.delete(source);
+      if (cur.size === 0) this.#held.delete(key);
+    }
+  }
+
+  /** Forget everything (the socket closed: the server gave every membership back). */
+  clear(): void {
+    this.#held.clear();
+  }
+}
+
+function request(syscall: string, group: string, iface: string | undefined, source: string | undefined): IpMreqArg {
+  if (!isGroup4(group)) throw errnoError('EINVAL', syscall);
+  if (iface !== undefined && !isIPv4(iface)) throw errnoError('EINVAL', syscall);
+  if (source !== undefined && (!isIPv4(source) || source === '0.0.0.0')) throw errnoError('EINVAL', syscall);
+  return { multiaddr: group, ...(iface !== undefined ? { interface: iface } : {}), ...(source !== undefined ? { sourceaddr: source } : {}) };
+}

@@ -1,0 +1,222 @@
+/**
+ * `node:dgram`'s option calls on a rump socket, end to end against the
+ * `rump-server` daemon (loopback only: groups live on lo0, where a member
+ * receives what is sent to its group): multicast membership and delivery,
+ * `IP_MULTICAST_LOOP`, source-specific membership, broadcast needing
+ * `setBroadcast`, buffer sizes, the send queue — and Node's synchronous
+ * errors, each as Node v20 on Linux throws it (checked natively, see
+ * docs/ARCHITECTURE.md).
+ */
+import { expect } from 'chai';
+import { once } from 'node:events';
+import { closeSharedConnections, createSocket, setDefaultRumpServer, type DgramSocket, type RemoteInfo } from '../src/index.js';
+import { startDaemon, type Daemon } from './fixtures/daemon.js';
+
+async function bound(s: DgramSocket, port = 0, address?: string): Promise<number> {
+  s.bind(port, address);
+  await once(s, 'listening');
+  return s.address().port;
+}
+
+async function closed(...socks: DgramSocket[]): Promise<void> {
+  await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
+}
+
+/** The next message on `s` within `ms`, or null. */
+function nextMessage(s: DgramSocket, ms: number): Promise<[Buffer, RemoteInfo] | null> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      s.off('message', on);
+      resolve(null);
+    }, ms);
+    const on = (m: Buffer, r: RemoteInfo): void => {
+      clearTimeout(t);
+      resolve([m, r]);
+    };
+    s.once('message', on);
+  });
+}
+
+const sendTo = (s: DgramSocket, msg: string, port: number, addr: string): Promise<Error | null> =>
+  new Promise((r) => s.send(msg, port, addr, (e) => r(e)));
+
+describe('dgram options end to end through the rump-server daemon (loopback)', function () {
+  this.timeout(30_000);
+  let daemon: Daemon;
+  before(async function () {
+    daemon = await startDaemon();
+    if (daemon.noUdp) {
+      console.log(`      skipped: ${daemon.noUdp}`);
+      this.skip();
+    }
+    setDefaultRumpServer(daemon.url);
+  });
+  after(async () => {
+    await closeSharedConnections();
+    setDefaultRumpServer(undefined);
+    await daemon?.stop();
+  });
+
+  it('throws what Node throws before bind, on bad arguments and after close', async () => {
+    const s = createSocket('udp4');
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return `${(e as Error).name} ${(e as { code?: string }).code} ${(e as Error).message}`;
+      }
+      return 'ok';
+    };
+    // Before bind libuv has no descriptor.
+    expect(code(() => s.setTTL(5))).to.equal('Error EBADF setTTL EBADF');
+    expect(code(() => s.setBroadcast(true))).to.equal('Error EBADF setBroadcast EBADF');
+    expect(code(() => s.setMulticastTTL(3))).to.equal('Error EBADF setMulticastTTL EBADF');
+    expect(code(() => s.setMulticastLoopback(true))).to.equal('Error EBADF setMulticastLoopback EBADF');
+    expect(code(() => s.getRecvBufferSize())).to.match(/^SystemError ERR_SOCKET_BUFFER_SIZE .*uv_recv_buffer_size returned EBADF/);
+    expect(s.getSendQueueSize()).to.equal(0);
+    expect(s.getSendQueueCount()).to.equal(0);
+    await bound(s);
+    expect(code(() => s.setTTL(0))).to.equal('Error EINVAL setTTL EINVAL');
+    expect(code(() => s.setTTL(256))).to.equal('Error EINVAL setTTL EINVAL');
+    expect(code(() => s.setTTL('x' as unknown as number))).to.equal(
+      `TypeError ERR_INVALID_ARG_TYPE The "ttl" argument must be of type number. Received type string ('x')`,
+    );
+    expect(s.setTTL(64)).to.equal(64);
+    expect(code(() => s.setMulticastTTL(256))).to.equal('Error EINVAL setMulticastTTL EINVAL');
+    expect(code(() => s.setMulticastTTL(-1))).to.equal('Error EINVAL setMulticastTTL EINVAL');
+    expect(s.setMulticastTTL(0)).to.equal(0);
+    expect(s.setMulticastLoopback(true)).to.equal(true);
+    expect(code(() => s.addMembership(undefined as unknown as string))).to.equal(
+      'TypeError ERR_MISSING_ARGS The "multicastAddress" argument must be specified',
+    );
+    expect(code(() => s.addMembership('1.2.3.4'))).to.equal('Error EINVAL addMembership EINVAL');
+    expect(code(() => s.addMembership('foo'))).to.equal('Error EINVAL addMembership EINVAL');
+    expect(code(() => s.addMembership('239.1.1.2', 'bad'))).to.equal('Error EINVAL addMembership EINVAL');
+    s.addMembership('239.1.1.1');
+    expect(code(() => s.addMembership('239.1.1.1'))).to.equal('Error EADDRINUSE addMembership EADDRINUSE');
+    expect(code(() => s.dropMembership('239.1.1.9'))).to.equal('Error EADDRNOTAVAIL dropMembership EADDRNOTAVAIL');
+    s.dropMembership('239.1.1.1');
+    expect(code(() => s.addSourceSpecificMembership(1 as unknown as string, '232.1.1.1'))).to.equal(
+      'TypeError ERR_INVALID_ARG_TYPE The "sourceAddress" argument must be of type string. Received type number (1)',
+    );
+    expect(code(() => s.addSourceSpecificMembership('10.1.1.2', '10.1.1.3'))).to.equal(
+      'Error EINVAL addSourceSpecificMembership EINVAL',
+    );
+    s.addSourceSpecificMembership('10.1.1.2', '232.1.1.1');
+    expect(code(() => s.addSourceSpecificMembership('10.1.1.2', '232.1.1.1'))).to.equal(
+      'Error EADDRNOTAVAIL addSourceSpecificMembership EADDRNOTAVAIL',
+    );
+    expect(code(() => s.addMembership('232.1.1.1'))).to.equal('Error EADDRINUSE addMembership EADDRINUSE');
+    expect(code(() => s.dropSourceSpecificMembership('10.1.1.5', '232.1.1.1'))).to.equal(
+      'Error EADDRNOTAVAIL dropSourceSpecificMembership EADDRNOTAVAIL',
+    );
+    s.dropSourceSpecificMembership('10.1.1.2', '232.1.1.1');
+    expect(code(() => s.setMulticastInterface('bad'))).to.equal('Error EINVAL setMulticastInterface EINVAL');
+    expect(code(() => s.setMulticastInterface(5 as unknown as string))).to.equal(
+      'TypeError ERR_INVALID_ARG_TYPE The "interfaceAddress" argument must be of type string. Received type number (5)',
+    );
+    s.setMulticastInterface('0.0.0.0');
+    expect(code(() => s.setRecvBufferSize(-1))).to.equal('TypeError ERR_SOCKET_BAD_BUFFER_SIZE Buffer size must be a positive integer');
+    expect(code(() => s.setRecvBufferSize(1.5))).to.equal('TypeError ERR_SOCKET_BAD_BUFFER_SIZE Buffer size must be a positive integer');
+    expect(code(() => createSocket({ type: 'udp4', recvBufferSize: -1 }))).to.equal(
+      'RangeError ERR_OUT_OF_RANGE The value of "options.recvBufferSize" is out of range. It must be >= 0 && <= 4294967295. Received -1',
+    );
+    // The server's refusal comes as 'error': no interface holds 10.9.9.9.
+    const err = once(s, 'error') as Promise<[Error & { code: string; syscall: string }]>;
+    s.setMulticastInterface('10.9.9.9');
+    const [e] = await err;
+    expect([e.code, e.syscall, e.message]).to.deep.equal(['EADDRNOTAVAIL', 'setMulticastInterface', 'setMulticastInterface EADDRNOTAVAIL']);
+    await closed(s);
+    expect(code(() => s.addMembership('239.1.1.1'))).to.equal('Error ERR_SOCKET_DGRAM_NOT_RUNNING Not running');
+  });
+
+  it('delivers a group to its members only, loops our own unless setMulticastLoopback(false), stops after dropMembership', async () => {
+    const GROUP = '239.7.7.7';
+    const r1 = createSocket({ type: 'udp4', reuseAddr: true });
+    const r2 = createSocket({ type: 'udp4', reuseAddr: true });
+    const port = await bound(r1);
+    await bound(r2, port); // reuseAddr: two sockets on one port, as on Linux (SO_REUSEPORT underneath)
+    r1.addMembership(GROUP);
+    const tx = createSocket('udp4');
+    await bound(tx);
+    tx.setMulticastTTL(2);
+    const got = nextMessage(r1, 5000);
+    const none = nextMessage(r2, 300);
+    expect(await sendTo(tx, 'to-the-group', port, GROUP)).to.equal(null);
+    const m = await got;
+    expect(String(m?.[0])).to.equal('to-the-group');
+    expect(m?.[1].port).to.equal(tx.address().port);
+    expect(await none).to.equal(null); // same port, never joined
+    // IP_MULTICAST_LOOP off on the sender: its datagrams stay off local members.
+    tx.setMulticastLoopback(false);
+    const off = nextMessage(r1, 300);
+    await sendTo(tx, 'not-looped', port, GROUP);
+    expect(await off).to.equal(null);
+    tx.setMulticastLoopback(true);
+    r1.dropMembership(GROUP);
+    const after = nextMessage(r1, 300);
+    await sendTo(tx, 'after-drop', port, GROUP);
+    expect(await after).to.equal(null);
+    await closed(r1, r2, tx);
+  });
+
+  it('source-specific membership admits only its sources', async () => {
+    const GROUP = '232.9.9.9';
+    const rx = createSocket('udp4');
+    const port = await bound(rx);
+    const tx = createSocket('udp4');
+    await bound(tx); // sends from 127.0.0.1, lo0's one address
+    rx.addSourceSpecificMembership('10.1.1.1', GROUP);
+    const none = nextMessage(rx, 300);
+    await sendTo(tx, 'not-admitted', port, GROUP);
+    expect(await none).to.equal(null);
+    rx.addSourceSpecificMembership('127.0.0.1', GROUP);
+    const got = nextMessage(rx, 5000);
+    await sendTo(tx, 'admitted', port, GROUP);
+    expect(String((await got)?.[0])).to.equal('admitted');
+    await closed(rx, tx);
+  });
+
+  it('broadcast: EACCES without setBroadcast, delivered with it', async () => {
+    const rx = createSocket('udp4');
+    const port = await bound(rx);
+    const tx = createSocket('udp4');
+    await bound(tx);
+    // lo0's subnet broadcast (255.255.255.255 has no route on a loopback-only stack: ENETUNREACH, as Linux's).
+    const e = await sendTo(tx, 'x', port, '127.255.255.255');
+    expect((e as { code?: string } | null)?.code).to.equal('EACCES');
+    expect(e?.message).to.equal(`send EACCES 127.255.255.255:${port}`);
+    tx.setBroadcast(true);
+    const got = nextMessage(rx, 5000);
+    expect(await sendTo(tx, 'bcast', port, '127.255.255.255')).to.equal(null);
+    expect(String((await got)?.[0])).to.equal('bcast');
+    await closed(rx, tx);
+  });
+
+  it('buffer sizes read back doubled as Linux reports them; createSocket options apply; the send queue drains', async () => {
+    const s = createSocket({ type: 'udp4', recvBufferSize: 20000, sendBufferSize: 30000 });
+    await bound(s);
+    expect(s.getRecvBufferSize()).to.equal(40000);
+    expect(s.getSendBufferSize()).to.equal(60000);
+    s.setRecvBufferSize(10000);
+    expect(s.getRecvBufferSize()).to.equal(20000);
+    s.setSendBufferSize(12000);
+    const rx = createSocket('udp4');
+    const port = await bound(rx);
+    const sent = new Promise<void>((r) => s.send('q', port, '127.0.0.1', () => r()));
+    expect(s.getSendQueueCount()).to.equal(1);
+    expect(s.getSendQueueSize()).to.equal(1);
+    await sent;
+    expect(s.getSendQueueCount()).to.equal(0);
+    expect(s.getSendQueueSize()).to.equal(0);
+    expect(s.getSendBufferSize()).to.equal(24000); // read back from the server after the set
+    // A size the stack refuses (past kern.sbmax) is an 'error' naming the libuv call, as Node's throw would.
+    const err = once(s, 'error') as Promise<[Error & { code: string }]>;
+    s.setRecvBufferSize(0x7fffffff);
+    const [e] = await err;
+    expect(e.code).to.equal('ERR_SOCKET_BUFFER_SIZE');
+    expect(e.message).to.match(/uv_recv_buffer_size returned ENOBUFS/);
+    expect(s.getRecvBufferSize()).to.equal(20000); // unchanged, read back
+    await closed(s, rx);
+  });
+});
