@@ -106,6 +106,9 @@ describe('npm run bench -- --smoke', function () {
       for (const r of (t.rows as J[]).slice(0, 3)) expect(r.netbsd !== null && r.defaults !== null, `${r.figure}: ${r.note}`).to.equal(true);
     }
     expect((t.configs as J[]).map((c) => c.config)).to.deep.equal(['NetBSD-equivalent', 'rumpnet defaults']);
+    // NetBSD's copy path: one COPYIN per 2048-byte cluster, 512 per MiB, whatever else changed.
+    const nb = (t.configs as J[])[0]!;
+    if (nb.copyinPerMiB !== null) expect(nb.copyinPerMiB).to.be.closeTo(512, 0.5);
     expect((t.configs as J[])[0]!.used).to.match(/--mclnum 1 /);
     const report = readFileSync(join(out, 'report.txt'), 'utf8');
     expect(report).to.include('The issue #12 table').and.include('hops per echo:').and.include('allocations per segment:').and.include('copy requests per MiB');

@@ -26,7 +26,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { intArg, secondsArg } from '../lib/cli.js';
-import { renderFigures } from './charts.js';
+import { issueTableSpec, renderFigures, renderSvg } from './charts.js';
 import { buildPlan, PAPER_DEFAULT, RUMPNET_DEFAULT, sweepFor, type Group, type Mode, type Plan } from './plan.js';
 import { ROOT, stopAll } from './procs.js';
 import { ratios, renderReport } from './report.js';
@@ -137,6 +137,8 @@ async function main(): Promise<void> {
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(outDir, 'report.txt'), `${report}\n`);
     const charts = await renderFigures(plan, cells);
+    const tableChart = issueTableSpec(table);
+    if (tableChart) charts.set('issue12.svg', await renderSvg(tableChart));
     for (const [name, svg] of charts) writeFileSync(join(outDir, name), svg);
     process.stdout.write(o.json ? `${JSON.stringify(results)}\n` : `${report}\n\nresults: ${outDir} (results.json, report.txt${charts.size ? `, ${[...charts.keys()].join(', ')}` : ''})\n`);
   } finally {

@@ -34,7 +34,8 @@ export function cellOf(cells: readonly Cell[], s: Series, size: number): Cell | 
 const fmt = (c: Cell | undefined): string => {
   if (c === undefined) return '';
   if (c.status !== 'ok') return 'skipped';
-  return c.runs.length > 1 ? `${c.median.toFixed(1)} (${c.min.toFixed(0)}–${c.max.toFixed(0)})` : c.median.toFixed(1);
+  const r = (v: number): string => v.toFixed(v < 10 ? 1 : 0); // "0.7 (0.6–4.2)", not "0.7 (1–4)"
+  return c.runs.length > 1 ? `${c.median.toFixed(1)} (${r(c.min)}–${r(c.max)})` : c.median.toFixed(1);
 };
 
 /** A plain-text table; columns listed in `left` (and the first) are left-aligned, the others right-aligned. */
