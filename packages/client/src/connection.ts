@@ -56,6 +56,11 @@ export interface ServerParams {
   readonly mclnum: number;
   /** COPYINs one send keeps outstanding (`--copy-window`; 1 is NetBSD's). Absent from servers before it. */
   readonly copyWindow?: number;
+  /**
+   * Most bytes a send may carry inline with its request (`--inline-max`);
+   * 0 or absent (servers before it): every send is COPYINed.
+   */
+  readonly inlineMax?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
   /** Per-client limits. */
@@ -92,6 +97,12 @@ export interface ClientCounters {
   socketWrites: number;
   /** Reads from the socket that returned data (`'data'` events): the wake-ups the server causes here. */
   socketReads: number;
+  /**
+   * Sends whose bytes went inline with the request (at most the server's
+   * `inlineMax`): each avoided at least one COPYIN round trip. And their bytes.
+   */
+  inlineSends: number;
+  inlineBytes: number;
 }
 
 /** Reconnect policy, like `rumpclient_setconnretry`. */
@@ -129,6 +140,11 @@ export interface CallOptions {
   readonly buffers?: Readonly<Record<string, Uint8Array>>;
   /** Name used in a Node-shaped error (default: the wire name). */
   readonly syscall?: string;
+  /**
+   * false: never send the bytes inline, always by COPYIN (default true:
+   * a send of at most the server's `inlineMax` bytes carries them).
+   */
+  readonly inline?: boolean;
 }
 
 interface Pending {
@@ -160,6 +176,8 @@ const emptyCounters = (): ClientCounters => ({
   framesReceived: 0,
   socketWrites: 0,
   socketReads: 0,
+  inlineSends: 0,
+  inlineBytes: 0,
 });
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -264,7 +282,14 @@ export class RumpConnection extends EventEmitter {
       resolve: () => undefined,
       reject: () => undefined,
     };
-    for (const [key, buf] of Object.entries(opts.buffers ?? {})) {
+    // A small send carries its bytes with the request: no handle, no COPYIN round trip.
+    const inline = this.inlineOf(schema, args, opts);
+    if (inline !== undefined) {
+      delete wireArgs.buf;
+      this.counters.inlineSends++;
+      this.counters.inlineBytes += inline.length;
+    }
+    for (const [key, buf] of Object.entries(inline !== undefined ? {} : (opts.buffers ?? {}))) {
       const h = this.allocHandle();
       this.handles.set(h, { buf, call });
       call.handles.push(h);
@@ -285,8 +310,23 @@ export class RumpConnection extends EventEmitter {
     });
     this.pending.set(reqno, call);
     this.counters.syscalls++;
-    this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs });
+    this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline !== undefined ? [inline] : []);
     return result;
+  }
+
+  /**
+   * The bytes to send inline with a send-type call, or undefined: only when
+   * the server announced `inlineMax`, the call copies in from one buffer
+   * `buf`, and its `len` bytes fit the threshold (and the buffer).
+   */
+  private inlineOf(schema: SyscallSchema | undefined, args: Record<string, unknown>, opts: CallOptions): Uint8Array | undefined {
+    const max = this.paramsValue?.inlineMax ?? 0;
+    if (max <= 0 || opts.inline === false || schema?.copy !== 'in') return undefined;
+    const buf = opts.buffers?.buf;
+    const len = args.len;
+    if (buf === undefined || Object.keys(opts.buffers!).length !== 1) return undefined;
+    if (typeof len !== 'number' || !Number.isInteger(len) || len <= 0 || len > max || len > buf.length) return undefined;
+    return buf.subarray(0, len);
   }
 
   /** Measures one protocol round trip (PING); resolves with milliseconds. */

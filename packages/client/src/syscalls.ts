@@ -218,6 +218,10 @@ export interface CtlSocket {
 export interface CtlParams {
   mclbytes: number;
   mclnum: number;
+  /** COPYINs one send keeps outstanding (absent from servers before the copy window). */
+  copyWindow?: number;
+  /** Bytes a send may carry inline (absent from servers before inline writes: 0). */
+  inlineMax?: number;
   rxMode: 'per-mbuf' | 'coalesced';
   nmbclusters: number;
 }
@@ -364,7 +368,7 @@ export interface SyscallArgs {
   accept: { fd: number; nonblock?: boolean };
   connect: { fd: number; addr: SockAddr };
   /** `send` is `sendto` without `addr`. `buf` is a handle; the bytes are copied in. */
-  sendto: { fd: number; buf: number; len: number; flags?: number; addr?: SockAddr };
+  sendto: { fd: number; buf?: number; len: number; flags?: number; addr?: SockAddr };
   /** `recv` is `recvfrom`. `buf` is a handle; the bytes are copied out before the response. */
   recvfrom: { fd: number; buf: number; len: number; flags?: number };
   shutdown: { fd: number; how: ShutdownHow };
@@ -564,7 +568,8 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   listen: plain({ fd: T.fd, backlog: T.int }),
   accept: plain({ fd: T.fd, nonblock: opt(T.bool) }),
   connect: plain({ fd: T.fd, addr: T.sockaddr }),
-  sendto: { args: { fd: T.fd, buf: T.handle, len: T.len, flags: opt(T.int), addr: opt(T.sockaddr) }, buffers: ['buf'], copy: 'in' },
+  // `buf` is absent when the bytes travel inline with the request (at most the server's inlineMax).
+  sendto: { args: { fd: T.fd, buf: opt(T.handle), len: T.len, flags: opt(T.int), addr: opt(T.sockaddr) }, buffers: ['buf'], copy: 'in' },
   recvfrom: { args: { fd: T.fd, buf: T.handle, len: T.len, flags: opt(T.int) }, buffers: ['buf'], copy: 'out' },
   shutdown: plain({ fd: T.fd, how: T.oneOf('rd', 'wr', 'rdwr') }),
   close: plain({ fd: T.fd }),

@@ -40,6 +40,12 @@ export interface ServerConfig {
    * space and the client's `--max-copyins`).
    */
   copyWindow: number;
+  /**
+   * Most bytes a send may carry inline with its request (`--inline-max`,
+   * 0..65536, 0 = off: every byte is COPYINed, as NetBSD's rump). Announced
+   * in the handshake.
+   */
+  inlineMax: number;
   nmbclusters: number;
   /** How receive data goes back to clients: one COPYOUT per mbuf (NetBSD) or coalesced. */
   rxMode: 'per-mbuf' | 'coalesced';
@@ -203,6 +209,7 @@ export function buildProgram(version: string): Command {
     .addOption(new Option('--mclbytes <n>', 'mbuf cluster size').choices(['2048', '4096']).default('2048'))
     .option('--mclnum <n>', 'clusters per copyin request (1 = NetBSD behaviour)', intIn('--mclnum', 1, 64), 16)
     .option('--copy-window <n>', 'COPYIN requests one send keeps outstanding (1 = NetBSD: one round trip at a time)', intIn('--copy-window', 1, 64), 4)
+    .option('--inline-max <bytes>', 'most bytes a send may carry with its request instead of a COPYIN round trip (0 = off, the NetBSD-equivalent)', intIn('--inline-max', 0, 65536), 2048)
     .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, NMBCLUSTERS_MAX), 16384)
     .addOption(new Option('--rx-mode <mode>', 'receive copyout: one per mbuf, or coalesced').choices(['per-mbuf', 'coalesced']).default('coalesced'))
     .option('--pcap <file>', 'write every frame of the tap/bus interface to a pcap file')
@@ -296,6 +303,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     mclbytes: Number(o.mclbytes) as 2048 | 4096,
     mclnum: o.mclnum,
     copyWindow: o.copyWindow,
+    inlineMax: o.inlineMax,
     nmbclusters: o.nmbclusters,
     rxMode: o.rxMode,
     pcap: o.pcap ?? null,

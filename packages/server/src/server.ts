@@ -117,7 +117,7 @@ export class RumpServer {
     this.log = opts.log ?? silentServerLogger();
     this.software = opts.software ?? 'rump-server/0.1.0';
     this.done = new Promise((r) => (this.resolveDone = r));
-    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, copyWindow: config.copyWindow, rxMode: config.rxMode };
+    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, copyWindow: config.copyWindow, inlineMax: config.inlineMax, rxMode: config.rxMode };
     // The whole kernel at once: Stack (pool, lo0, ARP, IPv4, ICMP), socket layer, UDP, TCP.
     this.net = createNetStack({
       mclbytes: config.mclbytes,
@@ -304,7 +304,7 @@ export class RumpServer {
     const procs = this.procs;
     const processOf = (s: ClientSession): ClientProcess | undefined => procs.get(s.id);
     return guardHandlers({
-      ...socketHandlers({ processOf, rxMode: this.params.rxMode, maxFiles: this.config.quota.maxFiles, openFiles: () => this.openFiles() }),
+      ...socketHandlers({ processOf, rxMode: this.params.rxMode, mclbytes: this.config.mclbytes, maxFiles: this.config.quota.maxFiles, openFiles: () => this.openFiles() }),
       ...usageHandlers({ processes: () => this.processes(), server: () => this.quotaInfo(), runner: this.runner }),
       ...ctlHandlers({
         stack: this.stack,

@@ -14,12 +14,13 @@ describe('rump-server configuration', () => {
     expect(c.mclbytes).to.equal(2048);
     expect(c.mclnum).to.equal(16);
     expect(c.copyWindow).to.equal(4);
+    expect(c.inlineMax).to.equal(2048);
     expect(c.socketMode).to.equal(0o600);
   });
 
-  it('--mclnum 1 --copy-window 1 is the NetBSD-equivalent copy path', () => {
-    const c = parse(['--mclnum', '1', '--copy-window', '1']);
-    expect([c.mclnum, c.copyWindow]).to.deep.equal([1, 1]);
+  it('--mclnum 1 --copy-window 1 --inline-max 0 is the NetBSD-equivalent copy path', () => {
+    const c = parse(['--mclnum', '1', '--copy-window', '1', '--inline-max', '0']);
+    expect([c.mclnum, c.copyWindow, c.inlineMax]).to.deep.equal([1, 1, 0]);
   });
 
   it('takes the socket from the argument, then RUMP_SERVER', () => {
@@ -48,6 +49,7 @@ describe('rump-server configuration', () => {
     [['--mclnum', 'x'], /--mclnum must be an integer/],
     [['--copy-window', '0'], /--copy-window must be between 1 and 64/],
     [['--copy-window', '65'], /--copy-window must be between 1 and 64/],
+    [['--inline-max', '65537'], /--inline-max must be between 0 and 65536/],
     [['--mtu', '100'], /--mtu must be between 576/],
     [['--tap', 't', '--addr', '10.0.0.1'], /--addr wants an IPv4 address with a prefix/],
     [['--addr', '10.0.0.1/24'], /--addr needs an interface/],

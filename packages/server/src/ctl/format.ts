@@ -101,7 +101,7 @@ export function formatMbufs(m: NonNullable<CtlNetstatResult['mbufs']>): string {
   const n = (k: string): number => p[k] ?? 0;
   const kib = (x: number): string => `${Math.round(x / 1024)}K`;
   return [
-    `MCLBYTES ${m.params.mclbytes}, MCLNUM ${m.params.mclnum} (clusters per copyin), receive ${m.params.rxMode}`,
+    `MCLBYTES ${m.params.mclbytes}, MCLNUM ${m.params.mclnum} (clusters per copyin), copy window ${m.params.copyWindow ?? 1}, inline ${m.params.inlineMax ?? 0} bytes, receive ${m.params.rxMode}`,
     `${n('clustersInUse')}/${n('clustersTotal')} mbuf clusters in use (current/max), ${n('clustersPeak')} peak, ${n('clustersFree')} free`,
     `${n('mbufsInUse')}/${n('mbufsLimit')} mbufs in use (current/max), ${n('mbufsPeak')} peak`,
     `${kib(n('clustersInUse') * n('mclbytes'))}/${kib(n('clustersTotal') * n('mclbytes'))} bytes allocated to network clusters (current/max)`,
@@ -191,17 +191,17 @@ export function formatPing(
 export function formatClients(server: CtlServerInfo, clients: readonly CtlClient[], hidden = 0): string {
   const head = [
     `${server.software} pid ${server.pid} on ${server.listen}, up ${Math.round(server.uptimeMs / 1000)}s`,
-    `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
+    `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  copy window ${server.copyWindow ?? 1}  inline ${server.inlineMax ?? 0}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
     ...(server.admin !== undefined ? [`admin: ${server.admin}  (${server.adminRefusals ?? 0} calls refused)`] : []),
   ];
   const rows = clients.map((c) => {
     const k = (x: string): string => String(c.counters[x] ?? 0);
-    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.uid === undefined || c.uid === null ? '-' : String(c.uid), c.admin ? 'yes' : 'no', c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyoutRequests'), k('copyoutBytes')];
+    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.uid === undefined || c.uid === null ? '-' : String(c.uid), c.admin ? 'yes' : 'no', c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyinsAvoided'), k('copyoutRequests'), k('copyoutBytes')];
   });
   const t = table(
-    ['SESSION', 'PID', 'UID', 'ADMIN', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'COPYOUT', 'COPYOUT-BYTES'],
+    ['SESSION', 'PID', 'UID', 'ADMIN', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'AVOIDED', 'COPYOUT', 'COPYOUT-BYTES'],
     rows,
-    [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12],
+    [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13],
   );
   const more = hidden > 0 ? [`(${hidden} other client${hidden === 1 ? '' : 's'} not shown: needs admin)`] : [];
   return [...head, '', t, ...more].join('\n');

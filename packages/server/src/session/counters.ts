@@ -16,6 +16,9 @@ export interface SessionCounters {
   copyinBytes: number;
   /** Most COPYIN requests outstanding at once so far (a high-water mark: 1 with `--copy-window 1`). */
   copyinPeak: number;
+  /** Copies served from bytes the client sent inline with its request: COPYIN requests (round trips) avoided, and their bytes. */
+  copyinsAvoided: number;
+  inlineBytes: number;
   /** COPYOUT requests sent, and their payload bytes. */
   copyoutRequests: number;
   copyoutBytes: number;
@@ -33,7 +36,7 @@ export interface SessionCounters {
   oversizeReplies: number;
   /** Times reading this client's requests stopped because its replies were backed up (backpressure). */
   backpressured: number;
-  /** Requests that carried a payload (requests carry none): skipped unbuffered, counted as protocol errors too. */
+  /** Requests that carried a payload they may not (none without inline, or more than inlineMax): skipped unbuffered, counted as protocol errors too. */
   payloadRequests: number;
   /** Frames received from the client (complete or malformed). */
   framesIn: number;

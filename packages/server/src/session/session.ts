@@ -42,6 +42,12 @@ export interface StackParams {
   readonly mclnum: number;
   /** COPYINs one send keeps outstanding (`--copy-window`; 1 = NetBSD). Absent: 1. */
   readonly copyWindow?: number;
+  /**
+   * Most bytes a client may carry inline with a send-type SYSCALL request
+   * instead of having them COPYINed (`--inline-max`); 0 or absent: off,
+   * requests carry no payload (NetBSD's rump).
+   */
+  readonly inlineMax?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
 }
@@ -74,6 +80,19 @@ export interface SyscallContext {
   copySource(handle: number): CopySource;
   /** The sink of a receive-type call's bytes (see {@link ClientSession.copySink}). */
   copySink(handle: number): CopySink;
+  /**
+   * The bytes the client carried inline with this request (at most the
+   * announced `inlineMax`), or undefined when it carried none. Borrowed
+   * for the call: copy them, do not keep them.
+   */
+  readonly inline?: Uint8Array;
+  /**
+   * A {@link CopySource} over {@link SyscallContext.inline} (address 0 is
+   * its first byte): each copy it serves is a COPYIN request avoided,
+   * counted as `copyinsAvoided`. EFAULT outside the bytes.
+   * @throws StackError EFAULT when the request carried none.
+   */
+  inlineSource(): CopySource;
 }
 
 /**
@@ -132,6 +151,8 @@ interface PendingCopyin {
 
 interface Queued {
   readonly meta: FrameMeta;
+  /** Inline bytes of a send-type request (counted in `bytes`: `meta.len` includes them). */
+  readonly payload: Uint8Array | undefined;
   readonly bytes: number;
 }
 
@@ -185,7 +206,7 @@ export class ClientSession {
   /** Counters of this client. */
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
-    copyinPeak: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
+    copyinPeak: 0, copyinsAvoided: 0, inlineBytes: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
     backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0,
   };
   /** Stack parameters this session reports. */
@@ -312,6 +333,34 @@ export class ClientSession {
    */
   copySource(handle: number): CopySource {
     return { copyin: (uaddr, dsts) => this.copyin(handle, uaddr, dsts) };
+  }
+
+  /**
+   * A {@link CopySource} over bytes a request carried inline: the copies the
+   * socket layer makes are served from memory, each a COPYIN request (and
+   * round trip) avoided, counted as `copyinsAvoided` and `inlineBytes`.
+   * @throws StackError EFAULT when there are no inline bytes.
+   */
+  inlineSource(bytes: Uint8Array | undefined): CopySource {
+    if (bytes === undefined) throw new StackError(Errno.EFAULT, 'no inline bytes');
+    return {
+      copyin: (uaddr, dsts) => {
+        const n = totalLength(dsts);
+        if (!Number.isInteger(uaddr) || uaddr < 0 || uaddr + n > bytes.length) throw new StackError(Errno.EFAULT, `inline copy ${uaddr}+${n} outside ${bytes.length} bytes`);
+        let p = uaddr;
+        for (const d of dsts) {
+          d.set(bytes.subarray(p, p + d.length));
+          p += d.length;
+        }
+        this.counters.copyinsAvoided++;
+        this.counters.inlineBytes += n;
+      },
+    };
+  }
+
+  /** Bytes a request may carry inline (`inlineMax` announced in the handshake; 0: none). */
+  get inlineMax(): number {
+    return this.params.inlineMax ?? 0;
   }
 
   /**
@@ -475,6 +524,9 @@ export class ClientSession {
    * frame holds no buffer.
    */
   private payloadSink(meta: FrameMeta): PayloadSink | undefined {
+    // Inline bytes of a SYSCALL request, within the announced threshold: gathered
+    // (at most inlineMax bytes); anything longer is skipped unbuffered and refused.
+    if (meta.cls === MsgClass.REQ && meta.type === MsgType.SYSCALL && this.peerInfo !== undefined && meta.payloadLen <= this.inlineMax) return undefined;
     if (meta.type !== MsgType.COPYIN || meta.cls !== MsgClass.RESP) return skip;
     const p = this.copyins.get(meta.reqno);
     if (!p) return skip; // counted in onFrame
@@ -487,19 +539,29 @@ export class ClientSession {
     };
   }
 
-  private onFrame(meta: FrameMeta, _payload: Uint8Array | undefined): void {
+  private onFrame(meta: FrameMeta, payload: Uint8Array | undefined): void {
     this.counters.framesIn++;
     if (this.closing !== undefined) return;
     if (meta.cls !== MsgClass.REQ) return this.onReply(meta);
     if (meta.payloadLen > 0) {
+      if (!this.peerInfo) {
+        this.counters.payloadRequests++;
+        return this.disconnect('handshake required first');
+      }
+      // A copy of at most inlineMax bytes: the reader's view may pin a whole socket chunk.
+      if (meta.type === MsgType.SYSCALL && payload !== undefined && meta.payloadLen <= this.inlineMax) return this.enqueue(meta, Uint8Array.from(payload));
       this.counters.payloadRequests++;
-      if (!this.peerInfo) return this.disconnect('handshake required first');
-      return this.protocolError(meta, 'requests carry no payload');
+      return this.protocolError(
+        meta,
+        this.inlineMax === 0 || meta.type !== MsgType.SYSCALL
+          ? 'requests carry no payload'
+          : `inline payload of ${meta.payloadLen} bytes exceeds the announced inlineMax ${this.inlineMax}`,
+      );
     }
     if (!this.peerInfo) return this.onHandshake(meta);
     switch (meta.type) {
       case MsgType.SYSCALL:
-        return this.enqueue(meta);
+        return this.enqueue(meta, undefined);
       case MsgType.PING:
         return this.send(MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
       case MsgType.HANDSHAKE:
@@ -595,18 +657,18 @@ export class ClientSession {
 
   // ----- syscalls -----
 
-  private enqueue(meta: FrameMeta): void {
-    if (this.running < this.limits.maxInFlight) return void this.dispatch(meta);
-    // Over the in-flight limit: queue, counting the bytes against the client's budget.
+  private enqueue(meta: FrameMeta, payload: Uint8Array | undefined): void {
+    if (this.running < this.limits.maxInFlight) return void this.dispatch(meta, payload);
+    // Over the in-flight limit: queue, counting the bytes (inline ones included) against the client's budget.
     const bytes = meta.len + REQUEST_MEMORY_OVERHEAD;
-    this.queue.push({ meta, bytes });
+    this.queue.push({ meta, payload, bytes });
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.limits.maxBufferedBytes) {
       this.disconnect(`flood: ${this.queue.length} requests (${this.queuedBytes} bytes) queued beyond ${this.limits.maxInFlight} in flight`);
     }
   }
 
-  private async dispatch(meta: FrameMeta): Promise<void> {
+  private async dispatch(meta: FrameMeta, payload: Uint8Array | undefined): Promise<void> {
     const h = meta.head;
     if (!isMap(h) || typeof h.name !== 'string') return this.protocolError(meta, 'SYSCALL head must be {name, args}');
     const name = h.name;
@@ -615,6 +677,10 @@ export class ClientSession {
     if (!schema) return this.protocolError(meta, `unknown syscall '${name.slice(0, 64)}'`);
     const why = checkArgs(schema, h.args);
     if (why !== undefined) return this.protocolError(meta, `${name}: ${why}`);
+    if (payload !== undefined && schema.copy !== 'in') {
+      this.counters.payloadRequests++;
+      return this.protocolError(meta, `${name}: only send-type calls carry inline bytes`);
+    }
     this.counters.syscalls++;
     if (!handler) return this.finishCall(meta, name, { errno: Errno.ENOSYS });
     this.running++;
@@ -625,6 +691,8 @@ export class ClientSession {
       signal: this.abort.signal,
       copySource: (handle) => session.copySource(handle),
       copySink: (handle) => session.copySink(handle),
+      ...(payload !== undefined ? { inline: payload } : {}),
+      inlineSource: () => session.inlineSource(payload),
     };
     let reply: Record<string, unknown>;
     try {
@@ -659,7 +727,7 @@ export class ClientSession {
     while (this.closing === undefined && this.running < this.limits.maxInFlight && this.queue.length > 0) {
       const q = this.queue.shift()!;
       this.queuedBytes -= q.bytes;
-      void this.dispatch(q.meta);
+      void this.dispatch(q.meta, q.payload);
     }
   }
 

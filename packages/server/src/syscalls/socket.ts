@@ -20,7 +20,7 @@
 import { EWOULDBLOCK, Errno, makeUio } from '@rumpnet/stack';
 import type { ClientSession, RxMode, SyscallContext, SyscallHandler } from '../session/index.js';
 import type { SyscallArgs, SyscallResults } from '../proto/index.js';
-import { SOCK_NONBLOCK } from '../stackapi.js';
+import { MSIZE, SOCK_NONBLOCK } from '../stackapi.js';
 import { abortable, type ClientProcess, type ProcessTable } from './process.js';
 import {
   sockDomain,
@@ -52,6 +52,13 @@ export interface SocketCallEnv extends ProcessTable {
   readonly maxFiles?: number;
   /** Descriptors open over all clients now (needed with `maxFiles`). */
   openFiles?(): number;
+  /** `MCLBYTES`, for charging inline bytes as the clusters a COPYIN would pin (default 2048). */
+  readonly mclbytes?: number;
+}
+
+/** Quota charge of `n` inline bytes: the clusters (and their mbufs) a COPYIN of them would pin. */
+function chargeOf(n: number, mclbytes: number): number {
+  return Math.max(1, Math.ceil(n / mclbytes)) * (mclbytes + MSIZE);
 }
 
 /**
@@ -119,13 +126,32 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
 
     async sendto(session, a, ctx: SyscallContext) {
       const p = proc(session);
+      const inline = ctx.inline;
+      // A buffer handle (COPYIN) or the bytes inline with the request, exactly `len` of them.
+      if (inline === undefined && a.buf === undefined) fail(Errno.EINVAL, 'sendto: no buffer handle and no inline bytes');
+      if (inline !== undefined && (a.buf !== undefined || inline.length !== a.len)) {
+        fail(Errno.EINVAL, `sendto: ${inline.length} inline bytes for len ${a.len}${a.buf !== undefined ? ' and a buffer handle' : ''}`);
+      }
       // The uio spans the client's whole buffer [0, len); the source turns
-      // each copy sosend makes into one COPYIN request.
+      // each copy sosend makes into one COPYIN request — or, inline, into a
+      // copy from the request's bytes (a request avoided).
       const uio = makeUio([{ base: 0, len: a.len }], 'write');
       const addr = a.addr === undefined || a.addr === null ? null : toSockaddr(a.addr);
-      const r = await p.table.sendto(a.fd, uio, ctx.copySource(a.buf), addr, a.flags ?? 0);
-      check(r.errno);
-      return { bytes: r.bytes };
+      // Inline bytes are held like clusters pinned by a COPYIN: charged to the
+      // client's quota while the call runs (ENOBUFS when it has no room).
+      const charge = inline === undefined ? 0 : chargeOf(inline.length, env.mclbytes ?? 2048);
+      if (charge > 0) {
+        if (p.account.used + charge > p.account.limit) fail(Errno.ENOBUFS, `inline send: quota of ${p.account.limit} bytes in use`);
+        p.account.used += charge;
+      }
+      try {
+        const source = inline === undefined ? ctx.copySource(a.buf!) : ctx.inlineSource();
+        const r = await p.table.sendto(a.fd, uio, source, addr, a.flags ?? 0);
+        check(r.errno);
+        return { bytes: r.bytes };
+      } finally {
+        p.account.used -= charge;
+      }
     },
 
     async recvfrom(session, a, ctx: SyscallContext) {

@@ -31,7 +31,7 @@ describe('rump-server daemon (a real process)', function () {
     const out = sp.stdout();
     expect(out).to.include(`listening on unix://${path}`);
     expect(out).to.include('lo0 127.0.0.1/8');
-    expect(out).to.include('MCLBYTES 2048, MCLNUM 16, nmbclusters 16384, receive coalesced');
+    expect(out).to.include('MCLBYTES 2048, MCLNUM 16, copy window 4, inline up to 2048 bytes, nmbclusters 16384, receive coalesced');
     expect(out).to.include(`RUMP_SERVER=unix://${path} node app.js`);
     expect(out).to.include(`RUMP_SERVER=unix://${path} node --import @rumpnet/client/hijack app.js`);
     expect(out).to.include('--tap tap0'); // how to add a tap
@@ -73,7 +73,10 @@ describe('rump-server daemon (a real process)', function () {
     expect(gone).to.have.length(2);
     const alice = gone.find((l) => (l.peer as { name: string }).name === 'alice')!;
     // At MCLNUM 1: one COPYIN per 2048-byte cluster (smaller datagrams in small mbufs: 1 or 2).
-    expect((alice.counters as { copyinBytes: number }).copyinBytes).to.equal(sizes.reduce((x, y) => x + y, 0));
+    // Datagrams of at most inlineMax (2048) bytes travel inline with the request: no COPYIN.
+    const k = alice.counters as { copyinBytes: number; inlineBytes: number };
+    expect(k.copyinBytes + k.inlineBytes).to.equal(sizes.reduce((x, y) => x + y, 0));
+    expect(k.inlineBytes).to.equal(sizes.filter((n) => n > 0 && n <= 2048).reduce((x, y) => x + y, 0));
     expect((alice.counters as { copyinRequests: number }).copyinRequests).to.be.at.least(sizes.reduce((n, s) => n + Math.floor(s / 2048), 0));
     const stopped = lines.find((l) => l.msg === 'rump server stopped')!;
     expect(stopped.poolAllFree).to.equal(true);

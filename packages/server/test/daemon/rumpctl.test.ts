@@ -131,7 +131,7 @@ describe('rumpctl', () => {
     await a.sys.sendto(s, Buffer.alloc(5000), inet('127.0.0.1', 6001)); // 3 clusters held in the receive buffer
     await waitFor(() => srv.stack.pool.stats().clustersInUse > 0, 'clusters in use');
     let r = await ctl('netstat', '-m');
-    expect(r.out).to.include('MCLBYTES 2048, MCLNUM 8 (clusters per copyin), receive coalesced');
+    expect(r.out).to.include('MCLBYTES 2048, MCLNUM 8 (clusters per copyin), copy window 4, inline 2048 bytes, receive coalesced');
     expect(r.out).to.match(/^3\/16384 mbuf clusters in use \(current\/max\)/m);
     expect(r.out).to.match(/1 extended clusters handed out/);
     expect(r.out).to.match(/^memory pressure: no \(from 14336 clusters in use down to 12288; entered 0 times\)$/m);
@@ -230,14 +230,14 @@ describe('rumpctl', () => {
     await a.sys.sendto(s, Buffer.alloc(20000), inet('127.0.0.1', 9)); // ceil(20000/2048) = 10 clusters, MCLNUM 8: 2 COPYINs
     const r = await ctl('clients');
     expect(r.out).to.match(/^rump-server\/0\.1\.0 pid \d+ on unix:\/\//);
-    expect(r.out).to.include('MCLBYTES 2048  MCLNUM 8  receive coalesced  nmbclusters 16384  sockets 1  fds 1');
+    expect(r.out).to.include('MCLBYTES 2048  MCLNUM 8  copy window 4  inline 2048  receive coalesced  nmbclusters 16384  sockets 1  fds 1');
     const row = r.out.split('\n').find((l) => l.includes(' writer '))!;
     const cols = row.trim().split(/\s+/);
-    // SESSION PID UID ADMIN NAME FDS INFLIGHT SYSCALLS ERRORS COPYIN COPYIN-BYTES COPYOUT COPYOUT-BYTES
+    // SESSION PID UID ADMIN NAME FDS INFLIGHT SYSCALLS ERRORS COPYIN COPYIN-BYTES AVOIDED COPYOUT COPYOUT-BYTES
     // (uid by SO_PEERCRED: ours, which is the server's, so admin)
     expect(cols[1]).to.equal(String(process.pid));
-    expect(cols.slice(2)).to.deep.equal([String(process.getuid!()), 'yes', 'writer', '1', '0', '2', '0', '2', '20000', '0', '0']);
-    expect(r.out).to.match(/yes\s+rumpctl\s+0\s+1\s+1\s+0\s+0\s+0\s+0\s+0\n?$/); // rumpctl itself, its call in flight
+    expect(cols.slice(2)).to.deep.equal([String(process.getuid!()), 'yes', 'writer', '1', '0', '2', '0', '2', '20000', '0', '0', '0']);
+    expect(r.out).to.match(/yes\s+rumpctl\s+0\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+0\n?$/); // rumpctl itself, its call in flight
     await a.close();
   });
 
