@@ -30,6 +30,15 @@
  * const u = createSocket('udp4', (msg, rinfo) => console.log(msg, rinfo));
  * ```
  *
+ * TLS and `fetch()` on the stack are Node's own, over rump sockets:
+ *
+ * @example
+ * ```ts
+ * import { connectTls, rumpDispatcher } from '@rumpnet/client';
+ * const res = await fetch('https://10.0.0.1/', { dispatcher: rumpDispatcher({ connect: { ca } }) });
+ * const s = connectTls({ host: '10.0.0.1', port: 443, ca }, () => s.end('ping'));
+ * ```
+ *
  * An unmodified program runs on the rump stack with
  * `RUMP_SERVER=unix:///tmp/rump.sock node --import @rumpnet/client/hijack app.js`.
  */
