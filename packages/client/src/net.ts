@@ -10,9 +10,10 @@
  * `ipv6Only`; `::1` and `fe80::1%tap0` are the rump stack's addresses.
  * Differences from `node:net` (the rump stack is TCP/UDP only): IPC paths
  * are refused on a rump `Socket` (a `Server` still listens on a path, on the
- * host); names are resolved by the host's resolver, one address tried
- * (IPv4 first when a name has both); `Socket.fd` is the rump server's
- * descriptor.
+ * host); names are resolved by the host's resolver (or the program's
+ * `lookup`) and, with `autoSelectFamily`, their addresses tried in Node's
+ * order one after another rather than raced; `Socket.fd` is the rump
+ * server's descriptor.
  */
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';

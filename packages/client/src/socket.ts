@@ -19,8 +19,9 @@ import { Duplex } from 'node:stream';
 import type { RumpConnection } from './connection.js';
 import { errnoValue, syscallError } from './errors.js';
 import { lingerFlush } from './linger.js';
+import { checkLocalOptions, checkLookupOptions, lookupTargets } from './lookup.js';
 import { RumpTcpHandle } from './tcp-handle.js';
-import { checkFunction, checkNumber, invalidArgValue, timerDuration } from './validate.js';
+import { checkFunction, checkNumber, invalidArgType, invalidArgValue, timerDuration } from './validate.js';
 import type { SockAddr } from './syscalls.js';
 import {
   checkPort,
@@ -34,8 +35,8 @@ import {
   domainOf,
   familyName,
   parseIp,
-  resolveHost,
   sockaddrFor,
+  type HostAddress,
   type LookupFunction,
   type RumpOptions,
 } from './shared.js';
@@ -83,8 +84,18 @@ export interface TcpConnectOptions extends SocketOptions {
   readonly localPort?: number;
   /** Address family a name is resolved in: 0 (either, the default), 4 or 6; `'IPv4'`/`'IPv6'` too, as in `net`. */
   readonly family?: number;
-  /** Custom name lookup (`dns.lookup` shape). */
+  /**
+   * Custom name lookup (`dns.lookup` shape), called as net calls it:
+   * `(host, { family, hints[, all] }, cb)`, `all` when the family is open
+   * and `autoSelectFamily` is on.
+   */
   readonly lookup?: LookupFunction;
+  /** `getaddrinfo` hints for the lookup (`dns.ADDRCONFIG`, ...). */
+  readonly hints?: number;
+  /** Try every address of a name, alternating families (default `net.getDefaultAutoSelectFamily()`); one at a time here. */
+  readonly autoSelectFamily?: boolean;
+  /** Accepted and checked as in `net` (an integer ≥ 1); attempts here run one after another. */
+  readonly autoSelectFamilyAttemptTimeout?: number;
   /** Idle timeout in ms, as {@link Socket.setTimeout}. */
   readonly timeout?: number;
   /** An IPC path: refused here (the hijack hands such calls to the real `net`). */
@@ -216,6 +227,8 @@ export function normalizeConnectArgs(args: unknown[]): [TcpConnectOptions, (() =
  * callback; chunks emitted as `data` belong to the consumer.
  */
 export class Socket extends Duplex {
+  /** The `address:port` tried, in order, when a name had several addresses (as in `net`). */
+  autoSelectFamilyAttemptedAddresses: string[] | undefined = undefined;
   /** True from `connect()` until connected or failed (as in `net`). */
   connecting = false;
   /** Bytes received. */
@@ -329,15 +342,18 @@ export class Socket extends Duplex {
       this.#resetting = false;
       (this as unknown as { _undestroy(): void })._undestroy();
     }
+    // net: a path that is given must be a string (validateString), before anything else.
+    if (opts.path != null && typeof opts.path !== 'string') throw invalidArgType('options.path', ['string'], opts.path);
     if (typeof opts.path === 'string' && opts.path !== '') {
       const err = codedError(Error, 'ERR_RUMP_IPC', `rumpnet sockets are TCP/IP only: cannot connect to IPC path ${opts.path}`);
       process.nextTick(() => this.destroy(err));
       return this;
     }
-    // Node's lookupAndConnect: no port at all, then the port's type, then its range.
-    if (opts.port === undefined || opts.port === null) {
+    // Node's connect(): no port at all; then lookupAndConnect: the local end, the port's type, its range.
+    if (opts.port === undefined) {
       throw codedError(TypeError, 'ERR_MISSING_ARGS', 'The "options" or "port" or "path" argument must be specified');
     }
+    checkLocalOptions(opts);
     if (typeof opts.port !== 'number' && typeof opts.port !== 'string') {
       throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "options.port" property must be one of type number or string. Received ${receivedType(opts.port)}`);
     }
@@ -349,6 +365,7 @@ export class Socket extends Duplex {
     if (family !== 0 && family !== 4 && family !== 6 && (typeof opts.host !== 'string' || parseIp(opts.host) === undefined)) {
       throw codedError(TypeError, 'ERR_INVALID_ARG_VALUE', `The property 'options.family' must be one of: 0, 4, 6. Received ${String(given)}`);
     }
+    const autoSelectFamily = checkLookupOptions(opts);
     if (cb) this.once('connect', cb);
     if (opts.timeout) this.setTimeout(opts.timeout);
     if (opts.noDelay) this.#noDelay = true;
@@ -363,34 +380,72 @@ export class Socket extends Duplex {
     if (this.#handle === null || this.#handle.closed) this.#handle = new RumpTcpHandle();
     this.connecting = true;
     // A connect is a request: it keeps the process alive even on an unref'd socket (uv_connect).
-    this.#connectP = this.#life.req(this.#doConnect(port, opts, family === 4 || family === 6 ? family : 0));
+    this.#connectP = this.#life.req(this.#doConnect(port, opts, family === 4 || family === 6 ? family : 0, autoSelectFamily));
     return this;
   }
 
-  async #doConnect(port: number, opts: TcpConnectOptions, family: 0 | 4 | 6): Promise<void> {
-    const host = opts.host ?? 'localhost';
+  async #doConnect(port: number, opts: TcpConnectOptions, family: 0 | 4 | 6, autoSelectFamily: boolean): Promise<void> {
     try {
       const conn = await connectionFor(this.#rump);
       if (this.destroyed) return;
       this.#conn = conn;
       this.#life.attach(conn);
-      const r = await resolveHost(host, 'connect', port, opts.lookup, family);
+      const targets = await lookupTargets(this, opts, family, autoSelectFamily);
+      // As net: destroyed while the name was looked up.
+      if (this.destroyed || !this.connecting) return;
       // A listen() that returned before this connect is in place natively: wait for ours.
       const listens = listensSettled();
       if (listens !== undefined) await listens;
-      if (r.lookedUp) this.emit('lookup', null, r.address, r.family, host);
-      const remote = await sockaddrFor(conn, r, port, 'connect');
-      // As libuv: the socket's domain is the peer's family (an IPv4 peer gets an AF_INET socket).
-      // libuv makes the socket inside uv_tcp_connect, so a failure is the connect's (`connect EAFNOSUPPORT ::1:80`).
-      const fd = await conn.sys.socket('stream', { domain: domainOf(r.family) }).catch((e: unknown) => {
-        throw relabel(e, 'connect', host, port);
-      });
-      if (this.destroyed) {
-        conn.sys.close(fd).catch(ignore);
-        return;
+      // net's internalConnectMultiple, one attempt at a time: the next address when one fails.
+      const errors: Error[] = [];
+      if (targets.length > 1) this.autoSelectFamilyAttemptedAddresses = [];
+      for (const [i, r] of targets.entries()) {
+        if (targets.length > 1) this.autoSelectFamilyAttemptedAddresses!.push(`${r.address}:${port}`);
+        try {
+          if (!(await this.#attempt(conn, r, port, opts, i === targets.length - 1))) return;
+          break;
+        } catch (err) {
+          if (this.destroyed) return;
+          errors.push(err as Error);
+          if (errors.length < targets.length) continue;
+          if (errors.length === 1) throw err;
+          // All failed: net's NodeAggregateError, whose code is the first attempt's.
+          throw Object.assign(new AggregateError(errors), { code: (errors[0] as { code?: unknown }).code });
+        }
       }
-      this.#fd = fd;
-      this.#handle?.attach(conn, fd);
+      this.connecting = false;
+      this.#touch();
+    } catch (err) {
+      this.connecting = false;
+      if (!this.destroyed) this.destroy(err as Error);
+      return;
+    }
+    // Outside the try: a 'connect' listener that throws is the program's uncaught
+    // exception (as from net's afterConnect), not this socket's error.
+    process.nextTick(() => this.#connected());
+  }
+
+  /**
+   * One connection attempt to `r`: socket, bind (localAddress/localPort),
+   * the options, connect. Resolves false when the socket was destroyed
+   * meanwhile; a failure rejects, closing this attempt's descriptor unless
+   * it is the `last` (then the destroy closes it, and `'close'` follows
+   * close(2), as a native socket's follows its handle's close).
+   */
+  async #attempt(conn: RumpConnection, r: HostAddress, port: number, opts: TcpConnectOptions, last: boolean): Promise<boolean> {
+    const remote = await sockaddrFor(conn, r, port, 'connect');
+    // As libuv: the socket's domain is the peer's family (an IPv4 peer gets an AF_INET socket).
+    // libuv makes the socket inside uv_tcp_connect, so a failure is the connect's (`connect EAFNOSUPPORT ::1:80`).
+    const fd = await conn.sys.socket('stream', { domain: domainOf(r.family) }).catch((e: unknown) => {
+      throw relabel(e, 'connect', r.address, port);
+    });
+    if (this.destroyed) {
+      conn.sys.close(fd).catch(ignore);
+      return false;
+    }
+    this.#fd = fd;
+    this.#handle?.attach(conn, fd);
+    try {
       if (opts.localAddress !== undefined || opts.localPort !== undefined) {
         const la = opts.localAddress ?? (r.family === 6 ? '::' : '0.0.0.0');
         const lport = checkPort(opts.localPort ?? 0);
@@ -408,20 +463,18 @@ export class Socket extends Duplex {
       await conn.sys.connect(fd, remote).catch((e: unknown) => {
         throw relabel(e, 'connect', r.zone ? `${r.address}%${r.zone}` : r.address, port);
       });
-      if (this.destroyed) return;
+      if (this.destroyed) return false;
       this.#remote = remote;
       this.#local = await conn.sys.getsockname(fd).catch(() => undefined);
-      if (this.destroyed) return;
-      this.connecting = false;
-      this.#touch();
+      return !this.destroyed;
     } catch (err) {
-      this.connecting = false;
-      if (!this.destroyed) this.destroy(err as Error);
-      return;
+      // This attempt's descriptor (unless destroy() took it already), before the next attempt.
+      if (!last && this.#fd === fd) {
+        this.#fd = undefined;
+        conn.sys.close(fd).catch(ignore);
+      }
+      throw err;
     }
-    // Outside the try: a 'connect' listener that throws is the program's uncaught
-    // exception (as from net's afterConnect), not this socket's error.
-    process.nextTick(() => this.#connected());
   }
 
   /** net's afterConnect, once the connection is up: the events, then the first read. */
