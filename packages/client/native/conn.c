@@ -289,15 +289,17 @@ int rn_pk_sockaddr(struct rn_req *r, const struct sockaddr *sa, socklen_t len) {
     pk_raw_str(&r->pk, "port"); msgpack_pack_int64(&r->pk, ntohs(s->sin_port));
     return 0;
   }
-  if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+  /* 24 bytes (RFC 2133's sockaddr_in6, no sin6_scope_id) is enough, as Linux's inet6 calls take it */
+  if (sa->sa_family == AF_INET6 && len >= 24) {
     const struct sockaddr_in6 *s = (const void *)sa;
+    uint32_t scope = len >= (socklen_t)sizeof(struct sockaddr_in6) ? s->sin6_scope_id : 0;
     inet_ntop(AF_INET6, &s->sin6_addr, text, sizeof text);
     msgpack_pack_map(&r->pk, 5);
     pk_raw_str(&r->pk, "family"); pk_raw_str(&r->pk, "inet6");
     pk_raw_str(&r->pk, "address"); pk_raw_str(&r->pk, text);
     pk_raw_str(&r->pk, "port"); msgpack_pack_int64(&r->pk, ntohs(s->sin6_port));
     pk_raw_str(&r->pk, "flowinfo"); msgpack_pack_int64(&r->pk, ntohl(s->sin6_flowinfo));
-    pk_raw_str(&r->pk, "scopeId"); msgpack_pack_int64(&r->pk, s->sin6_scope_id);
+    pk_raw_str(&r->pk, "scopeId"); msgpack_pack_int64(&r->pk, scope);
     return 0;
   }
   if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return -EAFNOSUPPORT;

@@ -48,8 +48,16 @@ static struct rn_sock *tab[RN_TABSZ];
 static unsigned char cloexec[RN_TABSZ];
 static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
 static int base = -1, placeholder = -1;
-/* which sockets go to the stack: RUMPHIJACK */
-static int want_inet_stream = 1, want_inet_dgram = 1, want_inet6_stream, want_inet6_dgram;
+/*
+ * Which sockets go to the stack: RUMPHIJACK, a comma list of family[:type]
+ * (inet, inet6, none; stream|tcp, dgram|udp). Default "inet,inet6": the
+ * stack is dual-stack, so an AF_INET6 socket is the stack's too -- its
+ * addresses travel as sockaddr_in6 <-> {family: 'inet6', ...}, IPV6_V6ONLY
+ * goes through as the stack's option (an unbound AF_INET6 socket takes
+ * IPv4 peers as ::ffff:a.b.c.d, as Linux's bindv6only 0). "inet" alone
+ * leaves AF_INET6 on the host's stack.
+ */
+static int want_inet_stream = 1, want_inet_dgram = 1, want_inet6_stream = 1, want_inet6_dgram = 1;
 
 static void config(void) {
   const char *h = getenv("RUMPHIJACK");

@@ -1,6 +1,6 @@
 /*
  * rumpnet-hijack: shared declarations of the LD_PRELOAD library that runs an
- * unmodified program's AF_INET sockets on a rump server (NetBSD's
+ * unmodified program's AF_INET and AF_INET6 sockets on a rump server (NetBSD's
  * librumphijack + librumpclient, in one small library).
  *
  *   conn.c    the protocol (docs/PROTOCOL.md): one connection per process,

@@ -16,12 +16,12 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { startDaemon, type Daemon } from './fixtures/daemon.js';
-import { POLLMIX, RUMPRUN, nativeSkipReason, waitListening } from './fixtures/native.js';
+import { INET6, POLLMIX, RUMPRUN, VANISH, nativeSkipReason, waitListening } from './fixtures/native.js';
 import { watch, type Proc } from './tap/rig.js';
 
-/** Runs `rumprun-native -s url -- ...argv` with stdin a pipe. */
-function native(url: string, argv: string[]): Proc & { stdin: NodeJS.WritableStream } {
-  const proc = spawn(RUMPRUN, ['-s', url, '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Runs `rumprun-native -s url -- ...argv` with stdin a pipe (and `env` added to the environment). */
+function native(url: string, argv: string[], env: NodeJS.ProcessEnv = {}): Proc & { stdin: NodeJS.WritableStream } {
+  const proc = spawn(RUMPRUN, ['-s', url, '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   proc.stdin.on('error', () => undefined);
   return { ...watch(proc), stdin: proc.stdin };
 }
@@ -82,6 +82,20 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
     expect(fd).to.be.greaterThan(100);
   });
 
+  it('AF_INET6 sockets go to the stack by default: sockaddr_in6 both ways, IPV6_V6ONLY through, a dual listener takes IPv4 as ::ffff:127.0.0.1; RUMPHIJACK=inet leaves them to the host', async () => {
+    const p = native(d.url, [INET6]);
+    const code = await exitOf(p, 20_000, 'inet6');
+    const lines = p.stdout().trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('FAIL')), p.stderr()).to.deep.equal([]);
+    expect(code, p.stdout() + p.stderr()).to.equal(0);
+    for (const c of ['v6only-listener', 'connect6', 'data6', 'getpeername6', 'v6only-refuses-v4', 'dual-listener', 'dual-takes-v4', 'data-mapped', 'udp6', 'short-sockaddr6']) {
+      expect(lines, c).to.include(`ok ${c}`);
+    }
+    const host = native(d.url, [INET6, '--host'], { RUMPHIJACK: 'inet' });
+    expect(await exitOf(host, 10_000, 'inet6 --host'), host.stdout() + host.stderr()).to.equal(0);
+    expect(host.stdout()).to.include('ok host-socket');
+  });
+
   it('nc -l on the stack and nc connecting to it, both rump clients, data both ways', async () => {
     const P = port();
     const listener = native(d.url, ['nc', '-N', '-l', '127.0.0.1', String(P)]);
@@ -106,6 +120,23 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
       const code = await exitOf(listener, 10_000, 'nc -l after the server went away');
       expect(code).to.not.equal(0);
       expect(listener.stderr()).to.match(/lost the rump server/);
+    } finally {
+      await d2.stop();
+    }
+  });
+
+  it('the server killed under three blocked calls (recv, accept, a mixed poll): ECONNRESET/EBADF-class errors and POLLHUP, no hang, no crash; later calls fail the same way', async () => {
+    const d2 = await startDaemon(['--log-level', 'warn']);
+    try {
+      const p = native(d2.url, [VANISH]);
+      await p.line((l) => l === 'blocked', 'the threads blocked in the server', 15_000);
+      d2.kill('SIGKILL');
+      const code = await exitOf(p, 15_000, 'vanish after the server was killed');
+      const lines = p.stdout().trim().split('\n');
+      expect(lines.filter((l) => l.startsWith('FAIL')), p.stderr()).to.deep.equal([]);
+      expect(code, p.stdout() + p.stderr()).to.equal(0); // a signal (a crash) would be its name here
+      for (const c of ['recv', 'accept', 'poll', 'send-after', 'getsockopt-after', 'close-after', 'socket-after']) expect(lines, c).to.include(`ok ${c}`);
+      expect(p.stderr()).to.match(/lost the rump server/);
     } finally {
       await d2.stop();
     }
