@@ -6,7 +6,10 @@
  * - `nc` as a client of a Linux `nc -l`, and as a listener a Linux `nc`
  *   connects to, data both ways;
  * - `iperf3 -c` against a Linux `iperf3 -s`, and `iperf3 -s` for a Linux
- *   `iperf3 -c`, the result read from `--json`.
+ *   `iperf3 -c`, the result read from `--json`;
+ * - over IPv6 (AF_INET6 sockets go to the stack by default): `curl -6`
+ *   downloads from a Linux HTTP server on a ULA address, and `nc -6 -l` on
+ *   the stack takes a Linux `nc -6`.
  *
  * The hijacked programs run in a SECOND namespace that has nothing but a
  * loopback that is down: if the hijack failed to take a socket, the program
@@ -23,6 +26,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns, canUseNetns } from '@rumpnet/tap-bridge';
+import { RumpConnection } from '../../src/index.js';
+import type { CtlInterface } from '../../src/syscalls.js';
 import { RUMPRUN, nativeSkipReason, waitListening } from '../fixtures/native.js';
 import { TapRig, netnsList, patternBytes, sha256, watch, type Proc } from './rig.js';
 
@@ -35,6 +40,8 @@ describe('native programs on the stack through a tap to Linux (rumprun-native)',
   let cns: Netns | undefined;
   let dir = '';
   let nextPort = 7000 + Math.floor(Math.random() * 1000);
+  let linux6 = '';
+  let rump6 = '';
 
   before(async function () {
     const can = canUseNetns();
@@ -43,10 +50,28 @@ describe('native programs on the stack through a tap to Linux (rumprun-native)',
       console.log(`      skipped: ${why}`);
       return this.skip();
     }
-    rig = await TapRig.start('nat', 'rnat0');
+    rig = await TapRig.start('nat', 'rnat0', [], { ipv6: true });
     cns = await Netns.create({ prefix: 'natc' });
     await cns.ip('link', 'set', 'lo', 'down');
     dir = mkdtempSync(join(tmpdir(), 'rumpnet-native-'));
+    // IPv6: a ULA /64 on both sides (Linux's without DAD: the namespace is ours), bounded wait for our DAD
+    const sub = (Math.floor(Math.random() * 0xfffe) + 1).toString(16);
+    linux6 = `fd00:${sub}::1`;
+    rump6 = `fd00:${sub}::2`;
+    await rig.ns.ip('-6', 'addr', 'add', `${linux6}/64`, 'dev', 'rnat0', 'nodad');
+    const c = await RumpConnection.connect(rig.url, { name: 'native-v6-setup' });
+    try {
+      const eth = async (): Promise<CtlInterface> => (await c.call<{ interfaces: CtlInterface[] }>('ctl.ifconfig', {})).interfaces.find((i) => i.kind === 'ethernet')!;
+      await c.call('ctl.ifconfig', { ifname: (await eth()).name, op: 'add', addr: `${rump6}/64` });
+      for (let i = 0; ; i++) {
+        const six = (await eth()).addrs6 ?? [];
+        if (six.some((a) => a.address === rump6 && a.state === 'preferred')) break;
+        if (i >= 200) throw new Error(`${rump6} not usable: ${JSON.stringify(six)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await c.close();
+    }
   });
   afterEach(async () => {
     if (rig === undefined || rig.server.proc.exitCode !== null) return;
@@ -104,6 +129,35 @@ describe('native programs on the stack through a tap to Linux (rumprun-native)',
     } finally {
       server.proc.kill();
     }
+  });
+
+  it('curl -6 downloads 1 MiB from a Linux HTTP server over IPv6, sha256 intact; Linux sees the stack as the peer', async () => {
+    const port = nextPort++;
+    const server = rig!.node(LINUX_HTTP, [port, MiB, 16, '::']);
+    try {
+      await server.line((l) => l.includes('"listening"'), 'the Linux HTTP server');
+      const file = join(dir, 'curl6.out');
+      const curl = native(['curl', '-6', '-sS', '--max-time', '30', '-o', file, `http://[${linux6}]:${port}/big`]);
+      expect(await exitWithin(curl, 40_000, 'curl -6'), curl.stderr()).to.equal(0);
+      expect(sha256(readFileSync(file))).to.equal(sha256(patternBytes(MiB, 16)));
+      const req = JSON.parse(await server.line((l) => l.includes('"request"'), 'the request line')) as { remote: string };
+      expect(req.remote).to.equal(rump6);
+    } finally {
+      server.proc.kill();
+    }
+  });
+
+  it('nc -6 -l on the stack ([::]), a Linux nc -6 connecting to its IPv6 address, data both ways', async () => {
+    const port = String(nextPort++);
+    const l = native(['nc', '-6', '-N', '-l', '::', port]);
+    l.stdin.end('from-rump6\n');
+    await waitListening(rig!.url, Number(port));
+    const c = linux('nc', ['-6', '-N', rump6, port]);
+    await c.line((x) => x === 'from-rump6', 'the rump line at Linux');
+    c.stdin.end('from-linux6\n');
+    await l.line((x) => x === 'from-linux6', 'the Linux line at the rump listener');
+    expect(await exitWithin(c, 10_000, 'Linux nc -6')).to.equal(0);
+    expect(await exitWithin(l, 10_000, 'rump nc -6 -l')).to.equal(0);
   });
 
   it('nc as a client of a Linux nc -l, data both ways', async () => {
