@@ -26,7 +26,17 @@ function native(url: string, argv: string[], env: NodeJS.ProcessEnv = {}): Proc 
   return { ...watch(proc), stdin: proc.stdin };
 }
 
-/** Waits (bounded) for `p` to exit; kills it and fails when it does not. */
+/**
+ * Resolves once the child's stdout and stderr have ended: Node may emit
+ * 'exit' before the last of a child's output has been read (child_process
+ * docs, event 'exit'), so output read at 'exit' can lack its last lines.
+ */
+function outputEnded(p: Proc): Promise<void> {
+  const ends = [p.proc.stdout, p.proc.stderr].map((s) => (s === null || s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))));
+  return Promise.all(ends).then(() => undefined);
+}
+
+/** Waits (bounded) for `p` to exit and its output to end; kills it and fails when it does not. */
 async function exitOf(p: Proc, ms: number, what: string): Promise<number | string> {
   let t: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -36,7 +46,7 @@ async function exitOf(p: Proc, ms: number, what: string): Promise<number | strin
     }, ms);
   });
   try {
-    return await Promise.race([p.exited, timeout]);
+    return await Promise.race([Promise.all([p.exited, outputEnded(p)]).then(([code]) => code), timeout]);
   } finally {
     clearTimeout(t);
   }
