@@ -13,6 +13,7 @@
  *   npm run bench -- --smoke      # < 1 minute, Figure 2 only (the test's mode)
  *   npm run bench -- --quick --paper   # also "% of native" with Linux capped at 1 Gbit/s
  *   npm run bench -- --quick --no-netns --out /tmp/r
+ *   npm run bench -- --quick --native-client   # + iperf3 as a rump client (native.ts)
  *
  * With root it creates a network namespace with a tap per rump server (no
  * packet leaves it); without, it runs what it can and says why the rest is
@@ -30,6 +31,7 @@ import { issueTableSpec, renderFigures, renderSvg } from './charts.js';
 import { buildPlan, PAPER_DEFAULT, RUMPNET_DEFAULT, sweepFor, type Group, type Mode, type Plan } from './plan.js';
 import { ROOT, stopAll } from './procs.js';
 import { ratios, renderReport } from './report.js';
+import { renderNative, runNative, type NativeResult } from './native.js';
 import { describeParams, serverOptions } from './rump.js';
 import { probe, runGroup, runLatency, runScale, type Cell, type PoolUse } from './runner.js';
 import { runStackBench } from './stack.js';
@@ -65,10 +67,11 @@ async function main(): Promise<void> {
     .option('--no-netns', 'do not create a network namespace even as root')
     .option('--no-offload', "run tap servers with --no-offload (a plain tap, one write per frame: the NetBSD-equivalent configuration); default: the servers' offloads where the kernel accepts them")
     .option('--paper', "paper mode: also measure Figure 2 with the Linux side capped at 1 Gbit/s (tc tbf in the namespace), the paper's gigabit ceiling")
+    .option('--native-client', 'also run iperf3 as a rump client through the LD_PRELOAD hijack (rumprun-native), beside the Node figures at 64 KiB')
     .option('--out <dir>', 'results directory (default results/<timestamp>)')
     .option('--json', 'print results.json on stdout instead of the report')
     .parse()
-    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean }>();
+    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean; nativeClient?: boolean }>();
   const mode: Mode = o.smoke ? 'smoke' : o.quick ? 'quick' : 'full';
   const sweep = sweepFor(mode, { ...(o.runs ? { runs: o.runs } : {}), ...(o.seconds ? { seconds: o.seconds } : {}) });
   const startedAt = new Date();
@@ -103,6 +106,12 @@ async function main(): Promise<void> {
     bar.update({ what: 'two stacks in one process' });
     const stack = await runStackBench(STACK_MIB[mode], mode === 'full' ? { runs: 7 } : { runs: 3, warmup: mode === 'smoke' ? 20_000 : 100_000 });
     bar.increment();
+    // before --paper caps the Linux side: iperf3 is compared with the uncapped Node figures
+    let native: NativeResult | undefined;
+    if (o.nativeClient) {
+      bar.update({ what: 'native client (iperf3)' });
+      native = await runNative(topo, avail, sweep, cells);
+    }
     let paper: PaperMode = { status: 'off' };
     if (o.paper) {
       const why = await topo.capLinux(PAPER_RATE);
@@ -127,12 +136,12 @@ async function main(): Promise<void> {
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform} ${process.arch}`, root: process.getuid?.() === 0 };
     const header = `rumpnet benchmark (${mode}) — ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s; ${machine.cpus} × ${machine.cpu}, node ${machine.node}`;
     const issue = `${renderIssueTable(table)}\n\n${renderPaper(paper, paperTable)}`;
-    const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header, issue });
+    const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header, issue }) + (native ? `\n\n${renderNative(native)}` : '');
     const results = {
       version: RESULTS_VERSION, mode, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
-      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}${o.paper ? ' --paper' : ''}${o.offload === false ? ' --no-offload' : ''}`, machine, sweep, availability: avail,
+      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}${o.paper ? ' --paper' : ''}${o.offload === false ? ' --no-offload' : ''}${o.nativeClient ? ' --native-client' : ''}`, machine, sweep, availability: avail,
       groups: [...plan.groups, ...capped], series: plan.series, cells, ratios: summary, latency, scale, pools,
-      table, stack, paper, paperRatios: paperTable,
+      table, stack, paper, paperRatios: paperTable, ...(native ? { native } : {}),
     };
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(outDir, 'report.txt'), `${report}\n`);

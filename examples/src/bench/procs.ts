@@ -137,6 +137,14 @@ export class Proc {
     return new Proc(child, opts.label ?? script.split('/').pop()!);
   }
 
+  /** Starts a native command (on the host or in `opts.ns`). */
+  static command(cmd: string, args: readonly string[], opts: ProcOptions = {}): Proc {
+    const env = { ...process.env, ...opts.env };
+    const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+    const child = opts.ns ? opts.ns.spawn(cmd, args, { env, cwd: ROOT, stdio }) : spawn(cmd, args, { env, cwd: ROOT, stdio });
+    return new Proc(child, opts.label ?? cmd.split('/').pop()!);
+  }
+
   /** Starts one of the examples (`write_server`, `read_client`, ...). */
   static example(name: string, args: readonly string[], opts: ProcOptions = {}): Proc {
     return Proc.node(join(EXAMPLES, `${name}.ts`), args, { label: name, ...opts });
