@@ -315,6 +315,8 @@ export function rumpListen2(this: net.Server, address: string | null, port: numb
   const v6only = ((flags ?? 0) & UV_TCP_IPV6ONLY) !== 0;
   const handle = new RumpListenHandle(self, rump, host, found ?? port, backlog > 0 ? backlog : 511, found !== undefined, v6only, anyHost);
   self._handle = handle;
+  // setupListenHandle's connection key (`6::::0`): the family, address and port asked for.
+  (self as unknown as { _connectionKey: string })._connectionKey = `${host.family}:${host.address}:${port}`;
   if (self._unref) handle.unref();
   void handle.start();
 }

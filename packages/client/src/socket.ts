@@ -15,6 +15,7 @@
  * - `end()` is `shutdown(SHUT_WR)` (a FIN); `destroy()` is `close(2)`.
  *   `'close'` comes after the server closed the descriptor, with `hadError`.
  */
+import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { RumpConnection } from './connection.js';
 import { errnoValue, syscallError } from './errors.js';
@@ -111,6 +112,7 @@ export interface AcceptedInit {
 }
 
 const kAccepted = Symbol('rumpnet.accepted');
+const netM = (net as unknown as { default?: typeof net }).default ?? net;
 const MAX_RECV = 4 * 1024 * 1024;
 /**
  * Size of one `recv` when no `highWaterMark` was given: 64 KiB, the read
@@ -191,7 +193,11 @@ function writeAfterFIN(this: Duplex, chunk: unknown, encoding?: unknown, cb?: un
   const done = typeof encoding === 'function' ? encoding : cb;
   const er = codedError(Error, 'EPIPE', 'This socket has been ended by the other party');
   if (typeof done === 'function') process.nextTick(done as (e: Error) => void, er);
-  this.destroy(er);
+  // Both sides ended, the shutdown(2) still on its way: natively it has finished already
+  // (a local system call) and the socket is destroyed, so net's destroy(er) is silent.
+  // Here the peer may see our FIN before we see the shutdown's answer: stay silent too.
+  if (this.readableEnded && !this.writableFinished) this.destroy();
+  else this.destroy(er);
   return false;
 }
 
@@ -208,8 +214,19 @@ function watchSignal(s: Duplex, signal: AbortSignal): void {
   s.once('close', () => signal.removeEventListener('abort', onAbort));
 }
 
+/** net's private `normalizedArgsSymbol`, found on what its public-by-use `_normalizeArgs` returns. */
+const normalizedArgsSymbol: symbol | undefined = (() => {
+  const fn = (netM as unknown as { _normalizeArgs?: (a: unknown[]) => object })._normalizeArgs;
+  return fn ? Object.getOwnPropertySymbols(fn([]))[0] : undefined;
+})();
+
 /** Normalises `connect()`'s argument forms: `(options[, cb])`, `(port[, host][, cb])`, `(path[, cb])`. */
 export function normalizeConnectArgs(args: unknown[]): [TcpConnectOptions, (() => void) | undefined] {
+  // An array from net._normalizeArgs (it carries net's normalizedArgsSymbol) is already normalized.
+  const a = args[0];
+  if (Array.isArray(a) && normalizedArgsSymbol !== undefined && (a as unknown as Record<symbol, unknown>)[normalizedArgsSymbol] === true) {
+    return [(a[0] ?? {}) as TcpConnectOptions, typeof a[1] === 'function' ? (a[1] as () => void) : undefined];
+  }
   const last = args[args.length - 1];
   const cb = typeof last === 'function' ? (last as () => void) : undefined;
   const a0 = args[0];
@@ -250,7 +267,8 @@ export class Socket extends Duplex {
   #connectP: Promise<void> | undefined;
   #wantRead = false;
   #reading = false;
-  #sent = 0;
+  /** Bytes handed to `_write`/`_writev` (net's `_bytesDispatched`): sent, or being sent. */
+  #dispatched = 0;
   /** resetAndDestroy(): close with a RST, without flushing. */
   #resetting = false;
   /** The send (or gathered sends) in flight, if any. */
@@ -340,6 +358,9 @@ export class Socket extends Duplex {
       this.#remote = undefined;
       this.#local = undefined;
       this.#resetting = false;
+      // net's initSocketHandle: a new connection counts its own bytes.
+      this.#dispatched = 0;
+      this.bytesRead = 0;
       (this as unknown as { _undestroy(): void })._undestroy();
     }
     // net: a path that is given must be a string (validateString), before anything else.
@@ -379,8 +400,8 @@ export class Socket extends Duplex {
     // As net's connect(): the handle exists from here on (options set on it wait for the descriptor).
     if (this.#handle === null || this.#handle.closed) this.#handle = new RumpTcpHandle();
     this.connecting = true;
-    // A connect is a request: it keeps the process alive even on an unref'd socket (uv_connect).
-    this.#connectP = this.#life.req(this.#doConnect(port, opts, family === 4 || family === 6 ? family : 0, autoSelectFamily));
+    // The connect (after the lookup) is a request: see #doConnect.
+    this.#connectP = this.#doConnect(port, opts, family === 4 || family === 6 ? family : 0, autoSelectFamily);
     return this;
   }
 
@@ -390,39 +411,49 @@ export class Socket extends Duplex {
       if (this.destroyed) return;
       this.#conn = conn;
       this.#life.attach(conn);
+      // The lookup is no request of ours: dns.lookup holds the loop by itself (getaddrinfo),
+      // a program's own lookup that never answers does not, as natively.
       const targets = await lookupTargets(this, opts, family, autoSelectFamily);
       // As net: destroyed while the name was looked up.
       if (this.destroyed || !this.connecting) return;
-      // A listen() that returned before this connect is in place natively: wait for ours.
-      const listens = listensSettled();
-      if (listens !== undefined) await listens;
-      // net's internalConnectMultiple, one attempt at a time: the next address when one fails.
-      const errors: Error[] = [];
-      if (targets.length > 1) this.autoSelectFamilyAttemptedAddresses = [];
-      for (const [i, r] of targets.entries()) {
-        if (targets.length > 1) this.autoSelectFamilyAttemptedAddresses!.push(`${r.address}:${port}`);
-        try {
-          if (!(await this.#attempt(conn, r, port, opts, i === targets.length - 1))) return;
-          break;
-        } catch (err) {
-          if (this.destroyed) return;
-          errors.push(err as Error);
-          if (errors.length < targets.length) continue;
-          if (errors.length === 1) throw err;
-          // All failed: net's NodeAggregateError, whose code is the first attempt's.
-          throw Object.assign(new AggregateError(errors), { code: (errors[0] as { code?: unknown }).code });
-        }
-      }
-      this.connecting = false;
-      this.#touch();
+      // From here a connect is a request: it keeps the process alive even on an unref'd socket (uv_connect).
+      await this.#life.req(this.#connectTo(conn, targets, port, opts));
     } catch (err) {
       this.connecting = false;
       if (!this.destroyed) this.destroy(err as Error);
       return;
     }
+    if (this.destroyed || this.connecting) return;
     // Outside the try: a 'connect' listener that throws is the program's uncaught
     // exception (as from net's afterConnect), not this socket's error.
     process.nextTick(() => this.#connected());
+  }
+
+  /** Connects to the first of `targets` that takes it (net's internalConnect / internalConnectMultiple). */
+  async #connectTo(conn: RumpConnection, targets: HostAddress[], port: number, opts: TcpConnectOptions): Promise<void> {
+    // A listen() that returned before this connect is in place natively: wait for ours.
+    const listens = listensSettled();
+    if (listens !== undefined) await listens;
+    // net's internalConnectMultiple, one attempt at a time: the next address when one fails.
+    const errors: Error[] = [];
+    if (targets.length > 1) this.autoSelectFamilyAttemptedAddresses = [];
+    for (const [i, r] of targets.entries()) {
+      if (targets.length > 1) this.autoSelectFamilyAttemptedAddresses!.push(`${r.address}:${port}`);
+      try {
+        if (!(await this.#attempt(conn, r, port, opts, i === targets.length - 1))) return;
+        break;
+      } catch (err) {
+        if (this.destroyed) return;
+        errors.push(err as Error);
+        if (errors.length < targets.length) continue;
+        if (errors.length === 1) throw err;
+        // All failed: net's NodeAggregateError, whose code is the first attempt's.
+        throw Object.assign(new AggregateError(errors), { code: (errors[0] as { code?: unknown }).code });
+      }
+    }
+    if (this.destroyed) return;
+    this.connecting = false;
+    this.#touch();
   }
 
   /**
@@ -568,6 +599,7 @@ export class Socket extends Duplex {
 
   /** @internal Writable contract: one chunk, one send loop. */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#dispatched += chunk.length;
     this.#track(this.#ready().then(({ conn, fd }) => this.#sendOn(conn, fd, chunk))).then(() => cb(), cb);
   }
 
@@ -578,6 +610,7 @@ export class Socket extends Duplex {
    * one send at a time.
    */
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    for (const c of chunks) this.#dispatched += c.chunk.length;
     const groups = gather(chunks.map((c) => c.chunk));
     this.#track(
       (async () => {
@@ -611,7 +644,6 @@ export class Socket extends Duplex {
       }
       if (!(n > 0)) throw relabel({ code: 'EIO', errno: -5 }, 'write');
       off += n;
-      this.#sent += n;
       this.#touch();
     }
   }
@@ -794,7 +826,12 @@ export class Socket extends Duplex {
 
   /** Bytes sent plus bytes still queued, as `net` counts them. */
   get bytesWritten(): number {
-    return this.#sent + this.writableLength;
+    // net's getter: what was dispatched plus what write() accepted and still buffers (corked too).
+    let n = this.#dispatched;
+    for (const b of (this as unknown as { writableBuffer?: { chunk: unknown; encoding?: BufferEncoding }[] }).writableBuffer ?? []) {
+      n += Buffer.isBuffer(b.chunk) ? b.chunk.length : Buffer.byteLength(String(b.chunk), b.encoding);
+    }
+    return n;
   }
 
   /** True until connected (as in `net`). */
