@@ -34,7 +34,8 @@ import { mAdj, mFreem, mMakeWritable, mPullup, mWritable, type Mbuf } from '../m
 import { ipv4IsLoopback, ipv4IsMulticast, ipv4IsReserved } from '../wire/address.js';
 import { verifyChecksum } from '../wire/checksum.js';
 import { IcmpType, UnreachCode } from '../wire/icmp.js';
-import { IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN, IpProto, Ipv4Packet } from '../wire/ipv4.js';
+import { readU32 } from '../wire/bytes.js';
+import { IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN, IpProto, Ipv4Field, Ipv4Packet } from '../wire/ipv4.js';
 import type { NetContext } from './context.js';
 import type { Ifnet } from './ifnet.js';
 import type { IpPacketInfo } from './protosw.js';
@@ -74,9 +75,10 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf, looped = false): v
   if (total < hlen) return drop(m, st, 'badlen');
   if (total > len) return drop(m, st, 'tooshort');
   if (len > total) mAdj(m, total - len);
-  const ip = new Ipv4Packet(b, o, hlen); // header validated above; only header fields are read
-  const src = ip.src;
-  const dst = ip.dst;
+  // Header validated above: its fields are read straight from the bytes
+  // (no view object per packet).
+  const src = readU32(b, o + Ipv4Field.SRC);
+  const dst = readU32(b, o + Ipv4Field.DST);
 
   // A multicast copy we looped back ourselves (ip_mloopback) carries our own source.
   const martian = looped ? null : martianSource(src, dst, ifp, ctx.localAddrs);
@@ -104,11 +106,13 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf, looped = false): v
   }
   if (hlen > IPV4_HEADER_LEN && hasSourceRoute(b, o + IPV4_HEADER_LEN, o + hlen)) return drop(m, st, 'badoptions');
 
-  const proto = ip.protocol;
-  const ttl = ip.ttl;
+  const proto = b[o + Ipv4Field.PROTOCOL]!;
+  const ttl = b[o + Ipv4Field.TTL]!;
   const tos = b[o + 1]!;
   let phlen = hlen;
-  if (ip.isFragment) {
+  const frag = ((b[o + Ipv4Field.FLG_OFF]! << 8) | b[o + Ipv4Field.FLG_OFF + 1]!) & 0x3fff; // MF and the offset
+  if (frag !== 0) {
+    const ip = new Ipv4Packet(b, o, hlen);
     const r = ctx.reass.input(m, {
       src,
       dst,
@@ -132,20 +136,7 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf, looped = false): v
     h.fillChecksum();
   }
 
-  const info: IpPacketInfo<number> = { src, dst, proto, ttl, tos, ifname: ifp.name, broadcast, multicast };
-  if (proto === IPPROTO_IGMP) {
-    st.delivered++;
-    mAdj(m, phlen);
-    ctx.igmp.input(ifp, m, info);
-    return;
-  }
-  if (proto === IpProto.ICMP) {
-    st.delivered++;
-    mAdj(m, phlen);
-    ctx.icmp.input(m, info);
-    return;
-  }
-  const tp = ctx.protocol(proto);
+  const tp = proto === IpProto.ICMP || proto === IPPROTO_IGMP ? null : ctx.protocol(proto);
   if (tp === undefined) {
     st.noproto++;
     // RFC 1122 3.2.2.1: protocol unreachable (icmpError applies the 3.2.2 exceptions).
@@ -154,7 +145,45 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf, looped = false): v
   }
   st.delivered++;
   mAdj(m, phlen);
-  tp.input(m, info);
+  // One info object for every packet: the transports read it during their
+  // input call and keep none of it (TCP, UDP, ICMP and IGMP copy the fields
+  // they need). A delivery nested inside another (a transport's input reaching
+  // ipInput again synchronously) gets its own.
+  const nested = infoBusy;
+  const info = nested ? newInfo() : infoScratch;
+  info.src = src;
+  info.dst = dst;
+  info.proto = proto;
+  info.ttl = ttl;
+  info.tos = tos;
+  info.ifname = ifp.name;
+  info.broadcast = broadcast;
+  info.multicast = multicast;
+  infoBusy = true;
+  try {
+    if (tp !== null) tp.input(m, info);
+    else if (proto === IPPROTO_IGMP) ctx.igmp.input(ifp, m, info);
+    else ctx.icmp.input(m, info);
+  } finally {
+    infoBusy = nested;
+  }
+}
+
+function newInfo(): IpPacketInfo<number> {
+  return { src: 0, dst: 0, proto: 0, ttl: 0, tos: 0, ifname: '', broadcast: false, multicast: false };
+}
+
+/** The packet info handed to the transports, reused (see the end of {@link ipInput}). */
+const infoScratch = newInfo();
+/** Whether {@link infoScratch} is lent to a transport's input call now. */
+let infoBusy = false;
+
+/**
+ * @internal The info object the next top-level delivery will lend (for the
+ * test that the data path reuses it rather than allocating one per packet).
+ */
+export function ipInputInfoScratch(): Readonly<IpPacketInfo<number>> {
+  return infoScratch;
 }
 
 /** Count a drop under `counter` and free the packet. */

@@ -17,7 +17,12 @@ export const IpProto = {
   UDP: 17,
 } as const;
 
-/** What the IP layer learned about an inbound packet, handed to the transport with it. */
+/**
+ * What the IP layer learned about an inbound packet, handed to the transport
+ * with it. Lent for the duration of the `input` call only: the IP layer
+ * reuses one object for every packet (no allocation per packet), so a
+ * transport copies the fields it wants to keep.
+ */
 export interface IpPacketInfo<A extends IpAddress = IpAddress> {
   /** Source address: an IPv4 number (host order, unsigned) or an Ip6Address. */
   src: A;
@@ -62,7 +67,8 @@ export interface TransportProtocol {
   /**
    * Deliver one inbound packet. `m` starts at the transport header (the IP
    * header has been stripped, reassembly done). Ownership of `m` passes to the
-   * protocol: it must free or keep it, on every path.
+   * protocol: it must free or keep it, on every path. `info` is lent for
+   * the call: do not keep a reference to it (copy fields instead).
    */
   input(m: Mbuf, info: IpPacketInfo): void;
   /** Deliver an ICMP error or a local failure concerning a packet this protocol sent. */

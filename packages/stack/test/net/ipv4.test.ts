@@ -12,7 +12,8 @@ class Sink implements TransportProtocol {
   readonly got: { info: IpPacketInfo; len: number }[] = [];
   constructor(readonly proto = 253) {}
   input(m: Mbuf, info: IpPacketInfo): void {
-    this.got.push({ info, len: m.pkthdr?.len ?? -1 });
+    // info is lent for the call (the IP layer reuses it): keep a copy.
+    this.got.push({ info: { ...info }, len: m.pkthdr?.len ?? -1 });
     mFreem(m);
   }
 }

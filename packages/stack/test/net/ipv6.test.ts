@@ -30,7 +30,7 @@ class ClosedPorts implements TransportProtocol {
   readonly seen: IpPacketInfo[] = [];
   constructor(private readonly s: Stack) {}
   input(m: Mbuf, info: IpPacketInfo): void {
-    this.seen.push(info);
+    this.seen.push({ ...info }); // lent for the call: keep a copy
     this.s.icmpError(m, 3, 3);
   }
 }
