@@ -234,7 +234,8 @@ export interface TcpRepr {
   payloadLen: number;
   /**
    * Set (true) by a `'lenient'` parse that met a malformed option and
-   * stopped or skipped there; absent otherwise.
+   * stopped or skipped there; absent otherwise (false after
+   * {@link TcpRepr.parseInto}).
    */
   optionsMalformed?: boolean;
 }
@@ -242,21 +243,38 @@ export interface TcpRepr {
 /** How {@link TcpRepr.parse} treats a malformed option: refuse the segment, or stop/skip and keep it. */
 export type TcpOptionMode = 'strict' | 'lenient';
 
+/** A malformed option: `'badOption'` when strict, else marked on `r` and the walk goes on (or stops). */
+function badOption(r: TcpRepr, strict: boolean): TcpError | null {
+  if (strict) return 'badOption';
+  r.optionsMalformed = true;
+  return null;
+}
+
+/**
+ * Reusable SACK block arrays for {@link TcpRepr.parseInto}: `bufs[n]` holds
+ * n blocks (2n numbers), so a parse picks the one of the right length and
+ * allocates nothing.
+ */
+export type SackScratch = readonly number[][];
+
+/** A {@link SackScratch}: arrays for 1..{@link TCP_MAX_SACK_BLOCKS} blocks. */
+export function newSackScratch(): SackScratch {
+  const bufs: number[][] = [];
+  for (let n = 0; n <= TCP_MAX_SACK_BLOCKS; n++) bufs.push(new Array<number>(2 * n).fill(0));
+  return bufs;
+}
+
 /**
  * Walk the options in `b[start .. end)` into `r` (whose option fields must
  * start out absent). Returns `null` or `'badOption'`. In `'lenient'` mode
  * nothing is refused: a length byte below 2 or past the end stops the walk
  * (`tcp_dooptions`: `if (optlen < 2 || optlen > cnt) break`), a known kind
  * with the wrong length is skipped (`continue`), and `r.optionsMalformed` is
- * set. Bounded: every step advances at least one byte.
+ * set. SACK blocks go into a fresh array, or into `sackBufs` when given.
+ * Bounded: every step advances at least one byte.
  */
-function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr, mode: TcpOptionMode): TcpError | null {
+function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr, mode: TcpOptionMode, sackBufs: SackScratch | null): TcpError | null {
   const strict = mode === 'strict';
-  const bad = (): TcpError | null => {
-    if (strict) return 'badOption';
-    r.optionsMalformed = true;
-    return null;
-  };
   let i = start;
   while (i < end) {
     const kind = b[i];
@@ -265,9 +283,9 @@ function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr, mod
       i++;
       continue;
     }
-    if (i + 1 >= end) return bad();
+    if (i + 1 >= end) return badOption(r, strict);
     const olen = b[i + 1];
-    if (olen < 2 || i + olen > end) return bad();
+    if (olen < 2 || i + olen > end) return badOption(r, strict);
     let ok = true;
     switch (kind) {
       case TcpOptionKind.MSS:
@@ -288,10 +306,11 @@ function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr, mod
           ok = false;
           break;
         }
-        const blocks: number[] = [];
+        const blocks = sackBufs !== null ? sackBufs[n]! : new Array<number>(2 * n);
         for (let k = 0; k < n; k++) {
           const o = i + 2 + k * 8;
-          blocks.push(readU32(b, o), readU32(b, o + 4));
+          blocks[2 * k] = readU32(b, o);
+          blocks[2 * k + 1] = readU32(b, o + 4);
         }
         r.sack = blocks;
         break;
@@ -307,7 +326,7 @@ function parseOptions(b: Uint8Array, start: number, end: number, r: TcpRepr, mod
         break; // unknown: skipped by its length (RFC 9293 3.2, "must be prepared")
     }
     if (!ok) {
-      const e = bad();
+      const e = badOption(r, strict);
       if (e !== null) return e;
     }
     i += olen;
@@ -359,8 +378,39 @@ export const TcpRepr = {
       tsEcr: 0,
       payloadLen: p.payloadLen,
     };
-    const e = parseOptions(p.buf, p.optionsOffset, p.off + p.headerLen, r, options);
+    const e = parseOptions(p.buf, p.optionsOffset, p.off + p.headerLen, r, options, null);
     return e === null ? r : e;
+  },
+
+  /**
+   * Parse the header at `buf[off .. off + hlen)` into `r`, overwriting
+   * every field (the data path's form: no view and no Repr per segment).
+   * The caller has checked that `20 <= hlen`, that the header lies within
+   * `buf` and that the data offset field says `hlen`; the checksum is its
+   * business too. `r.optionsMalformed` ends false unless a `'lenient'`
+   * parse met a malformed option. SACK blocks land in `sackBufs` (one of
+   * its arrays becomes `r.sack`), so `r.sack` is only good until the next
+   * parse with the same scratch. Never throws.
+   * @returns null, or `'badOption'` (strict mode only).
+   */
+  parseInto(r: TcpRepr, buf: Uint8Array, off: number, hlen: number, payloadLen: number, options: TcpOptionMode, sackBufs: SackScratch): TcpError | null {
+    r.srcPort = (buf[off] << 8) | buf[off + 1];
+    r.dstPort = (buf[off + TcpField.DST_PORT] << 8) | buf[off + TcpField.DST_PORT + 1];
+    r.seq = readU32(buf, off + TcpField.SEQ);
+    r.ack = readU32(buf, off + TcpField.ACK);
+    r.flags = buf[off + TcpField.FLAGS];
+    r.window = (buf[off + TcpField.WINDOW] << 8) | buf[off + TcpField.WINDOW + 1];
+    r.urgent = (buf[off + TcpField.URGENT] << 8) | buf[off + TcpField.URGENT + 1];
+    r.mss = null;
+    r.windowScale = null;
+    r.sackPermitted = false;
+    r.sack = null;
+    r.tsVal = null;
+    r.tsEcr = 0;
+    r.payloadLen = payloadLen;
+    r.optionsMalformed = false;
+    if (hlen === TCP_HEADER_LEN) return null;
+    return parseOptions(buf, off + TCP_HEADER_LEN, off + hlen, r, options, sackBufs);
   },
 
   /**

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { parseIpv4 } from '../../src/wire/address.js';
 import { foldSum, internetChecksum, pseudoHeaderSum, sum16 } from '../../src/wire/checksum.js';
 import { Ipv4Packet } from '../../src/wire/ipv4.js';
-import { TcpFlag, TcpPacket, TcpRepr, tcpFlagsToString } from '../../src/wire/tcp.js';
+import fc from 'fast-check';
+import { newSackScratch, TcpFlag, TcpPacket, TcpRepr, tcpFlagsToString } from '../../src/wire/tcp.js';
+import { blankRepr as blankTcpRepr } from '../../src/transport/tcp/subr.js';
 import { UdpPacket, UdpRepr } from '../../src/wire/udp.js';
 import {
   LO_TCP_RST,
@@ -20,6 +22,13 @@ import {
 } from './fixtures.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
+
+function writeSeq(b: Uint8Array, seq: number): void {
+  b[4] = seq >>> 24;
+  b[5] = seq >>> 16;
+  b[6] = seq >>> 8;
+  b[7] = seq;
+}
 const A = ip('10.78.0.1');
 const B = ip('10.78.0.2');
 
@@ -301,6 +310,37 @@ describe('wire/tcp', () => {
       expect(b.mss).to.equal(0x218);
       expect(b.optionsMalformed).to.equal(true);
       expect(lenient([2, 4, 0x05, 0xb4]).optionsMalformed).to.equal(undefined);
+    });
+
+    it('parseInto (the data path) reads what parse reads, into the same object and SACK arrays every time', () => {
+      const r = blankTcpRepr();
+      const sack = newSackScratch();
+      const sackArrays = new Set(sack);
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(1, 2, 3, 4, 5, 8, 10, 18, 26, 34)), { maxLength: 40 }),
+          fc.constantFrom<'strict' | 'lenient'>('strict', 'lenient'),
+          fc.integer({ min: 0, max: 0xffffffff }),
+          (opts, mode, seq) => {
+            const { v } = tcp(TCP_SYN);
+            const b = new Uint8Array(60);
+            b.set(TCP_SYN.subarray(v.off, v.off + 20), 0);
+            b.set(opts, 20);
+            b[12] = 15 << 4;
+            writeSeq(b, seq);
+            const want = TcpRepr.parse(new TcpPacket(b), A, B, false, mode);
+            const got = TcpRepr.parseInto(r, b, 0, 60, 0, mode, sack);
+            if (typeof want === 'string') {
+              expect(got).to.equal(want);
+              return;
+            }
+            expect(got).to.equal(null);
+            expect({ ...r, optionsMalformed: r.optionsMalformed || undefined }).to.deep.equal({ ...want, optionsMalformed: want.optionsMalformed });
+            if (r.sack !== null) expect(sackArrays.has(r.sack)).to.equal(true);
+          },
+        ),
+        { numRuns: 500 },
+      );
     });
 
     it('skips unknown options by length and stops at EOL', () => {

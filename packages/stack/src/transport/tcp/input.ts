@@ -18,14 +18,14 @@ import { M_CSUM_TCPv4, mAdj, mFreem, mLength, mPullup, type Mbuf } from '../../m
 import type { IpPacketInfo } from '../../net/protosw.js';
 import { SS } from '../../socket/constants.js';
 import { soCantRcvMore, soRwakeup, soWwakeup } from '../../socket/socket.js';
-import { TCP_HEADER_LEN, TcpFlag, TcpPacket, TcpRepr } from '../../wire/tcp.js';
+import { newSackScratch, TCP_HEADER_LEN, TcpFlag, TcpRepr } from '../../wire/tcp.js';
 import { tcpOutput, tcpTsNow, tsOn, sndBufSeq } from './output.js';
 import { recoveryOf } from './recovery/select.js';
 import type { TcpProtocol } from './protocol.js';
 import { tcpOfoInsert, tcpOfoTrim } from './ofo.js';
 import { ReassResult } from './reass.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqOffset, seqSub } from './seq.js';
-import { tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
+import { blankRepr, tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
 import { establish, synSentInput, tcpDropNoRst } from './synsent.js';
 import { timeWaitInput } from './timewait.js';
 import { haveEstablished, setState, tcbClosed, TCPS, TF, type TcpCb } from './tcpcb.js';
@@ -97,12 +97,16 @@ export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
   // A malformed option ends the option walk and the segment goes on with
   // what was read (BSD `tcp_dooptions`, Linux `tcp_parse_options`): dropping
   // it would make one bad byte hide a RST or a SYN.
-  const seg = TcpRepr.parse(new TcpPacket(mm.data, mm.off, hlen), info.src, info.dst, false, 'lenient');
-  if (typeof seg === 'string') {
-    stats.rcvbadopt++; // not reached in lenient mode; kept as a counted drop should it ever be
-    mFreem(mm);
-    return;
-  }
+  //
+  // The header is parsed into the protocol's scratch Repr (no object per
+  // segment). Nothing keeps `seg` or `seg.sack` past this call: the SYN
+  // cache, TIME-WAIT, RST replies and the state machine copy the fields
+  // they need, and SACK blocks are copied into the scoreboard's ranges. A
+  // segment processed while another is (a synchronous path back into
+  // input) gets its own Repr.
+  const nested = tcp.inSegBusy;
+  const seg = nested ? blankRepr() : tcp.inSeg;
+  TcpRepr.parseInto(seg, mm.data, mm.off, hlen, tlen - hlen, 'lenient', nested ? newSackScratch() : tcp.inSack);
   if (seg.optionsMalformed === true) stats.rcvbadopt++;
   // SYN+FIN (with or without PSH/URG) is no legitimate segment, only a
   // fingerprinting and firewall-evasion probe: the BSDs drop it (`drop_synfin`).
@@ -111,9 +115,13 @@ export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
     mFreem(mm);
     return;
   }
-  seg.payloadLen = tlen - hlen;
   mAdj(mm, hlen);
-  tcpInputSegment(tcp, seg, mm, info.src, info.dst);
+  tcp.inSegBusy = true;
+  try {
+    tcpInputSegment(tcp, seg, mm, info.src, info.dst);
+  } finally {
+    tcp.inSegBusy = nested;
+  }
 }
 
 /**
@@ -487,9 +495,17 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
   let sackNews = 0;
   if (sb !== null && seg.sack !== null) {
     stats.sackblocksRcvd += seg.sack.length >>> 1;
+    // The protocol's block objects, refilled (the scoreboard and RACK copy the edges).
     const blocks = tcp.sackBlockScratch;
-    blocks.length = 0;
-    for (let i = 0; i + 1 < seg.sack.length; i += 2) blocks.push({ start: seg.sack[i]!, end: seg.sack[i + 1]! });
+    const pool = tcp.sackBlockPool;
+    const n = seg.sack.length >>> 1;
+    blocks.length = n;
+    for (let i = 0; i < n; i++) {
+      const b = pool[i]!;
+      b.start = seg.sack[2 * i]!;
+      b.end = seg.sack[2 * i + 1]!;
+      blocks[i] = b;
+    }
     sackNews = sb.update(ack, blocks, tp.sndMax);
   } else if (sb !== null && seqGt(ack, tp.sndUna)) {
     sb.update(ack, tcp.emptyBlocks, tp.sndMax);

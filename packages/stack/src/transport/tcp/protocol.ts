@@ -30,7 +30,7 @@ import type { Socket } from '../../socket/socket.js';
 import { sockaddrFor } from '../../socket/sockaddr.js';
 import { soSetError } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum } from '../../wire/checksum.js';
-import { TCP_HEADER_LEN, type TcpRepr } from '../../wire/tcp.js';
+import { newSackScratch, TCP_HEADER_LEN, TCP_MAX_SACK_BLOCKS, type SackScratch, type TcpRepr } from '../../wire/tcp.js';
 import { familyOf, INET, type NetworkFamily } from '../../net/family.js';
 import { RECOVERY_NAMES } from './recovery/index.js';
 import { CONGCTL_NAMES, congctlByName, type CongestionControl } from './congctl/index.js';
@@ -215,6 +215,13 @@ export class TcpProtocol implements TransportProtocol {
   readonly outRepr: TcpRepr = blankRepr();
   readonly cksum = new InetChecksum();
   readonly sackBlockScratch: SackBlock[] = [];
+  /** @internal The block objects {@link sackBlockScratch} is filled with (one per block an option can carry). */
+  readonly sackBlockPool: SackBlock[] = Array.from({ length: TCP_MAX_SACK_BLOCKS }, () => ({ start: 0, end: 0 }));
+  /** @internal The Repr each inbound segment is parsed into (tcp/input.ts), and its SACK arrays. */
+  readonly inSeg: TcpRepr = blankRepr();
+  readonly inSack: SackScratch = newSackScratch();
+  /** @internal Whether {@link inSeg} is in use by a segment being processed (a nested one gets its own). */
+  inSegBusy = false;
   readonly emptyBlocks: readonly SackBlock[] = [];
   /** Start of the current one-second challenge-ACK window; `undefined` before the first. */
   private ackWindowStart: number | undefined = undefined;
