@@ -47,7 +47,7 @@ import { maxSackBlocks } from './sack.js';
 import { recoveryOf } from './recovery/select.js';
 import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
 import { TCPS, TF, type TcpCb } from './tcpcb.js';
-import { receiveWindow, shouldSendData, windowUpdateWorthSending, MAX_WINDOW_FIELD } from './window.js';
+import { receiveWindow, shouldSendData, windowUpdateWorthSending, MAX_WINDOW_FIELD, type ReceiveWindow } from './window.js';
 
 /**
  * Bytes left in front of the TCP header for the network and Ethernet
@@ -108,18 +108,21 @@ export function sndBufSeq(tp: TcpCb): number {
   return seqGt(tp.sndUna, tp.iss) ? tp.sndUna : (tp.iss + 1) >>> 0;
 }
 
-/** The receive window to advertise now, and its field value. */
-function rcvWindow(tp: TcpCb): { field: number; window: number } {
+/**
+ * The receive window to advertise now, and its field value. Returns the
+ * protocol's scratch result, its inputs left in `tp.tcp.rwIn`: both are
+ * good until the next call.
+ */
+function rcvWindow(tp: TcpCb): ReceiveWindow {
   const so = tp.so;
-  const space = tcpRcvSpace(tp);
-  return receiveWindow({
-    space,
-    bufSize: so === null ? 0 : so.rcv.hiwat,
-    rcvNxt: tp.rcvNxt,
-    rcvAdv: tp.rcvAdv,
-    mss: tp.ourMss,
-    scale: tp.rcvScale,
-  });
+  const i = tp.tcp.rwIn;
+  i.space = tcpRcvSpace(tp);
+  i.bufSize = so === null ? 0 : so.rcv.hiwat;
+  i.rcvNxt = tp.rcvNxt;
+  i.rcvAdv = tp.rcvAdv;
+  i.mss = tp.ourMss;
+  i.scale = tp.rcvScale;
+  return receiveWindow(i, tp.tcp.rwOut);
 }
 
 /**
@@ -203,16 +206,16 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
     }
     let send = false;
     if (len > 0) {
-      send = shouldSendData({
-        len,
-        unsent: sbcc - off,
-        mss: segRoom,
-        maxSndWnd: tp.maxSndWnd,
-        idle: tp.sndMax === tp.sndUna,
-        nodelay: (tp.flags & TF.NODELAY) !== 0,
-        force: probe,
-        retransmitting: seqLt(tp.sndNxt, tp.sndMax),
-      });
+      const d = tcp.sendIn;
+      d.len = len;
+      d.unsent = sbcc - off;
+      d.mss = segRoom;
+      d.maxSndWnd = tp.maxSndWnd;
+      d.idle = tp.sndMax === tp.sndUna;
+      d.nodelay = (tp.flags & TF.NODELAY) !== 0;
+      d.force = probe;
+      d.retransmitting = seqLt(tp.sndNxt, tp.sndMax);
+      send = shouldSendData(d);
     }
     if (!send && (tp.flags & TF.ACKNOW) !== 0) send = true;
     if (!send && (flags & (TcpFlag.SYN | TcpFlag.RST)) !== 0) send = true;
@@ -220,15 +223,7 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
     if (!send && so !== null && haveSynAcked(tp) && tp.state < TCPS.TIME_WAIT) {
       // Window update (RFC 1122 4.2.3.3 from the update side).
       const w = rcvWindow(tp);
-      const inp = {
-        space: tcpRcvSpace(tp),
-        bufSize: so.rcv.hiwat,
-        rcvNxt: tp.rcvNxt,
-        rcvAdv: tp.rcvAdv,
-        mss: tp.ourMss,
-        scale: tp.rcvScale,
-      };
-      if ((tp.flags & TF.WINUPD) !== 0 || windowUpdateWorthSending(inp, w.window)) {
+      if ((tp.flags & TF.WINUPD) !== 0 || windowUpdateWorthSending(tcp.rwIn, w.window)) {
         send = true;
         tcp.stats.sndwinup++;
       }
@@ -400,8 +395,12 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
       tp.dsackPending = false;
       const blocks = tp.sackRcv.blocksToSend(maxSackBlocks(r.tsVal !== null));
       if (blocks.length > 0) {
-        const flat: number[] = [];
-        for (const b of blocks) flat.push(b.start, b.end);
+        // The protocol's array for this many blocks (emit reads it below, nothing keeps it).
+        const flat = tcp.outSack[blocks.length]!;
+        for (let k = 0; k < blocks.length; k++) {
+          flat[2 * k] = blocks[k]!.start;
+          flat[2 * k + 1] = blocks[k]!.end;
+        }
         r.sack = flat;
         tcp.stats.sackblocksSent += blocks.length;
       }
@@ -541,7 +540,14 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   // RFC 6298 5.1: start the timer when something is outstanding.
   // (A probe keeps the persist timer instead.)
   if (tp.sndMax !== tp.sndUna && tp.timers.main.kind === 'idle') tp.timers.setRetransmit(tp.rtt.rto);
-  const e = tcp.ip.output(m, { src, dst, proto: 6, df: true, ttl: tp.inp.ttl || undefined, tos: tp.inp.tos, ifindex: tp.inp.zone || undefined });
+  // The options object is the protocol's, refilled: IP output reads it during the call only.
+  const o = tcp.ipOpts;
+  o.src = src;
+  o.dst = dst;
+  o.ttl = tp.inp.ttl || undefined;
+  o.tos = tp.inp.tos;
+  o.ifindex = tp.inp.zone || undefined;
+  const e = tcp.ip.output(m, o);
   if (e !== 0) {
     // The segment is lost locally; the retransmission timer covers it. A
     // routing error is soft while the connection can retry (RFC 1122

@@ -20,7 +20,7 @@ import type { Clock } from '../../kern/clock.js';
 import { Errno } from '../../kern/errno.js';
 import type { Sysctl } from '../../kern/sysctl.js';
 import type { ClusterPool, Mbuf } from '../../mbuf/index.js';
-import type { IpOutput, IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
+import type { IpOutput, IpOutputOptions, IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
 import { AF, SOOPT } from '../../socket/constants.js';
 import type { InetHost } from '../../socket/host.js';
 import { InPcbTable } from '../../socket/inpcb.js';
@@ -46,6 +46,7 @@ import { SynCache, type SynCacheEntry } from './syncache.js';
 import { SynCookies } from './syncookie.js';
 import { setState, TCPS, TCP_STATE_NAMES, TF, TcpCb } from './tcpcb.js';
 import { makeTcpProtosw } from './usrreq.js';
+import type { ReceiveWindow, ReceiveWindowInput, SendDecisionInput } from './window.js';
 import type { IpAddress } from '../../wire/ip.js';
 
 /** Tunables (`net.inet.tcp.*`), read at each use so sysctl writes act at once. */
@@ -222,6 +223,12 @@ export class TcpProtocol implements TransportProtocol {
   readonly inSack: SackScratch = newSackScratch();
   /** @internal Whether {@link inSeg} is in use by a segment being processed (a nested one gets its own). */
   inSegBusy = false;
+  /** @internal Output scratch (tcp/output.ts): SACK arrays, the window computation's input and result, the send decision's input, IP output's options. */
+  readonly outSack: SackScratch = newSackScratch();
+  readonly rwIn: ReceiveWindowInput = { space: 0, bufSize: 0, rcvNxt: 0, rcvAdv: 0, mss: 0, scale: 0 };
+  readonly rwOut: ReceiveWindow = { field: 0, window: 0 };
+  readonly sendIn: SendDecisionInput = { len: 0, unsent: 0, mss: 0, maxSndWnd: 0, idle: false, nodelay: false, force: false, retransmitting: false };
+  readonly ipOpts: IpOutputOptions = { src: 0, dst: 0, proto: 6, df: true, ttl: undefined, tos: 0, ifindex: undefined };
   readonly emptyBlocks: readonly SackBlock[] = [];
   /** Start of the current one-second challenge-ACK window; `undefined` before the first. */
   private ackWindowStart: number | undefined = undefined;

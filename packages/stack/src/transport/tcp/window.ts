@@ -46,8 +46,11 @@ export interface ReceiveWindow {
  * `tcp_output`): the window never shrinks, i.e. the right edge never moves
  * left, even if rounding to the window scale would make it. The result is
  * capped at what the field can express (65535 << scale).
+ *
+ * @param out Written and returned instead of a new object when given (the
+ *   data path passes a reused one).
  */
-export function receiveWindow(i: ReceiveWindowInput): ReceiveWindow {
+export function receiveWindow(i: ReceiveWindowInput, out?: ReceiveWindow): ReceiveWindow {
   const scale = Math.min(Math.max(0, i.scale | 0), MAX_WINDOW_SHIFT);
   const unit = 2 ** scale;
   const maxWin = MAX_WINDOW_FIELD * unit;
@@ -60,7 +63,10 @@ export function receiveWindow(i: ReceiveWindowInput): ReceiveWindow {
   let field = Math.floor(win / unit);
   if (field * unit < cur) field = Math.ceil(cur / unit);
   if (field > MAX_WINDOW_FIELD) field = MAX_WINDOW_FIELD;
-  return { field, window: field * unit };
+  if (out === undefined) return { field, window: field * unit };
+  out.field = field;
+  out.window = field * unit;
+  return out;
 }
 
 /**
