@@ -51,6 +51,7 @@ export {
   mCopydata,
   mCopym,
   mCopymAt,
+  mDevget,
   mDup,
   mFree,
   mFreem,

@@ -196,8 +196,7 @@ export function mCopydata(m: Mbuf, off: number, len: number, dst: Uint8Array, ds
   while (len > 0) {
     if (mm === null) throw new RangeError('mCopydata: chain shorter than offset + len');
     const n = Math.min(mm.len - o, len);
-    const s = mm.off + o;
-    dst.set(mm.data.subarray(s, s + n), dstOff);
+    bcopy(mm.data, mm.off + o, dst, dstOff, n);
     dstOff += n;
     len -= n;
     o = 0;
@@ -269,7 +268,7 @@ export function mCopymAt(pool: ClusterPool, mm: Mbuf | null, o: number, len: num
     } else {
       // Small areas are never shared: copy (count <= MLEN, it came from one).
       n = allocSmall(pool, flags, MLEN);
-      if (n !== null) n.data.set(mm.data.subarray(mm.off + o, mm.off + o + count));
+      if (n !== null) bcopy(mm.data, mm.off + o, n.data, 0, count);
     }
     if (n === null) {
       mFreem(head);
@@ -542,6 +541,45 @@ export function mContiguous(m: Mbuf, off: number, len: number): Uint8Array | nul
   }
   const s = mm.off + o;
   return mm.data.subarray(s, s + len);
+}
+
+/**
+ * Bytes copied by a loop rather than `set(subarray(...))`, at most: a typed
+ * array has no offset-taking copy, and the view `subarray` makes is a heap
+ * object per copy — more than a header's bytes cost to move one by one.
+ */
+const BCOPY_LOOP_MAX = 128;
+
+/**
+ * @internal Copy `n` bytes from `src[so ..]` to `dst[do_ ..]` (`bcopy`), in
+ * range (the caller checked). Headers and ACKs go byte by byte, allocating
+ * nothing; larger runs take one `subarray` view and a native copy.
+ */
+export function bcopy(src: Uint8Array, so: number, dst: Uint8Array, do_: number, n: number): void {
+  if (n <= BCOPY_LOOP_MAX) {
+    for (let i = 0; i < n; i++) dst[do_ + i] = src[so + i]!;
+  } else dst.set(src.subarray(so, so + n), do_);
+}
+
+/**
+ * A packet-header chain holding a copy of `buf[off .. off + len)`, as a
+ * driver's `m_devget` makes one: {@link mFromBytes} without the options
+ * object and the view of the range (the receive path's form). `rcvif` is
+ * recorded in the packet header; `reserveOk` lets it take the pool's
+ * reserve.
+ * @returns the chain, owned by the caller (`buf` is not referenced), or
+ *   null when the pool cannot hold it (nothing taken).
+ */
+export function mDevget(pool: ClusterPool, buf: Uint8Array, off: number, len: number, rcvif: string | number | null, reserveOk: boolean): Mbuf | null {
+  const m = allocChain(pool, len, true, 0, reserveOk);
+  if (m === null) return null;
+  let p = off;
+  for (let mm: Mbuf | null = m; mm !== null; mm = mm.next) {
+    bcopy(buf, p, mm.data, mm.off, mm.len);
+    p += mm.len;
+  }
+  m.pkthdr!.rcvif = rcvif;
+  return m;
 }
 
 /** Options for {@link mFromBytes}. */

@@ -34,18 +34,20 @@ import {
   M_CSUM_UDPv4,
   M_MCAST,
   mCopydata,
+  mDevget,
   mFreem,
-  mFromBytes,
   mLength,
   type Mbuf,
 } from '../mbuf/index.js';
 import { completePartialChecksum } from '../wire/checksum.js';
-import { macEquals } from '../wire/address.js';
+import { macEquals, macIsMulticast } from '../wire/address.js';
 import {
   ETHERNET_HEADER_LEN,
   ETHERTYPE_ARP,
   ETHERTYPE_IPV4,
   ETHERTYPE_IPV6,
+  ETHERTYPE_QINQ,
+  ETHERTYPE_VLAN,
   EthernetField,
   EthernetFrame,
 } from '../wire/ethernet.js';
@@ -69,22 +71,23 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
     ist.iqdrops++;
     return;
   }
-  const f = EthernetFrame.newChecked(frame);
-  if (typeof f === 'string') {
-    if (f === 'truncated') st.tooshort++;
+  // Checked, then read straight from the bytes (no view object per frame).
+  const bad = EthernetFrame.check(frame);
+  if (bad !== null) {
+    if (bad === 'truncated') st.tooshort++;
     else st.llc++;
     ist.ierrors++;
     return;
   }
   ist.ipackets++;
   ist.ibytes += frame.length;
-  if (f.srcIsMulticast) {
+  if (macIsMulticast(frame, EthernetField.SRC)) {
     st.badsrc++;
     ist.ierrors++;
     return;
   }
   let mflags = 0;
-  if (f.dstIsMulticast) {
+  if (macIsMulticast(frame, EthernetField.DST)) {
     if (isBroadcastMac(frame)) mflags = M_BCAST;
     else if (joinedGroupMac(ifp, frame) || joinedGroup6Mac(ifp, frame)) mflags = M_MCAST;
     else {
@@ -92,7 +95,7 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
       return;
     }
     ist.imcasts++;
-  } else if (!f.dstIs(ifp.mac)) {
+  } else if (!macEquals(frame, ifp.mac, EthernetField.DST, 0)) {
     // A hub (or a promiscuous tap) shows us frames for other stations.
     st.notours++;
     return;
@@ -101,20 +104,22 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
     st.ownsrc++;
     return;
   }
-  if (f.isTagged) {
+  const type = (frame[EthernetField.ETHERTYPE]! << 8) | frame[EthernetField.ETHERTYPE + 1]!;
+  if (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) {
     st.vlan++;
     ist.noproto++;
     return;
   }
-  switch (f.ethertype) {
+  const plen = frame.length - ETHERNET_HEADER_LEN;
+  switch (type) {
     case ETHERTYPE_ARP:
-      ctx.arp.input(ifp, frame, f.payloadOffset, f.payloadLen);
+      ctx.arp.input(ifp, frame, ETHERNET_HEADER_LEN, plen);
       return;
     case ETHERTYPE_IPV4: {
       // m_devget: one copy into the pool. Ethernet padding is trimmed by IP input.
       // The receive path may use the pool's reserve: the frame may be the ACK
       // that frees a send buffer; TCP sheds what it need not keep (ofo.ts).
-      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name, reserve: true });
+      const m = mDevget(ctx.pool, frame, ETHERNET_HEADER_LEN, plen, ifp.name, true);
       if (m === null) {
         st.nobufs++;
         ist.iqdrops++;
@@ -128,7 +133,7 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
     }
     case ETHERTYPE_IPV6: {
       // The receive path may use the pool's reserve (see IPv4 above).
-      const m = mFromBytes(ctx.pool, frame.subarray(f.payloadOffset), { rcvif: ifp.name, reserve: true });
+      const m = mDevget(ctx.pool, frame, ETHERNET_HEADER_LEN, plen, ifp.name, true);
       if (m === null) {
         st.nobufs++;
         ist.iqdrops++;
