@@ -37,29 +37,58 @@ interface NextHop {
   route: Route | null;
 }
 
+function newNextHop(): NextHop {
+  return { ifp: null as unknown as Ifnet, nexthop: 0, viaGateway: false, broadcast: false, multicast: false, route: null };
+}
+
+/** Filled by the lookups that only read it before returning (selectSource, mtuTowards, ...): nothing runs in between. */
+const lookupNh = newNextHop();
+/** Filled by {@link ipOutput}, which holds it while the packet goes down (a nested output gets its own). */
+const outputNh = newNextHop();
+const outputRepr: Ipv4ReprT = {
+  src: 0,
+  dst: 0,
+  protocol: 0,
+  ttl: 0,
+  dscp: 0,
+  ecn: 0,
+  ident: 0,
+  dontFrag: false,
+  moreFrags: false,
+  fragOffset: 0,
+  payloadLen: 0,
+  options: null,
+};
+/** Whether {@link outputNh} and {@link outputRepr} are in use by an {@link ipOutput} call. */
+let outputBusy = false;
+
 /**
  * Work out interface and next hop for `dst` (`rtalloc` plus the broadcast
- * and multicast special cases of `ip_output`). Returns an errno when there
- * is no way there.
+ * and multicast special cases of `ip_output`) into `out`, which is
+ * returned. Returns an errno when there is no way there.
  */
-function nextHop(ctx: NetContext, dst: number, src: number, mcastIf = 0): NextHop | number {
+function nextHop(ctx: NetContext, dst: number, src: number, out: NextHop, mcastIf = 0): NextHop | number {
   if (dst === 0xffffffff || ipv4IsMulticast(dst)) {
     const ifp = groupIfp(ctx, dst, src, mcastIf);
     if (typeof ifp === 'number') return ifp;
-    return { ifp, nexthop: dst, viaGateway: false, broadcast: dst === 0xffffffff, multicast: dst !== 0xffffffff, route: null };
+    out.ifp = ifp;
+    out.nexthop = dst;
+    out.viaGateway = false;
+    out.broadcast = dst === 0xffffffff;
+    out.multicast = dst !== 0xffffffff;
+    out.route = null;
+    return out;
   }
   const route = ctx.routes.lookup(dst);
   if (route === null) return Errno.ENETUNREACH;
   const ifp = route.ifp;
-  const broadcast = route.gateway === 0 && ifp.isBroadcast(dst);
-  return {
-    ifp,
-    nexthop: route.gateway !== 0 ? route.gateway : dst,
-    viaGateway: route.gateway !== 0,
-    broadcast,
-    multicast: false,
-    route,
-  };
+  out.ifp = ifp;
+  out.nexthop = route.gateway !== 0 ? route.gateway : dst;
+  out.viaGateway = route.gateway !== 0;
+  out.broadcast = route.gateway === 0 && ifp.isBroadcast(dst);
+  out.multicast = false;
+  out.route = route;
+  return out;
 }
 
 /**
@@ -93,7 +122,7 @@ export function groupIfp(ctx: NetContext, dst: number, src: number, mcastIf = 0)
  * Returns null when there is no route.
  */
 export function selectSource(ctx: NetContext, dst: number): number | null {
-  const nh = nextHop(ctx, dst >>> 0, 0);
+  const nh = nextHop(ctx, dst >>> 0, 0, lookupNh);
   if (typeof nh === 'number') return null;
   if (nh.route !== null && nh.route.kind === 'local') return dst >>> 0;
   if (nh.route !== null && nh.route.src !== 0) return nh.route.src;
@@ -106,7 +135,7 @@ export function selectSource(ctx: NetContext, dst: number): number | null {
  * learnt from ICMP (RFC 1191) while it has not expired. 0 when there is no route.
  */
 export function mtuTowards(ctx: NetContext, dst: number): number {
-  const nh = nextHop(ctx, dst >>> 0, 0);
+  const nh = nextHop(ctx, dst >>> 0, 0, lookupNh);
   if (typeof nh === 'number') return 0;
   return routeMtu(ctx, nh.ifp, dst >>> 0);
 }
@@ -130,7 +159,7 @@ function routeMtu(ctx: NetContext, ifp: Ifnet, dst: number): number {
  * stays off, as FreeBSD's `tcp_maxseg`/`tso` logic does).
  */
 export function tsoMaxTowards(ctx: NetContext, dst: number): number {
-  const nh = nextHop(ctx, dst >>> 0, 0);
+  const nh = nextHop(ctx, dst >>> 0, 0, lookupNh);
   if (typeof nh === 'number' || nh.ifp.isLoopback || nh.broadcast || nh.multicast) return 0;
   const off = nh.ifp.link.offloads;
   if (off?.tso4 !== true || nh.ifp.link.outputGso === undefined) return 0;
@@ -168,7 +197,7 @@ export function pmtuUpdate(ctx: NetContext, dst: number, mtu: number): number {
     st.pmtuclamped++;
     mtu = PMTU_MIN;
   }
-  const nh = nextHop(ctx, dst, 0);
+  const nh = nextHop(ctx, dst, 0, lookupNh);
   if (typeof nh === 'number' || mtu >= routeMtu(ctx, nh.ifp, dst)) {
     st.pmturefused++;
     return 0;
@@ -197,13 +226,24 @@ export function pmtuUpdate(ctx: NetContext, dst: number, mtu: number): number {
  * ENETDOWN, EADDRNOTAVAIL, EHOSTDOWN / EHOSTUNREACH (ARP failed recently).
  */
 export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>): number {
-  const st = ctx.ipstat;
   if (ctx.closed) {
     mFreem(m);
     return Errno.ENETDOWN;
   }
+  const nested = outputBusy;
+  outputBusy = true;
+  try {
+    return ipOutputOn(ctx, m, opts, nested ? newNextHop() : outputNh, nested ? { ...outputRepr } : outputRepr);
+  } finally {
+    outputBusy = nested;
+  }
+}
+
+/** {@link ipOutput} with its next-hop and header objects (reused, or a nested call's own). */
+function ipOutputOn(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>, nhOut: NextHop, repr: Ipv4ReprT): number {
+  const st = ctx.ipstat;
   const dst = opts.dst >>> 0;
-  const nh = nextHop(ctx, dst, opts.src >>> 0, opts.mcastIf ?? 0);
+  const nh = nextHop(ctx, dst, opts.src >>> 0, nhOut, opts.mcastIf ?? 0);
   if (typeof nh === 'number') {
     st.noroute++;
     mFreem(m);
@@ -236,20 +276,18 @@ export function ipOutput(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>
   }
   if (nh.route !== null) nh.route.use++;
   if (nh.route?.kind === 'local') st.looped++;
-  const repr: Ipv4ReprT = {
-    src,
-    dst,
-    protocol: opts.proto,
-    ttl: opts.ttl ?? (nh.multicast ? 1 : ctx.ipTun.ttl), // RFC 1112 6.1: multicast TTL 1 by default
-    dscp: (opts.tos ?? 0) >>> 2,
-    ecn: (opts.tos ?? 0) & 3,
-    ident: ctx.ipId.next(dst),
-    dontFrag: opts.df === true,
-    moreFrags: false,
-    fragOffset: 0,
-    payloadLen,
-    options: null,
-  };
+  repr.src = src;
+  repr.dst = dst;
+  repr.protocol = opts.proto;
+  repr.ttl = opts.ttl ?? (nh.multicast ? 1 : ctx.ipTun.ttl); // RFC 1112 6.1: multicast TTL 1 by default
+  repr.dscp = (opts.tos ?? 0) >>> 2;
+  repr.ecn = (opts.tos ?? 0) & 3;
+  repr.ident = ctx.ipId.next(dst);
+  repr.dontFrag = opts.df === true;
+  repr.moreFrags = false;
+  repr.fragOffset = 0;
+  repr.payloadLen = payloadLen;
+  repr.options = null;
   st.localout++;
   if (nh.multicast) {
     // ip_output's multicast tail: a copy for local members (ip_mloopback)
