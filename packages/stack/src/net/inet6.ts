@@ -17,16 +17,16 @@
  */
 import type { TimerHandle } from '../kern/clock.js';
 import type { Sysctl } from '../kern/sysctl.js';
-import { IP6_ALL_NODES, IP6_LOOPBACK, Ip6Address, ip6EqualsBytes } from '../wire/ip.js';
+import { IP6_ALL_NODES, IP6_ANY, IP6_LOOPBACK, Ip6Address, Ip6AddressCache, ip6EqualsBytes } from '../wire/ip.js';
 import type { NetContext, PmtuEntry } from './context.js';
 import { Icmp6, type Icmp6Tunables } from './icmp6.js';
 import { randomBytes } from 'node:crypto';
 import { eui64, ip6Mask, solicitedNode, stableInterfaceId, type In6Ifaddr } from './in6.js';
 import type { Ifnet } from './ifnet.js';
-import { ip6Output, nextHop6, pathMtu6, pmtuUpdate6, selectSource6 } from './ipv6-output.js';
+import { ip6Output, lookupNh6, nextHop6, pathMtu6, pmtuUpdate6, selectSource6 } from './ipv6-output.js';
 import { Mld6, MldRecord } from './mld6.js';
 import { ND6_DEFAULTS, Nd6, type Nd6Tunables } from './nd6.js';
-import type { IpOutput, Ip6Output } from './protosw.js';
+import type { IpOutput, Ip6Output, Ip6OutputOptions } from './protosw.js';
 import { Reass6, type Reass6Limits } from './reass6.js';
 import { Route6Table } from './route6.js';
 import { newIcmp6Stats, newIp6Stats, newNd6Stats } from './stats6.js';
@@ -91,6 +91,11 @@ export class Inet6 {
    * are `Ip6Address`es; `::` as the source means "pick one" (RFC 6724).
    */
   readonly transport: IpOutput;
+  /** Source and destination addresses of received packets, shared (see {@link Ip6AddressCache}). */
+  readonly addrCache = new Ip6AddressCache();
+  /** @internal {@link transport}'s reused options object, and whether an output holds it. */
+  private readonly outOpts: Ip6OutputOptions = { src: null, dst: IP6_ANY, proto: 0, hopLimit: undefined, tclass: undefined, dontFrag: undefined, ifindex: undefined };
+  private outOptsBusy = false;
   private sweepTimer: TimerHandle | null = null;
   private sweepAt = Infinity;
 
@@ -107,16 +112,24 @@ export class Inet6 {
     });
     this.transport = {
       output: (m, o) => {
+        // The family-neutral options mapped into a reused object (a nested
+        // output, should there be one, gets its own).
+        const nested = this.outOptsBusy;
+        const p = nested ? { ...this.outOpts } : this.outOpts;
         const src = o.src as Ip6Address;
-        return ip6Output(this, m, {
-          src: src.isUnspecified ? null : src,
-          dst: o.dst as Ip6Address,
-          proto: o.proto,
-          hopLimit: o.ttl,
-          tclass: o.tos,
-          dontFrag: o.df,
-          ifindex: o.ifindex,
-        });
+        p.src = src.isUnspecified ? null : src;
+        p.dst = o.dst as Ip6Address;
+        p.proto = o.proto;
+        p.hopLimit = o.ttl;
+        p.tclass = o.tos;
+        p.dontFrag = o.df;
+        p.ifindex = o.ifindex;
+        this.outOptsBusy = true;
+        try {
+          return ip6Output(this, m, p);
+        } finally {
+          this.outOptsBusy = nested;
+        }
       },
       selectSource: (dst, ifindex) => this.selectSourceFor(dst as Ip6Address, ifindex ?? 0),
       mtuTowards: (dst) => this.ip.mtuTowards(dst as Ip6Address),
@@ -126,7 +139,7 @@ export class Inet6 {
       output: (m, o) => ip6Output(this, m, o),
       selectSource: (dst, ifindex) => this.selectSourceFor(dst, ifindex ?? 0),
       mtuTowards: (dst, ifindex) => {
-        const nh = nextHop6(this, dst, ifindex ?? 0);
+        const nh = nextHop6(this, dst, ifindex ?? 0, lookupNh6);
         return typeof nh === 'number' ? 0 : nh.route?.kind === 'local' ? this.net.lo0.mtu : pathMtu6(this, nh.ifp, dst);
       },
     };
@@ -274,7 +287,7 @@ export class Inet6 {
 
   /** The source address for `dst` (zone `ifindex` for link-scoped destinations), or null. */
   selectSourceFor(dst: Ip6Address, ifindex = 0): Ip6Address | null {
-    const nh = nextHop6(this, dst, ifindex);
+    const nh = nextHop6(this, dst, ifindex, lookupNh6);
     if (typeof nh === 'number') return null;
     if (nh.route?.kind === 'local') return dst;
     return selectSource6(this, dst, nh.ifp);

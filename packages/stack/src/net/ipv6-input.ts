@@ -32,7 +32,7 @@
  */
 import { M_BCAST, M_MCAST, mAdj, mFreem, mPullup, type Mbuf } from '../mbuf/index.js';
 import { Icmp6Type, ParamProb6Code } from '../wire/icmpv6.js';
-import { Ip6Address } from '../wire/ip.js';
+import { IP6_ANY, type Ip6Address } from '../wire/ip.js';
 import { IPV6_HEADER_LEN, Ip6Next, Ipv6Field } from '../wire/ipv6.js';
 import { IPV6_FRAG_HEADER_LEN, OptAction, OptWalk, fragMore6, fragOffset6, walkIp6Options } from '../wire/ipv6-ext.js';
 import type { Ifnet } from './ifnet.js';
@@ -206,24 +206,41 @@ function deliver(in6: Inet6, ifp: Ifnet, m: Mbuf, proto: number, off: number, pr
     // RFC 8200 4: an unrecognised Next Header is a parameter problem code 1 pointing at it.
     return in6.icmp.error(m, Icmp6Type.PARAM_PROB, ParamProb6Code.NEXTHEADER, prevNxt);
   }
-  const info: IpPacketInfo<Ip6Address> = {
-    src: Ip6Address.fromBytes(b, o + Ipv6Field.SRC),
-    dst: Ip6Address.fromBytes(b, o + Ipv6Field.DST),
-    proto,
-    ttl: b[o + Ipv6Field.HOP_LIMIT]!,
-    tos: ((b[o]! & 0x0f) << 4) | (b[o + 1]! >>> 4),
-    ifname: ifp.name,
-    broadcast: false,
-    multicast: multicast || (m.flags & (M_MCAST | M_BCAST)) !== 0,
-  };
+  // As IPv4 input: one info object lent for the call (a nested delivery
+  // gets its own); the addresses come from the stack's cache of immutable
+  // Ip6Address objects, so a steady stream builds none.
+  const nested = infoBusy;
+  const info = nested ? newInfo() : infoScratch;
+  info.src = in6.addrCache.fromBytes(b, o + Ipv6Field.SRC);
+  info.dst = in6.addrCache.fromBytes(b, o + Ipv6Field.DST);
+  info.proto = proto;
+  info.ttl = b[o + Ipv6Field.HOP_LIMIT]!;
+  info.tos = ((b[o]! & 0x0f) << 4) | (b[o + 1]! >>> 4);
+  info.ifname = ifp.name;
+  info.broadcast = false;
+  info.multicast = multicast || (m.flags & (M_MCAST | M_BCAST)) !== 0;
   st.delivered++;
-  if (tp == null) {
-    in6.icmp.input(m, off, info, ifp);
-    return;
+  infoBusy = true;
+  try {
+    if (tp == null) {
+      in6.icmp.input(m, off, info, ifp);
+      return;
+    }
+    mAdj(m, off);
+    tp.input(m, info);
+  } finally {
+    infoBusy = nested;
   }
-  mAdj(m, off);
-  tp.input(m, info);
 }
+
+function newInfo(): IpPacketInfo<Ip6Address> {
+  return { src: IP6_ANY, dst: IP6_ANY, proto: 0, ttl: 0, tos: 0, ifname: '', broadcast: false, multicast: false };
+}
+
+/** The packet info lent to ICMPv6 and the transports (see {@link deliver}). */
+const infoScratch = newInfo();
+/** Whether {@link infoScratch} is lent now. */
+let infoBusy = false;
 
 /** mPullup counting its failure (the chain is freed then); null when it failed. */
 function pullup(in6: Inet6, m: Mbuf, n: number, clmax: number): Mbuf | null {

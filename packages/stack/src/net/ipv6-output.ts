@@ -43,9 +43,10 @@ export interface NextHop6 {
  * through the zone's interface (`ifindex`) or the first Ethernet interface
  * with IPv6 up; link-local unicast needs a zone when several interfaces
  * could hold it (the first match otherwise); the rest by longest prefix.
+ * @param out Filled and returned instead of a new object when given.
  * @returns the next hop, or an errno (ENETUNREACH, ENODEV for a bad zone).
  */
-export function nextHop6(in6: Inet6, dst: Ip6Address, ifindex = 0): NextHop6 | number {
+export function nextHop6(in6: Inet6, dst: Ip6Address, ifindex = 0, out?: NextHop6): NextHop6 | number {
   let scope: Ifnet | null = null;
   if (ifindex !== 0) {
     scope = in6.net.ifnetList().find((i) => i.index === ifindex) ?? null;
@@ -55,12 +56,36 @@ export function nextHop6(in6: Inet6, dst: Ip6Address, ifindex = 0): NextHop6 | n
     if (dst.isLoopback) return Errno.ENETUNREACH;
     const ifp = scope ?? in6.net.ifnetList().find((i) => !i.isLoopback && i.up && i.addrs6.length > 0);
     if (ifp === undefined) return Errno.ENETUNREACH;
-    return { ifp, nexthop: dst, route: null, multicast: true };
+    return fillNh6(out, ifp, dst, null, true);
   }
   const route = in6.routes.lookup(dst, in6.net.clock.now(), scope);
   if (route === null) return Errno.ENETUNREACH;
-  return { ifp: route.ifp, nexthop: route.gateway ?? dst, route, multicast: false };
+  return fillNh6(out, route.ifp, route.gateway ?? dst, route, false);
 }
+
+function fillNh6(out: NextHop6 | undefined, ifp: Ifnet, nexthop: Ip6Address, route: Route6 | null, multicast: boolean): NextHop6 {
+  if (out === undefined) return { ifp, nexthop, route, multicast };
+  out.ifp = ifp;
+  out.nexthop = nexthop;
+  out.route = route;
+  out.multicast = multicast;
+  return out;
+}
+
+function newNextHop6(): NextHop6 {
+  return { ifp: null as unknown as Ifnet, nexthop: IP6_LOOPBACK, route: null, multicast: false };
+}
+
+/**
+ * @internal One next hop for lookups that read it before returning and call
+ * no other lookup meanwhile (source selection, path MTU, TSO limit).
+ */
+export const lookupNh6: NextHop6 = newNextHop6();
+/** Filled by {@link ip6Output}, which holds it while the packet goes down (a nested output gets its own). */
+const outputNh6 = newNextHop6();
+const outputRepr6: Ipv6Repr = { src: IP6_LOOPBACK, dst: IP6_LOOPBACK, nextHeader: 0, payloadLen: 0, hopLimit: 0, trafficClass: 0, flowLabel: 0 };
+/** Whether {@link outputNh6} and {@link outputRepr6} are in use. */
+let outputBusy6 = false;
 
 /**
  * The source address for `dst` leaving through `ifp` (`in6_selectsrc`,
@@ -134,7 +159,7 @@ export function pmtuUpdate6(in6: Inet6, dst: Ip6Address, mtu: number): number {
     st.pmtuclamped++;
     mtu = IPV6_MIN_MTU;
   }
-  const nh = nextHop6(in6, dst);
+  const nh = nextHop6(in6, dst, 0, lookupNh6);
   if (typeof nh === 'number' || nh.ifp.isLoopback || mtu >= pathMtu6(in6, nh.ifp, dst)) {
     st.pmturefused++;
     return 0;
@@ -175,13 +200,24 @@ function nextFragId(): number {
  *   EHOSTUNREACH (the neighbour failed recently).
  */
 export function ip6Output(in6: Inet6, m: Mbuf, opts: Ip6OutputOptions): number {
-  const st = in6.ip6stat;
   if (in6.net.closed) {
     mFreem(m);
     return Errno.ENETDOWN;
   }
+  const nested = outputBusy6;
+  outputBusy6 = true;
+  try {
+    return ip6OutputOn(in6, m, opts, nested ? newNextHop6() : outputNh6, nested ? { ...outputRepr6 } : outputRepr6);
+  } finally {
+    outputBusy6 = nested;
+  }
+}
+
+/** {@link ip6Output} with its next-hop and header objects (reused, or a nested call's own). */
+function ip6OutputOn(in6: Inet6, m: Mbuf, opts: Ip6OutputOptions, nhOut: NextHop6, repr: Ipv6Repr): number {
+  const st = in6.ip6stat;
   const dst = opts.dst;
-  const nh = nextHop6(in6, dst, opts.ifindex ?? 0);
+  const nh = nextHop6(in6, dst, opts.ifindex ?? 0, nhOut);
   if (typeof nh === 'number') {
     st.noroute++;
     mFreem(m);
@@ -215,15 +251,13 @@ export function ip6Output(in6: Inet6, m: Mbuf, opts: Ip6OutputOptions): number {
       ifp = in6.net.lo0;
     }
   }
-  const repr: Ipv6Repr = {
-    src,
-    dst,
-    nextHeader: opts.proto,
-    payloadLen,
-    hopLimit: opts.hopLimit ?? (nh.multicast ? 1 : ifp.nd6.curHopLimit || in6.tun.hlim),
-    trafficClass: opts.tclass ?? 0,
-    flowLabel: 0,
-  };
+  repr.src = src;
+  repr.dst = dst;
+  repr.nextHeader = opts.proto;
+  repr.payloadLen = payloadLen;
+  repr.hopLimit = opts.hopLimit ?? (nh.multicast ? 1 : ifp.nd6.curHopLimit || in6.tun.hlim);
+  repr.trafficClass = opts.tclass ?? 0;
+  repr.flowLabel = 0;
   st.localout++;
   const mtu = ifp.isLoopback ? ifp.mtu : pathMtu6(in6, ifp, dst);
   if (IPV6_HEADER_LEN + payloadLen <= mtu) {

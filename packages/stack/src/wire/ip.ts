@@ -284,6 +284,52 @@ export function ip6EqualsBytes(a: Ip6Address, buf: Uint8Array, off: number): boo
   return rd32(buf, off) === a.w0 && rd32(buf, off + 4) === a.w1 && rd32(buf, off + 8) === a.w2 && rd32(buf, off + 12) === a.w3;
 }
 
+/**
+ * A small direct-mapped cache of {@link Ip6Address} objects read from packet
+ * bytes, so that a steady stream between the same two addresses builds no
+ * address object per packet (IPv6 input hands `Ip6Address`es to the
+ * transports). Sharing is safe because an `Ip6Address` is immutable: a
+ * transport that keeps one (a pcb, the SYN cache, a neighbour entry) keeps
+ * a value, whichever packet it came from. A miss replaces the slot.
+ */
+export class Ip6AddressCache {
+  private readonly slots: (Ip6Address | null)[];
+  private readonly mask: number;
+  /** Lookups answered from the cache. */
+  hits = 0;
+  /** Lookups that built a new address. */
+  misses = 0;
+
+  /** @param size Slots, a power of two (default 16). @throws RangeError otherwise. */
+  constructor(size = 16) {
+    if (!Number.isInteger(size) || size < 1 || (size & (size - 1)) !== 0) throw new RangeError(`Ip6AddressCache: size ${size} is not a power of two`);
+    this.slots = new Array<Ip6Address | null>(size).fill(null);
+    this.mask = size - 1;
+  }
+
+  /**
+   * The address in `buf[off .. off + 16)`: the cached object when it holds
+   * the same address, else a new one (then cached). The caller has checked
+   * that the 16 bytes are there.
+   */
+  fromBytes(buf: Uint8Array, off: number): Ip6Address {
+    const w0 = rd32(buf, off);
+    const w1 = rd32(buf, off + 4);
+    const w2 = rd32(buf, off + 8);
+    const w3 = rd32(buf, off + 12);
+    const i = (w3 ^ (w3 >>> 8) ^ w1) & this.mask;
+    const a = this.slots[i]!;
+    if (a !== null && a.w3 === w3 && a.w2 === w2 && a.w1 === w1 && a.w0 === w0) {
+      this.hits++;
+      return a;
+    }
+    this.misses++;
+    const n = Ip6Address.fromWords(w0, w1, w2, w3);
+    this.slots[i] = n;
+    return n;
+  }
+}
+
 function rd32(b: Uint8Array, o: number): number {
   return (((b[o] ?? 0) << 24) | ((b[o + 1] ?? 0) << 16) | ((b[o + 2] ?? 0) << 8) | (b[o + 3] ?? 0)) >>> 0;
 }
