@@ -7,6 +7,8 @@
  * unifies them with `packages/stack/src/mbuf/uio.ts`.
  */
 
+import { Errno, StackError } from '@rumpnet/stack';
+
 /**
  * Where a send-type call's bytes come from. ONE `copyin` call is ONE COPYIN
  * request: it fills `dsts` in order with consecutive bytes starting at
@@ -32,6 +34,34 @@ export interface CopySource {
  */
 export interface CopySink {
   copyout(uaddr: number, srcs: readonly Uint8Array[]): Promise<void> | void;
+}
+
+/**
+ * A {@link CopySource} over bytes a client sent inline with its request
+ * (address 0 is their first byte): the socket layer makes the same copies
+ * as from a COPYIN source, but each is a memory copy, not a round trip.
+ * `onCopy` hears each copy's length (the session counts them as COPYIN
+ * requests avoided). Out-of-range copies throw `EFAULT`.
+ */
+export class InlineSource implements CopySource {
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly onCopy: (n: number) => void,
+  ) {}
+
+  /** Fill `dsts` from `uaddr` of the inline bytes. @throws StackError EFAULT outside them. */
+  copyin(uaddr: number, dsts: readonly Uint8Array[]): void {
+    const n = totalLength(dsts);
+    if (!Number.isInteger(uaddr) || uaddr < 0 || uaddr + n > this.bytes.length) {
+      throw new StackError(Errno.EFAULT, `inline copy ${uaddr}+${n} outside ${this.bytes.length} bytes`);
+    }
+    let p = uaddr;
+    for (const d of dsts) {
+      d.set(this.bytes.subarray(p, p + d.length));
+      p += d.length;
+    }
+    this.onCopy(n);
+  }
 }
 
 /** Total length of a list of views. */

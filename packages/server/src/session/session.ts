@@ -26,7 +26,8 @@ import {
   type PayloadSink,
 } from '../proto/index.js';
 import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
-import { Scatter, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
+import { InlineSource, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
+import { CopyinTable } from './copyin.js';
 import { NO_AUTH, type SessionAuth } from './admin.js';
 import type { SessionCounters, SessionUsage } from './counters.js';
 import { DEFAULT_LIMITS, FRAME_MEMORY_OVERHEAD, REQUEST_MEMORY_OVERHEAD, type SessionLimits } from './limits.js';
@@ -136,19 +137,6 @@ export interface SessionOptions {
 /** Handler run when a session closes: the server closes that client's descriptors here. */
 export type CloseHook = (session: ClientSession, reason: string) => void | Promise<void>;
 
-interface PendingCopyin {
-  readonly handle: number;
-  readonly uaddr: number;
-  readonly total: number;
-  /** The server's request number once sent; 0 while it waits for a slot. */
-  reqno: number;
-  readonly dsts: readonly Uint8Array[];
-  readonly timer: NodeJS.Timeout;
-  done: boolean;
-  resolve(): void;
-  reject(e: Error): void;
-}
-
 interface Queued {
   readonly meta: FrameMeta;
   /** Inline bytes of a send-type request (counted in `bytes`: `meta.len` includes them). */
@@ -173,8 +161,6 @@ function errnoOf(err: unknown): number | undefined {
   const e = (err as { errno?: unknown } | null)?.errno;
   return typeof e === 'number' && Number.isInteger(e) && e !== 0 ? Math.abs(e) : undefined;
 }
-
-const LATE_MEMORY = 256;
 
 /**
  * Unsent bytes to a client above which a `copyout` waits for 'drain'. Not
@@ -224,9 +210,8 @@ export class ClientSession {
   private readonly handlers: SyscallHandlers;
   private readonly log: ProtoLogger;
   private readonly abort = new AbortController();
-  private readonly copyins = new Map<number, PendingCopyin>();
-  /** Copies waiting for one of the {@link SessionLimits.maxCopyins} slots, oldest first. */
-  private readonly copyinWait: PendingCopyin[] = [];
+  /** The COPYINs outstanding and waiting for a slot (copyin.ts). */
+  private readonly copyins: CopyinTable;
   /** Frames handed to the socket whose write callback has not run yet. */
   private unsentFrames = 0;
   /** Reading stopped because replies are backed up. */
@@ -235,7 +220,6 @@ export class ClientSession {
   private frameTimer: NodeJS.Timeout | undefined;
   /** `counters.framesIn` when the frame timer was armed: a frame finished since means a new one started. */
   private frameTimerAt = 0;
-  private readonly late = new Set<number>();
   private readonly queue: Queued[] = [];
   private readonly hooks: CloseHook[] = [];
   private queuedBytes = 0;
@@ -258,6 +242,19 @@ export class ClientSession {
     this.handlers = opts.handlers;
     this.schemas = resolveSchemas(opts.handlers, opts.schemas);
     this.log = opts.log ?? silentLogger;
+    const session = this;
+    this.copyins = new CopyinTable({
+      id: this.id,
+      counters: this.counters,
+      limits: this.limits,
+      log: this.log,
+      get isClosed() {
+        return session.closing !== undefined;
+      },
+      allocReq: () => this.allocReq(),
+      sendCopyin: (reqno, head) => this.send(MsgClass.REQ, MsgType.COPYIN, reqno, head),
+      protocolError: (reason) => this.protocolError(undefined, reason),
+    });
     this.cork = new TurnCork(socket);
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.reader = new FrameReader(
@@ -295,7 +292,7 @@ export class ClientSession {
 
   /** COPYIN requests waiting for their reply. */
   get pendingCopyins(): number {
-    return this.copyins.size;
+    return this.copyins.inFlight;
   }
 
   /**
@@ -310,8 +307,8 @@ export class ClientSession {
   /** What this session holds now (for `rumpctl usage`). */
   usage(): SessionUsage {
     return {
-      copyinsInFlight: this.copyins.size,
-      copyinsWaiting: this.copyinWait.length,
+      copyinsInFlight: this.copyins.inFlight,
+      copyinsWaiting: this.copyins.waiting,
       replyBytes: this.replyMemory,
       replyFrames: this.unsentFrames,
       inFlight: this.running,
@@ -332,7 +329,7 @@ export class ClientSession {
    * sends one COPYIN request and scatters the reply into the given views.
    */
   copySource(handle: number): CopySource {
-    return { copyin: (uaddr, dsts) => this.copyin(handle, uaddr, dsts) };
+    return { copyin: (uaddr, dsts) => this.copyins.copyin(handle, uaddr, dsts) };
   }
 
   /**
@@ -343,19 +340,10 @@ export class ClientSession {
    */
   inlineSource(bytes: Uint8Array | undefined): CopySource {
     if (bytes === undefined) throw new StackError(Errno.EFAULT, 'no inline bytes');
-    return {
-      copyin: (uaddr, dsts) => {
-        const n = totalLength(dsts);
-        if (!Number.isInteger(uaddr) || uaddr < 0 || uaddr + n > bytes.length) throw new StackError(Errno.EFAULT, `inline copy ${uaddr}+${n} outside ${bytes.length} bytes`);
-        let p = uaddr;
-        for (const d of dsts) {
-          d.set(bytes.subarray(p, p + d.length));
-          p += d.length;
-        }
-        this.counters.copyinsAvoided++;
-        this.counters.inlineBytes += n;
-      },
-    };
+    return new InlineSource(bytes, (n) => {
+      this.counters.copyinsAvoided++;
+      this.counters.inlineBytes += n;
+    });
   }
 
   /** Bytes a request may carry inline (`inlineMax` announced in the handshake; 0: none). */
@@ -397,58 +385,6 @@ export class ClientSession {
 
   // ----- copies -----
 
-  private copyin(handle: number, uaddr: number, dsts: readonly Uint8Array[]): Promise<void> {
-    const total = totalLength(dsts);
-    if (!Number.isInteger(uaddr) || uaddr < 0 || !Number.isInteger(handle) || handle < 1) {
-      return Promise.reject(new StackError(Errno.EFAULT, 'copyin: bad address'));
-    }
-    if (total === 0) return Promise.resolve();
-    if (total + COPY_FRAME_OVERHEAD > Math.min(this.limits.maxFrame, this.limits.maxClientFrame)) {
-      return Promise.reject(new StackError(Errno.EMSGSIZE, `copyin of ${total} bytes exceeds one frame`));
-    }
-    if (this.closing !== undefined) return Promise.reject(new StackError(Errno.EFAULT, 'copyin: client gone'));
-    return new Promise<void>((resolve, reject) => {
-      // One deadline from the ask to the reply, a wait for a slot included:
-      // the clusters behind `dsts` stay pinned no longer than copyinTimeoutMs.
-      const timer = setTimeout(() => this.copyinTimedOut(p), this.limits.copyinTimeoutMs);
-      const p: PendingCopyin = { handle, uaddr, total, reqno: 0, dsts, timer, done: false, resolve, reject };
-      if (this.copyins.size < this.limits.maxCopyins && this.copyinWait.length === 0) this.issueCopyin(p);
-      else this.copyinWait.push(p);
-    });
-  }
-
-  /** Sends the COPYIN request of `p` (a slot is free). */
-  private issueCopyin(p: PendingCopyin): void {
-    p.reqno = this.allocReq();
-    this.copyins.set(p.reqno, p);
-    this.counters.copyinRequests++;
-    if (this.copyins.size > this.counters.copyinPeak) this.counters.copyinPeak = this.copyins.size;
-    this.send(MsgClass.REQ, MsgType.COPYIN, p.reqno, { h: p.handle, o: p.uaddr, n: p.total });
-  }
-
-  private copyinTimedOut(p: PendingCopyin): void {
-    if (p.done) return;
-    p.done = true;
-    if (p.reqno === 0) {
-      const i = this.copyinWait.indexOf(p);
-      if (i >= 0) this.copyinWait.splice(i, 1);
-    } else {
-      this.copyins.delete(p.reqno);
-      this.rememberLate(p.reqno);
-    }
-    this.counters.copyinTimeouts++;
-    this.log.warn({ session: this.id, reqno: p.reqno, handle: p.handle, uaddr: p.uaddr, total: p.total, queued: p.reqno === 0 }, 'copyin timed out');
-    p.reject(new StackError(Errno.EFAULT, 'copyin: no reply in time'));
-    this.pumpCopyins();
-  }
-
-  /** Sends waiting copies while slots are free. */
-  private pumpCopyins(): void {
-    while (this.closing === undefined && this.copyins.size < this.limits.maxCopyins && this.copyinWait.length > 0) {
-      this.issueCopyin(this.copyinWait.shift()!);
-    }
-  }
-
   private copyout(handle: number, uaddr: number, srcs: readonly Uint8Array[]): Promise<void> | void {
     const total = totalLength(srcs);
     if (!Number.isInteger(uaddr) || uaddr < 0 || !Number.isInteger(handle) || handle < 1) {
@@ -479,11 +415,6 @@ export class ClientSession {
       this.socket.once('drain', onDrain);
       this.socket.once('close', onClose);
     });
-  }
-
-  private rememberLate(reqno: number): void {
-    this.late.add(reqno);
-    if (this.late.size > LATE_MEMORY) this.late.delete(this.late.values().next().value!);
   }
 
   // ----- input -----
@@ -528,15 +459,8 @@ export class ClientSession {
     // (at most inlineMax bytes); anything longer is skipped unbuffered and refused.
     if (meta.cls === MsgClass.REQ && meta.type === MsgType.SYSCALL && this.peerInfo !== undefined && meta.payloadLen <= this.inlineMax) return undefined;
     if (meta.type !== MsgType.COPYIN || meta.cls !== MsgClass.RESP) return skip;
-    const p = this.copyins.get(meta.reqno);
-    if (!p) return skip; // counted in onFrame
-    // A reply of the wrong size is skipped here and failed (EFAULT) in onReply.
-    if (meta.payloadLen !== p.total) return skip;
     // Scatter each socket chunk straight into the destination clusters.
-    const scatter = new Scatter(p.dsts);
-    return (piece) => {
-      if (!p.done) scatter.write(piece);
-    };
+    return this.copyins.payloadSink(meta);
   }
 
   private onFrame(meta: FrameMeta, payload: Uint8Array | undefined): void {
@@ -573,36 +497,7 @@ export class ClientSession {
 
   private onReply(meta: FrameMeta): void {
     if (meta.type !== MsgType.COPYIN) return this.protocolError(undefined, `reply of unexpected type ${meta.type}`);
-    const p = this.copyins.get(meta.reqno);
-    if (!p) {
-      // A reply after its timeout is expected now and then; anything else is a protocol error.
-      if (this.late.delete(meta.reqno)) this.counters.lateReplies++;
-      else this.protocolError(undefined, `reply to unknown request ${meta.reqno}`);
-      return;
-    }
-    if (meta.cls === MsgClass.ERROR) {
-      // The client refused (unknown handle, range outside its buffer): a bad user address.
-      this.counters.copyinRefused++;
-      return this.settleCopyin(meta.reqno, p, new StackError(Errno.EFAULT, 'copyin refused by client'));
-    }
-    if (meta.payloadLen !== p.total) return this.failCopyin(meta.reqno, p, 'wrong size');
-    this.counters.copyinBytes += p.total;
-    this.settleCopyin(meta.reqno, p, undefined);
-  }
-
-  private failCopyin(reqno: number, p: PendingCopyin, why: string): void {
-    this.counters.copyinWrongSize++;
-    this.log.warn({ session: this.id, reqno, expected: p.total }, `copyin reply: ${why}`);
-    this.settleCopyin(reqno, p, new StackError(Errno.EFAULT, `copyin reply: ${why}`));
-  }
-
-  private settleCopyin(reqno: number, p: PendingCopyin, err: Error | undefined): void {
-    clearTimeout(p.timer);
-    p.done = true;
-    this.copyins.delete(reqno);
-    if (err) p.reject(err);
-    else p.resolve();
-    this.pumpCopyins();
+    this.copyins.onReply(meta);
   }
 
   private onHandshake(meta: FrameMeta): void {
@@ -641,8 +536,7 @@ export class ClientSession {
     this.counters.framesIn++;
     if (this.closing !== undefined) return;
     if (meta.cls === MsgClass.REQ) return this.protocolError(meta, reason);
-    const p = this.copyins.get(meta.reqno);
-    if (p && !p.done) this.settleCopyin(meta.reqno, p, new StackError(Errno.EFAULT, `malformed copyin reply: ${reason}`));
+    this.copyins.onMalformed(meta, reason);
     this.protocolError(undefined, reason);
   }
 
@@ -808,12 +702,7 @@ export class ClientSession {
     this.frameTimer = undefined;
     this.reader.stop();
     this.socket.destroy();
-    for (const p of this.copyinWait.splice(0)) {
-      clearTimeout(p.timer);
-      p.done = true;
-      p.reject(new StackError(Errno.EFAULT, 'client gone'));
-    }
-    for (const [reqno, p] of [...this.copyins]) this.settleCopyin(reqno, p, new StackError(Errno.EFAULT, 'client gone'));
+    this.copyins.failAll();
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.log.info({ session: this.id, peer: this.peerInfo, reason }, 'session closed');
