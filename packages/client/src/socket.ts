@@ -67,6 +67,13 @@ export interface SocketOptions extends RumpOptions {
   readonly keepAlive?: boolean;
   /** Keepalive idle time in ms (`TCP_KEEPIDLE`, whole seconds on the wire). */
   readonly keepAliveInitialDelay?: number;
+  /**
+   * net's `onread`: read into the program's `buffer` (or one `buffer()`
+   * returns per read) and hand each read to `callback(nread, buf)` instead of
+   * `'data'`; the callback returning false, or `pause()`, stops reading until
+   * `resume()`. The buffers stay the program's.
+   */
+  readonly onread?: { buffer: Uint8Array | (() => Uint8Array); callback: (nread: number, buf: Uint8Array) => boolean | void };
 }
 
 /** Options of {@link Socket.connect} (TCP only: a `path` is an IPC pipe, which the rump stack has not). */
@@ -112,6 +119,8 @@ export interface AcceptedInit {
 }
 
 const kAccepted = Symbol('rumpnet.accepted');
+/** The `onread` option once accepted: a fixed buffer or a generator, and the callback. */
+type OnRead = { buf?: Uint8Array; gen?: () => Uint8Array; cb: (nread: number, buf: Uint8Array) => boolean | void };
 const netM = (net as unknown as { default?: typeof net }).default ?? net;
 const MAX_RECV = 4 * 1024 * 1024;
 /**
@@ -285,6 +294,9 @@ export class Socket extends Duplex {
   #noDelay = false;
   #keepAlive = false;
   #keepAliveDelay = 0;
+  /** net's `kBuffer`/`kBufferGen`/`kBufferCb` (the `onread` option), and whether its reading is stopped. */
+  #onread: OnRead | undefined;
+  #onreadStopped = false;
   /** Node's `_handle`: from connect() (or accept) until close. */
   #handle: RumpTcpHandle | null = null;
 
@@ -307,6 +319,12 @@ export class Socket extends Duplex {
     });
     this.#rump = { ...(options.rumpServer !== undefined ? { rumpServer: options.rumpServer } : {}), ...(options.connection ? { connection: options.connection } : {}) };
     this.#recvLen = options.highWaterMark ?? DEFAULT_RECV;
+    // As net's constructor: only a well-formed onread counts, anything else is ignored.
+    const onread = options.onread as { buffer?: unknown; callback?: unknown } | null | undefined;
+    if (onread !== null && typeof onread === 'object' && (onread.buffer instanceof Uint8Array || typeof onread.buffer === 'function') && typeof onread.callback === 'function') {
+      const cb = onread.callback as (nread: number, buf: Uint8Array) => boolean | void;
+      this.#onread = typeof onread.buffer === 'function' ? { gen: onread.buffer as () => Uint8Array, cb } : { buf: onread.buffer as Uint8Array, cb };
+    }
     this.#noDelay = Boolean(options.noDelay);
     this.#keepAlive = Boolean(options.keepAlive);
     this.#keepAliveDelay = ~~(Math.max(0, options.keepAliveInitialDelay ?? 0) / 1000);
@@ -548,9 +566,67 @@ export class Socket extends Duplex {
     this.#reading = true;
     // A recv standing in the server is the handle reading (uv_read_start): alive while ref'd.
     this.#life.setActive(true);
-    void this.#pump().finally(() => {
+    void (this.#onread ? this.#pumpInto(this.#onread) : this.#pump()).finally(() => {
       if (!this.#reading) this.#life.setActive(false);
     });
+  }
+
+  /**
+   * The `onread` pump: one `recv` at a time into the program's buffer, each
+   * read handed to its callback (no `'data'`), until it returns false or
+   * `pause()` stops it; EOF ends the readable side as usual.
+   */
+  async #pumpInto(onread: OnRead): Promise<void> {
+    const conn = this.#conn!;
+    // Bounded: each pass ends the stream, stops, or delivers ≥ 1 byte.
+    for (;;) {
+      const fd = this.#fd;
+      if (fd === undefined || this.destroyed || this.#onreadStopped) break;
+      const buf = onread.gen ? onread.gen() : onread.buf!;
+      let n: number;
+      try {
+        n = (await conn.call<{ bytes: number }>('recvfrom', { fd, buf: 0, len: buf.byteLength, flags: 0 }, { buffers: { buf }, syscall: 'read' })).bytes;
+      } catch (err) {
+        this.#reading = false;
+        if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'read'));
+        return;
+      }
+      if (this.destroyed) break;
+      if (n === 0) {
+        this.#reading = false;
+        deliver(this, null);
+        this.read(0);
+        return;
+      }
+      this.bytesRead += n;
+      this.#touch();
+      let more: boolean | void = undefined;
+      try {
+        more = onread.cb.call(this, n, buf);
+      } catch (err) {
+        // As from net's onStreamRead: the program's uncaught exception; reading goes on.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+      if (more === false) this.#onreadStopped = true;
+    }
+    this.#reading = false;
+  }
+
+  /** Pauses the stream; with `onread`, stops reading at once (net's pause()). */
+  override pause(): this {
+    if (this.#onread) this.#onreadStopped = true;
+    return super.pause();
+  }
+
+  /** Resumes the stream; with `onread`, reading starts again (net's resume() → tryReadStart). */
+  override resume(): this {
+    if (this.#onread && this.#onreadStopped) {
+      this.#onreadStopped = false;
+      if (!this.connecting && this.#fd !== undefined) this.#startPump();
+    }
+    return super.resume();
   }
 
   /** One `recv` at a time, for as long as the readable side takes what it gets. */
