@@ -202,11 +202,7 @@ function writeAfterFIN(this: Duplex, chunk: unknown, encoding?: unknown, cb?: un
   const done = typeof encoding === 'function' ? encoding : cb;
   const er = codedError(Error, 'EPIPE', 'This socket has been ended by the other party');
   if (typeof done === 'function') process.nextTick(done as (e: Error) => void, er);
-  // Both sides ended, the shutdown(2) still on its way: natively it has finished already
-  // (a local system call) and the socket is destroyed, so net's destroy(er) is silent.
-  // Here the peer may see our FIN before we see the shutdown's answer: stay silent too.
-  if (this.readableEnded && !this.writableFinished) this.destroy();
-  else this.destroy(er);
+  this.destroy(er);
   return false;
 }
 
