@@ -15,7 +15,6 @@
  * - `end()` is `shutdown(SHUT_WR)` (a FIN); `destroy()` is `close(2)`.
  *   `'close'` comes after the server closed the descriptor, with `hadError`.
  */
-import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { RumpConnection } from './connection.js';
 import { errnoValue, syscallError } from './errors.js';
@@ -38,90 +37,17 @@ import {
   parseIp,
   sockaddrFor,
   type HostAddress,
-  type LookupFunction,
   type RumpOptions,
 } from './shared.js';
+import { acceptedChunks, deliver, gather, onReadableStreamEnd, watchSignal } from './socket-stream.js';
+import { normalizeConnectArgs, type AcceptedInit, type AddressInfo, type SocketOptions, type TcpConnectOptions } from './socket-options.js';
 
-/** The address of a socket, as `net.Socket.address()` returns it. */
-export interface AddressInfo {
-  /** Dotted quad, or IPv6 text (`::1`, `::ffff:10.0.0.2` for an IPv4 peer of a dual-stack socket). */
-  address: string;
-  family: 'IPv4' | 'IPv6';
-  port: number;
-}
-
-/** Options of the {@link Socket} constructor. */
-export interface SocketOptions extends RumpOptions {
-  /** Keep the writable side open after the peer's FIN (default false: end it too, like `net`). */
-  readonly allowHalfOpen?: boolean;
-  /**
-   * Buffer limit of both sides in bytes, and the size of one `recv`. Default:
-   * Node's 16 KiB readable mark with 64 KiB recvs, and a 256 KiB writable mark.
-   */
-  readonly highWaterMark?: number;
-  /** Destroys the socket when aborted. */
-  readonly signal?: AbortSignal;
-  /** Set `TCP_NODELAY` once connected. */
-  readonly noDelay?: boolean;
-  /** Set `SO_KEEPALIVE` once connected. */
-  readonly keepAlive?: boolean;
-  /** Keepalive idle time in ms (`TCP_KEEPIDLE`, whole seconds on the wire). */
-  readonly keepAliveInitialDelay?: number;
-  /**
-   * net's `onread`: read into the program's `buffer` (or one `buffer()`
-   * returns per read) and hand each read to `callback(nread, buf)` instead of
-   * `'data'`; the callback returning false, or `pause()`, stops reading until
-   * `resume()`. The buffers stay the program's.
-   */
-  readonly onread?: { buffer: Uint8Array | (() => Uint8Array); callback: (nread: number, buf: Uint8Array) => boolean | void };
-}
-
-/** Options of {@link Socket.connect} (TCP only: a `path` is an IPC pipe, which the rump stack has not). */
-export interface TcpConnectOptions extends SocketOptions {
-  /** Peer port. */
-  readonly port: number | string;
-  /**
-   * Peer host: an IPv4 or IPv6 address (`fe80::1%tap0`: the zone names a rump
-   * interface) or a name (resolved by the host's resolver); default
-   * `localhost`, the rump stack's 127.0.0.1.
-   */
-  readonly host?: string;
-  /** Local address to bind first. */
-  readonly localAddress?: string;
-  /** Local port to bind first. */
-  readonly localPort?: number;
-  /** Address family a name is resolved in: 0 (either, the default), 4 or 6; `'IPv4'`/`'IPv6'` too, as in `net`. */
-  readonly family?: number;
-  /**
-   * Custom name lookup (`dns.lookup` shape), called as net calls it:
-   * `(host, { family, hints[, all] }, cb)`, `all` when the family is open
-   * and `autoSelectFamily` is on.
-   */
-  readonly lookup?: LookupFunction;
-  /** `getaddrinfo` hints for the lookup (`dns.ADDRCONFIG`, ...). */
-  readonly hints?: number;
-  /** Try every address of a name, alternating families (default `net.getDefaultAutoSelectFamily()`); one at a time here. */
-  readonly autoSelectFamily?: boolean;
-  /** Accepted and checked as in `net` (an integer ≥ 1); attempts here run one after another. */
-  readonly autoSelectFamilyAttemptTimeout?: number;
-  /** Idle timeout in ms, as {@link Socket.setTimeout}. */
-  readonly timeout?: number;
-  /** An IPC path: refused here (the hijack hands such calls to the real `net`). */
-  readonly path?: string;
-}
-
-/** What an accepting server hands to a new socket (internal). */
-export interface AcceptedInit {
-  readonly conn: RumpConnection;
-  readonly fd: number;
-  readonly remote: SockAddr;
-  readonly local: SockAddr | undefined;
-}
+export { normalizeConnectArgs } from './socket-options.js';
+export type { AcceptedInit, AddressInfo, SocketOptions, TcpConnectOptions } from './socket-options.js';
 
 const kAccepted = Symbol('rumpnet.accepted');
 /** The `onread` option once accepted: a fixed buffer or a generator, and the callback. */
 type OnRead = { buf?: Uint8Array; gen?: () => Uint8Array; cb: (nread: number, buf: Uint8Array) => boolean | void };
-const netM = (net as unknown as { default?: typeof net }).default ?? net;
 const MAX_RECV = 4 * 1024 * 1024;
 /**
  * Size of one `recv` when no `highWaterMark` was given: 64 KiB, the read
@@ -141,105 +67,7 @@ const DEFAULT_RECV = 64 * 1024;
  * writes gather: one sendto, MCLNUM-sized COPYINs, one answer.
  */
 const DEFAULT_WRITE_HWM = 256 * 1024;
-/**
- * `_writev` gathers queued chunks into one send up to this many bytes;
- * a chunk this large or larger goes as it is. Gathering small writes saves
- * sends (and, at MCLNUM N, fills whole extended clusters per COPYIN);
- * copying big ones would only cost a memcpy and a large allocation each.
- */
-const GATHER_MAX = 64 * 1024;
 const addrInfo = (a: SockAddr): AddressInfo => ({ address: a.address, family: familyName(a), port: a.port });
-
-/** Groups chunks for `_writev`: runs of small ones concatenated up to {@link GATHER_MAX}, large ones alone. */
-function gather(chunks: readonly Buffer[]): Buffer[] {
-  const groups: Buffer[] = [];
-  let run: Buffer[] = [];
-  let runLen = 0;
-  const close = (): void => {
-    if (run.length > 0) groups.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLen));
-    run = [];
-    runLen = 0;
-  };
-  for (const chunk of chunks) {
-    if (runLen + chunk.length > GATHER_MAX) close();
-    run.push(chunk);
-    runLen += chunk.length;
-  }
-  close();
-  return groups;
-}
-
-/** The chunks `write()` accepted that the Writable has not yet passed to `_write` (Node's `writableBuffer`). */
-function acceptedChunks(s: Duplex): Buffer[] {
-  const buffered = (s as unknown as { writableBuffer?: { chunk: unknown }[] }).writableBuffer ?? [];
-  return buffered.map((b) => b.chunk).filter((c): c is Buffer => Buffer.isBuffer(c) && c.length > 0);
-}
-
-/**
- * Pushes to the readable side as net's `onStreamRead` does: an exception from
- * a `'data'` (or `'end'`) listener is the program's uncaught exception, and
- * reading goes on — it must not kill the recv loop that called push().
- */
-function deliver(s: Duplex, chunk: Buffer | null): boolean {
-  try {
-    return s.push(chunk);
-  } catch (err) {
-    process.nextTick(() => {
-      throw err;
-    });
-    return s.readableLength < s.readableHighWaterMark;
-  }
-}
-
-/** net's `onReadableStreamEnd`: without allowHalfOpen, a write after the peer's FIN is EPIPE. */
-function onReadableStreamEnd(this: Duplex): void {
-  if (!this.allowHalfOpen) this.write = writeAfterFIN as Duplex['write'];
-}
-
-/** net's `writeAfterFIN`. */
-function writeAfterFIN(this: Duplex, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-  if (!this.writableEnded) return Duplex.prototype.write.call(this, chunk, encoding as BufferEncoding, cb as () => void);
-  const done = typeof encoding === 'function' ? encoding : cb;
-  const er = codedError(Error, 'EPIPE', 'This socket has been ended by the other party');
-  if (typeof done === 'function') process.nextTick(done as (e: Error) => void, er);
-  this.destroy(er);
-  return false;
-}
-
-/** net's `addClientAbortSignalOption`: destroy with an AbortError when the signal fires (next tick if it has). */
-function watchSignal(s: Duplex, signal: AbortSignal): void {
-  const onAbort = (): void => {
-    const err = new Error('The operation was aborted', { cause: signal.reason }) as Error & { code: string };
-    err.name = 'AbortError';
-    err.code = 'ABORT_ERR';
-    s.destroy(err);
-  };
-  if (signal.aborted) return void process.nextTick(onAbort);
-  signal.addEventListener('abort', onAbort, { once: true });
-  s.once('close', () => signal.removeEventListener('abort', onAbort));
-}
-
-/** net's private `normalizedArgsSymbol`, found on what its public-by-use `_normalizeArgs` returns. */
-const normalizedArgsSymbol: symbol | undefined = (() => {
-  const fn = (netM as unknown as { _normalizeArgs?: (a: unknown[]) => object })._normalizeArgs;
-  return fn ? Object.getOwnPropertySymbols(fn([]))[0] : undefined;
-})();
-
-/** Normalises `connect()`'s argument forms: `(options[, cb])`, `(port[, host][, cb])`, `(path[, cb])`. */
-export function normalizeConnectArgs(args: unknown[]): [TcpConnectOptions, (() => void) | undefined] {
-  // An array from net._normalizeArgs (it carries net's normalizedArgsSymbol) is already normalized.
-  const a = args[0];
-  if (Array.isArray(a) && normalizedArgsSymbol !== undefined && (a as unknown as Record<symbol, unknown>)[normalizedArgsSymbol] === true) {
-    return [(a[0] ?? {}) as TcpConnectOptions, typeof a[1] === 'function' ? (a[1] as () => void) : undefined];
-  }
-  const last = args[args.length - 1];
-  const cb = typeof last === 'function' ? (last as () => void) : undefined;
-  const a0 = args[0];
-  if (a0 !== null && typeof a0 === 'object') return [a0 as TcpConnectOptions, cb];
-  if (typeof a0 === 'string' && !/^\s*\d+\s*$/.test(a0)) return [{ path: a0, port: -1 }, cb];
-  const host = typeof args[1] === 'string' ? args[1] : undefined;
-  return [{ port: a0 as number, ...(host !== undefined ? { host } : {}) }, cb];
-}
 
 /**
  * A TCP stream socket on the rump stack, API-compatible with `net.Socket`
@@ -677,7 +505,7 @@ export class Socket extends Duplex {
 
   /**
    * @internal Writable contract: chunks queued behind a send go out
-   * together — small ones gathered into sends of up to {@link GATHER_MAX}
+   * together — small ones gathered into sends of up to `GATHER_MAX` (64 KiB)
    * bytes (one syscall, fewer COPYINs), large ones as they are — in order,
    * one send at a time.
    */
