@@ -135,7 +135,7 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
     }
   });
 
-  it('the server killed under three blocked calls (recv, accept, a mixed poll): ECONNRESET/EBADF-class errors and POLLHUP, no hang, no crash; later calls fail the same way', async () => {
+  it('the server killed under four blocked calls (recv, accept, a mixed poll, a send on a full buffer): ECONNRESET/EBADF-class errors and POLLHUP, no hang, no crash; later calls fail the same way', async () => {
     const d2 = await startDaemon(['--log-level', 'warn']);
     try {
       const p = native(d2.url, [VANISH]);
@@ -145,7 +145,7 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
       const lines = p.stdout().trim().split('\n');
       expect(lines.filter((l) => l.startsWith('FAIL')), p.stderr()).to.deep.equal([]);
       expect(code, p.stdout() + p.stderr()).to.equal(0); // a signal (a crash) would be its name here
-      for (const c of ['recv', 'accept', 'poll', 'send-after', 'getsockopt-after', 'close-after', 'socket-after']) expect(lines, c).to.include(`ok ${c}`);
+      for (const c of ['recv', 'accept', 'poll', 'send-blocked', 'send-after', 'getsockopt-after', 'close-after', 'socket-after']) expect(lines, c).to.include(`ok ${c}`);
       expect(p.stderr()).to.match(/lost the rump server/);
     } finally {
       await d2.stop();
