@@ -36,6 +36,8 @@ import {
 } from './shared.js';
 import { errnoValue, syscallError } from './errors.js';
 import type { AddressInfo } from './socket.js';
+import { checkSendtoArgs, normalizeSendArgs, type SendCallback } from './dgram-args.js';
+import { checkAbortSignal } from './validate.js';
 import type { IpMreqArg, SockAddr, SockOptLevel, SockOptValue } from './syscalls.js';
 import { isIPv4 } from 'node:net';
 import {
@@ -88,11 +90,11 @@ export interface BindOptions {
   readonly exclusive?: boolean;
 }
 
-type SendCallback = (err: Error | null, bytes: number) => void;
 /** What `send()` takes: one buffer or string, or several sent as one datagram. */
 export type Msg = string | Uint8Array | readonly (string | Uint8Array)[];
 
-const toBuf = (m: string | Uint8Array): Buffer => (typeof m === 'string' ? Buffer.from(m) : Buffer.from(m.buffer, m.byteOffset, m.byteLength));
+/** What a send dropped by close() before its bind resolves with (no callback runs). */
+const DROPPED = -1;
 
 /**
  * A UDP socket on the rump stack. Events: `listening`, `connect`,
@@ -136,7 +138,16 @@ export class DgramSocket extends EventEmitter {
       ...(options.connection ? { connection: options.connection } : {}),
     };
     if (messageListener) this.on('message', messageListener);
-    options.signal?.addEventListener('abort', () => this.#state !== 'closed' && this.close(), { once: true });
+    // As dgram's constructor: the signal is checked, and an aborted one closes at once.
+    if (options.signal !== undefined) {
+      const signal = checkAbortSignal(options.signal, 'options.signal');
+      const onAbort = (): void => void (this.#state !== 'closed' && this.close());
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
   }
 
   /** Runs `fn` after every earlier operation; its failure does not stop later ones. */
@@ -306,68 +317,24 @@ export class DgramSocket extends EventEmitter {
   send(msg: Msg, port?: number, callback?: SendCallback): void;
   send(msg: Msg, callback?: SendCallback): void;
   send(msg: Msg, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): void {
-    if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
     const connected = this.#remote !== undefined || this.#connecting;
-    // dgram's own disambiguation (lib/dgram.js Socket.prototype.send).
-    let slice: [unknown, unknown] | undefined;
-    let portArg: unknown;
-    let addrArg: unknown;
-    let cb: SendCallback | undefined;
-    if (!connected) {
-      if (a4 || (a3 && typeof a3 !== 'function')) {
-        slice = [a1, a2];
-        portArg = a3;
-        addrArg = a4;
-        cb = (typeof a4 === 'function' ? a4 : a5) as SendCallback | undefined;
-        if (typeof a4 === 'function') addrArg = undefined;
-      } else {
-        portArg = a1;
-        addrArg = typeof a2 === 'function' ? undefined : a2;
-        cb = (typeof a2 === 'function' ? a2 : a3) as SendCallback | undefined;
-      }
-    } else {
-      if (typeof a2 === 'number') {
-        slice = [a1, a2];
-        if (typeof a3 === 'function') cb = a3 as SendCallback;
-        else {
-          portArg = a3;
-          addrArg = a4;
-          cb = a5 as SendCallback | undefined;
-        }
-      } else {
-        cb = a1 as SendCallback | undefined;
-        if (typeof a1 !== 'function' && a1 !== undefined) portArg = a1;
-      }
-      if (portArg || addrArg) throw codedError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-    }
-    if (cb !== undefined && typeof cb !== 'function') throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function');
-    let data: Buffer;
-    if (typeof msg === 'string' || msg instanceof Uint8Array) {
-      data = toBuf(msg);
-      if (slice) {
-        const [off, len] = slice as [number, number];
-        if (!Number.isInteger(off) || off < 0 || off > data.length) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "offset" is out of range. Received ${String(off)}`);
-        if (!Number.isInteger(len) || len < 0 || off + len > data.length) throw codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "length" is out of range. Received ${String(len)}`);
-        data = data.subarray(off, off + len);
-      }
-    } else if (Array.isArray(msg)) {
-      data = Buffer.concat(msg.map(toBuf));
-    } else {
-      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "buffer" argument must be of type string, Buffer, TypedArray or DataView, or an array of them');
-    }
-    let port: number | undefined;
-    let address: string | undefined;
-    if (!connected) {
-      port = checkPort(portArg, 'Port', false);
-      // dgram's default: the loopback of the socket's family.
-      address = typeof addrArg === 'string' && addrArg !== '' ? addrArg : this.#family === 6 ? '::1' : '127.0.0.1';
-    }
+    // dgram's own disambiguation and checks (lib/dgram.js Socket.prototype.send), then healthCheck.
+    const { list, port, address: addrArg, callback: cb } = normalizeSendArgs(connected, [msg, a1, a2, a3, a4, a5]);
+    if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    const data = list.length === 1 ? list[0]! : Buffer.concat(list);
+    // dgram's default: the loopback of the socket's family.
+    const address = port === undefined ? undefined : typeof addrArg === 'string' && addrArg !== '' ? addrArg : this.#family === 6 ? '::1' : '127.0.0.1';
+    // A send made before the socket is bound waits for the bind (dgram's enqueue); a close()
+    // before that drops it with its callback, as Node's queue is dropped. One made while bound
+    // goes out even if close() follows at once (natively it is in the kernel already).
+    const boundNow = this.#state === 'bound';
     this.#ensureBound();
     const q = this.#sendQueue;
     q.count++;
     q.bytes += data.length;
     this.#op(async () => {
-      const { conn, fd } = this.#usable('send');
+      if (!boundNow && this.#state === 'closed') return DROPPED;
+      const { conn, fd } = boundNow && this.#conn !== undefined && this.#fd !== undefined ? { conn: this.#conn, fd: this.#fd } : this.#usable('send');
       if (port === undefined) {
         const r = this.#remote;
         return conn.call<{ bytes: number }>('sendto', { fd, buf: 0, len: data.length, flags: 0 }, { buffers: { buf: data }, syscall: 'send' }).then(
@@ -387,9 +354,18 @@ export class DgramSocket extends EventEmitter {
         q.bytes -= data.length;
       })
       .then(
-        (bytes) => cb?.(null, bytes),
+        (bytes) => bytes !== DROPPED && cb?.(null, bytes),
         (err: Error) => (cb ? cb(err, 0) : this.#emitError(err)),
       );
+  }
+
+  /**
+   * dgram's legacy `sendto(buffer, offset, length, port, address[, callback])`:
+   * every argument is checked (`ERR_INVALID_ARG_TYPE`), then it is {@link DgramSocket.send}.
+   */
+  sendto(buffer: Msg, offset: number, length: number, port: number, address: string, callback?: SendCallback): void {
+    checkSendtoArgs(offset, length, port, address);
+    this.send(buffer, offset, length, port, address, callback);
   }
 
   #usable(syscall: string): { conn: RumpConnection; fd: number } {
@@ -660,7 +636,8 @@ export class DgramSocket extends EventEmitter {
   /** Closes the socket; `'close'` follows once the server closed the descriptor. */
   close(callback?: () => void): this {
     if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
-    if (callback) this.once('close', callback);
+    // As dgram: a callback that is not a function is ignored.
+    if (typeof callback === 'function') this.once('close', callback);
     this.#state = 'closed';
     // Queued behind pending sends, so they go out first, as the kernel would send them before close.
     void this.#op(async () => {

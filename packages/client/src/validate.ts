@@ -12,10 +12,46 @@ function what(name: string): string {
   return `"${name}" ${name.includes('.') ? 'property' : 'argument'}`;
 }
 
-/** `ERR_INVALID_ARG_TYPE` (a TypeError): `The "x" argument must be of type number. Received ...`. */
-export function invalidArgType(name: string, types: readonly string[], value: unknown): TypeError & { code: string } {
-  const kinds = types.length === 1 ? `of type ${types[0]}` : `one of type ${types.slice(0, -1).join(', ')} or ${types[types.length - 1]}`;
-  return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The ${what(name)} must be ${kinds}. Received ${receivedType(value)}`);
+/** The primitive type names Node's messages write in lower case (`kTypes` in lib/internal/errors.js). */
+const PRIMITIVES = new Set(['string', 'function', 'number', 'object', 'Function', 'Object', 'boolean', 'bigint', 'symbol']);
+
+/** `a`, `a or b`, `a, b, or c`, as Node lists alternatives. */
+function alternatives(list: readonly string[]): string {
+  if (list.length > 2) return `${list.slice(0, -1).join(', ')}, or ${list[list.length - 1]}`;
+  return list.join(' or ');
+}
+
+/**
+ * `ERR_INVALID_ARG_TYPE` (a TypeError) with Node's message: `The "buffer"
+ * argument must be of type string or an instance of Buffer, TypedArray, or
+ * DataView. Received undefined`. `expected` names primitive types (lower
+ * case) and classes (capitalised), as Node's does.
+ */
+export function invalidArgType(name: string, expected: readonly string[], value: unknown): TypeError & { code: string } {
+  const types: string[] = [];
+  const instances: string[] = [];
+  const other: string[] = [];
+  for (const e of expected) {
+    if (PRIMITIVES.has(e)) types.push(e.toLowerCase());
+    else if (/^([A-Z][a-z0-9]*)+$/.test(e)) instances.push(e);
+    else other.push(e);
+  }
+  if (instances.length > 0 && types.includes('object')) {
+    types.splice(types.indexOf('object'), 1);
+    instances.push('Object');
+  }
+  const parts: string[] = [];
+  if (types.length > 0) parts.push(types.length === 1 ? `of type ${types[0]}` : `one of type ${alternatives(types)}`);
+  if (instances.length > 0) parts.push(`an instance of ${alternatives(instances)}`);
+  if (other.length > 0) parts.push(other.length === 1 ? (other[0]!.toLowerCase() !== other[0] ? `an ${other[0]}` : other[0]!) : `one of ${alternatives(other)}`);
+  const subject = name.endsWith(' argument') ? name : what(name);
+  return codedError(TypeError, 'ERR_INVALID_ARG_TYPE', `The ${subject} must be ${parts.join(' or ')}. Received ${receivedType(value)}`);
+}
+
+/** `validateString`. */
+export function checkString(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw invalidArgType(name, ['string'], value);
+  return value;
 }
 
 /** `ERR_INVALID_ARG_VALUE` (a TypeError): `The property 'options.x' is not supported. Received true`. */
@@ -41,6 +77,12 @@ export function checkNumber(value: unknown, name: string): number {
 export function checkFunction(value: unknown, name: string): (...args: never[]) => unknown {
   if (typeof value !== 'function') throw invalidArgType(name, ['function'], value);
   return value as (...args: never[]) => unknown;
+}
+
+/** `validateAbortSignal`: an object with an `aborted` property, else `ERR_INVALID_ARG_TYPE`. */
+export function checkAbortSignal(value: unknown, name: string): AbortSignal {
+  if (value === null || typeof value !== 'object' || !('aborted' in value)) throw invalidArgType(name, ['AbortSignal'], value);
+  return value as AbortSignal;
 }
 
 /** `validateBoolean`. */

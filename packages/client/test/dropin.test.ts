@@ -348,4 +348,17 @@ describe("drop-in: errors and validation are Node's (the same program natively a
     expect(want).to.include('uncaught ["boom in listening","boom in connect"]');
     expect(JSON.parse(rump.stdout)).to.deep.equal(want);
   });
+
+  it("dgram's argument rules as Node's: send()/sendto() forms and errors (ERR_INVALID_ARG_TYPE, ERR_BUFFER_OUT_OF_BOUNDS, ERR_SOCKET_BAD_PORT), views sent as viewed, close() with a non-function, an aborted signal, sends queued for the bind dropped by close()", async () => {
+    const program = readFileSync(new URL('./fixtures/programs/dgram-args.mjs', import.meta.url), 'utf8');
+    const native = await runHijacked(program, { rumpServer: undefined, native: true });
+    const rump = await runHijacked(program, { rumpServer: daemon.url });
+    expect(native.code, native.stderr).to.equal(0);
+    expect(rump.code, rump.stderr).to.equal(0);
+    const want = JSON.parse(native.stdout) as string[];
+    expect(want).to.include('pre-aborted closed');
+    expect(want).to.include('got 3 020304');
+    expect(want.some((l) => l.startsWith('dropped'))).to.equal(false);
+    expect(JSON.parse(rump.stdout)).to.deep.equal(want);
+  });
 });
