@@ -1,6 +1,6 @@
 /**
- * A fresh clone's first minutes: after `npm ci` the README's `npx rumpctl …`
- * and `npx rump-server …` must run the workspace's own commands, and every
+ * A fresh clone's first minutes: after `npm ci` the README's `npx rumpctl …`,
+ * `npx rump-server …` and `npx rumprun-native …` must run the workspace's own commands, and every
  * package must declare what its sources import.
  *
  * npm links a workspace's bins when it installs, which is before the
@@ -42,8 +42,8 @@ function run(file: string, args: string[]): Promise<{ code: number | null; out: 
 describe('install: the commands a fresh clone gets from npm ci', function () {
   this.timeout(30_000);
 
-  it('the workspaces have bins (rump-server, rumpctl)', () => {
-    expect(bins.map(([, n]) => n)).to.include.members(['rump-server', 'rumpctl']);
+  it('the workspaces have bins (rump-server, rumpctl, rumprun-native)', () => {
+    expect(bins.map(([, n]) => n)).to.include.members(['rump-server', 'rumpctl', 'rumprun-native']);
   });
 
   for (const [w, name, path] of bins) {
