@@ -187,7 +187,7 @@ export function renderIssueTable(t: IssueTable): string {
   for (const r of t.rows) if (r.note && (r.netbsd === null || r.defaults === null)) out.push(`  ${r.figure}: ${r.note}`);
   out.push('');
   for (const c of t.configs) {
-    out.push(`${c.config}: rump-server ${c.used}`);
+    out.push(`${c.config}: rump-server ${c.used}; every other option at the server's default`);
     out.push(`  copy requests per MiB (64 KiB writes/reads): COPYIN ${c.copyinPerMiB === null ? 'n/a' : c.copyinPerMiB.toFixed(1)} (rump sends), COPYOUT ${c.copyoutPerMiB === null ? 'n/a' : c.copyoutPerMiB.toFixed(1)} (rump receives)`);
     out.push(`  hops per echo: ${hopsText(c.hops)}`);
     out.push(`  allocations per segment: ${c.allocsPerSegment === null ? 'n/a (not measured in this run)' : c.allocsPerSegment.toFixed(2)}`);

@@ -64,7 +64,9 @@ describe('hop counters', () => {
     // 5000 bytes = 2048 + 2048 + 904: three COPYIN requests, each answered.
     expect(d.framesSent).to.equal(1 + 3);
     expect(d.framesReceived).to.equal(3 + 1);
-    expect(d.socketWrites).to.equal(4); // each COPYIN reply waits for its request: a turn each
+    // The request's turn, then the COPYIN replies: a turn each when the server asks one at a
+    // time (memfile's write does), fewer if it ever asks for several at once.
+    expect(d.socketWrites).to.be.within(2, 4);
     expect(session().counters.framesIn - sb.framesIn).to.equal(d.framesSent);
     expect(session().counters.framesOut - sb.framesOut).to.equal(d.framesReceived);
     expect(session().counters.copyinRequests - sb.copyinRequests).to.equal(3);
