@@ -34,7 +34,8 @@ const used = { netbsd: '--mclnum 1 --no-offload', defaults: '--mclnum 16' };
 
 describe('benchmark: the issue #12 table', () => {
   const plan = buildPlan(sweepFor('quick'));
-  const rate = (key: string, size: number): number => {
+  const rate = (k: string, size: number): number => {
+    const key = k.replace(/ paired$/, '');
     if (key === `rump-linux s=${NB} r=-`) return size === 1024 ? 2 : 10;
     if (key === `rump-linux s=${DF} r=-`) return size === 1024 ? 8 : 120;
     if (key === `rump-linux s=2048/1/coalesced r=-`) return 20;
@@ -45,6 +46,14 @@ describe('benchmark: the issue #12 table', () => {
   };
   const t = issueTable(plan, fake(plan, rate), latency, stack, used);
   const row = (figure: string) => t.rows.find((r) => r.figure === figure)!;
+
+  it('plans the table\'s points as paired groups of their own, measured in turns', () => {
+    const paired = plan.groups.filter((g) => g.paired);
+    expect(paired.map((g) => g.key)).to.deep.equal([
+      `rump-linux s=${NB} r=- paired`, `rump-linux s=${DF} r=- paired`, `linux-rump s=- r=${NB} paired`, `linux-rump s=- r=${DF} paired`, 'rump-linux s=2048/1/coalesced r=- paired',
+    ]);
+    for (const s of plan.series.filter((x) => x.figure === 'table')) expect(paired.some((g) => g.key === s.group)).to.equal(true);
+  });
 
   it('has every figure of the issue, in its order, each with an aim', () => {
     expect(t.rows.map((r) => r.figure)).to.deep.equal([

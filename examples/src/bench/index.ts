@@ -33,7 +33,7 @@ import { ROOT, stopAll } from './procs.js';
 import { ratios, renderReport } from './report.js';
 import { renderNative, runNative, type NativeResult } from './native.js';
 import { describeParams, serverOptions } from './rump.js';
-import { probe, runGroup, runLatency, runScale, type Cell, type PoolUse } from './runner.js';
+import { probe, runGroup, runLatency, runPaired, runScale, type Cell, type PoolUse } from './runner.js';
 import { runStackBench } from './stack.js';
 import { cappedKey, issueTable, paperRatios, renderIssueTable, renderPaper, type PaperMode } from './table.js';
 import { Topology } from './topology.js';
@@ -93,10 +93,12 @@ async function main(): Promise<void> {
     bar.start(total, 0, { what: '' });
     const cells: Cell[] = [];
     const pools: PoolUse[] = [];
-    for (const g of plan.groups) {
+    for (const g of plan.groups.filter((x) => !x.paired)) {
       bar.update({ what: g.key });
       cells.push(...(await runGroup(topo, avail, g, sweep, pools, () => bar.increment())));
     }
+    bar.update({ what: 'the issue table, configurations in turns' });
+    cells.push(...(await runPaired(topo, avail, plan.groups.filter((x) => x.paired), sweep, pools, () => bar.increment())));
     bar.update({ what: 'latency' });
     const latency = await runLatency(topo, avail, sweep.latencyCount);
     bar.increment();

@@ -191,6 +191,87 @@ export async function runGroup(topo: Topology, avail: Availability, g: Group, sw
   return cells;
 }
 
+/**
+ * Runs paired groups in turns: every group's endpoints are set up at once,
+ * then for each size and run, one transfer of each group in turn (a fresh
+ * read_client each). A load that comes and goes during the run then falls
+ * on every configuration alike, and their ratio means something on a
+ * loaded machine. Never rejects: a group that cannot be set up, or a
+ * transfer that fails, becomes skipped cells with the reason.
+ */
+export async function runPaired(topo: Topology, avail: Availability, groups: readonly Group[], sweep: Sweep, pools: PoolUse[], onCell: (c: Cell) => void): Promise<Cell[]> {
+  const base = (g: Group, size: number): CellBase => ({ group: g.key, config: g.config, sender: g.sender, receiver: g.receiver, size });
+  const eps = new Map<Group, Endpoints>();
+  const failed = new Map<string, string>(); // `${key} ${size}` or key → reason
+  const runs = new Map<string, CellOk[]>();
+  try {
+    for (const g of groups) {
+      if (!avail.rumpTcp.ok) failed.set(g.key, avail.rumpTcp.reason);
+      else {
+        try {
+          eps.set(g, await setup(topo, g));
+        } catch (e) {
+          failed.set(g.key, reasonOf(e));
+        }
+      }
+    }
+    const sizes = [...new Set(groups.flatMap((g) => g.sizes))].sort((a, b) => a - b);
+    const one = { ...sweep, runs: 1 };
+    for (const size of sizes) {
+      for (let r = 0; r < sweep.runs; r++) {
+        for (const g of groups) {
+          const ep = eps.get(g);
+          const k = `${g.key} ${size}`;
+          if (!g.sizes.includes(size) || ep === undefined || failed.has(k)) continue;
+          try {
+            runs.set(k, [...(runs.get(k) ?? []), await measure(ep, size, one)]);
+          } catch (e) {
+            failed.set(k, reasonOf(e));
+          }
+        }
+      }
+    }
+    for (const [g, ep] of eps) {
+      for (const [role, srv] of [['sender', ep.senderServer], ['receiver', ep.receiverServer]] as const) {
+        if (srv === null) continue;
+        const p = await srv.pool().catch(() => null);
+        if (p) pools.push({ group: g.key, role, clustersPeak: p.clustersPeak ?? 0, clustersTotal: p.clustersTotal ?? 0, mbufsPeak: p.mbufsPeak ?? 0, allocFailures: p.allocFailures ?? 0 });
+      }
+    }
+  } finally {
+    for (const ep of eps.values()) {
+      await ep.writer.stop();
+      for (const p of ep.placed) await p.release().catch(() => undefined);
+    }
+  }
+  const mid = (xs: (number | undefined)[]): number | undefined => {
+    const v = xs.filter((x): x is number => x !== undefined);
+    return v.length ? median(v) : undefined;
+  };
+  const cells: Cell[] = [];
+  for (const g of groups) {
+    for (const size of g.sizes) {
+      const k = `${g.key} ${size}`;
+      const why = failed.get(k) ?? failed.get(g.key);
+      const rs = runs.get(k) ?? [];
+      let c: Cell;
+      if (why !== undefined || rs.length === 0) c = { ...base(g, size), status: 'skipped', reason: why ?? 'not measured' };
+      else {
+        const mibps = rs.map((x) => x.median);
+        const ci = mid(rs.map((x) => x.copyinPerMiB));
+        const co = mid(rs.map((x) => x.copyoutPerMiB));
+        c = {
+          ...base(g, size), status: 'ok', transport: rs[0]!.transport, runs: mibps, median: median(mibps), min: Math.min(...mibps), max: Math.max(...mibps),
+          ...(ci !== undefined ? { copyinPerMiB: ci } : {}), ...(co !== undefined ? { copyoutPerMiB: co } : {}),
+        };
+      }
+      cells.push(c);
+      onCell(c);
+    }
+  }
+  return cells;
+}
+
 /** One size of a group: one read_client process making `sweep.runs` transfers. */
 async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellOk> {
   const before = await ep.senderServer?.countersOf(ep.writerPid);
