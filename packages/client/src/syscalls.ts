@@ -304,6 +304,8 @@ export interface CtlServerInfo extends CtlParams {
 /** One client's use of its quotas (`rumpctl usage`): each figure beside its limit in {@link CtlUsageServer}. */
 export interface CtlUsageClient {
   session: number;
+  /** The user its use is added up under (see {@link CtlUsageUser}). */
+  user?: string;
   pid: number | null;
   name: string | null;
   /** Socket-buffer storage its sockets hold (bytes; a full cluster counts MCLBYTES + MSIZE), and its quota. */
@@ -330,6 +332,23 @@ export interface CtlUsageClient {
   framesOut: number;
   backpressured: number;
 }
+/** One user's aggregate over its sessions (`rumpctl usage`): a Unix uid or a TCP peer address. */
+export interface CtlUsageUser {
+  /** `uid 65534`, `tcp 127.0.0.1` or `unknown`. */
+  user: string;
+  /** Admin sessions: counted, held to no per-user limit. */
+  exempt: boolean;
+  sessions: number;
+  /** Socket-buffer storage over its sessions (bytes), and its limit (null when exempt). */
+  clusterBytes: number;
+  quotaBytes: number | null;
+  fds: number;
+  maxFds: number | null;
+  maxSessions: number | null;
+  /** Sessions refused at `--user-sessions` and descriptors refused at `--user-fds` since it came. */
+  refusedSessions: number;
+  refusedFds: number;
+}
 /** The server's limits and totals (`rumpctl usage` header). */
 export interface CtlUsageServer {
   sessions: number;
@@ -345,6 +364,10 @@ export interface CtlUsageServer {
   clusterBytes: number;
   clientQuotaBytes: number;
   maxFds: number;
+  /** Per-user limits over all sessions of one user (`--user-clusters` in bytes, `--user-fds`, `--user-sessions`); admins are exempt. */
+  userQuotaBytes?: number;
+  userFds?: number;
+  userSessions?: number;
   /** The session limits in force (names as `SessionLimits` on the server). */
   limits: Record<string, number>;
 }
@@ -352,6 +375,8 @@ export interface CtlUsageServer {
 export interface CtlUsageResult {
   server: CtlUsageServer;
   clients: CtlUsageClient[];
+  /** Per-user aggregates (an admin sees every user; others only their own). */
+  users?: CtlUsageUser[];
   /** Clients left out because the caller is not admin (it sees only itself). */
   hidden?: number;
   /** The cursor of the next page (as `ctl.clients`); absent on the last. */

@@ -79,6 +79,16 @@ export interface QuotaConfig {
    * MCLBYTES + MSIZE. `null`: a sixteenth of `--nmbclusters` (at least 64).
    */
   clientClusters: number | null;
+  /**
+   * Clusters all sessions of one user (Unix uid; TCP peer address) may hold
+   * together. `null`: a quarter of `--nmbclusters`, at least one client's
+   * (quota.ts `userLimitsOf` says why).
+   */
+  userClusters: number | null;
+  /** Descriptors over all sessions of one user (EMFILE beyond). `null`: a quarter of `--max-files`, at least `--max-fds`. */
+  userFds: number | null;
+  /** Sessions of one user at once (refused beyond). `null`: a quarter of `--max-sessions`, at least 1. */
+  userSessions: number | null;
   /** COPYIN requests outstanding per client; more wait for a slot. */
   maxCopyins: number;
   /** Milliseconds a COPYIN may stay unanswered (slot wait included); then EFAULT. */
@@ -224,6 +234,9 @@ export function buildProgram(version: string): Command {
     .option('--max-files <n>', 'most descriptors over all clients (ENFILE beyond)', intIn('--max-files', 1, 1 << 22), 65536)
     .option('--max-sessions <n>', 'most clients at once; more are refused with a clear error (kept below the process RLIMIT_NOFILE)', intIn('--max-sessions', 1, 1 << 20), 256)
     .option('--client-clusters <n>', "clusters one client's sockets may hold: buffers and copies in flight (ENOBUFS beyond) [default: nmbclusters/16, at least 64]", intIn('--client-clusters', 1, NMBCLUSTERS_MAX))
+    .option('--user-clusters <n>', "clusters all sessions of one user (uid; tcp:// peer address) may hold together (ENOBUFS beyond; admins exempt) [default: nmbclusters/4, at least --client-clusters]", intIn('--user-clusters', 1, NMBCLUSTERS_MAX))
+    .option('--user-fds <n>', 'descriptors over all sessions of one user (EMFILE beyond; admins exempt) [default: max-files/4, at least --max-fds]', intIn('--user-fds', 1, 1 << 22))
+    .option('--user-sessions <n>', 'sessions of one user at once; more are refused naming the limit (admins exempt) [default: max-sessions/4, at least 1]', intIn('--user-sessions', 1, 1 << 20))
     .option('--max-copyins <n>', 'COPYIN requests outstanding per client; more wait for a slot', intIn('--max-copyins', 1, 65536), 64)
     .option('--copyin-timeout <ms>', 'how long a COPYIN may stay unanswered before the copy fails (EFAULT)', intIn('--copyin-timeout', 10, 600_000), 5000)
     .option('--max-frame <bytes>', 'largest frame a client may send (at least MCLNUM x MCLBYTES + 80)', bytesIn('--max-frame', 65_536 + 80, 64 * 1024 * 1024), 256 * 1024 + 4096)
@@ -316,6 +329,9 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
       maxSessions: o.maxSessions,
       maxFiles: o.maxFiles,
       clientClusters: o.clientClusters ?? null,
+      userClusters: o.userClusters ?? null,
+      userFds: o.userFds ?? null,
+      userSessions: o.userSessions ?? null,
       maxCopyins: o.maxCopyins,
       copyinTimeoutMs: o.copyinTimeout,
       maxClientFrame: o.maxFrame,

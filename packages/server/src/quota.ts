@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { QuotaConfig, ServerConfig } from './config.js';
 import type { ServerLogger } from './log.js';
 import type { SessionLimits } from './session/index.js';
-import { MSIZE } from './stackapi.js';
+import { MSIZE, type SbAccount } from './stackapi.js';
 
 /**
  * Descriptors kept free below `RLIMIT_NOFILE` beside one per session: the
@@ -84,4 +84,208 @@ export function effectiveMaxSessions(asked: number, log: Pick<ServerLogger, 'war
   if (asked <= room) return asked;
   log.warn({ asked, rlimitNofile: nofile, maxSessions: room }, '--max-sessions lowered below the descriptor limit');
   return room;
+}
+
+/**
+ * The limits one principal (a Unix user, or a TCP peer address; see
+ * `SessionAuth.principal`) lives under over all its sessions together —
+ * on top of each session's own quota, so that N cooperating sessions of one
+ * user do not hold N quotas (FreeBSD charges socket buffers per uid,
+ * `chgsbsize()` against `RLIMIT_SBSIZE`, and counts processes per uid,
+ * `RLIMIT_NPROC`, for the same reason).
+ */
+export interface UserLimits {
+  /** Socket-buffer storage over all its sessions, bytes (`--user-clusters` × (MCLBYTES + MSIZE)). */
+  readonly clusterBytes: number;
+  /** Descriptors over all its sessions (`--user-fds`; EMFILE beyond). */
+  readonly fds: number;
+  /** Sessions at once (`--user-sessions`; refused with `code: 'busy'` beyond). */
+  readonly sessions: number;
+}
+
+/**
+ * The default share of one user: a quarter of each server-wide resource —
+ * the pool (`--nmbclusters`), all descriptors (`--max-files`), all sessions
+ * (`--max-sessions`) — and never less than one client's own quota. A
+ * quarter keeps one user alone below the pool's pressure watermark (3/4,
+ * where windows stop growing for everyone), so it cannot bring the stack
+ * into pressure however many sessions it opens; it still lets a user run
+ * four clients that each use their whole quota (1/16 of the pool each).
+ */
+export function userLimitsOf(
+  cfg: Pick<ServerConfig, 'nmbclusters' | 'mclbytes' | 'maxFds' | 'quota'>,
+  maxSessions: number,
+): UserLimits {
+  const q = cfg.quota;
+  const clientClusters = q.clientClusters ?? defaultClientClusters(cfg.nmbclusters);
+  const clusters = q.userClusters ?? Math.max(clientClusters, Math.floor(cfg.nmbclusters / 4));
+  return {
+    clusterBytes: clusters * (cfg.mclbytes + MSIZE),
+    fds: q.userFds ?? Math.max(cfg.maxFds, Math.floor(q.maxFiles / 4)),
+    sessions: q.userSessions ?? Math.max(1, Math.floor(maxSessions / 4)),
+  };
+}
+
+/** Something with a descriptor count (a client's descriptor table). */
+interface HasFds {
+  readonly table: { readonly size: number };
+}
+
+/** One principal's aggregate: its sessions, their storage and descriptors. */
+export class UserUsage {
+  /** Sessions open now (counted from accept until their close hooks ran). */
+  sessions = 0;
+  /** Socket-buffer storage over all its sessions' accounts, bytes (lingering sockets included). */
+  used = 0;
+  /** Sessions refused at `--user-sessions`, and calls refused at `--user-fds`, since it first came. */
+  refusedSessions = 0;
+  refusedFds = 0;
+  /** The processes of its sessions, for the descriptor count. */
+  readonly procs = new Set<HasFds>();
+
+  constructor(
+    /** `uid N`, `tcp ADDRESS` or `unknown` (see `SessionAuth.principal`). */
+    readonly principal: string,
+    /** Admin sessions: counted and shown, but held to no per-user limit. */
+    readonly exempt: boolean,
+    /** Its limits (every one Infinity when exempt). */
+    readonly limits: UserLimits,
+    private readonly release: (u: UserUsage) => void,
+  ) {}
+
+  /** Descriptors open over its sessions now. */
+  get fds(): number {
+    let n = 0;
+    for (const p of this.procs) n += p.table.size;
+    return n;
+  }
+
+  /** Forgets the entry once nothing is left: no session, no storage (a lingering socket may outlive its session). */
+  settle(): void {
+    if (this.sessions === 0 && this.used <= 0 && this.procs.size === 0) this.release(this);
+  }
+}
+
+const UNLIMITED: UserLimits = { clusterBytes: Infinity, fds: Infinity, sessions: Infinity };
+
+/**
+ * One session's {@link SbAccount}, chained to its user's aggregate: every
+ * change of `used` moves the user's too, and `limit` is the session's quota
+ * or as much as the user has left, whichever is less. The stack reads only
+ * `limit - used` (sockbuf.ts `accountRoom`, `space`), so a session whose
+ * user is at `--user-clusters` gets ENOBUFS and advertises no window exactly
+ * as at its own quota, and nothing in the stack knows about users.
+ */
+export class ClientAccount implements SbAccount {
+  private own = 0;
+
+  constructor(
+    /** The session's own quota (`--client-clusters` in bytes). */
+    readonly quota: number,
+    /** Its user's aggregate. */
+    readonly user: UserUsage,
+  ) {}
+
+  /** Storage charged to this session now, bytes. */
+  get used(): number {
+    return this.own;
+  }
+  set used(v: number) {
+    this.user.used += v - this.own;
+    this.own = v;
+    if (v <= 0) this.user.settle();
+  }
+
+  /** The most this session may hold now: its quota, or what its user has left on top of what it holds. */
+  get limit(): number {
+    const room = this.user.limits.clusterBytes - this.user.used;
+    return Math.min(this.quota, this.own + Math.max(0, room));
+  }
+}
+
+/** Why a principal's new session is refused, or null to admit it. */
+export interface UserRefusal {
+  readonly reason: string;
+  readonly limit: number;
+}
+
+/**
+ * The per-user aggregates of one server: which principals have sessions,
+ * what they hold together, and the checks against {@link UserLimits}.
+ * Admin sessions (root, the server's uid, `--admin-group`, `--tcp-admin`)
+ * are exempt: they are the operator, who must be able to inspect and halt a
+ * server that users have filled — so they are counted under their own
+ * entry (`uid 0 (admin)`) and held only to the per-session quotas.
+ */
+export class UserLedger {
+  private readonly users = new Map<string, UserUsage>();
+
+  constructor(
+    /** The limits of every non-admin principal. */
+    readonly limits: UserLimits,
+  ) {}
+
+  private keyOf(principal: string, exempt: boolean): string {
+    return exempt ? `${principal} (admin)` : principal;
+  }
+
+  /** The entry of `principal` (made if new; it lives while it has sessions or storage). */
+  entry(principal: string, exempt: boolean): UserUsage {
+    const key = this.keyOf(principal, exempt);
+    let u = this.users.get(key);
+    if (u === undefined) {
+      u = new UserUsage(principal, exempt, exempt ? UNLIMITED : this.limits, () => this.users.delete(key));
+      this.users.set(key, u);
+    }
+    return u;
+  }
+
+  /**
+   * Why a new session of `principal` is refused, or null to admit it: at
+   * `--user-sessions` the connection is refused, the way `fork(2)` fails at
+   * `RLIMIT_NPROC` — the user's own sessions go on, other users never notice.
+   * The listener asks this and then {@link UserLedger.join}s in the same
+   * turn, so no other connection slips in between.
+   */
+  refusal(principal: string, exempt: boolean): UserRefusal | null {
+    const u = this.entry(principal, exempt);
+    if (u.sessions < u.limits.sessions) return null;
+    u.refusedSessions++;
+    return {
+      reason: `user limit: ${principal} has ${u.sessions} sessions open (the --user-sessions limit); close one and try again`,
+      limit: u.limits.sessions,
+    };
+  }
+
+  /** Counts a new session of `principal` whose process is `proc`; returns its user's entry. */
+  join(principal: string, exempt: boolean, proc: HasFds): UserUsage {
+    const u = this.entry(principal, exempt);
+    u.sessions++;
+    u.procs.add(proc);
+    return u;
+  }
+
+  /** A session of `u` whose process is `proc` has closed (its close hooks ran). */
+  leave(u: UserUsage, proc: HasFds): void {
+    u.sessions--;
+    u.procs.delete(proc);
+    u.settle();
+  }
+
+  /** Why `u` may open no other descriptor (`--user-fds`), or undefined when it may. */
+  fdsFull(u: UserUsage): string | undefined {
+    if (u.fds < u.limits.fds) return undefined;
+    u.refusedFds++;
+    return `user limit: ${u.principal} has ${u.fds} descriptors open over its sessions (the --user-fds limit)`;
+  }
+
+  /** Every principal now, busiest (most storage) first. */
+  list(): UserUsage[] {
+    return [...this.users.values()].sort((a, b) => b.used - a.used || b.sessions - a.sessions);
+  }
+
+  /** Principals known now. */
+  get size(): number {
+    return this.users.size;
+  }
 }

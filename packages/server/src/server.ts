@@ -31,7 +31,7 @@ import { guardHandlers } from './ctl/privilege.js';
 import { SliceRunner } from './ctl/slices.js';
 import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
 import { usageHandlers } from './ctl/usage.js';
-import { effectiveMaxSessions, quotaBytes, sessionLimitsOf } from './quota.js';
+import { ClientAccount, UserLedger, effectiveMaxSessions, quotaBytes, sessionLimitsOf, userLimitsOf } from './quota.js';
 import { AdminPolicy, DEFAULT_LIMITS, RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
 import { MSIZE, createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
 import type { ClientProcess } from './syscalls/process.js';
@@ -106,6 +106,8 @@ export class RumpServer {
   readonly clientQuotaBytes: number;
   /** The session limits in force. */
   readonly sessionLimits: SessionLimits;
+  /** Every user's sessions, storage and descriptors together, against the `--user-*` limits. */
+  readonly users: UserLedger;
   private readonly procs = new Map<number, ClientProcess>();
   private readonly log: ServerLogger;
   private readonly startedAt = Date.now();
@@ -130,6 +132,7 @@ export class RumpServer {
     this.admin = new AdminPolicy({ groups: config.adminGroups ?? [], tcpAdmin: config.tcpAdmin === true });
     this.maxSessions = effectiveMaxSessions(config.quota.maxSessions, this.log);
     this.clientQuotaBytes = quotaBytes(config);
+    this.users = new UserLedger(userLimitsOf(config, this.maxSessions));
     this.sessionLimits = { ...DEFAULT_LIMITS, ...sessionLimitsOf(config.quota), ...opts.limits };
   }
 
@@ -157,6 +160,7 @@ export class RumpServer {
         software: srv.software,
         mode: config.socketMode,
         admin: srv.admin,
+        admit: (auth) => srv.users.refusal(auth.principal, auth.admin),
         onSession: (s) => srv.adopt(s),
       });
     } catch (e) {
@@ -256,6 +260,9 @@ export class RumpServer {
       clusterBytes: this.config.mclbytes + MSIZE,
       clientQuotaBytes: this.clientQuotaBytes,
       maxFds: this.config.maxFds,
+      userQuotaBytes: this.users.limits.clusterBytes,
+      userFds: this.users.limits.fds,
+      userSessions: this.users.limits.sessions,
       limits: this.sessionLimits,
     };
   }
@@ -304,8 +311,8 @@ export class RumpServer {
     const procs = this.procs;
     const processOf = (s: ClientSession): ClientProcess | undefined => procs.get(s.id);
     return guardHandlers({
-      ...socketHandlers({ processOf, rxMode: this.params.rxMode, mclbytes: this.config.mclbytes, maxFiles: this.config.quota.maxFiles, openFiles: () => this.openFiles() }),
-      ...usageHandlers({ processes: () => this.processes(), server: () => this.quotaInfo(), runner: this.runner }),
+      ...socketHandlers({ processOf, rxMode: this.params.rxMode, mclbytes: this.config.mclbytes, maxFiles: this.config.quota.maxFiles, openFiles: () => this.openFiles(), userFilesFull: (p) => (p.account instanceof ClientAccount ? this.users.fdsFull(p.account.user) : undefined) }),
+      ...usageHandlers({ processes: () => this.processes(), server: () => this.quotaInfo(), users: () => this.users.list(), runner: this.runner }),
       ...ctlHandlers({
         stack: this.stack,
         layer: this.layer,
@@ -324,8 +331,12 @@ export class RumpServer {
 
   /** A new client: its own descriptor table now, its cleanup when it goes. */
   private adopt(session: ClientSession): void {
-    const account = { used: 0, limit: this.clientQuotaBytes };
+    // Its user's aggregate (quota.ts): joined in the turn the listener admitted it.
+    const holder: { table: { size: number } } = { table: { size: 0 } };
+    const user = this.users.join(session.auth.principal, session.auth.admin, holder);
+    const account = new ClientAccount(this.clientQuotaBytes, user);
     const proc: ClientProcess = { session, table: this.net.newProcess({ maxFds: this.config.maxFds, account }), since: Date.now(), account };
+    holder.table = proc.table;
     this.procs.set(session.id, proc);
     session.onClose(async (s, reason) => {
       const fds = proc.table.size;
@@ -334,6 +345,7 @@ export class RumpServer {
       // process's files.
       await proc.table.closeAll();
       this.procs.delete(s.id);
+      this.users.leave(user, holder);
       this.log.info({ session: s.id, peer: s.peer, reason, fdsClosed: fds, counters: { ...s.counters } }, 'client disconnected');
     });
   }

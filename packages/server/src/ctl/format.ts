@@ -18,6 +18,7 @@ import type {
   CtlSysctlRow,
   CtlUsageClient,
   CtlUsageServer,
+  CtlUsageUser,
   SockAddr,
 } from '../proto/index.js';
 
@@ -219,9 +220,11 @@ export function bytesText(n: number): string {
  * use against its quotas — clusters (buffer storage and copies in flight,
  * as used/quota), descriptors, COPYINs outstanding and waiting, replies
  * queued to it (memory, frames; `BP` when its requests are not being read),
- * syscalls running and queued, and the bytes of a half-received frame held.
+ * syscalls running and queued, the bytes of a half-received frame held, and
+ * the user it is added up under. Above the clients, one row per user: its
+ * sessions, clusters and descriptors together against the `--user-*` limits.
  */
-export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageClient[], hidden = 0): string {
+export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageClient[], hidden = 0, users: readonly CtlUsageUser[] = []): string {
   const l = server.limits;
   const cl = (bytes: number): number => Math.ceil(bytes / server.clusterBytes);
   const head = [
@@ -229,7 +232,29 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
     `per client: ${cl(server.clientQuotaBytes)} clusters, ${server.maxFds} fds, ${l.maxCopyins} copyins (timeout ${l.copyinTimeoutMs} ms), ` +
       `${l.maxInFlight} calls in flight, replies ${bytesText(l.replyBackpressureBytes ?? 0)} (backpressure) / ${bytesText(l.maxWriteBufferedBytes ?? 0)} (disconnect), ` +
       `frames up to ${bytesText(l.maxClientFrame ?? 0)} (half-received ${l.frameTimeoutMs} ms)`,
+    ...(server.userQuotaBytes !== undefined
+      ? [`per user (all its sessions; admins exempt): ${cl(server.userQuotaBytes)} clusters, ${server.userFds} fds, ${server.userSessions} sessions`]
+      : []),
   ];
+  const lim = (n: number | null, f: (n: number) => number = (x) => x): string => (n === null ? '-' : String(f(n)));
+  const userTable =
+    users.length === 0
+      ? []
+      : [
+          '',
+          table(
+            ['USER', 'SESSIONS', 'CLUSTERS', 'QUOTA', 'FDS', 'REFUSED'],
+            users.map((u) => [
+              u.exempt ? `${u.user} (admin)` : u.user,
+              `${u.sessions}/${lim(u.maxSessions)}`,
+              `${cl(u.clusterBytes)}/${lim(u.quotaBytes, cl)}`,
+              u.quotaBytes === null ? 'exempt' : `${Math.round((100 * u.clusterBytes) / Math.max(1, u.quotaBytes))}%`,
+              `${u.fds}/${lim(u.maxFds)}`,
+              `${u.refusedSessions} sessions, ${u.refusedFds} fds`,
+            ]),
+            [1, 2, 3, 4],
+          ),
+        ];
   const rows = clients.map((c) => [
     String(c.session),
     c.pid === null ? '-' : String(c.pid),
@@ -245,12 +270,13 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
     String(c.queuedRequests),
     String(c.partialFrameBytes),
     c.backpressure ? 'BP' : '-',
+    c.user ?? '-',
   ]);
   const t = table(
-    ['SESSION', 'PID', 'NAME', 'CLUSTERS', 'QUOTA', 'FDS', 'COPYINS', 'WAITING', 'REPLIES', 'FRAMES', 'INFLIGHT', 'QUEUED', 'PARTIAL', 'BP'],
+    ['SESSION', 'PID', 'NAME', 'CLUSTERS', 'QUOTA', 'FDS', 'COPYINS', 'WAITING', 'REPLIES', 'FRAMES', 'INFLIGHT', 'QUEUED', 'PARTIAL', 'BP', 'USER'],
     rows,
     [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
   );
   const more = hidden > 0 ? [`(${hidden} other client${hidden === 1 ? '' : 's'} not shown: needs admin)`] : [];
-  return [...head, '', t, ...more].join('\n');
+  return [...head, ...userTable, '', t, ...more].join('\n');
 }

@@ -298,7 +298,7 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
 
   program
     .command('usage')
-    .description('each client\'s use of its quotas (clusters, descriptors, copyins, queued replies, frames) against the limits')
+    .description('each user\'s and each client\'s use of its quotas (clusters, descriptors, copyins, queued replies, frames) against the limits')
     .action(async () => {
       let first: SyscallResults['ctl.usage'] | undefined;
       const { rows } = await allPages(async (cursor) => {
@@ -307,7 +307,7 @@ export async function runRumpctl(argv: readonly string[], io: RumpctlIo): Promis
         return { rows: p.clients, next: p.next };
       });
       const r = { ...first!, clients: rows };
-      print(formatUsage(r.server, r.clients, r.hidden ?? 0));
+      print(formatUsage(r.server, r.clients, r.hidden ?? 0, r.users ?? []));
     });
 
   program

@@ -9,7 +9,8 @@
  *
  * @module
  */
-import type { CtlUsageClient, CtlUsageResult, CtlUsageServer } from '../proto/index.js';
+import type { CtlUsageClient, CtlUsageResult, CtlUsageServer, CtlUsageUser } from '../proto/index.js';
+import { ClientAccount, type UserUsage } from '../quota.js';
 import { packHead } from '../proto/index.js';
 import type { SessionLimits, SyscallHandler } from '../session/index.js';
 import type { ClientProcess } from '../syscalls/process.js';
@@ -25,6 +26,8 @@ export interface UsageEnv {
   processes(): readonly ClientProcess[];
   /** The limits in force and the server's totals. */
   server(): UsageServerInfo;
+  /** Every user's aggregate now (quota.ts); without it, no `users` rows. */
+  users?(): readonly UserUsage[];
   /** Where the page is built (listing.ts, slices.ts); without one, in the caller's turn. */
   readonly runner?: SliceRunner;
 }
@@ -35,10 +38,12 @@ export function usageOf(p: ClientProcess): CtlUsageClient {
   const k = p.session.counters;
   return {
     session: p.session.id,
+    user: p.session.auth.principal,
     pid: p.session.peer?.pid ?? null,
     name: p.session.peer?.name ?? null,
     clusterBytes: Math.max(0, p.account.used),
-    quotaBytes: p.account.limit,
+    // The session's own quota; what its user has left is on the user's row.
+    quotaBytes: p.account instanceof ClientAccount ? p.account.quota : p.account.limit,
     fds: p.table.size,
     copyinsInFlight: u.copyinsInFlight,
     copyinsWaiting: u.copyinsWaiting,
@@ -55,6 +60,26 @@ export function usageOf(p: ClientProcess): CtlUsageClient {
   };
 }
 
+/** Most per-user rows one `ctl.usage` reply carries (about 200 bytes each: well inside one head). */
+export const MAX_USER_ROWS = 100;
+
+/** One user's row of `ctl.usage`: its sessions together against the `--user-*` limits (null: exempt). */
+export function userRowOf(u: UserUsage): CtlUsageUser {
+  const lim = (n: number): number | null => (Number.isFinite(n) ? n : null);
+  return {
+    user: u.principal,
+    exempt: u.exempt,
+    sessions: u.sessions,
+    clusterBytes: Math.max(0, u.used),
+    quotaBytes: lim(u.limits.clusterBytes),
+    fds: u.fds,
+    maxFds: lim(u.limits.fds),
+    maxSessions: lim(u.limits.sessions),
+    refusedSessions: u.refusedSessions,
+    refusedFds: u.refusedFds,
+  };
+}
+
 /** The `ctl.usage` handler. */
 export function usageHandlers(env: UsageEnv): { 'ctl.usage': SyscallHandler<{ cursor?: string; limit?: number }, CtlUsageResult> } {
   return {
@@ -64,9 +89,15 @@ export function usageHandlers(env: UsageEnv): { 'ctl.usage': SyscallHandler<{ cu
       const all = env.processes();
       const mine = session.auth.admin ? all : all.filter((p) => p.session === session);
       const hidden = all.length - mine.length;
+      // The per-user rows on the first page, busiest first and at most
+      // MAX_USER_ROWS of them (they share the head with the page); a non-admin sees its own.
+      const users = a.cursor !== undefined ? undefined : env.users?.()
+        .filter((u) => session.auth.admin || (u.principal === session.auth.principal && u.exempt === session.auth.admin))
+        .slice(0, MAX_USER_ROWS)
+        .map(userRowOf);
       const server = { ...s, limits: { ...s.limits } as unknown as Record<string, number> };
       // Paged as ctl.clients: 256 rows of usage do not fit one 64 KiB head.
-      const job = () => clientPage(mine, usageOf, a.cursor, a.limit, packHead(server).length);
+      const job = () => clientPage(mine, usageOf, a.cursor, a.limit, packHead({ server, users }).length);
       let page;
       if (env.runner !== undefined) page = await env.runner.run(session, job, ctx.signal);
       else for (const it = job(); ; ) {
@@ -79,6 +110,7 @@ export function usageHandlers(env: UsageEnv): { 'ctl.usage': SyscallHandler<{ cu
       return {
         server,
         clients: page.rows,
+        ...(users !== undefined ? { users } : {}),
         ...(hidden > 0 ? { hidden } : {}),
         ...(page.next !== undefined ? { next: page.next, total: page.total } : {}),
       };

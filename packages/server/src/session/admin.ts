@@ -44,10 +44,18 @@ export interface SessionAuth {
   readonly admin: boolean;
   /** One line saying why (for logs and `rumpctl clients`), e.g. `uid 0 (root)`. */
   readonly why: string;
+  /**
+   * The party the per-user limits (`--user-*`, quota.ts `UserLedger`)
+   * add this session up with: `uid N` for a Unix peer (the kernel's record,
+   * so one user's sessions are one principal whatever they claim), `tcp
+   * ADDRESS` for a TCP peer (no credentials: its remote address is all we
+   * know), `unknown` when neither is known.
+   */
+  readonly principal: string;
 }
 
 /** The rights of a session made without a policy decision (not admin). */
-export const NO_AUTH: SessionAuth = { transport: 'other', cred: null, admin: false, why: 'no credentials' };
+export const NO_AUTH: SessionAuth = { transport: 'other', cred: null, admin: false, why: 'no credentials', principal: 'unknown' };
 
 /**
  * The supplementary groups of `pid` from `/proc/<pid>/status` (`Groups:`),
@@ -98,20 +106,25 @@ export class AdminPolicy {
     return this.tcpAdmin ? `${list}; any tcp:// client (--tcp-admin)` : list;
   }
 
-  /** Decides the rights of a client from its credentials (null: none known) on `transport`. */
-  decide(transport: SessionAuth['transport'], cred: PeerCred | null, credError?: string): SessionAuth {
+  /**
+   * Decides the rights of a client from its credentials (null: none known)
+   * on `transport`; `remoteAddress` names a TCP peer's principal.
+   */
+  decide(transport: SessionAuth['transport'], cred: PeerCred | null, credError?: string, remoteAddress?: string): SessionAuth {
     if (transport === 'tcp') {
-      return { transport, cred: null, admin: this.tcpAdmin, why: this.tcpAdmin ? 'tcp client (--tcp-admin)' : 'tcp client: no credentials' };
+      const principal = `tcp ${remoteAddress ?? 'unknown'}`;
+      return { transport, cred: null, admin: this.tcpAdmin, why: this.tcpAdmin ? 'tcp client (--tcp-admin)' : 'tcp client: no credentials', principal };
     }
-    if (cred === null) return { transport, cred: null, admin: false, why: `no peer credentials${credError ? `: ${credError}` : ''}` };
-    if (cred.uid === 0) return { transport, cred, admin: true, why: 'uid 0 (root)' };
-    if (cred.uid === this.serverUid) return { transport, cred, admin: true, why: `uid ${cred.uid} (the server's)` };
+    if (cred === null) return { transport, cred: null, admin: false, why: `no peer credentials${credError ? `: ${credError}` : ''}`, principal: 'unknown' };
+    const principal = `uid ${cred.uid}`;
+    if (cred.uid === 0) return { transport, cred, admin: true, why: 'uid 0 (root)', principal };
+    if (cred.uid === this.serverUid) return { transport, cred, admin: true, why: `uid ${cred.uid} (the server's)`, principal };
     if (this.groups.length > 0) {
       const groups = cred.groups ?? procGroups(cred.pid, cred.uid) ?? [];
       const g = this.groups.find((a) => a.gid === cred.gid || groups.includes(a.gid));
-      if (g !== undefined) return { transport, cred, admin: true, why: `uid ${cred.uid} in group ${g.name ?? g.gid}` };
+      if (g !== undefined) return { transport, cred, admin: true, why: `uid ${cred.uid} in group ${g.name ?? g.gid}`, principal };
     }
-    return { transport, cred, admin: false, why: `uid ${cred.uid}` };
+    return { transport, cred, admin: false, why: `uid ${cred.uid}`, principal };
   }
 
   /**
@@ -120,7 +133,7 @@ export class AdminPolicy {
    * says why), none on TCP.
    */
   decideSocket(sock: Socket, transport: 'unix' | 'tcp'): SessionAuth {
-    if (transport === 'tcp') return this.decide('tcp', null);
+    if (transport === 'tcp') return this.decide('tcp', null, undefined, sock.remoteAddress);
     try {
       return this.decide('unix', peerCredOf(sock));
     } catch (e) {

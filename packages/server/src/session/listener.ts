@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { parseServerUrl, type ServerAddress } from '../proto/index.js';
-import { AdminPolicy } from './admin.js';
+import { AdminPolicy, type SessionAuth } from './admin.js';
 import { refuseConnection } from './refuse.js';
 import { ClientSession, resolveSchemas, silentLogger, type SessionOptions } from './session.js';
 
@@ -29,6 +29,13 @@ export interface ListenerOptions extends Omit<SessionOptions, 'id'> {
    * (`code: 'busy'`) and closed at once. Default: no cap.
    */
   readonly maxSessions?: number;
+  /**
+   * Asked for each connection within the server-wide cap, once its rights
+   * are known and in the same turn as `onSession` (so nothing slips in
+   * between): a reason to refuse it (the per-user session limit, quota.ts),
+   * or null to admit it. Default: admit.
+   */
+  readonly admit?: (auth: SessionAuth) => { reason: string; limit: number } | null;
 }
 
 /** An error with a Node-style code. */
@@ -72,7 +79,7 @@ export class RumpListener extends EventEmitter {
   private readonly policy: AdminPolicy;
   private nextId = 1;
   private closing: Promise<void> | undefined;
-  /** Connections refused because the session cap was reached. */
+  /** Connections refused because the session cap or a per-user session limit (`admit`) was reached. */
   refused = 0;
 
   private constructor(
@@ -199,6 +206,14 @@ export class RumpListener extends EventEmitter {
     }
     // The peer's rights, from the kernel's record of it at connect(2).
     const auth = this.policy.decideSocket(sock, this.address.kind);
+    const no = this.opts.admit?.(auth) ?? null;
+    if (no !== null) {
+      this.refused++;
+      if ((this.refused & (this.refused - 1)) === 0) {
+        (this.opts.log ?? silentLogger).warn({ user: auth.principal, limit: no.limit, refused: this.refused }, 'user session limit reached: connection refused');
+      }
+      return refuseConnection(sock, this.opts.software ?? 'rump-server/0.1.0', { reason: no.reason, code: 'busy', maxSessions: no.limit, limit: 'user-sessions', user: auth.principal });
+    }
     const session = new ClientSession(sock, { ...this.opts, id: this.nextId++, log: this.opts.log ?? silentLogger, auth });
     this.sessionSet.add(session);
     void session.closed.then(() => this.sessionSet.delete(session));

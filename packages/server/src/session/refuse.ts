@@ -18,8 +18,12 @@ const REFUSE_LINGER_MS = 200;
 export interface Refusal {
   readonly reason: string;
   readonly code: 'busy';
-  /** The cap that was reached. */
+  /** The cap that was reached (`--max-sessions`, or `--user-sessions` when `limit` says so). */
   readonly maxSessions: number;
+  /** Which limit: absent for the server-wide cap, `user-sessions` for the per-user one. */
+  readonly limit?: 'user-sessions';
+  /** The principal refused at its per-user limit (`uid 65534`, `tcp 127.0.0.1`). */
+  readonly user?: string;
 }
 
 /**

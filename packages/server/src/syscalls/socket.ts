@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { EWOULDBLOCK, Errno, makeUio } from '@rumpnet/stack';
+import { EWOULDBLOCK, Errno, StackError, makeUio } from '@rumpnet/stack';
 import type { ClientSession, RxMode, SyscallContext, SyscallHandler } from '../session/index.js';
 import type { SyscallArgs, SyscallResults } from '../proto/index.js';
 import { MSIZE, SOCK_NONBLOCK } from '../stackapi.js';
@@ -52,6 +52,8 @@ export interface SocketCallEnv extends ProcessTable {
   readonly maxFiles?: number;
   /** Descriptors open over all clients now (needed with `maxFiles`). */
   openFiles?(): number;
+  /** Why the caller's user may open no other descriptor (`--user-fds`, quota.ts), or undefined. */
+  userFilesFull?(p: ClientProcess): string | undefined;
   /** `MCLBYTES`, for charging inline bytes as the clusters a COPYIN would pin (default 2048). */
   readonly mclbytes?: number;
 }
@@ -70,10 +72,14 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
   const proc = (session: ClientSession): ClientProcess => env.processOf(session) ?? fail(Errno.EBADF, 'no process for session');
 
   /** ENFILE when the system-wide descriptor cap is reached (`falloc` failing on `maxfiles`). */
-  const checkFiles = (): void => {
+  const checkFiles = (p: ClientProcess): void => {
     if (env.maxFiles !== undefined && env.openFiles !== undefined && env.openFiles() >= env.maxFiles) {
       fail(Errno.ENFILE, `${env.maxFiles} descriptors open over all clients`);
     }
+    // Per user, EMFILE as at RLIMIT_NOFILE: the limit is the caller's own, not the system's.
+    // The reason travels to the client (session.ts withReason), so it can say which limit it hit.
+    const user = env.userFilesFull?.(p);
+    if (user !== undefined) throw Object.assign(new StackError(Errno.EMFILE, user), { reason: user });
   };
 
   /**
@@ -92,7 +98,7 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
   return {
     async socket(session, a) {
       const p = proc(session);
-      checkFiles();
+      checkFiles(p);
       const r = p.table.socket(sockDomain(a.domain), sockType(a.type) | (a.nonblock ? SOCK_NONBLOCK : 0), a.protocol ?? 0);
       check(r.errno);
       return { fd: await adopt(p, r.fd) };
@@ -110,7 +116,7 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
 
     async accept(session, a) {
       const p = proc(session);
-      checkFiles();
+      checkFiles(p);
       // A one-shot non-blocking accept: nothing queued now is EAGAIN, whatever the listener's mode.
       const so = p.table.get(a.fd);
       if (a.nonblock && so !== null && so.listening && so.q.length === 0 && so.error === 0 && !so.closed) fail(EWOULDBLOCK);
