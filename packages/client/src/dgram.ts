@@ -37,7 +37,7 @@ import {
 import { errnoValue, syscallError } from './errors.js';
 import type { AddressInfo } from './socket.js';
 import { checkSendtoArgs, normalizeSendArgs, type SendCallback } from './dgram-args.js';
-import { checkAbortSignal } from './validate.js';
+import { checkAbortSignal, checkString } from './validate.js';
 import type { IpMreqArg, SockAddr, SockOptLevel, SockOptValue } from './syscalls.js';
 import { isIPv4 } from 'node:net';
 import {
@@ -383,10 +383,17 @@ export class DgramSocket extends EventEmitter {
   connect(port: number, address?: string, callback?: () => void): void;
   connect(port: number, callback?: () => void): void;
   connect(port: number, ...rest: unknown[]): void {
-    const cb = typeof rest[rest.length - 1] === 'function' ? (rest.pop() as () => void) : undefined;
+    // dgram's order: the port, the address's type, then the state.
     const p = checkPort(port, 'Port', false);
+    let [address, callback] = rest;
+    if (typeof address === 'function') {
+      callback = address;
+      address = '';
+    } else if (address === undefined) address = '';
+    const given = checkString(address, 'address');
     if (this.#remote !== undefined || this.#connecting) throw codedError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-    const host = typeof rest[0] === 'string' && rest[0] !== '' ? rest[0] : this.#family === 6 ? '::1' : '127.0.0.1';
+    const cb = typeof callback === 'function' ? (callback as () => void) : undefined;
+    const host = given !== '' ? given : this.#family === 6 ? '::1' : '127.0.0.1';
     this.#connecting = true;
     if (cb) this.once('connect', cb);
     this.#ensureBound();
@@ -414,7 +421,8 @@ export class DgramSocket extends EventEmitter {
    * local address and port: datagrams queued on the old one are lost.
    */
   disconnect(): void {
-    if (this.#remote === undefined && !this.#connecting) throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    // As dgram: only a connected socket (not one still connecting) can be disconnected.
+    if (this.#remote === undefined) throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
     this.#remote = undefined;
     this.#connecting = false;
     this.#op(async () => {
@@ -428,9 +436,13 @@ export class DgramSocket extends EventEmitter {
     }).catch((err: Error) => this.#emitError(err));
   }
 
-  /** Local address; throws `ERR_SOCKET_DGRAM_NOT_RUNNING` until bound. */
+  /**
+   * Local address. As dgram: `ERR_SOCKET_DGRAM_NOT_RUNNING` once closed,
+   * `getsockname EBADF` while not bound (libuv has no descriptor yet).
+   */
   address(): AddressInfo {
-    if (!this.#local || this.#state !== 'bound') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    if (this.#state === 'closed') throw codedError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    if (!this.#local || this.#state !== 'bound') throw syscallError(errnoValue('EBADF') ?? 9, 'getsockname');
     return { address: this.#local.address, family: familyName(this.#local), port: this.#local.port };
   }
 

@@ -117,7 +117,7 @@ function dgramSuite(url: () => string): void {
     const a = createSocket('udp4');
     const port = await bound(a);
     const b = createSocket('udp4');
-    expect(() => b.address()).to.throw().with.property('code', 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+    expect(() => b.address()).to.throw('getsockname EBADF').with.property('code', 'EBADF'); // as dgram: no descriptor yet
     b.bind(port, '127.0.0.1');
     const [err] = (await once(b, 'error')) as [NodeJS.ErrnoException & { address: string; port: number }];
     expect(err.message).to.equal(`bind EADDRINUSE 127.0.0.1:${port}`);
