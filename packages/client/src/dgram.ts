@@ -181,7 +181,20 @@ export class DgramSocket extends EventEmitter {
       port = checkPort(args[0] ?? 0);
       address = typeof args[1] === 'string' ? args[1] : undefined;
     }
-    if (cb) this.once('listening', cb);
+    if (cb) {
+      // As dgram: the callback is a 'listening' listener for this bind only; an 'error'
+      // takes it away again (a bind retried after EADDRINUSE does not pile them up).
+      const drop = (): void => {
+        this.off('error', drop);
+        this.off('listening', onListening);
+      };
+      const onListening = (): void => {
+        drop();
+        cb.call(this);
+      };
+      this.on('error', drop);
+      this.on('listening', onListening);
+    }
     this.#state = 'binding';
     void this.#op(() => this.#bind(port, address)).catch((err: Error) => this.#emitError(err));
     return this;
