@@ -285,6 +285,8 @@ export class TapLink implements Link {
   #closed = false;
   #receiver: LinkReceiver | undefined;
   #queue: Uint8Array[] = [];
+  /** The array each received batch is lent to the receiver in. */
+  readonly #rxBatch: Uint8Array[] = [];
   #queueHead = 0;
   readonly #queueLimit: number;
   readonly #s: LinkStats = { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, rxDrops: 0, txDrops: 0, errors: 0 };
@@ -469,7 +471,8 @@ export class TapLink implements Link {
       this.#s.rxDrops += count;
       return;
     }
-    const frames: Uint8Array[] = new Array(count);
+    // The batch array is reused: the receiver has the frames for its call only (LinkReceiver).
+    const frames = this.#rxBatch;
     let kept = 0;
     const vnet = this.#vnet;
     if (vnet === 0) {
@@ -510,7 +513,8 @@ export class TapLink implements Link {
       this.#s.rxBytes += len;
     }
     frames.length = kept;
-    if (kept > 0) rx(frames, flags.subarray(0, kept));
+    // flags[i] belongs to frames[i]; entries past the batch are not read.
+    if (kept > 0) rx(frames, flags);
   }
 
   #enqueue(frame: Uint8Array, meta: TxMeta | undefined): boolean {
@@ -526,7 +530,8 @@ export class TapLink implements Link {
       this.#queueHead = 0;
     }
     this.#queue.push(frame);
-    this.#queueMeta.push(meta);
+    // The stack lends meta for the call only (Link.outputGso): keep a copy.
+    this.#queueMeta.push(meta === undefined ? undefined : { ...meta });
     return true;
   }
 

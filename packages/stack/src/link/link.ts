@@ -124,7 +124,9 @@ export interface Link {
    * frame that the device must finish as `meta` says — complete the
    * partial transport checksum and, when `meta.gsoSize > 0`, cut the frame
    * (which may then exceed the MTU, up to `offloads.maxGsoBytes`) into
-   * segments. Ownership and return value as {@link Link.output}.
+   * segments. Ownership of `frame` and return value as {@link Link.output};
+   * `meta` is lent for the call only (the stack reuses one object for
+   * every frame): a link that queues the frame copies it.
    */
   outputGso?(frame: Uint8Array, meta: TxOffload): boolean;
 

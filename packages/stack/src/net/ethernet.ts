@@ -26,7 +26,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
-import { RxFlag } from '../link/link.js';
+import { RxFlag, type TxOffload } from '../link/link.js';
 import {
   M_BCAST,
   M_CSUM_TCPv4,
@@ -267,7 +267,13 @@ function etherOutputOffload(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, segs
     return ifOutputFrame(ctx, ifp, frame);
   }
   const len = frame.length;
-  if (link.outputGso(frame, { gsoSize: segsz, hdrLen, csumStart, csumOffset: 16 })) {
+  // One meta object for every frame: lent to the link for the call (Link.outputGso).
+  const meta = gsoMeta;
+  meta.gsoSize = segsz;
+  meta.hdrLen = hdrLen;
+  meta.csumStart = csumStart;
+  meta.csumOffset = 16;
+  if (link.outputGso(frame, meta)) {
     if (segsz > 0) st.tsoFrames++;
     ifp.stats.opackets++;
     ifp.stats.obytes += len;
@@ -277,6 +283,8 @@ function etherOutputOffload(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, segs
   st.oerrors++;
   return false;
 }
+
+const gsoMeta: TxOffload = { gsoSize: 0, hdrLen: 0, csumStart: 0, csumOffset: 0 };
 
 /** Hand a finished frame to the driver, counting it. Ownership of `frame` passes. */
 export function ifOutputFrame(ctx: NetContext, ifp: Ifnet, frame: Uint8Array): boolean {
