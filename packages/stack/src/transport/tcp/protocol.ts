@@ -212,9 +212,21 @@ export class TcpProtocol implements TransportProtocol {
   private pressurePruned = -1;
   /** State-change trace (`old=>new`), null = off. */
   log: ((msg: string) => void) | null = null;
-  /** @internal Scratch objects for the data path (no per-segment allocation). */
+  // Scratch objects of the data path, reused for every segment: the header
+  // Reprs, SACK arrays and blocks, checksum state, the window and send
+  // decisions' inputs, IP output's options. With these (and the IP and
+  // Ethernet layers' own) no parse or argument object is allocated per
+  // segment. What a segment still allocates is its buffers: the header
+  // mbuf and its packet header, the mbufs that share send-buffer clusters
+  // (mCopym), the receive chain (m_devget), the outgoing frame's view, and
+  // a typed-array view per data copy — about 1.3 KB of heap per data
+  // segment in a bulk transfer, measured by examples/src/bench/alloc.ts
+  // (docs/BENCHMARKS.md, issue 12).
+  /** @internal The Repr every outgoing segment is built in (tcp/output.ts, subr.ts). */
   readonly outRepr: TcpRepr = blankRepr();
+  /** @internal Checksum state of segments built and verified. */
   readonly cksum = new InetChecksum();
+  /** @internal The SACK blocks of the segment being processed, as the scoreboard takes them. */
   readonly sackBlockScratch: SackBlock[] = [];
   /** @internal The block objects {@link sackBlockScratch} is filled with (one per block an option can carry). */
   readonly sackBlockPool: SackBlock[] = Array.from({ length: TCP_MAX_SACK_BLOCKS }, () => ({ start: 0, end: 0 }));
