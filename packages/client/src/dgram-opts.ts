@@ -15,7 +15,10 @@
  *
  * @module
  */
+import type * as dgram from 'node:dgram';
+import * as dgramNs from 'node:dgram';
 import { isIPv4 } from 'node:net';
+import { getSystemErrorMap } from 'node:util';
 import { errnoValue, syscallError } from './errors.js';
 import { codedError, receivedType } from './shared.js';
 import type { IpMreqArg } from './syscalls.js';
@@ -44,12 +47,15 @@ export function checkTtl(ttl: unknown, lo: number, syscall: string): number {
 /**
  * A buffer size as `setRecvBufferSize`/`setSendBufferSize` take it (a
  * positive integer below 2^32; 0 is taken).
- * @throws ERR_SOCKET_BAD_BUFFER_SIZE as Node does.
+ * @throws ERR_SOCKET_BAD_BUFFER_SIZE as Node does; ERR_SOCKET_BUFFER_SIZE
+ *   (EINVAL) past 2^31 − 1, as libuv.
  */
-export function checkBufferSize(size: unknown): number {
+export function checkBufferSize(size: unknown, which: 'recv' | 'send'): number {
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 0 || size > 0xffffffff) {
     throw codedError(TypeError, 'ERR_SOCKET_BAD_BUFFER_SIZE', 'Buffer size must be a positive integer');
   }
+  // libuv takes an int: past 2^31 - 1 it says EINVAL.
+  if (size > 0x7fffffff) throw bufferSizeError('EINVAL', which);
   return size;
 }
 
@@ -67,21 +73,62 @@ export function checkBufferOption(name: string, v: unknown): void {
   }
 }
 
-/** `ERR_SOCKET_BUFFER_SIZE` as Node throws it (a SystemError naming the libuv call). */
+/** Node's own `dgram.createSocket`, taken before the hijack can replace it (this module loads first). */
+const nativeCreateSocket: ((type: 'udp4') => dgram.Socket) | undefined = (() => {
+  const d = ((dgramNs as unknown as { default?: typeof dgram }).default ?? dgramNs) as typeof dgram;
+  return typeof d.createSocket === 'function' ? d.createSocket.bind(d) : undefined;
+})();
+
+/**
+ * `ERR_SOCKET_BUFFER_SIZE` exactly as Node throws it — a `SystemError` with
+ * `info` and `errno`/`syscall` accessors, which Node's tests compare through
+ * `util.inspect`. Node's `SystemError` class is internal, so the error is
+ * Node's own: an unbound native socket (libuv opens no descriptor before
+ * bind, so nothing reaches the host's network) fails with `EBADF`, and for
+ * another code its `info` (which the accessors read) and message are set
+ * to that code, as libuv would have reported it.
+ */
 export function bufferSizeError(code: string, which: 'recv' | 'send'): Error {
   const syscall = `uv_${which}_buffer_size`;
-  const err = codedError(Error, 'ERR_SOCKET_BUFFER_SIZE', `Could not get or set buffer size: ${syscall} returned ${code}`) as Error & {
-    code: string;
-    info: { errno: number; code: string; syscall: string };
-    errno: number;
-    syscall: string;
-  };
-  err.name = 'SystemError';
   const errno = -(errnoValue(code) ?? 9);
-  err.info = { errno, code, syscall };
-  err.errno = errno;
-  err.syscall = syscall;
+  const text = getSystemErrorMap().get(errno)?.[1] ?? code.toLowerCase();
+  let err: (Error & { info?: { errno: number; code: string; message: string; syscall: string } }) | undefined;
+  try {
+    const s = nativeCreateSocket?.('udp4');
+    try {
+      if (which === 'recv') s?.getRecvBufferSize();
+      else s?.getSendBufferSize();
+    } finally {
+      s?.close();
+    }
+  } catch (e) {
+    err = e as typeof err;
+  }
+  const message = `Could not get or set buffer size: ${syscall} returned ${code} (${text})`;
+  if (err?.info === undefined || (err as { code?: string }).code !== 'ERR_SOCKET_BUFFER_SIZE') {
+    // Not reachable on Node 20; a plain coded error of the same shape otherwise.
+    const e = codedError(Error, 'ERR_SOCKET_BUFFER_SIZE', message) as unknown as Error & Record<string, unknown>;
+    e.name = 'SystemError';
+    e.info = { errno, code, message: text, syscall };
+    e.errno = errno;
+    e.syscall = syscall;
+    return e;
+  }
+  if (code !== 'EBADF') {
+    const old = err.message;
+    Object.assign(err.info, { errno, code, message: text, syscall });
+    err.message = message;
+    if (typeof err.stack === 'string') err.stack = err.stack.replace(old, message);
+  }
   return err;
+}
+
+/**
+ * Whether no interface can hold IPv4 address `a`: a group, class E or the
+ * limited broadcast (`IP_MULTICAST_IF` to one is EADDRNOTAVAIL on Linux).
+ */
+export function isNeverLocal4(a: string): boolean {
+  return isIPv4(a) && Number(a.slice(0, a.indexOf('.'))) >= 224;
 }
 
 /** Whether `a` is an IPv4 multicast group (224/4). */

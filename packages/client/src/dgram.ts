@@ -26,6 +26,7 @@ import {
   connectionFor,
   KeepAlive,
   ignore,
+  parseIp,
   relabel,
   domainOf,
   familyName,
@@ -47,6 +48,7 @@ import {
   checkTtl,
   errnoError,
   invalidArgType,
+  isNeverLocal4,
   Memberships,
 } from './dgram-opts.js';
 
@@ -491,7 +493,8 @@ export class DgramSocket extends EventEmitter {
    */
   setMulticastTTL(ttl: number): number {
     const v = checkTtl(ttl, 0, 'setMulticastTTL');
-    this.#option('setMulticastTTL', 'ip', 'IP_MULTICAST_TTL', v, true);
+    if (this.#family === 6) this.#option('setMulticastTTL', 'ipv6', 'IPV6_MULTICAST_HOPS', v);
+    else this.#option('setMulticastTTL', 'ip', 'IP_MULTICAST_TTL', v);
     return ttl;
   }
 
@@ -511,7 +514,22 @@ export class DgramSocket extends EventEmitter {
     this.#running();
     if (typeof interfaceAddress !== 'string') throw invalidArgType('interfaceAddress', 'string', interfaceAddress);
     if (this.#family === 4 && !isIPv4(interfaceAddress)) throw errnoError('EINVAL', 'setMulticastInterface');
-    this.#option('setMulticastInterface', 'ip', 'IP_MULTICAST_IF', interfaceAddress, true);
+    if (this.#family === 4 && isNeverLocal4(interfaceAddress)) throw errnoError('EADDRNOTAVAIL', 'setMulticastInterface');
+    if (this.#family === 4) return this.#option('setMulticastInterface', 'ip', 'IP_MULTICAST_IF', interfaceAddress);
+    // udp6: libuv takes the zone's interface index (IPV6_MULTICAST_IF); a zone naming no interface is 0, by route.
+    const host = parseIp(interfaceAddress);
+    if (host?.family !== 6) throw errnoError('EINVAL', 'setMulticastInterface');
+    if (this.#state !== 'bound') throw errnoError('EBADF', 'setMulticastInterface');
+    this.#op(async () => {
+      const { conn, fd } = this.#usable('setMulticastInterface');
+      let index = 0;
+      if (host.zone !== undefined && /^\d{1,10}$/.test(host.zone)) index = Number(host.zone);
+      else if (host.zone) {
+        const r = await conn.call<{ interfaces: { name: string; index: number }[] }>('ctl.ifconfig', { ifname: host.zone }).catch(() => undefined);
+        index = r?.interfaces.find((i) => i.name === host.zone)?.index ?? 0;
+      }
+      await conn.sys.setsockopt(fd, 'ipv6', 'IPV6_MULTICAST_IF', index);
+    }).catch((err: Error) => this.#emitError(relabel(err, 'setMulticastInterface')));
   }
 
   /**
@@ -576,12 +594,12 @@ export class DgramSocket extends EventEmitter {
    * @throws ERR_SOCKET_BAD_BUFFER_SIZE, ERR_SOCKET_BUFFER_SIZE before bind.
    */
   setRecvBufferSize(size: number): void {
-    this.#setBufferSize('recv', checkBufferSize(size));
+    this.#setBufferSize('recv', size);
   }
 
   /** Sets `SO_SNDBUF`, as {@link DgramSocket.setRecvBufferSize}. */
   setSendBufferSize(size: number): void {
-    this.#setBufferSize('send', checkBufferSize(size));
+    this.#setBufferSize('send', size);
   }
 
   /** Bytes of sends not yet taken by the server (libuv's send queue). */
@@ -636,7 +654,8 @@ export class DgramSocket extends EventEmitter {
     return this.#bufSize[which] * 2;
   }
 
-  #setBufferSize(which: 'recv' | 'send', size: number): void {
+  #setBufferSize(which: 'recv' | 'send', value: unknown): void {
+    const size = checkBufferSize(value, which);
     this.#running();
     if (this.#state !== 'bound') throw bufferSizeError('EBADF', which);
     const v = Math.max(size, 1); // Linux takes 0 (and rounds up to its minimum); the stack wants at least 1

@@ -116,6 +116,11 @@ describe('dgram options end to end through the rump-server daemon (loopback)', f
       'TypeError ERR_INVALID_ARG_TYPE The "interfaceAddress" argument must be of type string. Received type number (5)',
     );
     s.setMulticastInterface('0.0.0.0');
+    expect(code(() => s.setMulticastInterface('224.0.0.2'))).to.equal('Error EADDRNOTAVAIL setMulticastInterface EADDRNOTAVAIL');
+    // libuv takes an int: past 2^31 - 1 the size is EINVAL, in Node's own SystemError.
+    expect(code(() => s.setRecvBufferSize(2 ** 31))).to.equal(
+      'SystemError ERR_SOCKET_BUFFER_SIZE Could not get or set buffer size: uv_recv_buffer_size returned EINVAL (invalid argument)',
+    );
     expect(code(() => s.setRecvBufferSize(-1))).to.equal('TypeError ERR_SOCKET_BAD_BUFFER_SIZE Buffer size must be a positive integer');
     expect(code(() => s.setRecvBufferSize(1.5))).to.equal('TypeError ERR_SOCKET_BAD_BUFFER_SIZE Buffer size must be a positive integer');
     expect(code(() => createSocket({ type: 'udp4', recvBufferSize: -1 }))).to.equal(
@@ -128,6 +133,32 @@ describe('dgram options end to end through the rump-server daemon (loopback)', f
     expect([e.code, e.syscall, e.message]).to.deep.equal(['EADDRNOTAVAIL', 'setMulticastInterface', 'setMulticastInterface EADDRNOTAVAIL']);
     await closed(s);
     expect(code(() => s.addMembership('239.1.1.1'))).to.equal('Error ERR_SOCKET_DGRAM_NOT_RUNNING Not running');
+  });
+
+  it('udp6: multicast hops and interface (IPV6_MULTICAST_HOPS/IF) as libuv takes them; no IPv6 memberships', async () => {
+    const s = createSocket('udp6');
+    const port = await bound(s);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    expect(code(() => s.setMulticastInterface(String(undefined)))).to.equal('EINVAL');
+    expect(code(() => s.setMulticastInterface(''))).to.equal('EINVAL');
+    expect(code(() => s.setMulticastLoopback(true))).to.equal('ENOPROTOOPT');
+    expect(code(() => s.addMembership('ff02::1:3'))).to.equal('ENOPROTOOPT');
+    const errors: Error[] = [];
+    s.on('error', (e) => errors.push(e));
+    s.setMulticastInterface('::%lo0'); // lo0 is the stack's loopback: its index
+    s.setMulticastInterface('::%nosuch0'); // a zone naming no interface: 0, by route
+    expect(s.setMulticastTTL(5)).to.equal(5);
+    // Ordered behind the options: a datagram to ourselves.
+    await new Promise<void>((r) => s.send('sync', port, '::1', () => r()));
+    expect(errors).to.deep.equal([]);
+    await closed(s);
   });
 
   it('delivers a group to its members only, loops our own unless setMulticastLoopback(false), stops after dropMembership', async () => {

@@ -19,6 +19,10 @@ export const IPV6_OPT = {
   V6ONLY: 26,
   /** Traffic class (`IPV6_TCLASS`, RFC 3542 6.5), -1 = the default. */
   TCLASS: 67,
+  /** Interface (index) multicast leaves by when the destination names no zone (`IPV6_MULTICAST_IF`, RFC 3493 5.2), 0 = by route. */
+  MULTICAST_IF: 17,
+  /** Hop limit of multicast packets (`IPV6_MULTICAST_HOPS`, RFC 3493 5.2), -1 = the default 1. */
+  MULTICAST_HOPS: 18,
 } as const;
 
 /** Default hop limit shown when none is set (`net.inet6.ip6.hlim`'s usual value). */
@@ -51,6 +55,18 @@ export function in6SetOpt(inp: InPcb, name: number, value: SockoptValue): number
       if (v < -1 || v > 255) return Errno.EINVAL;
       inp.tos = v === -1 ? 0 : v;
       return 0;
+    case IPV6_OPT.MULTICAST_IF: {
+      if (v < 0) return Errno.EINVAL;
+      // Linux: an index naming no interface is ENODEV.
+      const ifs = (inp.so.layer.host.ifnetList?.() ?? []) as ReadonlyArray<{ index?: number }>;
+      if (v !== 0 && !ifs.some((i) => i.index === v)) return Errno.ENODEV;
+      inp.mcastIfindex6 = v;
+      return 0;
+    }
+    case IPV6_OPT.MULTICAST_HOPS:
+      if (v < -1 || v > 255) return Errno.EINVAL;
+      inp.mcastHops6 = v;
+      return 0;
     default:
       return Errno.ENOPROTOOPT;
   }
@@ -66,6 +82,10 @@ export function in6GetOpt(inp: InPcb, name: number): SockoptValue | { errno: num
       return inp.ttl !== 0 ? inp.ttl : DEFAULT_HOPS;
     case IPV6_OPT.TCLASS:
       return inp.tos;
+    case IPV6_OPT.MULTICAST_IF:
+      return inp.mcastIfindex6;
+    case IPV6_OPT.MULTICAST_HOPS:
+      return inp.mcastHops6 === -1 ? 1 : inp.mcastHops6;
     default:
       return { errno: Errno.ENOPROTOOPT };
   }

@@ -102,6 +102,10 @@ export class InPcb {
   ttl = 0;
   /** `IP_TOS` for packets of this socket. */
   tos = 0;
+  /** `IPV6_MULTICAST_IF`: the interface index IPv6 multicast leaves by when its destination has no zone; 0 = by route. */
+  mcastIfindex6 = 0;
+  /** `IPV6_MULTICAST_HOPS`, -1 = the default (1, RFC 3493 5.2). */
+  mcastHops6 = -1;
   /** Multicast options and memberships (`inp_moptions`), made by the first `IP_MULTICAST_*` or membership option. */
   moptions: IpMoptions | null = null;
   /** The protocol's own per-connection state (the TCP control block). */

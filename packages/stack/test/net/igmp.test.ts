@@ -12,7 +12,8 @@ import { MemWire } from '../../src/link/memwire.js';
 import { etherInput } from '../../src/net/ethernet.js';
 import { changeRecords } from '../../src/net/igmp.js';
 import { IN_MULTI_NONE, inJoinGroup, inLeaveGroup, inMultiState } from '../../src/net/in-mcast.js';
-import { AF_INET, IPPROTO, IP_MCAST_OPT, SOCK, SocketLayer, SocketTable, sockaddrIn } from '../../src/socket/index.js';
+import { AF_INET, AF_INET6, IPPROTO, IPV6_OPT, IP_MCAST_OPT, SOCK, SocketLayer, SocketTable, sockaddrIn, sockaddrIn6 } from '../../src/socket/index.js';
+import { Ip6Address } from '../../src/wire/ip.js';
 import { Stack } from '../../src/stack.js';
 import { UdpProtocol } from '../../src/transport/udp/index.js';
 import { IgmpRecord, IgmpType, igmpEmitQuery, igmpEmitV2, igmpEmitV3Report, igmpParse } from '../../src/wire/igmp.js';
@@ -343,6 +344,32 @@ describe('IGMP queries and hostile input', function () {
     // (the 10-byte query keeps a valid sum: its cut-off source count was zero; RFC 3376 7.1 ignores 9..11 bytes)
     expect(b.stack.igmpstat).to.include({ total: 9, badsum: 1, badlen: 1, tooshort: 1, badttl: 1, unknowntype: 1, badqueries: 3, reports: 1, genqueries: 0 });
     expect(b.stack.sysctl.get('net.inet.igmp.stats.badqueries')).to.equal(3);
+    await n.close();
+  });
+});
+
+describe('IPv6 multicast send options (IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS)', () => {
+  it('sends a zone-less group datagram out of the chosen interface with the hop limit set; an unknown index is ENODEV', async () => {
+    const clock = new ManualClock();
+    const n = makeNet(clock);
+    const { a } = n;
+    clock.advance(5000); // link-local addresses past DAD
+    await settle();
+    const fd = a.t.socket(AF_INET6, SOCK.DGRAM, 0).fd;
+    expect(a.t.bind(fd, sockaddrIn6(Ip6Address.parse('::')!, 0))).to.equal(0);
+    expect(a.t.setsockopt(fd, IPPROTO.IPV6, IPV6_OPT.MULTICAST_IF, 99)).to.equal(Errno.ENODEV);
+    expect(a.t.setsockopt(fd, IPPROTO.IPV6, IPV6_OPT.MULTICAST_IF, a.ifp.index)).to.equal(0);
+    expect(a.t.setsockopt(fd, IPPROTO.IPV6, IPV6_OPT.MULTICAST_HOPS, 256)).to.equal(Errno.EINVAL);
+    expect(a.t.getsockopt(fd, IPPROTO.IPV6, IPV6_OPT.MULTICAST_HOPS).value).to.equal(1);
+    expect(a.t.setsockopt(fd, IPPROTO.IPV6, IPV6_OPT.MULTICAST_HOPS, 5)).to.equal(0);
+    n.frames.length = 0;
+    const g = Ip6Address.parse('ff02::1:2345')!;
+    expect((await sendBytes(a.t, fd, pattern(8), sockaddrIn6(g, 7777))).errno).to.equal(0);
+    await settle();
+    const f = n.frames.find((x) => x[12] === 0x86 && x[13] === 0xdd && x[14 + 6] === 17);
+    expect(f, 'the datagram on the wire').to.not.equal(undefined);
+    expect(f![14 + 7]).to.equal(5); // hop limit
+    expect([...f!.subarray(0, 2)]).to.deep.equal([0x33, 0x33]);
     await n.close();
   });
 });

@@ -342,11 +342,18 @@ export class UdpProtocol implements TransportProtocol {
     // Multicast takes the IP_MULTICAST_* options (ip_output's imo), unicast IP_TTL.
     const imo = inp.moptions;
     const mcast = typeof dst === 'number' && ipv4IsMulticast(dst);
+    // IPv6 multicast: IPV6_MULTICAST_HOPS and, without a zone in the destination, IPV6_MULTICAST_IF.
+    const mcast6 = typeof dst !== 'number' && dst.isMulticast;
+    if (mcast6 && zone === 0) zone = inp.mcastIfindex6; // a connected socket's group
     const err = host.ip.output(m, {
       src,
       dst,
       proto: IpProto.UDP,
-      ...(mcast ? { ttl: imo?.ttl ?? IP_DEFAULT_MULTICAST_TTL } : inp.ttl !== 0 ? { ttl: inp.ttl } : {}),
+      ...(mcast
+        ? { ttl: imo?.ttl ?? IP_DEFAULT_MULTICAST_TTL }
+        : mcast6
+          ? inp.mcastHops6 !== -1 ? { ttl: inp.mcastHops6 } : {}
+          : inp.ttl !== 0 ? { ttl: inp.ttl } : {}),
       ...(inp.tos !== 0 ? { tos: inp.tos } : {}),
       broadcast: bcast,
       ...(mcast && imo !== null ? { mcastIf: imo.ifaddr, mcastLoop: imo.loop } : {}),
@@ -462,6 +469,8 @@ export class UdpProtocol implements TransportProtocol {
       if (ipIsUnspecified(dst)) dst = inp.family.loopback;
       dport = nam.port;
       zone = zoneOf(nam, dst);
+      // IPV6_MULTICAST_IF: a group named without a zone leaves by the socket's interface (RFC 3493 5.2).
+      if (zone === 0 && typeof dst !== 'number' && dst.isMulticast) zone = inp.mcastIfindex6;
       if (inp.lport === 0) {
         const err = this.table.bind(inp, null);
         if (err !== 0) {
