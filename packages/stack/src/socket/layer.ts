@@ -187,6 +187,9 @@ export class SocketLayer {
       so.proto.usrreqs.detach(so);
       return null;
     }
+    // Autosizing is inherited with the sizes (a listener's buffers never grew).
+    so.snd.autosize = head.snd.autosize;
+    so.snd.autoBase = head.snd.autoBase;
     this.live.add(so);
     so.head = head;
     if (connected) {

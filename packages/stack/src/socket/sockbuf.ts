@@ -104,6 +104,14 @@ export class SockBuf {
   account: SbAccount | null = null;
   /** Most storage allowed (`sb_mbmax`, twice `hiwat` capped by `kern.sbmax`). */
   mbmax = 0;
+  /**
+   * The protocol may size this buffer itself (`SB_AUTOSIZE`): set by TCP
+   * for a buffer it gave its default size, cleared when the user sizes it
+   * (`SO_SNDBUF`/`SO_RCVBUF`) or a growth is refused.
+   */
+  autosize = false;
+  /** The size autosizing started from, and shrinks back toward under memory pressure (bytes). */
+  autoBase = 0;
   /** Timeout for blocking waits in ms, 0 = none (`SO_RCVTIMEO`/`SO_SNDTIMEO`). */
   timeoutMs = 0;
   /** Sleepers waiting for data or space (`sbwait`). */
@@ -191,6 +199,19 @@ export class SockBuf {
     this.mbmax = Math.min(cc * 2, sbmax);
     if (this.lowat > this.hiwat) this.lowat = this.hiwat;
     return true;
+  }
+
+  /**
+   * Shrink an autosized buffer back toward {@link SockBuf.autoBase}, never
+   * below what it holds (`sbreserve` with a smaller size: FreeBSD gives an
+   * autosized buffer's growth back the same way when it no longer needs it).
+   * @returns the bytes of `hiwat` given back (0: nothing to give).
+   */
+  shrinkToBase(sbmax: number, mclbytes: number): number {
+    const to = Math.max(this.autoBase, this.cc);
+    if (!this.autosize || to >= this.hiwat) return 0;
+    const was = this.hiwat;
+    return this.reserve(to, sbmax, mclbytes) ? was - this.hiwat : 0;
   }
 
   /**

@@ -74,6 +74,8 @@ export function soSetopt(so: Socket, level: number, name: number, value: Sockopt
       const a = sb.account;
       if (a !== null && Math.ceil(v / mcl) * (mcl + MSIZE) > a.limit - (a.used - sb.mbcnt)) return Errno.ENOBUFS;
       if (!sb.reserve(v, sbmax, mcl)) return Errno.ENOBUFS;
+      // Sized by the user: the protocol no longer sizes it (FreeBSD clears SB_AUTOSIZE).
+      sb.autosize = false;
       // The send low-water mark follows a shrinking buffer (sbreserve).
       so.notify();
       return 0;

@@ -24,6 +24,7 @@ import { recoveryOf } from './recovery/select.js';
 import type { TcpProtocol } from './protocol.js';
 import { tcpOfoInsert, tcpOfoTrim } from './ofo.js';
 import { ReassResult } from './reass.js';
+import { tcpSndbufDrained } from './sndbuf.js';
 import { seqGeq, seqGt, seqLeq, seqLt, seqOffset, seqSub } from './seq.js';
 import { blankRepr, tcpClose, tcpDrop, tcpEnterTimeWait, tcpRespondRst } from './subr.js';
 import { establish, synSentInput, tcpDropNoRst } from './synsent.js';
@@ -564,6 +565,8 @@ function ackProcess(tp: TcpCb, seg: TcpRepr, ack: number, tiwin: number, len: nu
     if (dataAcked > so.snd.cc) dataAcked = so.snd.cc;
     if (dataAcked > 0) {
       so.snd.drop(dataAcked);
+      // Under memory pressure an autosized buffer gives its growth back as it drains (sndbuf.ts).
+      if (so.snd.autosize) tcpSndbufDrained(tp);
       soWwakeup(so);
     }
   }

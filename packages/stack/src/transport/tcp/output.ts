@@ -43,6 +43,7 @@ import { TCP_HEADER_LEN, TcpFlag, TcpRepr } from '../../wire/tcp.js';
 import { ETHERNET_HEADER_LEN } from '../../wire/ethernet.js';
 import { INET, INET6 } from '../../net/family.js';
 import { tcpRcvSpace } from './ofo.js';
+import { tcpSndbufAutoscale } from './sndbuf.js';
 import { maxSackBlocks } from './sack.js';
 import { recoveryOf } from './recovery/select.js';
 import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
@@ -145,6 +146,8 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
   if (tp.sndMax === tp.sndUna && tp.lastSend !== undefined && tcp.clock.now() - tp.lastSend >= tp.rtt.rto) {
     tp.cc.onIdleRestart(tcp.clock.now());
   }
+  // Autosized send buffer: grow it if the peer's window could take more (sndbuf.ts).
+  if (!rexmt && !probe && so !== null && so.snd.autosize) tcpSndbufAutoscale(tp);
   // In loss recovery the algorithm's NextSeg() goes first (recovery/).
   const rec = tp.recoveryActive;
   if (rec !== null && !rexmt && !probe) rec.output(tp);

@@ -120,6 +120,17 @@ export interface TcpTunables {
   rfc1337: number;
   /** Answer SYNs with SYN cookies when the SYN cache is full (1, default, as FreeBSD and Linux) or drop them (0). */
   syncookies: number;
+  /**
+   * Send-buffer autosizing (`net.inet.tcp.sendbuf_auto`, FreeBSD's name; 1,
+   * default): a socket whose send buffer was not sized by `SO_SNDBUF` grows
+   * it while the peer's window could take more (sndbuf.ts), and gives the
+   * growth back under memory pressure.
+   */
+  sendbufAuto: number;
+  /** Step of one growth, bytes (`net.inet.tcp.sendbuf_inc`). */
+  sendbufInc: number;
+  /** Most an autosized send buffer grows to, bytes (`net.inet.tcp.sendbuf_max`; `kern.sbmax` still applies). */
+  sendbufMax: number;
 }
 
 /** Default send and receive buffer: 1 MiB, room for a high bandwidth-delay product. */
@@ -164,6 +175,9 @@ export const TCP_DEFAULTS: Readonly<Omit<TcpTunables, 'reassMaxClusters' | 'reas
   dropSynfin: 1,
   rfc1337: 1,
   syncookies: 1,
+  sendbufAuto: 1,
+  sendbufInc: 16 * 1024,
+  sendbufMax: 2 * 1024 * 1024,
 };
 
 /** One row of `netstat -p tcp`. */
@@ -320,6 +334,9 @@ export class TcpProtocol implements TransportProtocol {
     node('drop_synfin', 'dropSynfin', 0, 1, 'Drop segments with both SYN and FIN set');
     node('rfc1337', 'rfc1337', 0, 1, 'Ignore RSTs in TIME-WAIT (RFC 1337)');
     node('syncookies', 'syncookies', 0, 1, 'Answer SYNs with SYN cookies when the SYN cache is full (RFC 4987)');
+    node('sendbuf_auto', 'sendbufAuto', 0, 1, 'Grow send buffers not sized by SO_SNDBUF as the peer window allows; give the growth back under memory pressure');
+    node('sendbuf_inc', 'sendbufInc', 1024, 1 << 24, 'Step of one send-buffer growth (bytes)');
+    node('sendbuf_max', 'sendbufMax', 4096, 1 << 30, 'Most an autosized send buffer grows to (bytes)');
     sc.addInt('net.inet.tcp.congctl.selected', {
       get: () => t.congctl,
       set: (v) => (t.congctl = v),

@@ -182,6 +182,13 @@ export function newTcpStats() {
     rcvoopressureprune: 0,
     /** SYNs refused (no SYN cache entry) because the cluster pool is under memory pressure. */
     scPressure: 0,
+    /** Autosized send buffers grown (`net.inet.tcp.sendbuf_inc` at a time; sndbuf.ts). */
+    sndbufgrow: 0,
+    /** Send-buffer growth refused because the cluster pool is under memory pressure. */
+    sndbufpressure: 0,
+    /** Autosized send buffers shrunk back toward their starting size under memory pressure, and the bytes given back. */
+    sndbufshrink: 0,
+    sndbufshrinkbyte: 0,
   };
 }
 

@@ -96,6 +96,9 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
         const t = so.layer.tunables;
         const e = soReserve(so, t.tcpSendspace, t.tcpRecvspace);
         if (e !== 0) return e;
+        // TCP's default send buffer is TCP's to size (sndbuf.ts).
+        so.snd.autosize = tcp.tun.sendbufAuto !== 0;
+        so.snd.autoBase = so.snd.hiwat;
       }
       const tp = tcp.newTcpcb(so);
       tp.flags |= tcp.requestFlags();
