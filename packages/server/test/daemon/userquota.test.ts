@@ -7,6 +7,8 @@
  * reads) or `--user-fds` (EMFILE), however many sessions it opens — and the
  * other user, at the same time, gets its full per-client share. When the
  * sessions close everything is released: no user entry, the pool all free.
+ * Then the same through a spawned `rump-server` with the `--user-*` options,
+ * and what `rumpctl usage` prints for it.
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -16,7 +18,7 @@ import { RumpConnection } from '@rumpnet/client';
 import type { CtlUsageResult } from '../../src/proto/index.js';
 import { formatUsage } from '../../src/ctl/format.js';
 import type { RumpServer } from '../../src/server.js';
-import { ROOT, cleanup, expectQuiet, startServer, tmpDir, waitFor } from './helpers.js';
+import { ROOT, cleanup, expectQuiet, expectQuietRemote, killAll, spawnServer, startServer, tmpDir, waitFor } from './helpers.js';
 
 const CLUSTER = 2048 + 256;
 const CLIENT_CLUSTERS = 128;
@@ -39,19 +41,19 @@ interface Report {
 /**
  * The client a user runs (ES module on the built client; `npm run build`
  * first): opens `n` sessions; in each fills lo0 TCP pairs it never reads
- * until ENOBUFS (at most 12 pairs of 64 KiB sends), then opens datagram
+ * until ENOBUFS (at most 12 pairs of 64 KiB sends; not in mode `fds`), then opens datagram
  * sockets until an error (at most 64); prints what happened and holds it.
  */
 const CLIENT_SCRIPT = `
 import { RumpConnection, inet } from '@rumpnet/client';
-const [url, n, basePort] = process.argv.slice(1);
+const [url, n, basePort, mode] = process.argv.slice(1);
 const conns = [], refused = [], fill = [], fds = [];
 for (let i = 0; i < Number(n); i++) {
   try { conns.push(await RumpConnection.connect(url, { name: 'user-' + process.getuid() + '-' + i })); }
   catch (e) { refused.push(e.message); }
 }
 const chunk = Buffer.alloc(64 * 1024, 0x5a);
-for (const [i, c] of conns.entries()) {
+for (const [i, c] of (mode === 'fds' ? [] : conns).entries()) {
   const port = Number(basePort) + i;
   const l = await c.sys.socket('stream');
   await c.sys.bind(l, inet('127.0.0.1', port));
@@ -91,8 +93,8 @@ interface UserClient {
   readonly exited: Promise<number | null>;
 }
 
-function runUser(url: string, uid: number, sessions: number, basePort: number): UserClient {
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', CLIENT_SCRIPT, url, String(sessions), String(basePort)], {
+function runUser(url: string, uid: number, sessions: number, basePort: number, mode: 'fill' | 'fds' = 'fill'): UserClient {
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', CLIENT_SCRIPT, url, String(sessions), String(basePort), mode], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
     uid,
@@ -144,6 +146,7 @@ describe('per-user limits: one user\'s sessions together, another user unaffecte
       await srv.close();
     }
     srv = undefined;
+    killAll();
     cleanup();
   });
 
@@ -221,5 +224,36 @@ describe('per-user limits: one user\'s sessions together, another user unaffecte
     const again = runUser(url, 65534, USER_SESSIONS, 7500);
     users.push(again);
     expect((await again.report).refused).to.deep.equal([]);
+  });
+
+  it('rump-server --user-sessions 2 --user-fds 6: the options hold in the daemon; rumpctl usage shows the user row', async () => {
+    const dir = tmpDir('rumpnet-uq-');
+    chmodSync(dir, 0o755);
+    const url = `unix://${join(dir, 'rump.sock')}`;
+    const sp = await spawnServer([url, '--socket-mode', '666', '--max-fds', '4', '--user-sessions', '2', '--user-fds', '6']);
+    try {
+      const a = runUser(url, 65534, 3, 7600, 'fds');
+      users.push(a);
+      const ra = await a.report;
+      expect(ra.sessions).to.equal(2);
+      expect(ra.refused[0]).to.match(/user limit: uid 65534 has 2 sessions open \(the --user-sessions limit\)/);
+      // The first session stops at its own --max-fds (4), the second at what the user has left (2).
+      expect(ra.fds.map((f) => f.opened)).to.deep.equal([4, 2]);
+      expect(ra.fds[1]!.reason).to.match(/user limit: uid 65534 has 6 descriptors open over its sessions \(the --user-fds limit\)/);
+      const r = spawn(process.execPath, [join(ROOT, 'packages/server/dist/src/rumpctl.js'), '-s', url, 'usage'], { cwd: ROOT });
+      let out = '';
+      r.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      expect(await new Promise((res) => r.once('close', res))).to.equal(0);
+      expect(out).to.match(/per user \(all its sessions; admins exempt\): \d+ clusters, 6 fds, 2 sessions/);
+      expect(out).to.match(/\n\s*uid 65534\s+2\/2\s+\d+\/\d+\s+\d+%\s+6\/6\s+1 sessions, 1 fds\n/);
+      expect(out).to.match(/\n\s*uid 0 \(admin\)\s+1\/-\s+\d+\/-\s+exempt\s+0\/-/);
+      a.proc.stdin.end();
+      await a.exited;
+      users = [];
+      await expectQuietRemote(url, 10_000);
+    } finally {
+      sp.proc.kill('SIGTERM');
+      await sp.exited;
+    }
   });
 });
