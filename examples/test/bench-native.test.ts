@@ -4,7 +4,8 @@
  * output only, not its values: the report on stdout has the native section
  * (a table whose rows carry numbers, or one skip line with its reason), and
  * results.json carries the same rows — each measured with positive MiB/s,
- * or skipped with a reason and no values. Also the --json parsing of
+ * or skipped with a reason and no values, copy requests per MiB positive
+ * where the server's counters gave them. Also the --json parsing of
  * iperf3's log, on fixed inputs.
  */
 import { expect } from 'chai';
@@ -48,6 +49,8 @@ describe('npm run bench -- --smoke --native-client', function () {
       expect(r.nodeConfig).to.equal(r.direction === 'send' ? 'rump-linux' : 'linux-rump');
       const node = (results.cells as J[]).find((c) => c.config === r.nodeConfig && c.size === NATIVE_LENGTH && c.status === 'ok' && JSON.stringify(c.sender ?? c.receiver) === JSON.stringify({ mclbytes: 2048, mclnum: 16, rxMode: 'coalesced' }));
       expect(r.nodeMedian, JSON.stringify(r)).to.equal(node ? node.median : null);
+      expect(r.nodeCopiesPerMiB, JSON.stringify(r)).to.equal(node ? (r.direction === 'send' ? node.copyinPerMiB : node.copyoutPerMiB) ?? null : null);
+      if ('copiesPerMiB' in r) expect(r.copiesPerMiB).to.be.a('number').and.greaterThan(0);
       if (r.status === 'skipped') {
         expect(r.reason).to.be.a('string').and.not.equal('');
         expect(r).to.not.have.property('median');
@@ -89,11 +92,11 @@ describe('bench native client: iperf3 --json and the section', () => {
     expect(renderNative({ status: 'skipped', reason: 'no iperf3 command' })).to.equal('Native client (iperf3 through the LD_PRELOAD hijack, --native-client): skipped — no iperf3 command');
     const text = renderNative({
       status: 'ok', length: NATIVE_LENGTH, seconds: 2, runs: 3, iperf3: '3.12', transport: 'tap', rows: [
-        { key: 'rump-client-send', what: 'rump iperf3 -c → Linux iperf3 -s', direction: 'send', nodeConfig: 'rump-linux', nodeMedian: 50, status: 'ok', runs: [90, 100, 110], median: 100, min: 90, max: 110 },
-        { key: 'rump-client-receive', what: 'rump iperf3 -c -R ← Linux iperf3 -s', direction: 'receive', nodeConfig: 'linux-rump', nodeMedian: null, status: 'skipped', reason: 'failed: iperf3: x' },
+        { key: 'rump-client-send', what: 'rump iperf3 -c → Linux iperf3 -s', direction: 'send', nodeConfig: 'rump-linux', nodeMedian: 50, nodeCopiesPerMiB: 32, copiesPerMiB: 40, status: 'ok', runs: [90, 100, 110], median: 100, min: 90, max: 110 },
+        { key: 'rump-client-receive', what: 'rump iperf3 -c -R ← Linux iperf3 -s', direction: 'receive', nodeConfig: 'linux-rump', nodeMedian: null, nodeCopiesPerMiB: null, status: 'skipped', reason: 'failed: iperf3: x' },
       ],
     });
-    expect(text).to.match(/rump iperf3 -c → Linux iperf3 -s\s+send\s+100\.0 \(90–110\)\s+rump→Linux 50\.0\s+2\.00×/);
+    expect(text).to.match(/rump iperf3 -c → Linux iperf3 -s\s+send\s+100\.0 \(90–110\)\s+rump→Linux 50\.0\s+2\.00×\s+40\.0 \/ 32\.0$/m);
     expect(text).to.match(/rump iperf3 -c -R ← Linux iperf3 -s\s+receive\s+skipped\s+Linux→rump: not measured/);
     expect(text).to.include('skipped (rump iperf3 -c -R ← Linux iperf3 -s): failed: iperf3: x');
   });

@@ -55,6 +55,10 @@ export interface NativeRow {
   nodeConfig: 'rump-linux' | 'linux-rump';
   /** MiB/s of the Node write_server/read_client point at {@link NATIVE_LENGTH}, or null when not measured. */
   nodeMedian: number | null;
+  /** The Node point's copy requests per MiB on the rump side (COPYIN sending, COPYOUT receiving), or null. */
+  nodeCopiesPerMiB: number | null;
+  /** The hijacked iperf3's copy requests per MiB (COPYIN sending, COPYOUT receiving), median over the runs; from the server's counters. */
+  copiesPerMiB?: number;
   /** iperf3's receiver figure of each run, MiB/s; absent when skipped. */
   runs?: number[];
   median?: number;
@@ -80,10 +84,17 @@ export function nativeSkipReason(topo: Topology, avail: Availability): string | 
 
 const same = (a: StackParams | null, b: StackParams): boolean => a !== null && a.mclbytes === b.mclbytes && a.mclnum === b.mclnum && a.rxMode === b.rxMode;
 
-/** The Node figure at {@link NATIVE_LENGTH} for `config` with rumpnet's defaults on the rump side, or null. */
-export function nodeFigure(cells: readonly Cell[], config: 'rump-linux' | 'linux-rump'): number | null {
+/** The Node point at {@link NATIVE_LENGTH} for `config` with rumpnet's defaults on the rump side: MiB/s and copy requests per MiB, or nulls. */
+export function nodeFigure(cells: readonly Cell[], config: 'rump-linux' | 'linux-rump'): { median: number | null; copiesPerMiB: number | null } {
   const c = cells.find((x) => x.config === config && x.size === NATIVE_LENGTH && same(config === 'rump-linux' ? x.sender : x.receiver, RUMPNET_DEFAULT));
-  return c?.status === 'ok' ? c.median : null;
+  if (c?.status !== 'ok') return { median: null, copiesPerMiB: null };
+  return { median: c.median, copiesPerMiB: (config === 'rump-linux' ? c.copyinPerMiB : c.copyoutPerMiB) ?? null };
+}
+
+/** Bytes the receiver counted, from one iperf3 client's `--json` log (0 when absent). */
+export function iperf3Bytes(json: string): number {
+  const j = JSON.parse(json) as { end?: { sum_received?: { bytes?: number } } };
+  return j.end?.sum_received?.bytes ?? 0;
 }
 
 /**
@@ -161,25 +172,36 @@ export async function runNative(topo: Topology, avail: Availability, sweep: Swee
     const rows: NativeRow[] = [];
     let port = PORT;
     let file = 0;
-    const client = async (ns: Spawner, cmd: string, args: string[], label: string): Promise<number> => {
+    /** One iperf3 client run: the receiver's MiB/s, the bytes, and the client's pid. */
+    const client = async (ns: Spawner, cmd: string, args: string[], label: string): Promise<{ mibps: number; bytes: number; pid: number | undefined }> => {
       const log = join(topo.dir, `iperf3-${++file}.json`);
       const p = Proc.command(cmd, [...args, '-t', String(seconds), '-l', len, '-J', '--logfile', log], { ns, label });
       const code = await p.finish(seconds * 1000 + 60_000);
       const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
       if (text === '') throw new Error(`${label} exited with status ${code} and no --json output${p.tail() ? `: ${p.tail()}` : ''}`);
-      return parseIperf3(text);
+      return { mibps: parseIperf3(text), bytes: iperf3Bytes(text), pid: p.child.pid };
+    };
+    /** Copy requests per MiB of the hijacked iperf3 `pid` (its session's counters, logged when it left). */
+    const copies = async (pid: number | undefined, dir: 'send' | 'receive', bytes: number): Promise<number | undefined> => {
+      const c = await srv.departedCounters(pid, 5000);
+      const n = c?.[dir === 'send' ? 'copyinRequests' : 'copyoutRequests'];
+      return typeof n === 'number' && bytes > 0 ? n / (bytes / MiB) : undefined;
     };
     const direction = async (
-      key: NativeKey, what: string, dir: 'send' | 'receive', nodeConfig: NativeRow['nodeConfig'], once: (p: string) => Promise<number>,
+      key: NativeKey, what: string, dir: 'send' | 'receive', nodeConfig: NativeRow['nodeConfig'], once: (p: string) => Promise<{ mibps: number; copies: number | undefined }>,
     ): Promise<void> => {
-      const row: NativeRow = { key, what, direction: dir, nodeConfig, nodeMedian: nodeFigure(cells, nodeConfig), status: 'ok' };
+      const node = nodeFigure(cells, nodeConfig);
+      const row: NativeRow = { key, what, direction: dir, nodeConfig, nodeMedian: node.median, nodeCopiesPerMiB: node.copiesPerMiB, status: 'ok' };
       try {
         const runs: number[] = [];
+        const perMiB: number[] = [];
         for (let i = 0; i < sweep.runs; i++) {
-          runs.push(await once(String(port++)));
+          const r = await once(String(port++));
+          runs.push(r.mibps);
+          if (r.copies !== undefined) perMiB.push(r.copies);
           onRun();
         }
-        Object.assign(row, { runs, median: median(runs), min: Math.min(...runs), max: Math.max(...runs) });
+        Object.assign(row, { runs, median: median(runs), min: Math.min(...runs), max: Math.max(...runs), ...(perMiB.length ? { copiesPerMiB: median(perMiB) } : {}) });
       } catch (e) {
         Object.assign(row, { status: 'skipped', reason: e instanceof Unavailable ? e.message : `failed: ${(e as Error).message}` });
       }
@@ -187,21 +209,26 @@ export async function runNative(topo: Topology, avail: Availability, sweep: Swee
     };
     const viaLinuxServer = async (p: string, reverse: boolean) => {
       const s = await server('iperf3', ['-s', '-1', '--forceflush', '-B', linuxIp!, '-p', p], linux, 'iperf3 -s (Linux)');
+      let r: { mibps: number; bytes: number; pid: number | undefined };
       try {
-        return await client(hijacked, RUMPRUN, ['-s', srv.url, '--', 'iperf3', '-c', linuxIp!, '-p', p, ...(reverse ? ['-R'] : [])], `iperf3 -c${reverse ? ' -R' : ''} (rump)`);
+        r = await client(hijacked, RUMPRUN, ['-s', srv.url, '--', 'iperf3', '-c', linuxIp!, '-p', p, ...(reverse ? ['-R'] : [])], `iperf3 -c${reverse ? ' -R' : ''} (rump)`);
       } finally {
         await s.stop();
       }
+      return { mibps: r.mibps, copies: await copies(r.pid, reverse ? 'receive' : 'send', r.bytes) };
     };
     await direction('rump-client-send', `rump iperf3 -c → Linux iperf3 -s`, 'send', 'rump-linux', (p) => viaLinuxServer(p, false));
     await direction('rump-client-receive', `rump iperf3 -c -R ← Linux iperf3 -s`, 'receive', 'linux-rump', (p) => viaLinuxServer(p, true));
     await direction('rump-server-receive', `Linux iperf3 -c → rump iperf3 -s`, 'receive', 'linux-rump', async (p) => {
       const s = await server(RUMPRUN, ['-s', srv.url, '--', 'iperf3', '-s', '-1', '--forceflush', '-B', rumpIp, '-p', p], hijacked, 'iperf3 -s (rump)');
+      let r: { mibps: number; bytes: number; pid: number | undefined };
       try {
-        return await client(linux, 'iperf3', ['-c', rumpIp, '-p', p], 'iperf3 -c (Linux)');
+        r = await client(linux, 'iperf3', ['-c', rumpIp, '-p', p], 'iperf3 -c (Linux)');
+        await s.finish(10_000).catch(() => undefined); // -1: it leaves after its one client
       } finally {
         await s.stop();
       }
+      return { mibps: r.mibps, copies: await copies(s.child.pid, 'receive', r.bytes) };
     });
     return { status: 'ok', length: NATIVE_LENGTH, seconds, runs: sweep.runs, iperf3: iperf3Version(), transport: `tap${topo.offload ? '' : ' (--no-offload)'}`, rows };
   } catch (e) {
@@ -222,15 +249,18 @@ export function renderNative(n: NativeResult): string {
   if (n.status === 'skipped') return `Native client (iperf3 through the LD_PRELOAD hijack, --native-client): skipped — ${n.reason}`;
   const head = `Native client: iperf3 ${n.iperf3} through the LD_PRELOAD hijack (rumprun-native), ${n.transport}, rumpnet defaults — MiB/s (receiver), median (min–max) of ${n.runs} run(s) of ${n.seconds} s; iperf3 -l ${n.length / 1024}K beside Node write_server/read_client at ${n.length / 1024} KiB writes`;
   const label = (c: NativeRow['nodeConfig']): string => (c === 'rump-linux' ? 'rump→Linux' : 'Linux→rump');
+  const per = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : v.toFixed(1));
   const rows = n.rows.map((r) => [
     r.what, r.direction, fmt(r),
     r.nodeMedian === null ? `${label(r.nodeConfig)}: not measured` : `${label(r.nodeConfig)} ${r.nodeMedian.toFixed(1)}`,
     r.status === 'ok' && r.nodeMedian !== null ? `${(r.median! / r.nodeMedian).toFixed(2)}×` : '',
+    `${per(r.copiesPerMiB)} / ${per(r.nodeCopiesPerMiB)}`,
   ]);
-  const headers = ['iperf3', 'rump', 'iperf3 MiB/s', 'Node MiB/s', 'iperf3/Node'];
+  const headers = ['iperf3', 'rump', 'iperf3 MiB/s', 'Node MiB/s', 'iperf3/Node', 'copies/MiB iperf3 / Node'];
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((v, i) => (i < 2 ? v.padEnd(w[i]!) : v.padStart(w[i]!))).join('  ').trimEnd();
   const out = [head, line(headers), w.map((k) => '-'.repeat(k)).join('  '), ...rows.map(line)];
+  out.push('  (copies/MiB: COPYIN requests per MiB on the rump side when it sends, COPYOUT when it receives — the mechanism behind the figures)');
   for (const r of n.rows) if (r.status === 'skipped') out.push(`  skipped (${r.what}): ${r.reason}`);
   return out.join('\n');
 }
