@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     bar.update({ what: 'the issue table, configurations in turns' });
     cells.push(...(await runPaired(topo, avail, plan.groups.filter((x) => x.paired), sweep, pools, () => bar.increment())));
     bar.update({ what: 'latency' });
-    const latency = await runLatency(topo, avail, sweep.latencyCount);
+    const latency = await runLatency(topo, avail, sweep.latencyCount, sweep.echoTurns);
     bar.increment();
     bar.update({ what: 'scale' });
     const scale = await runScale(topo, avail, sweep.scaleConnections);

@@ -39,6 +39,8 @@ export interface Sweep {
   /** Include Figures 5-7 and the receive-mode table. */
   sweeps: boolean;
   latencyCount: number;
+  /** Echo clients per configuration of the issue table's latency pair, taken in turns. */
+  echoTurns: number;
   scaleConnections: number;
 }
 
@@ -50,15 +52,15 @@ export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
   const base: Record<Mode, Sweep> = {
     smoke: {
       mode, sizes: [64 * KiB], sweepSizes: [64 * KiB], runs: 1, seconds: 0.2,
-      mclnums: [1, 16], rxMclnums: [1], sweeps: false, latencyCount: 200, scaleConnections: 1000,
+      mclnums: [1, 16], rxMclnums: [1], sweeps: false, latencyCount: 200, echoTurns: 2, scaleConnections: 1000,
     },
     quick: {
       mode, sizes: [1 * KiB, 64 * KiB, 1 * MiB], sweepSizes: [64 * KiB], runs: 3, seconds: 0.4,
-      mclnums: [1, 16], rxMclnums: [1, 16], sweeps: true, latencyCount: 500, scaleConnections: 1000,
+      mclnums: [1, 16], rxMclnums: [1, 16], sweeps: true, latencyCount: 500, echoTurns: 3, scaleConnections: 1000,
     },
     full: {
       mode, sizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB), sweepSizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB),
-      runs: 5, seconds: 2, mclnums: [1, 4, 8, 16, 32, 64], rxMclnums: [1, 4, 8, 16], sweeps: true, latencyCount: 10_000, scaleConnections: 10_000,
+      runs: 5, seconds: 2, mclnums: [1, 4, 8, 16, 32, 64], rxMclnums: [1, 4, 8, 16], sweeps: true, latencyCount: 10_000, echoTurns: 5, scaleConnections: 10_000,
     },
   };
   return { ...base[mode], ...overrides };

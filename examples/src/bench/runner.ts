@@ -321,7 +321,8 @@ export type LatencyResult = { config: string; description: string } & (
  * server's lo0; rump client to a Linux echo server over a tap, with
  * rumpnet's defaults and with the NetBSD-equivalent configuration.
  */
-export async function runLatency(topo: Topology, avail: Availability, count: number): Promise<LatencyResult[]> {
+export async function runLatency(topo: Topology, avail: Availability, count: number, turns = 1): Promise<LatencyResult[]> {
+  const echoTurns = Math.max(1, turns);
   const out: LatencyResult[] = [];
   const one = async (config: string, description: string, fn: () => Promise<{ count: number; p50us: number; p99us: number; hops?: Hops }>): Promise<void> => {
     try {
@@ -330,17 +331,31 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
       out.push({ config, description, status: 'skipped', reason: reasonOf(e) });
     }
   };
-  const echo = async (srvOpts: { rump: RumpServerProc | null; ns: Spawner | null; host: string }, cliOpts: { rump: RumpServerProc | null; ns: Spawner | null; host: string }) => {
-    const server = Proc.example('tcp_echo_server', ['--host', srvOpts.host, '--port', '7007', '--json'], srvOpts.rump ? { env: { RUMP_SERVER: srvOpts.rump.url } } : { ns: srvOpts.ns });
+  type Side = { rump: RumpServerProc | null; ns: Spawner | null; host: string };
+  type Echo = { count: number; p50us: number; p99us: number; hops?: Hops };
+  const startServer = async (srv: Side): Promise<Proc> => {
+    const server = Proc.example('tcp_echo_server', ['--host', srv.host, '--port', '7007', '--json'], srv.rump ? { env: { RUMP_SERVER: srv.rump.url } } : { ns: srv.ns });
     try {
       await server.waitFor((e) => e.event === 'listening', 20_000, 'listening');
-      const client = Proc.example('tcp_echo_client', ['--host', cliOpts.host, '--port', '7007', '--count', String(count), '--json'], cliOpts.rump ? { env: { RUMP_SERVER: cliOpts.rump.url } } : { ns: cliOpts.ns });
-      const code = await client.finish(count * 50 + 30_000);
-      const ev = client.events.find((e) => e.event === 'latency');
-      if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
-      if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
-      const hops = ev.hops as Hops | undefined;
-      return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us), ...(hops && typeof hops.framesSent === 'number' ? { hops } : {}) };
+    } catch (e) {
+      await server.stop();
+      throw e;
+    }
+    return server;
+  };
+  const runClient = async (cli: Side, n: number): Promise<Echo> => {
+    const client = Proc.example('tcp_echo_client', ['--host', cli.host, '--port', '7007', '--count', String(n), '--json'], cli.rump ? { env: { RUMP_SERVER: cli.rump.url } } : { ns: cli.ns });
+    const code = await client.finish(n * 50 + 30_000);
+    const ev = client.events.find((e) => e.event === 'latency');
+    if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
+    if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
+    const hops = ev.hops as Hops | undefined;
+    return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us), ...(hops && typeof hops.framesSent === 'number' ? { hops } : {}) };
+  };
+  const echo = async (srv: Side, cli: Side): Promise<Echo> => {
+    const server = await startServer(srv);
+    try {
+      return await runClient(cli, count);
     } finally {
       await server.stop();
     }
@@ -356,16 +371,58 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
       await srv.stop();
     }
   });
-  for (const [config, params, what] of [['rump-linux', RUMPNET_DEFAULT, 'rumpnet defaults'], ['rump-linux-netbsd', PAPER_DEFAULT, 'NetBSD-equivalent']] as const) {
-    await one(config, `rump client → Linux echo server, over a tap, ${what}`, async () => {
-      if (!avail.rumpTcp.ok) throw new Unavailable(avail.rumpTcp.reason);
-      if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
-      const s = await topo.tapServer(params);
+  // The issue table's pair, in turns as runPaired does: both tap servers and
+  // their Linux echo servers up at once, then `turns` clients of each in
+  // turn; p50 and p99 are the medians of the turns', hops their mean.
+  const taps = [['rump-linux', RUMPNET_DEFAULT, 'rumpnet defaults'], ['rump-linux-netbsd', PAPER_DEFAULT, 'NetBSD-equivalent']] as const;
+  const what = (w: string): string => `rump client → Linux echo server, over a tap, ${w} (${echoTurns} turns, alternating)`;
+  const why = !avail.rumpTcp.ok ? avail.rumpTcp.reason : !topo.linuxPeer ? `needs a tap in a network namespace: ${topo.whyNoTap}` : null;
+  if (why !== null) {
+    for (const [config, , w] of taps) out.push({ config, description: what(w), status: 'skipped', reason: why });
+    return out;
+  }
+  const placed = new Map<string, Placed>();
+  const servers: Proc[] = [];
+  const failed = new Map<string, string>();
+  const got = new Map<string, Echo[]>();
+  try {
+    for (const [config, params] of taps) {
       try {
-        return await echo({ rump: null, ns, host: s.linuxIp! }, { rump: s.server, ns: null, host: s.linuxIp! });
-      } finally {
-        await s.release();
+        const s = await topo.tapServer(params);
+        placed.set(config, s);
+        servers.push(await startServer({ rump: null, ns, host: s.linuxIp! }));
+      } catch (e) {
+        failed.set(config, reasonOf(e));
       }
+    }
+    const per = Math.max(1, Math.ceil(count / echoTurns));
+    for (let t = 0; t < echoTurns; t++) {
+      for (const [config] of taps) {
+        const s = placed.get(config);
+        if (s === undefined || failed.has(config)) continue;
+        try {
+          got.set(config, [...(got.get(config) ?? []), await runClient({ rump: s.server, ns: null, host: s.linuxIp! }, per)]);
+        } catch (e) {
+          failed.set(config, reasonOf(e));
+        }
+      }
+    }
+  } finally {
+    for (const p of servers) await p.stop();
+    for (const s of placed.values()) await s.release().catch(() => undefined);
+  }
+  for (const [config, , w] of taps) {
+    const rs = got.get(config) ?? [];
+    const reason = failed.get(config);
+    if (reason !== undefined || rs.length === 0) {
+      out.push({ config, description: what(w), status: 'skipped', reason: reason ?? 'not measured' });
+      continue;
+    }
+    const hs = rs.map((r) => r.hops).filter((h): h is Hops => h !== undefined);
+    const mean = (k: keyof Hops): number => hs.reduce((a, h) => a + h[k], 0) / hs.length;
+    out.push({
+      config, description: what(w), status: 'ok', count: rs.reduce((a, r) => a + r.count, 0), p50us: median(rs.map((r) => r.p50us)), p99us: median(rs.map((r) => r.p99us)),
+      ...(hs.length ? { hops: { framesSent: mean('framesSent'), framesReceived: mean('framesReceived'), socketWrites: mean('socketWrites'), socketReads: mean('socketReads') } } : {}),
     });
   }
   return out;
