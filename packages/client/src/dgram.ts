@@ -445,8 +445,10 @@ export class DgramSocket extends EventEmitter {
       const local = this.#local!;
       const nfd = await this.#socket(conn);
       await conn.sys.setsockopt(nfd, 'socket', 'SO_REUSEADDR', true).catch(ignore);
-      await conn.sys.close(fd); // first, so the port is free for the new socket
+      // The new descriptor is the socket's before the old one closes: the receive standing
+      // on the old one then fails as stale (EBADF), not as this socket's error.
       this.#fd = nfd;
+      await conn.sys.close(fd); // first, so the port is free for the new socket
       await conn.sys.bind(nfd, local);
     }).catch((err: Error) => this.#emitError(err));
   }
