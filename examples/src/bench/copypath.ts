@@ -12,7 +12,7 @@
  *   counters of the sender);
  * - `echo`: `--echoes` round trips of 64 bytes: median and p90 in µs.
  *
- * Medians over `--runs` runs. Nothing leaves the host: the server has no
+ * Medians over `--runs` runs, the configurations interleaved within each run. Nothing leaves the host: the server has no
  * interface but lo0.
  *
  *   npx tsx examples/src/bench/copypath.ts --windows 1,2,4,8,16 --mclnums 1,16
@@ -183,17 +183,20 @@ async function main(): Promise<void> {
   console.log('| MCLNUM | window | inline | MiB/s | CPU ms/MiB | COPYINs/MiB | avoided/MiB | echo p50 µs | echo p90 µs |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   try {
-    for (const inlineMax of o.inline) {
-      for (const mclnum of o.mclnums) {
-        for (const window of o.windows) {
-          const samples: Sample[] = [];
-          for (let i = 0; i < o.runs; i++) samples.push(await runOnce({ mclnum, window, inlineMax }, o, dir, n++));
-          const m = (k: keyof Sample): number => median(samples.map((s) => s[k]));
-          console.log(
-            `| ${mclnum} | ${window} | ${inlineMax < 0 ? 'default' : inlineMax} | ${m('mibps').toFixed(1)} | ${m('cpuMsPerMiB').toFixed(1)} | ${m('copyinsPerMiB').toFixed(1)} | ${m('avoidedPerMiB').toFixed(1)} | ${m('echoP50').toFixed(0)} | ${m('echoP90').toFixed(0)} |`,
-          );
-        }
-      }
+    const configs: Config[] = [];
+    for (const inlineMax of o.inline) for (const mclnum of o.mclnums) for (const window of o.windows) configs.push({ mclnum, window, inlineMax });
+    // Runs outer, configurations inner: the machine's load drifts, and each
+    // configuration should see the same drift.
+    const samples: Sample[][] = configs.map(() => []);
+    for (let i = 0; i < o.runs; i++) {
+      for (let c = 0; c < configs.length; c++) samples[c]!.push(await runOnce(configs[c]!, o, dir, n++));
+    }
+    for (let c = 0; c < configs.length; c++) {
+      const { mclnum, window, inlineMax } = configs[c]!;
+      const m = (k: keyof Sample): number => median(samples[c]!.map((s) => s[k]));
+      console.log(
+        `| ${mclnum} | ${window} | ${inlineMax < 0 ? 'default' : inlineMax} | ${m('mibps').toFixed(1)} | ${m('cpuMsPerMiB').toFixed(1)} | ${m('copyinsPerMiB').toFixed(1)} | ${m('avoidedPerMiB').toFixed(1)} | ${m('echoP50').toFixed(0)} | ${m('echoP90').toFixed(0)} |`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
