@@ -15,6 +15,7 @@ import { rawClient, type RawClient } from '../proto/helpers.js';
 import { cleanup, expectQuiet, patternBytes, sha256, startServer } from './helpers.js';
 
 const EINVAL = 22;
+const ENOBUFS = 105;
 
 async function countersOf(ctl: RumpConnection, name: string): Promise<Record<string, number>> {
   const r = await ctl.call<{ server: CtlServerInfo; clients: CtlClient[] }>('ctl.clients', {});
@@ -123,6 +124,27 @@ describe('rump-server inline small writes (--inline-max)', function () {
     expect(k.copyinRequests).to.equal(1);
     expect(k.copyinsAvoided).to.equal(0);
     expect(tx.counters.inlineSends).to.equal(0);
+  });
+
+  it('inline bytes are charged to the quota as the cluster a COPYIN would pin: ENOBUFS when the client holds too much, served once it reads', async () => {
+    // Two clusters' worth of quota; the receiver then holds one datagram (a cluster and an address mbuf).
+    srv = await startServer({ inlineMax: 2048, quota: { clientClusters: 2 } });
+    tx = await RumpConnection.connect(srv.url, { name: 'sender' });
+    rx = await RumpConnection.connect(srv.url, { name: 'receiver' });
+    const r = await rx.sys.socket('dgram');
+    await rx.sys.bind(r, inet('127.0.0.1', 7404));
+    const s = await tx.sys.socket('dgram');
+    await tx.sys.sendto(s, patternBytes(2000, 1), inet('127.0.0.1', 7404));
+    const t = await rx.sys.socket('dgram');
+    const err = await rx.sys.sendto(t, Buffer.alloc(100), inet('127.0.0.1', 7405)).then(
+      () => undefined,
+      (e: { errno?: number }) => e,
+    );
+    expect(err?.errno).to.equal(-ENOBUFS);
+    expect(rx.counters.inlineSends).to.equal(1);
+    const buf = Buffer.alloc(4096);
+    expect(await rx.sys.recv(r, buf)).to.equal(2000);
+    expect(await rx.sys.sendto(t, Buffer.alloc(100), inet('127.0.0.1', 7405))).to.equal(100);
   });
 
   it('bad inline input: more than announced, bytes on a call that takes none, a wrong length, buf and bytes both — refused, the session lives', async () => {
