@@ -250,7 +250,7 @@ describe('rump-server copy window (--copy-window) through the socket layer', fun
   });
 
   it('window 8: a COPYIN never answered times out (EFAULT) while the others of the window were answered; its late reply is counted', async () => {
-    const r = await rig(8, 7312, { copyinTimeoutMs: 1000 });
+    const r = await rig(8, 7312, { copyinTimeoutMs: 3000 });
     const data = patternBytes(128 * 1024, 7);
     const a = answerer(r.raw, data, (i) => (i === 10 ? 'ignore' : 'answer'));
     const h = await rawCall(r.raw, r.next, 'sendto', { fd: r.fd, buf: 1, len: data.length });
@@ -276,7 +276,7 @@ describe('rump-server copy window (--copy-window) through the socket layer', fun
     const a = answerer(r.raw, data);
     a.hold();
     r.raw.send(MsgClass.REQ, MsgType.SYSCALL, r.next.reqno++, { name: 'sendto', args: { fd: r.fd, buf: 1, len: data.length } });
-    for (let i = 0; i < 500 && a.heldNow < 8; i++) await new Promise((res) => setTimeout(res, 5));
+    for (let i = 0; i < 2000 && a.heldNow < 8; i++) await new Promise((res) => setTimeout(res, 5));
     expect(a.heldNow).to.equal(8);
     expect(r.srv.snapshot().pool.clustersInUse).to.be.greaterThan(0);
     r.raw.sock.destroy();
@@ -292,7 +292,7 @@ describe('rump-server copy window (--copy-window) through the socket layer', fun
     const a = answerer(r.raw, data);
     a.hold();
     const sending = rawCall(r.raw, r.next, 'sendto', { fd: r.fd, buf: 1, len: data.length });
-    for (let i = 0; i < 500 && a.heldNow < 8; i++) await new Promise((res) => setTimeout(res, 5));
+    for (let i = 0; i < 2000 && a.heldNow < 8; i++) await new Promise((res) => setTimeout(res, 5));
     expect(a.heldNow).to.equal(8);
     const closing = rawCall(r.raw, r.next, 'close', { fd: r.fd });
     a.release();
