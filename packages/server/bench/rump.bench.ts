@@ -15,6 +15,11 @@
  *   npx tsx packages/server/bench/rump.bench.ts [--mib 16] [--runs 3]
  *       [--sizes 65536,1024] [--mclnum 1,4,16] [--mclbytes 2048,4096]
  *       [--rx-mode coalesced|per-mbuf] [--echo 2000] [--profile DIR]
+ *       [--copy-window 1] [--inline-max 0]
+ *
+ * The copy window and inline writes default to 1 and 0 here (NetBSD's one
+ * outstanding COPYIN, every byte COPYINed), so that the MCLNUM sweep keeps
+ * measuring batched copyin alone; examples/src/bench/copypath.ts sweeps them.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, statSync } from 'node:fs';
@@ -88,7 +93,7 @@ const quantile = (xs: number[], q: number): number => {
 async function startServer(url: string, mclbytes: number, mclnum: number, rxMode: string, profDir: string | null): Promise<ChildProcess> {
   const cli = join(root, 'packages/server/src/cli.ts');
   const node = [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), '--import', 'tsx', cli];
-  const args = ['--mclbytes', String(mclbytes), '--mclnum', String(mclnum), '--rx-mode', rxMode, '--log-level', 'warn', url];
+  const args = ['--mclbytes', String(mclbytes), '--mclnum', String(mclnum), '--copy-window', arg('--copy-window', '1'), '--inline-max', arg('--inline-max', '0'), '--rx-mode', rxMode, '--log-level', 'warn', url];
   // --strace FILE: count the server's system calls (strace -c), e.g. writes per MiB.
   const st = argv.includes('--strace') ? ['strace', '-f', '-c', '-o', `${arg('--strace', '/tmp/rump-strace')}.${mclbytes}-${mclnum}`] : [];
   const child = spawn(st.length ? st[0]! : process.execPath, [...st.slice(1), ...(st.length ? [process.execPath] : []), ...node, ...args], {
