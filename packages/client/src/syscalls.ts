@@ -186,7 +186,7 @@ export interface CtlArpEntry {
 /** `ctl.netstat`: `sockets` (`-an`), `mbufs` (`-m`), `stats` (`-s`: the `*.stats` sysctl counters, optionally of one `proto`). */
 export interface CtlNetstatArgs {
   what: 'sockets' | 'mbufs' | 'stats';
-  /** For `stats`: `ip`, `icmp`, `udp`, `tcp`, `arp`, `ether`, `mbuf`, `ip6`, `icmp6`, `nd6`. */
+  /** For `stats`: `ip`, `icmp`, `igmp`, `udp`, `tcp`, `arp`, `ether`, `mbuf`, `ip6`, `icmp6`, `nd6`. */
   proto?: string;
   /** For `sockets`: most rows returned (1..{@link CTL_ROWS_MAX}, default {@link CTL_ROWS_DEFAULT}); fewer when they would not fit a head. */
   limit?: number;
@@ -612,7 +612,7 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   'ctl.route': plain({ op: opt(T.oneOf('show', 'add', 'delete')), dest: opt(prefix), gateway: opt(gatewayOrIf) }),
   'ctl.netstat': plain({
     what: T.oneOf('sockets', 'mbufs', 'stats'),
-    proto: opt(T.oneOf('ip', 'icmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf', 'ip6', 'icmp6', 'nd6')),
+    proto: opt(T.oneOf('ip', 'icmp', 'igmp', 'udp', 'tcp', 'arp', 'ether', 'mbuf', 'ip6', 'icmp6', 'nd6')),
     limit: opt(rowLimit),
     cursor: opt(listCursor),
   }),

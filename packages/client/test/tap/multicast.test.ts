@@ -224,6 +224,9 @@ describe('IPv4 multicast and broadcast between the rump stack and the Linux kern
     await rig!.expectQuiet();
     const igmpSent = await sysctl('net.inet.igmp.stats.sndreports');
     expect(igmpSent, 'reports sent (join, leave, each repeated once)').to.be.at.least(2);
+    // `rumpctl netstat -s -p igmp` shows the same counters.
+    const ns = await ctl.call<{ stats: Array<{ name: string; value: number }> }>('ctl.netstat', { what: 'stats', proto: 'igmp' });
+    expect(ns.stats.find((r) => r.name === 'net.inet.igmp.stats.sndreports')?.value).to.equal(igmpSent);
     if (spawnSync('tshark', ['--version'], { stdio: 'ignore', timeout: 10_000 }).status !== 0) {
       console.log('      skipped the tshark part: no tshark');
       return;

@@ -86,6 +86,7 @@ function macText(mac: Uint8Array): string {
 const STATS_PREFIX: Readonly<Record<string, string>> = {
   ip: 'net.inet.ip.stats',
   icmp: 'net.inet.icmp.stats',
+  igmp: 'net.inet.igmp.stats',
   udp: 'net.inet.udp.stats',
   tcp: 'net.inet.tcp.stats',
   arp: 'net.inet.arp.stats',
