@@ -30,15 +30,16 @@ import {
   relabel,
   domainOf,
   familyName,
-  resolveHost,
   sockaddrFor,
+  type HostAddress,
   type LookupFunction,
   type RumpOptions,
 } from './shared.js';
 import { errnoValue, syscallError } from './errors.js';
 import type { AddressInfo } from './socket.js';
 import { checkSendtoArgs, normalizeSendArgs, type SendCallback } from './dgram-args.js';
-import { checkAbortSignal, checkString } from './validate.js';
+import { checkAbortSignal, checkFunction, checkString } from './validate.js';
+import * as dns from 'node:dns';
 import type { IpMreqArg, SockAddr, SockOptLevel, SockOptValue } from './syscalls.js';
 import { isIPv4 } from 'node:net';
 import {
@@ -95,6 +96,8 @@ export interface BindOptions {
 /** What `send()` takes: one buffer or string, or several sent as one datagram. */
 export type Msg = string | Uint8Array | readonly (string | Uint8Array)[];
 
+/** The `node:dns` export object: its `lookup` is read at each call, as dgram does. */
+const dnsM = (dns as unknown as { default?: typeof dns }).default ?? dns;
 /** What a send dropped by close() before its bind resolves with (no callback runs). */
 const DROPPED = -1;
 
@@ -132,6 +135,8 @@ export class DgramSocket extends EventEmitter {
       throw codedError(TypeError, 'ERR_SOCKET_BAD_TYPE', 'Bad socket type specified. Valid types are: udp4, udp6');
     }
     this.type = options.type;
+    // As dgram's constructor: a lookup that is given must be a function.
+    if (options.lookup !== undefined) checkFunction(options.lookup, 'lookup');
     checkBufferOption('recvBufferSize', options.recvBufferSize);
     checkBufferOption('sendBufferSize', options.sendBufferSize);
     this.#opts = options;
@@ -213,9 +218,33 @@ export class DgramSocket extends EventEmitter {
    * libuv's `uv_ip6_addr` / `uv_ip4_addr` say in Node.
    */
   async #sockaddr(conn: RumpConnection, host: string, port: number, syscall: string): Promise<SockAddr> {
-    const r = await resolveHost(host, syscall, port, this.#opts.lookup, this.#family);
+    const r = await this.#lookup(host, syscall, port);
     if (r.family !== this.#family) throw syscallError(errnoValue('EINVAL') ?? 22, syscall, host, port);
     return sockaddrFor(conn, r, port, syscall);
+  }
+
+  /**
+   * dgram's `lookup4`/`lookup6`: every address goes through the lookup —
+   * the socket's `lookup` option, else `dns.lookup` as it is at the time of
+   * the call (a program may have replaced it) — with the socket's family,
+   * IP literals and the default addresses included. `localhost` that the
+   * host's files do not resolve in this family is the stack's loopback all
+   * the same (RFC 6761 6.3), as for TCP.
+   */
+  #lookup(host: string, syscall: string, port: number): Promise<HostAddress> {
+    const own = this.#opts.lookup;
+    const fn = (own ?? dnsM.lookup) as unknown as (h: string, family: number, cb: (err: Error | null, address?: unknown, family?: unknown) => void) => void;
+    return new Promise((resolve, reject) => {
+      fn(host, this.#family, (err, address) => {
+        if (err) {
+          if (own === undefined && host.toLowerCase() === 'localhost') return resolve({ address: this.#family === 6 ? '::1' : '127.0.0.1', family: this.#family });
+          return reject(err);
+        }
+        const ip = typeof address === 'string' ? parseIp(address) : undefined;
+        if (ip === undefined) return reject(syscallError(errnoValue('EINVAL') ?? 22, syscall, host, port));
+        resolve(ip);
+      });
+    });
   }
 
   /** A new descriptor of the socket's domain (`udp6`: `IPV6_V6ONLY` as `ipv6Only` says). */

@@ -7,7 +7,6 @@
  * Node-shaped errors for the calls Node reports with a description
  * (`listen EADDRINUSE: address already in use 127.0.0.1:80`).
  */
-import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4, isIPv6 } from 'node:net';
 import type * as netTypes from 'node:net';
 import { getSystemErrorMap, inspect } from 'node:util';
@@ -334,50 +333,6 @@ export async function sockaddrFor(conn: RumpConnection, host: HostAddress, port:
     throw syscallError(errnoValue('EINVAL') ?? 22, syscall, `${host.address}%${host.zone}`, port);
   }
   return { family: 'inet6', address: host.address, port, scopeId };
-}
-
-/** Result of {@link resolveHost}. */
-export interface Resolved extends HostAddress {
-  /** True when a name was looked up (net emits `'lookup'` then). */
-  readonly lookedUp: boolean;
-}
-
-/**
- * Resolves a host to an IP address. A literal of either family is taken as
- * it is, whatever `family` asks (as `dns.lookup` does for literals). Names
- * go through `lookup` (default `dns.lookup`, i.e. the HOST's resolver: the
- * rump stack has none) with `family` (0: either). `localhost` is the rump
- * stack's own loopback without a lookup: `127.0.0.1`, or `::1` when
- * `family` is 6. With family 0 and the default lookup an IPv4 answer is
- * preferred when the name has both (Node would race both, RFC 8305; one
- * connect here). A name with no address of the family fails with the
- * resolver's error.
- */
-export async function resolveHost(host: string, syscall: string, port: number, lookup?: LookupFunction, family: 0 | IpFamily = 0): Promise<Resolved> {
-  const direct = parseIp(host);
-  if (direct !== undefined) return { ...direct, lookedUp: false };
-  if (host === 'localhost') return { address: family === 6 ? '::1' : '127.0.0.1', family: family === 6 ? 6 : 4, lookedUp: false };
-  const bad = (): Error => syscallError(errnoValue('EINVAL') ?? 22, syscall, host, port);
-  const address = await new Promise<string>((resolve, reject) => {
-    if (lookup === undefined && family === 0) {
-      dnsLookup(host, { family: 0, all: true }, (err, all) => {
-        if (err) return reject(err);
-        const pick = all.find((a) => a.family === 4) ?? all[0];
-        if (pick === undefined) return reject(bad());
-        resolve(pick.address);
-      });
-      return;
-    }
-    const fn = lookup ?? (dnsLookup as unknown as LookupFunction);
-    fn(host, { family, all: false }, (err, addr) => {
-      if (err) return reject(err);
-      if (typeof addr !== 'string') return reject(bad());
-      resolve(addr);
-    });
-  });
-  const ip = parseIp(address);
-  if (ip === undefined) throw bad();
-  return { ...ip, lookedUp: true };
 }
 
 let errMap: Map<number, [string, string]> | undefined;
