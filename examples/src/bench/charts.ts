@@ -52,7 +52,8 @@ export function figureSpec(title: string, rows: Row[]): TopLevelSpec {
     data: { values: rows },
     encoding: {
       x: { field: 'size', type: 'quantitative', scale: { type: 'log', base: 2 }, axis: { tickCount: 8 }, title: 'write size (KiB, log scale)' },
-      color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical', columns: 1, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke' } },
+      // sort: null keeps the plan's order (MCLNUM 1, 4, 8, 16, …), not the alphabet's (1, 16, 32, 4, …).
+      color: { field: 'series', type: 'nominal', title: null, sort: null, legend: { orient: 'bottom', direction: 'vertical', columns: 1, labelLimit: 0, symbolOpacity: 1, symbolType: 'stroke' } },
     },
     layer: [
       { mark: { type: 'area', opacity: 0.15 }, encoding: { y: { field: 'min', type: 'quantitative', scale: { type: 'log' } }, y2: { field: 'max' } } },
