@@ -38,6 +38,7 @@ import { groupIfp, ipOutput, mtuTowards, pmtuUpdate, selectSource, tsoMaxTowards
 import { Igmp, IPPROTO_IGMP, newIgmpStats } from './net/igmp.js';
 import { inJoinGroup, inLeaveGroup } from './net/in-mcast.js';
 import type { InMcastHost } from './socket/host.js';
+import type { In6McastHost } from './socket/in6mopt.js';
 import type { IpOutput, IpOutputOptions, TransportProtocol } from './net/protosw.js';
 import { Reass, type ReassLimits } from './net/reass.js';
 import { RouteTable, type RouteInfo } from './net/route.js';
@@ -48,6 +49,7 @@ import { ip6Input } from './net/ipv6-input.js';
 import type { Nd6EntryInfo } from './net/nd6.js';
 import { ipv4IsMulticast, ipv4IsReserved, parseIpv4, parseMac } from './wire/address.js';
 import { parseIp6WithZone, type Ip6Address } from './wire/ip.js';
+import { nextHop6 } from './net/ipv6-output.js';
 
 /** Options of a {@link Stack}. */
 export interface StackOptions {
@@ -100,6 +102,12 @@ export class Stack implements NetContext {
    * `net.inet.ip.mcast.maxsocksrc`).
    */
   readonly mcast: InMcastHost & { maxSockGroups: number; maxSockSources: number };
+  /**
+   * IPv6 multicast membership for the sockets' `IPV6_JOIN_GROUP`: the
+   * interface references of `Inet6.joinGroup` (MLDv2 reports), with the
+   * per-socket limit `net.inet6.ip6.mcast.maxsockgroups`.
+   */
+  readonly mcast6: In6McastHost & { maxSockGroups6: number };
   /** `net.inet.ip.*` tunables. */
   readonly ipTun: IpTunables = { ttl: 64, mtuExpire: 600 };
   /** `net.inet.ip.reass.*` tunables. */
@@ -188,6 +196,15 @@ export class Stack implements NetContext {
         this.igmp.stateChange(ifp, g, before, after);
       },
     };
+    this.mcast6 = {
+      maxSockGroups6: 20,
+      mcastIfp6: (ifindex, group) => {
+        const nh = nextHop6(this.inet6, group, ifindex);
+        return typeof nh === 'number' ? null : nh.ifp;
+      },
+      join6: (ifp, g) => this.inet6.joinGroup(ifp, g),
+      leave6: (ifp, g) => this.inet6.leaveGroup(ifp, g),
+    };
     registerNetSysctl(this.sysctl, {
       pool: this.pool,
       ipTun: this.ipTun,
@@ -207,6 +224,13 @@ export class Stack implements NetContext {
       min: 1,
       max: 4096,
       description: 'IPv4 multicast memberships one socket may hold (ENOBUFS beyond)',
+    });
+    this.sysctl.addInt('net.inet6.ip6.mcast.maxsockgroups', {
+      get: () => this.mcast6.maxSockGroups6,
+      set: (v) => (this.mcast6.maxSockGroups6 = v),
+      min: 1,
+      max: 4096,
+      description: 'IPv6 multicast memberships one socket may hold (ENOBUFS beyond)',
     });
     this.sysctl.addInt('net.inet.ip.mcast.maxsocksrc', {
       get: () => this.mcast.maxSockSources,
@@ -335,7 +359,8 @@ export class Stack implements NetContext {
             this.pool.countDrop();
             continue;
           }
-          ipInput(this, i, m, true);
+          if (p[0]! >>> 4 === 6) ip6Input(this.inet6, i, m, true);
+          else ipInput(this, i, m, true);
         }
       } finally {
         this.batchEnd();

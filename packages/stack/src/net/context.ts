@@ -65,7 +65,7 @@ export interface NetContext {
   readonly igmpstat: IgmpStats;
   /**
    * `ip_mloopback`: queue a copy of a multicast packet we sent (the whole
-   * IPv4 packet, `pkt` owned by the callee) to come back in on `ifp`
+   * IPv4 or IPv6 packet, by its version; `pkt` owned by the callee) to come back in on `ifp`
    * after the current task, as `looutput` queues to the IP input queue.
    */
   mloopback(ifp: Ifnet, pkt: Uint8Array): void;

@@ -94,7 +94,7 @@ export class Inet6 {
   /** Source and destination addresses of received packets, shared (see {@link Ip6AddressCache}). */
   readonly addrCache = new Ip6AddressCache();
   /** @internal {@link transport}'s reused options object, and whether an output holds it. */
-  private readonly outOpts: Ip6OutputOptions = { src: null, dst: IP6_ANY, proto: 0, hopLimit: undefined, tclass: undefined, dontFrag: undefined, ifindex: undefined };
+  private readonly outOpts: Ip6OutputOptions = { src: null, dst: IP6_ANY, proto: 0, hopLimit: undefined, tclass: undefined, dontFrag: undefined, ifindex: undefined, mcastLoop: undefined };
   private outOptsBusy = false;
   private sweepTimer: TimerHandle | null = null;
   private sweepAt = Infinity;
@@ -124,6 +124,7 @@ export class Inet6 {
         p.tclass = o.tos;
         p.dontFrag = o.df;
         p.ifindex = o.ifindex;
+        p.mcastLoop = o.mcastLoop;
         this.outOptsBusy = true;
         try {
           return ip6Output(this, m, p);

@@ -44,8 +44,10 @@ const walk = new OptWalk();
 /**
  * Process one received IPv6 packet (`ip6_input`). `m` starts at the IPv6
  * header; ownership passes here on every path. Never throws on bad input.
+ * `looped`: a multicast copy of our own (`ip6_mloopback`), held to the
+ * node's rules, not the wire's (interface-local scope passes).
  */
-export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf): void {
+export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf, looped = false): void {
   const st = in6.ip6stat;
   st.total++;
   const len = m.pkthdr !== null ? m.pkthdr.len : 0;
@@ -66,7 +68,8 @@ export function ip6Input(in6: Inet6, ifp: Ifnet, m: Mbuf): void {
 
   const so = o + Ipv6Field.SRC;
   const dop = o + Ipv6Field.DST;
-  const wire = !ifp.isLoopback;
+  // A multicast copy of our own (ip6_mloopback) never was on the wire.
+  const wire = !ifp.isLoopback && !looped;
   // RFC 4291 2.7: a multicast source is impossible; ::ffff:0:0/96 never appears on a wire (RFC 4942 2.2).
   if (b[so] === 0xff || isV4MappedAt(b, so) || isV4MappedAt(b, dop)) return drop(in6, m, 'badscope');
   // RFC 4291 2.5.3: ::1 is never sent outside a node.

@@ -17,7 +17,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
-import { mCat, mCopym, mFreem, mGethdr, mPrepend, mToBytes, type Mbuf } from '../mbuf/index.js';
+import { mCat, mCopydata, mCopym, mFreem, mGethdr, mPrepend, mToBytes, type Mbuf } from '../mbuf/index.js';
 import { IP6_LOOPBACK, type Ip6Address } from '../wire/ip.js';
 import { IPV6_HEADER_LEN, IPV6_MAX_PAYLOAD_LEN, IPV6_MIN_MTU, Ip6Next, Ipv6Repr } from '../wire/ipv6.js';
 import { IPV6_FRAG_HEADER_LEN, emitFragHeader6 } from '../wire/ipv6-ext.js';
@@ -41,7 +41,7 @@ export interface NextHop6 {
 /**
  * Interface and next hop for `dst` (`in6_selectroute`): multicast leaves
  * through the zone's interface (`ifindex`) or the first Ethernet interface
- * with IPv6 up; link-local unicast needs a zone when several interfaces
+ * with IPv6 up, else lo0; link-local unicast needs a zone when several interfaces
  * could hold it (the first match otherwise); the rest by longest prefix.
  * @param out Filled and returned instead of a new object when given.
  * @returns the next hop, or an errno (ENETUNREACH, ENODEV for a bad zone).
@@ -54,7 +54,8 @@ export function nextHop6(in6: Inet6, dst: Ip6Address, ifindex = 0, out?: NextHop
   }
   if (dst.isMulticast) {
     if (dst.isLoopback) return Errno.ENETUNREACH;
-    const ifp = scope ?? in6.net.ifnetList().find((i) => !i.isLoopback && i.up && i.addrs6.length > 0);
+    // lo0 last: a host with no other interface still has its groups (on lo0 they only loop).
+    const ifp = scope ?? in6.net.ifnetList().find((i) => !i.isLoopback && i.up && i.addrs6.length > 0) ?? in6.net.lo0;
     if (ifp === undefined) return Errno.ENETUNREACH;
     return fillNh6(out, ifp, dst, null, true);
   }
@@ -93,7 +94,8 @@ let outputBusy6 = false;
  * scope, else the smallest larger scope), rule 3 (avoid deprecated),
  * rule 8 (longest common prefix); addresses of other interfaces only for
  * global destinations (the weak host model). Tentative and duplicated
- * addresses are never chosen (RFC 4862 5.4).
+ * addresses are never chosen (RFC 4862 5.4); only a multicast destination
+ * takes an address of smaller scope than its own.
  * @returns the address, or null when none fits.
  */
 export function selectSource6(in6: Inet6, dst: Ip6Address, ifp: Ifnet): Ip6Address | null {
@@ -107,7 +109,9 @@ export function selectSource6(in6: Inet6, dst: Ip6Address, ifp: Ifnet): Ip6Addre
       for (const ia of other.addrs6) if (ip6Scope(ia.addr) > 2) best = betterSource(best, ia, dst, dscope);
     }
   }
-  if (best === null || ip6Scope(best.addr) < dscope) return null;
+  // A smaller scope will do for a group (Linux's ipv6_dev_get_saddr prefers, never refuses):
+  // the link-local address for ff05::/ff15::, ::1 on lo0; unicast keeps to its scope.
+  if (best === null || (ip6Scope(best.addr) < dscope && !dst.isMulticast)) return null;
   return best.addr;
 }
 
@@ -177,6 +181,15 @@ export function pmtuUpdate6(in6: Inet6, dst: Ip6Address, mtu: number): number {
 
 function pmtuKey(a: Ip6Address): string {
   return `${a.w0}.${a.w1}.${a.w2}.${a.w3}`;
+}
+
+/** `ip6_mloopback`: the whole packet (header + payload, not yet fragmented) back to `ifp`'s input, later. */
+function mloop6(in6: Inet6, ifp: Ifnet, m: Mbuf, repr: Ipv6Repr): void {
+  const pkt = new Uint8Array(IPV6_HEADER_LEN + repr.payloadLen);
+  Ipv6Repr.emit(repr, pkt, 0);
+  mCopydata(m, 0, repr.payloadLen, pkt, IPV6_HEADER_LEN);
+  in6.ip6stat.mcastloop++;
+  in6.net.mloopback(ifp, pkt);
 }
 
 const idBuf = new Uint32Array(64);
@@ -259,6 +272,24 @@ function ip6OutputOn(in6: Inet6, m: Mbuf, opts: Ip6OutputOptions, nhOut: NextHop
   repr.trafficClass = opts.tclass ?? 0;
   repr.flowLabel = 0;
   st.localout++;
+  if (nh.multicast) {
+    // ip6_output's multicast tail: a copy for local members (ip6_mloopback)
+    // when the sender asked for it and the interface has joined the group.
+    // On lo0 the send itself is that copy; a hop limit of 0 goes no further.
+    const loop = opts.mcastLoop === true && ifp.groups6.some((g) => g.addr.equals(dst));
+    if (ifp.isLoopback) {
+      if (!loop) {
+        mFreem(m);
+        return 0;
+      }
+    } else {
+      if (loop) mloop6(in6, ifp, m, repr);
+      if (repr.hopLimit === 0) {
+        mFreem(m);
+        return 0;
+      }
+    }
+  }
   const mtu = ifp.isLoopback ? ifp.mtu : pathMtu6(in6, ifp, dst);
   if (IPV6_HEADER_LEN + payloadLen <= mtu) {
     const hm = mPrepend(m, IPV6_HEADER_LEN);

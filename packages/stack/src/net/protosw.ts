@@ -103,7 +103,7 @@ export interface IpOutputOptions<A extends IpAddress = IpAddress> {
   broadcast?: boolean;
   /** IPv4 multicast: the address of the interface to leave by (`IP_MULTICAST_IF`); 0 or absent = by route. */
   mcastIf?: number;
-  /** IPv4 multicast: also deliver a copy to local members (`IP_MULTICAST_LOOP`, default true). */
+  /** Multicast: also deliver a copy to local members (`IP_MULTICAST_LOOP`; IPv4's default true, IPv6's false: transports say). */
   mcastLoop?: boolean;
   /** IPv6: the zone (interface index) of a link-scoped destination ({@link Ip6OutputOptions.ifindex}); IPv4 ignores it. */
   ifindex?: number;
@@ -164,6 +164,12 @@ export interface Ip6OutputOptions {
   dontFrag?: boolean;
   /** Send from `::` (duplicate address detection, RFC 4862 5.4.2). */
   allowUnspecified?: boolean;
+  /**
+   * Multicast: also deliver a copy to the local members of the group
+   * (`IPV6_MULTICAST_LOOP`). Off unless set: ND and MLD send theirs with
+   * the loop off (NetBSD `nd6_ns_output`, `mld_sendpkt`), or DAD would hear itself.
+   */
+  mcastLoop?: boolean;
 }
 
 /** The IPv6 downward call: what `ip6_output()` is to BSD transports. */

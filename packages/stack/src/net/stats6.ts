@@ -90,6 +90,8 @@ export function newIp6Stats() {
     cantfrag: 0,
     /** Sent to a local address, looped back through lo0. */
     looped: 0,
+    /** Multicast copies looped back to local members (`IPV6_MULTICAST_LOOP`, `ip6_mloopback`). */
+    mcastloop: 0,
   };
 }
 /** IPv6 counters. */

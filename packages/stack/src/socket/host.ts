@@ -12,6 +12,7 @@ import type { ClusterPool, Mbuf } from '../mbuf/index.js';
 import type { IpOutput, TransportProtocol } from '../net/protosw.js';
 import type { Ifnet } from '../net/ifnet.js';
 import type { Ip6Address, IpAddress } from '../wire/ip.js';
+import type { In6McastHost } from './in6mopt.js';
 
 /**
  * IPv4 multicast membership as the socket options need it (`in_mcast.c`'s
@@ -65,6 +66,8 @@ export interface InetHost {
   ifnetList?(): readonly { isBroadcast(addr: number): boolean }[];
   /** IPv4 multicast membership (`IP_ADD_MEMBERSHIP`); absent on a host without it (ENOPROTOOPT). */
   readonly mcast?: InMcastHost;
+  /** IPv6 multicast membership (`IPV6_JOIN_GROUP`); absent on a host without it (ENOPROTOOPT). */
+  readonly mcast6?: In6McastHost;
   /** Hand a transport to the IP layer's demultiplexer (`Stack.registerProtocol`). */
   registerProtocol?(tp: TransportProtocol): void;
   /**

@@ -9,6 +9,7 @@
 import { Errno } from '../kern/errno.js';
 import { AF } from './constants.js';
 import type { InPcb } from './inpcb.js';
+import { in6MoptGet, in6MoptSet, isIp6McastOpt, IPV6_MCAST_OPT } from './in6mopt.js';
 import type { SockoptValue } from './protosw.js';
 
 /** `IPPROTO_IPV6` option names (Linux values). */
@@ -23,6 +24,16 @@ export const IPV6_OPT = {
   MULTICAST_IF: 17,
   /** Hop limit of multicast packets (`IPV6_MULTICAST_HOPS`, RFC 3493 5.2), -1 = the default 1. */
   MULTICAST_HOPS: 18,
+  /** Our multicast also reaches local members (`IPV6_MULTICAST_LOOP`, `in6mopt.ts`). */
+  MULTICAST_LOOP: IPV6_MCAST_OPT.MULTICAST_LOOP,
+  /** Join a group, an `In6Mreq` (`IPV6_JOIN_GROUP`, Linux `IPV6_ADD_MEMBERSHIP`). */
+  ADD_MEMBERSHIP: IPV6_MCAST_OPT.ADD_MEMBERSHIP,
+  /** Leave it (`IPV6_LEAVE_GROUP`, Linux `IPV6_DROP_MEMBERSHIP`). */
+  DROP_MEMBERSHIP: IPV6_MCAST_OPT.DROP_MEMBERSHIP,
+  /** RFC 3493's name of {@link IPV6_OPT.ADD_MEMBERSHIP}. */
+  JOIN_GROUP: IPV6_MCAST_OPT.ADD_MEMBERSHIP,
+  /** RFC 3493's name of {@link IPV6_OPT.DROP_MEMBERSHIP}. */
+  LEAVE_GROUP: IPV6_MCAST_OPT.DROP_MEMBERSHIP,
 } as const;
 
 /** Default hop limit shown when none is set (`net.inet6.ip6.hlim`'s usual value). */
@@ -35,11 +46,13 @@ function asInt(v: SockoptValue): number | null {
 
 /**
  * Set an `IPPROTO_IPV6` option on `inp`.
+ * The multicast loop and memberships go to `in6mopt.ts` (its errors).
  * @returns 0, ENOPROTOOPT (not an `AF_INET6` socket, or an unknown name),
  *   EINVAL (bad value; `IPV6_V6ONLY` once bound, as Linux).
  */
 export function in6SetOpt(inp: InPcb, name: number, value: SockoptValue): number {
   if (inp.so.proto.domain !== AF.INET6) return Errno.ENOPROTOOPT;
+  if (isIp6McastOpt(name)) return in6MoptSet(inp, name, value);
   const v = asInt(value);
   if (v === null) return Errno.EINVAL;
   switch (name) {
@@ -75,6 +88,7 @@ export function in6SetOpt(inp: InPcb, name: number, value: SockoptValue): number
 /** Read an `IPPROTO_IPV6` option of `inp`: its value, or `{ errno }` as {@link in6SetOpt}. */
 export function in6GetOpt(inp: InPcb, name: number): SockoptValue | { errno: number } {
   if (inp.so.proto.domain !== AF.INET6) return { errno: Errno.ENOPROTOOPT };
+  if (isIp6McastOpt(name)) return in6MoptGet(inp, name);
   switch (name) {
     case IPV6_OPT.V6ONLY:
       return inp.v6only ? 1 : 0;

@@ -42,7 +42,7 @@ export { DEFAULT_TUNABLES, SocketLayer } from './layer.js';
 export type { SocketTunables } from './layer.js';
 export { soPoll, soPollEvents } from './poll.js';
 export type { PollEntry } from './poll.js';
-export type { InMreq, ProtoUserReqs, Protosw, SockoptValue } from './protosw.js';
+export type { InMreq, In6Mreq, ProtoUserReqs, Protosw, SockoptValue } from './protosw.js';
 export {
   checkSockaddr,
   formatSockaddr,
@@ -59,6 +59,8 @@ export {
 } from './sockaddr.js';
 export type { Sockaddr, SockaddrIn, SockaddrIn6 } from './sockaddr.js';
 export { IPV6_OPT, in6GetOpt, in6SetOpt } from './in6opt.js';
+export { IPV6_MCAST_OPT, in6MoptAccepts, in6MoptFree, in6MoptGet, in6MoptSet, isIp6McastOpt } from './in6mopt.js';
+export type { In6McastHost, Ip6Membership, Ip6Moptions } from './in6mopt.js';
 export { IP_MCAST_OPT, IP_DEFAULT_MULTICAST_TTL, ipMoptAccepts, ipMoptFree, ipMoptGet, ipMoptSet, isIpMcastOpt } from './ipmopt.js';
 export type { IpMembership, IpMoptions } from './ipmopt.js';
 export { SbRecord, SockBuf } from './sockbuf.js';

@@ -55,6 +55,7 @@ import { INADDR_BROADCAST, sockaddrFor, sockaddrIn6 } from './sockaddr.js';
 import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 import type { IpMoptions } from './ipmopt.js';
+import type { Ip6Moptions } from './in6mopt.js';
 
 /**
  * The zone `nam` gives `addr` (its `sin6_scope_id`) when `addr` is an IPv6
@@ -108,6 +109,8 @@ export class InPcb {
   mcastHops6 = -1;
   /** Multicast options and memberships (`inp_moptions`), made by the first `IP_MULTICAST_*` or membership option. */
   moptions: IpMoptions | null = null;
+  /** IPv6 multicast loop and memberships (`in6p_moptions`), made by the first `IPV6_MULTICAST_LOOP` or `IPV6_JOIN_GROUP`. */
+  moptions6: Ip6Moptions | null = null;
   /** The protocol's own per-connection state (the TCP control block). */
   ppcb: unknown = null;
 

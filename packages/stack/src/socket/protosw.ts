@@ -13,6 +13,7 @@
  * @module
  */
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip6Address } from '../wire/ip.js';
 import type { Sockaddr } from './sockaddr.js';
 import type { Socket } from './socket.js';
 
@@ -28,8 +29,17 @@ export interface InMreq {
   sourceaddr?: number;
 }
 
+/**
+ * An IPv6 multicast membership request (`struct ipv6_mreq`, RFC 3493 5.2):
+ * the group and the interface index (0 lets the route choose).
+ */
+export interface In6Mreq {
+  multiaddr6: Ip6Address;
+  ifindex: number;
+}
+
 /** Result of a `getsockopt` handled by a protocol: a value or an errno. */
-export type SockoptValue = number | boolean | { onoff: boolean; linger: number } | InMreq | Uint8Array;
+export type SockoptValue = number | boolean | { onoff: boolean; linger: number } | InMreq | In6Mreq | Uint8Array;
 
 /** The user requests (`pr_usrreqs`). */
 export interface ProtoUserReqs {

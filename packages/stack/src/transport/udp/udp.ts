@@ -33,9 +33,10 @@ import { InetChecksum, pseudoHeaderSum, udpChecksumValue } from '../../wire/chec
 import { UDP_HEADER_LEN, UdpField } from '../../wire/udp.js';
 import { newUdpStats, UDP_STATS_DESCRIPTIONS } from './stats.js';
 import type { UdpStats } from './stats.js';
-import { ipEquals, ipIsUnspecified, type IpAddress } from '../../wire/ip.js';
+import { ipEquals, ipIsUnspecified, type Ip6Address, type IpAddress } from '../../wire/ip.js';
 import { familyOf } from '../../net/family.js';
 import { in6GetOpt, in6SetOpt } from '../../socket/in6opt.js';
+import { in6MoptAccepts, in6MoptFree } from '../../socket/in6mopt.js';
 import { ipMoptAccepts, ipMoptFree, ipMoptGet, ipMoptSet, isIpMcastOpt, IP_DEFAULT_MULTICAST_TTL } from '../../socket/ipmopt.js';
 import { ipv4IsMulticast } from '../../wire/address.js';
 
@@ -215,17 +216,24 @@ export class UdpProtocol implements TransportProtocol {
    * stop: every matching socket gets the datagram). For IPv4 multicast the
    * socket must also have joined the group on the receiving interface with
    * a filter that lets the source in (FreeBSD `udp_multi_input` with
-   * `imo_multi_filter`; RFC 3678 source filters), else the copy is not
-   * made (counted `filtered` when no socket is left).
+   * `imo_multi_filter`; RFC 3678 source filters), and for IPv6 multicast
+   * joined the group on that interface (`udp6_input` with
+   * `im6o_mc_filter`), else the copy is not made (counted `filtered` when
+   * no socket is left).
    */
   private inputBroadcast(m: Mbuf, info: IpPacketInfo, from: Sockaddr, dport: number, plen: number): void {
     const targets: InPcb[] = [];
     const mcast4 = info.multicast && typeof info.dst === 'number';
+    const mcast6 = typeof info.dst !== 'number' && info.dst.isMulticast;
     let filtered = false;
     for (const inp of this.table.onPort(dport)) {
       if (!ipIsUnspecified(inp.laddr) && !ipEquals(inp.laddr, info.dst)) continue;
       if (!ipIsUnspecified(inp.faddr) && (!ipEquals(inp.faddr, info.src) || inp.fport !== from.port)) continue;
       if (mcast4 && !ipMoptAccepts(inp, info.ifname, info.dst as number, info.src as number)) {
+        filtered = true;
+        continue;
+      }
+      if (mcast6 && !in6MoptAccepts(inp, info.ifname, info.dst as Ip6Address)) {
         filtered = true;
         continue;
       }
@@ -357,6 +365,8 @@ export class UdpProtocol implements TransportProtocol {
       ...(inp.tos !== 0 ? { tos: inp.tos } : {}),
       broadcast: bcast,
       ...(mcast && imo !== null ? { mcastIf: imo.ifaddr, mcastLoop: imo.loop } : {}),
+      // IPV6_MULTICAST_LOOP, on unless turned off (RFC 3493 5.2).
+      ...(mcast6 ? { mcastLoop: inp.moptions6?.loop ?? true } : {}),
       ...(zone !== 0 ? { ifindex: zone } : {}),
     });
     if (err !== 0) st.oerrors++;
@@ -386,6 +396,7 @@ export class UdpProtocol implements TransportProtocol {
         const inp = pcbOf(so);
         if (inp === null) return;
         ipMoptFree(inp);
+        in6MoptFree(inp);
         table.detach(inp);
       },
       bind: (so, nam) => {
@@ -416,6 +427,7 @@ export class UdpProtocol implements TransportProtocol {
         const inp = pcbOf(so);
         if (inp === null) return;
         ipMoptFree(inp);
+        in6MoptFree(inp);
         table.detach(inp);
       },
       send: (so, m, len, nam) => this.send(so, m, len, nam),
