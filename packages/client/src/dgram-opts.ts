@@ -20,7 +20,7 @@ import * as dgramNs from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { getSystemErrorMap } from 'node:util';
 import { errnoValue, syscallError } from './errors.js';
-import { codedError, receivedType } from './shared.js';
+import { codedError, parseIp, receivedType } from './shared.js';
 import type { IpMreqArg } from './syscalls.js';
 
 /** `ERR_INVALID_ARG_TYPE` for `name` not a `type`, worded as Node's validators. */
@@ -202,10 +202,67 @@ export class Memberships {
     }
   }
 
+  /**
+   * Check and record an IPv6 membership (`udp6`): the group and the zone of
+   * the interface address, as libuv's `uv__udp_set_membership6` reads them.
+   * @throws EINVAL (not IPv6, not a group, a bad interface address),
+   *   EADDRINUSE (joined already on that interface), as Linux
+   *   `ipv6_sock_mc_join`.
+   */
+  add6(syscall: string, group: string, iface: string | undefined): Group6 {
+    const r = request6(syscall, group, iface);
+    const key = key6(r);
+    if (this.#held.has(key)) throw errnoError('EADDRINUSE', syscall);
+    this.#held.set(key, null);
+    return r;
+  }
+
+  /**
+   * Check and forget an IPv6 membership; without a zone, one on any
+   * interface (Linux `ipv6_sock_mc_drop` with index 0).
+   * @throws EINVAL as {@link Memberships.add6}, EADDRNOTAVAIL (not held).
+   */
+  drop6(syscall: string, group: string, iface: string | undefined): Group6 {
+    const r = request6(syscall, group, iface);
+    let key: string | undefined = key6(r);
+    if (!this.#held.has(key)) key = r.zone === undefined ? [...this.#held.keys()].find((k) => k.startsWith(`6|${r.multiaddr}|`)) : undefined;
+    if (key === undefined || !this.#held.has(key)) throw errnoError('EADDRNOTAVAIL', syscall);
+    this.#held.delete(key);
+    return r;
+  }
+
+  /** Forget an IPv6 membership the server refused after all. */
+  undo6(g: Group6): void {
+    this.#held.delete(key6(g));
+  }
+
   /** Forget everything (the socket closed: the server gave every membership back). */
   clear(): void {
     this.#held.clear();
   }
+}
+
+/** An IPv6 membership request before its zone is an index: the group (no zone, lower case) and the interface address's zone. */
+export interface Group6 {
+  multiaddr: string;
+  zone: string | undefined;
+}
+
+function key6(g: Group6): string {
+  return `6|${g.multiaddr}|${g.zone ?? ''}`;
+}
+
+function request6(syscall: string, group: string, iface: string | undefined): Group6 {
+  const g = typeof group === 'string' ? parseIp(group) : undefined;
+  // libuv parses both with uv_ip6_addr (EINVAL); the kernel refuses a non-group (EINVAL).
+  if (g?.family !== 6 || !g.address.toLowerCase().startsWith('ff')) throw errnoError('EINVAL', syscall);
+  let zone: string | undefined;
+  if (iface !== undefined) {
+    const i = typeof iface === 'string' ? parseIp(iface) : undefined;
+    if (i?.family !== 6) throw errnoError('EINVAL', syscall);
+    zone = i.zone || undefined;
+  }
+  return { multiaddr: g.address.toLowerCase(), zone };
 }
 
 function request(syscall: string, group: string, iface: string | undefined, source: string | undefined): IpMreqArg {

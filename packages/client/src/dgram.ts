@@ -529,9 +529,10 @@ export class DgramSocket extends EventEmitter {
     return ttl;
   }
 
-  /** Whether our multicast datagrams also reach local members (`IP_MULTICAST_LOOP`, default on). @returns `flag`. */
+  /** Whether our multicast datagrams also reach local members (`IP_MULTICAST_LOOP`, `IPV6_MULTICAST_LOOP` on `udp6`; default on). @returns `flag`. */
   setMulticastLoopback(flag: boolean): boolean {
-    this.#option('setMulticastLoopback', 'ip', 'IP_MULTICAST_LOOP', !!flag, true);
+    if (this.#family === 6) this.#option('setMulticastLoopback', 'ipv6', 'IPV6_MULTICAST_LOOP', !!flag);
+    else this.#option('setMulticastLoopback', 'ip', 'IP_MULTICAST_LOOP', !!flag);
     return flag;
   }
 
@@ -553,13 +554,7 @@ export class DgramSocket extends EventEmitter {
     if (this.#state !== 'bound') throw errnoError('EBADF', 'setMulticastInterface');
     this.#op(async () => {
       const { conn, fd } = this.#usable('setMulticastInterface');
-      let index = 0;
-      if (host.zone !== undefined && /^\d{1,10}$/.test(host.zone)) index = Number(host.zone);
-      else if (host.zone) {
-        const r = await conn.call<{ interfaces: { name: string; index: number }[] }>('ctl.ifconfig', { ifname: host.zone }).catch(() => undefined);
-        index = r?.interfaces.find((i) => i.name === host.zone)?.index ?? 0;
-      }
-      await conn.sys.setsockopt(fd, 'ipv6', 'IPV6_MULTICAST_IF', index);
+      await conn.sys.setsockopt(fd, 'ipv6', 'IPV6_MULTICAST_IF', await zoneIndex(conn, host.zone));
     }).catch((err: Error) => this.#emitError(relabel(err, 'setMulticastInterface')));
   }
 
@@ -653,12 +648,10 @@ export class DgramSocket extends EventEmitter {
    * An option call of Node's that libuv makes on its descriptor: `EBADF`
    * before bind (libuv has none yet), else queued in order with the other
    * operations; the server's refusal is emitted as `<syscall> <CODE>`.
-   * `ipv4Only`: an IPv4 multicast option (no IPv6 membership on the stack: ENOPROTOOPT on `udp6`).
    */
-  #option(syscall: string, level: SockOptLevel, name: string, value: SockOptValue, ipv4Only = false): void {
+  #option(syscall: string, level: SockOptLevel, name: string, value: SockOptValue): void {
     this.#running();
     if (this.#state !== 'bound') throw errnoError('EBADF', syscall);
-    if (ipv4Only && this.#family === 6) throw errnoError('ENOPROTOOPT', syscall);
     this.#op(async () => {
       const { conn, fd } = this.#usable(syscall);
       await conn.sys.setsockopt(fd, level, name, value);
@@ -666,6 +659,8 @@ export class DgramSocket extends EventEmitter {
   }
 
   #membership(syscall: string, name: string, group: string, iface: string | undefined, source?: string): void {
+    if (this.#family === 6 && source === undefined) return this.#membership6(syscall, name === 'IP_ADD_MEMBERSHIP', group, iface);
+    // (Source-specific IPv6 membership, MCAST_JOIN_SOURCE_GROUP, is not in the stack.)
     if (this.#family === 6) throw errnoError(isIPv4(group) ? 'EINVAL' : 'ENOPROTOOPT', syscall);
     const adding = name.startsWith('IP_ADD');
     const req: IpMreqArg = adding ? this.#groups.add(syscall, group, iface, source) : this.#groups.drop(syscall, group, iface, source);
@@ -675,6 +670,24 @@ export class DgramSocket extends EventEmitter {
       await conn.sys.setsockopt(fd, 'ip', name, req);
     }).catch((err: Error) => {
       if (adding) this.#groups.undo(group, iface, source);
+      this.#emitError(relabel(err, syscall));
+    });
+  }
+
+  /**
+   * `udp6` add/dropMembership: libuv's `uv__udp_set_membership6` — the
+   * interface address counts only by its zone (`::%lo0`: lo0's index; none:
+   * the route chooses), sent as `IPV6_ADD_MEMBERSHIP` / `IPV6_DROP_MEMBERSHIP`.
+   */
+  #membership6(syscall: string, adding: boolean, group: string, iface: string | undefined): void {
+    const g = adding ? this.#groups.add6(syscall, group, iface) : this.#groups.drop6(syscall, group, iface);
+    this.#ensureBound(); // libuv binds an unbound socket to [::]:0 first (uv__udp_maybe_deferred_bind)
+    this.#op(async () => {
+      const { conn, fd } = this.#usable(syscall);
+      const ifindex = await zoneIndex(conn, g.zone);
+      await conn.sys.setsockopt(fd, 'ipv6', adding ? 'IPV6_ADD_MEMBERSHIP' : 'IPV6_DROP_MEMBERSHIP', { multiaddr: g.multiaddr, ...(ifindex !== 0 ? { ifindex } : {}) });
+    }).catch((err: Error) => {
+      if (adding) this.#groups.undo6(g);
       this.#emitError(relabel(err, syscall));
     });
   }
@@ -749,6 +762,17 @@ export class DgramSocket extends EventEmitter {
     if (this.listenerCount('error') === 0 && this.#state === 'closed') return;
     this.emit('error', err);
   }
+}
+
+/**
+ * The interface index of an IPv6 zone as libuv takes it (`if_nametoindex`;
+ * digits are the index itself): a name the server does not know is 0, by route.
+ */
+async function zoneIndex(conn: RumpConnection, zone: string | undefined): Promise<number> {
+  if (zone === undefined || zone === '') return 0;
+  if (/^\d{1,10}$/.test(zone)) return Number(zone);
+  const r = await conn.call<{ interfaces: { name: string; index: number }[] }>('ctl.ifconfig', { ifname: zone }).catch(() => undefined);
+  return r?.interfaces.find((i) => i.name === zone)?.index ?? 0;
 }
 
 /**

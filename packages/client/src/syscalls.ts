@@ -59,10 +59,22 @@ export interface IpMreqArg {
 }
 
 /**
- * A `setsockopt` value: an integer or a boolean for most options, a dotted
- * quad for `IP_MULTICAST_IF`, an {@link IpMreqArg} for the memberships.
+ * An IPv6 multicast membership request (`struct ipv6_mreq`, RFC 3493 5.2),
+ * the value of `IPV6_JOIN_GROUP` / `IPV6_LEAVE_GROUP` (Linux
+ * `IPV6_ADD_MEMBERSHIP` / `IPV6_DROP_MEMBERSHIP`): the group as IPv6 text
+ * without a zone, and an interface index (none or 0: the route chooses;
+ * leaving with 0 leaves the group on whichever interface holds it).
  */
-export type SockOptValue = number | boolean | string | IpMreqArg;
+export interface Ip6MreqArg {
+  multiaddr: string;
+  ifindex?: number;
+}
+
+/**
+ * A `setsockopt` value: an integer or a boolean for most options, a dotted
+ * quad for `IP_MULTICAST_IF`, an {@link IpMreqArg} or {@link Ip6MreqArg} for the memberships.
+ */
+export type SockOptValue = number | boolean | string | IpMreqArg | Ip6MreqArg;
 
 /** Flags of send/recv (Linux values). */
 export const MsgFlag = {
@@ -493,8 +505,15 @@ export const T = {
   sockaddr: ((v) => sockaddrProblem(v)) as Check,
   /** An IPv4 multicast membership request {@link IpMreqArg}: dotted quads, `multiaddr` required. */
   mreq: ((v) => {
-    const want = 'a membership { multiaddr, interface?, sourceaddr? } of dotted quads';
+    const want = 'a membership { multiaddr, interface?, sourceaddr? } of dotted quads, or { multiaddr: IPv6, ifindex? }';
     if (!isPlainObject(v)) return want;
+    if (typeof v.multiaddr === 'string' && isIPv6(v.multiaddr) && !v.multiaddr.includes('%')) {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'multiaddr') continue;
+        if (k !== 'ifindex' || (x !== undefined && !(Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff))) return want;
+      }
+      return undefined;
+    }
     for (const [k, x] of Object.entries(v)) {
       if (!['multiaddr', 'interface', 'sourceaddr'].includes(k)) return want;
       if (x !== undefined && !(typeof x === 'string' && isDottedQuad(x))) return want;

@@ -9,7 +9,7 @@
  */
 import { Errno, StackError } from '@rumpnet/stack';
 import type { ShutdownHow, SockAddr, SockOptLevel, SockOptValue, SockType } from '../proto/index.js';
-import type { InMreq } from '@rumpnet/stack';
+import type { In6Mreq, InMreq } from '@rumpnet/stack';
 import { AF_INET, AF_INET6, IPPROTO, IPV6_OPT, IP_MCAST_OPT, IP_OPT, Ip6Address, SHUT, SO, SOCK, SOL_SOCKET, TCP_OPT, inetAton, inetNtoa, sockaddrIn, sockaddrIn6, type Sockaddr, type SockaddrIn6 } from '../stackapi.js';
 
 /** Throws the errno as a {@link StackError}: the session turns it into an errno reply. */
@@ -136,19 +136,29 @@ function quad(s: string | undefined): number {
  * l_linger: n}`), a negative number or `false` turns it off, `true` is on
  * with 0 seconds. The IPv4 multicast ones take addresses: `IP_MULTICAST_IF`
  * a dotted quad, the memberships `{ multiaddr, interface?, sourceaddr? }`
- * (`struct ip_mreq_source`); a form the option does not take is EINVAL.
+ * (`struct ip_mreq_source`); `IPV6_JOIN_GROUP` / `IPV6_LEAVE_GROUP` (and
+ * Linux's `IPV6_ADD/DROP_MEMBERSHIP`) take `{ multiaddr: IPv6, ifindex? }`
+ * (`struct ipv6_mreq`); a form the option does not take is EINVAL.
  */
-export function optValueIn(name: string, v: SockOptValue): number | boolean | { onoff: boolean; linger: number } | InMreq {
+export function optValueIn(name: string, v: SockOptValue): number | boolean | { onoff: boolean; linger: number } | InMreq | In6Mreq {
   if (typeof v === 'string') {
     if (name !== 'IP_MULTICAST_IF') fail(Errno.EINVAL, `${name} takes no address`);
     return quad(v);
   }
+  if (typeof v === 'object' && /^IPV6_(ADD|DROP)_MEMBERSHIP$|^IPV6_(JOIN|LEAVE)_GROUP$/.test(name)) {
+    // struct ipv6_mreq: the group as IPv6 text (the schema checked it) and an interface index.
+    const r = v as { multiaddr: string; ifindex?: number; interface?: string; sourceaddr?: string };
+    const g = r.interface === undefined && r.sourceaddr === undefined ? Ip6Address.parse(r.multiaddr) : null;
+    if (g === null) fail(Errno.EINVAL, `${name} takes { multiaddr: IPv6, ifindex? }`);
+    return { multiaddr6: g, ifindex: r.ifindex ?? 0 };
+  }
   if (typeof v === 'object') {
-    if (!name.endsWith('MEMBERSHIP')) fail(Errno.EINVAL, `${name} takes no membership request`);
+    if (!name.endsWith('MEMBERSHIP') || name.startsWith('IPV6_') || 'ifindex' in v) fail(Errno.EINVAL, `${name} takes no membership request`);
+    const r = v as { multiaddr: string; interface?: string; sourceaddr?: string };
     return {
-      multiaddr: quad(v.multiaddr),
-      interface: quad(v.interface),
-      ...(v.sourceaddr !== undefined ? { sourceaddr: quad(v.sourceaddr) } : {}),
+      multiaddr: quad(r.multiaddr),
+      interface: quad(r.interface),
+      ...(r.sourceaddr !== undefined ? { sourceaddr: quad(r.sourceaddr) } : {}),
     };
   }
   if (name === 'SO_LINGER') {
