@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --smoke --native-client`: iperf3 as a rump client
  * through the LD_PRELOAD hijack, beside the Node figures. The form of the
- * output only, not its values: the report on stdout has the native section
+ * output only, not its values: the report (report.txt, what it prints without --json) has the native section
  * (a table whose rows carry numbers, or one skip line with its reason), and
  * results.json carries the same rows — each measured with positive MiB/s,
  * or skipped with a reason and no values, copy requests per MiB positive
@@ -9,11 +9,8 @@
  * iperf3's log, on fixed inputs.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { NATIVE_LENGTH, TCP_INFO_NOTE, parseIperf3, renderNative } from '../src/bench/native.js';
-import { Proc, ROOT } from '../src/bench/procs.js';
+import { smokeRun } from './smoke-run.js';
 
 type J = Record<string, any>; // results.json as parsed: checked field by field below
 
@@ -21,19 +18,16 @@ describe('npm run bench -- --smoke --native-client', function () {
   // A bound, not a judgement: the smoke run (now with the issue table's
   // points in turns) takes several minutes at a load of 20 on 2 cores.
   this.timeout(600_000);
-  let out: string;
   let results: J;
   let stdout: string;
 
   before(async () => {
-    out = mkdtempSync(join(tmpdir(), 'rumpnet-bench-native-'));
-    const p = Proc.node(join(ROOT, 'examples/src/bench/index.ts'), ['--smoke', '--native-client', '--out', out], { label: 'bench' });
-    const code = await p.finish(590_000);
-    expect(code, p.tail(5)).to.equal(0);
-    stdout = p.stdoutLines.join('\n');
-    results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as J;
+    // The run bench.test.ts checks too (smoke-run.ts): its report.txt is what it prints without --json.
+    const r = await smokeRun();
+    expect(r.code, r.tail).to.equal(0);
+    stdout = r.report;
+    results = r.results!;
   });
-  after(() => rmSync(out, { recursive: true, force: true }));
 
   it('records the command and a native result that is ok or skipped with a reason', () => {
     expect(results.command).to.include('--native-client');
@@ -75,7 +69,6 @@ describe('npm run bench -- --smoke --native-client', function () {
       expect(line, r.what).to.be.a('string');
       expect(line).to.match(r.status === 'ok' ? /\s\d+\.\d/ : /skipped/);
     }
-    expect(readFileSync(join(out, 'report.txt'), 'utf8')).to.include('Native client: iperf3');
   });
 });
 

@@ -5,10 +5,9 @@
  * present, the report and a chart are written. Values are not judged.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Proc, ROOT } from '../src/bench/procs.js';
+import { smokeRun } from './smoke-run.js';
 
 type J = Record<string, any>; // results.json as parsed: checked field by field below
 
@@ -25,20 +24,18 @@ function expectSkippedOrOk(x: J, numbers: string[]): void {
 describe('npm run bench -- --smoke', function () {
   // A bound, not a judgement: the smoke run takes about a minute on an idle
   // machine and several at a load of 20 on 2 cores.
-  this.timeout(480_000);
+  this.timeout(600_000);
   let out: string;
   let results: J;
   let stdout: J;
 
   before(async () => {
-    out = mkdtempSync(join(tmpdir(), 'rumpnet-bench-test-'));
-    const p = Proc.node(join(ROOT, 'examples/src/bench/index.ts'), ['--smoke', '--out', out, '--json'], { label: 'bench' });
-    const code = await p.finish(470_000);
-    expect(code, p.tail(5)).to.equal(0);
-    stdout = p.events.at(-1)!;
-    results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as J;
+    const r = await smokeRun();
+    expect(r.code, r.tail).to.equal(0);
+    out = r.out;
+    stdout = r.printed!;
+    results = r.results!;
   });
-  after(() => rmSync(out, { recursive: true, force: true }));
 
   it('writes results.json, the same as printed with --json', () => {
     expect(results.version).to.equal(1);
