@@ -561,7 +561,9 @@ export class DgramSocket extends EventEmitter {
   /**
    * Joins `multicastAddress` on the interface holding `interfaceAddress`
    * (default: the one the group routes to) — the stack sends the IGMP
-   * report. Binds first if unbound (as libuv does).
+   * report. Binds first if unbound (as libuv does). On `udp6` an IPv4
+   * group is still `IP_ADD_MEMBERSHIP` (its interface address IPv4 too):
+   * the dual-stack socket receives it from v4-mapped senders, as on Linux.
    * @throws ERR_MISSING_ARGS, ERR_SOCKET_DGRAM_NOT_RUNNING, `addMembership
    *   EINVAL` (not a group), `EADDRINUSE` (joined already); `ENODEV` (no
    *   interface for it) comes as `'error'`.
@@ -659,9 +661,12 @@ export class DgramSocket extends EventEmitter {
   }
 
   #membership(syscall: string, name: string, group: string, iface: string | undefined, source?: string): void {
-    if (this.#family === 6 && source === undefined) return this.#membership6(syscall, name === 'IP_ADD_MEMBERSHIP', group, iface);
+    // libuv tries the group as IPv4 first: on a udp6 socket an IPv4 group is still IP_ADD_MEMBERSHIP (and its
+    // source-specific kin), which Linux applies to the dual-stack socket (ipv6_setsockopt passes SOL_IP to udp_prot).
+    const v4 = isIPv4(group);
+    if (this.#family === 6 && !v4 && source === undefined) return this.#membership6(syscall, name === 'IP_ADD_MEMBERSHIP', group, iface);
     // (Source-specific IPv6 membership, MCAST_JOIN_SOURCE_GROUP, is not in the stack.)
-    if (this.#family === 6) throw errnoError(isIPv4(group) ? 'EINVAL' : 'ENOPROTOOPT', syscall);
+    if (this.#family === 6 && !v4) throw errnoError('ENOPROTOOPT', syscall);
     const adding = name.startsWith('IP_ADD');
     const req: IpMreqArg = adding ? this.#groups.add(syscall, group, iface, source) : this.#groups.drop(syscall, group, iface, source);
     this.#ensureBound(); // libuv binds an unbound socket to 0.0.0.0:0 first (uv__udp_maybe_deferred_bind)
