@@ -255,6 +255,12 @@ describe('dgram options end to end through the rump-server daemon (loopback)', f
     expect(await after(() => sendTo(tx, 'again', port, GROUP))).to.equal('again');
     r.dropMembership(GROUP);
     expect(await after(() => sendTo(tx, 'after-drop', port, GROUP))).to.equal('marker');
+    // The source-specific pair too (IP_ADD_SOURCE_MEMBERSHIP): lo0's 127.0.0.1 admitted.
+    expect(code(() => r.addSourceSpecificMembership('::1', '232.7.6.6'))).to.equal('Error EINVAL addSourceSpecificMembership EINVAL');
+    r.addSourceSpecificMembership('127.0.0.1', '232.7.6.6');
+    expect(await after(() => sendTo(tx, 'ssm', port, '232.7.6.6'))).to.equal('ssm');
+    r.dropSourceSpecificMembership('127.0.0.1', '232.7.6.6');
+    expect(await after(() => sendTo(tx, 'ssm-dropped', port, '232.7.6.6'))).to.equal('marker');
     expect(errors).to.deep.equal([]);
     await closed(r, tx);
   });
