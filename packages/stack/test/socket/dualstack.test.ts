@@ -10,7 +10,7 @@
 import { expect } from 'chai';
 import { Errno } from '../../src/kern/errno.js';
 import { createNetStack, type NetStack } from '../../src/netstack.js';
-import { AF, IPPROTO, SOCK, type SocketTable } from '../../src/socket/index.js';
+import { AF, IP_MCAST_OPT, IPPROTO, POLL, SOCK, type SocketTable } from '../../src/socket/index.js';
 import { IPV6_OPT } from '../../src/socket/in6opt.js';
 import { sockaddrIn, sockaddrIn6, type Sockaddr, type SockaddrIn6 } from '../../src/socket/sockaddr.js';
 import { IP6_ANY, Ip6Address, ip6MapV4 } from '../../src/wire/ip.js';
@@ -125,6 +125,34 @@ describe('dual-stack AF_INET6 sockets over lo0', function () {
     const back = await recvWithin(t, a, 2000);
     expect(back!.data).to.deep.equal(pattern(77, 2));
     expect(back!.addr).to.deep.equal(sockaddrIn(LO, 5353));
+  });
+
+  it('UDP: IPPROTO_IP membership on an AF_INET6 socket (as Linux) — the dual socket gets the IPv4 group v4-mapped, a V6ONLY one joins but gets none', async () => {
+    const G = 0xef070606; // 239.7.6.6, on lo0 (the route's interface)
+    const mreq = { multiaddr: G, interface: 0 };
+    const d = t.socket(AF.INET6, SOCK.DGRAM, 0).fd;
+    expect(t.bind(d, sockaddrIn6(IP6_ANY, 5454))).to.equal(0);
+    expect(t.setsockopt(d, IPPROTO.IP, IP_MCAST_OPT.ADD_MEMBERSHIP, mreq)).to.equal(0);
+    expect(t.setsockopt(d, IPPROTO.IP, IP_MCAST_OPT.ADD_MEMBERSHIP, mreq)).to.equal(Errno.EADDRINUSE);
+    // Port 5455: a V6ONLY [::] socket and an IPv4 one share it, both members.
+    const only = t.socket(AF.INET6, SOCK.DGRAM, 0).fd;
+    expect(t.setsockopt(only, IPPROTO.IPV6, IPV6_OPT.V6ONLY, 1)).to.equal(0);
+    expect(t.bind(only, sockaddrIn6(IP6_ANY, 5455))).to.equal(0);
+    expect(t.setsockopt(only, IPPROTO.IP, IP_MCAST_OPT.ADD_MEMBERSHIP, mreq)).to.equal(0); // Linux takes it too
+    const v4 = t.socket(AF.INET, SOCK.DGRAM, 0).fd;
+    expect(t.bind(v4, sockaddrIn(0, 5455))).to.equal(0);
+    expect(t.setsockopt(v4, IPPROTO.IP, IP_MCAST_OPT.ADD_MEMBERSHIP, mreq)).to.equal(0);
+    const tx = t.socket(AF.INET, SOCK.DGRAM, 0).fd;
+    expect((await send(t, tx, pattern(40, 3), sockaddrIn(G, 5454))).errno).to.equal(0);
+    const got = await recvWithin(t, d, 2000);
+    expect(got!.data).to.deep.equal(pattern(40, 3));
+    expect(v6(got!.addr).addr.equals(MAPPED_LO)).to.equal(true);
+    // One input pass copies the datagram to every member: once the IPv4 socket has it, the V6ONLY one had its chance.
+    expect((await send(t, tx, pattern(41, 4), sockaddrIn(G, 5455))).errno).to.equal(0);
+    expect((await recvWithin(t, v4, 2000))!.data).to.deep.equal(pattern(41, 4));
+    expect((await t.poll([{ fd: only, events: POLL.IN }], 0)).revents[0]).to.equal(0);
+    expect(t.setsockopt(d, IPPROTO.IP, IP_MCAST_OPT.DROP_MEMBERSHIP, mreq)).to.equal(0);
+    expect(t.setsockopt(d, IPPROTO.IP, IP_MCAST_OPT.DROP_MEMBERSHIP, mreq)).to.equal(Errno.EADDRNOTAVAIL);
   });
 
   it('refuses what a dual-stack socket must refuse, with the errno Linux gives', async () => {

@@ -226,7 +226,11 @@ export class UdpProtocol implements TransportProtocol {
     const mcast4 = info.multicast && typeof info.dst === 'number';
     const mcast6 = typeof info.dst !== 'number' && info.dst.isMulticast;
     let filtered = false;
+    const v4 = typeof info.dst === 'number';
     for (const inp of this.table.onPort(dport)) {
+      // IPV6_V6ONLY: no IPv4 for an AF_INET6 socket, even one that joined an IPv4 group (Linux
+      // __udp_is_mcast_sock: ipv6_only_sock; its IP_ADD_MEMBERSHIP is still taken).
+      if (v4 && inp.v6only && inp.so.proto.domain === AF.INET6) continue;
       if (!ipIsUnspecified(inp.laddr) && !ipEquals(inp.laddr, info.dst)) continue;
       if (!ipIsUnspecified(inp.faddr) && (!ipEquals(inp.faddr, info.src) || inp.fport !== from.port)) continue;
       if (mcast4 && !ipMoptAccepts(inp, info.ifname, info.dst as number, info.src as number)) {
