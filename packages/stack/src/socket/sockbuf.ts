@@ -75,6 +75,20 @@ export interface SbAccount {
   used: number;
   /** Most storage the owner may hold, bytes. */
   readonly limit: number;
+  /**
+   * Send buffers whose blocking senders wait for this account to drain
+   * (`sosend` adds them; any buffer of the account giving storage back wakes
+   * them all and empties the set). Made by the stack when first needed.
+   */
+  drainWaiters?: Set<SockBuf>;
+}
+
+/** Wake every sender waiting for `a` to drain (see {@link SbAccount.drainWaiters}). */
+function wakeDrainWaiters(a: SbAccount): void {
+  const w = a.drainWaiters!;
+  const all = [...w];
+  w.clear();
+  for (const sb of all) sb.wq.wakeAll();
 }
 
 /** Statistics a socket buffer keeps (for `netstat` and tests). */
@@ -155,8 +169,13 @@ export class SockBuf {
     return this.mbcntValue;
   }
   set mbcnt(v: number) {
-    if (this.account !== null) this.account.used += v - this.mbcntValue;
+    const a = this.account;
+    const was = this.mbcntValue;
     this.mbcntValue = v;
+    if (a !== null) {
+      a.used += v - was;
+      if (v < was && a.drainWaiters !== undefined && a.drainWaiters.size > 0) wakeDrainWaiters(a);
+    }
   }
 
   /**

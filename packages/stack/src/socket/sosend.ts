@@ -17,6 +17,7 @@ import { MSIZE, fillFromUio, mFreem } from '../mbuf/index.js';
 import type { CopySource, Mbuf, Uio } from '../mbuf/index.js';
 import { MSG, PR, SS } from './constants.js';
 import type { Sockaddr } from './sockaddr.js';
+import type { SockBuf } from './sockbuf.js';
 import type { Socket } from './socket.js';
 
 /** Options of {@link soSend}. */
@@ -104,17 +105,22 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
           break;
         }
       }
-      const space = so.snd.space();
+      const space = atomic ? so.snd.space() : Math.min(so.snd.space(), streamAccountRoom(so.snd));
       const fits = atomic ? uio.resid <= space : space >= uio.resid || space >= so.snd.lowat;
       if (!fits || (!atomic && space === 0)) {
         // The owner's quota (SbAccount), not this buffer, is what is short,
-        // and nothing of this socket's will drain to make room: waiting would
-        // be forever. ENOBUFS, to this owner alone (FreeBSD's sbreserve
-        // failing chgsbsize()).
+        // and nothing of this socket's will drain to make room. ENOBUFS, to
+        // this owner alone (FreeBSD's sbreserve failing chgsbsize()) — unless
+        // a blocking stream send can wait for storage the owner holds
+        // elsewhere to drain (see accountWait).
         const need = atomic ? uio.resid : Math.min(uio.resid, Math.max(1, so.snd.lowat));
-        if (so.snd.cc === 0 && so.snd.accountRoom() < need) {
-          res.errno = Errno.ENOBUFS;
-          break;
+        if (so.snd.cc === 0 && (atomic ? so.snd.accountRoom() : streamAccountRoom(so.snd)) < need) {
+          const w = atomic || nowait ? Errno.ENOBUFS : await accountWait(so, need);
+          if (w !== 0) {
+            res.errno = w;
+            break;
+          }
+          continue;
         }
         if (nowait) {
           res.errno = EWOULDBLOCK;
@@ -182,4 +188,56 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
     res.errno = 0;
   }
   return res;
+}
+
+/**
+ * The part of the owner's headroom a stream send buffer may take: it may
+ * hold at most half of what the owner's other storage leaves of its limit.
+ * The other half stays for receive buffers of the same owner — its own
+ * reader on lo0 above all: a send buffer that took all the headroom would
+ * leave that reader no window (sbspace counts the account), so the data
+ * could never move out of the send buffer and neither side would drain.
+ */
+function streamAccountRoom(sb: SockBuf): number {
+  const a = sb.account;
+  if (a === null) return Infinity;
+  const share = Math.floor((a.limit - a.used + sb.mbcnt) / 2) - sb.mbcnt;
+  return Math.max(0, Math.min(share, sb.accountRoom()));
+}
+
+/**
+ * Longest a blocking stream send waits for its owner's account to give
+ * storage back, ms, before ENOBUFS: storage held in the owner's other
+ * buffers drains when the owner reads its receive buffers or its peers
+ * acknowledge its sends; if none of it moves for this long, nothing will.
+ */
+export const ACCOUNT_DRAIN_WAIT_MS = 5000;
+
+/**
+ * Wait for the account of `so`'s send buffer to drain enough for `need`
+ * bytes: 0 to look again, ENOBUFS when nothing of the owner's drained within
+ * {@link ACCOUNT_DRAIN_WAIT_MS} (or it holds nothing that could), or the
+ * errno of the socket's teardown. The owner that writes a large buffer to
+ * its own reader (both ends charged to it) waits for its reads instead of
+ * failing; an owner whose storage sits in buffers it never reads gets
+ * ENOBUFS after the bound, and other owners are never involved.
+ */
+async function accountWait(so: Socket, need: number): Promise<number> {
+  const acct = so.snd.account!;
+  // Everything the owner holds is its own send buffer's (empty): nothing can drain.
+  if (acct.used <= so.snd.mbcnt) return Errno.ENOBUFS;
+  const before = acct.used;
+  const set = (acct.drainWaiters ??= new Set());
+  set.add(so.snd);
+  const timeout = so.snd.timeoutMs > 0 ? Math.min(so.snd.timeoutMs, ACCOUNT_DRAIN_WAIT_MS) : ACCOUNT_DRAIN_WAIT_MS;
+  const w = await so.snd.wq.wait(so.layer.host.clock, timeout);
+  set.delete(so.snd);
+  if (w === EWOULDBLOCK) {
+    // Timed out: go on only if something drained meanwhile (a wakeup not
+    // routed here, e.g. another session of the same user giving back).
+    if (acct.used < before || streamAccountRoom(so.snd) >= need) return 0;
+    // SO_SNDTIMEO shorter than the bound: the user's timeout, as for a full buffer.
+    return timeout < ACCOUNT_DRAIN_WAIT_MS ? EWOULDBLOCK : Errno.ENOBUFS;
+  }
+  return w;
 }

@@ -113,6 +113,36 @@ describe('socket-buffer accounts (per-owner quota)', () => {
     expect(acct.used, 'everything charged comes back').to.equal(0);
   });
 
+  it('lets a blocking send wait for the owner\'s own reads: 4 MiB in one send to its own reader, intact, under a 64-cluster quota', async () => {
+    net = createNetStack({ nmbclusters: 2048 });
+    const acct: SbAccount = { used: 0, limit: 64 * CL };
+    const t = net.newProcess({ account: acct });
+    const [w, r] = await pair(t, 7300);
+    const data = pattern(4 * 1024 * 1024, 11);
+    const out = new Uint8Array(data.length);
+    const sink = new CountingSink(out);
+    // One blocking send of 32 times the quota: the account fills with the
+    // reader's receive buffer (the send buffer empty), and only the owner's
+    // own reads below give storage back — the send must wait for them.
+    const sending = t.sendto(w, makeUio([{ base: 0, len: data.length }], 'write'), new CountingSource(data), null, 0);
+    let recvd = 0;
+    for (let i = 0; i < 100000 && recvd < data.length; i++) {
+      const q = await t.recvfrom(r, makeUio([{ base: recvd, len: data.length - recvd }], 'read'), sink, 0);
+      expect(q.errno, 'recv').to.equal(0);
+      if (q.bytes === 0) break;
+      recvd += q.bytes;
+    }
+    const s = await sending;
+    expect(s.errno, 'the send completes, not ENOBUFS').to.equal(0);
+    expect(s.bytes).to.equal(data.length);
+    expect(recvd).to.equal(data.length);
+    expect(Buffer.from(out).equals(Buffer.from(data)), 'intact').to.equal(true);
+    expect(acct.used, 'never far past the quota').to.be.at.most(acct.limit + 64 * 1024 + 8 * CL);
+    await t.closeAll();
+    for (let i = 0; i < 300 && acct.used !== 0; i++) await sleep(10);
+    expect(acct.used).to.equal(0);
+  });
+
   it('refuses SO_SNDBUF / SO_RCVBUF whose storage the quota could not hold, whatever kern.sbmax allows', () => {
     net = createNetStack({ nmbclusters: 256 });
     net.stack.sysctl.set('kern.sbmax', 1 << 30);
