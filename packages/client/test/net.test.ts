@@ -371,6 +371,28 @@ describe('net: TCP end to end through the rump-server daemon (loopback)', functi
     }
   });
 
+  it('takes 10 MB writes, one write each, on three connections at once to readers of the same client (all ends on its quota), sha256 intact', async () => {
+    // Node's test-net-bytes-written-large: the server's quota used to refuse
+    // the copy (`write ENOBUFS`) once the client's own receive buffers held
+    // its share, instead of letting the send wait for the client's reads.
+    const one = async (): Promise<void> => {
+      const data = randomBytes(10_000_000);
+      const server = createServer((sock) => {
+        sock.end(data);
+        expect(sock.bytesWritten).to.equal(data.length);
+      });
+      const port = await listen(server);
+      const c = createConnection(port, '127.0.0.1');
+      const got = await drain(c);
+      expect(got.length).to.equal(data.length);
+      expect(sha(got)).to.equal(sha(data));
+      await once(c, 'close');
+      server.close();
+      await once(server, 'close');
+    };
+    await Promise.all([one(), one(), one()]);
+  });
+
   it('connect ECONNREFUSED and listen EADDRINUSE are Node-shaped', async () => {
     const c = createConnection(9, '127.0.0.1');
     const [err] = (await once(c, 'error')) as [NodeJS.ErrnoException];
