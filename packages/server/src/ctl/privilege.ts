@@ -99,7 +99,7 @@ export function guardHandlers(handlers: SyscallHandlers, policy: AdminPolicy, lo
         }
       }
       const result = handler(session, args, ctx);
-      return session.auth.admin || !OWN_ROWS_ONLY.has(name) ? result : result.then((r) => ownRowsOnly(r, session));
+      return session.auth.admin || !OWN_ROWS_ONLY.has(name) ? result : Promise.resolve(result).then((r) => ownRowsOnly(r, session));
     };
   }
   return out;

@@ -100,9 +100,13 @@ export interface SyscallContext {
  * A syscall implementation. Resolves with the result (sent as `{result}`);
  * rejects with anything carrying a numeric `errno` (a `StackError`) to fail
  * the call with that errno. Any other rejection is a server bug: logged,
- * counted, answered with an ERROR frame.
+ * counted, answered with an ERROR frame. A handler that never sleeps may
+ * return (or throw) synchronously: its answer is then written before any
+ * wakeup it caused can run — e.g. `shutdown`'s reply goes out before the
+ * reply of the same client's `recvfrom` that its FIN, over lo0, ended (as
+ * in a kernel, where the call returns before the woken reader is scheduled).
  */
-export type SyscallHandler<A = any, R = unknown> = (session: ClientSession, args: A, ctx: SyscallContext) => Promise<R>;
+export type SyscallHandler<A = any, R = unknown> = (session: ClientSession, args: A, ctx: SyscallContext) => Promise<R> | R;
 
 /** The embedding server's syscall table: wire name → handler. */
 export type SyscallHandlers = Readonly<Record<string, SyscallHandler>>;
@@ -590,7 +594,10 @@ export class ClientSession {
     };
     let reply: Record<string, unknown>;
     try {
-      const result = await handler(this, h.args as Record<string, unknown>, ctx);
+      const r = handler(this, h.args as Record<string, unknown>, ctx);
+      // A synchronous result is answered now, before the microtasks of the
+      // wakeups the call caused (see SyscallHandler); a promise is awaited.
+      const result = r instanceof Promise ? await r : r;
       reply = { result: result ?? {} };
     } catch (err) {
       const errno = errnoOf(err);

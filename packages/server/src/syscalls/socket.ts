@@ -172,7 +172,8 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
       };
     },
 
-    async shutdown(session, a) {
+    // Synchronous: answered before the peer's reads its FIN ends (see SyscallHandler).
+    shutdown(session, a) {
       check(proc(session).table.shutdown(a.fd, shutHow(a.how)));
       return {};
     },
