@@ -70,6 +70,20 @@ const DEFAULT_WRITE_HWM = 256 * 1024;
 const addrInfo = (a: SockAddr): AddressInfo => ({ address: a.address, family: familyName(a), port: a.port });
 
 /**
+ * Waits one event-loop turn before a FIN is delivered (`'end'`). Natively
+ * the read that sees a FIN is its own libuv callback, after the completion
+ * of the call that sent it: in Node's test-net-write-after-close the
+ * server's `shutdown` has completed — its socket finished and destroyed —
+ * before the client's `'end'`. Here both replies may come in one chunk from
+ * the rump server (which answers the shutdown first), and the EOF's
+ * `push(null)` takes fewer microtask steps than the shutdown's callback;
+ * a turn lets every reply parsed with it finish first. Once per stream.
+ */
+function eofTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
  * A TCP stream socket on the rump stack, API-compatible with `net.Socket`
  * for what a client or server of TCP uses. Events: `connect`, `ready`,
  * `lookup`, `data`, `end`, `drain`, `timeout`, `error`, `close(hadError)`.
@@ -418,6 +432,8 @@ export class Socket extends Duplex {
       if (this.destroyed) break;
       if (n === 0) {
         this.#reading = false;
+        await eofTurn();
+        if (this.destroyed) return;
         deliver(this, null);
         this.read(0);
         return;
@@ -476,6 +492,8 @@ export class Socket extends Duplex {
       if (this.destroyed) break;
       if (n === 0) {
         this.#reading = false;
+        await eofTurn();
+        if (this.destroyed) return;
         deliver(this, null); // FIN: end of stream (soreceive returns 0)
         // As net's onStreamRead: with nothing buffered, 'end' is due now even if nobody reads,
         // so an allowHalfOpen=false socket ends its side too and closes.

@@ -334,6 +334,44 @@ describe("drop-in: errors and validation are Node's (the same program natively a
     expect(JSON.parse(rump.stdout)).to.deep.equal(want);
   });
 
+  it("a socket whose both sides ended has completed its shutdown (destroyed) by its peer's 'end': a write then fails in its callback only, no 'error' event (Node's test-net-write-after-close)", async () => {
+    // Natively the server socket's shutdown completes (its own libuv
+    // callback) before the client's read sees the FIN it sent; here both
+    // replies can come in one chunk, and the EOF must not overtake it.
+    const program = `import net from 'node:net';
+      const out = [];
+      let rounds = 0;
+      const round = () => {
+        let ss;
+        const server = net.createServer((s) => {
+          ss = s;
+          s.resume();
+          s.on('finish', () => out.push('ss finish'));
+          s.on('error', (e) => out.push('ss error ' + e.code));
+        });
+        server.listen(0, '127.0.0.1', () => {
+          const c = net.connect(server.address().port, '127.0.0.1', () => {
+            c.on('end', () => {
+              out.push('c end, ss destroyed ' + ss.destroyed);
+              ss.write('test', (err) => {
+                out.push('write cb ' + (err ? err.code : 'none'));
+                c.on('close', () => server.close(() => (++rounds < 3 ? round() : setTimeout(() => console.log(JSON.stringify(out)), 50))));
+              });
+            });
+            c.end();
+          });
+        });
+      };
+      round();`;
+    const native = await runHijacked(program, { rumpServer: undefined, native: true });
+    const rump = await runHijacked(program, { rumpServer: daemon.url });
+    expect(native.code, native.stderr).to.equal(0);
+    expect(rump.code, rump.stderr).to.equal(0);
+    const want = JSON.parse(native.stdout) as string[];
+    expect(want.slice(0, 3)).to.deep.equal(['ss finish', 'c end, ss destroyed true', 'write cb EPIPE']);
+    expect(JSON.parse(rump.stdout)).to.deep.equal(want);
+  });
+
   it("net API as Node's: bufferSize/connecting/_connecting/pending/readyState/_handle through a socket's life, net.Stream() without new, family 'IPv4', 127.0.0.2 on lo0, end()/write() before connect, setTimeout validation, throwing 'listening'/'connect' listeners", async () => {
     const program = readFileSync(new URL('./fixtures/programs/net-api.mjs', import.meta.url), 'utf8');
     const native = await runHijacked(program, { rumpServer: undefined, native: true });
