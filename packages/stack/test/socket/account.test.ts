@@ -143,6 +143,39 @@ describe('socket-buffer accounts (per-owner quota)', () => {
     expect(acct.used).to.equal(0);
   });
 
+  it('still gives ENOBUFS to a blocking send when what the owner holds never drains (its readers never read): the wait is bounded', async function () {
+    this.timeout(30_000);
+    net = createNetStack({ nmbclusters: 2048 });
+    const acct: SbAccount = { used: 0, limit: 64 * CL };
+    const t = net.newProcess({ account: acct });
+    // Fill the quota with pairs nobody reads, as the first test does.
+    let got = { bytes: 0, errno: 0 };
+    for (let i = 0; i < 8 && got.errno !== Errno.ENOBUFS; i++) {
+      const p = await pair(t, 7400 + i);
+      await sleep(5);
+      got = await fill(t, p[0]);
+    }
+    expect(got.errno, 'the owner is at its quota').to.equal(Errno.ENOBUFS);
+    // A fresh connection's blocking send: its own buffer is empty, the owner's
+    // storage sits in buffers nobody reads — it waits ACCOUNT_DRAIN_WAIT_MS, then ENOBUFS.
+    const [w] = await pair(t, 7410);
+    const data = pattern(64 * 1024, 5);
+    // A send that moved some bytes first reports them (sendit); once every
+    // byte sent is acknowledged (its own buffer empty again), the next one
+    // has nothing of its own to wait for.
+    let s = { errno: 0, bytes: 0 };
+    for (let k = 0; k < 5 && s.errno === 0; k++) {
+      for (let i = 0; i < 500 && !settled(t); i++) await sleep(10);
+      s = await t.sendto(w, makeUio([{ base: 0, len: data.length }], 'write'), new CountingSource(data), null, 0);
+    }
+    expect(s.errno, 'ENOBUFS, not a wait forever').to.equal(Errno.ENOBUFS);
+    expect(s.bytes).to.equal(0);
+    expect(acct.drainWaiters?.size ?? 0, 'no waiter left behind').to.equal(0);
+    await t.closeAll();
+    for (let i = 0; i < 300 && acct.used !== 0; i++) await sleep(10);
+    expect(acct.used).to.equal(0);
+  });
+
   it('refuses SO_SNDBUF / SO_RCVBUF whose storage the quota could not hold, whatever kern.sbmax allows', () => {
     net = createNetStack({ nmbclusters: 256 });
     net.stack.sysctl.set('kern.sbmax', 1 << 30);
