@@ -421,23 +421,10 @@ export class Socket extends Duplex {
       const fd = this.#fd;
       if (fd === undefined || this.destroyed || this.#onreadStopped) break;
       const buf = onread.gen ? onread.gen() : onread.buf!;
-      let n: number;
-      try {
-        n = (await conn.call<{ bytes: number }>('recvfrom', { fd, buf: 0, len: buf.byteLength, flags: 0 }, { buffers: { buf }, syscall: 'read' })).bytes;
-      } catch (err) {
-        this.#reading = false;
-        if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'read'));
-        return;
-      }
+      const n = await this.#recv(conn, fd, buf, buf.byteLength);
+      if (n === null) return;
       if (this.destroyed) break;
-      if (n === 0) {
-        this.#reading = false;
-        await eofTurn();
-        if (this.destroyed) return;
-        deliver(this, null);
-        this.read(0);
-        return;
-      }
+      if (n === 0) return this.#atEof();
       this.bytesRead += n;
       this.#touch();
       let more: boolean | void = undefined;
@@ -469,6 +456,33 @@ export class Socket extends Duplex {
     return super.resume();
   }
 
+  /**
+   * One `recv` of up to `len` bytes into `buf` for the read loops: the byte
+   * count (0 at end of stream), or null when the call failed — the socket is
+   * then destroyed with the error (unless it was destroyed or its descriptor
+   * changed meanwhile) and reading has stopped.
+   */
+  async #recv(conn: RumpConnection, fd: number, buf: Uint8Array, len: number): Promise<number | null> {
+    try {
+      return (await conn.call<{ bytes: number }>('recvfrom', { fd, buf: 0, len, flags: 0 }, { buffers: { buf }, syscall: 'read' })).bytes;
+    } catch (err) {
+      this.#reading = false;
+      if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'read'));
+      return null;
+    }
+  }
+
+  /** A recv returned 0 (FIN: soreceive's end of stream): reading stops, 'end' follows a turn later. */
+  async #atEof(): Promise<void> {
+    this.#reading = false;
+    await eofTurn();
+    if (this.destroyed) return;
+    deliver(this, null);
+    // As net's onStreamRead: with nothing buffered, 'end' is due now even if nobody reads,
+    // so an allowHalfOpen=false socket ends its side too and closes.
+    this.read(0);
+  }
+
   /** One `recv` at a time, for as long as the readable side takes what it gets. */
   async #pump(): Promise<void> {
     const conn = this.#conn!;
@@ -481,25 +495,10 @@ export class Socket extends Duplex {
       if (fd === undefined || this.destroyed) break;
       const buf = spare ?? Buffer.allocUnsafe(len);
       spare = undefined;
-      let n: number;
-      try {
-        n = (await conn.call<{ bytes: number }>('recvfrom', { fd, buf: 0, len, flags: 0 }, { buffers: { buf }, syscall: 'read' })).bytes;
-      } catch (err) {
-        this.#reading = false;
-        if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'read'));
-        return;
-      }
+      const n = await this.#recv(conn, fd, buf, len);
+      if (n === null) return;
       if (this.destroyed) break;
-      if (n === 0) {
-        this.#reading = false;
-        await eofTurn();
-        if (this.destroyed) return;
-        deliver(this, null); // FIN: end of stream (soreceive returns 0)
-        // As net's onStreamRead: with nothing buffered, 'end' is due now even if nobody reads,
-        // so an allowHalfOpen=false socket ends its side too and closes.
-        this.read(0);
-        return;
-      }
+      if (n === 0) return this.#atEof();
       this.bytesRead += n;
       this.#touch();
       // A short read would pin a large buffer: hand the consumer an exact copy instead.
