@@ -382,6 +382,16 @@ export const TcpRepr = {
     return e === null ? r : e;
   },
 
+  /** Set every option of a reused `r` to "not present" (before a parse or a build fills them). */
+  clearOptions(r: TcpRepr): void {
+    r.mss = null;
+    r.windowScale = null;
+    r.sackPermitted = false;
+    r.sack = null;
+    r.tsVal = null;
+    r.tsEcr = 0;
+  },
+
   /**
    * Parse the header at `buf[off .. off + hlen)` into `r`, overwriting
    * every field (the data path's form: no view and no Repr per segment).
@@ -401,12 +411,7 @@ export const TcpRepr = {
     r.flags = buf[off + TcpField.FLAGS];
     r.window = (buf[off + TcpField.WINDOW] << 8) | buf[off + TcpField.WINDOW + 1];
     r.urgent = (buf[off + TcpField.URGENT] << 8) | buf[off + TcpField.URGENT + 1];
-    r.mss = null;
-    r.windowScale = null;
-    r.sackPermitted = false;
-    r.sack = null;
-    r.tsVal = null;
-    r.tsEcr = 0;
+    TcpRepr.clearOptions(r);
     r.payloadLen = payloadLen;
     r.optionsMalformed = false;
     if (hlen === TCP_HEADER_LEN) return null;

@@ -370,12 +370,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   r.seq = seq;
   r.flags = flags;
   r.urgent = 0;
-  r.mss = null;
-  r.windowScale = null;
-  r.sackPermitted = false;
-  r.sack = null;
-  r.tsVal = null;
-  r.tsEcr = 0;
+  TcpRepr.clearOptions(r);
   r.payloadLen = len;
   if ((tp.flags & TF.NOOPT) === 0) {
     if (syn) {
