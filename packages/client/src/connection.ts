@@ -61,6 +61,12 @@ export interface ServerParams {
    * 0 or absent (servers before it): every send is COPYINed.
    */
   readonly inlineMax?: number;
+  /**
+   * Most bytes a receive of this connection gets inside its reply instead of
+   * by COPYOUT (`--inline-recv-max`): 0 or absent when this client did not
+   * ask (`inlineRecv: false`) or the server has them off or predates them.
+   */
+  readonly inlineRecvMax?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
   /** Per-client limits. */
@@ -103,6 +109,12 @@ export interface ClientCounters {
    */
   inlineSends: number;
   inlineBytes: number;
+  /**
+   * Receives whose bytes came inside their reply (at most the server's
+   * `inlineRecvMax`): each a COPYOUT frame fewer. And their bytes.
+   */
+  inlineRecvs: number;
+  inlineRecvBytes: number;
 }
 
 /** Reconnect policy, like `rumpclient_setconnretry`. */
@@ -127,6 +139,11 @@ export interface ConnectOptions {
   readonly maxFrame?: number;
   /** Protocol version to announce; only tests change it. */
   readonly protocolVersion?: number;
+  /**
+   * Announce in the handshake that receives may return their bytes inside
+   * the reply (default true); false: every receive's bytes come by COPYOUT.
+   */
+  readonly inlineRecv?: boolean;
 }
 
 /** Options of one {@link RumpConnection.call}. */
@@ -153,6 +170,8 @@ interface Pending {
   readonly address: string | undefined;
   readonly port: number | undefined;
   readonly handles: number[];
+  /** A receive-type call's buffer: where bytes inside its reply go (inline receive). */
+  rxBuf?: Uint8Array;
   fault: boolean;
   resolve(v: unknown): void;
   reject(e: Error): void;
@@ -178,6 +197,8 @@ const emptyCounters = (): ClientCounters => ({
   socketReads: 0,
   inlineSends: 0,
   inlineBytes: 0,
+  inlineRecvs: 0,
+  inlineRecvBytes: 0,
 });
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -289,6 +310,7 @@ export class RumpConnection extends EventEmitter {
       this.counters.inlineSends++;
       this.counters.inlineBytes += inline.length;
     }
+    if (schema?.copy === 'out' && opts.buffers?.buf !== undefined) call.rxBuf = opts.buffers.buf;
     for (const [key, buf] of Object.entries(inline !== undefined ? {} : (opts.buffers ?? {}))) {
       const h = this.allocHandle();
       this.handles.set(h, { buf, call });
@@ -484,6 +506,8 @@ export class RumpConnection extends EventEmitter {
       version: this.opts.protocolVersion ?? PROTOCOL_VERSION,
       pid: process.pid,
       name,
+      // The server may put a receive's bytes inside its reply (docs/PROTOCOL.md §6).
+      inlineRecv: this.opts.inlineRecv !== false,
     });
   }
 
@@ -516,6 +540,7 @@ export class RumpConnection extends EventEmitter {
   // ----- frames -----
 
   private payloadSink(meta: FrameMeta): PayloadSink | undefined {
+    if (meta.cls === MsgClass.RESP && meta.type === MsgType.SYSCALL && meta.payloadLen > 0) return this.inlineRecvSink(meta);
     if (meta.cls !== MsgClass.REQ || meta.type !== MsgType.COPYOUT) return undefined;
     // COPYOUT: write the bytes straight into the registered buffer.
     const h = isMap(meta.head) ? meta.head : {};
@@ -528,6 +553,26 @@ export class RumpConnection extends EventEmitter {
     }
     const buf = reg.buf;
     return (piece, at) => buf.set(piece, off + at);
+  }
+
+  /**
+   * Inline receive: a receive's RESP carries the bytes it returns, written
+   * straight into the call's buffer from offset 0 as they arrive (as a
+   * COPYOUT at 0 would). Bytes for a call that is no receive, that we did
+   * not ask for, or that overrun its buffer are a fault: the call fails
+   * `EFAULT` (counted `copyFaults`), the bytes are skipped.
+   */
+  private inlineRecvSink(meta: FrameMeta): PayloadSink {
+    const call = this.pending.get(meta.reqno);
+    const buf = call?.rxBuf;
+    if (call === undefined || buf === undefined || this.opts.inlineRecv === false || meta.payloadLen > buf.length) {
+      this.counters.copyFaults++;
+      if (call) call.fault = true;
+      return () => undefined;
+    }
+    this.counters.inlineRecvs++;
+    this.counters.inlineRecvBytes += meta.payloadLen;
+    return (piece, at) => buf.set(piece, at);
   }
 
   private onFrame(meta: FrameMeta, payload: Uint8Array | undefined): void {

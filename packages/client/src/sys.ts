@@ -36,6 +36,8 @@ export interface RecvResult {
   readonly bytes: number;
   /** Sender, for datagram sockets. */
   readonly addr?: SockAddr;
+  /** `MSG_*` flags of the result (`MSG_TRUNC` 0x20 for a datagram cut to the buffer), when any. */
+  readonly flags?: number;
 }
 
 /** System calls on one connection. Descriptors are the server's, private to this client. */
@@ -89,7 +91,8 @@ export class RumpSyscalls {
 
   /**
    * `recv(2)`: the server writes into `buf` with COPYOUT requests before its
-   * response; resolves with the byte count (0 at end of stream).
+   * response, or — up to its `inlineRecvMax` bytes — inside the response;
+   * resolves with the byte count (0 at end of stream).
    */
   async recv(fd: number, buf: Uint8Array, flags = 0, len = buf.length): Promise<number> {
     return (await this.do('recvfrom', { fd, buf: 0, len, flags }, 'recv', { buf })).bytes;

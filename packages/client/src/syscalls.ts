@@ -234,6 +234,8 @@ export interface CtlParams {
   copyWindow?: number;
   /** Bytes a send may carry inline (absent from servers before inline writes: 0). */
   inlineMax?: number;
+  /** Bytes a receive may return inside its reply, for clients that ask (absent from servers before inline receives: 0). */
+  inlineRecvMax?: number;
   rxMode: 'per-mbuf' | 'coalesced';
   nmbclusters: number;
 }
@@ -311,6 +313,20 @@ export interface CtlServerInfo extends CtlParams {
   admin?: string;
   /** Calls refused since start because the caller was not admin. */
   adminRefusals?: number;
+  /** Copy requests made and avoided since start, over every session (absent from servers before inline receives). */
+  copies?: CtlCopyTotals;
+}
+
+/** A server's copy counters since start, summed over all its sessions, departed ones included. */
+export interface CtlCopyTotals {
+  copyinRequests: number;
+  /** COPYINs served from bytes sent inline with the request, and those bytes. */
+  copyinsAvoided: number;
+  inlineBytes: number;
+  copyoutRequests: number;
+  /** COPYOUTs avoided by receives whose bytes rode in their reply, and those bytes. */
+  copyoutsAvoided: number;
+  inlineRecvBytes: number;
 }
 
 /** One client's use of its quotas (`rumpctl usage`): each figure beside its limit in {@link CtlUsageServer}. */

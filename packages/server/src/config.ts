@@ -46,6 +46,13 @@ export interface ServerConfig {
    * in the handshake.
    */
   inlineMax: number;
+  /**
+   * Most bytes a receive may return inside its reply instead of by a
+   * COPYOUT (`--inline-recv-max`, 0..65536, 0 = off: every receive is
+   * COPYOUTed, as NetBSD's rump). Only for clients that announce they take
+   * them; counted against the bytes the call returns, not the buffer asked.
+   */
+  inlineRecvMax: number;
   nmbclusters: number;
   /** How receive data goes back to clients: one COPYOUT per mbuf (NetBSD) or coalesced. */
   rxMode: 'per-mbuf' | 'coalesced';
@@ -220,6 +227,7 @@ export function buildProgram(version: string): Command {
     .option('--mclnum <n>', 'clusters per copyin request (1 = NetBSD behaviour)', intIn('--mclnum', 1, 64), 16)
     .option('--copy-window <n>', 'COPYIN requests one send keeps outstanding (1 = NetBSD: one round trip at a time)', intIn('--copy-window', 1, 64), 4)
     .option('--inline-max <bytes>', 'most bytes a send may carry with its request instead of a COPYIN round trip (0 = off, the NetBSD-equivalent)', intIn('--inline-max', 0, 65536), 2048)
+    .option('--inline-recv-max <bytes>', 'most bytes a receive may return inside its reply instead of by a COPYOUT (0 = off, the NetBSD-equivalent)', intIn('--inline-recv-max', 0, 65536), 2048)
     .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, NMBCLUSTERS_MAX), 16384)
     .addOption(new Option('--rx-mode <mode>', 'receive copyout: one per mbuf, or coalesced').choices(['per-mbuf', 'coalesced']).default('coalesced'))
     .option('--pcap <file>', 'write every frame of the tap/bus interface to a pcap file')
@@ -317,6 +325,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     mclnum: o.mclnum,
     copyWindow: o.copyWindow,
     inlineMax: o.inlineMax,
+    inlineRecvMax: o.inlineRecvMax,
     nmbclusters: o.nmbclusters,
     rxMode: o.rxMode,
     pcap: o.pcap ?? null,

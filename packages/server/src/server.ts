@@ -32,9 +32,10 @@ import { SliceRunner } from './ctl/slices.js';
 import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
 import { usageHandlers } from './ctl/usage.js';
 import { ClientAccount, UserLedger, effectiveMaxSessions, quotaBytes, sessionLimitsOf, userLimitsOf } from './quota.js';
-import { AdminPolicy, DEFAULT_LIMITS, RumpListener, type ClientSession, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
+import { AdminPolicy, DEFAULT_LIMITS, RumpListener, type ClientSession, type SessionCounters, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
 import { MSIZE, createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
 import type { ClientProcess } from './syscalls/process.js';
+import type { CtlCopyTotals } from './proto/index.js';
 import { socketHandlers } from './syscalls/socket.js';
 import { DhcpClient, ipv4ToString, type DhcpEvent } from '@rumpnet/stack';
 
@@ -90,6 +91,8 @@ export class RumpServer {
   readonly params: StackParams;
   /** Banner software name. */
   readonly software: string;
+  /** Copy counters of the sessions that have closed (see {@link RumpServer.copyTotals}). */
+  private readonly departedCopies: CopyTotals = { copyinRequests: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutRequests: 0, copyoutsAvoided: 0, inlineRecvBytes: 0 };
   /** Resolves once {@link RumpServer.close} has finished (also after `ctl.halt`), with the reason. */
   readonly done: Promise<string>;
 
@@ -119,7 +122,7 @@ export class RumpServer {
     this.log = opts.log ?? silentServerLogger();
     this.software = opts.software ?? 'rump-server/0.1.0';
     this.done = new Promise((r) => (this.resolveDone = r));
-    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, copyWindow: config.copyWindow, inlineMax: config.inlineMax, rxMode: config.rxMode };
+    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, copyWindow: config.copyWindow, inlineMax: config.inlineMax, inlineRecvMax: config.inlineRecvMax, rxMode: config.rxMode };
     // The whole kernel at once: Stack (pool, lo0, ARP, IPv4, ICMP), socket layer, UDP, TCP.
     this.net = createNetStack({
       mclbytes: config.mclbytes,
@@ -325,8 +328,19 @@ export class RumpServer {
         halt: (reason) => void this.close(reason),
         runner: this.runner,
         admin: this.admin,
+        copyTotals: () => this.copyTotals(),
       }),
     } as SyscallHandlers, this.admin, this.log);
+  }
+
+  /**
+   * The server's copy counters since start: every session's, departed ones
+   * included (a client that came and went still made its copies).
+   */
+  copyTotals(): CopyTotals {
+    const t = { ...this.departedCopies };
+    for (const p of this.procs.values()) addCopies(t, p.session.counters);
+    return t;
   }
 
   /** A new client: its own descriptor table now, its cleanup when it goes. */
@@ -346,7 +360,21 @@ export class RumpServer {
       await proc.table.closeAll();
       this.procs.delete(s.id);
       this.users.leave(user, holder);
+      addCopies(this.departedCopies, s.counters);
       this.log.info({ session: s.id, peer: s.peer, reason, fdsClosed: fds, counters: { ...s.counters } }, 'client disconnected');
     });
   }
+}
+
+/** A server's copy counters since start (`rumpctl clients`, the benchmark). */
+export type CopyTotals = CtlCopyTotals;
+
+/** Adds one session's copy counters to `t`. */
+function addCopies(t: CopyTotals, c: SessionCounters): void {
+  t.copyinRequests += c.copyinRequests;
+  t.copyinsAvoided += c.copyinsAvoided;
+  t.inlineBytes += c.inlineBytes;
+  t.copyoutRequests += c.copyoutRequests;
+  t.copyoutsAvoided += c.copyoutsAvoided;
+  t.inlineRecvBytes += c.inlineRecvBytes;
 }

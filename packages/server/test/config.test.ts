@@ -15,12 +15,18 @@ describe('rump-server configuration', () => {
     expect(c.mclnum).to.equal(16);
     expect(c.copyWindow).to.equal(4);
     expect(c.inlineMax).to.equal(2048);
+    expect(c.inlineRecvMax).to.equal(2048);
     expect(c.socketMode).to.equal(0o600);
   });
 
-  it('--mclnum 1 --copy-window 1 --inline-max 0 is the NetBSD-equivalent copy path', () => {
-    const c = parse(['--mclnum', '1', '--copy-window', '1', '--inline-max', '0']);
-    expect([c.mclnum, c.copyWindow, c.inlineMax]).to.deep.equal([1, 1, 0]);
+  it('--mclnum 1 --copy-window 1 --inline-max 0 --inline-recv-max 0 is the NetBSD-equivalent copy path', () => {
+    const c = parse(['--mclnum', '1', '--copy-window', '1', '--inline-max', '0', '--inline-recv-max', '0']);
+    expect([c.mclnum, c.copyWindow, c.inlineMax, c.inlineRecvMax]).to.deep.equal([1, 1, 0, 0]);
+  });
+
+  it('--inline-recv-max takes 0..65536 bytes and refuses anything else', () => {
+    expect(parse(['--inline-recv-max', '65536']).inlineRecvMax).to.equal(65536);
+    for (const bad of ['-1', '65537', 'lots', '1.5']) expect(() => parse(['--inline-recv-max', bad]), bad).to.throw(UsageError, /--inline-recv-max/);
   });
 
   it('takes the socket from the argument, then RUMP_SERVER', () => {

@@ -9,6 +9,7 @@
 import type {
   CtlArpEntry,
   CtlClient,
+  CtlCopyTotals,
   CtlInterface,
   CtlNetstatResult,
   CtlPingReply,
@@ -192,20 +193,26 @@ export function formatPing(
 export function formatClients(server: CtlServerInfo, clients: readonly CtlClient[], hidden = 0): string {
   const head = [
     `${server.software} pid ${server.pid} on ${server.listen}, up ${Math.round(server.uptimeMs / 1000)}s`,
-    `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  copy window ${server.copyWindow ?? 1}  inline ${server.inlineMax ?? 0}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
+    `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  copy window ${server.copyWindow ?? 1}  inline ${server.inlineMax ?? 0}  inline recv ${server.inlineRecvMax ?? 0}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
     ...(server.admin !== undefined ? [`admin: ${server.admin}  (${server.adminRefusals ?? 0} calls refused)`] : []),
+    ...(server.copies !== undefined ? [copiesText(server.copies)] : []),
   ];
   const rows = clients.map((c) => {
     const k = (x: string): string => String(c.counters[x] ?? 0);
-    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.uid === undefined || c.uid === null ? '-' : String(c.uid), c.admin ? 'yes' : 'no', c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyinsAvoided'), k('copyoutRequests'), k('copyoutBytes')];
+    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.uid === undefined || c.uid === null ? '-' : String(c.uid), c.admin ? 'yes' : 'no', c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyinsAvoided'), k('copyoutRequests'), k('copyoutBytes'), k('copyoutsAvoided')];
   });
   const t = table(
-    ['SESSION', 'PID', 'UID', 'ADMIN', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'AVOIDED', 'COPYOUT', 'COPYOUT-BYTES'],
+    ['SESSION', 'PID', 'UID', 'ADMIN', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'AVOIDED', 'COPYOUT', 'COPYOUT-BYTES', 'OUT-AVOIDED'],
     rows,
-    [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+    [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
   );
   const more = hidden > 0 ? [`(${hidden} other client${hidden === 1 ? '' : 's'} not shown: needs admin)`] : [];
   return [...head, '', t, ...more].join('\n');
+}
+
+/** The server's copy counters since start, one line: requests made and avoided each way. */
+function copiesText(c: CtlCopyTotals): string {
+  return `copies since start: COPYIN ${c.copyinRequests} (${c.copyinsAvoided} avoided, ${bytesText(c.inlineBytes)} inline)  COPYOUT ${c.copyoutRequests} (${c.copyoutsAvoided} avoided, ${bytesText(c.inlineRecvBytes)} inline)`;
 }
 
 /** Bytes as `512 B`, `12.5 KiB`, `3.0 MiB`. */

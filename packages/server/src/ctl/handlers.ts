@@ -14,6 +14,7 @@
 import { Errno, type LinkOffloads, type TcpConnInfo } from '@rumpnet/stack';
 import type {
   CtlClient,
+  CtlCopyTotals,
   CtlInterface,
   CtlParams,
   CtlPingReply,
@@ -59,6 +60,8 @@ export interface CtlEnv {
   readonly runner: SliceRunner;
   /** Who is admin, in words, and how many calls were refused for want of it (privilege.ts). */
   readonly admin?: { describe(): string; readonly refusals: number };
+  /** The server's copy counters since start, over every session. */
+  copyTotals?(): CtlCopyTotals;
 }
 
 /** Resolves after `ms` unless `signal` fires first (then resolves early). */
@@ -161,6 +164,7 @@ export function serverInfo(env: CtlEnv): CtlServerInfo {
     sockets: env.layer.count,
     fds: env.processes().reduce((n, p) => n + p.table.size, 0),
     ...(env.admin !== undefined ? { admin: env.admin.describe(), adminRefusals: env.admin.refusals } : {}),
+    ...(env.copyTotals !== undefined ? { copies: env.copyTotals() } : {}),
   };
 }
 

@@ -97,3 +97,85 @@ export class Scatter {
     }
   }
 }
+
+/**
+ * The memory an {@link InlineSink} holds, charged where the server charges
+ * a client's memory (its cluster quota): `grow` asks to hold `total` bytes
+ * in all (more than before; false refuses, and nothing more is held),
+ * `release` gives all of it back.
+ */
+export interface InlineHold {
+  grow(total: number): boolean;
+  release(): void;
+}
+
+/**
+ * Holds the bytes a receive returns so that they can ride in the call's
+ * reply instead of COPYOUT requests (inline receive, `--inline-recv-max`).
+ * NetBSD's rump has no such thing: its `copyout(9)` is always a request to
+ * the client. Here each held copy is a COPYOUT (and a frame, a hop) avoided.
+ *
+ * The sink holds copies while they stay contiguous from address 0, within
+ * `limit` bytes, and `hold` grants the memory; the first copy that breaks
+ * any of these flushes what is held to `target` as one COPYOUT at 0, then
+ * passes this and every later copy through. So a receive of at most `limit`
+ * bytes costs no COPYOUT, and a larger one costs what it did before (one
+ * more only if it came in several copies — per-mbuf mode — of which the
+ * first ones were held).
+ *
+ * Owns copies of the held bytes (the sources are only lent). `take` hands
+ * them over for the reply; `discard` drops them (a failed call). Either
+ * releases the memory.
+ */
+export class InlineSink implements CopySink {
+  private readonly held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private passing = false;
+
+  /**
+   * @param limit most bytes held (the session's inline receive limit).
+   * @param target the COPYOUT sink of the same buffer, for what is not held.
+   * @param hold where the held bytes are charged.
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly target: CopySink,
+    private readonly hold: InlineHold,
+  ) {}
+
+  /** Holds `srcs` (a copy of them) or passes them on as a COPYOUT; see the class. */
+  copyout(uaddr: number, srcs: readonly Uint8Array[]): Promise<void> | void {
+    if (this.passing) return this.target.copyout(uaddr, srcs);
+    const n = totalLength(srcs);
+    if (uaddr === this.heldBytes && this.heldBytes + n <= this.limit && this.hold.grow(this.heldBytes + n)) {
+      for (const s of srcs) if (s.length > 0) this.held.push(s.slice());
+      this.heldBytes += n;
+      return;
+    }
+    const held = this.take();
+    if (held.length === 0) return this.target.copyout(uaddr, srcs);
+    const r = this.target.copyout(0, held);
+    return r === undefined ? this.target.copyout(uaddr, srcs) : r.then(() => this.target.copyout(uaddr, srcs));
+  }
+
+  /** Bytes held now. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /**
+   * The held bytes, in order (empty when none), for the reply's payload;
+   * releases their charge, and every later copy passes through.
+   */
+  take(): Uint8Array[] {
+    this.passing = true;
+    if (this.heldBytes > 0) this.hold.release();
+    this.heldBytes = 0;
+    return this.held.splice(0);
+  }
+
+  /** Drops the held bytes (the call failed: its reply carries none). */
+  discard(): void {
+    this.take();
+  }
+}

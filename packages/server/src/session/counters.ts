@@ -19,6 +19,12 @@ export interface SessionCounters {
   /** Copies served from bytes the client sent inline with its request: COPYIN requests (round trips) avoided, and their bytes. */
   copyinsAvoided: number;
   inlineBytes: number;
+  /**
+   * Receives whose bytes rode inside their RESP (inline receive): COPYOUT
+   * requests (frames) avoided, and their bytes.
+   */
+  copyoutsAvoided: number;
+  inlineRecvBytes: number;
   /** COPYOUT requests sent, and their payload bytes. */
   copyoutRequests: number;
   copyoutBytes: number;

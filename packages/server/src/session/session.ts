@@ -26,7 +26,7 @@ import {
   type PayloadSink,
 } from '../proto/index.js';
 import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
-import { InlineSource, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
+import { InlineSink, InlineSource, totalLength, type CopySink, type CopySource, type InlineHold } from '../proto/copy.js';
 import { CopyinTable } from './copyin.js';
 import { NO_AUTH, type SessionAuth } from './admin.js';
 import type { SessionCounters, SessionUsage } from './counters.js';
@@ -49,6 +49,12 @@ export interface StackParams {
    * requests carry no payload (NetBSD's rump).
    */
   readonly inlineMax?: number;
+  /**
+   * Most bytes a receive may return inside its RESP instead of by COPYOUT
+   * (`--inline-recv-max`), for clients that announce `inlineRecv` in their
+   * handshake; 0 or absent: off, every receive is COPYOUTed (NetBSD's rump).
+   */
+  readonly inlineRecvMax?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
 }
@@ -81,6 +87,14 @@ export interface SyscallContext {
   copySource(handle: number): CopySource;
   /** The sink of a receive-type call's bytes (see {@link ClientSession.copySink}). */
   copySink(handle: number): CopySink;
+  /**
+   * The sink of a receive-type call's bytes when its reply may carry them:
+   * an {@link InlineSink} over {@link SyscallContext.copySink} holding up to
+   * the session's inline receive limit (held bytes charged to `hold`), sent
+   * in the RESP if the call succeeds — or the plain COPYOUT sink when the
+   * client did not announce inline receives or the limit is 0. One per call.
+   */
+  receiveSink(handle: number, hold: InlineHold): CopySink;
   /**
    * The bytes the client carried inline with this request (at most the
    * announced `inlineMax`), or undefined when it carried none. Borrowed
@@ -116,6 +130,8 @@ export interface PeerInfo {
   readonly version: number;
   readonly pid: number;
   readonly name: string;
+  /** The client takes a receive's bytes inside its RESP (handshake `inlineRecv: true`). */
+  readonly inlineRecv: boolean;
 }
 
 /** Options of a {@link ClientSession}. */
@@ -196,7 +212,7 @@ export class ClientSession {
   /** Counters of this client. */
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
-    copyinPeak: 0, copyinsAvoided: 0, inlineBytes: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
+    copyinPeak: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutsAvoided: 0, inlineRecvBytes: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
     backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0,
   };
   /** Stack parameters this session reports. */
@@ -353,6 +369,15 @@ export class ClientSession {
   /** Bytes a request may carry inline (`inlineMax` announced in the handshake; 0: none). */
   get inlineMax(): number {
     return this.params.inlineMax ?? 0;
+  }
+
+  /**
+   * Bytes a receive of this client may return inside its RESP: the server's
+   * `inlineRecvMax` if the client announced `inlineRecv`, else 0 (announced
+   * in the handshake reply).
+   */
+  get inlineRecvMax(): number {
+    return this.peerInfo?.inlineRecv === true ? (this.params.inlineRecvMax ?? 0) : 0;
   }
 
   /**
@@ -516,14 +541,22 @@ export class ClientSession {
       this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason: 'bad handshake: want {version, pid, name}' });
       return this.disconnect('bad handshake');
     }
+    // A capability is a boolean: anything else is refused rather than guessed at.
+    if (h.inlineRecv !== undefined && typeof h.inlineRecv !== 'boolean') {
+      const reason = `bad handshake: inlineRecv must be true or false, got ${typeof h.inlineRecv === 'string' ? JSON.stringify(h.inlineRecv.slice(0, 32)) : typeof h.inlineRecv}`;
+      this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason, code: 'handshake' });
+      return this.disconnect(reason);
+    }
     clearTimeout(this.handshakeTimer);
-    this.peerInfo = { version: h.version, pid: h.pid as number, name: h.name };
+    this.peerInfo = { version: h.version, pid: h.pid as number, name: h.name, inlineRecv: h.inlineRecv === true };
     this.log.info({ session: this.id, peer: this.peerInfo, admin: this.auth.admin, cred: this.auth.why }, 'client connected');
     const l = this.limits;
     this.send(MsgClass.RESP, MsgType.HANDSHAKE, meta.reqno, {
       result: {
         version: PROTOCOL_VERSION,
         ...this.params,
+        // What this session gets: 0 unless the client asked for inline receives.
+        inlineRecvMax: this.inlineRecvMax,
         limits: {
           maxFrame: l.maxFrame,
           maxClientFrame: Math.min(l.maxFrame, l.maxClientFrame),
@@ -583,12 +616,21 @@ export class ClientSession {
     if (!handler) return this.finishCall(meta, name, { errno: Errno.ENOSYS });
     this.running++;
     const session = this;
+    // The receive's bytes held for its reply (inline receive), if the handler asked for that sink.
+    let rx: InlineSink | undefined;
     const ctx: SyscallContext = {
       reqno: meta.reqno,
       name,
       signal: this.abort.signal,
       copySource: (handle) => session.copySource(handle),
       copySink: (handle) => session.copySink(handle),
+      receiveSink(handle, hold) {
+        const limit = session.inlineRecvMax;
+        if (limit <= 0 || schema.copy !== 'out') return session.copySink(handle);
+        rx?.discard();
+        rx = new InlineSink(limit, session.copySink(handle), hold);
+        return rx;
+      },
       ...(payload !== undefined ? { inline: payload } : {}),
       inlineSource: () => session.inlineSource(payload),
     };
@@ -610,18 +652,20 @@ export class ClientSession {
     } finally {
       this.running--;
     }
-    this.finishCall(meta, name, reply);
+    // A successful receive's held bytes ride in its RESP: each a COPYOUT avoided.
+    const inline = rx === undefined ? [] : 'result' in reply ? rx.take() : (rx.discard(), []);
+    this.finishCall(meta, name, reply, inline);
     this.drainQueue();
   }
 
-  private finishCall(meta: FrameMeta, name: string, reply: Record<string, unknown>): void {
+  private finishCall(meta: FrameMeta, name: string, reply: Record<string, unknown>, inline: readonly Uint8Array[] = []): void {
     if (this.closing !== undefined) return;
     if ('internal' in reply) {
       this.send(MsgClass.ERROR, MsgType.SYSCALL, meta.reqno, { reason: `internal error in ${name}` });
       return;
     }
     if (reply.errno !== undefined) this.counters.errors++;
-    this.send(MsgClass.RESP, MsgType.SYSCALL, meta.reqno, reply);
+    this.send(MsgClass.RESP, MsgType.SYSCALL, meta.reqno, reply, inline);
   }
 
   private drainQueue(): void {
@@ -641,7 +685,7 @@ export class ClientSession {
    * RESP by `{ errno: E2BIG }` (that call fails, the session lives), any
    * other frame by an ERROR with a short reason. Counted `oversizeReplies`.
    */
-  private send(cls: 0 | 1 | 2, type: number, reqno: number, head: unknown): void {
+  private send(cls: 0 | 1 | 2, type: number, reqno: number, head: unknown, payload: readonly Uint8Array[] = []): void {
     if (this.closing !== undefined || this.socket.destroyed) return;
     let h = head === undefined ? undefined : packHead(head);
     if (h !== undefined && h.length > MAX_HEAD) {
@@ -650,14 +694,33 @@ export class ClientSession {
       if (cls === MsgClass.RESP && type === MsgType.SYSCALL) {
         this.counters.errors++;
         h = packHead({ errno: Errno.E2BIG });
+        payload = [];
       } else {
         cls = MsgClass.ERROR;
         h = packHead({ errno: Errno.E2BIG, reason: `reply head of ${h.length} bytes exceeds ${MAX_HEAD}` });
       }
     }
     this.cork.hold();
-    this.write(encodeFramePacked(cls, type, reqno, h));
+    if (payload.length === 0) this.write(encodeFramePacked(cls, type, reqno, h));
+    else this.write(this.withPayload(cls, type, reqno, h, payload));
     this.checkWriteBacklog();
+  }
+
+  /**
+   * One frame with a head and the held bytes of an inline receive as its
+   * payload (copied once into it), counted as the COPYOUT it avoided.
+   */
+  private withPayload(cls: 0 | 1 | 2, type: number, reqno: number, h: Uint8Array | undefined, payload: readonly Uint8Array[]): Buffer {
+    const n = totalLength(payload);
+    const frame = encodeFramePacked(cls, type, reqno, h, n, n);
+    let at = frame.length - n;
+    for (const p of payload) {
+      frame.set(p, at);
+      at += p.length;
+    }
+    this.counters.copyoutsAvoided++;
+    this.counters.inlineRecvBytes += n;
+    return frame;
   }
 
   /** Hands one frame to the socket, counted until its write callback runs. */

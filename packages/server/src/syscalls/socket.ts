@@ -163,7 +163,24 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
     async recvfrom(session, a, ctx: SyscallContext) {
       const p = proc(session);
       const uio = makeUio([{ base: 0, len: a.len }], 'read');
-      const r = await p.table.recvfrom(a.fd, uio, ctx.copySink(a.buf), a.flags ?? 0, env.rxMode === 'coalesced');
+      // Up to the inline receive limit the bytes are held for the RESP instead
+      // of COPYOUTed, charged to the client's quota like inline send bytes; a
+      // client without room gets them by COPYOUT, as before (never ENOBUFS).
+      let charged = 0;
+      const hold = {
+        grow: (total: number): boolean => {
+          const want = total === 0 ? 0 : chargeOf(total, env.mclbytes ?? 2048);
+          if (want > charged && p.account.used + (want - charged) > p.account.limit) return false;
+          p.account.used += want - charged;
+          charged = want;
+          return true;
+        },
+        release: (): void => {
+          p.account.used -= charged;
+          charged = 0;
+        },
+      };
+      const r = await p.table.recvfrom(a.fd, uio, ctx.receiveSink(a.buf, hold), a.flags ?? 0, env.rxMode === 'coalesced');
       check(r.errno);
       return {
         bytes: r.bytes,

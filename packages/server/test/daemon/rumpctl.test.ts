@@ -230,14 +230,16 @@ describe('rumpctl', () => {
     await a.sys.sendto(s, Buffer.alloc(20000), inet('127.0.0.1', 9)); // ceil(20000/2048) = 10 clusters, MCLNUM 8: 2 COPYINs
     const r = await ctl('clients');
     expect(r.out).to.match(/^rump-server\/0\.1\.0 pid \d+ on unix:\/\//);
-    expect(r.out).to.include('MCLBYTES 2048  MCLNUM 8  copy window 4  inline 2048  receive coalesced  nmbclusters 16384  sockets 1  fds 1');
+    expect(r.out).to.include('MCLBYTES 2048  MCLNUM 8  copy window 4  inline 2048  inline recv 2048  receive coalesced  nmbclusters 16384  sockets 1  fds 1');
+    // The server's totals since start, rumpctl's own session included (none of its copies yet).
+    expect(r.out).to.match(/copies since start: COPYIN 2 \(0 avoided, 0 B inline\)  COPYOUT 0 \(0 avoided, 0 B inline\)/);
     const row = r.out.split('\n').find((l) => l.includes(' writer '))!;
     const cols = row.trim().split(/\s+/);
-    // SESSION PID UID ADMIN NAME FDS INFLIGHT SYSCALLS ERRORS COPYIN COPYIN-BYTES AVOIDED COPYOUT COPYOUT-BYTES
+    // SESSION PID UID ADMIN NAME FDS INFLIGHT SYSCALLS ERRORS COPYIN COPYIN-BYTES AVOIDED COPYOUT COPYOUT-BYTES OUT-AVOIDED
     // (uid by SO_PEERCRED: ours, which is the server's, so admin)
     expect(cols[1]).to.equal(String(process.pid));
-    expect(cols.slice(2)).to.deep.equal([String(process.getuid!()), 'yes', 'writer', '1', '0', '2', '0', '2', '20000', '0', '0', '0']);
-    expect(r.out).to.match(/yes\s+rumpctl\s+0\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+0\n?$/); // rumpctl itself, its call in flight
+    expect(cols.slice(2)).to.deep.equal([String(process.getuid!()), 'yes', 'writer', '1', '0', '2', '0', '2', '20000', '0', '0', '0', '0']);
+    expect(r.out).to.match(/yes\s+rumpctl\s+0\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+0\s+0\n?$/); // rumpctl itself, its call in flight
     await a.close();
   });
 
