@@ -21,6 +21,8 @@ export interface StackParams {
   copyWindow?: number;
   /** `--inline-max`: bytes a send may carry inline (0: none); unset: the server's default. */
   inlineMax?: number;
+  /** `--inline-recv-max`: bytes a receive may return inside its reply (0: every receive COPYOUTed); unset: the server's default. */
+  inlineRecvMax?: number;
   /** Tap offloads (false: `--no-offload`); unset: the topology's setting. */
   offload?: boolean;
 }
@@ -41,7 +43,7 @@ export async function serverOptions(): Promise<Set<string>> {
 /**
  * The command-line options of `params` this daemon accepts, and the ones it
  * does not (left out): `--mclbytes`, `--mclnum`, `--rx-mode`, and where
- * set, `--copy-window`, `--inline-max` and `--no-offload`.
+ * set, `--copy-window`, `--inline-max`, `--inline-recv-max` and `--no-offload`.
  */
 export function paramArgs(params: StackParams, supported: ReadonlySet<string>): { args: string[]; missing: string[] } {
   const args = ['--mclbytes', String(params.mclbytes), '--mclnum', String(params.mclnum), '--rx-mode', params.rxMode];
@@ -53,6 +55,7 @@ export function paramArgs(params: StackParams, supported: ReadonlySet<string>): 
   };
   opt('--copy-window', params.copyWindow);
   opt('--inline-max', params.inlineMax);
+  opt('--inline-recv-max', params.inlineRecvMax);
   return { args, missing };
 }
 
