@@ -1,7 +1,7 @@
 /**
  * The copy path alone, configuration by configuration: what the copy
- * window (`--copy-window`), batched copyin (`--mclnum`) and inline small
- * writes (`--inline-max`) buy. Each configuration gets a fresh rump server
+ * window (`--copy-window`), batched copyin (`--mclnum`), inline small
+ * writes (`--inline-max`) and inline receives (`--inline-recv-max`) buy. Each configuration gets a fresh rump server
  * (a child process, loopback only); two rump clients of it in this process
  * move data over a TCP connection on the stack's lo0:
  *
@@ -9,14 +9,17 @@
  *   time: MiB/s, CPU ms per MiB (server + clients, from /proc and
  *   `process.cpuUsage`: wall time is noisy on a loaded machine), COPYIN
  *   requests per MiB and copy requests avoided per MiB (the server's
- *   counters of the sender);
- * - `echo`: `--echoes` round trips of 64 bytes: median and p90 in µs.
+ *   counters of the sender), COPYOUT requests and COPYOUTs avoided per MiB
+ *   (of the receiver);
+ * - `echo`: `--echoes` round trips of 64 bytes: median and p90 in µs, and
+ *   hops per echo (the sending client's frames both ways per round trip).
  *
  * Medians over `--runs` runs, the configurations interleaved within each run. Nothing leaves the host: the server has no
  * interface but lo0.
  *
  *   npx tsx examples/src/bench/copypath.ts --windows 1,2,4,8,16 --mclnums 1,16
  *   npx tsx examples/src/bench/copypath.ts --inline 0,2048 --size 1k --windows 4 --mclnums 16
+ *   npx tsx examples/src/bench/copypath.ts --inline-recv 0,2048 --size 1k --windows 4 --mclnums 16
  *
  * @module
  */
@@ -37,6 +40,8 @@ interface Config {
   mclnum: number;
   window: number;
   inlineMax: number;
+  /** `--inline-recv-max`; -1: the server's default. */
+  inlineRecvMax: number;
 }
 
 /** What one run measured. */
@@ -45,6 +50,9 @@ interface Sample {
   cpuMsPerMiB: number;
   copyinsPerMiB: number;
   avoidedPerMiB: number;
+  copyoutsPerMiB: number;
+  outAvoidedPerMiB: number;
+  hopsPerEcho: number;
   echoP50: number;
   echoP90: number;
 }
@@ -74,6 +82,7 @@ async function startServer(cfg: Config, dir: string, n: number): Promise<{ child
   const url = `unix://${join(dir, `cp${n}.sock`)}`;
   const args = [SERVER_JS, '--mclnum', String(cfg.mclnum), '--copy-window', String(cfg.window), '--log-level', 'warn'];
   if (cfg.inlineMax >= 0) args.push('--inline-max', String(cfg.inlineMax));
+  if (cfg.inlineRecvMax >= 0) args.push('--inline-recv-max', String(cfg.inlineRecvMax));
   args.push(url);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -128,11 +137,13 @@ async function runOnce(cfg: Config, o: { total: number; size: number; echoes: nu
     if (got !== o.total) throw new Error(`received ${got} of ${o.total}`);
     const mib = o.total / 2 ** 20;
     const k = await countersOf(rx, 'tx');
+    const kr = await countersOf(rx, 'rx');
     // echo: 64 bytes there and back, rx echoing
     const rtts: number[] = [];
     const ping = Buffer.alloc(64, 1);
     const back = Buffer.alloc(64);
     const eb = Buffer.alloc(64);
+    const h0 = tx.counters.framesSent + tx.counters.framesReceived;
     for (let i = 0; i < o.echoes; i++) {
       const e0 = performance.now();
       await tx.sys.send(s, ping);
@@ -143,12 +154,16 @@ async function runOnce(cfg: Config, o: { total: number; size: number; echoes: nu
       while (b < 64) b += await tx.sys.recv(s, back.subarray(b));
       rtts.push((performance.now() - e0) * 1000);
     }
+    const hops = (tx.counters.framesSent + tx.counters.framesReceived - h0) / o.echoes;
     rtts.sort((a, b) => a - b);
     return {
       mibps: mib / (ms / 1000),
       cpuMsPerMiB: cpu / mib,
       copyinsPerMiB: (k.copyinRequests ?? 0) / mib,
       avoidedPerMiB: (k.copyinsAvoided ?? 0) / mib,
+      copyoutsPerMiB: (kr.copyoutRequests ?? 0) / mib,
+      outAvoidedPerMiB: (kr.copyoutsAvoided ?? 0) / mib,
+      hopsPerEcho: hops,
       echoP50: rtts[Math.floor(rtts.length * 0.5)] ?? NaN,
       echoP90: rtts[Math.floor(rtts.length * 0.9)] ?? NaN,
     };
@@ -171,20 +186,21 @@ async function main(): Promise<void> {
     .option('--windows <list>', 'copy windows', list, [1, 4])
     .option('--mclnums <list>', 'MCLNUMs', list, [1, 16])
     .option('--inline <list>', 'inline thresholds (-1: the server default)', list, [-1])
+    .option('--inline-recv <list>', 'inline receive thresholds (-1: the server default)', list, [-1])
     .option('--size <bytes>', 'write size', size, 64 * 1024)
     .option('--total <bytes>', 'bytes per bulk run', size, 32 * 2 ** 20)
     .option('--echoes <n>', '64-byte echoes per run', Number, 300)
     .option('--runs <n>', 'runs per configuration', Number, 3)
     .parse()
-    .opts<{ windows: number[]; mclnums: number[]; inline: number[]; size: number; total: number; echoes: number; runs: number }>();
+    .opts<{ windows: number[]; mclnums: number[]; inline: number[]; inlineRecv: number[]; size: number; total: number; echoes: number; runs: number }>();
   const dir = mkdtempSync(join(tmpdir(), 'copypath-'));
   let n = 0;
   console.log(`copypath: ${o.total / 2 ** 20} MiB in ${o.size}-byte writes, ${o.echoes} echoes, median of ${o.runs} runs; load ${loadavg()[0]!.toFixed(1)}`);
-  console.log('| MCLNUM | window | inline | MiB/s | CPU ms/MiB | COPYINs/MiB | avoided/MiB | echo p50 µs | echo p90 µs |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('| MCLNUM | window | inline | inline recv | MiB/s | CPU ms/MiB | COPYINs/MiB | avoided/MiB | COPYOUTs/MiB | out avoided/MiB | hops/echo | echo p50 µs | echo p90 µs |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   try {
     const configs: Config[] = [];
-    for (const inlineMax of o.inline) for (const mclnum of o.mclnums) for (const window of o.windows) configs.push({ mclnum, window, inlineMax });
+    for (const inlineRecvMax of o.inlineRecv) for (const inlineMax of o.inline) for (const mclnum of o.mclnums) for (const window of o.windows) configs.push({ mclnum, window, inlineMax, inlineRecvMax });
     // Runs outer, configurations inner: the machine's load drifts, and each
     // configuration should see the same drift.
     const samples: Sample[][] = configs.map(() => []);
@@ -192,10 +208,10 @@ async function main(): Promise<void> {
       for (let c = 0; c < configs.length; c++) samples[c]!.push(await runOnce(configs[c]!, o, dir, n++));
     }
     for (let c = 0; c < configs.length; c++) {
-      const { mclnum, window, inlineMax } = configs[c]!;
+      const { mclnum, window, inlineMax, inlineRecvMax } = configs[c]!;
       const m = (k: keyof Sample): number => median(samples[c]!.map((s) => s[k]));
       console.log(
-        `| ${mclnum} | ${window} | ${inlineMax < 0 ? 'default' : inlineMax} | ${m('mibps').toFixed(1)} | ${m('cpuMsPerMiB').toFixed(1)} | ${m('copyinsPerMiB').toFixed(1)} | ${m('avoidedPerMiB').toFixed(1)} | ${m('echoP50').toFixed(0)} | ${m('echoP90').toFixed(0)} |`,
+        `| ${mclnum} | ${window} | ${inlineMax < 0 ? 'default' : inlineMax} | ${inlineRecvMax < 0 ? 'default' : inlineRecvMax} | ${m('mibps').toFixed(1)} | ${m('cpuMsPerMiB').toFixed(1)} | ${m('copyinsPerMiB').toFixed(1)} | ${m('avoidedPerMiB').toFixed(1)} | ${m('copyoutsPerMiB').toFixed(1)} | ${m('outAvoidedPerMiB').toFixed(1)} | ${m('hopsPerEcho').toFixed(2)} | ${m('echoP50').toFixed(0)} | ${m('echoP90').toFixed(0)} |`,
       );
     }
   } finally {
