@@ -261,6 +261,7 @@ void rn_req_begin(struct rn_req *r, const char *name, int nargs) {
   pk_raw_str(&r->pk, "args");
   msgpack_pack_map(&r->pk, (size_t)nargs);
   r->handle_at = 0;
+  r->rx = strcmp(name, "recvfrom") == 0;
 }
 void rn_pk_key(struct rn_req *r, const char *k) { pk_raw_str(&r->pk, k); }
 void rn_pk_str(struct rn_req *r, const char *s) { pk_raw_str(&r->pk, s); }
@@ -401,10 +402,12 @@ static int handshake(int fd, const char *url) {
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
   static const char zero[HDR];
   msgpack_sbuffer_write(&sb, zero, HDR);
-  msgpack_pack_map(&pk, 3);
+  msgpack_pack_map(&pk, 4);
   pk_raw_str(&pk, "version"); msgpack_pack_int64(&pk, PROTOCOL_VERSION);
   pk_raw_str(&pk, "pid"); msgpack_pack_int64(&pk, getpid());
   pk_raw_str(&pk, "name"); pk_raw_str(&pk, program_invocation_short_name);
+  /* a small receive's bytes may come inside its reply (PROTOCOL.md section 6): read_frame places them */
+  pk_raw_str(&pk, "inlineRecv"); msgpack_pack_true(&pk);
   put_header((uint8_t *)sb.data, (uint32_t)sb.size, 1, REQ, T_HANDSHAKE, (uint32_t)(sb.size - HDR));
   struct iovec iov = {sb.data, sb.size};
   int e = write_all(fd, &iov, 1);
@@ -491,6 +494,7 @@ int rn_start(struct rn_req *r, const struct iovec *iov, int iovcnt, struct rn_pe
   p->wakefd = -1;
   p->iov = iov;
   p->iovcnt = iovcnt;
+  p->rx = r->rx;
   for (int i = 0; i < iovcnt; i++) p->len += iov[i].iov_len;
   pthread_mutex_lock(&mu);
   if (rn_connfd < 0 || dead) {
@@ -605,7 +609,23 @@ static int read_frame(int fd) {
       e = write_all(fd, &v, 1);
     }
   } else {
-    e = discard(fd, plen);
+    if (plen > 0 && cls == RESP && type == T_SYSCALL) {
+      /* inline receive: the bytes belong at offset 0 of the receive's buffer, read straight into it */
+      pthread_mutex_lock(&mu);
+      struct rn_pending *p = find_req(reqno);
+      pthread_mutex_unlock(&mu);
+      struct iovec v[64];
+      int k = -1;
+      if (p && p->rx && plen <= p->len) k = slice_iov(p->iov, p->iovcnt, 0, plen, v, 64);
+      if (k < 0) {
+        if (p) p->fault = 1;
+        e = discard(fd, plen);
+      } else {
+        for (int i = 0; i < k && !e; i++) e = read_full(fd, v[i].iov_base, v[i].iov_len, -1);
+      }
+    } else {
+      e = discard(fd, plen);
+    }
     pthread_mutex_lock(&mu);
     struct rn_pending *p = find_req(reqno);
     if (p) {

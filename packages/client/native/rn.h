@@ -49,6 +49,7 @@ struct rn_req {
   msgpack_sbuffer sb;
   msgpack_packer pk;
   size_t handle_at; /* offset of the buffer handle's 4 bytes, 0 when none */
+  int rx;           /* a receive: its reply may carry the bytes (inline receive) */
 };
 
 /** One call in flight. */
@@ -59,7 +60,8 @@ struct rn_pending {
   int iovcnt;
   size_t len;
   int done;
-  int fault;       /* a COPYOUT could not be applied: EFAULT */
+  int fault;       /* a COPYOUT (or a reply's inline bytes) could not be applied: EFAULT */
+  int rx;          /* a receive: the buffer may be written from its reply's payload */
   int transport;   /* the connection died: ECONNRESET */
   int cls;         /* RESP or ERROR */
   char *headbuf;   /* the reply's head bytes (the unpacked object points into them) */

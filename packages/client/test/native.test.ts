@@ -15,6 +15,8 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
+import { RumpConnection } from '@rumpnet/client';
+import type { CtlCopyTotals } from '@rumpnet/client/protocol';
 import { startDaemon, type Daemon } from './fixtures/daemon.js';
 import { INET6, POLLMIX, RUMPRUN, VANISH, nativeSkipReason, waitListening } from './fixtures/native.js';
 import { watch, type Proc } from './tap/rig.js';
@@ -98,7 +100,7 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
     const lines = p.stdout().trim().split('\n');
     expect(lines.filter((l) => l.startsWith('FAIL')), p.stderr()).to.deep.equal([]);
     expect(code, p.stdout() + p.stderr()).to.equal(0);
-    for (const c of ['v6only-listener', 'connect6', 'data6', 'getpeername6', 'v6only-refuses-v4', 'dual-listener', 'dual-takes-v4', 'data-mapped', 'udp6', 'short-sockaddr6']) {
+    for (const c of ['v6only-listener', 'connect6', 'data6', 'getpeername6', 'v6only-refuses-v4', 'dual-listener', 'dual-takes-v4', 'data-mapped', 'udp6', 'recvmsg6', 'short-sockaddr6']) {
       expect(lines, c).to.include(`ok ${c}`);
     }
     const host = native(d.url, [INET6, '--host'], { RUMPHIJACK: 'inet' });
@@ -118,6 +120,46 @@ describe('native hijack: unmodified native programs on the stack (lo0)', functio
     await listener.line((l) => l === 'from-client', 'the client\'s line at the listener', 10_000);
     expect(await exitOf(client, 10_000, 'nc')).to.equal(0);
     expect(await exitOf(listener, 10_000, 'nc -l')).to.equal(0);
+  });
+
+  it('inline receives: the hijack announces them and places the bytes of a reply; with the server\'s --inline-recv-max 0 the same exchange goes by COPYOUT', async () => {
+    // Both nc ends are hijacked: the listener sends a text of many lines, the client sends one back.
+    const text = Array.from({ length: 3000 }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`).join('\n') + '\n';
+    const last = 'line 2999 ' + 'x'.repeat(2999 % 50);
+    const exchange = async (url: string): Promise<{ copyouts: number; avoided: number }> => {
+      const ctl = await RumpConnection.connect(url, { name: 'native-ctl' });
+      try {
+        const totals = async (): Promise<CtlCopyTotals> => (await ctl.call<{ server: { copies: CtlCopyTotals } }>('ctl.clients', {})).server.copies;
+        const before = await totals();
+        const P = port();
+        const listener = native(url, ['nc', '-N', '-l', '127.0.0.1', String(P)]);
+        listener.stdin.end(text);
+        await waitListening(url, P);
+        const client = native(url, ['nc', '-N', '127.0.0.1', String(P)]);
+        client.stdin.write('from-client\n');
+        // nc stops sending once its peer has shut down: end the client's input only when the text is in.
+        await client.line((l) => l === last, 'the last line of the text at the client', 15_000);
+        client.stdin.end();
+        expect(await exitOf(client, 15_000, 'nc')).to.equal(0);
+        expect(await exitOf(listener, 15_000, 'nc -l')).to.equal(0);
+        expect(client.stdout() === text, `the client got ${client.stdout().length} of ${text.length} bytes, intact: false`).to.equal(true);
+        expect(listener.stdout()).to.equal('from-client\n');
+        const after = await totals();
+        return { copyouts: after.copyoutRequests - before.copyoutRequests, avoided: after.copyoutsAvoided - before.copyoutsAvoided };
+      } finally {
+        await ctl.close();
+      }
+    };
+    const on = await exchange(d.url);
+    expect(on.avoided, JSON.stringify(on)).to.be.at.least(1); // at least the client's line came inside a reply
+    const d2 = await startDaemon(['--log-level', 'warn', '--inline-recv-max', '0']);
+    try {
+      const off = await exchange(d2.url);
+      expect(off.avoided).to.equal(0);
+      expect(off.copyouts, JSON.stringify(off)).to.be.at.least(2);
+    } finally {
+      await d2.stop();
+    }
   });
 
   it('a server that goes away under a blocked program: an error and an exit, no hang', async () => {

@@ -133,6 +133,17 @@ int main(int argc, char **argv) {
   CHECK("udp6", n == 6 && memcmp(buf, "dgram6", 6) == 0 && fl == sizeof from && from.sin6_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&from.sin6_addr) &&
         from.sin6_port == ub.sin6_port,
         "fd %d recvfrom %zd from [%s]:%d", u, n, text6(&from), ntohs(from.sin6_port));
+  /* recvmsg scatters a datagram over three iovecs (whether its bytes came by COPYOUT or inside the
+     reply), fills msg_name, reports no control data and MSG_TRUNC for what did not fit */
+  n = sendto(u, "abcdefghijklmnopqrstuvwxyz", 26, 0, (struct sockaddr *)&ub, sizeof ub);
+  char p1[5] = {0}, p2[7] = {0}, p3[10] = {0}, cbuf[64];
+  struct iovec mv[3] = {{p1, sizeof p1}, {p2, sizeof p2}, {p3, sizeof p3}};
+  struct sockaddr_in6 mfrom = {0};
+  struct msghdr mh = {.msg_name = &mfrom, .msg_namelen = sizeof mfrom, .msg_iov = mv, .msg_iovlen = 3, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  n = n == 26 ? recvmsg(u, &mh, 0) : -1;
+  CHECK("recvmsg6", n == 22 && memcmp(p1, "abcde", 5) == 0 && memcmp(p2, "fghijkl", 7) == 0 && memcmp(p3, "mnopqrstuv", 10) == 0 &&
+        mh.msg_namelen == sizeof mfrom && mfrom.sin6_port == ub.sin6_port && mh.msg_controllen == 0 && (mh.msg_flags & MSG_TRUNC),
+        "recvmsg %zd flags %#x controllen %zu", n, mh.msg_flags, (size_t)mh.msg_controllen);
   /* a sockaddr_in6 shorter than RFC 2133's 24 bytes is EINVAL, as the kernel says */
   rc = sendto(u, "x", 1, 0, (struct sockaddr *)&ub, 20);
   CHECK("short-sockaddr6", rc < 0 && errno == EINVAL, "sendto %d", rc);
