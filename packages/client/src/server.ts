@@ -17,6 +17,7 @@
  * `http.Server` calls `net.Server.call(this)`, which no ES class could serve.
  */
 import * as net from 'node:net';
+import { getDefaultHighWaterMark } from 'node:stream';
 import type { RumpConnection } from './connection.js';
 import {
   connectionFor,
@@ -244,7 +245,14 @@ export class RumpListenHandle {
       {
         allowHalfOpen: self.allowHalfOpen,
         pauseOnConnect: self.pauseOnConnect,
-        highWaterMark: self.highWaterMark,
+        // Node's server passes its default mark (16 KiB) to every accepted
+        // socket. Only a mark the program chose is passed on: at the default,
+        // the accepted socket takes the rump defaults, as a connecting one
+        // does (64 KiB recvs, a 256 KiB write mark): writes then queue behind
+        // a send in flight and go out together, instead of each waiting for
+        // 'drain' — one round trip per 64 KiB write otherwise. (An explicit
+        // 16 KiB looks like the default and is treated as it.)
+        ...(self.highWaterMark !== getDefaultHighWaterMark(false) ? { highWaterMark: self.highWaterMark } : {}),
         noDelay: self.noDelay,
         keepAlive: self.keepAlive,
         keepAliveInitialDelay: self.keepAliveInitialDelay * 1000,

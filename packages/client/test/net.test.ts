@@ -152,6 +152,41 @@ describe('net: Socket and Server on the rump stack (fake kernel)', function () {
     await once(server, 'close');
   });
 
+  it("an accepted socket of a server at Node's default mark takes the rump write mark (writes queue behind a send), an explicit mark is kept", async () => {
+    const marks: number[][] = [];
+    const chunk = Buffer.alloc(64 * 1024, 0x62);
+    const server = createServer((s) => {
+      marks.push([s.writableHighWaterMark, s.readableHighWaterMark]);
+      // Eight 64 KiB writes at once: with a 256 KiB mark the first four are taken without waiting for 'drain'.
+      let accepted = 0;
+      for (let i = 0; i < 8; i++) if (s.write(chunk)) accepted++;
+      marks.push([accepted]);
+      s.end();
+    });
+    const port = await listen(server);
+    const c = createConnection(port, '127.0.0.1');
+    expect((await drain(c)).length).to.equal(8 * chunk.length);
+    await once(c, 'close');
+    server.close();
+    await once(server, 'close');
+    // The same marks as a connecting socket's (which never had Node's server default).
+    expect(marks[0]).to.deep.equal([c.writableHighWaterMark, c.readableHighWaterMark]);
+    expect(marks[0]![0]).to.equal(256 * 1024);
+    expect(marks[1]![0]).to.equal(3); // the 4th write reaches the mark: false, as net says at the mark
+
+    const explicit = createServer({ highWaterMark: 32 * 1024 }, (s) => {
+      marks.push([s.writableHighWaterMark, s.readableHighWaterMark]);
+      s.end('x');
+    });
+    const port2 = await listen(explicit);
+    const c2 = createConnection(port2, '127.0.0.1');
+    expect(String(await drain(c2))).to.equal('x');
+    await once(c2, 'close');
+    explicit.close();
+    await once(explicit, 'close');
+    expect(marks[2]).to.deep.equal([32 * 1024, 32 * 1024]);
+  });
+
   it('half-close: end() sends FIN, the peer still writes back when allowHalfOpen', async () => {
     const server = createServer({ allowHalfOpen: true }, async (s) => {
       const req = await drain(s);
