@@ -54,6 +54,8 @@ export interface ProcOptions {
   ns?: Spawner | null;
   /** Label for messages. */
   label?: string;
+  /** Flags for node itself, before the script (e.g. `--cpu-prof`). */
+  nodeArgs?: readonly string[];
 }
 
 const live = new Set<Proc>();
@@ -130,7 +132,7 @@ export class Proc {
 
   /** Starts `node --import tsx script args` (on the host or in `opts.ns`). */
   static node(script: string, args: readonly string[], opts: ProcOptions = {}): Proc {
-    const argv = ['--import', tsxLoader(), script, ...args];
+    const argv = [...(opts.nodeArgs ?? []), '--import', tsxLoader(), script, ...args];
     const env = { ...process.env, ...opts.env };
     const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
     const child = opts.ns ? opts.ns.spawn(process.execPath, argv, { env, cwd: ROOT, stdio }) : spawn(process.execPath, argv, { env, cwd: ROOT, stdio });
