@@ -115,6 +115,11 @@ export interface ClientCounters {
    */
   inlineRecvs: number;
   inlineRecvBytes: number;
+  /**
+   * Stream recvs asked for before the previous one's bytes were delivered
+   * (the socket's read-ahead of one, after a recv that came back full).
+   */
+  recvsAhead: number;
 }
 
 /** Reconnect policy, like `rumpclient_setconnretry`. */
@@ -195,6 +200,7 @@ const emptyCounters = (): ClientCounters => ({
   framesReceived: 0,
   socketWrites: 0,
   socketReads: 0,
+  recvsAhead: 0,
   inlineSends: 0,
   inlineBytes: 0,
   inlineRecvs: 0,

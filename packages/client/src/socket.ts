@@ -59,6 +59,12 @@ const MAX_RECV = 4 * 1024 * 1024;
  */
 const DEFAULT_RECV = 64 * 1024;
 /**
+ * Whether a stream socket asks for its next recv while it delivers a full
+ * one (see `#pump`); `RUMPNET_READ_AHEAD=0` in the environment turns it off
+ * (one recv at a time, for comparison).
+ */
+const READ_AHEAD = process.env.RUMPNET_READ_AHEAD !== '0';
+/**
  * Writable high-water mark when no `highWaterMark` was given. A rump send
  * costs round trips (SYSCALL, COPYINs, RESP), so what the application writes
  * while one send is in flight should ride in the next send (`_writev`) rather
@@ -483,22 +489,51 @@ export class Socket extends Duplex {
     this.read(0);
   }
 
-  /** One `recv` at a time, for as long as the readable side takes what it gets. */
+  /**
+   * The `recv` loop, for as long as the readable side takes what it gets.
+   * When a recv came back full (the server's buffer held at least a whole
+   * read: data is streaming), the next recv is asked for before this one's
+   * bytes are delivered — a read-ahead of one, as the copy window pipelines
+   * sends: the server's soreceive and COPYOUT of the next 64 KiB then run
+   * while this process hands the last 64 KiB to the consumer, instead of
+   * each waiting for the other (docs/BENCHMARKS.md, "The receive path").
+   * A short read means the buffer is drained: one recv at a time again,
+   * so an idle socket keeps one recv standing in the server, not two. The
+   * server takes a descriptor's recvs in order (soreceive's `sblock` queue),
+   * and their replies come back in order. When the consumer pushes back,
+   * no recv is asked ahead; one already asked is still delivered (at most
+   * one read past the high-water mark, as a native read that was already
+   * under way), and a paused reader asks for nothing ahead.
+   */
   async #pump(): Promise<void> {
     const conn = this.#conn!;
     const len = Math.max(1, Math.min(this.#recvLen, MAX_RECV));
     // A buffer whose bytes were copied out (short read) is reused by the next recv.
     let spare: Buffer | undefined;
+    let ahead: { buf: Buffer; n: Promise<number | null> } | undefined;
     // Bounded by the stream: every pass either ends it, stops on backpressure, or delivers ≥ 1 byte.
     for (;;) {
       const fd = this.#fd;
       if (fd === undefined || this.destroyed) break;
-      const buf = spare ?? Buffer.allocUnsafe(len);
-      spare = undefined;
-      const n = await this.#recv(conn, fd, buf, len);
+      let buf: Buffer;
+      let n: number | null;
+      if (ahead !== undefined) {
+        buf = ahead.buf;
+        n = await ahead.n;
+        ahead = undefined;
+      } else {
+        buf = spare ?? Buffer.allocUnsafe(len);
+        spare = undefined;
+        n = await this.#recv(conn, fd, buf, len);
+      }
       if (n === null) return;
       if (this.destroyed) break;
       if (n === 0) return this.#atEof();
+      if (n === len && READ_AHEAD && this.#fd === fd && this.#wantsMore(n)) {
+        const next = Buffer.allocUnsafe(len);
+        ahead = { buf: next, n: this.#recv(conn, fd, next, len) };
+        conn.counters.recvsAhead++;
+      }
       this.bytesRead += n;
       this.#touch();
       // A short read would pin a large buffer: hand the consumer an exact copy instead.
@@ -509,9 +544,22 @@ export class Socket extends Duplex {
       } else {
         chunk = buf.subarray(0, n);
       }
-      if (!deliver(this, chunk)) break;
+      // Pushed back: stop, unless a recv asked ahead is still to be delivered.
+      if (!deliver(this, chunk) && ahead === undefined) break;
     }
     this.#reading = false;
+  }
+
+  /**
+   * Whether the consumer will still want bytes once `n` more are delivered:
+   * a flowing stream hands them over at once (it wants more while its buffer
+   * is under the mark); a paused one (or one read with `read()`) keeps them,
+   * so they must fit under the mark too. A paused reader therefore never
+   * holds more than it would without read-ahead.
+   */
+  #wantsMore(n: number): boolean {
+    const hwm = this.readableHighWaterMark;
+    return this.readableFlowing === true ? this.readableLength < hwm : this.readableLength + n < hwm;
   }
 
   /** @internal Writable contract: one chunk, one send loop. */
