@@ -14,6 +14,7 @@
  *   npm run bench -- --quick --paper   # also "% of native" with Linux capped at 1 Gbit/s
  *   npm run bench -- --quick --no-netns --out /tmp/r
  *   npm run bench -- --quick --native-client   # + iperf3 as a rump client (native.ts)
+ *   npm run bench -- --quick --trace-hops      # + the echo's profile, hop by hop (echotrace.ts)
  *
  * With root it creates a network namespace with a tap per rump server (no
  * packet leaves it); without, it runs what it can and says why the rest is
@@ -32,6 +33,7 @@ import { buildPlan, PAPER_DEFAULT, RUMPNET_DEFAULT, sweepFor, type Group, type M
 import { ROOT, stopAll } from './procs.js';
 import { ratios, renderReport } from './report.js';
 import { renderNative, runNative, type NativeResult } from './native.js';
+import { renderEchoTrace, runEchoTrace, type EchoTrace } from './echotrace.js';
 import { describeParams, serverOptions } from './rump.js';
 import { probe, runGroup, runLatency, runPaired, runScale, type Cell, type PoolUse } from './runner.js';
 import { runStackBench } from './stack.js';
@@ -68,10 +70,11 @@ async function main(): Promise<void> {
     .option('--no-offload', "run tap servers with --no-offload (a plain tap, one write per frame: the NetBSD-equivalent configuration); default: the servers' offloads where the kernel accepts them")
     .option('--paper', "paper mode: also measure Figure 2 with the Linux side capped at 1 Gbit/s (tc tbf in the namespace), the paper's gigabit ceiling")
     .option('--native-client', 'also run iperf3 as a rump client through the LD_PRELOAD hijack (rumprun-native), beside the Node figures at 64 KiB')
+    .option('--trace-hops', "also trace the 64-byte echo hop by hop (RUMPNET_TRACE_HOPS) and print where its time goes: the echo's profile")
     .option('--out <dir>', 'results directory (default results/<timestamp>)')
     .option('--json', 'print results.json on stdout instead of the report')
     .parse()
-    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean; nativeClient?: boolean }>();
+    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean; nativeClient?: boolean; traceHops?: boolean }>();
   const mode: Mode = o.smoke ? 'smoke' : o.quick ? 'quick' : 'full';
   const sweep = sweepFor(mode, { ...(o.runs ? { runs: o.runs } : {}), ...(o.seconds ? { seconds: o.seconds } : {}) });
   const startedAt = new Date();
@@ -101,6 +104,11 @@ async function main(): Promise<void> {
     cells.push(...(await runPaired(topo, avail, plan.groups.filter((x) => x.paired), sweep, pools, () => bar.increment())));
     bar.update({ what: 'latency' });
     const latency = await runLatency(topo, avail, sweep.latencyCount, sweep.echoTurns);
+    let echoTrace: EchoTrace[] | undefined;
+    if (o.traceHops) {
+      bar.update({ what: "the echo's profile (hop trace)" });
+      echoTrace = await runEchoTrace(topo, avail, mode === 'full' ? 5000 : 2000);
+    }
     bar.increment();
     bar.update({ what: 'scale' });
     const scale = await runScale(topo, avail, sweep.scaleConnections);
@@ -138,12 +146,12 @@ async function main(): Promise<void> {
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform} ${process.arch}`, root: process.getuid?.() === 0 };
     const header = `rumpnet benchmark (${mode}) — ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s; ${machine.cpus} × ${machine.cpu}, node ${machine.node}`;
     const issue = `${renderIssueTable(table)}\n\n${renderPaper(paper, paperTable)}`;
-    const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header, issue }) + (native ? `\n\n${renderNative(native)}` : '');
+    const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header, issue }) + (echoTrace ? `\n\n${renderEchoTrace(echoTrace)}` : '') + (native ? `\n\n${renderNative(native)}` : '');
     const results = {
       version: RESULTS_VERSION, mode, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
-      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}${o.paper ? ' --paper' : ''}${o.offload === false ? ' --no-offload' : ''}${o.nativeClient ? ' --native-client' : ''}`, machine, sweep, availability: avail,
+      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}${o.paper ? ' --paper' : ''}${o.offload === false ? ' --no-offload' : ''}${o.nativeClient ? ' --native-client' : ''}${o.traceHops ? ' --trace-hops' : ''}`, machine, sweep, availability: avail,
       groups: [...plan.groups, ...capped], series: plan.series, cells, ratios: summary, latency, scale, pools,
-      table, stack, paper, paperRatios: paperTable, ...(native ? { native } : {}),
+      table, stack, paper, paperRatios: paperTable, ...(native ? { native } : {}), ...(echoTrace ? { echoTrace } : {}),
     };
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(outDir, 'report.txt'), `${report}\n`);

@@ -82,6 +82,8 @@ export interface StartOptions {
   maxFds?: number;
   /** Clusters in the pool. */
   nmbclusters?: number;
+  /** Extra environment of the daemon (the hop trace's `RUMPNET_TRACE_HOPS`). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A client of the server as `ctl.clients` reports it. */
@@ -117,7 +119,7 @@ export class RumpServerProc {
     if (a.kind === 'tap') args.push('--tap', a.tap, '--addr', a.addr, ...(a.gateway ? ['--gateway', a.gateway] : []), ...(a.offload === false ? ['--no-offload'] : []));
     if (a.kind === 'bus') args.push('--bus', a.dir, '--addr', a.addr);
     args.push(url);
-    const proc = Proc.node(SERVER_CLI, args, { ns: a.kind === 'tap' ? a.ns : null, label: 'rump-server' });
+    const proc = Proc.node(SERVER_CLI, args, { ns: a.kind === 'tap' ? a.ns : null, label: 'rump-server', ...(o.env ? { env: o.env } : {}) });
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (proc.exitCode !== null) {

@@ -96,12 +96,12 @@ export class Topology {
   }
 
   /** A loopback-only server (latency on lo0, scale, the availability probe). */
-  async loopbackServer(params: StackParams, extra: { maxFds?: number } = {}): Promise<RumpServerProc> {
+  async loopbackServer(params: StackParams, extra: { maxFds?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RumpServerProc> {
     return RumpServerProc.start({ params, attach: { kind: 'loopback' }, dir: this.dir, ...extra });
   }
 
   /** A server on its own tap (tap mode): rump at `.2`, Linux at `.1`, default route via Linux. */
-  async tapServer(params: StackParams): Promise<Placed> {
+  async tapServer(params: StackParams, env?: NodeJS.ProcessEnv): Promise<Placed> {
     const k = ++this.subnet;
     const base = `10.${this.r}.${k % 250}`;
     const tap = `rnb${k}`;
@@ -109,7 +109,7 @@ export class Topology {
     try {
       if (this.capRate !== null) await this.capDev(tap, true);
       const server = await RumpServerProc.start({
-        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns!, offload: this.offloadOf(params) },
+        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns!, offload: this.offloadOf(params) }, ...(env ? { env } : {}),
       });
       return {
         server, rumpIp: `${base}.2`, linuxIp: `${base}.1`,

@@ -25,6 +25,7 @@ import {
 } from './wire.js';
 import { checkArgs, SYSCALL_SCHEMAS, type SyscallSchema } from './syscalls.js';
 import { RumpSyscalls } from './sys.js';
+import { hopTrace } from './hoptrace.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
 
 const EFAULT = 14;
@@ -338,6 +339,7 @@ export class RumpConnection extends EventEmitter {
     });
     this.pending.set(reqno, call);
     this.counters.syscalls++;
+    hopTrace?.mark(`c.call.${name}`);
     this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline !== undefined ? [inline] : []);
     return result;
   }
@@ -454,6 +456,7 @@ export class RumpConnection extends EventEmitter {
       const onError = (err: Error): void => fail((bannerDone ? this.closeReason : undefined) ?? err);
       sock.once('error', onError);
       sock.on('data', (chunk: Buffer) => {
+        hopTrace?.mark('c.data');
         this.counters.socketReads++;
         if (bannerDone) return this.reader?.push(chunk);
         const nl = chunk.indexOf(0x0a);
@@ -486,7 +489,7 @@ export class RumpConnection extends EventEmitter {
     };
     this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME });
     this.socket = sock;
-    this.cork = new TurnCork(sock);
+    this.cork = new TurnCork(sock, 'c.sockwrite');
     if (!this.refed) sock.unref();
     // A transport error (EPIPE when a write races the server's death,
     // ECONNRESET, ...) ends the connection exactly as the server's close
@@ -608,6 +611,7 @@ export class RumpConnection extends EventEmitter {
       this.counters.errors++;
       return call.reject(syscallError(EFAULT, call.syscall, call.address, call.port));
     }
+    hopTrace?.mark(`c.resp.${call.name}`);
     call.resolve(head.result);
   }
 

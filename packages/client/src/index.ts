@@ -84,6 +84,8 @@ export type {
   SyscallSchema,
 } from './syscalls.js';
 export { PROTOCOL_VERSION, parseServerUrl } from './wire.js';
+export { hopTrace } from './hoptrace.js';
+export type { HopTracer } from './hoptrace.js';
 export type { ServerAddress } from './wire.js';
 
 export {

@@ -15,6 +15,7 @@
  * - `end()` is `shutdown(SHUT_WR)` (a FIN); `destroy()` is `close(2)`.
  *   `'close'` comes after the server closed the descriptor, with `hadError`.
  */
+import { hopTrace } from './hoptrace.js';
 import { Duplex } from 'node:stream';
 import type { RumpConnection } from './connection.js';
 import { errnoValue, syscallError } from './errors.js';
@@ -544,6 +545,7 @@ export class Socket extends Duplex {
       } else {
         chunk = buf.subarray(0, n);
       }
+      hopTrace?.mark('c.push');
       // Pushed back: stop, unless a recv asked ahead is still to be delivered.
       if (!deliver(this, chunk) && ahead === undefined) break;
     }

@@ -11,6 +11,7 @@
  * be scattered straight from the socket's chunks into its destination.
  */
 import { Packr } from 'msgpackr';
+import { hopTrace } from './hoptrace.js';
 
 /** Protocol version spoken by this code; sent in the banner and the handshake. */
 export const PROTOCOL_VERSION = 1;
@@ -191,7 +192,14 @@ export function writeFrame(
 export class TurnCork {
   private held = false;
 
-  constructor(private readonly out: FrameWritable) {}
+  /**
+   * @param out the stream to cork
+   * @param traceLabel the hop-trace mark made when a release writes the turn's frames (see hoptrace.ts)
+   */
+  constructor(
+    private readonly out: FrameWritable,
+    private readonly traceLabel = 'sockwrite',
+  ) {}
 
   /** True between {@link TurnCork.hold} and the end of the turn (frames written now leave together). */
   get holding(): boolean {
@@ -210,7 +218,11 @@ export class TurnCork {
   readonly release = (): void => {
     if (!this.held) return;
     this.held = false;
+    // Two marks: the write(2) starts (the peer can wake from here) and returns (a long
+    // gap: this process was preempted by the one it woke).
+    hopTrace?.mark(this.traceLabel);
     this.out.uncork();
+    hopTrace?.mark(`${this.traceLabel}.end`);
   };
 }
 

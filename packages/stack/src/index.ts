@@ -18,6 +18,8 @@ export const PACKAGE = '@rumpnet/stack';
 export { Errno, EWOULDBLOCK, errnoName, StackError } from './kern/errno.js';
 export type { ErrnoName, ErrnoValue } from './kern/errno.js';
 export { realClock, ManualClock } from './kern/clock.js';
+export { hopTrace } from './kern/hoptrace.js';
+export type { HopTracer } from './kern/hoptrace.js';
 export type { Clock, TimerHandle } from './kern/clock.js';
 export {
   emptyLinkStats,

@@ -14,7 +14,7 @@
  * and reads Linux's own super-packets and partial checksums (LRO/GRO-like).
  * {@link TapLink.offloadState} says what the probe found.
  */
-import type { Link, LinkReceiver, LinkStats, TxOffload } from '@rumpnet/stack';
+import { hopTrace, type Link, type LinkReceiver, type LinkStats, type TxOffload } from '@rumpnet/stack';
 import { RX_GSO, VNET_F_NEEDS_CSUM, VnetGso, rxFlagsOf } from './vnet.js';
 import { call, E, native, type NativeFrameIo, type NativeTap } from './native.js';
 import { ETHER_HDR_LEN, randomMac, toMac } from './ether.js';
@@ -92,6 +92,7 @@ export class TapDevice {
       t.fd,
       (count, errno) => {
         if (errno !== 0) this.#onError?.(errno);
+        hopTrace?.mark('tap.read');
         if (count > 0) this.#onFrames?.(this.io.buffer, this.io.meta, count);
       },
       () => this.#onWritable?.(),
@@ -374,6 +375,7 @@ export class TapLink implements Link {
     }
     // Keep order: once something is queued, later frames queue behind it.
     if (this.#queueHead < this.#queue.length) return this.#enqueue(frame, undefined);
+    hopTrace?.mark('tap.write');
     // With offloads the addon puts a zero virtio_net_hdr in front (writev, no copy).
     return this.#written(frame, undefined, this.device.write(frame));
   }
@@ -397,6 +399,7 @@ export class TapLink implements Link {
       return false;
     }
     if (this.#queueHead < this.#queue.length) return this.#enqueue(frame, meta);
+    hopTrace?.mark('tap.write');
     return this.#written(frame, meta, this.#writeMeta(frame, meta));
   }
 
@@ -407,6 +410,7 @@ export class TapLink implements Link {
 
   // The outcome of one write: counted, queued behind EAGAIN, or an error.
   #written(frame: Uint8Array, meta: TxMeta | undefined, n: number): boolean {
+    hopTrace?.mark('tap.write.end');
     if (n >= 0) {
       this.#s.txFrames++;
       this.#s.txBytes += frame.length;

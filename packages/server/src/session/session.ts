@@ -8,7 +8,7 @@
  * or a disconnect of that client alone.
  */
 import type { Socket } from 'node:net';
-import { Errno, StackError } from '@rumpnet/stack';
+import { Errno, StackError, hopTrace } from '@rumpnet/stack';
 import {
   COPY_FRAME_OVERHEAD,
   FrameReader,
@@ -275,7 +275,7 @@ export class ClientSession {
       sendCopyin: (reqno, head) => this.send(MsgClass.REQ, MsgType.COPYIN, reqno, head),
       protocolError: (reason) => this.protocolError(undefined, reason),
     });
-    this.cork = new TurnCork(socket);
+    this.cork = new TurnCork(socket, 's.sockwrite');
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.reader = new FrameReader(
       {
@@ -427,6 +427,7 @@ export class ClientSession {
     const frame = encodeFrameCopy(MsgClass.REQ, MsgType.COPYOUT, this.allocReq(), { h: handle, o: uaddr }, srcs);
     this.counters.copyoutRequests++;
     this.counters.copyoutBytes += total;
+    hopTrace?.mark('s.copyout');
     this.cork.hold();
     this.write(frame);
     if (this.socket.writableLength <= COPYOUT_BACKLOG) return;
@@ -449,6 +450,7 @@ export class ClientSession {
   // ----- input -----
 
   private onData(chunk: Buffer): void {
+    hopTrace?.mark('s.data');
     if (this.closing !== undefined) return;
     this.reader.push(chunk);
     this.armFrameDeadline();
@@ -613,6 +615,7 @@ export class ClientSession {
       return this.protocolError(meta, `${name}: only send-type calls carry inline bytes`);
     }
     this.counters.syscalls++;
+    hopTrace?.mark(`s.sys.${name}`);
     if (!handler) return this.finishCall(meta, name, { errno: Errno.ENOSYS });
     this.running++;
     const session = this;
@@ -665,6 +668,7 @@ export class ClientSession {
       return;
     }
     if (reply.errno !== undefined) this.counters.errors++;
+    hopTrace?.mark(`s.resp.${name}`);
     this.send(MsgClass.RESP, MsgType.SYSCALL, meta.reqno, reply, inline);
   }
 

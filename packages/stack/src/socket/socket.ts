@@ -12,6 +12,7 @@
  * @module
  */
 import { Errno } from '../kern/errno.js';
+import { hopTrace } from '../kern/hoptrace.js';
 import { PR, SOOPT, SS } from './constants.js';
 import type { Protosw } from './protosw.js';
 import type { SocketLayer } from './layer.js';
@@ -145,6 +146,7 @@ export class Socket {
 
 /** `sorwakeup`: data or EOF arrived; wake receivers and watchers. */
 export function soRwakeup(so: Socket): void {
+  hopTrace?.mark('so.rwakeup');
   so.rcv.wq.wakeAll();
   so.notify();
 }

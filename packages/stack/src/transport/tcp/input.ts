@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { hopTrace } from '../../kern/hoptrace.js';
 import { Errno } from '../../kern/errno.js';
 import { M_CSUM_TCPv4, mAdj, mFreem, mLength, mPullup, type Mbuf } from '../../mbuf/index.js';
 import type { IpPacketInfo } from '../../net/protosw.js';
@@ -42,6 +43,7 @@ const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 
 /** Process one inbound segment (`tcp_input`). Takes ownership of `m`. */
 export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
+  hopTrace?.mark('tcp.input');
   const stats = tcp.stats;
   stats.rcvtotal++;
   if (info.broadcast || info.multicast) {

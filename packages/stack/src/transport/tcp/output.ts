@@ -37,6 +37,7 @@
  * @module
  */
 import { Errno } from '../../kern/errno.js';
+import { hopTrace } from '../../kern/hoptrace.js';
 import { M_CSUM_TCPv4, M_CSUM_TSOv4, MHLEN, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
 import { foldSum, pseudoHeaderSum } from '../../wire/checksum.js';
 import { TCP_HEADER_LEN, TcpFlag, TcpRepr } from '../../wire/tcp.js';
@@ -545,6 +546,7 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   o.ttl = tp.inp.ttl || undefined;
   o.tos = tp.inp.tos;
   o.ifindex = tp.inp.zone || undefined;
+  hopTrace?.mark(len > 0 ? 'tcp.output' : 'tcp.output.ack');
   const e = tcp.ip.output(m, o);
   if (e !== 0) {
     // The segment is lost locally; the retransmission timer covers it. A
