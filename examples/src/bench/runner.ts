@@ -42,6 +42,8 @@ interface CellOk {
   copyinPerMiB?: number;
   /** COPYOUT requests per MiB received (rump receiver). */
   copyoutPerMiB?: number;
+  /** COPYOUTs avoided per MiB received: receives whose bytes came inside their reply (`--inline-recv-max`). */
+  copyoutAvoidedPerMiB?: number;
 }
 
 /** Pool use of one server of a group. */
@@ -260,9 +262,10 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
         const mibps = rs.map((x) => x.median);
         const ci = mid(rs.map((x) => x.copyinPerMiB));
         const co = mid(rs.map((x) => x.copyoutPerMiB));
+        const ca = mid(rs.map((x) => x.copyoutAvoidedPerMiB));
         c = {
           ...base(g, size), status: 'ok', transport: rs[0]!.transport, runs: mibps, median: median(mibps), min: Math.min(...mibps), max: Math.max(...mibps),
-          ...(ci !== undefined ? { copyinPerMiB: ci } : {}), ...(co !== undefined ? { copyoutPerMiB: co } : {}),
+          ...(ci !== undefined ? { copyinPerMiB: ci } : {}), ...(co !== undefined ? { copyoutPerMiB: co } : {}), ...(ca !== undefined ? { copyoutAvoidedPerMiB: ca } : {}),
         };
       }
       cells.push(c);
@@ -294,6 +297,7 @@ async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellO
   if (ep.receiverServer) {
     const c = await ep.receiverServer.departedCounters(reader.child.pid);
     if (c) out.copyoutPerMiB = c.copyoutRequests! / mib;
+    if (c) out.copyoutAvoidedPerMiB = (c.copyoutsAvoided ?? 0) / mib;
   }
   return out;
 }

@@ -45,6 +45,8 @@ export interface ConfigFacts {
   used: string;
   copyinPerMiB: number | null;
   copyoutPerMiB: number | null;
+  /** COPYOUTs avoided per MiB (receives whose bytes came inside their reply), or null: not measured. */
+  copyoutAvoidedPerMiB?: number | null;
   hops: Hops | null;
   /** Heap allocations per TCP segment, or null: not measured in this run. */
   allocsPerSegment: number | null;
@@ -127,7 +129,7 @@ export function issueTable(plan: Plan, cells: readonly Cell[], latency: readonly
     met: stack.status === 'ok' ? stack.mibps >= 500 : null, note: stack.status === 'ok' ? 'no server, no copy path: one figure for both' : stack.reason,
   });
 
-  const copyOf = (name: string, size: number, k: 'copyinPerMiB' | 'copyoutPerMiB'): number | null => {
+  const copyOf = (name: string, size: number, k: 'copyinPerMiB' | 'copyoutPerMiB' | 'copyoutAvoidedPerMiB'): number | null => {
     const c = okCell(plan, cells, 'table', name, size);
     return typeof c === 'string' ? null : (c[k] ?? null);
   };
@@ -142,11 +144,11 @@ export function issueTable(plan: Plan, cells: readonly Cell[], latency: readonly
   const configs: ConfigFacts[] = [
     {
       config: 'NetBSD-equivalent', used: used.netbsd, copyinPerMiB: copyOf('rump→Linux, NetBSD-equivalent', 64 * KiB, 'copyinPerMiB'),
-      copyoutPerMiB: copyOf('Linux→rump, NetBSD-equivalent', 64 * KiB, 'copyoutPerMiB'), hops: hopsOf('rump-linux-netbsd'), allocsPerSegment: allocs, ...(allocsNote ? { allocsNote } : {}),
+      copyoutPerMiB: copyOf('Linux→rump, NetBSD-equivalent', 64 * KiB, 'copyoutPerMiB'), copyoutAvoidedPerMiB: copyOf('Linux→rump, NetBSD-equivalent', 64 * KiB, 'copyoutAvoidedPerMiB'), hops: hopsOf('rump-linux-netbsd'), allocsPerSegment: allocs, ...(allocsNote ? { allocsNote } : {}),
     },
     {
       config: 'rumpnet defaults', used: used.defaults, copyinPerMiB: copyOf('rump→Linux, rumpnet defaults', 64 * KiB, 'copyinPerMiB'),
-      copyoutPerMiB: copyOf('Linux→rump, rumpnet defaults', 64 * KiB, 'copyoutPerMiB'), hops: hopsOf('rump-linux'), allocsPerSegment: allocs, ...(allocsNote ? { allocsNote } : {}),
+      copyoutPerMiB: copyOf('Linux→rump, rumpnet defaults', 64 * KiB, 'copyoutPerMiB'), copyoutAvoidedPerMiB: copyOf('Linux→rump, rumpnet defaults', 64 * KiB, 'copyoutAvoidedPerMiB'), hops: hopsOf('rump-linux'), allocsPerSegment: allocs, ...(allocsNote ? { allocsNote } : {}),
     },
   ];
   return { rows, configs };
@@ -188,7 +190,7 @@ export function renderIssueTable(t: IssueTable): string {
   out.push('');
   for (const c of t.configs) {
     out.push(`${c.config}: rump-server ${c.used}; every other option at the server's default`);
-    out.push(`  copy requests per MiB (64 KiB writes/reads): COPYIN ${c.copyinPerMiB === null ? 'n/a' : c.copyinPerMiB.toFixed(1)} (rump sends), COPYOUT ${c.copyoutPerMiB === null ? 'n/a' : c.copyoutPerMiB.toFixed(1)} (rump receives)`);
+    out.push(`  copy requests per MiB (64 KiB writes/reads): COPYIN ${c.copyinPerMiB === null ? 'n/a' : c.copyinPerMiB.toFixed(1)} (rump sends), COPYOUT ${c.copyoutPerMiB === null ? 'n/a' : c.copyoutPerMiB.toFixed(1)} (rump receives${typeof c.copyoutAvoidedPerMiB === 'number' ? `; ${c.copyoutAvoidedPerMiB.toFixed(1)} more came inside their replies` : ''})`);
     out.push(`  hops per echo: ${hopsText(c.hops)}`);
     out.push(`  allocations per segment: ${c.allocsPerSegment === null ? 'n/a (not measured in this run)' : c.allocsPerSegment.toFixed(2)}`);
     if (c.allocsNote) out.push(`    ${c.allocsNote}`);
