@@ -103,7 +103,7 @@ export function formatMbufs(m: NonNullable<CtlNetstatResult['mbufs']>): string {
   const n = (k: string): number => p[k] ?? 0;
   const kib = (x: number): string => `${Math.round(x / 1024)}K`;
   return [
-    `MCLBYTES ${m.params.mclbytes}, MCLNUM ${m.params.mclnum} (clusters per copyin), copy window ${m.params.copyWindow ?? 1}, inline ${m.params.inlineMax ?? 0} bytes, receive ${m.params.rxMode}`,
+    `MCLBYTES ${m.params.mclbytes}, MCLNUM ${m.params.mclnum} (clusters per copyin), copy window ${m.params.copyWindow ?? 1}, inline ${m.params.inlineMax ?? 0} bytes, inline receive ${m.params.inlineRecvMax ?? 0} bytes, receive ${m.params.rxMode}`,
     `${n('clustersInUse')}/${n('clustersTotal')} mbuf clusters in use (current/max), ${n('clustersPeak')} peak, ${n('clustersFree')} free`,
     `${n('mbufsInUse')}/${n('mbufsLimit')} mbufs in use (current/max), ${n('mbufsPeak')} peak`,
     `${kib(n('clustersInUse') * n('mclbytes'))}/${kib(n('clustersTotal') * n('mclbytes'))} bytes allocated to network clusters (current/max)`,

@@ -131,7 +131,7 @@ describe('rumpctl', () => {
     await a.sys.sendto(s, Buffer.alloc(5000), inet('127.0.0.1', 6001)); // 3 clusters held in the receive buffer
     await waitFor(() => srv.stack.pool.stats().clustersInUse > 0, 'clusters in use');
     let r = await ctl('netstat', '-m');
-    expect(r.out).to.include('MCLBYTES 2048, MCLNUM 8 (clusters per copyin), copy window 4, inline 2048 bytes, receive coalesced');
+    expect(r.out).to.include('MCLBYTES 2048, MCLNUM 8 (clusters per copyin), copy window 4, inline 2048 bytes, inline receive 2048 bytes, receive coalesced');
     expect(r.out).to.match(/^3\/16384 mbuf clusters in use \(current\/max\)/m);
     expect(r.out).to.match(/1 extended clusters handed out/);
     expect(r.out).to.match(/^memory pressure: no \(from 14336 clusters in use down to 12288; entered 0 times\)$/m);
