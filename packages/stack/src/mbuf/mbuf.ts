@@ -132,6 +132,12 @@ export class Mbuf {
   pkthdr: PktHdr | null;
   /** Cluster index in {@link Mbuf.pool} when {@link M_EXT} is set, else -1. */
   ext: number;
+  /**
+   * @internal Small-area slot of {@link Mbuf.pool} that {@link Mbuf.data}
+   * is the view of, returned to the pool when the mbuf is freed; -1 for a
+   * cluster or a small area of its own.
+   */
+  sm = -1;
   /** The pool that accounts for this mbuf and owns its cluster. */
   readonly pool: ClusterPool;
 

@@ -58,7 +58,14 @@ export function checkCount(fn: string, name: string, v: number): void {
  * for (the caller reserved it with `pool.mbReserve`).
  */
 export function smallMbuf(pool: ClusterPool, flags: number, cap: number): Mbuf {
-  return new Mbuf(pool, new Uint8Array(cap), 0, flags, -1);
+  if (cap !== MHLEN && cap !== MLEN) return new Mbuf(pool, new Uint8Array(cap), 0, flags, -1);
+  // A recycled slot of the pool (pool.ts: why), zeroed as a new array would be.
+  const slot = pool.smAlloc();
+  const v = pool.smView(slot, cap === MHLEN);
+  v.fill(0);
+  const m = new Mbuf(pool, v, 0, flags, -1);
+  m.sm = slot;
+  return m;
 }
 
 /** @internal A small mbuf, or null when the mbuf limit is reached. */
@@ -132,6 +139,10 @@ export function mFree(m: Mbuf): Mbuf | null {
   if ((m.flags & M_FREED) !== 0) throw new Error('mFree: mbuf already freed (double free)');
   const next = m.next;
   if ((m.flags & M_EXT) !== 0) m.pool.clUnref(m.ext);
+  else if (m.sm >= 0) {
+    m.pool.smFree(m.sm);
+    m.sm = -1;
+  }
   m.pool.mbRelease(1);
   m.flags = M_FREED;
   m.next = null;

@@ -24,11 +24,14 @@ function privatize(m: Mbuf): void {
   const old = m.data.subarray(m.off, m.off + m.len);
   if (m.len <= MLEN) {
     const off = Math.min(m.off, MLEN - m.len);
-    const a = new Uint8Array(MLEN);
+    const slot = pool.smAlloc();
+    const a = pool.smView(slot, false);
+    a.fill(0);
     a.set(old, off);
     pool.clUnref(m.ext);
     m.flags &= ~M_EXT;
     m.ext = -1;
+    m.sm = slot;
     m.data = a;
     m.off = off;
     return;
