@@ -29,6 +29,12 @@ import { hopTrace } from './hoptrace.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
 
 const EFAULT = 14;
+/**
+ * Size of the connection's one socket read buffer: a 64 KiB COPYOUT with
+ * its call's reply fits one read with room to spare (Node reads at most
+ * 64 KiB at a time otherwise).
+ */
+const READ_BUFFER = 256 * 1024;
 
 /** How the server receives data into clients: one COPYOUT per mbuf or one per call. */
 export type RxMode = 'per-mbuf' | 'coalesced';
@@ -102,7 +108,7 @@ export interface ClientCounters {
    * wake-ups this client causes in the server.
    */
   socketWrites: number;
-  /** Reads from the socket that returned data (`'data'` events): the wake-ups the server causes here. */
+  /** Reads from the socket that returned data: the wake-ups the server causes here. */
   socketReads: number;
   /**
    * Sends whose bytes went inline with the request (at most the server's
@@ -436,7 +442,14 @@ export class RumpConnection extends EventEmitter {
 
   private openOnce(): Promise<void> {
     const a = this.address;
-    const sock = a.kind === 'unix' ? net.connect({ path: a.path }) : net.connect({ host: a.host, port: a.port });
+    // Every read of the socket lands in one buffer of this connection (net's
+    // `onread`) instead of a fresh 64 KiB one per read: a receive streams
+    // 64 KiB COPYOUTs, and a new buffer per read was half the garbage the
+    // collector had to clear (the frame reader copies what it keeps).
+    const rbuf = Buffer.allocUnsafe(READ_BUFFER);
+    const onread = { buffer: rbuf, callback: (n: number, buf: Uint8Array): boolean => (onChunk(buf.subarray(0, n) as Buffer), true) };
+    let onChunk: (chunk: Buffer) => void = () => undefined;
+    const sock = a.kind === 'unix' ? net.connect({ path: a.path, onread }) : net.connect({ host: a.host, port: a.port, onread });
     if (a.kind === 'tcp') sock.setNoDelay(true);
     const timeoutMs = this.opts.handshakeTimeoutMs ?? 5000;
     return new Promise<void>((resolve, reject) => {
@@ -455,7 +468,7 @@ export class RumpConnection extends EventEmitter {
       // frame and closes; our handshake write then fails (EPIPE): report its reason.
       const onError = (err: Error): void => fail((bannerDone ? this.closeReason : undefined) ?? err);
       sock.once('error', onError);
-      sock.on('data', (chunk: Buffer) => {
+      onChunk = (chunk: Buffer): void => {
         hopTrace?.mark('c.data');
         this.counters.socketReads++;
         if (bannerDone) return this.reader?.push(chunk);
@@ -473,7 +486,7 @@ export class RumpConnection extends EventEmitter {
         this.attach(sock, b.software, (err) => (err ? fail(err) : (settled = true, clearTimeout(timer), sock.off('error', onError), resolve())));
         const rest = chunk.subarray(nl + 1);
         if (rest.length > 0) this.reader!.push(rest);
-      });
+      };
       sock.once('close', () => fail(this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `${this.url} closed the connection during the handshake`)));
     });
   }
@@ -487,7 +500,7 @@ export class RumpConnection extends EventEmitter {
       malformed: (meta, reason) => this.onMalformed(meta, reason),
       fatal: (reason) => this.fail(new RumpProtocolError(ERR_RUMP_PROTOCOL, `bad frame from server: ${reason}`)),
     };
-    this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME });
+    this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME, transientChunks: true });
     this.socket = sock;
     this.cork = new TurnCork(sock, 'c.sockwrite');
     if (!this.refed) sock.unref();

@@ -70,15 +70,21 @@ export const MAX_HEAD = 64 * 1024;
 export const COPY_FRAME_OVERHEAD = HEADER_SIZE + 64;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+/** As `packr`, but binary values come out as copies, never views of the input (for transient input buffers). */
+const copyingPackr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
 
 /** Encodes a head value with msgpack. The returned buffer is the caller's. */
 export function packHead(head: unknown): Buffer {
   return packr.pack(head);
 }
 
-/** Decodes a msgpack head. Throws on malformed input (callers turn that into a protocol error). */
-export function unpackHead(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+/**
+ * Decodes a msgpack head. Throws on malformed input (callers turn that into
+ * a protocol error). With `copy`, binary values are copies rather than views
+ * of `bytes` (which the caller is about to overwrite).
+ */
+export function unpackHead(bytes: Uint8Array, copy = false): unknown {
+  return (copy ? copyingPackr : packr).unpack(bytes);
 }
 
 /** The header fields of one frame plus its decoded head. */
@@ -303,6 +309,13 @@ export interface FrameReaderLimits {
   readonly maxFrame: number;
   /** Largest head accepted. */
   readonly maxHead?: number;
+  /**
+   * The chunks pushed are overwritten after `push` returns (one read buffer
+   * reused for every socket read): nothing handed to the handler may be a
+   * view of them — binary head values and whole payloads without a sink are
+   * copied (payloads with a sink are consumed inside `push`).
+   */
+  readonly transientChunks?: boolean;
 }
 
 const enum RS {
@@ -340,6 +353,7 @@ export class FrameReader {
   private gathered: Uint8Array | undefined;
   private readonly maxFrame: number;
   private readonly maxHead: number;
+  private readonly transient: boolean;
 
   constructor(
     private readonly handler: FrameHandler,
@@ -347,6 +361,7 @@ export class FrameReader {
   ) {
     this.maxFrame = limits.maxFrame;
     this.maxHead = limits.maxHead ?? MAX_HEAD;
+    this.transient = limits.transientChunks === true;
   }
 
   /** Bytes of the current, incomplete frame held by the reader (for buffer limits). */
@@ -421,7 +436,7 @@ export class FrameReader {
           if (this.sink) {
             this.sink(piece, this.have);
           } else if (this.have === 0 && take === total) {
-            this.gathered = piece;
+            this.gathered = this.transient ? Buffer.from(piece) : piece;
           } else {
             this.gather ??= Buffer.allocUnsafe(total);
             this.gather.set(piece, this.have);
@@ -458,7 +473,7 @@ export class FrameReader {
     this.malformedReason = undefined;
     if (bytes) {
       try {
-        head = unpackHead(bytes);
+        head = unpackHead(bytes, this.transient);
       } catch (err) {
         this.malformedReason = `undecodable head: ${(err as Error).message}`;
       }

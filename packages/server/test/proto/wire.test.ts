@@ -222,3 +222,37 @@ describe('proto/syscalls: the schema table', () => {
     expect(checkArgs(s.socket, { domain: 'inet', type: 'seqpacket' })).to.match(/type/);
   });
 });
+
+describe('FrameReader over a reused read buffer (transientChunks)', () => {
+  /** Pushes one frame with a binary head value and a sinkless payload, then overwrites the chunk as the next socket read would. */
+  function readThenOverwrite(transientChunks: boolean): { head: { result: { b: Uint8Array } }; payload: Uint8Array } {
+    const kept: { head: unknown; payload: Uint8Array | undefined }[] = [];
+    const reader = new FrameReader(
+      {
+        payloadSink: () => undefined,
+        // Keeps what it is handed without copying, as a reply's resolver may.
+        frame: (meta, payload) => kept.push({ head: meta.head, payload }),
+        malformed: () => undefined,
+        fatal: () => undefined,
+      },
+      { maxFrame: 1 << 20, transientChunks },
+    );
+    const chunk = Buffer.from(encodeFrameCopy(MsgClass.RESP, MsgType.SYSCALL, 5, { result: { b: new Uint8Array([1, 2, 3, 4]) } }, [Buffer.from('payload!')]));
+    reader.push(chunk);
+    chunk.fill(0xee);
+    expect(kept).to.have.length(1);
+    return { head: kept[0]!.head as { result: { b: Uint8Array } }, payload: kept[0]!.payload! };
+  }
+
+  it('hands out copies: the head\'s binary value and a sinkless payload survive the buffer being overwritten', () => {
+    const r = readThenOverwrite(true);
+    expect([...r.head.result.b]).to.deep.equal([1, 2, 3, 4]);
+    expect(Buffer.from(r.payload).toString()).to.equal('payload!');
+  });
+
+  it('without it, the same frame is handed out as views of the chunk (what the option guards against)', () => {
+    const r = readThenOverwrite(false);
+    expect(Buffer.from(r.payload).toString()).to.not.equal('payload!');
+    expect([...r.head.result.b]).to.not.deep.equal([1, 2, 3, 4]);
+  });
+});
