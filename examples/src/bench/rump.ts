@@ -84,6 +84,8 @@ export interface StartOptions {
   nmbclusters?: number;
   /** Extra environment of the daemon (the hop trace's `RUMPNET_TRACE_HOPS`). */
   env?: NodeJS.ProcessEnv;
+  /** Flags for node itself (the profile's `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 /** A client of the server as `ctl.clients` reports it. */
@@ -119,7 +121,7 @@ export class RumpServerProc {
     if (a.kind === 'tap') args.push('--tap', a.tap, '--addr', a.addr, ...(a.gateway ? ['--gateway', a.gateway] : []), ...(a.offload === false ? ['--no-offload'] : []));
     if (a.kind === 'bus') args.push('--bus', a.dir, '--addr', a.addr);
     args.push(url);
-    const proc = Proc.node(SERVER_CLI, args, { ns: a.kind === 'tap' ? a.ns : null, label: 'rump-server', ...(o.env ? { env: o.env } : {}) });
+    const proc = Proc.node(SERVER_CLI, args, { ns: a.kind === 'tap' ? a.ns : null, label: 'rump-server', ...(o.env ? { env: o.env } : {}), ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}) });
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (proc.exitCode !== null) {
@@ -197,9 +199,9 @@ export class RumpServerProc {
     return this.proc.rssBytes();
   }
 
-  /** Closes the control connection and stops the server. */
-  async stop(): Promise<void> {
+  /** Closes the control connection and stops the server (SIGKILL after `graceMs`: a profiled server writes its profile first). */
+  async stop(graceMs?: number): Promise<void> {
     await this.ctl.close().catch(() => undefined);
-    await this.proc.stop();
+    await this.proc.stop(graceMs);
   }
 }

@@ -30,7 +30,8 @@ interface CellBase {
   size: number;
 }
 
-interface CellOk {
+/** A measured point's values (see {@link Cell}). */
+export interface CellOk {
   status: 'ok';
   transport: string;
   /** MiB/s of each run. */
@@ -44,6 +45,10 @@ interface CellOk {
   copyoutPerMiB?: number;
   /** COPYOUTs avoided per MiB received: receives whose bytes came inside their reply (`--inline-recv-max`). */
   copyoutAvoidedPerMiB?: number;
+  /** COPYINs avoided by inline writes, per MiB sent (where the server counts them). */
+  copyinsAvoidedPerMiB?: number;
+  /** Most COPYINs the sender's session had outstanding at once, so far (its high-water mark). */
+  copyinPeak?: number;
 }
 
 /** Pool use of one server of a group. */
@@ -73,13 +78,14 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function reasonOf(e: unknown): string {
+/** A skipped point's reason: an {@link Unavailable}'s message, or "failed: …". */
+export function reasonOf(e: unknown): string {
   if (e instanceof Unavailable) return e.message;
   return `failed: ${(e as Error)?.message ?? String(e)}`;
 }
 
 /** The endpoints of one group, set up. */
-interface Endpoints {
+export interface Endpoints {
   transport: string;
   writer: Proc;
   writerPid: number | undefined;
@@ -92,7 +98,8 @@ interface Endpoints {
   placed: Placed[];
 }
 
-async function startWriter(rump: RumpServerProc | null, host: string, port: number, ns: Spawner | null): Promise<{ proc: Proc; port: number; pid: number | undefined }> {
+/** Starts write_server (through `rump`, or natively in `ns`) on `host:port` and waits until it listens. */
+export async function startWriter(rump: RumpServerProc | null, host: string, port: number, ns: Spawner | null): Promise<{ proc: Proc; port: number; pid: number | undefined }> {
   const args = ['--host', host, '--port', String(port), '--json'];
   const proc = Proc.example('write_server', args, rump ? { env: { RUMP_SERVER: rump.url } } : { ns });
   const ev = await proc.waitFor((e) => e.event === 'listening', 20_000, 'listening');
@@ -276,7 +283,7 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
 }
 
 /** One size of a group: one read_client process making `sweep.runs` transfers. */
-async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellOk> {
+export async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellOk> {
   const before = await ep.senderServer?.countersOf(ep.writerPid);
   const args = ['--host', ep.host, '--port', String(ep.port), '--size', String(size), '--runs', String(sweep.runs), '--duration', String(sweep.seconds), '--json'];
   const reader = Proc.example('read_client', args, ep.reader.rump ? { env: { RUMP_SERVER: ep.reader.rump.url } } : { ns: ep.reader.ns });
@@ -293,6 +300,8 @@ async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellO
   if (ep.senderServer && before) {
     const after = await ep.senderServer.countersOf(ep.writerPid);
     if (after) out.copyinPerMiB = (after.copyinRequests! - before.copyinRequests!) / mib;
+    if (after?.copyinsAvoided !== undefined) out.copyinsAvoidedPerMiB = (after.copyinsAvoided - (before.copyinsAvoided ?? 0)) / mib;
+    if (after?.copyinPeak !== undefined) out.copyinPeak = after.copyinPeak;
   }
   if (ep.receiverServer) {
     const c = await ep.receiverServer.departedCounters(reader.child.pid);
@@ -320,6 +329,35 @@ export type LatencyResult = { config: string; description: string } & (
   | { status: 'skipped'; reason: string }
 );
 
+/** Where an echo server or client runs: through a rump server, or natively (in `ns` or on the host), and the address. */
+export type EchoSide = { rump: RumpServerProc | null; ns: Spawner | null; host: string };
+
+/** What one echo client measured: round trips, p50/p99 in µs, and hops per round trip through a rump client. */
+export type EchoResult = { count: number; p50us: number; p99us: number; hops?: Hops };
+
+/** Starts tcp_echo_server on port 7007 of `srv` and waits until it listens. */
+export async function startEchoServer(srv: EchoSide): Promise<Proc> {
+  const server = Proc.example('tcp_echo_server', ['--host', srv.host, '--port', '7007', '--json'], srv.rump ? { env: { RUMP_SERVER: srv.rump.url } } : { ns: srv.ns });
+  try {
+    await server.waitFor((e) => e.event === 'listening', 20_000, 'listening');
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return server;
+}
+
+/** Runs one tcp_echo_client of `n` 64-byte round trips against port 7007 of `cli.host`. */
+export async function runEchoClient(cli: EchoSide, n: number): Promise<EchoResult> {
+  const client = Proc.example('tcp_echo_client', ['--host', cli.host, '--port', '7007', '--count', String(n), '--json'], cli.rump ? { env: { RUMP_SERVER: cli.rump.url } } : { ns: cli.ns });
+  const code = await client.finish(n * 50 + 30_000);
+  const ev = client.events.find((e) => e.event === 'latency');
+  if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
+  if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
+  const hops = ev.hops as Hops | undefined;
+  return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us), ...(hops && typeof hops.framesSent === 'number' ? { hops } : {}) };
+}
+
 /**
  * Echo round trips (64 bytes): native; rump client and server on one rump
  * server's lo0; rump client to a Linux echo server over a tap, with
@@ -335,27 +373,10 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
       out.push({ config, description, status: 'skipped', reason: reasonOf(e) });
     }
   };
-  type Side = { rump: RumpServerProc | null; ns: Spawner | null; host: string };
-  type Echo = { count: number; p50us: number; p99us: number; hops?: Hops };
-  const startServer = async (srv: Side): Promise<Proc> => {
-    const server = Proc.example('tcp_echo_server', ['--host', srv.host, '--port', '7007', '--json'], srv.rump ? { env: { RUMP_SERVER: srv.rump.url } } : { ns: srv.ns });
-    try {
-      await server.waitFor((e) => e.event === 'listening', 20_000, 'listening');
-    } catch (e) {
-      await server.stop();
-      throw e;
-    }
-    return server;
-  };
-  const runClient = async (cli: Side, n: number): Promise<Echo> => {
-    const client = Proc.example('tcp_echo_client', ['--host', cli.host, '--port', '7007', '--count', String(n), '--json'], cli.rump ? { env: { RUMP_SERVER: cli.rump.url } } : { ns: cli.ns });
-    const code = await client.finish(n * 50 + 30_000);
-    const ev = client.events.find((e) => e.event === 'latency');
-    if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
-    if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
-    const hops = ev.hops as Hops | undefined;
-    return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us), ...(hops && typeof hops.framesSent === 'number' ? { hops } : {}) };
-  };
+  type Side = EchoSide;
+  type Echo = EchoResult;
+  const startServer = startEchoServer;
+  const runClient = runEchoClient;
   const echo = async (srv: Side, cli: Side): Promise<Echo> => {
     const server = await startServer(srv);
     try {

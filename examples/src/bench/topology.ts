@@ -101,7 +101,7 @@ export class Topology {
   }
 
   /** A server on its own tap (tap mode): rump at `.2`, Linux at `.1`, default route via Linux. */
-  async tapServer(params: StackParams, env?: NodeJS.ProcessEnv): Promise<Placed> {
+  async tapServer(params: StackParams, env?: NodeJS.ProcessEnv, nodeArgs?: string[]): Promise<Placed> {
     const k = ++this.subnet;
     const base = `10.${this.r}.${k % 250}`;
     const tap = `rnb${k}`;
@@ -109,12 +109,12 @@ export class Topology {
     try {
       if (this.capRate !== null) await this.capDev(tap, true);
       const server = await RumpServerProc.start({
-        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns!, offload: this.offloadOf(params) }, ...(env ? { env } : {}),
+        params, dir: this.dir, attach: { kind: 'tap', tap, addr: `${base}.2/24`, gateway: `${base}.1`, ns: this.ns!, offload: this.offloadOf(params) }, ...(env ? { env } : {}), ...(nodeArgs ? { nodeArgs } : {}),
       });
       return {
         server, rumpIp: `${base}.2`, linuxIp: `${base}.1`,
         release: async () => {
-          await server.stop();
+          await server.stop(nodeArgs ? 30_000 : undefined);
           await this.ns!.ip('link', 'del', tap).catch(() => undefined);
         },
       };
