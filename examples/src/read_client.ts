@@ -21,6 +21,8 @@ const MiB = 1024 * 1024;
 interface Result {
   bytes: number;
   seconds: number;
+  /** CPU time of this process over the transfer (user + system, µs): the benchmark's CPU per MiB. */
+  cpuUs: number;
 }
 
 /**
@@ -32,8 +34,10 @@ function transfer(net: NetApi, host: string, port: number, request: object, time
   return new Promise((resolve, reject) => {
     let bytes = 0;
     let t0 = 0;
+    let cpu0 = process.cpuUsage();
     const sock = net.createConnection({ host, port }, () => {
       t0 = performance.now();
+      cpu0 = process.cpuUsage();
       sock.write(`${JSON.stringify(request)}\n`);
     });
     const timer = setTimeout(() => {
@@ -46,8 +50,9 @@ function transfer(net: NetApi, host: string, port: number, request: object, time
     sock.once('end', () => {
       clearTimeout(timer);
       const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
       sock.end();
-      resolve({ bytes, seconds });
+      resolve({ bytes, seconds, cpuUs: cpu.user + cpu.system });
     });
     sock.once('error', (err) => {
       clearTimeout(timer);
@@ -87,7 +92,7 @@ async function main(): Promise<void> {
       const request = { ...(seconds !== undefined ? { seconds } : {}), ...(opts.bytes !== undefined ? { bytes: opts.bytes } : {}), ...(size !== undefined ? { size } : {}) };
       const r = await transfer(net, opts.host, opts.port, request, timeoutMs);
       const mibps = r.seconds > 0 ? r.bytes / MiB / r.seconds : 0;
-      if (opts.json) jsonLine({ event: 'result', impl, size: size ?? null, run, bytes: r.bytes, seconds: r.seconds, mibps });
+      if (opts.json) jsonLine({ event: 'result', impl, size: size ?? null, run, bytes: r.bytes, seconds: r.seconds, mibps, cpuUs: r.cpuUs });
       else console.log(`${r.bytes} bytes in ${r.seconds.toFixed(3)} s: ${mibps.toFixed(1)} MiB/s${size !== undefined ? ` (${size}-byte writes)` : ''}`);
     }
   }

@@ -117,6 +117,76 @@ describe('npm run bench -- --smoke', function () {
     expect(report).to.match(/^Paper mode: off/m);
   });
 
+  it('measures the ladder: each rung its stated configuration, visible in its copy counts', () => {
+    const rungs = results.ladder.rungs as J[];
+    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive (= defaults)']);
+    for (const r of rungs) {
+      if (r.status === 'skipped') {
+        expect(r.reason, r.step).to.be.a('string').and.not.equal('');
+        continue;
+      }
+      for (const k of ['send64k', 'recv64k', 'send1k']) expectSkippedOrOk(r.points[k], ['median']);
+      expectSkippedOrOk(r.echo, ['p50us', 'count']);
+    }
+    const report = readFileSync(join(out, 'report.txt'), 'utf8');
+    expect(report).to.include('The ladder: one change at a time');
+    if (results.availability.topology !== 'tap' || !results.availability.rumpTcp.ok) return;
+    const args = rungs.map((r) => r.used as string);
+    expect(args[0]).to.match(/^--mclbytes 2048 --mclnum 1 --rx-mode per-mbuf --copy-window 1 --inline-max 0 .*--no-offload/);
+    expect(args[1]).to.match(/--mclnum 16 --rx-mode per-mbuf --copy-window 1 --inline-max 0 .*--no-offload/);
+    expect(args[2]).to.match(/--mclnum 16 --rx-mode coalesced --copy-window 1 --inline-max 0 .*--no-offload/);
+    for (const i of [3, 4, 5]) expect(args[i], rungs[i]!.step).to.not.include('--no-offload');
+    expect(args[4]).to.include('--copy-window 4 --inline-max 0');
+    expect(args[5]).to.include('--copy-window 4 --inline-max 2048');
+    const pt = (i: number, k: string): J => rungs[i]!.points[k];
+    for (let i = 0; i <= 5; i++) for (const k of ['send64k', 'recv64k']) expect(pt(i, k).status, `${rungs[i]!.step} ${k}: ${pt(i, k).reason}`).to.equal('ok');
+    // NetBSD's one COPYIN per cluster at rung 0; 64 KiB writes in 32 KiB requests from MCLNUM 16 on.
+    expect(pt(0, 'send64k').copyinPerMiB).to.be.closeTo(512, 0.5);
+    for (let i = 1; i <= 5; i++) expect(pt(i, 'send64k').copyinPerMiB, rungs[i]!.step).to.be.closeTo(32, 0.5);
+    // Window 1 up to the copy-window rung: never more than one COPYIN outstanding; then at most 4.
+    for (let i = 0; i <= 3; i++) expect(rungs[i]!.copyinPeak, rungs[i]!.step).to.equal(1);
+    expect(rungs[4]!.copyinPeak).to.be.within(1, 4);
+    // Per-mbuf receive: a COPYOUT per mbuf; coalesced: one per read.
+    for (const i of [0, 1]) expect(pt(i, 'recv64k').copyoutPerMiB, rungs[i]!.step).to.be.greaterThan(300);
+    for (let i = 2; i <= 5; i++) expect(pt(i, 'recv64k').copyoutPerMiB, rungs[i]!.step).to.be.below(64);
+    // Inline writes: the 64-byte echo's write goes with its request (fewer frames), 1 KiB writes avoid COPYINs.
+    const hops = (i: number): number => rungs[i]!.echo.hops.framesSent + rungs[i]!.echo.hops.framesReceived;
+    if (rungs[4]!.echo.status === 'ok' && rungs[5]!.echo.status === 'ok') expect(hops(5)).to.be.below(hops(4));
+    for (let i = 0; i <= 4; i++) if (rungs[i]!.copyinsAvoidedPerMiB !== null) expect(rungs[i]!.copyinsAvoidedPerMiB, rungs[i]!.step).to.equal(0);
+    if (pt(5, 'send1k').status === 'ok') expect(rungs[5]!.copyinsAvoidedPerMiB).to.be.greaterThan(0);
+    if (rungs[6]!.status === 'ok' && rungs[6]!.echo.status === 'ok') expect(hops(6), 'inline receive: one frame fewer').to.be.below(hops(5));
+    expect(readFileSync(join(out, 'ladder.svg'), 'utf8')).to.match(/^<svg[\s\S]*NetBSD-equivalent[\s\S]*<\/svg>\s*$/);
+  });
+
+  it('profiles the defaults\' transfers: categories add up to 100 %, the server busy in TCP and I/O', () => {
+    const p = results.profile as J;
+    expect(p.status, p.reason).to.be.oneOf(['ok', 'skipped']);
+    if (p.status === 'skipped') {
+      expect(p.reason).to.be.a('string').and.not.equal('');
+      return;
+    }
+    expect((p.figures as J[]).map((f) => f.figure)).to.deep.equal(['rump→Linux 64K', 'Linux→rump 64K', 'rump→Linux 1K']);
+    for (const f of p.figures as J[]) {
+      expect(f.status, f.reason).to.equal('ok');
+      expect(f.mib).to.be.greaterThan(0);
+      for (const pr of f.processes as J[]) {
+        if (pr.cpuMsPerMiB !== null) expect(pr.cpuMsPerMiB, `${f.figure} ${pr.role}`).to.be.a('number').and.at.least(0);
+        if (pr.role === 'Linux peer') continue;
+        const s = pr.summary as J;
+        expect(s, `${f.figure} ${pr.role}: no profile`).to.not.equal(null);
+        expect(s.samples, `${f.figure} ${pr.role}`).to.be.greaterThan(0);
+        const total = Object.values(s.byCategory as Record<string, number>).reduce((a, b) => a + b, 0);
+        expect(total).to.be.closeTo(s.us, 1e-6);
+      }
+      const srv = (f.processes as J[])[0]!.summary.byCategory as Record<string, number>;
+      // A server moving data through a tap spends time in TCP, in the tap driver and on the Unix socket.
+      expect(srv['TCP input']! + srv['TCP output']!, f.figure).to.be.greaterThan(0);
+      expect(srv['tap I/O syscalls'], f.figure).to.be.greaterThan(0);
+      expect(srv['Unix-socket I/O'], f.figure).to.be.greaterThan(0);
+    }
+    expect(readFileSync(join(out, 'report.txt'), 'utf8')).to.match(/^Profile: rumpnet defaults/m).and.match(/^rump→Linux 64K: /m);
+  });
+
   it('writes the report and the Figure 2 chart', () => {
     expect(readFileSync(join(out, 'report.txt'), 'utf8')).to.match(/Figure 2/).and.match(/Summary/);
     expect(readFileSync(join(out, 'fig2.svg'), 'utf8')).to.match(/^<svg[\s\S]*<\/svg>\s*$/);

@@ -39,6 +39,9 @@ import { probe, runGroup, runLatency, runPaired, runScale, type Cell, type PoolU
 import { runStackBench } from './stack.js';
 import { cappedKey, issueTable, paperRatios, renderIssueTable, renderPaper, type PaperMode } from './table.js';
 import { Topology } from './topology.js';
+import { ladderSteps, ladderSweep, runLadder, type RungResult } from './ladder.js';
+import { ladderSpec, renderLadder } from './ladder-report.js';
+import { profileSweep, renderProfile, runProfile, type ProfileResult } from './profile-run.js';
 
 /** The paper's link: the Linux side's ceiling in paper mode. */
 const PAPER_RATE = '1gbit';
@@ -69,12 +72,15 @@ async function main(): Promise<void> {
     .option('--no-netns', 'do not create a network namespace even as root')
     .option('--no-offload', "run tap servers with --no-offload (a plain tap, one write per frame: the NetBSD-equivalent configuration); default: the servers' offloads where the kernel accepts them")
     .option('--paper', "paper mode: also measure Figure 2 with the Linux side capped at 1 Gbit/s (tc tbf in the namespace), the paper's gigabit ceiling")
+    .option('--no-ladder', 'leave out the ladder (each change of issue #12 turned on one at a time, measured in turns)')
+    .option('--profile', "profile rumpnet defaults' table transfers (node --cpu-prof of the servers and rump clients): where the time goes, CPU ms per MiB per process; on by default in the full run")
+    .option('--no-profile', 'leave the profile out of the full run')
     .option('--native-client', 'also run iperf3 as a rump client through the LD_PRELOAD hijack (rumprun-native), beside the Node figures at 64 KiB')
     .option('--trace-hops', "also trace the 64-byte echo hop by hop (RUMPNET_TRACE_HOPS) and print where its time goes: the echo's profile")
     .option('--out <dir>', 'results directory (default results/<timestamp>)')
     .option('--json', 'print results.json on stdout instead of the report')
     .parse()
-    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean; nativeClient?: boolean; traceHops?: boolean }>();
+    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; ladder: boolean; profile?: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean; nativeClient?: boolean; traceHops?: boolean }>();
   const mode: Mode = o.smoke ? 'smoke' : o.quick ? 'quick' : 'full';
   const sweep = sweepFor(mode, { ...(o.runs ? { runs: o.runs } : {}), ...(o.seconds ? { seconds: o.seconds } : {}) });
   const startedAt = new Date();
@@ -91,7 +97,9 @@ async function main(): Promise<void> {
     const avail = await probe(topo);
     const plan = buildPlan(sweep, { linuxPeer: topo.linuxPeer });
     const capped = o.paper ? cappedGroups(plan) : [];
-    const total = [...plan.groups, ...capped].reduce((n, g) => n + g.sizes.length, 0) + 3;
+    const ls = ladderSweep(sweep);
+    const profiling = o.profile ?? mode === 'full';
+    const total = [...plan.groups, ...capped].reduce((n, g) => n + g.sizes.length, 0) + 3 + (o.ladder ? ladderSteps(ls) : 0) + (profiling ? 1 : 0);
     const bar = new SingleBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} {what}', hideCursor: true }, Presets.shades_classic);
     bar.start(total, 0, { what: '' });
     const cells: Cell[] = [];
@@ -102,6 +110,19 @@ async function main(): Promise<void> {
     }
     bar.update({ what: 'the issue table, configurations in turns' });
     cells.push(...(await runPaired(topo, avail, plan.groups.filter((x) => x.paired), sweep, pools, () => bar.increment())));
+    let ladder: RungResult[] | undefined;
+    if (o.ladder) {
+      ladder = await runLadder(topo, avail, ls, (what) => {
+        bar.update({ what });
+        bar.increment();
+      });
+    }
+    let profile: ProfileResult | undefined;
+    if (profiling) {
+      bar.update({ what: 'profile (node --cpu-prof)' });
+      profile = await runProfile(topo, avail, profileSweep(sweep), outDir);
+      bar.increment();
+    }
     bar.update({ what: 'latency' });
     const latency = await runLatency(topo, avail, sweep.latencyCount, sweep.echoTurns);
     let echoTrace: EchoTrace[] | undefined;
@@ -145,19 +166,22 @@ async function main(): Promise<void> {
     const summary = ratios(plan, cells);
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform} ${process.arch}`, root: process.getuid?.() === 0 };
     const header = `rumpnet benchmark (${mode}) — ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s; ${machine.cpus} × ${machine.cpu}, node ${machine.node}`;
-    const issue = `${renderIssueTable(table)}\n\n${renderPaper(paper, paperTable)}`;
+    const ladderWhat = `${ls.runs} turn(s) of ${ls.seconds} s per figure, ${ls.echoTurns} × ${ls.echoes} echoes`;
+    const issue = `${renderIssueTable(table)}\n\n${renderPaper(paper, paperTable)}${ladder ? `\n\n${renderLadder(ladder, ladderWhat)}` : ''}${profile ? `\n\n${renderProfile(profile)}` : ''}`;
     const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header, issue }) + (echoTrace ? `\n\n${renderEchoTrace(echoTrace)}` : '') + (native ? `\n\n${renderNative(native)}` : '');
     const results = {
       version: RESULTS_VERSION, mode, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
-      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}${o.paper ? ' --paper' : ''}${o.offload === false ? ' --no-offload' : ''}${o.nativeClient ? ' --native-client' : ''}${o.traceHops ? ' --trace-hops' : ''}`, machine, sweep, availability: avail,
+      command: `npm run bench --${mode === 'full' ? '' : ` --${mode}`}${o.paper ? ' --paper' : ''}${o.ladder ? '' : ' --no-ladder'}${o.profile === true && mode !== 'full' ? ' --profile' : ''}${o.profile === false && mode === 'full' ? ' --no-profile' : ''}${o.offload === false ? ' --no-offload' : ''}${o.nativeClient ? ' --native-client' : ''}${o.traceHops ? ' --trace-hops' : ''}`, machine, sweep, availability: avail,
       groups: [...plan.groups, ...capped], series: plan.series, cells, ratios: summary, latency, scale, pools,
-      table, stack, paper, paperRatios: paperTable, ...(native ? { native } : {}), ...(echoTrace ? { echoTrace } : {}),
+      table, stack, paper, paperRatios: paperTable, ...(native ? { native } : {}), ...(echoTrace ? { echoTrace } : {}), ...(ladder ? { ladder: { sweep: ls, rungs: ladder } } : {}), ...(profile ? { profile } : {}),
     };
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(outDir, 'report.txt'), `${report}\n`);
     const charts = await renderFigures(plan, cells);
     const tableChart = issueTableSpec(table);
     if (tableChart) charts.set('issue12.svg', await renderSvg(tableChart));
+    const ladderChart = ladder ? ladderSpec(ladder) : null;
+    if (ladderChart) charts.set('ladder.svg', await renderSvg(ladderChart));
     for (const [name, svg] of charts) writeFileSync(join(outDir, name), svg);
     process.stdout.write(o.json ? `${JSON.stringify(results)}\n` : `${report}\n\nresults: ${outDir} (results.json, report.txt${charts.size ? `, ${[...charts.keys()].join(', ')}` : ''})\n`);
   } finally {
