@@ -6,12 +6,16 @@
  * MiB, echo latency, idle-connection scale and the cluster pool's peak; and
  * issue #12's table: each figure with the NetBSD-equivalent configuration
  * and rumpnet's defaults side by side, its aim and whether it is met, copy
- * requests per MiB, hops per echo and allocations per segment.
+ * requests per MiB, hops per echo and allocations per segment; the ladder
+ * (ladder.ts: each change from the NetBSD-equivalent configuration to the
+ * defaults, one at a time, in turns) and the profile (profile-run.ts: the
+ * defaults' transfers under `node --cpu-prof`, by category).
  *
  *   npm run bench                 # full: 7 sizes, 5 runs of 2 s, all sweeps (long)
  *   npm run bench -- --quick      # < 3 minutes
  *   npm run bench -- --smoke      # < 1 minute, Figure 2 only (the test's mode)
  *   npm run bench -- --quick --paper   # also "% of native" with Linux capped at 1 Gbit/s
+ *   npm run bench -- --quick --profile # also the profile (on in the full run; --no-profile)
  *   npm run bench -- --quick --no-netns --out /tmp/r
  *   npm run bench -- --quick --native-client   # + iperf3 as a rump client (native.ts)
  *   npm run bench -- --quick --trace-hops      # + the echo's profile, hop by hop (echotrace.ts)
