@@ -16,6 +16,18 @@
  * Faults (see `faults.ts`) are per sender, i.e. per direction on a two-endpoint
  * wire, and replayable from {@link MemWire.seed}.
  *
+ * Offloads (`offloads: true`, off by default): the wire then models
+ * virtio-net between two guests of one host with TSO, checksum offload and
+ * large receive on at both ends (Linux veth between namespaces behaves the
+ * same): a frame handed to `outputGso` — a TCP super-packet up to 64 KiB
+ * with a partial checksum — travels whole, and the receiver gets it with
+ * `RxFlag.CSUM_PARTIAL` (and `RxFlag.GSO` when it was to be segmented), as
+ * `VIRTIO_NET_HDR_F_NEEDS_CSUM` / `CHECKSUM_PARTIAL` frames are passed
+ * between guests without ever being segmented or summed: nothing crossed a
+ * real wire. Frames sent with plain `output` carry their checksums as
+ * usual. Such a wire takes no faults (they are per frame on the medium,
+ * which a super-packet never is): configuring both is a `RangeError`.
+ *
  * Time: delays, holds and the rate limit run on the wire's {@link Clock}. With
  * a `ManualClock`, frames that meet no delay are still delivered by the
  * `setImmediate` flush (await a turn of the event loop, or call
@@ -33,7 +45,7 @@
  * ```
  */
 import { realClock, type Clock } from '../kern/clock.js';
-import { emptyLinkStats, type Link, type LinkKind, type LinkReceiver, type LinkStats } from './link.js';
+import { emptyLinkStats, RxFlag, type Link, type LinkKind, type LinkOffloads, type LinkReceiver, type LinkStats, type TxOffload } from './link.js';
 import { emptyWireStats, FaultPipe, normalizeFaults, type FaultConfig, type NormalizedFaults, type WireStats } from './faults.js';
 import { randomSeed, Rng, type Seed } from './rng.js';
 
@@ -64,7 +76,15 @@ export interface MemWireOptions {
    * between stacks then runs without yielding until it stops by itself.
    */
   flush?: FlushMode;
+  /**
+   * Offer TSO, checksum offload and large receive to every endpoint (see the
+   * module note; default false). Excludes `faults`.
+   */
+  offloads?: boolean;
 }
+
+/** Largest frame `outputGso` takes on a wire with offloads: a 64 KiB IPv4 packet and its Ethernet header. */
+export const MEMWIRE_MAX_GSO_BYTES = 65535 + 14;
 
 /** Options of one endpoint, for {@link MemWire.attachLink}. */
 export interface MemWireLinkOptions {
@@ -111,6 +131,12 @@ export class MemWireLink implements Link {
   pending: Uint8Array[] = [];
   /** @internal the batch being delivered; reused between flushes. */
   batch: Uint8Array[] = [];
+  /** @internal `RxFlag` bits of `pending[i]` (wires with offloads only). */
+  pendingFlags: Uint8Array | null = null;
+  /** @internal `RxFlag` bits of `batch[i]`, handed to the receiver. */
+  batchFlags: Uint8Array | null = null;
+  /** The offloads of the wire (TSO, receive checksum, large receive), or absent. */
+  readonly offloads?: LinkOffloads;
   /** @internal queued on the wire's dirty list. */
   dirty = false;
   /** @internal counters (the stats() snapshot copies them). */
@@ -146,6 +172,11 @@ export class MemWireLink implements Link {
     const ql = opts.queueLimit ?? 4096;
     if (!Number.isInteger(ql) || ql < 1) throw new RangeError(`queueLimit ${ql} must be a positive integer`);
     this.queueLimit = ql;
+    if (wire.offloads) {
+      this.offloads = { tso4: true, rxCsum: true, lro: true, maxGsoBytes: MEMWIRE_MAX_GSO_BYTES };
+      this.pendingFlags = new Uint8Array(ql);
+      this.batchFlags = new Uint8Array(ql);
+    }
   }
 
   /** Network-layer MTU. */
@@ -166,7 +197,22 @@ export class MemWireLink implements Link {
    *          medium return true and are counted as `txDrops` when lost.
    */
   output(frame: Uint8Array): boolean {
-    return this.wire.transmit(this, frame);
+    return this.wire.transmit(this, frame, 0);
+  }
+
+  /**
+   * Put a TCP frame whose checksum is partial (and, with `meta.gsoSize > 0`,
+   * which may exceed the MTU) on a wire with offloads: it reaches the
+   * receivers whole, flagged `CSUM_PARTIAL` (+ `GSO`). Ownership of `frame`
+   * passes; `meta` is only read. On a wire without offloads (the stack
+   * never calls it then) the frame is dropped and counted `txDrops`.
+   */
+  outputGso(frame: Uint8Array, meta: TxOffload): boolean {
+    if (this.offloads === undefined || frame.length > MEMWIRE_MAX_GSO_BYTES) {
+      this.counters.txDrops++;
+      return false;
+    }
+    return this.wire.transmit(this, frame, meta.gsoSize > 0 ? RxFlag.CSUM_PARTIAL | RxFlag.GSO : RxFlag.CSUM_PARTIAL);
   }
 
   /** Attach the receiver; frames arriving with none attached count as `rxDrops`. */
@@ -194,7 +240,9 @@ export class MemWireLink implements Link {
    * @throws RangeError for an invalid configuration.
    */
   setFaults(faults: FaultConfig | null): void {
-    this.ownFaults = faults === null ? null : normalizeFaults(faults);
+    const f = faults === null ? null : normalizeFaults(faults);
+    if (this.offloads !== undefined && f !== null && f.active) throw new RangeError('a MemWire with offloads takes no faults');
+    this.ownFaults = f;
     this.wire.refreshPipe(this);
   }
 
@@ -238,7 +286,8 @@ export class MemWireLink implements Link {
     c.rxBytes += bytes;
     this.wire.wireStats.delivered += n;
     try {
-      this.receiver(batch);
+      if (this.batchFlags === null) this.receiver(batch);
+      else this.receiver(batch, this.batchFlags);
     } finally {
       batch.length = 0;
     }
@@ -267,6 +316,8 @@ export class MemWire {
   private flushScheduled = false;
   private flushing = false;
   private immediate: NodeJS.Immediate | null = null;
+  /** @internal whether endpoints offer offloads (fixed at construction). */
+  readonly offloads: boolean;
   private closed = false;
   private nextPort = 0;
   private readonly runFlush = (): void => {
@@ -282,6 +333,8 @@ export class MemWire {
     this.switched = opts.switched ?? false;
     this.mode = opts.flush ?? 'immediate';
     this.faults = normalizeFaults(opts.faults);
+    this.offloads = opts.offloads ?? false;
+    if (this.offloads && this.faults.active) throw new RangeError('a MemWire with offloads takes no faults');
   }
 
   /**
@@ -307,7 +360,9 @@ export class MemWire {
    * @throws RangeError for an invalid configuration.
    */
   setFaults(faults: FaultConfig | null): void {
-    this.faults = normalizeFaults(faults);
+    const f = normalizeFaults(faults);
+    if (this.offloads && f.active) throw new RangeError('a MemWire with offloads takes no faults');
+    this.faults = f;
     for (const p of this.ports) this.refreshPipe(p);
   }
 
@@ -354,6 +409,9 @@ export class MemWire {
         const b = p.batch;
         p.batch = p.pending;
         p.pending = b;
+        const f = p.batchFlags;
+        p.batchFlags = p.pendingFlags;
+        p.pendingFlags = f;
         p.dirty = false;
       }
       for (; i < list.length; i++) list[i]!.deliverBatch();
@@ -394,15 +452,15 @@ export class MemWire {
 
   // --- internals used by MemWireLink ----------------------------------------
 
-  /** @internal the data path of MemWireLink.output(). */
-  transmit(from: MemWireLink, frame: Uint8Array): boolean {
+  /** @internal the data path of MemWireLink.output() and outputGso() (`rxFlags` non-zero only for the latter). */
+  transmit(from: MemWireLink, frame: Uint8Array, rxFlags: number): boolean {
     const c = from.counters;
     if (!from.up) {
       c.txDrops++;
       return false;
     }
     const len = frame.length;
-    if (len > from.maxFrame || len > from.pathMaxFrame) {
+    if ((rxFlags & RxFlag.GSO) === 0 && (len > from.maxFrame || len > from.pathMaxFrame)) {
       this.wireStats.oversize++;
       c.txDrops++;
       return false;
@@ -423,7 +481,7 @@ export class MemWire {
     c.txFrames++;
     c.txBytes += len;
     this.wireStats.frames++;
-    this.forward(from, frame);
+    this.forward(from, frame, rxFlags);
     return true;
   }
 
@@ -432,7 +490,7 @@ export class MemWire {
    * queues. Ownership: the frame goes as-is to the last receiver; the others
    * get copies.
    */
-  forward(from: MemWireLink, frame: Uint8Array): void {
+  forward(from: MemWireLink, frame: Uint8Array, rxFlags = 0): void {
     const ports = this.ports;
     let target: MemWireLink | null = null;
     if (this.switched && frame.length >= 6 && (frame[0]! & 1) === 0) {
@@ -444,7 +502,7 @@ export class MemWire {
       }
     }
     if (target !== null) {
-      this.enqueue(target, frame);
+      this.enqueue(target, frame, rxFlags);
       return;
     }
     // Hub (or flood): all other endpoints; copy for all but the last.
@@ -457,14 +515,14 @@ export class MemWire {
     }
     for (let i = 0; i < last; i++) {
       const p = ports[i]!;
-      if (p !== from) this.enqueue(p, frame.slice());
+      if (p !== from) this.enqueue(p, frame.slice(), rxFlags);
     }
-    if (last >= 0) this.enqueue(ports[last]!, frame);
+    if (last >= 0) this.enqueue(ports[last]!, frame, rxFlags);
   }
 
-  private enqueue(to: MemWireLink, frame: Uint8Array): void {
+  private enqueue(to: MemWireLink, frame: Uint8Array, rxFlags: number): void {
     const c = to.counters;
-    if (frame.length > to.maxFrame) {
+    if ((rxFlags & RxFlag.GSO) === 0 && frame.length > to.maxFrame) {
       this.wireStats.oversize++;
       c.rxDrops++;
       return;
@@ -473,6 +531,7 @@ export class MemWire {
       c.rxDrops++;
       return;
     }
+    if (to.pendingFlags !== null) to.pendingFlags[to.pending.length] = rxFlags;
     to.pending.push(frame);
     if (!to.dirty) {
       to.dirty = true;

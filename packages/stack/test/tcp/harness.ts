@@ -309,6 +309,8 @@ export interface WirePairOptions {
   clock?: Clock;
   /** Deliver unicast frames only to their destination (a switch); default a hub. */
   switched?: boolean;
+  /** The wire offers TSO, checksum offload and large receive (`MemWireOptions.offloads`). */
+  offloads?: boolean;
 }
 
 /** Two stacks, 10.0.0.1 and 10.0.0.2, on one MemWire. */
@@ -321,7 +323,7 @@ export class WirePair {
   constructor(opts: WirePairOptions = {}) {
     this.clock = opts.clock ?? new ManualClock(1000);
     const mtu = opts.mtu ?? 1500;
-    this.wire = new MemWire({ clock: this.clock, faults: opts.faults ?? null, seed: opts.seed ?? 1, switched: opts.switched ?? false });
+    this.wire = new MemWire({ clock: this.clock, faults: opts.faults ?? null, seed: opts.seed ?? 1, switched: opts.switched ?? false, offloads: opts.offloads ?? false });
     const n = opts.nmbclusters ?? 16384;
     const la = this.wire.attachLink({ name: 'wa', mtu, queueLimit: 1 << 16 });
     const lb = this.wire.attachLink({ name: 'wb', mtu, queueLimit: 1 << 16 });
