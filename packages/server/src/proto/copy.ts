@@ -8,6 +8,7 @@
  */
 
 import { Errno, StackError } from '@rumpnet/stack';
+import { encodeFramePacked, type MsgClassValue } from '@rumpnet/client/protocol';
 
 /**
  * Where a send-type call's bytes come from. ONE `copyin` call is ONE COPYIN
@@ -178,4 +179,20 @@ export class InlineSink implements CopySink {
   discard(): void {
     this.take();
   }
+}
+
+/**
+ * One frame of a packed head `h` with `payload` copied once after it (an
+ * inline receive's RESP: the held bytes go out in the reply's own frame).
+ * The frame is the caller's; the payload views may be reused at once.
+ */
+export function packedFrameWith(cls: MsgClassValue, type: number, reqno: number, h: Uint8Array | undefined, payload: readonly Uint8Array[]): Buffer {
+  const n = totalLength(payload);
+  const frame = encodeFramePacked(cls, type, reqno, h, n, n);
+  let at = frame.length - n;
+  for (const p of payload) {
+    frame.set(p, at);
+    at += p.length;
+  }
+  return frame;
 }

@@ -4,5 +4,5 @@
  * copy interface the socket layer uses. docs/PROTOCOL.md describes the bytes.
  */
 export * from '@rumpnet/client/protocol';
-export { InlineSink, InlineSource, Scatter, totalLength } from './copy.js';
+export { InlineSink, InlineSource, Scatter, packedFrameWith, totalLength } from './copy.js';
 export type { CopySink, CopySource, InlineHold } from './copy.js';

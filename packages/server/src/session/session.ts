@@ -26,7 +26,7 @@ import {
   type PayloadSink,
 } from '../proto/index.js';
 import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
-import { InlineSink, InlineSource, totalLength, type CopySink, type CopySource, type InlineHold } from '../proto/copy.js';
+import { InlineSink, InlineSource, packedFrameWith, totalLength, type CopySink, type CopySource, type InlineHold } from '../proto/copy.js';
 import { CopyinTable } from './copyin.js';
 import { NO_AUTH, type SessionAuth } from './admin.js';
 import type { SessionCounters, SessionUsage } from './counters.js';
@@ -706,25 +706,13 @@ export class ClientSession {
     }
     this.cork.hold();
     if (payload.length === 0) this.write(encodeFramePacked(cls, type, reqno, h));
-    else this.write(this.withPayload(cls, type, reqno, h, payload));
-    this.checkWriteBacklog();
-  }
-
-  /**
-   * One frame with a head and the held bytes of an inline receive as its
-   * payload (copied once into it), counted as the COPYOUT it avoided.
-   */
-  private withPayload(cls: 0 | 1 | 2, type: number, reqno: number, h: Uint8Array | undefined, payload: readonly Uint8Array[]): Buffer {
-    const n = totalLength(payload);
-    const frame = encodeFramePacked(cls, type, reqno, h, n, n);
-    let at = frame.length - n;
-    for (const p of payload) {
-      frame.set(p, at);
-      at += p.length;
+    else {
+      // An inline receive's bytes in its RESP: the COPYOUT it avoided.
+      this.counters.copyoutsAvoided++;
+      this.counters.inlineRecvBytes += totalLength(payload);
+      this.write(packedFrameWith(cls, type, reqno, h, payload));
     }
-    this.counters.copyoutsAvoided++;
-    this.counters.inlineRecvBytes += n;
-    return frame;
+    this.checkWriteBacklog();
   }
 
   /** Hands one frame to the socket, counted until its write callback runs. */
