@@ -26,6 +26,7 @@ import {
 import { checkArgs, SYSCALL_SCHEMAS, type SyscallSchema } from './syscalls.js';
 import { RumpSyscalls } from './sys.js';
 import { hopTrace } from './hoptrace.js';
+import { IoVec } from './iovec.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
 
 const EFAULT = 14;
@@ -164,9 +165,11 @@ export interface CallOptions {
    * Buffers by argument name. Each is registered under a fresh handle that
    * replaces the argument; the server copies from/into it (COPYIN/COPYOUT)
    * until the response. The buffer stays the caller's, but it must not be
-   * changed (send) or read (receive) until the promise settles.
+   * changed (send) or read (receive) until the promise settles. A send may
+   * give a gather list ({@link IoVec}): its COPYINs are answered with views
+   * of the pieces; a receive into one is refused (EFAULT).
    */
-  readonly buffers?: Readonly<Record<string, Uint8Array>>;
+  readonly buffers?: Readonly<Record<string, Uint8Array | IoVec>>;
   /** Name used in a Node-shaped error (default: the wire name). */
   readonly syscall?: string;
   /**
@@ -190,7 +193,7 @@ interface Pending {
 }
 
 interface Registered {
-  readonly buf: Uint8Array;
+  readonly buf: Uint8Array | IoVec;
   readonly call: Pending;
 }
 
@@ -321,9 +324,9 @@ export class RumpConnection extends EventEmitter {
     if (inline !== undefined) {
       delete wireArgs.buf;
       this.counters.inlineSends++;
-      this.counters.inlineBytes += inline.length;
+      this.counters.inlineBytes += totalLength(inline);
     }
-    if (schema?.copy === 'out' && opts.buffers?.buf !== undefined) call.rxBuf = opts.buffers.buf;
+    if (schema?.copy === 'out' && opts.buffers?.buf instanceof Uint8Array) call.rxBuf = opts.buffers.buf;
     for (const [key, buf] of Object.entries(inline !== undefined ? {} : (opts.buffers ?? {}))) {
       const h = this.allocHandle();
       this.handles.set(h, { buf, call });
@@ -346,23 +349,24 @@ export class RumpConnection extends EventEmitter {
     this.pending.set(reqno, call);
     this.counters.syscalls++;
     hopTrace?.mark(`c.call.${name}`);
-    this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline !== undefined ? [inline] : []);
+    this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline ?? []);
     return result;
   }
 
   /**
    * The bytes to send inline with a send-type call, or undefined: only when
    * the server announced `inlineMax`, the call copies in from one buffer
-   * `buf`, and its `len` bytes fit the threshold (and the buffer).
+   * `buf`, and its `len` bytes fit the threshold (and the buffer). The
+   * payload's pieces: views of the buffer (or of a gather list's pieces).
    */
-  private inlineOf(schema: SyscallSchema | undefined, args: Record<string, unknown>, opts: CallOptions): Uint8Array | undefined {
+  private inlineOf(schema: SyscallSchema | undefined, args: Record<string, unknown>, opts: CallOptions): Uint8Array[] | undefined {
     const max = this.paramsValue?.inlineMax ?? 0;
     if (max <= 0 || opts.inline === false || schema?.copy !== 'in') return undefined;
     const buf = opts.buffers?.buf;
     const len = args.len;
     if (buf === undefined || Object.keys(opts.buffers!).length !== 1) return undefined;
     if (typeof len !== 'number' || !Number.isInteger(len) || len <= 0 || len > max || len > buf.length) return undefined;
-    return buf.subarray(0, len);
+    return buf instanceof IoVec ? buf.slice(0, len) : [buf.subarray(0, len)];
   }
 
   /** Measures one protocol round trip (PING); resolves with milliseconds. */
@@ -574,6 +578,12 @@ export class RumpConnection extends EventEmitter {
       return () => undefined;
     }
     const buf = reg.buf;
+    if (buf instanceof IoVec) {
+      // A gather list is a send's: nothing may be copied out into it.
+      this.counters.copyFaults++;
+      reg.call.fault = true;
+      return () => undefined;
+    }
     return (piece, at) => buf.set(piece, off + at);
   }
 
@@ -651,7 +661,7 @@ export class RumpConnection extends EventEmitter {
         }
         this.counters.copyinRequests++;
         this.counters.copyinBytes += n;
-        this.send(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, [reg.buf.subarray(off, off + n)]);
+        this.send(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, reg.buf instanceof IoVec ? reg.buf.slice(off, n) : [reg.buf.subarray(off, off + n)]);
         return;
       }
       case MsgType.COPYOUT:
@@ -723,4 +733,11 @@ export class RumpConnection extends EventEmitter {
     }
     throw new RumpProtocolError(ERR_RUMP_PROTOCOL, 'no free buffer handle');
   }
+}
+
+/** Total bytes of a list of views. */
+function totalLength(views: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const v of views) n += v.length;
+  return n;
 }

@@ -45,6 +45,7 @@
 export const PACKAGE = '@rumpnet/client';
 
 export { RumpConnection } from './connection.js';
+export { IoVec } from './iovec.js';
 export type {
   CallOptions,
   ClientCounters,

@@ -13,6 +13,7 @@
  * `soclose` fails the sleeping send (EBADF), and what it had copied in still
  * goes out before the FIN.
  */
+import type { IoVec } from './iovec.js';
 import type { RumpConnection } from './connection.js';
 import { PollEvent } from './syscalls.js';
 
@@ -22,14 +23,14 @@ export const FLUSH_STALL_MS = 500;
 const MAX_ROUNDS = 100_000;
 
 /** A send of `buf` on `fd` (the socket's own loop, which counts bytes). */
-export type SendOn = (conn: RumpConnection, fd: number, buf: Buffer) => Promise<void>;
+export type SendOn = (conn: RumpConnection, fd: number, buf: Buffer | IoVec) => Promise<void>;
 
 /**
  * Waits for `inFlight`, then sends `chunks` one after the other (in order),
  * each for as long as it makes progress. Never rejects; resolves when the
  * descriptor may be closed.
  */
-export async function lingerFlush(conn: RumpConnection, fd: number, inFlight: Promise<void> | undefined, chunks: readonly Buffer[], send: SendOn): Promise<void> {
+export async function lingerFlush(conn: RumpConnection, fd: number, inFlight: Promise<void> | undefined, chunks: readonly (Buffer | IoVec)[], send: SendOn): Promise<void> {
   if (inFlight !== undefined && !(await whileMoving(conn, fd, inFlight))) return;
   for (const c of chunks) {
     if (!(await whileMoving(conn, fd, send(conn, fd, c)))) return;

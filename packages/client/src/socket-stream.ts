@@ -5,27 +5,40 @@
  */
 import { Duplex } from 'node:stream';
 import { codedError } from './shared.js';
+import { IoVec } from './iovec.js';
 import type { Socket } from './socket.js';
 
 /**
- * `_writev` gathers queued chunks into one send up to this many bytes;
- * a chunk this large or larger goes as it is. Gathering small writes saves
- * sends (and, at MCLNUM N, fills whole extended clusters per COPYIN);
- * copying big ones would only cost a memcpy and a large allocation each.
+ * `_writev` concatenates queued small chunks into one buffer up to this many
+ * bytes (a copy is cheap at that size, and a small send may then go inline).
  */
 export const GATHER_MAX = 64 * 1024;
-/** Groups chunks for `_writev`: runs of small ones concatenated up to {@link GATHER_MAX}, large ones alone. */
-export function gather(chunks: readonly Buffer[]): Buffer[] {
-  const groups: Buffer[] = [];
+/**
+ * Most bytes one send of `_writev` carries: chunks queued behind a send in
+ * flight go out together up to this much — larger runs as a gather list
+ * ({@link IoVec}, no copy), so that 64 KiB writes cost one syscall round
+ * trip per 256 KiB rather than one each. The socket's write mark
+ * (256 KiB) is what queues that much.
+ */
+export const SEND_MAX = 256 * 1024;
+/**
+ * Groups chunks for `_writev`, in order: runs of up to {@link SEND_MAX}
+ * bytes (a larger chunk alone); a run of one chunk is the chunk, a run of
+ * at most {@link GATHER_MAX} bytes is concatenated, a longer one is a
+ * gather list of the chunks themselves.
+ */
+export function gather(chunks: readonly Buffer[]): (Buffer | IoVec)[] {
+  const groups: (Buffer | IoVec)[] = [];
   let run: Buffer[] = [];
   let runLen = 0;
   const close = (): void => {
-    if (run.length > 0) groups.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLen));
+    if (run.length === 1) groups.push(run[0]!);
+    else if (run.length > 1) groups.push(runLen <= GATHER_MAX ? Buffer.concat(run, runLen) : new IoVec(run));
     run = [];
     runLen = 0;
   };
   for (const chunk of chunks) {
-    if (runLen + chunk.length > GATHER_MAX) close();
+    if (runLen + chunk.length > SEND_MAX) close();
     run.push(chunk);
     runLen += chunk.length;
   }

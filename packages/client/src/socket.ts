@@ -22,6 +22,7 @@ import { errnoValue, syscallError } from './errors.js';
 import { lingerFlush } from './linger.js';
 import { checkLocalOptions, checkLookupOptions, lookupTargets } from './lookup.js';
 import { RumpTcpHandle } from './tcp-handle.js';
+import { IoVec } from './iovec.js';
 import { checkFunction, checkNumber, invalidArgType, invalidArgValue, timerDuration } from './validate.js';
 import type { SockAddr } from './syscalls.js';
 import {
@@ -71,7 +72,8 @@ const READ_AHEAD = process.env.RUMPNET_READ_AHEAD !== '0';
  * while one send is in flight should ride in the next send (`_writev`) rather
  * than make the writer wait for 'drain' after every 16 KiB (Node's default,
  * sized for a local kernel's synchronous write). 256 KiB lets four 64 KiB
- * writes gather: one sendto, MCLNUM-sized COPYINs, one answer.
+ * writes gather: one sendto (their buffers as a gather list, not copied),
+ * MCLNUM-sized COPYINs, one answer.
  */
 const DEFAULT_WRITE_HWM = 256 * 1024;
 const addrInfo = (a: SockAddr): AddressInfo => ({ address: a.address, family: familyName(a), port: a.port });
@@ -572,9 +574,9 @@ export class Socket extends Duplex {
 
   /**
    * @internal Writable contract: chunks queued behind a send go out
-   * together — small ones gathered into sends of up to `GATHER_MAX` (64 KiB)
-   * bytes (one syscall, fewer COPYINs), large ones as they are — in order,
-   * one send at a time.
+   * together, in sends of up to `SEND_MAX` (256 KiB) — small ones
+   * concatenated, larger runs as a gather list (`gather`): one syscall round
+   * trip each, fewer COPYINs — in order, one send at a time.
    */
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
     for (const c of chunks) this.#dispatched += c.chunk.length;
@@ -597,12 +599,12 @@ export class Socket extends Duplex {
     return t;
   }
 
-  async #sendOn(conn: RumpConnection, fd: number, buf: Buffer): Promise<void> {
+  async #sendOn(conn: RumpConnection, fd: number, buf: Buffer | IoVec): Promise<void> {
     let off = 0;
     // A blocking send takes everything; a short count (a signal, a timeout) resumes where it stopped.
     // Bounded: each pass moves ≥ 1 byte or fails.
     while (off < buf.length) {
-      const rest = buf.subarray(off);
+      const rest = off === 0 ? buf : buf instanceof IoVec ? buf.from(off) : buf.subarray(off);
       let n: number;
       try {
         n = (await conn.call<{ bytes: number }>('sendto', { fd, buf: 0, len: rest.length, flags: 0 }, { buffers: { buf: rest }, syscall: 'write' })).bytes;

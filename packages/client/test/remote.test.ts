@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RumpConnection, RumpProtocolError, inet } from '../src/index.js';
+import { IoVec, RumpConnection, RumpProtocolError, inet } from '../src/index.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const fixture = join(root, 'packages/server/test/proto/fixtures/memfile-server.ts');
@@ -88,6 +88,32 @@ describe('client against a server in another process', function () {
         expect(stats.copyinBytes).to.equal(MiB);
         expect(c.counters.copyinRequests).to.equal(want);
         expect(await c.call('stat', { fd })).to.deep.equal({ size: MiB, sha256: sha(data) });
+        await c.sys.close(fd);
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  it('sends a gather list (IoVec) as one call: COPYINs answered from the pieces, bytes intact; a receive into one is EFAULT', async () => {
+    const pieces = [randomBytes(1000), Buffer.alloc(0), randomBytes(70_000), randomBytes(5), randomBytes(60_000)];
+    const whole = Buffer.concat(pieces);
+    for (const [url, want] of [[plain, Math.ceil(whole.length / 2048)], [batched, Math.ceil(whole.length / (16 * 2048))]] as const) {
+      const c = await RumpConnection.connect(url);
+      try {
+        const fd = await c.sys.socket('stream');
+        const r = await c.call<{ bytes: number }>('sendto', { fd, buf: 0, len: whole.length, flags: 0 }, { buffers: { buf: new IoVec(pieces) }, inline: false });
+        expect(r.bytes).to.equal(whole.length);
+        expect(c.counters.syscalls).to.equal(2); // socket, sendto
+        expect(c.counters.copyinRequests).to.equal(want);
+        expect(c.counters.copyinBytes).to.equal(whole.length);
+        expect(await c.call('stat', { fd })).to.deep.equal({ size: whole.length, sha256: sha(whole) });
+        // A receive into a gather list: the client refuses the copy out, the call fails EFAULT, nothing leaks.
+        const faults = c.counters.copyFaults;
+        const err = await c.call('recvfrom', { fd, buf: 0, len: 4096, flags: 0 }, { buffers: { buf: new IoVec([Buffer.alloc(4096)]) } }).then(() => null, (e: unknown) => e);
+        expect((err as NodeJS.ErrnoException | null)?.code).to.equal('EFAULT');
+        expect(c.counters.copyFaults).to.be.above(faults); // one per COPYOUT refused (per mbuf: several)
+        expect(c.registeredBuffers).to.equal(0);
         await c.sys.close(fd);
       } finally {
         await c.close();
