@@ -138,6 +138,13 @@ export const SS = {
   NOFDREF: 0x001000,
   /** Was connected and is no longer (`SS_ISDISCONNECTED`). */
   ISDISCONNECTED: 0x002000,
+  /**
+   * A stream `sosend` has more of this call's data to append (NetBSD
+   * `SS_MORETOCOME`): the protocol may hold a sub-MSS tail for it. Set
+   * from a pass that leaves bytes in the uio until the call's last append
+   * or its end (sosend.ts).
+   */
+  MORETOCOME: 0x004000,
   /** `soabort`ed or closed while operations waited: every wait fails. */
   CLOSED: 0x100000,
 } as const;

@@ -172,6 +172,13 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
         res.errno = Errno.EBADF;
         break;
       }
+      // NetBSD sets SS_MORETOCOME around pr_send when the uio has more; here
+      // it stays set until the next pass's append, across its copy: that copy
+      // is a round trip to the client, and ACKs returning meanwhile would
+      // otherwise send this pass's sub-MSS tail as a segment (and a device
+      // write) of its own. TCP honours it only with TSO (output.ts).
+      if (!atomic && uio.resid > 0 && res.errno === 0) so.state |= SS.MORETOCOME;
+      else so.state &= ~SS.MORETOCOME;
       const err = pr.usrreqs.send(so, m, len, addr, flags);
       if (err !== 0) {
         res.errno = err;
@@ -181,6 +188,12 @@ export async function soSend(so: Socket, uio: Uio, source: CopySource, opts: Sen
       if (res.errno !== 0 || uio.resid === 0 || atomic) break;
     }
   } finally {
+    if ((so.state & SS.MORETOCOME) !== 0) {
+      // The call ended before its last append (an error, a timeout, the
+      // socket going): what the protocol held for it may go now.
+      so.state &= ~SS.MORETOCOME;
+      if (!so.closed && (so.state & SS.ISCONNECTED) !== 0) pr.usrreqs.send(so, null, 0, null, 0);
+    }
     so.snd.lock.release();
   }
   // sendit(): a stream send interrupted after moving data reports the data.

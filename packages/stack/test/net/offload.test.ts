@@ -10,7 +10,9 @@ import { ManualClock } from '../../src/kern/clock.js';
 import { RxFlag, type Link, type LinkOffloads, type LinkReceiver, type LinkStats, type TxOffload } from '../../src/link/link.js';
 import { MemWire, type MemWireLink } from '../../src/link/memwire.js';
 import { createNetStack } from '../../src/netstack.js';
-import { AF_INET, SOCK } from '../../src/socket/constants.js';
+import { AF_INET, MSG, SOCK, SS } from '../../src/socket/constants.js';
+import { Errno, StackError } from '../../src/kern/errno.js';
+import { makeUio, type CopySource } from '../../src/mbuf/index.js';
 import { sockaddrIn } from '../../src/socket/sockaddr.js';
 import { foldSum, internetChecksum, pseudoHeaderSum, completePartialChecksum, verifyChecksum } from '../../src/wire/checksum.js';
 import { ipv4ToString, macToString } from '../../src/wire/address.js';
@@ -67,6 +69,9 @@ class SoftTsoLink implements Link {
   readonly offloads: LinkOffloads = { tso4: true, maxGsoBytes: 65536 };
   readonly gso: TxOffload[] = [];
   readonly sizes: number[] = [];
+  /** TCP payload lengths of the data segments below `mss` this link was given, either way (a sub-MSS tail). */
+  readonly small: number[] = [];
+  mss = 1448;
   /** Super-frames whose partial checksum was not the folded pseudo-header sum over the whole length. */
   badPartial = 0;
   constructor(readonly inner: MemWireLink) {}
@@ -86,9 +91,18 @@ class SoftTsoLink implements Link {
     return this.inner.up;
   }
   output(frame: Uint8Array): boolean {
+    this.#note(frame);
     return this.inner.output(frame);
   }
+  #note(frame: Uint8Array): void {
+    if (frame.length < 34 || rd16(frame, 12) !== 0x0800 || frame[23] !== 6) return;
+    const ihl = (frame[14]! & 0x0f) * 4;
+    const thl = (frame[14 + ihl + 12]! >> 4) * 4;
+    const payload = rd16(frame, 16) - ihl - thl;
+    if (payload > 0 && payload < this.mss) this.small.push(payload);
+  }
   outputGso(frame: Uint8Array, meta: TxOffload): boolean {
+    this.#note(frame);
     this.gso.push(meta);
     this.sizes.push(frame.length);
     const th = meta.csumStart;
@@ -152,7 +166,8 @@ function pairWith(wrapA: (l: MemWireLink) => Link, tso = 1) {
   return { pair, linkA };
 }
 
-async function bulk(p: ReturnType<typeof pairWith>['pair'], bytes: number) {
+/** A connected pair of TCP sockets, A's end and B's (accepted) end. */
+async function connectPair(p: ReturnType<typeof pairWith>['pair']): Promise<{ aFd: number; bFd: number }> {
   const lfd = p.b.table.socket(AF_INET, SOCK.STREAM, 0).fd;
   expect(p.b.table.bind(lfd, sockaddrIn(0, 80))).to.equal(0);
   expect(p.b.table.listen(lfd, 8)).to.equal(0);
@@ -165,7 +180,21 @@ async function bulk(p: ReturnType<typeof pairWith>['pair'], bytes: number) {
   expect(await c).to.equal(0);
   const acc = await p.b.table.accept(lfd);
   expect(acc.errno).to.equal(0);
-  const f = new Flow(p.a.table.get(aFd)!, p.b.table.get(acc.fd)!, bytes, pattern(1 << 20, 5));
+  return { aFd, bFd: acc.fd };
+}
+
+/** Delivers everything and lets the delayed-ACK timer run (bounded), so that all sent data is ACKed. */
+function settle(p: ReturnType<typeof pairWith>['pair'], rounds = 50): void {
+  for (let i = 0; i < rounds; i++) {
+    p.flush();
+    p.clock.advance(20);
+  }
+  p.flush();
+}
+
+async function bulk(p: ReturnType<typeof pairWith>['pair'], bytes: number) {
+  const { aFd, bFd } = await connectPair(p);
+  const f = new Flow(p.a.table.get(aFd)!, p.b.table.get(bFd)!, bytes, pattern(1 << 20, 5));
   runFlows(p as unknown as WirePair, [f], 120_000, 2_000_000);
   expect(f.received).to.equal(bytes);
   expect(f.rxHash.digest('hex')).to.equal(f.txHash.digest('hex'));
@@ -209,6 +238,73 @@ describe('offloads through the stack', function () {
         expect(st.sndCorked).to.be.greaterThan(0);
         expect(st.tsoBytes / st.tsoSegments).to.be.greaterThan(16 * 1448);
         expect(st.tsoBytes).to.be.greaterThan(3 << 20);
+      } finally {
+        pair.close();
+      }
+    });
+
+    it("holds each pass's sub-MSS tail while the send copies its next pass (SS_MORETOCOME): one tail per call, not one per COPYIN", async () => {
+      const { pair, linkA } = pairWith((l) => new SoftTsoLink(l));
+      const tso = linkA as SoftTsoLink;
+      try {
+        const { aFd, bFd } = await connectPair(pair);
+        const total = 512 * 1024; // 16 passes of one 32 KiB COPYIN (MCLNUM 16, window 1): 22 MSS + 912 bytes each
+        const data = pattern(total, 9);
+        let copies = 0;
+        // Each copy is a round trip: before it is answered, everything in flight arrives and is ACKed,
+        // so without the hold every pass's tail would find nothing outstanding and go alone.
+        const source: CopySource = {
+          async copyin(uaddr, dsts) {
+            copies++;
+            await Promise.resolve();
+            pair.flush();
+            let o = uaddr;
+            for (const d of dsts) {
+              d.set(data.subarray(o, o + d.length));
+              o += d.length;
+            }
+          },
+        };
+        tso.small.length = 0;
+        const r = await pair.a.table.sendto(aFd, makeUio([{ base: 0, len: total }], 'write'), source);
+        expect(r).to.deep.include({ errno: 0, bytes: total });
+        expect(copies).to.equal(16);
+        settle(pair);
+        // Only the call's own last tail is below the MSS: 524288 = 362 × 1448 + 112.
+        expect(tso.small).to.deep.equal([total % 1448]);
+        expect(pair.a.table.get(aFd)!.state & SS.MORETOCOME).to.equal(0);
+        const got = new Uint8Array(total);
+        const rd = await pair.b.table.recvfrom(bFd, makeUio([{ base: 0, len: total }], 'read'), { copyout: (u: number, srcs: readonly Uint8Array[]) => { let o = u; for (const s of srcs) { got.set(s, o); o += s.length; } } }, MSG.WAITALL);
+        expect(rd.bytes).to.equal(total);
+        expect(Buffer.from(got).equals(Buffer.from(data))).to.equal(true);
+      } finally {
+        pair.close();
+      }
+    });
+
+    it('a send whose copy fails in the middle (EFAULT) releases the held tail at once (no wait for a timer)', async () => {
+      const { pair, linkA } = pairWith((l) => new SoftTsoLink(l));
+      const tso = linkA as SoftTsoLink;
+      try {
+        const { aFd } = await connectPair(pair);
+        let copies = 0;
+        const source: CopySource = {
+          async copyin(_uaddr, dsts) {
+            await Promise.resolve();
+            settle(pair, 10); // all in flight is ACKed (200 ms: the delayed ACK, not the persist timer): the held tail is all that is left
+            if (++copies === 3) throw new StackError(Errno.EFAULT, 'client answered garbage');
+            for (const d of dsts) d.fill(7);
+          },
+        };
+        const so = pair.a.table.get(aFd)!;
+        const r = await pair.a.table.sendto(aFd, makeUio([{ base: 0, len: 256 * 1024 }], 'write'), source);
+        // Two passes were appended before the third copy failed: the call reports them, and EFAULT.
+        expect(r).to.deep.include({ errno: Errno.EFAULT, bytes: 2 * 32 * 1024 });
+        expect(so.state & SS.MORETOCOME).to.equal(0);
+        // The held tail went to the link when the call ended, not after a timer or an ACK.
+        expect(tso.small).to.deep.equal([(2 * 32 * 1024) % 1448]);
+        settle(pair);
+        expect(so.snd.cc).to.equal(0);
       } finally {
         pair.close();
       }

@@ -38,6 +38,7 @@
  */
 import { Errno } from '../../kern/errno.js';
 import { hopTrace } from '../../kern/hoptrace.js';
+import { SS } from '../../socket/constants.js';
 import { M_CSUM_TCPv4, M_CSUM_TSOv4, MHLEN, mFreem, mGethdr, type Mbuf } from '../../mbuf/index.js';
 import { foldSum, pseudoHeaderSum } from '../../wire/checksum.js';
 import { TCP_HEADER_LEN, TcpFlag, TcpRepr } from '../../wire/tcp.js';
@@ -215,8 +216,12 @@ export function tcpOutput(tp: TcpCb, rexmt = false, probe = false): number {
       d.unsent = sbcc - off;
       d.mss = segRoom;
       d.maxSndWnd = tp.maxSndWnd;
-      d.idle = tp.sndMax === tp.sndUna;
-      d.nodelay = (tp.flags & TF.NODELAY) !== 0;
+      // A send still copying more of its data (SS_MORETOCOME, TSO only): a
+      // sub-MSS tail waits for that data, as BSD's tcp_output does with
+      // TF_MORETOCOME, instead of going alone because nothing is in flight.
+      const more = so !== null && tsoRoom > 0 && (so.state & SS.MORETOCOME) !== 0;
+      d.idle = !more && tp.sndMax === tp.sndUna;
+      d.nodelay = !more && (tp.flags & TF.NODELAY) !== 0;
       d.force = probe;
       d.retransmitting = seqLt(tp.sndNxt, tp.sndMax);
       send = shouldSendData(d);
