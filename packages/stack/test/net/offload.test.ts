@@ -251,11 +251,16 @@ describe('offloads through the stack', function () {
         const total = 512 * 1024; // 16 passes of one 32 KiB COPYIN (MCLNUM 16, window 1): 22 MSS + 912 bytes each
         const data = pattern(total, 9);
         let copies = 0;
+        const tp = (pair.a.table.get(aFd)!.pcb as { ppcb: { timers: { main: { kind: string } }; sndMax: number; sndUna: number } }).ppcb;
+        const timers: string[] = [];
         // Each copy is a round trip: before it is answered, everything in flight arrives and is ACKed,
         // so without the hold every pass's tail would find nothing outstanding and go alone.
         const source: CopySource = {
           async copyin(uaddr, dsts) {
             copies++;
+            // The previous pass is in flight: the retransmission timer covers it (not the persist
+            // timer the held tail armed while nothing was outstanding).
+            if (tp.sndMax !== tp.sndUna) timers.push(tp.timers.main.kind);
             await Promise.resolve();
             pair.flush();
             let o = uaddr;
@@ -269,6 +274,8 @@ describe('offloads through the stack', function () {
         const r = await pair.a.table.sendto(aFd, makeUio([{ base: 0, len: total }], 'write'), source);
         expect(r).to.deep.include({ errno: 0, bytes: total });
         expect(copies).to.equal(16);
+        expect(timers).to.have.length(15);
+        expect(timers.filter((k) => k !== 'retransmit')).to.deep.equal([]);
         settle(pair);
         // Only the call's own last tail is below the MSS: 524288 = 362 × 1448 + 112.
         expect(tso.small).to.deep.equal([total % 1448]);

@@ -541,9 +541,15 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
     // Send times per range (RACK, RFC 8985 6.1); a no-op for the others.
     recoveryOf(tp).onSend(tp, seq, len, now);
   }
-  // RFC 6298 5.1: start the timer when something is outstanding.
-  // (A probe keeps the persist timer instead.)
-  if (tp.sndMax !== tp.sndUna && tp.timers.main.kind === 'idle') tp.timers.setRetransmit(tp.rtt.rto);
+  // RFC 6298 5.1: start the timer when something is outstanding. A probe
+  // keeps the persist timer; any other send finding it armed (data held
+  // back with nothing in flight: Nagle, SWS avoidance, SS_MORETOCOME) turns
+  // it into the retransmission timer, as NetBSD's tcp_output does.
+  const k = tp.timers.main.kind;
+  if (tp.sndMax !== tp.sndUna && (k === 'idle' || (k === 'persist' && !probe))) {
+    if (k === 'persist') tp.rxtShift = 0;
+    tp.timers.setRetransmit(tp.rtt.rto);
+  }
   // The options object is the protocol's, refilled: IP output reads it during the call only.
   const o = tcp.ipOpts;
   o.src = src;
