@@ -65,6 +65,8 @@ interface Row {
   tapWrites: number;
   gso: number;
   syscalls: number;
+  /** The `--tcp-stats` counters, per MiB. */
+  extra: number[];
 }
 
 async function tcpStats(ctl: RumpConnection): Promise<Record<string, number>> {
@@ -90,9 +92,10 @@ async function main(): Promise<void> {
     .option('--turns <n>', 'transfers per configuration', (v) => Number(v), 5)
     .option('--size <n>', 'write size in bytes', (v) => Number(v), 65536)
     .option('--config <label=args>', 'a configuration: label=rump-server options (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tcp-stats <names>', 'also print these net.inet.tcp.stats counters per MiB (comma-separated, e.g. persisttimeo,sndrexmitpack)', (v: string) => v.split(',').filter(Boolean), [] as string[])
     .option('--profile <dir>', 'run servers and clients with node --cpu-prof into this directory')
     .parse()
-    .opts<{ mib: number; turns: number; size: number; config: string[]; profile?: string }>();
+    .opts<{ mib: number; turns: number; size: number; config: string[]; tcpStats: string[]; profile?: string }>();
   const configs: Config[] = (opts.config.length ? opts.config : ['defaults=']).map((c) => {
     const i = c.indexOf('=');
     const words = c.slice(i + 1).split(/\s+/).filter(Boolean);
@@ -146,17 +149,17 @@ async function main(): Promise<void> {
           mibps: Number(res.mibps), srvMs: (sv1 - sv0) / mib, cliMs: (cl1 - cl0) / mib,
           copyins: d(c0, c1, 'copyinRequests') / mib, copyinBytes: d(c0, c1, 'copyinBytes') / Math.max(1, d(c0, c1, 'copyinRequests')),
           segs: d(s0, s1, 'sndpack') / mib, segBytes: d(s0, s1, 'sndbyte') / Math.max(1, d(s0, s1, 'sndpack')), acks: d(s0, s1, 'rcvackpack') / mib,
-          tapWrites: d(t0, t1, 'txFrames') / mib, syscalls: d(c0, c1, 'syscalls') / mib, gso: d(t0, t1, 'txGso') / mib,
+          tapWrites: d(t0, t1, 'txFrames') / mib, syscalls: d(c0, c1, 'syscalls') / mib, extra: opts.tcpStats.map((k) => d(s0, s1, k) / mib), gso: d(t0, t1, 'txGso') / mib,
         });
       }
     }
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     console.log(`rump → Linux, ${opts.size}-byte writes, ${opts.mib} MiB × ${opts.turns} turns; load at the end ${load}`);
-    console.log('config            MiB/s (runs)                        srv ms/MiB  cli ms/MiB  COPYIN/MiB  B/COPYIN  segs/MiB  B/seg   ACKs/MiB  tapw/MiB  GSO/MiB  calls/MiB');
+    console.log(`config            MiB/s (runs)                        srv ms/MiB  cli ms/MiB  COPYIN/MiB  B/COPYIN  segs/MiB  B/seg   ACKs/MiB  tapw/MiB  GSO/MiB  calls/MiB${opts.tcpStats.map((k) => `  ${k}/MiB`).join('')}`);
     for (const r of running) {
       const m = (f: (x: Row) => number): number => median(r.rows.map(f));
       console.log(`${r.cfg.label.padEnd(16)}  ${m((x) => x.mibps).toFixed(1).padStart(6)} (${r.rows.map((x) => x.mibps.toFixed(0)).join(' ')})`.padEnd(52) +
-        `${m((x) => x.srvMs).toFixed(2).padStart(10)}  ${m((x) => x.cliMs).toFixed(2).padStart(10)}  ${m((x) => x.copyins).toFixed(1).padStart(10)}  ${m((x) => x.copyinBytes).toFixed(0).padStart(8)}  ${m((x) => x.segs).toFixed(1).padStart(8)}  ${m((x) => x.segBytes).toFixed(0).padStart(5)}  ${m((x) => x.acks).toFixed(1).padStart(8)}  ${m((x) => x.tapWrites).toFixed(1).padStart(8)}  ${m((x) => x.gso).toFixed(1).padStart(7)}  ${m((x) => x.syscalls).toFixed(1).padStart(9)}`);
+        `${m((x) => x.srvMs).toFixed(2).padStart(10)}  ${m((x) => x.cliMs).toFixed(2).padStart(10)}  ${m((x) => x.copyins).toFixed(1).padStart(10)}  ${m((x) => x.copyinBytes).toFixed(0).padStart(8)}  ${m((x) => x.segs).toFixed(1).padStart(8)}  ${m((x) => x.segBytes).toFixed(0).padStart(5)}  ${m((x) => x.acks).toFixed(1).padStart(8)}  ${m((x) => x.tapWrites).toFixed(1).padStart(8)}  ${m((x) => x.gso).toFixed(1).padStart(7)}  ${m((x) => x.syscalls).toFixed(1).padStart(9)}${opts.tcpStats.map((k, i) => `  ${m((x) => x.extra[i]!).toFixed(2).padStart(k.length + 4)}`).join('')}`);
     }
   } finally {
     for (const r of running) {
