@@ -19,6 +19,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { RUMPNET_DEFAULT } from './plan.js';
+import type { StackParams } from './rump.js';
+import type { Placed } from './topology.js';
+import { median } from './runner.js';
 import { Proc, Unavailable, stopAll } from './procs.js';
 import { Topology } from './topology.js';
 import { probe, type Availability } from './runner.js';
@@ -47,7 +50,7 @@ async function tracedClient(rumpUrl: string, host: string, count: number, dir: s
  * The traced echo runs: `rump-linux` (defaults, over a tap, when the
  * topology has one) and `rump-lo0`, `count` echoes each after 200 untimed.
  */
-export async function runEchoTrace(topo: Topology, avail: Availability, count: number): Promise<EchoTrace[]> {
+export async function runEchoTrace(topo: Topology, avail: Availability, count: number, opts: { params?: StackParams; lo0?: boolean; label?: string } = {}): Promise<EchoTrace[]> {
   const out: EchoTrace[] = [];
   const one = async (config: string, description: string, fn: (dir: string) => Promise<Omit<EchoTrace & { status: 'ok' }, 'config' | 'description' | 'status'>>): Promise<void> => {
     const dir = mkdtempSync(join(topo.dir, `hops-${config}-`));
@@ -70,10 +73,10 @@ export async function runEchoTrace(topo: Topology, avail: Availability, count: n
     }
     return p;
   };
-  await one('rump-linux', 'rump client → Linux echo server, over a tap, rumpnet defaults', async (dir) => {
+  await one(opts.label ?? 'rump-linux', `rump client → Linux echo server, over a tap, ${opts.label ?? 'rumpnet defaults'}`, async (dir) => {
     if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
     const env = { RUMPNET_TRACE_HOPS: dir, RUMPNET_TRACE_ROLE: 'rump-server' };
-    const placed = await topo.tapServer(RUMPNET_DEFAULT, env);
+    const placed = await topo.tapServer(opts.params ?? RUMPNET_DEFAULT, env);
     try {
       const echo = await startEcho(null, placed.linuxIp!, {});
       try {
@@ -85,6 +88,7 @@ export async function runEchoTrace(topo: Topology, avail: Availability, count: n
       await placed.release();
     }
   });
+  if (opts.lo0 === false) return out;
   await one('rump-lo0', "rump client → rump server, one rump server's lo0", async (dir) => {
     const srv = await topo.loopbackServer(RUMPNET_DEFAULT, { env: { RUMPNET_TRACE_HOPS: dir, RUMPNET_TRACE_ROLE: 'rump-server' } });
     try {
@@ -99,6 +103,72 @@ export async function runEchoTrace(topo: Topology, avail: Availability, count: n
     }
   });
   return out;
+}
+
+/** One variant's untraced echoes, measured in turns with the others (see {@link compareEchoInTurns}). */
+export interface EchoVariant {
+  name: string;
+  /** Median over the turns of each turn's p50, µs. */
+  p50us: number;
+  /** Median over the turns of each process's CPU per echo, µs (client, rump server, Linux echo server). */
+  cpuUs: Record<string, number>;
+  /** The rump server's tap counters over the whole run (busy polls: how often, how often answered, µs spun). */
+  tap?: Record<string, number>;
+}
+
+/**
+ * The echo with several server configurations side by side on taps, in
+ * turns (`turns` rounds, each a client of `count` echoes per variant, one
+ * after the other): p50 and CPU per echo of every process. Untraced.
+ */
+export async function compareEchoInTurns(topo: Topology, variants: readonly { name: string; params: StackParams }[], turns: number, count: number): Promise<EchoVariant[]> {
+  if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
+  const placed: { name: string; p: Placed; echo: Proc }[] = [];
+  try {
+    for (const v of variants) {
+      const p = await topo.tapServer(v.params);
+      const echo = Proc.example('tcp_echo_server', ['--host', p.linuxIp!, '--port', '7007', '--json'], { ns: topo.nativeSpawner });
+      placed.push({ name: v.name, p, echo });
+      await echo.waitFor((e) => e.event === 'listening', 20_000, 'listening');
+    }
+    const got = new Map<string, { p50: number[]; cpu: Record<string, number>[] }>(variants.map((v) => [v.name, { p50: [], cpu: [] }]));
+    for (let t = 0; t < turns; t++) {
+      for (const x of placed) {
+        const args = ['--rump', '--host', x.p.linuxIp!, '--port', '7007', '--count', String(count), '--warmup', '100', '--json', '--cpu-pids', `${x.p.server.proc.child.pid},${x.echo.child.pid}`];
+        const c = Proc.example('tcp_echo_client', args, { env: { RUMP_SERVER: x.p.server.url } });
+        const code = await c.finish(count * 50 + 30_000);
+        const ev = c.events.find((e) => e.event === 'latency');
+        if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${c.tail()}`);
+        const cpu = ev.cpuUs as Record<string, number>;
+        const named: Record<string, number> = { client: cpu.client ?? NaN, server: cpu[String(x.p.server.proc.child.pid)] ?? NaN, linux: cpu[String(x.echo.child.pid)] ?? NaN };
+        got.get(x.name)!.p50.push(Number(ev.p50us));
+        got.get(x.name)!.cpu.push(named);
+      }
+    }
+    const out: EchoVariant[] = [];
+    for (const x of placed) {
+      const g = got.get(x.name)!;
+      const cpuUs: Record<string, number> = {};
+      for (const k of ['client', 'server', 'linux']) cpuUs[k] = median(g.cpu.map((c) => c[k]!));
+      const st = await x.p.server.linkStats().catch(() => ({}) as Record<string, number>);
+      const tap = Object.fromEntries(Object.entries(st).filter(([k]) => k.startsWith('busyPoll')).map(([k, v]) => [k, Math.round(v)]));
+      out.push({ name: x.name, p50us: median(g.p50), cpuUs, ...(Object.keys(tap).length ? { tap } : {}) });
+    }
+    return out;
+  } finally {
+    for (const x of placed) {
+      await x.echo.stop();
+      await x.p.release();
+    }
+  }
+}
+
+/** The in-turns comparison as report lines. */
+export function renderEchoVariants(vs: readonly EchoVariant[], turns: number, count: number): string {
+  const out = [`Echo in turns (${turns} turns × ${count} echoes per variant, untraced): p50 = median of the turns' p50; CPU per echo = median of the turns'`];
+  out.push(`${'variant'.padEnd(28)} ${'p50 µs'.padStart(8)} ${'client'.padStart(8)} ${'server'.padStart(8)} ${'linux'.padStart(8)}  (CPU µs per echo)`);
+  for (const v of vs) out.push(`${v.name.padEnd(28)} ${v.p50us.toFixed(1).padStart(8)} ${v.cpuUs.client!.toFixed(1).padStart(8)} ${v.cpuUs.server!.toFixed(1).padStart(8)} ${v.cpuUs.linux!.toFixed(1).padStart(8)}${v.tap ? `  ${Object.entries(v.tap).map(([k, x]) => `${k} ${x}`).join(' ')}` : ''}`);
+  return out.join('\n');
 }
 
 /** The traced runs as report lines. */
@@ -121,12 +191,26 @@ async function main(): Promise<void> {
     .description("Trace the 64-byte echo's hops and print where its time goes.")
     .option('--count <n>', 'timed echoes per configuration', intArg(10, 1_000_000), 2000)
     .option('--no-netns', 'do not create a network namespace (lo0 only)')
+    .option('--busy-poll <list>', 'compare, in turns and untraced, the defaults with these --busy-poll values (µs, comma-separated)')
+    .option('--turns <n>', 'turns of the comparison', intArg(1, 100), 6)
+    .option('--no-trace', 'skip the traced profile')
     .parse()
-    .opts<{ count: number; netns: boolean }>();
+    .opts<{ count: number; netns: boolean; busyPoll?: string; turns: number; trace: boolean }>();
   const topo = await Topology.create({ noNetns: !o.netns });
   try {
     const avail = await probe(topo);
-    console.log(renderEchoTrace(await runEchoTrace(topo, avail, o.count)));
+    if (o.busyPoll !== undefined) {
+      const us = o.busyPoll.split(',').map((x) => intArg(0, 1000)(x.trim()));
+      const variants = [{ name: 'defaults', params: RUMPNET_DEFAULT }, ...us.map((u) => ({ name: `--busy-poll ${u}`, params: { ...RUMPNET_DEFAULT, busyPollUs: u } }))];
+      const per = Math.max(100, Math.round(o.count / o.turns));
+      console.log(renderEchoVariants(await compareEchoInTurns(topo, variants, o.turns, per), o.turns, per));
+    }
+    if (o.trace) console.log(renderEchoTrace(await runEchoTrace(topo, avail, o.count)));
+    if (o.trace && o.busyPoll !== undefined) {
+      for (const u of o.busyPoll.split(',').map((x) => Number(x.trim()))) {
+        console.log(renderEchoTrace(await runEchoTrace(topo, avail, o.count, { params: { ...RUMPNET_DEFAULT, busyPollUs: u }, lo0: false, label: `--busy-poll ${u}` })));
+      }
+    }
   } finally {
     await stopAll();
     await topo.destroy();

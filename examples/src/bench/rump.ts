@@ -25,6 +25,8 @@ export interface StackParams {
   inlineRecvMax?: number;
   /** Tap offloads (false: `--no-offload`); unset: the topology's setting. */
   offload?: boolean;
+  /** `--busy-poll`: µs a tap server spins for the answer after writing (0: off); unset: the server's default (off). */
+  busyPollUs?: number;
 }
 
 let helpText: Promise<string> | undefined;
@@ -56,6 +58,7 @@ export function paramArgs(params: StackParams, supported: ReadonlySet<string>): 
   opt('--copy-window', params.copyWindow);
   opt('--inline-max', params.inlineMax);
   opt('--inline-recv-max', params.inlineRecvMax);
+  opt('--busy-poll', params.busyPollUs);
   return { args, missing };
 }
 
@@ -175,6 +178,12 @@ export class RumpServerProc {
       if (c !== null || Date.now() > end) return c;
       await sleep(25);
     }
+  }
+
+  /** The counters of the server's first Ethernet interface (`ifconfig`: the stack's and its link's, a tap's busy polls among them), or {} without one. */
+  async linkStats(): Promise<Record<string, number>> {
+    const r = await this.ctl.call<{ interfaces?: { kind: string; stats: Record<string, number> }[] }>('ctl.ifconfig', {});
+    return r.interfaces?.find((i) => i.kind === 'ethernet')?.stats ?? {};
   }
 
   /** The cluster pool's counters (`netstat -m`). */

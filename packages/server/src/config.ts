@@ -23,6 +23,12 @@ export interface ServerConfig {
    * (`--offload`) fails to start then, `'off'` (`--no-offload`) never asks.
    */
   offload?: 'auto' | 'require' | 'off';
+  /**
+   * With a tap: µs to spin reading the tap for an answer after a turn that
+   * wrote to it (`--busy-poll`, 0..1000; 0 or absent = off, the default).
+   * See `TapLink.busyPollUs`.
+   */
+  busyPollUs?: number;
   /** Bus directory to join (rootless shared Ethernet segment), or null. */
   bus: string | null;
   /** Addresses for the tap or bus interface, `a.b.c.d/len`. */
@@ -218,6 +224,7 @@ export function buildProgram(version: string): Command {
     .option('--tap <name>', 'attach a Linux tap device (created if missing; needs CAP_NET_ADMIN)')
     .option('--offload', 'with --tap: require the checksum and TCP segmentation offloads (IFF_VNET_HDR: TSO out, large receive in); fail to start if the kernel refuses [default: use them when the kernel accepts them]')
     .option('--no-offload', 'with --tap: no offloads, one write(2) per frame (the NetBSD-equivalent configuration)')
+    .option('--busy-poll <us>', "with --tap: after a turn that wrote to the tap, spin up to this many µs for the answer instead of sleeping (Linux's SO_BUSY_POLL; costs that CPU; 0 = off)", intIn('--busy-poll', 0, 1000), 0)
     .option('--bus <dir>', 'join a rootless shared Ethernet bus in this directory')
     .option('--addr <cidr>', 'IPv4 address for the tap or bus interface, repeatable', cidr, [])
     .option('--gateway <ip>', 'default gateway', ipv4)
@@ -300,6 +307,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (o.gateway && !o.tap && !o.bus) throw new UsageError('--gateway needs an interface: add --tap NAME or --bus DIR');
   if (o.pcap && !o.tap && !o.bus) throw new UsageError('--pcap records the tap or bus interface: add --tap NAME or --bus DIR');
   if (o.offload === true && !o.tap) throw new UsageError('--offload is a tap feature: add --tap NAME');
+  if (o.busyPoll > 0 && !o.tap) throw new UsageError('--busy-poll is a tap feature: add --tap NAME');
   if (o.dhcp && !o.tap && !o.bus) throw new UsageError('--dhcp needs an interface: add --tap NAME or --bus DIR');
   if (o.dhcp && ((o.addr as string[]).length > 0 || o.gateway)) throw new UsageError('--dhcp configures the address and router itself: drop --addr and --gateway');
   if (!/^[0-7]{3}$/.test(o.socketMode)) throw new UsageError(`--socket-mode wants three octal digits like 600, got "${o.socketMode}"`);
@@ -316,6 +324,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     listen: parseListenUrl(url),
     tap: o.tap ?? null,
     offload: o.offload === true ? 'require' : o.offload === false ? 'off' : 'auto',
+    busyPollUs: o.busyPoll,
     bus: o.bus ?? null,
     addrs: o.addr,
     gateway: o.gateway ?? null,

@@ -73,7 +73,11 @@ function openLink(cfg: ServerConfig, given: Link | undefined): Link | null {
   let link: Link | null = given ?? null;
   // Offloads where the kernel accepts them (cfg.offload 'auto'); TapLink
   // falls back to a plain tap and keeps the reason (offloadsOff).
-  if (link === null && cfg.tap !== null) link = TapLink.open({ name: cfg.tap, mtu: cfg.mtu, offload: cfg.offload ?? 'auto' });
+  if (link === null && cfg.tap !== null) {
+    const tap = TapLink.open({ name: cfg.tap, mtu: cfg.mtu, offload: cfg.offload ?? 'auto' });
+    tap.busyPollUs = cfg.busyPollUs ?? 0;
+    link = tap;
+  }
   if (link === null && cfg.bus !== null) link = BusLink.open({ dir: cfg.bus, mtu: cfg.mtu, name: 'bus0' });
   if (link !== null && cfg.pcap !== null) link = withPcap(link, cfg.pcap);
   return link;

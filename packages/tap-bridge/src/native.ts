@@ -50,6 +50,12 @@ export interface NativeFrameIo {
   setVnetHdr(size: number): void;
   /** 0 or a negative errno. */
   sendto(path: string, frame: Uint8Array): number;
+  /**
+   * Spins on non-blocking reads for at most `usec` µs (≤ 1000): the number of
+   * frames then in the buffer (announced in `meta` as for `onFrames`; the
+   * caller delivers them), 0 when none came in time, or a negative errno.
+   */
+  busyPoll(usec: number): number;
   close(): void;
   ref(): void;
   unref(): void;
