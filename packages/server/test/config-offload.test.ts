@@ -17,6 +17,12 @@ describe('rump-server --offload / --no-offload', () => {
     expect(() => parse(['--offload'])).to.throw(UsageError, /--offload is a tap feature/);
     expect(() => parse(['--bus', '/tmp/x', '--offload'])).to.throw(UsageError, /--tap/);
   });
+  it('--busy-poll <µs>: off by default, 0..1000, a tap feature', () => {
+    expect(parse(['--tap', 'tap0']).busyPollUs).to.equal(0);
+    expect(parse(['--tap', 'tap0', '--busy-poll', '100']).busyPollUs).to.equal(100);
+    expect(() => parse(['--busy-poll', '100'])).to.throw(UsageError, /--busy-poll is a tap feature/);
+    expect(() => parse(['--tap', 'tap0', '--busy-poll', '1001'])).to.throw(UsageError, /--busy-poll/);
+  });
   it('ifconfig prints options= as BSD ifconfig, or why offloads are off', () => {
     expect(offloadNames({ tso4: true, rxCsum: true, lro: true })).to.deep.equal(['TXCSUM', 'TSO4', 'RXCSUM', 'LRO']);
     expect(offloadNames(undefined)).to.deep.equal([]);

@@ -5,6 +5,10 @@
  */
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Netns, TapDevice, TapError, TapLink, canUseNetns, formatMac, randomSubnet24, IFF_UP } from '../src/index.js';
 import { arpRequest, linkShapesAgree, macStr, parseArp, pingSkipReason, waitFor } from './helpers.js';
 import { skipWith } from './interop/harness.js';
@@ -160,6 +164,62 @@ describe('tap-bridge: TapLink on a Linux tap (inside a netns)', function () {
     expect(s.txFrames).to.equal(1);
     expect(s.txBytes).to.equal(60);
     expect(s.rxFrames).to.be.at.least(1);
+  });
+
+  it('busy poll takes Linux\'s answer in the turn that wrote, without an epoll wake-up; off, it does nothing', async () => {
+    const sub = randomSubnet24();
+    await ns.addTap('rnt9', { linuxAddr: sub.cidr(1) });
+    const l = open({ name: 'rnt9' });
+    let replies = 0;
+    l.attach((frames) => {
+      for (const f of frames) if (parseArp(f)?.op === 2) replies++;
+    });
+    await waitFor(() => l.device.running, 3000, 'the carrier');
+    expect(() => (l.busyPollUs = 1001)).to.throw(RangeError);
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    // Off (the default): the answer comes through epoll, no spinning.
+    expect(l.output(arpRequest(l.mac, sub.addr(2), sub.addr(1)))).to.equal(true);
+    await waitFor(() => replies === 1, 3000, 'the ARP reply');
+    expect(l.stats().busyPolls).to.equal(0);
+    // On: the reply (made by Linux inside our write, or soon after) is read by the spin
+    // before the next poll phase. The write is made from an I/O callback, as the server
+    // makes it (a client's request): the spin then runs in that iteration's check phase.
+    // Linux may defer its softirq to a thread under load: a few tries, each bounded by
+    // the 1000 µs spin.
+    l.busyPollUs = 1000;
+    const dir = mkdtempSync(join(tmpdir(), 'busypoll-'));
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(join(dir, 's'), r));
+    let sameTurn = 0;
+    try {
+      const conn = createConnection(join(dir, 's'));
+      const accepted = await new Promise<Socket>((r) => srv.once('connection', r));
+      for (let i = 0; i < 5 && sameTurn === 0; i++) {
+        const before = { replies, wakeups: l.stats().rxWakeups, hits: l.stats().busyPollHits };
+        const checked = new Promise<void>((resolve) => {
+          accepted.once('data', () => {
+            // poll phase: write to the tap; the spin follows in this iteration's check phase, then ours
+            expect(l.output(arpRequest(l.mac, sub.addr(2), sub.addr(1)))).to.equal(true);
+            setImmediate(() => {
+              const s = l.stats();
+              if (s.busyPollHits === before.hits + 1 && replies === before.replies + 1 && s.rxWakeups === before.wakeups) sameTurn++;
+              resolve();
+            });
+          });
+        });
+        conn.write('x');
+        await checked;
+        await waitFor(() => replies === before.replies + 1, 3000, 'the ARP reply');
+      }
+      conn.destroy();
+    } finally {
+      srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(sameTurn).to.equal(1);
+    const s = l.stats();
+    expect(s.busyPolls).to.be.within(1, 5);
+    expect(s.busyPollUs).to.be.within(0, 5 * 1000 + 500);
   });
 
   it('receives a burst in batches: 200 pings read in few wake-ups', async function () {
