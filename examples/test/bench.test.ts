@@ -76,11 +76,17 @@ describe('npm run bench -- --smoke', function () {
   });
 
   it('reports latency, scale and availability in the same shape', () => {
-    expect((results.latency as J[]).map((l) => l.config)).to.deep.equal(['native', 'rump-lo0', 'rump-linux', 'rump-linux-netbsd']);
+    expect((results.latency as J[]).map((l) => l.config)).to.deep.equal(['native', 'rump-lo0', 'rump-linux', 'rump-linux-netbsd', 'rump-linux-busypoll']);
     for (const l of results.latency as J[]) {
       expectSkippedOrOk(l, ['p50us', 'p99us', 'count']);
       // Through a rump client, the hops per echo: at least a request and its reply each way.
       if (l.status === 'ok' && l.config !== 'native') expect(l.hops.framesSent + l.hops.framesReceived, JSON.stringify(l)).to.be.at.least(4);
+      // CPU per echo of each process: the client's and the echo server's always, the rump server's through a rump client.
+      if (l.status === 'ok') {
+        expect(l.cpuUs.client, JSON.stringify(l)).to.be.greaterThan(0);
+        expect(l.cpuUs.echo, JSON.stringify(l)).to.be.greaterThan(0);
+        if (l.config !== 'native') expect(l.cpuUs.server, JSON.stringify(l)).to.be.greaterThan(0);
+      }
     }
     expect((results.latency as J[])[0]!.status).to.equal('ok'); // native always runs
     expectSkippedOrOk(results.scale, ['rssAfterMiB', 'perConnectionKiB', 'serverSockets']);

@@ -313,6 +313,9 @@ export async function measure(ep: Endpoints, size: number, sweep: Sweep): Promis
 
 // ----- latency -----
 
+/** The busy poll the latency section measures beside the defaults (`rump-server --busy-poll`, µs). */
+export const ECHO_BUSY_POLL_US = 100;
+
 /** Unix-socket messages per echo round trip, counted by the rump client's connection. */
 export interface Hops {
   /** Frames to the rump server, and back. */
@@ -323,17 +326,24 @@ export interface Hops {
   socketReads: number;
 }
 
+/** CPU time per echo, µs, of each process (schedstat, all threads): the echo client, the rump server (if any), the echo server. */
+export interface EchoCpu {
+  client: number;
+  server?: number;
+  echo: number;
+}
+
 /** Round-trip times of one configuration, or why it was skipped. */
 export type LatencyResult = { config: string; description: string } & (
-  | { status: 'ok'; count: number; p50us: number; p99us: number; hops?: Hops }
+  | { status: 'ok'; count: number; p50us: number; p99us: number; hops?: Hops; cpuUs?: EchoCpu }
   | { status: 'skipped'; reason: string }
 );
 
 /** Where an echo server or client runs: through a rump server, or natively (in `ns` or on the host), and the address. */
 export type EchoSide = { rump: RumpServerProc | null; ns: Spawner | null; host: string };
 
-/** What one echo client measured: round trips, p50/p99 in µs, and hops per round trip through a rump client. */
-export type EchoResult = { count: number; p50us: number; p99us: number; hops?: Hops };
+/** What one echo client measured: round trips, p50/p99 in µs, hops per round trip through a rump client, CPU per echo. */
+export type EchoResult = { count: number; p50us: number; p99us: number; hops?: Hops; cpuUs?: EchoCpu };
 
 /** Starts tcp_echo_server on port 7007 of `srv` and waits until it listens. */
 export async function startEchoServer(srv: EchoSide): Promise<Proc> {
@@ -347,15 +357,25 @@ export async function startEchoServer(srv: EchoSide): Promise<Proc> {
   return server;
 }
 
-/** Runs one tcp_echo_client of `n` 64-byte round trips against port 7007 of `cli.host`. */
-export async function runEchoClient(cli: EchoSide, n: number): Promise<EchoResult> {
-  const client = Proc.example('tcp_echo_client', ['--host', cli.host, '--port', '7007', '--count', String(n), '--json'], cli.rump ? { env: { RUMP_SERVER: cli.rump.url } } : { ns: cli.ns });
+/**
+ * Runs one tcp_echo_client of `n` 64-byte round trips against port 7007 of
+ * `cli.host`; with the echo server's pid, also the CPU per echo of the
+ * client, the rump server (through a rump client) and the echo server.
+ */
+export async function runEchoClient(cli: EchoSide, n: number, echoPid?: number): Promise<EchoResult> {
+  const serverPid = cli.rump?.proc.child.pid;
+  const pids = [serverPid, echoPid].filter((p): p is number => p !== undefined);
+  const client = Proc.example('tcp_echo_client', ['--host', cli.host, '--port', '7007', '--count', String(n), '--json', ...(pids.length ? ['--cpu-pids', pids.join(',')] : [])], cli.rump ? { env: { RUMP_SERVER: cli.rump.url } } : { ns: cli.ns });
   const code = await client.finish(n * 50 + 30_000);
   const ev = client.events.find((e) => e.event === 'latency');
   if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));
   if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
   const hops = ev.hops as Hops | undefined;
-  return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us), ...(hops && typeof hops.framesSent === 'number' ? { hops } : {}) };
+  const c = ev.cpuUs as Record<string, number> | undefined;
+  const cpuUs: EchoCpu | undefined = c && echoPid !== undefined && c[String(echoPid)] !== undefined
+    ? { client: c.client!, ...(serverPid !== undefined && c[String(serverPid)] !== undefined ? { server: c[String(serverPid)] } : {}), echo: c[String(echoPid)]! }
+    : undefined;
+  return { count: Number(ev.count), p50us: Number(ev.p50us), p99us: Number(ev.p99us), ...(hops && typeof hops.framesSent === 'number' ? { hops } : {}), ...(cpuUs ? { cpuUs } : {}) };
 }
 
 /**
@@ -380,7 +400,7 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
   const echo = async (srv: Side, cli: Side): Promise<Echo> => {
     const server = await startServer(srv);
     try {
-      return await runClient(cli, count);
+      return await runClient(cli, count, server.child.pid);
     } finally {
       await server.stop();
     }
@@ -398,8 +418,14 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
   });
   // The issue table's pair, in turns as runPaired does: both tap servers and
   // their Linux echo servers up at once, then `turns` clients of each in
-  // turn; p50 and p99 are the medians of the turns', hops their mean.
-  const taps = [['rump-linux', RUMPNET_DEFAULT, 'rumpnet defaults'], ['rump-linux-netbsd', PAPER_DEFAULT, 'NetBSD-equivalent']] as const;
+  // turn; p50 and p99 are the medians of the turns', hops their mean. The
+  // defaults with the tap's busy poll on (opt-in, not a default: it spins
+  // a CPU) ride along in the same turns.
+  const taps = [
+    ['rump-linux', RUMPNET_DEFAULT, 'rumpnet defaults'],
+    ['rump-linux-netbsd', PAPER_DEFAULT, 'NetBSD-equivalent'],
+    ['rump-linux-busypoll', { ...RUMPNET_DEFAULT, busyPollUs: ECHO_BUSY_POLL_US }, `rumpnet defaults + --busy-poll ${ECHO_BUSY_POLL_US}`],
+  ] as const;
   const what = (w: string): string => `rump client → Linux echo server, over a tap, ${w} (${echoTurns} turns, alternating)`;
   const why = !avail.rumpTcp.ok ? avail.rumpTcp.reason : !topo.linuxPeer ? `needs a tap in a network namespace: ${topo.whyNoTap}` : null;
   if (why !== null) {
@@ -408,6 +434,7 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
   }
   const placed = new Map<string, Placed>();
   const servers: Proc[] = [];
+  const echoPids = new Map<string, number | undefined>();
   const failed = new Map<string, string>();
   const got = new Map<string, Echo[]>();
   try {
@@ -415,7 +442,9 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
       try {
         const s = await topo.tapServer(params);
         placed.set(config, s);
-        servers.push(await startServer({ rump: null, ns, host: s.linuxIp! }));
+        const e = await startServer({ rump: null, ns, host: s.linuxIp! });
+        servers.push(e);
+        echoPids.set(config, e.child.pid);
       } catch (e) {
         failed.set(config, reasonOf(e));
       }
@@ -426,7 +455,7 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
         const s = placed.get(config);
         if (s === undefined || failed.has(config)) continue;
         try {
-          got.set(config, [...(got.get(config) ?? []), await runClient({ rump: s.server, ns: null, host: s.linuxIp! }, per)]);
+          got.set(config, [...(got.get(config) ?? []), await runClient({ rump: s.server, ns: null, host: s.linuxIp! }, per, echoPids.get(config))]);
         } catch (e) {
           failed.set(config, reasonOf(e));
         }
@@ -445,9 +474,12 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
     }
     const hs = rs.map((r) => r.hops).filter((h): h is Hops => h !== undefined);
     const mean = (k: keyof Hops): number => hs.reduce((a, h) => a + h[k], 0) / hs.length;
+    const cs = rs.map((r) => r.cpuUs).filter((c): c is EchoCpu => c !== undefined);
+    const cpuUs: EchoCpu | undefined = cs.length ? { client: median(cs.map((c) => c.client)), server: median(cs.map((c) => c.server ?? NaN)), echo: median(cs.map((c) => c.echo)) } : undefined;
     out.push({
       config, description: what(w), status: 'ok', count: rs.reduce((a, r) => a + r.count, 0), p50us: median(rs.map((r) => r.p50us)), p99us: median(rs.map((r) => r.p99us)),
       ...(hs.length ? { hops: { framesSent: mean('framesSent'), framesReceived: mean('framesReceived'), socketWrites: mean('socketWrites'), socketReads: mean('socketReads') } } : {}),
+      ...(cpuUs ? { cpuUs } : {}),
     });
   }
   return out;

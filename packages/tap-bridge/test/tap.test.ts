@@ -176,7 +176,6 @@ describe('tap-bridge: TapLink on a Linux tap (inside a netns)', function () {
     });
     await waitFor(() => l.device.running, 3000, 'the carrier');
     expect(() => (l.busyPollUs = 1001)).to.throw(RangeError);
-    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
     // Off (the default): the answer comes through epoll, no spinning.
     expect(l.output(arpRequest(l.mac, sub.addr(2), sub.addr(1)))).to.equal(true);
     await waitFor(() => replies === 1, 3000, 'the ARP reply');
