@@ -426,7 +426,9 @@ export class Flow {
       const m = mFromBytes(so.layer.host.pool, chunk);
       if (m !== null) {
         if (this.check === 'sha256') this.txHash.update(chunk);
-        expect(so.proto.usrreqs.send(so, m, chunk.length, null, 0)).to.equal(0);
+        // A plain check: chai's expect here was 3 % of a bulk transfer's profile.
+        const err = so.proto.usrreqs.send(so, m, chunk.length, null, 0);
+        if (err !== 0) throw new Error(`Flow: send failed with errno ${err}`);
         this.sent += chunk.length;
         moved = true;
       }
