@@ -131,7 +131,7 @@ export interface PoolStats {
  * and recycled through a free list (`smAlloc` / `smFree`) like clusters: a
  * `new Uint8Array(192)` is larger than what V8 keeps inside its heap, so
  * each one had an ArrayBuffer with a backing store of its own — about
- * 0.37 µs of allocation and collection, three times per data segment. A
+ * 0.37 µs of allocation and collection, about once per data segment. A
  * freed mbuf still points at an empty array, so a stale reference to it
  * reads nothing; only a view taken of its storage while it lived (as of a
  * cluster) sees later packets. A new small area is zeroed, as before.
