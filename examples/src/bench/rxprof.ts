@@ -143,6 +143,13 @@ async function main(): Promise<void> {
         clearTimeout(ssTimer);
         const srv1 = cpuMs(r.server.child.pid)!;
         const s1 = await stats(r.ctl);
+        // The session's counters, from the server's "client disconnected" line (bounded wait).
+        let sc: Record<string, number> | undefined;
+        for (let i = 0; i < 40 && sc === undefined; i++) {
+          const l = r.server.logs.find((x) => x.msg === 'client disconnected' && (x.peer as { pid?: number } | undefined)?.pid === reader.child.pid);
+          if (l) sc = l.counters as Record<string, number>;
+          else await sleep(25);
+        }
         const ev = reader.events.find((e) => e.event === 'result');
         if (!ev) throw new Error(`reader ${r.v.name}: ${reader.tail()}`);
         const mib = Number(ev.bytes) / MiB;
@@ -151,6 +158,14 @@ async function main(): Promise<void> {
         acc.srv.push((srv1 - srv0) / mib);
         acc.cli.push(cli / mib);
         const line: string[] = [];
+        for (const k of ['syscalls', 'copyoutRequests', 'copyoutsAvoided']) {
+          if (sc?.[k] === undefined) continue;
+          const d = sc[k]! / mib;
+          const arr = acc.per.get(k) ?? [];
+          arr.push(d);
+          acc.per.set(k, arr);
+          line.push(`${k}=${d.toFixed(1)}`);
+        }
         for (const [name, v1] of s1) {
           if (!keys.some((kk) => name.toLowerCase().includes(kk.toLowerCase()))) continue;
           const d = (v1 - (s0.get(name) ?? 0)) / mib;
