@@ -14,6 +14,8 @@
  *
  *   npm run bench -- --trace-hops          # in the latency section
  *   npx tsx examples/src/bench/echotrace.ts --count 2000   # alone (root: netns + tap)
+ *   npx tsx examples/src/bench/echotrace.ts --busy-poll 30,100 --turns 8 --no-trace   # in turns, untraced
+ *   npx tsx examples/src/bench/echotrace.ts --busy-poll 0 --turns 1 --no-trace --profile /tmp/p   # server CPU profiles
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,6 +112,8 @@ export interface EchoVariant {
   name: string;
   /** Median over the turns of each turn's p50, µs. */
   p50us: number;
+  /** The client's socket reads per echo (its wake-ups by the server), mean over the turns. */
+  readsPerEcho: number;
   /** Median over the turns of each process's CPU per echo, µs (client, rump server, Linux echo server). */
   cpuUs: Record<string, number>;
   /** The rump server's tap counters over the whole run (busy polls: how often, how often answered, µs spun). */
@@ -121,17 +125,17 @@ export interface EchoVariant {
  * turns (`turns` rounds, each a client of `count` echoes per variant, one
  * after the other): p50 and CPU per echo of every process. Untraced.
  */
-export async function compareEchoInTurns(topo: Topology, variants: readonly { name: string; params: StackParams }[], turns: number, count: number): Promise<EchoVariant[]> {
+export async function compareEchoInTurns(topo: Topology, variants: readonly { name: string; params: StackParams }[], turns: number, count: number, profileDir?: string): Promise<EchoVariant[]> {
   if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
   const placed: { name: string; p: Placed; echo: Proc }[] = [];
   try {
     for (const v of variants) {
-      const p = await topo.tapServer(v.params);
+      const p = await topo.tapServer(v.params, undefined, profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${v.name.replace(/[^a-z0-9]+/gi, '_')}`] : undefined);
       const echo = Proc.example('tcp_echo_server', ['--host', p.linuxIp!, '--port', '7007', '--json'], { ns: topo.nativeSpawner });
       placed.push({ name: v.name, p, echo });
       await echo.waitFor((e) => e.event === 'listening', 20_000, 'listening');
     }
-    const got = new Map<string, { p50: number[]; cpu: Record<string, number>[] }>(variants.map((v) => [v.name, { p50: [], cpu: [] }]));
+    const got = new Map<string, { p50: number[]; cpu: Record<string, number>[]; reads: number[] }>(variants.map((v) => [v.name, { p50: [], cpu: [], reads: [] }]));
     for (let t = 0; t < turns; t++) {
       for (const x of placed) {
         const args = ['--rump', '--host', x.p.linuxIp!, '--port', '7007', '--count', String(count), '--warmup', '100', '--json', '--cpu-pids', `${x.p.server.proc.child.pid},${x.echo.child.pid}`];
@@ -143,6 +147,8 @@ export async function compareEchoInTurns(topo: Topology, variants: readonly { na
         const named: Record<string, number> = { client: cpu.client ?? NaN, server: cpu[String(x.p.server.proc.child.pid)] ?? NaN, linux: cpu[String(x.echo.child.pid)] ?? NaN };
         got.get(x.name)!.p50.push(Number(ev.p50us));
         got.get(x.name)!.cpu.push(named);
+        const hops = ev.hops as { socketReads?: number } | undefined;
+        if (typeof hops?.socketReads === 'number') got.get(x.name)!.reads.push(hops.socketReads);
       }
     }
     const out: EchoVariant[] = [];
@@ -152,7 +158,7 @@ export async function compareEchoInTurns(topo: Topology, variants: readonly { na
       for (const k of ['client', 'server', 'linux']) cpuUs[k] = median(g.cpu.map((c) => c[k]!));
       const st = await x.p.server.linkStats().catch(() => ({}) as Record<string, number>);
       const tap = Object.fromEntries(Object.entries(st).filter(([k]) => k.startsWith('busyPoll')).map(([k, v]) => [k, Math.round(v)]));
-      out.push({ name: x.name, p50us: median(g.p50), cpuUs, ...(Object.keys(tap).length ? { tap } : {}) });
+      out.push({ name: x.name, p50us: median(g.p50), readsPerEcho: g.reads.reduce((a, r) => a + r, 0) / Math.max(1, g.reads.length), cpuUs, ...(Object.keys(tap).length ? { tap } : {}) });
     }
     return out;
   } finally {
@@ -166,8 +172,8 @@ export async function compareEchoInTurns(topo: Topology, variants: readonly { na
 /** The in-turns comparison as report lines. */
 export function renderEchoVariants(vs: readonly EchoVariant[], turns: number, count: number): string {
   const out = [`Echo in turns (${turns} turns × ${count} echoes per variant, untraced): p50 = median of the turns' p50; CPU per echo = median of the turns'`];
-  out.push(`${'variant'.padEnd(28)} ${'p50 µs'.padStart(8)} ${'client'.padStart(8)} ${'server'.padStart(8)} ${'linux'.padStart(8)}  (CPU µs per echo)`);
-  for (const v of vs) out.push(`${v.name.padEnd(28)} ${v.p50us.toFixed(1).padStart(8)} ${v.cpuUs.client!.toFixed(1).padStart(8)} ${v.cpuUs.server!.toFixed(1).padStart(8)} ${v.cpuUs.linux!.toFixed(1).padStart(8)}${v.tap ? `  ${Object.entries(v.tap).map(([k, x]) => `${k} ${x}`).join(' ')}` : ''}`);
+  out.push(`${'variant'.padEnd(28)} ${'p50 µs'.padStart(8)} ${'reads'.padStart(6)} ${'client'.padStart(8)} ${'server'.padStart(8)} ${'linux'.padStart(8)}  (reads: the client's wake-ups per echo; CPU µs per echo)`);
+  for (const v of vs) out.push(`${v.name.padEnd(28)} ${v.p50us.toFixed(1).padStart(8)} ${v.readsPerEcho.toFixed(2).padStart(6)} ${v.cpuUs.client!.toFixed(1).padStart(8)} ${v.cpuUs.server!.toFixed(1).padStart(8)} ${v.cpuUs.linux!.toFixed(1).padStart(8)}${v.tap ? `  ${Object.entries(v.tap).map(([k, x]) => `${k} ${x}`).join(' ')}` : ''}`);
   return out.join('\n');
 }
 
@@ -194,8 +200,9 @@ async function main(): Promise<void> {
     .option('--busy-poll <list>', 'compare, in turns and untraced, the defaults with these --busy-poll values (µs, comma-separated)')
     .option('--turns <n>', 'turns of the comparison', intArg(1, 100), 6)
     .option('--no-trace', 'skip the traced profile')
+    .option('--profile <dir>', 'run the comparison\'s rump servers under node --cpu-prof, profiles in <dir>/<variant>/')
     .parse()
-    .opts<{ count: number; netns: boolean; busyPoll?: string; turns: number; trace: boolean }>();
+    .opts<{ count: number; netns: boolean; busyPoll?: string; turns: number; trace: boolean; profile?: string }>();
   const topo = await Topology.create({ noNetns: !o.netns });
   try {
     const avail = await probe(topo);
@@ -203,7 +210,7 @@ async function main(): Promise<void> {
       const us = o.busyPoll.split(',').map((x) => intArg(0, 1000)(x.trim()));
       const variants = [{ name: 'defaults', params: RUMPNET_DEFAULT }, ...us.map((u) => ({ name: `--busy-poll ${u}`, params: { ...RUMPNET_DEFAULT, busyPollUs: u } }))];
       const per = Math.max(100, Math.round(o.count / o.turns));
-      console.log(renderEchoVariants(await compareEchoInTurns(topo, variants, o.turns, per), o.turns, per));
+      console.log(renderEchoVariants(await compareEchoInTurns(topo, variants, o.turns, per, o.profile), o.turns, per));
     }
     if (o.trace) console.log(renderEchoTrace(await runEchoTrace(topo, avail, o.count)));
     if (o.trace && o.busyPoll !== undefined) {

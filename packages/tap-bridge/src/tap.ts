@@ -433,6 +433,9 @@ export class TapLink implements Link {
 
   set busyPollUs(us: number) {
     if (!Number.isFinite(us) || us < 0 || us > 1000) throw new RangeError(`busy poll of ${us} µs: give 0..1000`);
+    if (us > 0 && typeof (this.device.io as Partial<NativeFrameIo>).busyPoll !== 'function') {
+      throw new Error('busy poll: this build of the tap-bridge addon has no busyPoll; rebuild it (npm ci, or npm rebuild @rumpnet/tap-bridge)');
+    }
     this.#busyPollUs = us;
   }
 
