@@ -126,4 +126,46 @@ describe('net: stream read-ahead of one recv (real daemon, lo0)', function () {
     }
     expect(sha(Buffer.concat(parts))).to.equal(sha(data));
   });
+
+  it('destroy() in the middle of a stream, with a recv asked ahead, closes both ends without an error', async () => {
+    let writerClosed: Promise<unknown> = Promise.resolve();
+    onConn = (s) => {
+      s.on('error', () => undefined); // the reader's close may reset it
+      // Not events.once: it would reject on the writer's expected EPIPE/ECONNRESET.
+      writerClosed = new Promise((r) => s.once('close', r));
+      const chunk = Buffer.alloc(65536, 7);
+      const pump = (): void => {
+        while (!s.destroyed && s.write(chunk));
+      };
+      s.on('drain', pump);
+      pump();
+    };
+    const before = rconn.counters.recvsAhead;
+    const c = createConnection({ port, host: '127.0.0.1', connection: rconn });
+    const errors: Error[] = [];
+    c.on('error', (e) => errors.push(e));
+    let n = 0;
+    await new Promise<void>((resolve) => {
+      c.on('data', (d: Buffer) => {
+        n += d.length;
+        if (n >= 2 << 20 && !c.destroyed) {
+          c.destroy();
+          resolve();
+        }
+      });
+    });
+    await once(c, 'close');
+    await writerClosed;
+    expect(errors).to.deep.equal([]);
+    expect(rconn.counters.recvsAhead - before).to.be.greaterThan(0);
+    // The connection still works: a fresh socket echoes.
+    onConn = (s) => s.on('data', (d: Buffer) => s.end(d));
+    const e = createConnection({ port, host: '127.0.0.1', connection: rconn });
+    e.end('after');
+    const got: Buffer[] = [];
+    e.on('data', (d: Buffer) => got.push(d));
+    await once(e, 'end');
+    e.destroy();
+    expect(Buffer.concat(got).toString()).to.equal('after');
+  });
 });
