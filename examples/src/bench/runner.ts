@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { PAPER_DEFAULT, RUMPNET_DEFAULT, type Config, type Group, type Sweep } from './plan.js';
+import { PAPER_DEFAULT, RUMPNET_DEFAULT, paramsKey, type Config, type Group, type Sweep } from './plan.js';
 import { Proc, Unavailable, type Spawner } from './procs.js';
 import type { RumpServerProc, StackParams } from './rump.js';
 import type { Placed, Topology } from './topology.js';
@@ -282,11 +282,21 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
   return cells;
 }
 
+/**
+ * The environment of a rump read_client of `server`: its URL, and for the
+ * NetBSD-equivalent configuration one recv at a time (`RUMPNET_READ_AHEAD=0`),
+ * as NetBSD's rumpclient makes each blocking recv in turn — the client's
+ * read-ahead is rumpnet's, not part of the stand-in for real rump.
+ */
+export function readerEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJS.ProcessEnv {
+  return { RUMP_SERVER: server.url, ...(paramsKey(server.params) === paramsKey(PAPER_DEFAULT) ? { RUMPNET_READ_AHEAD: '0' } : {}) };
+}
+
 /** One size of a group: one read_client process making `sweep.runs` transfers. */
 export async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellOk> {
   const before = await ep.senderServer?.countersOf(ep.writerPid);
   const args = ['--host', ep.host, '--port', String(ep.port), '--size', String(size), '--runs', String(sweep.runs), '--duration', String(sweep.seconds), '--json'];
-  const reader = Proc.example('read_client', args, ep.reader.rump ? { env: { RUMP_SERVER: ep.reader.rump.url } } : { ns: ep.reader.ns });
+  const reader = Proc.example('read_client', args, ep.reader.rump ? { env: readerEnv(ep.reader.rump) } : { ns: ep.reader.ns });
   const code = await reader.finish(sweep.runs * (sweep.seconds * 1000 + 30_000) + 20_000);
   const results = reader.events.filter((e) => e.event === 'result');
   if (code !== 0 || results.length !== sweep.runs) {
