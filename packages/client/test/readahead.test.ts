@@ -32,6 +32,7 @@ describe('net: stream read-ahead of one recv (real daemon, lo0)', function () {
   let server: Server;
   let port: number;
   let onConn: (s: Socket) => void = () => undefined;
+  const accepted = new Set<Socket>();
 
   before(async function () {
     daemon = await startDaemon(['--log-level', 'warn']);
@@ -41,12 +42,18 @@ describe('net: stream read-ahead of one recv (real daemon, lo0)', function () {
     }
     wconn = await RumpConnection.connect(daemon.url, { name: 'ra-writer' });
     rconn = await RumpConnection.connect(daemon.url, { name: 'ra-reader' });
-    server = createServer({ connection: wconn }, (s) => onConn(s));
+    server = createServer({ connection: wconn }, (s) => {
+      accepted.add(s);
+      s.once('close', () => accepted.delete(s));
+      onConn(s);
+    });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     port = (server.address() as { port: number }).port;
   });
   after(async () => {
+    // A failed test may leave a connection open: close() would wait for it.
+    for (const s of accepted) s.destroy();
     if (server) await new Promise<void>((r) => server.close(() => r()));
     await rconn?.close();
     await wconn?.close();
