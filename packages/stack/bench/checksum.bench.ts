@@ -7,12 +7,14 @@
  *
  * Each cell is the median of RUNS (9) timed runs of about TARGET_MS (20 ms)
  * each, after a warm-up; the three cells of a row take turns run by run. Columns:
- * - `slab`: the data lives in one big ArrayBuffer, like mbuf clusters carved
- *   from the pool's slab (the data path's case: the word view is cached).
+ * - `slab`: the data lives in a cluster pool's kind of slab (`checksumSlab`:
+ *   WebAssembly memory, whose words are summed with WebAssembly SIMD —
+ *   the data path's case).
  * - `own buf`: two separate ArrayBuffers used alternately, defeating the
  *   one-entry view cache (worst case: a new Uint32Array per call >= 256 bytes).
  */
 import { internetChecksum } from '../src/wire/checksum.js';
+import { checksumSlab } from '../src/wire/checksum-wasm.js';
 
 const SIZES = [20, 64, 576, 1460, 9000, 65536];
 const RUNS = 9;
@@ -103,7 +105,7 @@ function fill(b: Uint8Array): void {
   for (let i = 0; i < b.length; i++) b[i] = (i * 2654435761) >>> 24;
 }
 
-const slab = new ArrayBuffer(4 << 20);
+const slab = checksumSlab(4 << 20);
 const slabA = new Uint8Array(slab, 2048, 65536);
 const slabB = new Uint8Array(slab, 2048 + 65536 + 2048, 65536);
 const ownA = new Uint8Array(65536);

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { checksumSlab } from '../wire/checksum-wasm.js';
 import { M_EXT, M_PKTHDR, MCLNUM_MAX, MHLEN, MLEN, MSIZE, Mbuf } from './mbuf.js';
 
 /** Small-area slots added at a time (64 KiB of storage). */
@@ -145,7 +146,11 @@ export class ClusterPool {
   readonly mclnum: number;
   /** Most mbufs in use at once. */
   readonly nmbufs: number;
-  /** The slab: `nmbclusters * mclbytes` bytes, allocated once. */
+  /**
+   * The slab, allocated once: `nmbclusters * mclbytes` bytes, rounded up to
+   * 64 KiB pages when it is WebAssembly memory (`checksumSlab`: the
+   * checksum sums it there); {@link ClusterPool.bytes} is exactly the clusters.
+   */
   readonly slab: ArrayBuffer;
   /** The whole slab as bytes; cluster `i` is `[i * mclbytes, (i + 1) * mclbytes)`. */
   readonly bytes: Uint8Array;
@@ -204,8 +209,9 @@ export class ClusterPool {
     this.nmbclusters = n;
     this.mclnum = mclnum;
     this.nmbufs = nmbufs;
-    this.slab = new ArrayBuffer(n * mclbytes);
-    this.bytes = new Uint8Array(this.slab);
+    // WebAssembly memory where possible: the checksum sums its words there (checksum-wasm.ts).
+    this.slab = checksumSlab(n * mclbytes);
+    this.bytes = new Uint8Array(this.slab, 0, n * mclbytes);
     this.views = new Array<Uint8Array>(n);
     this.refcnt = new Int32Array(n);
     this.freeStack = new Int32Array(n);

@@ -23,6 +23,7 @@
  * families, a caller's bug); ranges must lie inside the buffer (the caller
  * checked them, e.g. through a wire view's `newChecked`).
  */
+import { wasmWordSum, type WasmWordSum } from './checksum-wasm.js';
 import type { IpAddress } from './ip.js';
 import { pseudoHeaderSum6 } from './ipv6.js';
 
@@ -41,6 +42,9 @@ const WORDS_PER_FOLD = 1 << 20;
 // buffer reachable, which for the slab costs nothing.
 let cachedBuffer: ArrayBufferLike | null = null;
 let cachedWords: Uint32Array = new Uint32Array(0);
+// The WebAssembly word sum of that buffer when it is a cluster slab made by
+// checksumSlab (checksum-wasm.ts), else null.
+let cachedWasm: WasmWordSum | null = null;
 
 /**
  * Fold a non-negative integer sum (up to 2^53) to 16 bits with end-around
@@ -112,7 +116,8 @@ export function sum16(buf: Uint8Array, off: number, len: number): number {
   if (ab !== cachedBuffer) {
     if (len < WORD_PATH_NEW_VIEW_MIN) return foldSum(sumBytes(buf, off, off + len));
     cachedBuffer = ab;
-    cachedWords = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    cachedWasm = wasmWordSum(ab);
+    cachedWords = cachedWasm !== null ? cachedWords : new Uint32Array(ab, 0, ab.byteLength >>> 2);
   }
   const abs = buf.byteOffset + off;
   const head = (4 - (abs & 3)) & 3; // bytes before the first aligned word
@@ -123,7 +128,7 @@ export function sum16(buf: Uint8Array, off: number, len: number): number {
   let s = sumBytes(buf, off, off + head);
   // The words' sum in machine order; in big-endian terms a little-endian sum
   // is byte-swapped, and a range at an odd offset swaps once more.
-  const mid = sumWords(cachedWords, (abs + head) >>> 2, nWords);
+  const mid = cachedWasm !== null ? cachedWasm(abs + head, nWords << 2) : sumWords(cachedWords, (abs + head) >>> 2, nWords);
   s += oddHead === LITTLE_ENDIAN ? mid : swap16(mid);
   const tail = foldSum(sumBytes(buf, tailStart, off + len));
   s += oddHead ? swap16(tail) : tail;
