@@ -45,7 +45,16 @@ async function tracedClient(rumpUrl: string, host: string, count: number, dir: s
   const ev = client.events.find((e) => e.event === 'latency');
   if (code !== 0 || !ev || !ev.trace) throw new Error(`tcp_echo_client exited with status ${code}: ${client.tail()}`);
   if (process.env.ECHOTRACE_RAW) for (const l of echoTimelines(readHopTrace(dir), 500, Number(process.env.ECHOTRACE_RAW))) console.log(l);
-  return { count: Number(ev.count), p50us: Number(ev.p50us), cpuUs: ev.cpuUs as Record<string, number>, trace: ev.trace as HopBreakdown };
+  // Processes that wrote no trace (the Linux echo server) are keyed by pid: name them.
+  const cpuUs = { ...(ev.cpuUs as Record<string, number>) };
+  const names = ['rump server', 'echo server'];
+  cpuPids.forEach((pid, k) => {
+    if (cpuUs[String(pid)] !== undefined) {
+      cpuUs[names[k] ?? String(pid)] = cpuUs[String(pid)]!;
+      delete cpuUs[String(pid)];
+    }
+  });
+  return { count: Number(ev.count), p50us: Number(ev.p50us), cpuUs, trace: ev.trace as HopBreakdown };
 }
 
 /**
