@@ -36,6 +36,12 @@ function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
+/** Read- and write-type system calls of `pid` so far (/proc/<pid>/io `syscr`, `syscw`). */
+function sysIo(pid: number): { r: number; w: number } {
+  const s = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { r: Number(/syscr: (\d+)/.exec(s)?.[1] ?? 0), w: Number(/syscw: (\d+)/.exec(s)?.[1] ?? 0) };
+}
+
 interface Config {
   label: string;
   args: string[];
@@ -65,6 +71,11 @@ interface Row {
   tapWrites: number;
   gso: number;
   syscalls: number;
+  /** Read/write system calls of the server and the client process. */
+  srvR: number;
+  srvW: number;
+  cliR: number;
+  cliW: number;
   /** The `--tcp-stats` counters, per MiB. */
   extra: number[];
 }
@@ -134,10 +145,12 @@ async function main(): Promise<void> {
         const t0 = await tapStats(r.ctl);
         const sv0 = cpuMs(r.server.child.pid!);
         const cl0 = cpuMs(r.writerPid);
+        const io0 = [sysIo(r.server.child.pid!), sysIo(r.writerPid)];
         const reader = Proc.example('read_client', ['--host', r.rumpIp, '--port', String(PORT), '--size', String(opts.size), '--bytes', String(opts.mib * MiB), '--json'], { ns });
         const code = await reader.finish(120_000);
         const sv1 = cpuMs(r.server.child.pid!);
         const cl1 = cpuMs(r.writerPid);
+        const io1 = [sysIo(r.server.child.pid!), sysIo(r.writerPid)];
         const res = reader.events.find((e) => e.event === 'result');
         if (code !== 0 || !res) throw new Error(`${r.cfg.label}: read_client failed: ${reader.tail()}`);
         const c1 = await counters(r.ctl, r.writerPid);
@@ -149,17 +162,18 @@ async function main(): Promise<void> {
           mibps: Number(res.mibps), srvMs: (sv1 - sv0) / mib, cliMs: (cl1 - cl0) / mib,
           copyins: d(c0, c1, 'copyinRequests') / mib, copyinBytes: d(c0, c1, 'copyinBytes') / Math.max(1, d(c0, c1, 'copyinRequests')),
           segs: d(s0, s1, 'sndpack') / mib, segBytes: d(s0, s1, 'sndbyte') / Math.max(1, d(s0, s1, 'sndpack')), acks: d(s0, s1, 'rcvackpack') / mib,
-          tapWrites: d(t0, t1, 'txFrames') / mib, syscalls: d(c0, c1, 'syscalls') / mib, extra: opts.tcpStats.map((k) => d(s0, s1, k) / mib), gso: d(t0, t1, 'txGso') / mib,
+          tapWrites: d(t0, t1, 'txFrames') / mib, syscalls: d(c0, c1, 'syscalls') / mib,
+          srvR: (io1[0]!.r - io0[0]!.r) / mib, srvW: (io1[0]!.w - io0[0]!.w) / mib, cliR: (io1[1]!.r - io0[1]!.r) / mib, cliW: (io1[1]!.w - io0[1]!.w) / mib, extra: opts.tcpStats.map((k) => d(s0, s1, k) / mib), gso: d(t0, t1, 'txGso') / mib,
         });
       }
     }
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     console.log(`rump → Linux, ${opts.size}-byte writes, ${opts.mib} MiB × ${opts.turns} turns; load at the end ${load}`);
-    console.log(`config            MiB/s (runs)                        srv ms/MiB  cli ms/MiB  COPYIN/MiB  B/COPYIN  segs/MiB  B/seg   ACKs/MiB  tapw/MiB  GSO/MiB  calls/MiB${opts.tcpStats.map((k) => `  ${k}/MiB`).join('')}`);
+    console.log(`config            MiB/s (runs)                        srv ms/MiB  cli ms/MiB  COPYIN/MiB  B/COPYIN  segs/MiB  B/seg   ACKs/MiB  tapw/MiB  GSO/MiB  calls/MiB  srv r/w per MiB  cli r/w per MiB${opts.tcpStats.map((k) => `  ${k}/MiB`).join('')}`);
     for (const r of running) {
       const m = (f: (x: Row) => number): number => median(r.rows.map(f));
       console.log(`${r.cfg.label.padEnd(16)}  ${m((x) => x.mibps).toFixed(1).padStart(6)} (${r.rows.map((x) => x.mibps.toFixed(0)).join(' ')})`.padEnd(52) +
-        `${m((x) => x.srvMs).toFixed(2).padStart(10)}  ${m((x) => x.cliMs).toFixed(2).padStart(10)}  ${m((x) => x.copyins).toFixed(1).padStart(10)}  ${m((x) => x.copyinBytes).toFixed(0).padStart(8)}  ${m((x) => x.segs).toFixed(1).padStart(8)}  ${m((x) => x.segBytes).toFixed(0).padStart(5)}  ${m((x) => x.acks).toFixed(1).padStart(8)}  ${m((x) => x.tapWrites).toFixed(1).padStart(8)}  ${m((x) => x.gso).toFixed(1).padStart(7)}  ${m((x) => x.syscalls).toFixed(1).padStart(9)}${opts.tcpStats.map((k, i) => `  ${m((x) => x.extra[i]!).toFixed(2).padStart(k.length + 4)}`).join('')}`);
+        `${m((x) => x.srvMs).toFixed(2).padStart(10)}  ${m((x) => x.cliMs).toFixed(2).padStart(10)}  ${m((x) => x.copyins).toFixed(1).padStart(10)}  ${m((x) => x.copyinBytes).toFixed(0).padStart(8)}  ${m((x) => x.segs).toFixed(1).padStart(8)}  ${m((x) => x.segBytes).toFixed(0).padStart(5)}  ${m((x) => x.acks).toFixed(1).padStart(8)}  ${m((x) => x.tapWrites).toFixed(1).padStart(8)}  ${m((x) => x.gso).toFixed(1).padStart(7)}  ${m((x) => x.syscalls).toFixed(1).padStart(9)}  ${`${m((x) => x.srvR).toFixed(0)}/${m((x) => x.srvW).toFixed(0)}`.padStart(14)}  ${`${m((x) => x.cliR).toFixed(0)}/${m((x) => x.cliW).toFixed(0)}`.padStart(14)}${opts.tcpStats.map((k, i) => `  ${m((x) => x.extra[i]!).toFixed(2).padStart(k.length + 4)}`).join('')}`);
     }
   } finally {
     for (const r of running) {
