@@ -125,7 +125,7 @@ describe('npm run bench -- --smoke', function () {
 
   it('measures the ladder: each rung its stated configuration, visible in its copy counts', () => {
     const rungs = results.ladder.rungs as J[];
-    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive (= defaults)']);
+    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead (= defaults)']);
     for (const r of rungs) {
       if (r.status === 'skipped') {
         expect(r.reason, r.step).to.be.a('string').and.not.equal('');
@@ -143,7 +143,10 @@ describe('npm run bench -- --smoke', function () {
     expect(args[2]).to.match(/--mclnum 16 --rx-mode coalesced --copy-window 1 --inline-max 0 .*--no-offload/);
     for (const i of [3, 4, 5]) expect(args[i], rungs[i]!.step).to.not.include('--no-offload');
     expect(args[4]).to.include('--copy-window 4 --inline-max 0');
-    expect(args[5]).to.include('--copy-window 4 --inline-max 2048');
+    expect(args[5]).to.include('--copy-window 4 --inline-max 2048 --inline-recv-max 0');
+    expect(args[6]).to.include('--copy-window 4 --inline-max 2048 --inline-recv-max 2048');
+    for (let i = 0; i <= 6; i++) expect(args[i], rungs[i]!.step).to.include('RUMPNET_READ_AHEAD=0');
+    expect(args[7]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
     const pt = (i: number, k: string): J => rungs[i]!.points[k];
     for (let i = 0; i <= 5; i++) for (const k of ['send64k', 'recv64k']) expect(pt(i, k).status, `${rungs[i]!.step} ${k}: ${pt(i, k).reason}`).to.equal('ok');
     // NetBSD's one COPYIN per cluster at rung 0; 64 KiB writes in 32 KiB requests from MCLNUM 16 on

@@ -13,44 +13,46 @@ import { ladderCells, ladderSpec, renderLadder } from '../src/bench/ladder-repor
 import { renderSvg } from '../src/bench/charts.js';
 import { PAPER_DEFAULT, RUMPNET_DEFAULT } from '../src/bench/plan.js';
 import { paramArgs, type StackParams } from '../src/bench/rump.js';
+import { readerEnv } from '../src/bench/runner.js';
 
 const ALL = new Set(['--copy-window', '--inline-max', '--inline-recv-max']);
 
 /** The options in which two configurations differ (unset = the server's default). */
 function changed(a: StackParams, b: StackParams): string[] {
-  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload'] as const).filter((k) => a[k] !== b[k]);
+  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload', 'readAhead'] as const).filter((k) => a[k] !== b[k]);
 }
 
 describe('bench ladder: the rungs', () => {
   it('starts at the NetBSD-equivalent configuration, with no inline receive either', () => {
-    expect(LADDER[0]!.params).to.deep.equal(PAPER_DEFAULT);
+    expect(LADDER[0]!.params).to.deep.equal({ ...PAPER_DEFAULT, readAhead: false });
     expect(paramArgs(LADDER[0]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 1 --rx-mode per-mbuf --copy-window 1 --inline-max 0 --inline-recv-max 0');
     expect(LADDER[0]!.params.offload).to.equal(false);
   });
 
   it('turns on one change per rung, in the stated order', () => {
     const steps = LADDER.map((r) => r.step);
-    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive (= defaults)']);
-    const want = [['mclnum'], ['rxMode'], ['offload'], ['copyWindow'], ['inlineMax']];
-    for (let i = 1; i <= 5; i++) expect(changed(LADDER[i - 1]!.params, LADDER[i]!.params), LADDER[i]!.step).to.deep.equal(want[i - 1]);
+    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead (= defaults)']);
+    const want = [['mclnum'], ['rxMode'], ['offload'], ['copyWindow'], ['inlineMax'], ['inlineRecvMax']];
+    for (let i = 1; i <= 6; i++) expect(changed(LADDER[i - 1]!.params, LADDER[i]!.params), LADDER[i]!.step).to.deep.equal(want[i - 1]);
     expect(LADDER[1]!.params.mclnum).to.equal(16);
     expect(LADDER[4]!.params.copyWindow).to.equal(4);
     expect(LADDER[5]!.params.inlineMax).to.equal(2048);
     expect(paramArgs(LADDER[5]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced --copy-window 4 --inline-max 2048 --inline-recv-max 0');
   });
 
-  it("ends at the server's defaults, one option (inline receive) away from the rung before", () => {
+  it("ends at the defaults: the server's own options, and the client's read-ahead on", () => {
     const last = LADDER.at(-1)!;
     expect(last.params).to.deep.equal(RUMPNET_DEFAULT);
-    expect(last.needs).to.equal('--inline-recv-max');
+    expect(LADDER[6]!.needs).to.equal('--inline-recv-max');
     const d = parseServerArgs(['--tap', 'x'], {}) as ServerConfig;
-    // rung 5 is the defaults but for inline receive: its explicit values are the server's own
-    const r5 = LADDER[5]!.params;
-    expect([r5.mclbytes, r5.mclnum, r5.rxMode, r5.copyWindow, r5.inlineMax]).to.deep.equal([d.mclbytes, d.mclnum, d.rxMode, d.copyWindow, d.inlineMax]);
+    // rung 6 is the defaults but for the client's read-ahead: its explicit values are the server's own
+    const r6 = LADDER[6]!.params;
+    expect([r6.mclbytes, r6.mclnum, r6.rxMode, r6.copyWindow, r6.inlineMax, r6.inlineRecvMax]).to.deep.equal([d.mclbytes, d.mclnum, d.rxMode, d.copyWindow, d.inlineMax, d.inlineRecvMax]);
     expect(d.offload).to.equal('auto');
-    expect(r5.inlineRecvMax).to.equal(0);
-    const dd = d as ServerConfig & { inlineRecvMax?: number };
-    if (dd.inlineRecvMax !== undefined) expect(dd.inlineRecvMax, 'inline receive is on by default').to.be.greaterThan(0);
+    expect(r6.offload).to.equal(true);
+    // read-ahead off (the reader's RUMPNET_READ_AHEAD=0) up to rung 6, the client's default on the last
+    for (const r of LADDER.slice(0, 7)) expect(readerEnv({ url: 'u', params: r.params }).RUMPNET_READ_AHEAD, r.step).to.equal('0');
+    expect(readerEnv({ url: 'u', params: last.params })).to.deep.equal({ RUMP_SERVER: 'u' });
   });
 
   it('passes an option only where the daemon knows it, and says what it left out', () => {
@@ -85,7 +87,7 @@ describe('bench ladder: the report', () => {
   it('prints every rung, its counts and server options, and why a rung was skipped', () => {
     const t = renderLadder(rs, '1 turn');
     expect(t).to.include('0 NetBSD-equivalent').and.include('5 + inline writes').and.include('4.00×').and.include('512.0').and.include('742.0');
-    expect(t).to.include('6 + inline receive (= defaults): skipped — this rump-server has no --inline-recv-max option yet');
+    expect(t).to.include('6 + inline receive: skipped — this rump-server has no --inline-recv-max option yet');
     expect(t).to.include('rump-server args of 3');
   });
 

@@ -27,6 +27,12 @@ export interface StackParams {
   offload?: boolean;
   /** `--busy-poll`: µs a tap server spins for the answer after writing (0: off); unset: the server's default (off). */
   busyPollUs?: number;
+  /**
+   * Not a server option: false runs this server's rump readers with the
+   * client's read-ahead off (`RUMPNET_READ_AHEAD=0`, one recv at a time, as
+   * the NetBSD-equivalent configuration's); unset: the client's default.
+   */
+  readAhead?: boolean;
 }
 
 let helpText: Promise<string> | undefined;

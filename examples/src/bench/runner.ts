@@ -289,7 +289,8 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
  * read-ahead is rumpnet's, not part of the stand-in for real rump.
  */
 export function readerEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJS.ProcessEnv {
-  return { RUMP_SERVER: server.url, ...(paramsKey(server.params) === paramsKey(PAPER_DEFAULT) ? { RUMPNET_READ_AHEAD: '0' } : {}) };
+  const off = paramsKey(server.params) === paramsKey(PAPER_DEFAULT) || server.params.readAhead === false;
+  return { RUMP_SERVER: server.url, ...(off ? { RUMPNET_READ_AHEAD: '0' } : {}) };
 }
 
 /** One size of a group: one read_client process making `sweep.runs` transfers. */
