@@ -159,11 +159,11 @@ describe('npm run bench -- --smoke', function () {
     // Per-mbuf receive: a COPYOUT per mbuf; coalesced: one per read.
     for (const i of [0, 1]) expect(pt(i, 'recv64k').copyoutPerMiB, rungs[i]!.step).to.be.greaterThan(300);
     for (let i = 2; i <= 5; i++) expect(pt(i, 'recv64k').copyoutPerMiB, rungs[i]!.step).to.be.below(64);
-    // Inline writes: the 64-byte echo's write goes with its request (fewer frames), 1 KiB writes avoid COPYINs.
+    // Inline writes: the 64-byte echo's write goes with its request (fewer frames); none before that rung.
+    // (1 KiB writes need not avoid any: the client gathers a turn's writes into one send, often > 2 KiB.)
     const hops = (i: number): number => rungs[i]!.echo.hops.framesSent + rungs[i]!.echo.hops.framesReceived;
     if (rungs[4]!.echo.status === 'ok' && rungs[5]!.echo.status === 'ok') expect(hops(5)).to.be.below(hops(4));
     for (let i = 0; i <= 4; i++) if (rungs[i]!.copyinsAvoidedPerMiB !== null) expect(rungs[i]!.copyinsAvoidedPerMiB, rungs[i]!.step).to.equal(0);
-    if (pt(5, 'send1k').status === 'ok') expect(rungs[5]!.copyinsAvoidedPerMiB).to.be.greaterThan(0);
     if (rungs[6]!.status === 'ok' && rungs[6]!.echo.status === 'ok') expect(hops(6), 'inline receive: one frame fewer').to.be.below(hops(5));
     expect(readFileSync(join(out, 'ladder.svg'), 'utf8')).to.match(/^<svg[\s\S]*NetBSD-equivalent[\s\S]*<\/svg>\s*$/);
   });
