@@ -33,6 +33,7 @@ describe('bench profile: categories', () => {
     expect(frameCategory(f('writevGeneric', 'node:internal/stream_base_commons'))).to.equal('Unix-socket I/O');
     expect(frameCategory(f('(garbage collector)'))).to.equal('GC');
     expect(frameCategory(f('(idle)'))).to.equal('idle');
+    expect(frameCategory(f('pump', 'file:///work/x/examples/src/write_server.ts'))).to.equal('other');
     // Undecided: a native leaf, the timers, TCP's shared files.
     expect(frameCategory(f('writev'))).to.equal(null);
     expect(frameCategory(f('tcpTimers', `${repo}/stack/dist/src/transport/tcp/timers.js`))).to.equal(null);

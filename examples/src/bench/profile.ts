@@ -22,7 +22,8 @@
  * - **GC**: `(garbage collector)`; **idle**: `(idle)` — waiting in the
  *   event loop;
  * - **other**: everything else (`(program)`: native code V8 cannot name;
- *   the application; start-up).
+ *   the application — examples/src, decided here rather than by its
+ *   caller; start-up).
  *
  * Samples can be limited to time windows given in the profile's clock,
  * which is CLOCK_MONOTONIC in µs — the clock of `process.hrtime` — so a
@@ -76,6 +77,8 @@ const RULES: readonly [Category, (f: CallFrame) => boolean][] = [
   ['TCP output', (f) => PKG('stack', '(?:transport/tcp/(?:output|window|sndbuf)|net/(?:ipv4-output|ipv6-output))\\.').test(f.url) || (PKG('stack', 'net/(?:ethernet|arp)\\.').test(f.url) && /output|send|resolve|encap/i.test(f.functionName))],
   ['TCP input', (f) => PKG('stack', '(?:transport/tcp/(?:input|reass|sack|ofo|syncache|synsent|timewait)|net/(?:ipv4-input|ipv6-input|ethernet|arp))\\.').test(f.url)],
   ['Unix-socket I/O', (f) => /^node:(?:net|internal\/stream_base_commons|internal\/net|internal\/streams\/|stream)/.test(f.url)],
+  // The application itself (write_server's loop, read_client's counting): its own time, not its caller's.
+  ['other', (f) => /\/examples\/src\//.test(f.url)],
 ];
 
 /** The category that decides `frame` alone, or null: look at its caller. */
