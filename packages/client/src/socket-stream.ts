@@ -25,7 +25,7 @@ export const SEND_MAX = 256 * 1024;
  * Groups chunks for `_writev`, in order: runs of up to {@link SEND_MAX}
  * bytes (a larger chunk alone); a run of one chunk is the chunk, a run of
  * at most {@link GATHER_MAX} bytes is concatenated, a longer one is a
- * gather list of the chunks themselves.
+ * gather list of the chunks themselves (small ones concatenated in runs).
  */
 export function gather(chunks: readonly Buffer[]): (Buffer | IoVec)[] {
   const groups: (Buffer | IoVec)[] = [];
@@ -33,7 +33,7 @@ export function gather(chunks: readonly Buffer[]): (Buffer | IoVec)[] {
   let runLen = 0;
   const close = (): void => {
     if (run.length === 1) groups.push(run[0]!);
-    else if (run.length > 1) groups.push(runLen <= GATHER_MAX ? Buffer.concat(run, runLen) : new IoVec(run));
+    else if (run.length > 1) groups.push(runLen <= GATHER_MAX ? Buffer.concat(run, runLen) : new IoVec(packSmall(run)));
     run = [];
     runLen = 0;
   };
@@ -44,6 +44,35 @@ export function gather(chunks: readonly Buffer[]): (Buffer | IoVec)[] {
   }
   close();
   return groups;
+}
+
+/**
+ * The pieces of a gather list: chunks of at least `GATHER_MAX / 4` as they
+ * are, runs of smaller ones concatenated up to {@link GATHER_MAX} — so that
+ * a burst of tiny writes is a few pieces (a COPYIN reply's `writev` stays
+ * far below IOV_MAX), not thousands.
+ */
+function packSmall(chunks: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let small: Buffer[] = [];
+  let smallLen = 0;
+  const flush = (): void => {
+    if (small.length > 0) out.push(small.length === 1 ? small[0]! : Buffer.concat(small, smallLen));
+    small = [];
+    smallLen = 0;
+  };
+  for (const c of chunks) {
+    if (c.length >= GATHER_MAX / 4) {
+      flush();
+      out.push(c);
+      continue;
+    }
+    if (smallLen + c.length > GATHER_MAX) flush();
+    small.push(c);
+    smallLen += c.length;
+  }
+  flush();
+  return out;
 }
 
 /** The chunks `write()` accepted that the Writable has not yet passed to `_write` (Node's `writableBuffer`). */

@@ -60,6 +60,12 @@ describe('gather: queued writes into sends', () => {
     const g2 = gather([small[0]!, big, small[1]!]);
     expect(g2).to.have.length(3);
     expect(g2[1]).to.equal(big);
+    // A burst of 1 KiB writes: one 256 KiB send of four 64 KiB pieces, not 256 pieces.
+    const burst = Array.from({ length: 256 }, (_, i) => Buffer.alloc(1024, i));
+    const g4 = gather(burst);
+    expect(g4).to.have.length(1);
+    expect((g4[0] as IoVec).pieces.map((p) => p.length)).to.deep.equal([GATHER_MAX, GATHER_MAX, GATHER_MAX, GATHER_MAX]);
+    expect(Buffer.concat((g4[0] as IoVec).pieces).equals(Buffer.concat(burst))).to.equal(true);
     const mixed = [Buffer.alloc(GATHER_MAX), Buffer.alloc(10)];
     const g3 = gather(mixed);
     expect(g3).to.have.length(1);
