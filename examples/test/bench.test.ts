@@ -125,7 +125,7 @@ describe('npm run bench -- --smoke', function () {
 
   it('measures the ladder: each rung its stated configuration, visible in its copy counts', () => {
     const rungs = results.ladder.rungs as J[];
-    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead (= defaults)']);
+    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ client write gathering (= defaults)']);
     for (const r of rungs) {
       if (r.status === 'skipped') {
         expect(r.reason, r.step).to.be.a('string').and.not.equal('');
@@ -146,13 +146,16 @@ describe('npm run bench -- --smoke', function () {
     expect(args[5]).to.include('--copy-window 4 --inline-max 2048 --inline-recv-max 0');
     expect(args[6]).to.include('--copy-window 4 --inline-max 2048 --inline-recv-max 2048');
     for (let i = 0; i <= 6; i++) expect(args[i], rungs[i]!.step).to.include('RUMPNET_READ_AHEAD=0');
-    expect(args[7]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
+    for (let i = 0; i <= 7; i++) expect(args[i], rungs[i]!.step).to.include('RUMPNET_WRITE_GATHER=0');
+    expect(args[8]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
     const pt = (i: number, k: string): J => rungs[i]!.points[k];
     for (let i = 0; i <= 5; i++) for (const k of ['send64k', 'recv64k']) expect(pt(i, k).status, `${rungs[i]!.step} ${k}: ${pt(i, k).reason}`).to.equal('ok');
     // NetBSD's one COPYIN per cluster at rung 0; 64 KiB writes in 32 KiB requests from MCLNUM 16 on
     expect(pt(0, 'send64k').copyinPerMiB).to.be.closeTo(512, 0.5);
     // (a short transfer's last partial write may add a request: 32.8 seen in 0.2 s)
     for (let i = 1; i <= 5; i++) expect(pt(i, 'send64k').copyinPerMiB, rungs[i]!.step).to.be.within(31.5, 40);
+    // NetBSD-equivalent 1 KiB writes: one send, and so one COPYIN, per write() (no write gathering)
+    if (pt(0, 'send1k').status === 'ok') expect(pt(0, 'send1k').copyinPerMiB, 'one COPYIN per 1 KiB write').to.be.within(1000, 1030);
     // Window 1 up to the copy-window rung: never more than one COPYIN outstanding; then at most 4.
     for (let i = 0; i <= 3; i++) expect(rungs[i]!.copyinPeak, rungs[i]!.step).to.equal(1);
     expect(rungs[4]!.copyinPeak).to.be.within(1, 4);

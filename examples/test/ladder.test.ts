@@ -13,27 +13,27 @@ import { ladderCells, ladderSpec, renderLadder } from '../src/bench/ladder-repor
 import { renderSvg } from '../src/bench/charts.js';
 import { PAPER_DEFAULT, RUMPNET_DEFAULT } from '../src/bench/plan.js';
 import { paramArgs, type StackParams } from '../src/bench/rump.js';
-import { readerEnv } from '../src/bench/runner.js';
+import { clientEnv } from '../src/bench/runner.js';
 
 const ALL = new Set(['--copy-window', '--inline-max', '--inline-recv-max']);
 
 /** The options in which two configurations differ (unset = the server's default). */
 function changed(a: StackParams, b: StackParams): string[] {
-  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload', 'readAhead'] as const).filter((k) => a[k] !== b[k]);
+  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload', 'readAhead', 'writeGather'] as const).filter((k) => a[k] !== b[k]);
 }
 
 describe('bench ladder: the rungs', () => {
   it('starts at the NetBSD-equivalent configuration, with no inline receive either', () => {
-    expect(LADDER[0]!.params).to.deep.equal({ ...PAPER_DEFAULT, readAhead: false });
+    expect(LADDER[0]!.params).to.deep.equal({ ...PAPER_DEFAULT, readAhead: false, writeGather: false });
     expect(paramArgs(LADDER[0]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 1 --rx-mode per-mbuf --copy-window 1 --inline-max 0 --inline-recv-max 0');
     expect(LADDER[0]!.params.offload).to.equal(false);
   });
 
   it('turns on one change per rung, in the stated order', () => {
     const steps = LADDER.map((r) => r.step);
-    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead (= defaults)']);
-    const want = [['mclnum'], ['rxMode'], ['offload'], ['copyWindow'], ['inlineMax'], ['inlineRecvMax']];
-    for (let i = 1; i <= 6; i++) expect(changed(LADDER[i - 1]!.params, LADDER[i]!.params), LADDER[i]!.step).to.deep.equal(want[i - 1]);
+    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ client write gathering (= defaults)']);
+    const want = [['mclnum'], ['rxMode'], ['offload'], ['copyWindow'], ['inlineMax'], ['inlineRecvMax'], ['readAhead']];
+    for (let i = 1; i <= 7; i++) expect(changed(LADDER[i - 1]!.params, LADDER[i]!.params), LADDER[i]!.step).to.deep.equal(want[i - 1]);
     expect(LADDER[1]!.params.mclnum).to.equal(16);
     expect(LADDER[4]!.params.copyWindow).to.equal(4);
     expect(LADDER[5]!.params.inlineMax).to.equal(2048);
@@ -50,9 +50,15 @@ describe('bench ladder: the rungs', () => {
     expect([r6.mclbytes, r6.mclnum, r6.rxMode, r6.copyWindow, r6.inlineMax, r6.inlineRecvMax]).to.deep.equal([d.mclbytes, d.mclnum, d.rxMode, d.copyWindow, d.inlineMax, d.inlineRecvMax]);
     expect(d.offload).to.equal('auto');
     expect(r6.offload).to.equal(true);
-    // read-ahead off (the reader's RUMPNET_READ_AHEAD=0) up to rung 6, the client's default on the last
-    for (const r of LADDER.slice(0, 7)) expect(readerEnv({ url: 'u', params: r.params }).RUMPNET_READ_AHEAD, r.step).to.equal('0');
-    expect(readerEnv({ url: 'u', params: last.params })).to.deep.equal({ RUMP_SERVER: 'u' });
+    // read-ahead off (RUMPNET_READ_AHEAD=0) up to rung 6, write gathering off (RUMPNET_WRITE_GATHER=0) up to rung 7,
+    // the client's defaults on the last
+    for (const r of LADDER.slice(0, 7)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_READ_AHEAD, r.step).to.equal('0');
+    for (const r of LADDER.slice(0, 8)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_WRITE_GATHER, r.step).to.equal('0');
+    expect(clientEnv({ url: 'u', params: LADDER[7]!.params }).RUMPNET_READ_AHEAD).to.equal(undefined);
+    // the last step turns write gathering on: rung 7's explicit values are the defaults' (above), its write gathering off
+    expect(LADDER[7]!.params.writeGather).to.equal(false);
+    expect(last.params.writeGather).to.equal(undefined);
+    expect(clientEnv({ url: 'u', params: last.params })).to.deep.equal({ RUMP_SERVER: 'u' });
   });
 
   it('passes an option only where the daemon knows it, and says what it left out', () => {

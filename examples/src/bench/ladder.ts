@@ -7,12 +7,11 @@
  *
  *   NetBSD-equivalent → + MCLNUM 16 → + coalesced receive → + tap offloads
  *   → + copy window 4 → + inline writes → + inline receive
- *   → + the client's read-ahead (= defaults)
+ *   → + the client's read-ahead → + the client's write gathering (= defaults)
  *
- * (the client's read-ahead is switched by its reader's environment, not by a
- * server option; the client's other changes — a turn's writes in one send —
- * have no switch and are in every rung, as in the issue table's
- * NetBSD-equivalent column)
+ * (the client's read-ahead and write gathering are switched by its rump
+ * clients' environment, `RUMPNET_READ_AHEAD=0` and `RUMPNET_WRITE_GATHER=0`,
+ * not by a server option; runner.ts `clientEnv`)
  *
  * Every rung gets one rump server on its own tap with a rump write_server
  * beside it; one Linux write_server and one Linux echo server in the
@@ -54,14 +53,16 @@ export interface Rung {
  * defaults (every option at the server's default).
  */
 export const LADDER: readonly Rung[] = (() => {
-  // The client's read-ahead (RUMPNET_READ_AHEAD) is off up to its own rung, as in the NetBSD-equivalent configuration.
-  const r0: StackParams = { ...PAPER_DEFAULT, readAhead: false };
+  // The client's read-ahead (RUMPNET_READ_AHEAD) and write gathering (RUMPNET_WRITE_GATHER) are off up to
+  // their own rungs, as in the NetBSD-equivalent configuration.
+  const r0: StackParams = { ...PAPER_DEFAULT, readAhead: false, writeGather: false };
   const r1: StackParams = { ...r0, mclnum: 16 };
   const r2: StackParams = { ...r1, rxMode: 'coalesced' };
   const r3: StackParams = { ...r2, offload: true };
   const r4: StackParams = { ...r3, copyWindow: 4 };
   const r5: StackParams = { ...r4, inlineMax: 2048 };
   const r6: StackParams = { ...r5, inlineRecvMax: 2048 };
+  const { readAhead: _ahead, ...r7 } = r6;
   return [
     { step: 'NetBSD-equivalent', params: r0 },
     { step: '+ MCLNUM 16', params: r1 },
@@ -70,7 +71,8 @@ export const LADDER: readonly Rung[] = (() => {
     { step: '+ copy window 4', params: r4 },
     { step: '+ inline writes', params: r5 },
     { step: '+ inline receive', params: r6, needs: '--inline-recv-max' },
-    { step: '+ client read-ahead (= defaults)', params: { ...RUMPNET_DEFAULT } },
+    { step: '+ client read-ahead', params: r7 },
+    { step: '+ client write gathering (= defaults)', params: { ...RUMPNET_DEFAULT } },
   ];
 })();
 
@@ -241,7 +243,7 @@ export async function runLadder(topo: Topology, avail: Availability, ls: LadderS
     await linux?.writer.proc.stop();
   }
   return LADDER.map((r, i): RungResult => {
-    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}`;
+    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}${r.params.writeGather === false ? '; rump writers with RUMPNET_WRITE_GATHER=0' : ''}`;
     const offload = topo.kind === 'tap' && topo.offloadOf(r.params);
     const reason = failed.get(i);
     const points = {} as Record<PointKey, LadderPoint>;

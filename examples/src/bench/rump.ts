@@ -33,6 +33,13 @@ export interface StackParams {
    * the NetBSD-equivalent configuration's); unset: the client's default.
    */
   readAhead?: boolean;
+  /**
+   * Not a server option: false runs this server's rump writers and echo
+   * clients with the client's write gathering off (`RUMPNET_WRITE_GATHER=0`:
+   * one send per `write()`, as a blocking write loop under NetBSD's
+   * rumpclient), as the NetBSD-equivalent configuration's; unset: the client's default.
+   */
+  writeGather?: boolean;
 }
 
 let helpText: Promise<string> | undefined;

@@ -101,7 +101,7 @@ export interface Endpoints {
 /** Starts write_server (through `rump`, or natively in `ns`) on `host:port` and waits until it listens. */
 export async function startWriter(rump: RumpServerProc | null, host: string, port: number, ns: Spawner | null): Promise<{ proc: Proc; port: number; pid: number | undefined }> {
   const args = ['--host', host, '--port', String(port), '--json'];
-  const proc = Proc.example('write_server', args, rump ? { env: { RUMP_SERVER: rump.url } } : { ns });
+  const proc = Proc.example('write_server', args, rump ? { env: clientEnv(rump) } : { ns });
   const ev = await proc.waitFor((e) => e.event === 'listening', 20_000, 'listening');
   return { proc, port: Number(ev.port), pid: typeof ev.pid === 'number' ? ev.pid : proc.child.pid };
 }
@@ -283,21 +283,25 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
 }
 
 /**
- * The environment of a rump read_client of `server`: its URL, and for the
- * NetBSD-equivalent configuration one recv at a time (`RUMPNET_READ_AHEAD=0`),
- * as NetBSD's rumpclient makes each blocking recv in turn — the client's
- * read-ahead is rumpnet's, not part of the stand-in for real rump.
+ * The environment of a rump client (reader, writer, echo client) of
+ * `server`: its URL, and for the NetBSD-equivalent configuration one recv at
+ * a time (`RUMPNET_READ_AHEAD=0`) and one send per `write()`
+ * (`RUMPNET_WRITE_GATHER=0`), as NetBSD's rumpclient makes each blocking call
+ * in turn — the client's read-ahead and write gathering are rumpnet's, not
+ * part of the stand-in for real rump.
  */
-export function readerEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJS.ProcessEnv {
-  const off = paramsKey(server.params) === paramsKey(PAPER_DEFAULT) || server.params.readAhead === false;
-  return { RUMP_SERVER: server.url, ...(off ? { RUMPNET_READ_AHEAD: '0' } : {}) };
+export function clientEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJS.ProcessEnv {
+  const netbsd = paramsKey(server.params) === paramsKey(PAPER_DEFAULT);
+  const noAhead = netbsd || server.params.readAhead === false;
+  const noGather = netbsd || server.params.writeGather === false;
+  return { RUMP_SERVER: server.url, ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}) };
 }
 
 /** One size of a group: one read_client process making `sweep.runs` transfers. */
 export async function measure(ep: Endpoints, size: number, sweep: Sweep): Promise<CellOk> {
   const before = await ep.senderServer?.countersOf(ep.writerPid);
   const args = ['--host', ep.host, '--port', String(ep.port), '--size', String(size), '--runs', String(sweep.runs), '--duration', String(sweep.seconds), '--json'];
-  const reader = Proc.example('read_client', args, ep.reader.rump ? { env: readerEnv(ep.reader.rump) } : { ns: ep.reader.ns });
+  const reader = Proc.example('read_client', args, ep.reader.rump ? { env: clientEnv(ep.reader.rump) } : { ns: ep.reader.ns });
   const code = await reader.finish(sweep.runs * (sweep.seconds * 1000 + 30_000) + 20_000);
   const results = reader.events.filter((e) => e.event === 'result');
   if (code !== 0 || results.length !== sweep.runs) {
@@ -376,7 +380,7 @@ export async function startEchoServer(srv: EchoSide): Promise<Proc> {
 export async function runEchoClient(cli: EchoSide, n: number, echoPid?: number): Promise<EchoResult> {
   const serverPid = cli.rump?.proc.child.pid;
   const pids = [serverPid, echoPid].filter((p): p is number => p !== undefined);
-  const client = Proc.example('tcp_echo_client', ['--host', cli.host, '--port', '7007', '--count', String(n), '--json', ...(pids.length ? ['--cpu-pids', pids.join(',')] : [])], cli.rump ? { env: { RUMP_SERVER: cli.rump.url } } : { ns: cli.ns });
+  const client = Proc.example('tcp_echo_client', ['--host', cli.host, '--port', '7007', '--count', String(n), '--json', ...(pids.length ? ['--cpu-pids', pids.join(',')] : [])], cli.rump ? { env: clientEnv(cli.rump) } : { ns: cli.ns });
   const code = await client.finish(n * 50 + 30_000);
   const ev = client.events.find((e) => e.event === 'latency');
   if (code === 3) throw new Unavailable(client.tail(1).replace(/^[a-z_]+: unavailable: /, ''));

@@ -67,6 +67,14 @@ const DEFAULT_RECV = 64 * 1024;
  */
 const READ_AHEAD = process.env.RUMPNET_READ_AHEAD !== '0';
 /**
+ * Whether writes gather into fewer sends (the turn's cork in `write`, the
+ * gather lists of `_writev`); `RUMPNET_WRITE_GATHER=0` in the environment
+ * turns it off: one send per `write()`, as a program's blocking write loop
+ * makes one system call per write under NetBSD's rumpclient (the benchmark's
+ * NetBSD-equivalent configuration). Read at each write, so a test can set it.
+ */
+const writeGather = (): boolean => process.env.RUMPNET_WRITE_GATHER !== '0';
+/**
  * Writable high-water mark when no `highWaterMark` was given. A rump send
  * costs round trips (SYSCALL, COPYINs, RESP), so what the application writes
  * while one send is in flight should ride in the next send (`_writev`) rather
@@ -579,7 +587,7 @@ export class Socket extends Duplex {
    */
   override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     // Only on a connected socket: a write before connect must reach _write at once (net's pending write and its errors).
-    if (!this.#turnCorked && this.#sending === undefined && this.#fd !== undefined && !this.connecting && this.writableCorked === 0 && !this.writableEnded && !this.destroyed) {
+    if (!this.#turnCorked && this.#sending === undefined && writeGather() && this.#fd !== undefined && !this.connecting && this.writableCorked === 0 && !this.writableEnded && !this.destroyed) {
       this.#turnCorked = true;
       this.cork();
       process.nextTick(() => {
@@ -604,7 +612,7 @@ export class Socket extends Duplex {
    */
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
     for (const c of chunks) this.#dispatched += c.chunk.length;
-    const groups = gather(chunks.map((c) => c.chunk));
+    const groups = writeGather() ? gather(chunks.map((c) => c.chunk)) : chunks.map((c) => c.chunk);
     this.#track(
       (async () => {
         // The descriptor is taken once: a destroy() while these sends run lets them finish (see _destroy).

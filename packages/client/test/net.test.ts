@@ -190,6 +190,29 @@ describe('net: Socket and Server on the rump stack (fake kernel)', function () {
     expect(marks[2]).to.deep.equal([32 * 1024, 32 * 1024]);
   });
 
+  it('RUMPNET_WRITE_GATHER=0: eight 64 KiB writes of a turn are eight sends, in order (one system call per write, as NetBSD\'s rumpclient)', async () => {
+    const chunks = Array.from({ length: 8 }, (_, i) => Buffer.alloc(64 * 1024, 0x30 + i));
+    const prev = process.env.RUMPNET_WRITE_GATHER;
+    process.env.RUMPNET_WRITE_GATHER = '0';
+    try {
+      const sends0 = kern.counters.streamSends;
+      const server = createServer((s) => {
+        for (const c of chunks) s.write(c);
+        s.end();
+      });
+      const port = await listen(server);
+      const c = createConnection(port, '127.0.0.1');
+      expect((await drain(c)).equals(Buffer.concat(chunks))).to.equal(true);
+      await once(c, 'close');
+      server.close();
+      await once(server, 'close');
+      expect(kern.counters.streamSends - sends0).to.equal(8);
+    } finally {
+      if (prev === undefined) delete process.env.RUMPNET_WRITE_GATHER;
+      else process.env.RUMPNET_WRITE_GATHER = prev;
+    }
+  });
+
   it('half-close: end() sends FIN, the peer still writes back when allowHalfOpen', async () => {
     const server = createServer({ allowHalfOpen: true }, async (s) => {
       const req = await drain(s);
