@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { clientEnv } from '../src/bench/runner.js';
-import { PAPER_DEFAULT, RUMPNET_DEFAULT, DEFAULT_MCLNUM1 } from '../src/bench/plan.js';
+import { PAPER_DEFAULT, RUMPNET_DEFAULT, DEFAULT_MCLNUM1, buildPlan, sweepFor } from '../src/bench/plan.js';
 
 describe('bench: the rump clients\' environment', () => {
   it('turns read-ahead and write gathering off for the NetBSD-equivalent configuration only', () => {
@@ -16,5 +16,17 @@ describe('bench: the rump clients\' environment', () => {
     expect(clientEnv({ url, params: DEFAULT_MCLNUM1 })).to.deep.equal({ RUMP_SERVER: url });
     expect(clientEnv({ url, params: { ...PAPER_DEFAULT, mclnum: 16 } })).to.deep.equal({ RUMP_SERVER: url });
     expect(clientEnv({ url, params: { ...RUMPNET_DEFAULT, writeGather: false } })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_WRITE_GATHER: '0' });
+  });
+
+  it("the paper's sweeps (Figures 5-7, receive modes) vary MCLBYTES/MCLNUM on the NetBSD-equivalent clients too", () => {
+    const plan = buildPlan(sweepFor('full'));
+    const swept = plan.series.filter((s) => s.figure !== 'fig2' && s.figure !== 'table').map((s) => plan.groups.find((g) => g.key === s.group)!);
+    expect(swept.length).to.be.greaterThan(10);
+    for (const g of swept) {
+      for (const side of [g.sender, g.receiver]) {
+        if (side === null || (side.mclnum === 16 && side.rxMode === 'coalesced' && side.copyWindow === undefined)) continue; // the rumpnet-default peer of a rump→rump sweep
+        expect(clientEnv({ url: 'u', params: side }), g.key).to.include({ RUMPNET_READ_AHEAD: '0', RUMPNET_WRITE_GATHER: '0' });
+      }
+    }
   });
 });

@@ -159,8 +159,9 @@ export function buildPlan(sweep: Sweep, env: { linuxPeer: boolean } = { linuxPee
   const recvCfg: Config = env.linuxPeer ? 'linux-rump' : 'rump-rump';
   const peer = env.linuxPeer ? null : RUMPNET_DEFAULT;
   // The paper's sweeps vary MCLBYTES and MCLNUM on the NetBSD-equivalent
-  // configuration (window 1, no inline data, no offload), nothing else.
-  const nb = (mclbytes: 2048 | 4096, mclnum: number, rxMode: StackParams['rxMode'] = 'per-mbuf'): StackParams => ({ ...PAPER_DEFAULT, mclbytes, mclnum, rxMode });
+  // configuration (window 1, no inline data, no offload; its rump clients one
+  // recv and one send per call, as NetBSD's rumpclient), nothing else.
+  const nb = (mclbytes: 2048 | 4096, mclnum: number, rxMode: StackParams['rxMode'] = 'per-mbuf'): StackParams => ({ ...PAPER_DEFAULT, mclbytes, mclnum, rxMode, readAhead: false, writeGather: false });
   for (const mclbytes of [2048, 4096] as const) {
     const fig = mclbytes === 2048 ? 'fig7' : 'fig6';
     add('fig5', 'send', `send MCLBYTES ${mclbytes}`, sendCfg, nb(mclbytes, 1), peer, W);
