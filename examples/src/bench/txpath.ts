@@ -78,6 +78,10 @@ interface Row {
   cliW: number;
   /** The `--tcp-stats` counters, per MiB. */
   extra: number[];
+  /** The transfer's seconds (read_client's). */
+  seconds: number;
+  /** Every net.inet.tcp.stats counter that moved in this transfer (absolute). */
+  stats: Record<string, number>;
 }
 
 async function tcpStats(ctl: RumpConnection): Promise<Record<string, number>> {
@@ -101,12 +105,14 @@ async function main(): Promise<void> {
   const opts = new Command()
     .option('--mib <n>', 'MiB per transfer', (v) => Number(v), 64)
     .option('--turns <n>', 'transfers per configuration', (v) => Number(v), 5)
+    .option('--seconds <s>', 'ask for this many seconds of data per transfer instead of --mib (as the benchmark\'s ladder does)', (v) => Number(v))
     .option('--size <n>', 'write size in bytes', (v) => Number(v), 65536)
     .option('--config <label=args>', 'a configuration: label=rump-server options (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--tcp-stats <names>', 'also print these net.inet.tcp.stats counters per MiB (comma-separated, e.g. persisttimeo,sndrexmitpack)', (v: string) => v.split(',').filter(Boolean), [] as string[])
     .option('--profile <dir>', 'run servers and clients with node --cpu-prof into this directory')
+    .option('--outliers <fraction>', 'also print every transfer slower than this fraction of its configuration\'s median MiB/s, with its TCP counters (a stall hunt)', (v) => Number(v))
     .parse()
-    .opts<{ mib: number; turns: number; size: number; config: string[]; tcpStats: string[]; profile?: string }>();
+    .opts<{ mib: number; seconds?: number; turns: number; size: number; config: string[]; tcpStats: string[]; profile?: string; outliers?: number }>();
   const configs: Config[] = (opts.config.length ? opts.config : ['defaults=']).map((c) => {
     const i = c.indexOf('=');
     const words = c.slice(i + 1).split(/\s+/).filter(Boolean);
@@ -146,7 +152,7 @@ async function main(): Promise<void> {
         const sv0 = cpuMs(r.server.child.pid!);
         const cl0 = cpuMs(r.writerPid);
         const io0 = [sysIo(r.server.child.pid!), sysIo(r.writerPid)];
-        const reader = Proc.example('read_client', ['--host', r.rumpIp, '--port', String(PORT), '--size', String(opts.size), '--bytes', String(opts.mib * MiB), '--json'], { ns });
+        const reader = Proc.example('read_client', ['--host', r.rumpIp, '--port', String(PORT), '--size', String(opts.size), ...(opts.seconds !== undefined ? ['--duration', String(opts.seconds)] : ['--bytes', String(opts.mib * MiB)]), '--json'], { ns });
         const code = await reader.finish(120_000);
         const sv1 = cpuMs(r.server.child.pid!);
         const cl1 = cpuMs(r.writerPid);
@@ -164,16 +170,27 @@ async function main(): Promise<void> {
           segs: d(s0, s1, 'sndpack') / mib, segBytes: d(s0, s1, 'sndbyte') / Math.max(1, d(s0, s1, 'sndpack')), acks: d(s0, s1, 'rcvackpack') / mib,
           tapWrites: d(t0, t1, 'txFrames') / mib, syscalls: d(c0, c1, 'syscalls') / mib,
           srvR: (io1[0]!.r - io0[0]!.r) / mib, srvW: (io1[0]!.w - io0[0]!.w) / mib, cliR: (io1[1]!.r - io0[1]!.r) / mib, cliW: (io1[1]!.w - io0[1]!.w) / mib, extra: opts.tcpStats.map((k) => d(s0, s1, k) / mib), gso: d(t0, t1, 'txGso') / mib,
+          seconds: Number(res.seconds), stats: Object.fromEntries(Object.keys(s1).map((k) => [k, d(s0, s1, k)]).filter(([, v]) => v !== 0)),
         });
       }
     }
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    console.log(`rump → Linux, ${opts.size}-byte writes, ${opts.mib} MiB × ${opts.turns} turns; load at the end ${load}`);
+    console.log(`rump → Linux, ${opts.size}-byte writes, ${opts.seconds !== undefined ? `${opts.seconds} s` : `${opts.mib} MiB`} × ${opts.turns} turns; load at the end ${load}`);
     console.log(`config            MiB/s (runs)                        srv ms/MiB  cli ms/MiB  COPYIN/MiB  B/COPYIN  segs/MiB  B/seg   ACKs/MiB  tapw/MiB  GSO/MiB  calls/MiB  srv r/w per MiB  cli r/w per MiB${opts.tcpStats.map((k) => `  ${k}/MiB`).join('')}`);
     for (const r of running) {
       const m = (f: (x: Row) => number): number => median(r.rows.map(f));
       console.log(`${r.cfg.label.padEnd(16)}  ${m((x) => x.mibps).toFixed(1).padStart(6)} (${r.rows.map((x) => x.mibps.toFixed(0)).join(' ')})`.padEnd(52) +
         `${m((x) => x.srvMs).toFixed(2).padStart(10)}  ${m((x) => x.cliMs).toFixed(2).padStart(10)}  ${m((x) => x.copyins).toFixed(1).padStart(10)}  ${m((x) => x.copyinBytes).toFixed(0).padStart(8)}  ${m((x) => x.segs).toFixed(1).padStart(8)}  ${m((x) => x.segBytes).toFixed(0).padStart(5)}  ${m((x) => x.acks).toFixed(1).padStart(8)}  ${m((x) => x.tapWrites).toFixed(1).padStart(8)}  ${m((x) => x.gso).toFixed(1).padStart(7)}  ${m((x) => x.syscalls).toFixed(1).padStart(9)}  ${`${m((x) => x.srvR).toFixed(0)}/${m((x) => x.srvW).toFixed(0)}`.padStart(14)}  ${`${m((x) => x.cliR).toFixed(0)}/${m((x) => x.cliW).toFixed(0)}`.padStart(14)}${opts.tcpStats.map((k, i) => `  ${m((x) => x.extra[i]!).toFixed(2).padStart(k.length + 4)}`).join('')}`);
+    }
+    if (opts.outliers !== undefined) {
+      for (const r of running) {
+        const med = median(r.rows.map((x) => x.mibps));
+        for (const [t, x] of r.rows.entries()) {
+          if (x.mibps >= med * opts.outliers) continue;
+          const st = ['persisttimeo', 'rexmttimeo', 'sndprobe', 'sndrexmitpack', 'tsoDeferred', 'zeroWindowPersist', 'deferredRearm', 'sendFailRearm', 'delack', 'sndCorked'];
+          console.log(`outlier ${r.cfg.label} turn ${t}: ${x.mibps.toFixed(1)} MiB/s in ${x.seconds.toFixed(3)} s (median ${med.toFixed(1)}); ${st.map((k) => `${k} ${x.stats[k] ?? 0}`).join(', ')}`);
+        }
+      }
     }
   } finally {
     for (const r of running) {

@@ -10,7 +10,7 @@ import { ManualClock } from '../../src/kern/clock.js';
 import { RxFlag, type Link, type LinkOffloads, type LinkReceiver, type LinkStats, type TxOffload } from '../../src/link/link.js';
 import { MemWire, type MemWireLink } from '../../src/link/memwire.js';
 import { createNetStack } from '../../src/netstack.js';
-import { AF_INET, MSG, SOCK, SS } from '../../src/socket/constants.js';
+import { AF_INET, MSG, SO, SOCK, SOL_SOCKET, SS } from '../../src/socket/constants.js';
 import { Errno, StackError } from '../../src/kern/errno.js';
 import { makeUio, type CopySource } from '../../src/mbuf/index.js';
 import { sockaddrIn } from '../../src/socket/sockaddr.js';
@@ -331,6 +331,137 @@ describe('offloads through the stack', function () {
           pair.close();
         }
       }
+    });
+  });
+
+  describe('SS_MORETOCOME never leaves a held tail to a timer (the send path stall hunt)', () => {
+    /** One sendto scenario: its sizes, the copy window, the copy's latency and the receiver's pace. */
+    interface Case {
+      /** Bytes of each sendto in turn (a client gathers writes into one call of up to 256 KiB). */
+      sends: number[];
+      copyWindow: number;
+      /** Event-loop rounds (1 virtual ms each) a copy waits before it is answered. */
+      copyDelay: number;
+      /** B's SO_RCVBUF (0: default): a small one fills the window while the tail is held. */
+      rcvbuf: number;
+      /** A's SO_SNDBUF (0: default): a small one makes the send wait for room mid-call. */
+      sndbuf: number;
+      /** B reads every this many virtual ms (all it has). */
+      readEvery: number;
+      /** The copy number (1-based, over all calls) that fails with EFAULT; 0: none. */
+      faultAt: number;
+    }
+
+    /**
+     * Runs `c` on a fresh pair: A's sends one after another (as a client
+     * does), B draining at its pace, the clock moved 1 ms per event-loop
+     * round. Returns the counts a stall would show: timer expiries
+     * (persist, retransmit, tail-loss probe) and the virtual ms from the
+     * first send to the last byte delivered.
+     */
+    async function runCase(c: Case) {
+      const { pair } = pairWith((l) => new SoftTsoLink(l));
+      try {
+        pair.a.net.sockets.tunables.copyWindow = c.copyWindow;
+        const lfd = pair.b.table.socket(AF_INET, SOCK.STREAM, 0).fd;
+        if (c.rcvbuf > 0) expect(pair.b.table.setsockopt(lfd, SOL_SOCKET, SO.RCVBUF, c.rcvbuf)).to.equal(0);
+        expect(pair.b.table.bind(lfd, sockaddrIn(0, 80))).to.equal(0);
+        expect(pair.b.table.listen(lfd, 8)).to.equal(0);
+        const aFd = pair.a.table.socket(AF_INET, SOCK.STREAM, 0).fd;
+        if (c.sndbuf > 0) expect(pair.a.table.setsockopt(aFd, SOL_SOCKET, SO.SNDBUF, c.sndbuf)).to.equal(0);
+        const conn = pair.a.table.connect(aFd, sockaddrIn(B, 80));
+        for (let i = 0; i < 1000 && pair.b.table.get(lfd)!.q.length === 0; i++) {
+          pair.flush();
+          pair.clock.advance(1);
+        }
+        expect(await conn).to.equal(0);
+        const acc = await pair.b.table.accept(lfd);
+        expect(acc.errno).to.equal(0);
+        const bFd = acc.fd;
+        const st = pair.a.tcp.stats;
+        const st0 = { persist: st.persisttimeo, rexmt: st.rexmttimeo, tlp: st.tlpProbes };
+        let copies = 0;
+        const source: CopySource = {
+          async copyin(_uaddr, dsts) {
+            const n = ++copies;
+            for (let i = 0; i < c.copyDelay; i++) await new Promise((r) => setImmediate(r));
+            if (n === c.faultAt) throw new StackError(Errno.EFAULT, 'client answered garbage');
+            for (const d of dsts) d.fill(n & 0xff);
+          },
+        };
+        let sent = 0;
+        let done = false;
+        const t0 = pair.clock.now();
+        const sender = (async () => {
+          for (const len of c.sends) {
+            const r = await pair.a.table.sendto(aFd, makeUio([{ base: 0, len }], 'write'), source);
+            sent += r.bytes;
+            if (r.errno !== 0) break;
+          }
+          done = true;
+        })();
+        let got = 0;
+        const sink = { copyout: (_u: number, srcs: readonly Uint8Array[]) => { for (const s of srcs) got += s.length; } };
+        let tEnd = -1;
+        for (let ms = 0; ms < 20_000; ms++) {
+          pair.flush();
+          if (ms % c.readEvery === 0) {
+            for (let k = 0; k < 64; k++) {
+              const r = await pair.b.table.recvfrom(bFd, makeUio([{ base: 0, len: 1 << 20 }], 'read'), sink, MSG.DONTWAIT);
+              if (r.bytes === 0) break;
+            }
+          }
+          if (done && got === sent) {
+            tEnd = pair.clock.now() - t0;
+            break;
+          }
+          pair.clock.advance(1);
+          await new Promise((r) => setImmediate(r));
+        }
+        await sender;
+        const out = { copies, sent, got, ms: tEnd, persist: st.persisttimeo - st0.persist, rexmt: st.rexmttimeo - st0.rexmt, tlp: st.tlpProbes - st0.tlp, held: (pair.a.table.get(aFd)!.state & SS.MORETOCOME) !== 0 };
+        return out;
+      } finally {
+        pair.close();
+      }
+    }
+
+    // The edge cases of the hold: calls that end at an MSS multiple, at a
+    // copy chunk boundary (32 KiB) and one byte past it, a partial last
+    // cluster, a sub-MSS call, a whole gather list (256 KiB); copy window 1
+    // and 4; copies answered at once or a few ms later (ACKs for all in
+    // flight arrive first, leaving only the held tail); a small receive
+    // buffer (the window full when the tail is released) and a small send
+    // buffer (the call waits for room between passes, flag set); a reader
+    // that lags; a copy failing (EFAULT) mid-call. No loss on the wire: any
+    // persist, retransmission or tail-loss-probe expiry is data that sat
+    // under a timer instead of going (a stall of 200 ms or more).
+    it('no call shape leaves data to a timer: MSS multiples, chunk boundaries, full windows, waits for room, copy window 1 and 4, EFAULT', async () => {
+      const mss = 1448;
+      const sends = [mss * 22, mss * 23, 32 * 1024, 32 * 1024 + 1, 65536, 256 * 1024, 200 * 1024 + 7, 1000, mss, 131072 - 5];
+      const shapes = [
+        { rcvbuf: 0, sndbuf: 0, readEvery: 1 },
+        { rcvbuf: 8192, sndbuf: 16384, readEvery: 1 },
+        { rcvbuf: 32768, sndbuf: 65536, readEvery: 5 },
+      ];
+      let k = 0;
+      for (const copyWindow of [1, 4]) {
+        for (const copyDelay of [0, 3]) {
+          for (const faultAt of [0, 3]) {
+            for (const sh of shapes) {
+              const c: Case = { sends, copyWindow, copyDelay, faultAt, ...sh };
+              const r = await runCase(c);
+              k++;
+              const what = JSON.stringify(c);
+              expect(r.ms, `${what}: all delivered`).to.be.at.least(0);
+              expect(r.got, what).to.equal(r.sent);
+              if (faultAt === 0) expect(r.sent, what).to.equal(sends.reduce((a, b) => a + b, 0));
+              expect({ persist: r.persist, rexmt: r.rexmt, tlp: r.tlp, held: r.held }, what).to.deep.equal({ persist: 0, rexmt: 0, tlp: 0, held: false });
+            }
+          }
+        }
+      }
+      expect(k).to.equal(24);
     });
   });
 
