@@ -17,6 +17,7 @@ import {
   createServer,
   setDefaultRumpServer,
 } from '../src/index.js';
+import { setWriteGather } from '../src/socket.js';
 import { startDaemon, type Daemon } from './fixtures/daemon.js';
 import { RCV_MAX, startFakeKern, type FakeKern } from './fixtures/fakekern.js';
 
@@ -190,10 +191,9 @@ describe('net: Socket and Server on the rump stack (fake kernel)', function () {
     expect(marks[2]).to.deep.equal([32 * 1024, 32 * 1024]);
   });
 
-  it('RUMPNET_WRITE_GATHER=0: eight 64 KiB writes of a turn are eight sends, in order (one system call per write, as NetBSD\'s rumpclient)', async () => {
+  it('write gathering off (RUMPNET_WRITE_GATHER=0): eight 64 KiB writes of a turn are eight sends, in order (one system call per write, as NetBSD\'s rumpclient)', async () => {
     const chunks = Array.from({ length: 8 }, (_, i) => Buffer.alloc(64 * 1024, 0x30 + i));
-    const prev = process.env.RUMPNET_WRITE_GATHER;
-    process.env.RUMPNET_WRITE_GATHER = '0';
+    const prev = setWriteGather(false);
     try {
       const sends0 = kern.counters.streamSends;
       const server = createServer((s) => {
@@ -208,8 +208,7 @@ describe('net: Socket and Server on the rump stack (fake kernel)', function () {
       await once(server, 'close');
       expect(kern.counters.streamSends - sends0).to.equal(8);
     } finally {
-      if (prev === undefined) delete process.env.RUMPNET_WRITE_GATHER;
-      else process.env.RUMPNET_WRITE_GATHER = prev;
+      setWriteGather(prev);
     }
   });
 
