@@ -82,6 +82,7 @@ export async function renderFigures(plan: Plan, cells: readonly Cell[]): Promise
     fig6: 'Figure 6: MCLBYTES 4096, MCLNUM sweep',
     fig7: 'Figure 7: MCLBYTES 2048, MCLNUM sweep',
     rxmode: 'Receive: per-mbuf vs coalesced copyout',
+    window: 'Copy window sweep (send, MCLBYTES 2048)',
   };
   const out = new Map<string, string>();
   for (const f of Object.keys(titles) as (keyof typeof titles)[]) {

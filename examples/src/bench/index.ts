@@ -2,7 +2,7 @@
  * `npm run bench` — the paper's evaluation, reproduced: throughput of the
  * write_server/read_client pair for Linux→Linux, rump→Linux, Linux→rump and
  * rump→rump (Figure 2), the MCLBYTES/MCLNUM sweeps (Figures 5-7), receive
- * copyout modes, the paper's summary ratios beside ours, copy requests per
+ * copyout modes, the copy-window sweep (MCLNUM 1 and 16), the paper's summary ratios beside ours, copy requests per
  * MiB, echo latency, idle-connection scale and the cluster pool's peak; and
  * issue #12's table: each figure with the NetBSD-equivalent configuration
  * and rumpnet's defaults side by side, its aim and whether it is met, copy

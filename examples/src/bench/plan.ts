@@ -36,6 +36,8 @@ export interface Sweep {
   mclnums: number[];
   /** MCLNUM values for the receive side. */
   rxMclnums: number[];
+  /** Copy windows (`--copy-window`) swept at MCLNUM 1 and 16 on the send side. */
+  windows: number[];
   /** Include Figures 5-7 and the receive-mode table. */
   sweeps: boolean;
   latencyCount: number;
@@ -52,15 +54,15 @@ export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
   const base: Record<Mode, Sweep> = {
     smoke: {
       mode, sizes: [64 * KiB], sweepSizes: [64 * KiB], runs: 1, seconds: 0.2,
-      mclnums: [1, 16], rxMclnums: [1], sweeps: false, latencyCount: 200, echoTurns: 2, scaleConnections: 1000,
+      mclnums: [1, 16], rxMclnums: [1], windows: [1, 4], sweeps: false, latencyCount: 200, echoTurns: 2, scaleConnections: 1000,
     },
     quick: {
       mode, sizes: [1 * KiB, 64 * KiB, 1 * MiB], sweepSizes: [64 * KiB], runs: 3, seconds: 0.4,
-      mclnums: [1, 16], rxMclnums: [1, 16], sweeps: true, latencyCount: 500, echoTurns: 3, scaleConnections: 1000,
+      mclnums: [1, 16], rxMclnums: [1, 16], windows: [1, 4], sweeps: true, latencyCount: 500, echoTurns: 3, scaleConnections: 1000,
     },
     full: {
       mode, sizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB), sweepSizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB),
-      runs: 5, seconds: 2, mclnums: [1, 4, 8, 16, 32, 64], rxMclnums: [1, 4, 8, 16], sweeps: true, latencyCount: 10_000, echoTurns: 5, scaleConnections: 10_000,
+      runs: 5, seconds: 2, mclnums: [1, 4, 8, 16, 32, 64], rxMclnums: [1, 4, 8, 16], windows: [1, 2, 4, 8, 16], sweeps: true, latencyCount: 10_000, echoTurns: 5, scaleConnections: 10_000,
     },
   };
   return { ...base[mode], ...overrides };
@@ -98,7 +100,7 @@ export interface Group {
 /** A series of a figure: a group's results under a name. */
 export interface Series {
   /** `table`: the points of the issue's table that no figure has (see table.ts). */
-  figure: 'fig2' | 'fig5' | 'fig6' | 'fig7' | 'rxmode' | 'table';
+  figure: 'fig2' | 'fig5' | 'fig6' | 'fig7' | 'rxmode' | 'window' | 'table';
   direction: 'send' | 'receive' | 'both';
   name: string;
   group: string;
@@ -168,6 +170,12 @@ export function buildPlan(sweep: Sweep, env: { linuxPeer: boolean } = { linuxPee
     add('fig5', 'receive', `receive MCLBYTES ${mclbytes}`, recvCfg, peer, nb(mclbytes, 1), W);
     for (const mclnum of sweep.mclnums) add(fig, 'send', `send MCLNUM ${mclnum}`, sendCfg, nb(mclbytes, mclnum), peer, W);
     for (const mclnum of sweep.rxMclnums) add(fig, 'receive', `receive MCLNUM ${mclnum}`, recvCfg, peer, nb(mclbytes, mclnum), W);
+  }
+  // The copy window swept as MCLNUM is (issue 12): COPYIN requests in flight
+  // per call, on the NetBSD-equivalent base at MCLNUM 1 and 16; window 1 is
+  // Figure 7's point (NetBSD's one round trip at a time).
+  for (const mclnum of [1, 16]) {
+    for (const w of sweep.windows) add('window', 'send', `send MCLNUM ${mclnum} window ${w}`, sendCfg, { ...nb(2048, mclnum), copyWindow: w }, peer, W);
   }
   for (const rxMode of ['per-mbuf', 'coalesced'] as const) {
     add('rxmode', 'receive', `receive ${rxMode}`, recvCfg, peer, nb(2048, 16, rxMode), W);

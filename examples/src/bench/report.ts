@@ -138,6 +138,7 @@ export function renderReport(o: {
   fig('Figure 6: MCLBYTES 4096, MCLNUM sweep', 'fig6');
   fig('Figure 7: MCLBYTES 2048, MCLNUM sweep', 'fig7');
   fig('Receive copyout: per-mbuf (NetBSD) vs coalesced, MCLBYTES 2048', 'rxmode');
+  fig('Copy window sweep: COPYIN requests in flight per call, MCLBYTES 2048, NetBSD-equivalent otherwise (send)', 'window');
   out.push(...skippedReasons(o.cells), '');
   out.push('Summary, the paper\'s ratios computed the same way');
   out.push(table(['figure', 'paper', 'ours', 'how'], o.ratios.map((r) => [r.name, `${r.paper.toFixed(1)} %`, r.ours === null ? 'skipped' : `${r.ours.toFixed(1)} %`, r.how]), [3]));
