@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { RumpConnection } from '@rumpnet/client';
+import { RumpConnection, inet, inet6 } from '@rumpnet/client';
 import type { CtlNetstatResult, CtlServerInfo } from '../../src/proto/index.js';
 import { defaultConfig } from '../../src/config.js';
 import { RumpServer, type RumpServerOptions } from '../../src/server.js';
@@ -231,4 +231,30 @@ export function twoClientsEach(): TwoClients {
   });
   after(() => cleanup());
   return t;
+}
+
+/** A TCP connection on the stack's lo0 from `tx` to `rx` (IPv4, or IPv6 with `v6`); returns both descriptors. */
+export async function tcpPair(tx: RumpConnection, rx: RumpConnection, port: number, v6 = false): Promise<{ s: number; r: number }> {
+  const at = v6 ? inet6('::1', port) : inet('127.0.0.1', port);
+  const l = await rx.sys.socket('stream', { domain: v6 ? 'inet6' : 'inet' });
+  await rx.sys.bind(l, at);
+  await rx.sys.listen(l, 4);
+  const s = await tx.sys.socket('stream', { domain: v6 ? 'inet6' : 'inet' });
+  const acc = rx.sys.accept(l);
+  await tx.sys.connect(s, at);
+  const r = (await acc).fd;
+  await rx.sys.close(l);
+  return { s, r };
+}
+
+/** Reads exactly `n` bytes from `fd` (bounded loop; fewer at end of stream). */
+export async function readN(rx: RumpConnection, fd: number, n: number): Promise<Buffer> {
+  const out = Buffer.alloc(n);
+  let got = 0;
+  for (let i = 0; i < 10_000 && got < n; i++) {
+    const k = await rx.sys.recv(fd, out.subarray(got));
+    if (k === 0) break;
+    got += k;
+  }
+  return out.subarray(0, got);
 }

@@ -11,7 +11,7 @@ import { MsgFlag, RumpConnection, inet, inet6 } from '@rumpnet/client';
 import type { RumpServer } from '../../src/server.js';
 import { MsgClass, MsgType, type CtlClient, type CtlServerInfo } from '../../src/proto/index.js';
 import { rawClient } from '../proto/helpers.js';
-import { cleanup, expectQuiet, patternBytes, sha256, startServer } from './helpers.js';
+import { cleanup, expectQuiet, patternBytes, readN, sha256, startServer, tcpPair } from './helpers.js';
 
 type Counters = Record<string, number>;
 
@@ -25,32 +25,6 @@ async function countersOf(ctl: RumpConnection, name: string): Promise<Counters> 
   const c = (await ctlClients(ctl)).clients.find((x) => x.name === name);
   expect(c, `client ${name} in ctl.clients`).to.not.equal(undefined);
   return c!.counters;
-}
-
-/** A TCP connection on the stack's lo0 from `tx` to `rx` (IPv4 or IPv6); returns both descriptors. */
-async function tcpPair(tx: RumpConnection, rx: RumpConnection, port: number, v6 = false): Promise<{ s: number; r: number }> {
-  const at = v6 ? inet6('::1', port) : inet('127.0.0.1', port);
-  const l = await rx.sys.socket('stream', { domain: v6 ? 'inet6' : 'inet' });
-  await rx.sys.bind(l, at);
-  await rx.sys.listen(l, 4);
-  const s = await tx.sys.socket('stream', { domain: v6 ? 'inet6' : 'inet' });
-  const acc = rx.sys.accept(l);
-  await tx.sys.connect(s, at);
-  const r = (await acc).fd;
-  await rx.sys.close(l);
-  return { s, r };
-}
-
-/** Reads exactly `n` bytes (bounded loop). */
-async function readN(rx: RumpConnection, fd: number, n: number): Promise<Buffer> {
-  const out = Buffer.alloc(n);
-  let got = 0;
-  for (let i = 0; i < 10_000 && got < n; i++) {
-    const k = await rx.sys.recv(fd, out.subarray(got));
-    if (k === 0) break;
-    got += k;
-  }
-  return out.subarray(0, got);
 }
 
 describe('rump-server inline receives (--inline-recv-max)', function () {

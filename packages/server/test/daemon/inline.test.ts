@@ -12,7 +12,7 @@ import { RumpConnection, inet } from '@rumpnet/client';
 import type { RumpServer } from '../../src/server.js';
 import { MsgClass, MsgType, type CtlClient, type CtlServerInfo } from '../../src/proto/index.js';
 import { rawClient, type RawClient } from '../proto/helpers.js';
-import { cleanup, expectQuiet, patternBytes, sha256, startServer } from './helpers.js';
+import { cleanup, expectQuiet, patternBytes, readN, sha256, startServer, tcpPair } from './helpers.js';
 
 const EINVAL = 22;
 const ENOBUFS = 105;
@@ -30,30 +30,6 @@ function rawCall(raw: RawClient, next: { reqno: number }, name: string, args: un
   return raw
     .next((f) => f.meta.reqno === reqno && f.meta.cls !== MsgClass.REQ && f.meta.type === MsgType.SYSCALL, 10_000)
     .then((f) => ({ cls: f.meta.cls, head: (f.meta.head ?? {}) as Record<string, unknown> }));
-}
-
-/** A TCP connection on the stack's lo0 from `tx` to `rx`; returns both descriptors. */
-async function tcpPair(tx: RumpConnection, rx: RumpConnection, port: number): Promise<{ s: number; r: number }> {
-  const l = await rx.sys.socket('stream');
-  await rx.sys.bind(l, inet('127.0.0.1', port));
-  await rx.sys.listen(l, 4);
-  const s = await tx.sys.socket('stream');
-  const acc = rx.sys.accept(l);
-  await tx.sys.connect(s, inet('127.0.0.1', port));
-  const r = (await acc).fd;
-  await rx.sys.close(l);
-  return { s, r };
-}
-
-async function readN(rx: RumpConnection, fd: number, n: number): Promise<Buffer> {
-  const out = Buffer.alloc(n);
-  let got = 0;
-  for (let i = 0; i < 10_000 && got < n; i++) {
-    const k = await rx.sys.recv(fd, out.subarray(got));
-    if (k === 0) break;
-    got += k;
-  }
-  return out.subarray(0, got);
 }
 
 describe('rump-server inline small writes (--inline-max)', function () {
