@@ -289,7 +289,13 @@ function ipOutputOn(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>, nhO
   repr.payloadLen = payloadLen;
   repr.options = null;
   st.localout++;
-  if (nh.multicast) {
+  if (nh.broadcast && !ifp.isLoopback) {
+    // ether_output on an IFF_SIMPLEX interface: the device never hears its
+    // own broadcasts, so the stack hands local sockets a copy itself (as BSD
+    // and Linux both do; lo0 delivers its own).
+    mloop(ctx, ifp, m, repr);
+    st.bcastloop++;
+  } else if (nh.multicast) {
     // ip_output's multicast tail: a copy for local members (ip_mloopback)
     // when IP_MULTICAST_LOOP is on and the interface has joined the group.
     // On lo0 the send itself is that copy; a TTL of 0 goes no further.
@@ -300,7 +306,10 @@ function ipOutputOn(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>, nhO
         return 0;
       }
     } else {
-      if (loop) mloop(ctx, ifp, m, repr);
+      if (loop) {
+        mloop(ctx, ifp, m, repr);
+        st.mcastloop++;
+      }
       if (repr.ttl === 0) {
         mFreem(m);
         return 0;
@@ -332,12 +341,11 @@ function ipOutputOn(ctx: NetContext, m: Mbuf, opts: IpOutputOptions<number>, nhO
   return fragmentAndSend(ctx, nh, m, repr, mtu);
 }
 
-/** `ip_mloopback`: the whole datagram (header + payload, not yet fragmented) back to `ifp`'s input, later. */
+/** `ip_mloopback`: the whole datagram (multicast or broadcast; header + payload, not yet fragmented) back to `ifp`'s input, later. */
 function mloop(ctx: NetContext, ifp: Ifnet, m: Mbuf, repr: Ipv4ReprT): void {
   const pkt = new Uint8Array(IPV4_HEADER_LEN + repr.payloadLen);
   Ipv4Repr.emit(repr, pkt, 0);
   mCopydata(m, 0, repr.payloadLen, pkt, IPV4_HEADER_LEN);
-  ctx.ipstat.mcastloop++;
   ctx.mloopback(ifp, pkt);
 }
 

@@ -79,6 +79,8 @@ export function newIpStats() {
     localout: 0,
     /** Multicast datagrams we sent whose copy went back to local members (`IP_MULTICAST_LOOP`, `ip_mloopback`). */
     mcastloop: 0,
+    /** Broadcasts we sent whose copy went back to local sockets (the interface is simplex: it never hears its own). */
+    bcastloop: 0,
     /** Output dropped for lack of buffers. */
     odropped: 0,
     /** Output with no route. */

@@ -1,7 +1,8 @@
 /**
  * UDP between two real stacks on an in-memory wire: echo of every size
  * class up to 65507 (fragmented), loss and reordering for fragmented ones,
- * ECONNREFUSED from a closed port, broadcast needing SO_BROADCAST.
+ * ECONNREFUSED from a closed port, broadcast needing SO_BROADCAST and
+ * looped back to our own sockets.
  */
 import { expect } from 'chai';
 import { Errno } from '../../src/kern/errno.js';
@@ -147,6 +148,35 @@ describe('UDP between two stacks on a MemWire', function () {
     expect(r).to.not.equal(null);
     expect(r!.data).to.deep.equal(pattern(20));
     expect(r!.addr!.addr).to.equal(IP_A);
+  });
+
+  it('a broadcast we send also reaches our own sockets (simplex interface), once; unicast is not looped', async () => {
+    net = makeNet();
+    const { a, b } = net;
+    const local = a.t.socket(AF_INET, SOCK.DGRAM, 0).fd;
+    expect(a.t.bind(local, sockaddrIn(0, 6667))).to.equal(0);
+    const remote = b.t.socket(AF_INET, SOCK.DGRAM, 0).fd;
+    expect(b.t.bind(remote, sockaddrIn(0, 6667))).to.equal(0);
+    const c = a.t.socket(AF_INET, SOCK.DGRAM, 0).fd;
+    a.t.setsockopt(c, SOL_SOCKET, SO.BROADCAST, 1);
+    // Directed (10.0.0.255) and limited (255.255.255.255) broadcast alike.
+    for (const [i, dst] of [0x0a0000ff, 0xffffffff].entries()) {
+      expect((await send(a.t, c, pattern(30, i), sockaddrIn(dst, 6667))).errno).to.equal(0);
+      const mine = await recvWithin(a.t, local, 2000);
+      expect(mine?.data).to.deep.equal(pattern(30, i));
+      expect(mine!.addr!.addr).to.equal(IP_A);
+      expect((await recvWithin(b.t, remote, 2000))?.data).to.deep.equal(pattern(30, i));
+      expect(a.stack.ipstat.bcastloop).to.equal(i + 1);
+    }
+    // Exactly one copy each: nothing more is queued on either socket.
+    expect(await recvWithin(a.t, local, 50)).to.equal(null);
+    expect(await recvWithin(b.t, remote, 50)).to.equal(null);
+    // Unicast to the peer is not looped back.
+    expect((await send(a.t, c, pattern(5), sockaddrIn(IP_B, 6667))).errno).to.equal(0);
+    expect((await recvWithin(b.t, remote, 2000))?.data).to.deep.equal(pattern(5));
+    expect(await recvWithin(a.t, local, 50)).to.equal(null);
+    expect(a.stack.ipstat.bcastloop).to.equal(2);
+    expect(a.stack.ipstat.mcastloop).to.equal(0);
   });
 
   it('receive overflow on a real stack is counted in net.inet.udp.stats.fullsock', async () => {
