@@ -157,6 +157,7 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf, looped = false): v
   info.ttl = ttl;
   info.tos = tos;
   info.ifname = ifp.name;
+  info.ifindex = ifp.index;
   info.broadcast = broadcast;
   info.multicast = multicast;
   infoBusy = true;
@@ -170,7 +171,7 @@ export function ipInput(ctx: NetContext, ifp: Ifnet, m: Mbuf, looped = false): v
 }
 
 function newInfo(): IpPacketInfo<number> {
-  return { src: 0, dst: 0, proto: 0, ttl: 0, tos: 0, ifname: '', broadcast: false, multicast: false };
+  return { src: 0, dst: 0, proto: 0, ttl: 0, tos: 0, ifname: '', ifindex: 0, broadcast: false, multicast: false };
 }
 
 /** The packet info handed to the transports, reused (see the end of {@link ipInput}). */

@@ -220,6 +220,7 @@ function deliver(in6: Inet6, ifp: Ifnet, m: Mbuf, proto: number, off: number, pr
   info.ttl = b[o + Ipv6Field.HOP_LIMIT]!;
   info.tos = ((b[o]! & 0x0f) << 4) | (b[o + 1]! >>> 4);
   info.ifname = ifp.name;
+  info.ifindex = ifp.index;
   info.broadcast = false;
   info.multicast = multicast || (m.flags & (M_MCAST | M_BCAST)) !== 0;
   st.delivered++;
@@ -237,7 +238,7 @@ function deliver(in6: Inet6, ifp: Ifnet, m: Mbuf, proto: number, off: number, pr
 }
 
 function newInfo(): IpPacketInfo<Ip6Address> {
-  return { src: IP6_ANY, dst: IP6_ANY, proto: 0, ttl: 0, tos: 0, ifname: '', broadcast: false, multicast: false };
+  return { src: IP6_ANY, dst: IP6_ANY, proto: 0, ttl: 0, tos: 0, ifname: '', ifindex: 0, broadcast: false, multicast: false };
 }
 
 /** The packet info lent to ICMPv6 and the transports (see {@link deliver}). */

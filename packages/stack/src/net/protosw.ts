@@ -36,6 +36,8 @@ export interface IpPacketInfo<A extends IpAddress = IpAddress> {
   tos: number;
   /** Name of the interface the packet arrived on. */
   ifname: string;
+  /** Its index (`if_index`): the zone of a link-scoped IPv6 source (RFC 4007 6). */
+  ifindex: number;
   /** True when `dst` was a broadcast (limited or directed) address. */
   broadcast: boolean;
   /** True when `dst` was a multicast address. */

@@ -67,6 +67,16 @@ export function zoneOf(nam: Sockaddr, addr: IpAddress): number {
   return (nam as { scopeId?: number }).scopeId ?? 0;
 }
 
+/**
+ * The zone a packet's link-scoped IPv6 address has when it arrived on
+ * interface `ifindex` (its `sin6_scope_id`, RFC 4007 6); 0 for anything that
+ * is not ambiguous between links (IPv4, `::1`, wider scopes).
+ */
+export function zoneFor(addr: IpAddress, ifindex: number): number {
+  if (typeof addr === 'number' || addr.isLoopback || ip6Scope(addr) > 2) return 0;
+  return ifindex;
+}
+
 /** Where a pcb is indexed (`in_pcbstate`). */
 export type InPcbState = 'attached' | 'bound' | 'connected';
 
@@ -308,12 +318,16 @@ export class InPcbTable {
   /**
    * The socket address of `addr:port` as the pcb's socket shows it: an
    * `AF_INET6` socket speaking IPv4 shows v4-mapped addresses (RFC 3493
-   * 3.7), `::` for an IPv4 ANY it was never bound to.
+   * 3.7), `::` for an IPv4 ANY it was never bound to. A link-scoped IPv6
+   * address carries the connection's zone as its `sin6_scope_id` (BSD
+   * `in6_setpeeraddr` recovering the embedded scope), so that an address
+   * read from getpeername or accept can be connected or sent to again.
    */
   sockaddrOf(inp: InPcb, addr: IpAddress, port: number): Sockaddr {
     if (typeof addr === 'number' && inp.so.proto.domain === AF.INET6) {
       return sockaddrIn6(addr === 0 ? IP6_ANY : ip6MapV4(addr), port);
     }
+    if (typeof addr !== 'number' && inp.zone !== 0 && zoneFor(addr, inp.zone) !== 0) return sockaddrIn6(addr, port, 0, inp.zone);
     return sockaddrFor(addr, port);
   }
 

@@ -78,6 +78,7 @@ export class FakeHost implements InetHost {
             ttl: o.ttl ?? 64,
             tos: o.tos ?? 0,
             ifname: 'fake0',
+            ifindex: 0,
             broadcast: bcast,
             multicast: false,
           });

@@ -5,7 +5,8 @@
  * in-memory wires, each with one peer (B1, B2) listening on the same UDP and
  * TCP port; A reaches B2's link-local address through the zone of wire 2
  * and, through wire 1's zone, does not reach it at all. (Without the zone
- * the stack takes its first Ethernet link, which is wire 1's.)
+ * the stack takes its first Ethernet link, which is wire 1's.) The other way
+ * round, A answers B2 by the link B2's packets came in on.
  */
 import { expect } from 'chai';
 import { MemWire } from '../../src/link/memwire.js';
@@ -34,6 +35,7 @@ describe('IPv6 zones: sin6_scope_id picks the link of a link-local destination (
   let zone1 = 0;
   let zone2 = 0;
   let ll2: SockaddrIn6['addr'];
+  let llA2: SockaddrIn6['addr'];
 
   beforeEach(async () => {
     [a, b1, b2] = [fast(createNetStack({ nmbclusters: 512 })), fast(createNetStack({ nmbclusters: 512 })), fast(createNetStack({ nmbclusters: 512 }))];
@@ -48,6 +50,7 @@ describe('IPv6 zones: sin6_scope_id picks the link of a link-local destination (
     const all = [...a.stack.ifnetList(), ...b1.stack.ifnetList(), ...b2.stack.ifnetList()].filter((i) => !i.isLoopback);
     await waitFor(() => all.every((i) => i.addrs6.length > 0 && i.addrs6.every((x) => x.state === 'preferred')), 5000);
     ll2 = ifb2.addrs6.find((x) => x.addr.isLinkLocal)!.addr;
+    llA2 = if2.addrs6.find((x) => x.addr.isLinkLocal)!.addr;
     [ta, t1, t2] = [a.newProcess(), b1.newProcess(), b2.newProcess()];
   });
   afterEach(async () => {
@@ -92,5 +95,39 @@ describe('IPv6 zones: sin6_scope_id picks the link of a link-local destination (
     expect(await ta.connect(u, sockaddrIn6(ll2, 9002, 0, zone2))).to.equal(0);
     expect((await sendBytes(ta, u, new Uint8Array([9]))).errno).to.equal(0);
     expect((await recvWithin(t2, r2, 3000))?.data).to.deep.equal(new Uint8Array([9]));
+  });
+
+  it('the answering side learns the zone from the link a packet came in on: accept, getpeername, recvfrom, and its replies leave by that link', async () => {
+    // A (two links) answers B2 (on wire 2). Without the zone, A's replies to
+    // B2's link-local address would take its first link, wire 1, and be lost.
+    const l = ta.socket(AF.INET6, SOCK.STREAM, 0).fd;
+    expect(ta.bind(l, sockaddrIn6(IP6_ANY, 9003))).to.equal(0);
+    expect(ta.listen(l, 4)).to.equal(0);
+    const c = t2.socket(AF.INET6, SOCK.STREAM, 0).fd;
+    const connecting = t2.connect(c, sockaddrIn6(llA2, 9003, 0, b2.stack.ifnetList().find((i) => !i.isLoopback)!.index));
+    const acc = await ta.accept(l);
+    expect(await connecting).to.equal(0);
+    expect(acc.errno).to.equal(0);
+    expect(acc.addr).to.deep.include({ family: AF.INET6, port: t2.getsockname(c).addr!.port, scopeId: zone2 });
+    expect((acc.addr as SockaddrIn6).addr.equals(ll2)).to.equal(true);
+    expect(ta.getpeername(acc.fd).addr).to.deep.include({ scopeId: zone2 });
+    expect(ta.getsockname(acc.fd).addr).to.deep.include({ scopeId: zone2 });
+    expect((await sendBytes(ta, acc.fd, new Uint8Array([4, 2]))).errno).to.equal(0);
+    expect((await recvWithin(t2, c, 3000))?.data).to.deep.equal(new Uint8Array([4, 2]));
+    // A connection refused from the second link: the RST goes back by that link too.
+    const c2 = t2.socket(AF.INET6, SOCK.STREAM, 0).fd;
+    expect(await t2.connect(c2, sockaddrIn6(llA2, 9099, 0, b2.stack.ifnetList().find((i) => !i.isLoopback)!.index))).to.equal(Errno.ECONNREFUSED);
+
+    // UDP: recvfrom names B2 with zone 2, and a reply to that very address reaches B2.
+    const r = ta.socket(AF.INET6, SOCK.DGRAM, 0).fd;
+    expect(ta.bind(r, sockaddrIn6(IP6_ANY, 9004))).to.equal(0);
+    const u = t2.socket(AF.INET6, SOCK.DGRAM, 0).fd;
+    expect(t2.bind(u, sockaddrIn6(IP6_ANY, 9005))).to.equal(0);
+    expect((await sendBytes(t2, u, new Uint8Array([5]), sockaddrIn6(llA2, 9004, 0, b2.stack.ifnetList().find((i) => !i.isLoopback)!.index))).errno).to.equal(0);
+    const got = await recvWithin(ta, r, 3000);
+    expect(got?.data).to.deep.equal(new Uint8Array([5]));
+    expect(got!.addr).to.deep.include({ port: 9005, scopeId: zone2 });
+    expect((await sendBytes(ta, r, new Uint8Array([6]), got!.addr!)).errno).to.equal(0);
+    expect((await recvWithin(t2, u, 3000))?.data).to.deep.equal(new Uint8Array([6]));
   });
 });

@@ -159,6 +159,7 @@ export class Channel {
       ttl: 64,
       tos: 0,
       ifname: 'ch0',
+      ifindex: 0,
       broadcast: false,
       multicast: false,
     };

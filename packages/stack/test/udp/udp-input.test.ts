@@ -19,7 +19,7 @@ function datagram(src: number, dst: number, sport: number, dport: number, payloa
 }
 
 function info(src: number, dst: number, bcast = false): IpPacketInfo {
-  return { src, dst, proto: 17, ttl: 64, tos: 0, ifname: 'fake0', broadcast: bcast, multicast: false };
+  return { src, dst, proto: 17, ttl: 64, tos: 0, ifname: 'fake0', ifindex: 0, broadcast: bcast, multicast: false };
 }
 
 describe('UDP input and output (fake network layer)', () => {

@@ -120,10 +120,13 @@ export function tcpInput(tcp: TcpProtocol, m: Mbuf, info: IpPacketInfo): void {
   }
   mAdj(mm, hlen);
   tcp.inSegBusy = true;
+  const outerIfindex = tcp.inIfindex;
+  tcp.inIfindex = info.ifindex;
   try {
     tcpInputSegment(tcp, seg, mm, info.src, info.dst);
   } finally {
     tcp.inSegBusy = nested;
+    tcp.inIfindex = outerIfindex;
   }
 }
 

@@ -23,13 +23,14 @@ import type { ClusterPool, Mbuf } from '../../mbuf/index.js';
 import type { IpOutput, IpOutputOptions, IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
 import { AF, SOOPT } from '../../socket/constants.js';
 import type { InetHost } from '../../socket/host.js';
-import { InPcbTable } from '../../socket/inpcb.js';
+import { InPcbTable, zoneFor } from '../../socket/inpcb.js';
 import { DEFAULT_TUNABLES, type SocketLayer } from '../../socket/layer.js';
 import type { Protosw } from '../../socket/protosw.js';
 import type { Socket } from '../../socket/socket.js';
-import { sockaddrFor } from '../../socket/sockaddr.js';
+import { sockaddrFor, sockaddrIn6 } from '../../socket/sockaddr.js';
 import { soSetError } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum } from '../../wire/checksum.js';
+import type { Ip6Address } from '../../wire/ip.js';
 import { newSackScratch, TCP_HEADER_LEN, TCP_MAX_SACK_BLOCKS, type SackScratch, type TcpRepr } from '../../wire/tcp.js';
 import { familyOf, INET, type NetworkFamily } from '../../net/family.js';
 import { RECOVERY_NAMES } from './recovery/index.js';
@@ -249,6 +250,8 @@ export class TcpProtocol implements TransportProtocol {
   readonly inSack: SackScratch = newSackScratch();
   /** @internal Whether {@link inSeg} is in use by a segment being processed (a nested one gets its own). */
   inSegBusy = false;
+  /** @internal The interface index the segment being processed arrived on (the zone of a link-local peer), 0 outside input. */
+  inIfindex = 0;
   /** @internal Output scratch (tcp/output.ts): SACK arrays, the window computation's input and result, the send decision's input, IP output's options. */
   readonly outSack: SackScratch = newSackScratch();
   readonly rwIn: ReceiveWindowInput = { space: 0, bufSize: 0, rcvNxt: 0, rcvAdv: 0, mss: 0, scale: 0 };
@@ -669,6 +672,7 @@ export class TcpProtocol implements TransportProtocol {
       lport: seg.dstPort,
       faddr: src,
       fport: seg.srcPort,
+      zone: zoneFor(src, this.inIfindex),
       irs: seg.seq,
       iss: this.isn.isn(dst, seg.dstPort, src, seg.srcPort),
       peerMss: seg.mss,
@@ -701,7 +705,7 @@ export class TcpProtocol implements TransportProtocol {
     inp.family = familyOf(e.laddr);
     inp.laddr = e.laddr;
     inp.lport = e.lport;
-    const err = this.pcbs.connect(inp, sockaddrFor(e.faddr, e.fport));
+    const err = this.pcbs.connect(inp, e.zone !== 0 ? sockaddrIn6(e.faddr as Ip6Address, e.fport, 0, e.zone) : sockaddrFor(e.faddr, e.fport));
     if (err !== 0) {
       this.layer.abort(so);
       return null;

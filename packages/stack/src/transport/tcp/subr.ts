@@ -9,7 +9,7 @@
 import { Errno } from '../../kern/errno.js';
 import { MHLEN, mGethdr } from '../../mbuf/index.js';
 import { SS } from '../../socket/constants.js';
-import type { InPcb } from '../../socket/inpcb.js';
+import { zoneFor, type InPcb } from '../../socket/inpcb.js';
 import { soIsDisconnected, soSetError } from '../../socket/socket.js';
 import { pseudoHeaderSum } from '../../wire/checksum.js';
 import { TcpFlag, TcpRepr } from '../../wire/tcp.js';
@@ -43,7 +43,7 @@ export function blankRepr(): TcpRepr {
  * (`tcp_respond`). The repr's payloadLen must be 0. Counts it.
  * @returns 0 or an errno (ENOBUFS, or from IP output).
  */
-export function tcpEmit(tcp: TcpProtocol, r: TcpRepr, src: IpAddress, dst: IpAddress): number {
+export function tcpEmit(tcp: TcpProtocol, r: TcpRepr, src: IpAddress, dst: IpAddress, zone = 0): number {
   const hlen = TcpRepr.headerLen(r);
   // RSTs, keepalives, SYN-ACKs: one small mbuf, which may come from the
   // reserve so the stack can always answer.
@@ -60,7 +60,7 @@ export function tcpEmit(tcp: TcpProtocol, r: TcpRepr, src: IpAddress, dst: IpAdd
   if ((r.flags & TcpFlag.RST) !== 0) tcp.stats.sndrst++;
   else if ((r.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0) tcp.stats.sndctrl++;
   else tcp.stats.sndacks++;
-  return tcp.ip.output(m, { src, dst, proto: 6, df: true });
+  return tcp.ip.output(m, zone !== 0 ? { src, dst, proto: 6, df: true, ifindex: zone } : { src, dst, proto: 6, df: true });
 }
 
 /**
@@ -86,7 +86,8 @@ export function tcpRespondRst(tcp: TcpProtocol, seg: TcpRepr, src: IpAddress, ds
     r.ack = (seg.seq + len) >>> 0;
     r.flags = TcpFlag.RST | TcpFlag.ACK;
   }
-  tcpEmit(tcp, r, dst, src);
+  // The segment being answered came in on tcp.inIfindex: a link-local peer is reached by that link.
+  tcpEmit(tcp, r, dst, src, zoneFor(src, tcp.inIfindex));
 }
 
 /**
@@ -105,7 +106,7 @@ export function tcpRespondKeepalive(tp: TcpCb): void {
     r.tsVal = tcpTsNow(tp);
     r.tsEcr = tp.tsRecent ?? 0;
   }
-  tcpEmit(tp.tcp, r, tp.inp.laddr, tp.inp.faddr);
+  tcpEmit(tp.tcp, r, tp.inp.laddr, tp.inp.faddr, tp.inp.zone);
 }
 
 /** The tcb of a socket's pcb, or null. */

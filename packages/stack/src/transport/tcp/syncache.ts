@@ -30,6 +30,8 @@ export interface SynCacheEntry {
   lport: number;
   faddr: IpAddress;
   fport: number;
+  /** The zone of a link-scoped `faddr`: the interface the SYN came in on (0 otherwise). */
+  zone: number;
   irs: number;
   iss: number;
   /** Peer's options. */
@@ -305,7 +307,7 @@ export class SynCache {
     if (e.sends > 0) tcp.stats.scRetransmitted++;
     e.sends++;
     e.at = tcp.clock.now() + SC_RTO_MS * 2 ** (e.sends - 1);
-    tcpEmit(tcp, r, e.laddr, e.faddr);
+    tcpEmit(tcp, r, e.laddr, e.faddr, e.zone);
   }
 
   private schedule(at: number): void {

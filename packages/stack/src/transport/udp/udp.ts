@@ -21,12 +21,12 @@ import { IpProto } from '../../net/protosw.js';
 import type { IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
 import { AF, IP_MAXPACKET_UDP, IPPROTO, PR, SOCK, SOOPT, SS } from '../../socket/constants.js';
 import { hostIsBroadcast } from '../../socket/host.js';
-import { InPcbTable, zoneOf } from '../../socket/inpcb.js';
+import { InPcbTable, zoneFor, zoneOf } from '../../socket/inpcb.js';
 import type { InPcb } from '../../socket/inpcb.js';
 import type { SocketLayer } from '../../socket/layer.js';
 import type { ProtoUserReqs, Protosw, SockoptValue } from '../../socket/protosw.js';
 import { INADDR_BROADCAST, sockaddrFor, sockaddrIn } from '../../socket/sockaddr.js';
-import type { Sockaddr } from '../../socket/sockaddr.js';
+import type { Sockaddr, SockaddrIn6 } from '../../socket/sockaddr.js';
 import { soIsConnected, soReserve, soRwakeup, soSetError } from '../../socket/socket.js';
 import type { Socket } from '../../socket/socket.js';
 import { InetChecksum, pseudoHeaderSum, udpChecksumValue } from '../../wire/checksum.js';
@@ -189,6 +189,9 @@ export class UdpProtocol implements TransportProtocol {
       }
     }
     const from = sockaddrFor(info.src, sport);
+    // A link-scoped sender is named with its zone: the interface it came in on.
+    const zone = zoneFor(info.src, info.ifindex);
+    if (zone !== 0) (from as SockaddrIn6).scopeId = zone;
     const plen = ulen - UDP_HEADER_LEN;
     if (info.broadcast || info.multicast) {
       if (ulen < total) mAdj(m, ulen - total);
