@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import {
   DEFAULT_MAX_FRAME,
+  FrameFlag,
   FrameReader,
   MAX_BANNER,
   MsgClass,
@@ -27,6 +28,7 @@ import { checkArgs, SYSCALL_SCHEMAS, type SyscallSchema } from './syscalls.js';
 import { RumpSyscalls } from './sys.js';
 import { hopTrace } from './hoptrace.js';
 import { IoVec } from './iovec.js';
+import { PostedWindow } from './posted.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
 
 const EFAULT = 14;
@@ -36,6 +38,12 @@ const EFAULT = 14;
  * 64 KiB at a time otherwise).
  */
 const READ_BUFFER = 256 * 1024;
+/**
+ * Whether connections announce posted sends by default;
+ * `RUMPNET_POSTED_SEND=0` in the environment turns them off (every send
+ * waits for its RESP, for comparison). Read once.
+ */
+const POSTED_SEND = process.env.RUMPNET_POSTED_SEND !== '0';
 
 /** How the server receives data into clients: one COPYOUT per mbuf or one per call. */
 export type RxMode = 'per-mbuf' | 'coalesced';
@@ -75,6 +83,13 @@ export interface ServerParams {
    * ask (`inlineRecv: false`) or the server has them off or predates them.
    */
   readonly inlineRecvMax?: number;
+  /**
+   * The posted-send window this connection got (`--posted-window` bytes,
+   * `--posted-calls` requests): 0 or absent when this client did not ask
+   * (`postedSend: false`), the server has them off or predates them.
+   */
+  readonly postedWindow?: number;
+  readonly postedCalls?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
   /** Per-client limits. */
@@ -124,6 +139,15 @@ export interface ClientCounters {
   inlineRecvs: number;
   inlineRecvBytes: number;
   /**
+   * Sends posted (no RESP awaited: completed when written) and their bytes;
+   * posted sends that failed late (reported to their socket); sends that
+   * could have been posted but went as ordinary ones because the window was full.
+   */
+  postedSends: number;
+  postedBytes: number;
+  postedLateErrors: number;
+  postedFallbacks: number;
+  /**
    * Stream recvs asked for before the previous one's bytes were delivered
    * (the socket's read-ahead of one, after a recv that came back full).
    */
@@ -157,6 +181,12 @@ export interface ConnectOptions {
    * the reply (default true); false: every receive's bytes come by COPYOUT.
    */
   readonly inlineRecv?: boolean;
+  /**
+   * Announce posted sends in the handshake (default true, unless
+   * `RUMPNET_POSTED_SEND=0`): a call made with {@link CallOptions.posted}
+   * may then complete without waiting for its RESP.
+   */
+  readonly postedSend?: boolean;
 }
 
 /** Options of one {@link RumpConnection.call}. */
@@ -177,6 +207,16 @@ export interface CallOptions {
    * a send of at most the server's `inlineMax` bytes carries them).
    */
   readonly inline?: boolean;
+  /**
+   * A stream send that may be posted (docs/PROTOCOL.md §6): when its bytes
+   * go inline, the server granted posted sends and the window has room, it
+   * is written with no RESP awaited and resolves at once with
+   * `{ bytes: len }`. Its error, if any, comes late: to `onLateError`, and to
+   * the descriptor's next call. Otherwise it is an ordinary call.
+   */
+  readonly posted?: boolean;
+  /** Called with a posted send's late error (a Node-shaped error named after {@link CallOptions.syscall}). */
+  readonly onLateError?: (err: Error) => void;
 }
 
 interface Pending {
@@ -215,6 +255,10 @@ const emptyCounters = (): ClientCounters => ({
   inlineBytes: 0,
   inlineRecvs: 0,
   inlineRecvBytes: 0,
+  postedSends: 0,
+  postedBytes: 0,
+  postedLateErrors: 0,
+  postedFallbacks: 0,
 });
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -243,6 +287,8 @@ export class RumpConnection extends EventEmitter {
   private nextReq = 1;
   private nextHandle = 1;
   private paramsValue: ServerParams | undefined;
+  /** The posted-send window, when this connection has one (posted.ts). */
+  private posted: PostedWindow | undefined;
   private closeReason: Error | undefined;
   private userClosed = false;
   private reopening: Promise<void> | undefined;
@@ -288,6 +334,11 @@ export class RumpConnection extends EventEmitter {
   /** Number of calls waiting for their response. */
   get inFlight(): number {
     return this.pending.size;
+  }
+
+  /** Posted sends not yet acknowledged by the server (0 without posted sends). */
+  get postedInFlight(): number {
+    return this.posted?.outstanding ?? 0;
   }
 
   /** Number of buffers registered for calls in flight. */
@@ -342,13 +393,25 @@ export class RumpConnection extends EventEmitter {
         throw err;
       }
     }
+    this.counters.syscalls++;
+    hopTrace?.mark(`c.call.${name}`);
+    if (inline !== undefined && opts.posted === true && name === 'sendto') {
+      const len = args.len as number;
+      if (this.posted?.fits(len)) {
+        // Posted: written, done (a native write returns once the kernel has the bytes).
+        this.posted.post(reqno, len, opts.onLateError);
+        this.counters.postedSends++;
+        this.counters.postedBytes += len;
+        this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline, FrameFlag.POSTED);
+        return { bytes: len } as R;
+      }
+      if (this.posted !== undefined) this.counters.postedFallbacks++;
+    }
     const result = new Promise<R>((resolve, reject) => {
       call.resolve = resolve as (v: unknown) => void;
       call.reject = reject;
     });
     this.pending.set(reqno, call);
-    this.counters.syscalls++;
-    hopTrace?.mark(`c.call.${name}`);
     this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline ?? []);
     return result;
   }
@@ -523,6 +586,9 @@ export class RumpConnection extends EventEmitter {
           return done(new RumpProtocolError(ERR_RUMP_PROTOCOL, 'bad handshake reply'));
         }
         this.paramsValue = { ...p, software };
+        const pw = p.postedWindow;
+        const pc = p.postedCalls;
+        this.posted = this.opts.postedSend !== false && POSTED_SEND && typeof pw === 'number' && typeof pc === 'number' && pw > 0 && pc > 0 ? new PostedWindow(pw, pc) : undefined;
         done();
       },
       reject: (err) => done(err),
@@ -534,6 +600,8 @@ export class RumpConnection extends EventEmitter {
       name,
       // The server may put a receive's bytes inside its reply (docs/PROTOCOL.md §6).
       inlineRecv: this.opts.inlineRecv !== false,
+      // Small stream sends may go without waiting for their RESP (docs/PROTOCOL.md §6).
+      postedSend: this.opts.postedSend ?? POSTED_SEND,
     });
   }
 
@@ -554,6 +622,7 @@ export class RumpConnection extends EventEmitter {
     this.socket = undefined;
     this.reader = undefined;
     this.cork = undefined;
+    this.posted = undefined;
     const reason = this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `connection to ${this.url} closed`);
     this.closeReason = reason;
     const calls = [...this.pending.values()];
@@ -611,15 +680,19 @@ export class RumpConnection extends EventEmitter {
     this.counters.framesReceived++;
     if (meta.cls === MsgClass.REQ) return this.onServerRequest(meta, payload);
     const call = this.pending.get(meta.reqno);
+    const head = isMap(meta.head) ? meta.head : {};
     if (!call) {
-      // A reply to nothing we asked: counted and ignored (the server may have given up on it).
-      if (meta.reqno !== 0 || meta.cls !== MsgClass.ERROR) this.counters.protocolErrors++;
+      // A posted send's late error, or a reply to nothing we asked: counted and
+      // ignored (the server may have given up on it).
+      if (this.posted?.has(meta.reqno)) this.onLateError(meta, head);
+      else if (meta.reqno !== 0 || meta.cls !== MsgClass.ERROR) this.counters.protocolErrors++;
       else this.closeReason = this.errorFrom(meta.head, 'server closed the connection');
+      this.onPostedAck(head);
       return;
     }
     this.pending.delete(meta.reqno);
     this.release(call);
-    const head = isMap(meta.head) ? meta.head : {};
+    this.onPostedAck(head);
     if (meta.cls === MsgClass.ERROR) {
       this.counters.protocolErrors++;
       return call.reject(this.errorFrom(head, `server refused ${call.name}`));
@@ -636,6 +709,27 @@ export class RumpConnection extends EventEmitter {
     }
     hopTrace?.mark(`c.resp.${call.name}`);
     call.resolve(head.result);
+  }
+
+  /** A RESP head's `pd`: posted sends done up to that number. */
+  private onPostedAck(head: Record<string, unknown>): void {
+    if (head.pd === undefined) return;
+    if (this.posted === undefined || typeof head.pd !== 'number' || !this.posted.ack(head.pd)) this.counters.protocolErrors++;
+  }
+
+  /**
+   * A posted send failed (its late RESP or ERROR): told to its socket; the
+   * server keeps the errno for that descriptor's next call too.
+   */
+  private onLateError(meta: FrameMeta, head: Record<string, unknown>): void {
+    this.counters.postedLateErrors++;
+    let err: Error;
+    if (meta.cls === MsgClass.RESP && typeof head.errno === 'number') {
+      const e = syscallError(head.errno, 'write', undefined, undefined);
+      if (typeof head.reason === 'string') e.reason = head.reason;
+      err = e;
+    } else err = this.errorFrom(head, 'server refused a posted send');
+    this.posted!.lateErrorHandler(meta.reqno)?.(err);
   }
 
   private errorFrom(head: unknown, fallback: string): RumpProtocolError {
@@ -701,12 +795,12 @@ export class RumpConnection extends EventEmitter {
    * the turn (see {@link TurnCork}), so the first frame of a turn is the
    * one `writev` that carries them all: counted as a socket write.
    */
-  private send(sock: net.Socket, cls: MsgClassValue, type: number, reqno: number, head: unknown, payload?: readonly Uint8Array[]): void {
+  private send(sock: net.Socket, cls: MsgClassValue, type: number, reqno: number, head: unknown, payload?: readonly Uint8Array[], flags = 0): void {
     this.counters.framesSent++;
     const cork = this.cork;
     if (cork === undefined || !cork.holding) this.counters.socketWrites++;
     cork?.hold();
-    writeFrame(sock, cls, type, reqno, head, payload);
+    writeFrame(sock, cls, type, reqno, head, payload, flags);
   }
 
   // ----- numbers -----
@@ -720,7 +814,7 @@ export class RumpConnection extends EventEmitter {
     for (let i = 0; i < 0x10000; i++) {
       const r = this.nextReq;
       this.nextReq = this.nextReq >= 0xffffffff ? 1 : this.nextReq + 1;
-      if (!this.pending.has(r)) return r;
+      if (!this.pending.has(r) && this.posted?.has(r) !== true) return r;
     }
     throw new RumpProtocolError(ERR_RUMP_PROTOCOL, 'no free request number');
   }

@@ -651,7 +651,9 @@ export class Socket extends Duplex {
       const rest = off === 0 ? buf : buf instanceof IoVec ? buf.from(off) : buf.subarray(off);
       let n: number;
       try {
-        n = (await conn.call<{ bytes: number }>('sendto', { fd, buf: 0, len: rest.length, flags: 0 }, { buffers: { buf: rest }, syscall: 'write' })).bytes;
+        // Posted when small (docs/PROTOCOL.md §6): done once written, as a native write is
+        // once the kernel has the bytes; a late error destroys the socket ('error').
+        n = (await conn.call<{ bytes: number }>('sendto', { fd, buf: 0, len: rest.length, flags: 0 }, { buffers: { buf: rest }, syscall: 'write', posted: true, onLateError: this.#onLateError(fd) })).bytes;
       } catch (err) {
         throw relabel(err, 'write');
       }
@@ -659,6 +661,13 @@ export class Socket extends Duplex {
       off += n;
       this.#touch();
     }
+  }
+
+  /** The late-error callback of posted sends on `fd`: the socket fails with it, as after a failed write. */
+  #onLateError(fd: number): (err: Error) => void {
+    return (err) => {
+      if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'write'));
+    };
   }
 
   /** @internal `end()`: shutdown(SHUT_WR), the FIN. */

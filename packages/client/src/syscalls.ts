@@ -327,6 +327,8 @@ export interface CtlCopyTotals {
   /** COPYOUTs avoided by receives whose bytes rode in their reply, and those bytes. */
   copyoutsAvoided: number;
   inlineRecvBytes: number;
+  /** Posted sends: stream sends that got no RESP (absent from servers before them). */
+  postedSends?: number;
 }
 
 /** One client's use of its quotas (`rumpctl usage`): each figure beside its limit in {@link CtlUsageServer}. */

@@ -35,10 +35,25 @@ export const Hdr = {
   CLASS: 8,
   /** u8: {@link MsgType}. */
   TYPE: 9,
-  /** u16: flags, must be zero in version 1. */
+  /** u16: {@link FrameFlag} bits; a receiver refuses bits it does not know (malformed). */
   FLAGS: 10,
   /** u32: length of the msgpack head that follows the header. */
   HEADLEN: 12,
+} as const;
+
+/**
+ * Frame flag bits (the header's `flags`). A reader accepts only the bits it
+ * was built for ({@link FrameReaderLimits.flagsAllowed}); any other makes the
+ * frame malformed.
+ */
+export const FrameFlag = {
+  /**
+   * A posted send (docs/PROTOCOL.md §6): a REQ SYSCALL `sendto` with its
+   * bytes inline whose success gets no RESP — its completion rides on a later
+   * RESP's `pd`, a failure comes late as its own RESP. Only after both ends
+   * announced it in the handshake.
+   */
+  POSTED: 0x1,
 } as const;
 
 /** Message classes, as rump's `RUMPSP_REQ/RESP/ERROR`. */
@@ -116,8 +131,9 @@ export function encodeFrame(
   head: unknown,
   payloadLen = 0,
   extra = 0,
+  flags = 0,
 ): Buffer {
-  return encodeFramePacked(cls, type, reqno, head === undefined ? undefined : packHead(head), payloadLen, extra);
+  return encodeFramePacked(cls, type, reqno, head === undefined ? undefined : packHead(head), payloadLen, extra, flags);
 }
 
 /**
@@ -132,6 +148,7 @@ export function encodeFramePacked(
   h: Uint8Array | undefined,
   payloadLen = 0,
   extra = 0,
+  flags = 0,
 ): Buffer {
   const headLen = h ? h.length : 0;
   const out = Buffer.allocUnsafe(HEADER_SIZE + headLen + extra);
@@ -139,7 +156,7 @@ export function encodeFramePacked(
   out.writeUInt32LE(reqno >>> 0, Hdr.REQNO);
   out.writeUInt8(cls, Hdr.CLASS);
   out.writeUInt8(type, Hdr.TYPE);
-  out.writeUInt16LE(0, Hdr.FLAGS);
+  out.writeUInt16LE(flags, Hdr.FLAGS);
   out.writeUInt32LE(headLen, Hdr.HEADLEN);
   if (h) out.set(h, HEADER_SIZE);
   return out;
@@ -157,7 +174,7 @@ export interface FrameWritable {
  * view as its own write inside a cork, so Node hands them to `writev` without
  * concatenating. The payload views are referenced, not copied, until the
  * kernel has taken them: the caller must not change them until then.
- * Returns `socket.write`'s backpressure verdict.
+ * Returns `socket.write`'s backpressure verdict. `flags`: {@link FrameFlag} bits.
  */
 export function writeFrame(
   out: FrameWritable,
@@ -166,10 +183,11 @@ export function writeFrame(
   reqno: number,
   head: unknown,
   payload: readonly Uint8Array[] = [],
+  flags = 0,
 ): boolean {
   let payloadLen = 0;
   for (const p of payload) payloadLen += p.length;
-  const hdr = encodeFrame(cls, type, reqno, head, payloadLen);
+  const hdr = encodeFrame(cls, type, reqno, head, payloadLen, 0, flags);
   if (payload.length === 0) return out.write(hdr);
   out.cork();
   let ok = out.write(hdr);
@@ -316,6 +334,8 @@ export interface FrameReaderLimits {
    * copied (payloads with a sink are consumed inside `push`).
    */
   readonly transientChunks?: boolean;
+  /** {@link FrameFlag} bits this reader accepts (default none: any flag makes a frame malformed). */
+  readonly flagsAllowed?: number;
 }
 
 const enum RS {
@@ -354,6 +374,7 @@ export class FrameReader {
   private readonly maxFrame: number;
   private readonly maxHead: number;
   private readonly transient: boolean;
+  private readonly flagsAllowed: number;
 
   constructor(
     private readonly handler: FrameHandler,
@@ -362,6 +383,7 @@ export class FrameReader {
     this.maxFrame = limits.maxFrame;
     this.maxHead = limits.maxHead ?? MAX_HEAD;
     this.transient = limits.transientChunks === true;
+    this.flagsAllowed = limits.flagsAllowed ?? 0;
   }
 
   /** Bytes of the current, incomplete frame held by the reader (for buffer limits). */
@@ -478,7 +500,7 @@ export class FrameReader {
         this.malformedReason = `undecodable head: ${(err as Error).message}`;
       }
     }
-    if (this.flags !== 0) this.malformedReason ??= `unknown flags 0x${this.flags.toString(16)}`;
+    if ((this.flags & ~this.flagsAllowed) !== 0) this.malformedReason ??= `unknown flags 0x${this.flags.toString(16)}`;
     this.headParts = [];
     this.have = 0;
     this.meta = {

@@ -41,7 +41,7 @@ function connectHelp(srv: RumpServer, cfg: ServerConfig): string {
       .offloadSummary()
       .filter((o) => o.text !== 'none')
       .map((o) => `  offloads    ${o.ifname} ${o.text}`),
-    `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, copy window ${cfg.copyWindow}, inline ${cfg.inlineMax > 0 ? `up to ${cfg.inlineMax} bytes` : 'off'}, inline receive ${cfg.inlineRecvMax > 0 ? `up to ${cfg.inlineRecvMax} bytes` : 'off'}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
+    `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, copy window ${cfg.copyWindow}, inline ${cfg.inlineMax > 0 ? `up to ${cfg.inlineMax} bytes` : 'off'}, inline receive ${cfg.inlineRecvMax > 0 ? `up to ${cfg.inlineRecvMax} bytes` : 'off'}, posted sends ${cfg.postedWindow > 0 && cfg.inlineMax > 0 ? `up to ${cfg.postedWindow} bytes / ${cfg.postedCalls} calls` : 'off'}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
     '  protocols   tcp, udp, icmp',
     `  admin       ${srv.admin.describe()} may halt, write sysctls and change the configuration`,
     ...(srv.admin.tcpAdmin && cfg.listen.kind === 'tcp'

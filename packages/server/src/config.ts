@@ -59,6 +59,14 @@ export interface ServerConfig {
    * them; counted against the bytes the call returns, not the buffer asked.
    */
   inlineRecvMax: number;
+  /**
+   * Posted sends (docs/PROTOCOL.md §6): most inline bytes (`--posted-window`,
+   * 0 = off, as `--no-posted-send`) and requests (`--posted-calls`) a client
+   * may have posted — sent with no RESP awaited — and not yet acknowledged.
+   * Only inline sends are posted: off whenever `inlineMax` is 0.
+   */
+  postedWindow: number;
+  postedCalls: number;
   nmbclusters: number;
   /** How receive data goes back to clients: one COPYOUT per mbuf (NetBSD) or coalesced. */
   rxMode: 'per-mbuf' | 'coalesced';
@@ -235,6 +243,9 @@ export function buildProgram(version: string): Command {
     .option('--copy-window <n>', 'COPYIN requests one send keeps outstanding (1 = NetBSD: one round trip at a time)', intIn('--copy-window', 1, 64), 4)
     .option('--inline-max <bytes>', 'most bytes a send may carry with its request instead of a COPYIN round trip (0 = off, the NetBSD-equivalent)', intIn('--inline-max', 0, 65536), 2048)
     .option('--inline-recv-max <bytes>', 'most bytes a receive may return inside its reply instead of by a COPYOUT (0 = off, the NetBSD-equivalent)', intIn('--inline-recv-max', 0, 65536), 2048)
+    .option('--posted-window <bytes>', 'most bytes of posted sends (inline stream sends answered without a reply) a client may have unacknowledged (0 = off)', intIn('--posted-window', 0, 1024 * 1024), 64 * 1024)
+    .option('--posted-calls <n>', 'most posted sends a client may have unacknowledged', intIn('--posted-calls', 1, 4096), 64)
+    .option('--no-posted-send', 'no posted sends: every send waits for its reply (as --posted-window 0)')
     .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, NMBCLUSTERS_MAX), 16384)
     .addOption(new Option('--rx-mode <mode>', 'receive copyout: one per mbuf, or coalesced').choices(['per-mbuf', 'coalesced']).default('coalesced'))
     .option('--pcap <file>', 'write every frame of the tap/bus interface to a pcap file')
@@ -335,6 +346,8 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     copyWindow: o.copyWindow,
     inlineMax: o.inlineMax,
     inlineRecvMax: o.inlineRecvMax,
+    postedWindow: o.postedSend === false ? 0 : o.postedWindow,
+    postedCalls: o.postedCalls,
     nmbclusters: o.nmbclusters,
     rxMode: o.rxMode,
     pcap: o.pcap ?? null,

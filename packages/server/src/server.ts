@@ -96,7 +96,7 @@ export class RumpServer {
   /** Banner software name. */
   readonly software: string;
   /** Copy counters of the sessions that have closed (see {@link RumpServer.copyTotals}). */
-  private readonly departedCopies: CopyTotals = { copyinRequests: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutRequests: 0, copyoutsAvoided: 0, inlineRecvBytes: 0 };
+  private readonly departedCopies: CopyTotals = { copyinRequests: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutRequests: 0, copyoutsAvoided: 0, inlineRecvBytes: 0, postedSends: 0 };
   /** Resolves once {@link RumpServer.close} has finished (also after `ctl.halt`), with the reason. */
   readonly done: Promise<string>;
 
@@ -126,7 +126,7 @@ export class RumpServer {
     this.log = opts.log ?? silentServerLogger();
     this.software = opts.software ?? 'rump-server/0.1.0';
     this.done = new Promise((r) => (this.resolveDone = r));
-    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, copyWindow: config.copyWindow, inlineMax: config.inlineMax, inlineRecvMax: config.inlineRecvMax, rxMode: config.rxMode };
+    this.params = { mclbytes: config.mclbytes, mclnum: config.mclnum, copyWindow: config.copyWindow, inlineMax: config.inlineMax, inlineRecvMax: config.inlineRecvMax, postedWindow: config.postedWindow, postedCalls: config.postedCalls, rxMode: config.rxMode };
     // The whole kernel at once: Stack (pool, lo0, ARP, IPv4, ICMP), socket layer, UDP, TCP.
     this.net = createNetStack({
       mclbytes: config.mclbytes,
@@ -381,4 +381,5 @@ function addCopies(t: CopyTotals, c: SessionCounters): void {
   t.copyoutRequests += c.copyoutRequests;
   t.copyoutsAvoided += c.copyoutsAvoided;
   t.inlineRecvBytes += c.inlineRecvBytes;
+  t.postedSends = (t.postedSends ?? 0) + c.postedSends;
 }

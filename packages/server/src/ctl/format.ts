@@ -212,7 +212,7 @@ export function formatClients(server: CtlServerInfo, clients: readonly CtlClient
 
 /** The server's copy counters since start, one line: requests made and avoided each way. */
 function copiesText(c: CtlCopyTotals): string {
-  return `copies since start: COPYIN ${c.copyinRequests} (${c.copyinsAvoided} avoided, ${bytesText(c.inlineBytes)} inline)  COPYOUT ${c.copyoutRequests} (${c.copyoutsAvoided} avoided, ${bytesText(c.inlineRecvBytes)} inline)`;
+  return `copies since start: COPYIN ${c.copyinRequests} (${c.copyinsAvoided} avoided, ${bytesText(c.inlineBytes)} inline)  COPYOUT ${c.copyoutRequests} (${c.copyoutsAvoided} avoided, ${bytesText(c.inlineRecvBytes)} inline)${c.postedSends !== undefined ? `  posted sends ${c.postedSends}` : ''}`;
 }
 
 /** Bytes as `512 B`, `12.5 KiB`, `3.0 MiB`. */

@@ -48,6 +48,12 @@ export interface SessionCounters {
   framesIn: number;
   /** Frames sent to the client. */
   framesOut: number;
+  /** Posted sends accepted (stream sends with inline bytes and no RESP, docs/PROTOCOL.md §6). */
+  postedSends: number;
+  /** Posted sends that failed: each answered late, its errno kept for the descriptor's next call. */
+  postedErrors: number;
+  /** Posted requests refused on arrival: past the announced window (ENOBUFS), or not an inline sendto. */
+  postedRefused: number;
 }
 
 /** What a session holds right now, for `rumpctl usage` (see {@link ClientSession.usage}). */

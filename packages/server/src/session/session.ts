@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { Errno, StackError, hopTrace } from '@rumpnet/stack';
 import {
   COPY_FRAME_OVERHEAD,
+  FrameFlag,
   FrameReader,
   MsgClass,
   MsgType,
@@ -28,6 +29,7 @@ import {
 import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
 import { InlineSink, InlineSource, packedFrameWith, totalLength, type CopySink, type CopySource, type InlineHold } from '../proto/copy.js';
 import { CopyinTable } from './copyin.js';
+import { PostedSends, lateErrorReply, orderedFd } from './posted.js';
 import { NO_AUTH, type SessionAuth } from './admin.js';
 import type { SessionCounters, SessionUsage } from './counters.js';
 import { DEFAULT_LIMITS, FRAME_MEMORY_OVERHEAD, REQUEST_MEMORY_OVERHEAD, type SessionLimits } from './limits.js';
@@ -55,6 +57,14 @@ export interface StackParams {
    * handshake; 0 or absent: off, every receive is COPYOUTed (NetBSD's rump).
    */
   readonly inlineRecvMax?: number;
+  /**
+   * The posted-send window offered to clients that announce `postedSend`
+   * (`--posted-window` bytes, `--posted-calls` requests): stream sends with
+   * inline bytes that get no RESP (docs/PROTOCOL.md §6). 0 or absent: off.
+   * Off as well whenever `inlineMax` is 0 (only inline sends are posted).
+   */
+  readonly postedWindow?: number;
+  readonly postedCalls?: number;
   /** Receive copy mode. */
   readonly rxMode: RxMode;
 }
@@ -108,6 +118,11 @@ export interface SyscallContext {
    * @throws StackError EFAULT when the request carried none.
    */
   inlineSource(): CopySource;
+  /**
+   * True for a posted send (the client wants no reply): a blocking stream
+   * send must then take all its bytes, since no short count can be told.
+   */
+  readonly posted?: boolean;
 }
 
 /**
@@ -132,6 +147,8 @@ export interface PeerInfo {
   readonly name: string;
   /** The client takes a receive's bytes inside its RESP (handshake `inlineRecv: true`). */
   readonly inlineRecv: boolean;
+  /** The client posts small stream sends without waiting for their RESP (handshake `postedSend: true`). */
+  readonly postedSend: boolean;
 }
 
 /** Options of a {@link ClientSession}. */
@@ -157,8 +174,15 @@ export interface SessionOptions {
 /** Handler run when a session closes: the server closes that client's descriptors here. */
 export type CloseHook = (session: ClientSession, reason: string) => void | Promise<void>;
 
+/** A posted request: its number in arrival order and the inline bytes charged to the window. */
+interface Post {
+  readonly seq: number;
+  readonly bytes: number;
+}
+
 interface Queued {
   readonly meta: FrameMeta;
+  readonly post: Post | undefined;
   /** Inline bytes of a send-type request (counted in `bytes`: `meta.len` includes them). */
   readonly payload: Uint8Array | undefined;
   readonly bytes: number;
@@ -213,7 +237,7 @@ export class ClientSession {
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
     copyinPeak: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutsAvoided: 0, inlineRecvBytes: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
-    backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0,
+    backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0, postedSends: 0, postedErrors: 0, postedRefused: 0,
   };
   /** Stack parameters this session reports. */
   readonly params: StackParams;
@@ -225,6 +249,8 @@ export class ClientSession {
   readonly auth: SessionAuth;
 
   private peerInfo: PeerInfo | undefined;
+  /** Posted sends, when this client announced them and the server offers a window (posted.ts). */
+  private posted: PostedSends | undefined;
   private readonly reader: FrameReader;
   private readonly schemas: ReadonlyMap<string, SyscallSchema>;
   private readonly handlers: SyscallHandlers;
@@ -284,7 +310,7 @@ export class ClientSession {
         malformed: (meta, reason) => this.onMalformed(meta, reason),
         fatal: (reason) => this.disconnect(`bad framing: ${reason}`),
       },
-      { maxFrame: Math.min(this.limits.maxFrame, this.limits.maxClientFrame) },
+      { maxFrame: Math.min(this.limits.maxFrame, this.limits.maxClientFrame), flagsAllowed: FrameFlag.POSTED },
     );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.shutdown(`socket error: ${err.message}`));
@@ -497,6 +523,7 @@ export class ClientSession {
   private onFrame(meta: FrameMeta, payload: Uint8Array | undefined): void {
     this.counters.framesIn++;
     if (this.closing !== undefined) return;
+    if (meta.flags !== 0) return this.onPosted(meta, payload);
     if (meta.cls !== MsgClass.REQ) return this.onReply(meta);
     if (meta.payloadLen > 0) {
       if (!this.peerInfo) {
@@ -504,7 +531,7 @@ export class ClientSession {
         return this.disconnect('handshake required first');
       }
       // A copy of at most inlineMax bytes: the reader's view may pin a whole socket chunk.
-      if (meta.type === MsgType.SYSCALL && payload !== undefined && meta.payloadLen <= this.inlineMax) return this.enqueue(meta, Uint8Array.from(payload));
+      if (meta.type === MsgType.SYSCALL && payload !== undefined && meta.payloadLen <= this.inlineMax) return this.enqueue(meta, Uint8Array.from(payload), undefined);
       this.counters.payloadRequests++;
       return this.protocolError(
         meta,
@@ -516,7 +543,7 @@ export class ClientSession {
     if (!this.peerInfo) return this.onHandshake(meta);
     switch (meta.type) {
       case MsgType.SYSCALL:
-        return this.enqueue(meta, undefined);
+        return this.enqueue(meta, undefined, undefined);
       case MsgType.PING:
         return this.send(MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
       case MsgType.HANDSHAKE:
@@ -524,6 +551,31 @@ export class ClientSession {
       default:
         return this.protocolError(meta, `unknown request type ${meta.type}`);
     }
+  }
+
+  /**
+   * A frame with the POSTED flag: a `sendto` with inline bytes that wants no
+   * reply. Numbered in arrival order (the client numbers its posts alike);
+   * one past the window, or posted without the handshake's consent, or not
+   * an inline sendto, is done at once: refused with ENOBUFS (a late error,
+   * kept for the descriptor's next call) or an ERROR.
+   */
+  private onPosted(meta: FrameMeta, payload: Uint8Array | undefined): void {
+    const p = this.posted;
+    if (p === undefined || meta.cls !== MsgClass.REQ) return this.protocolError(meta.cls === MsgClass.REQ ? meta : undefined, 'posted flag not announced in the handshake, or on a frame other than a request');
+    const h = isMap(meta.head) ? meta.head : {};
+    const ok = meta.type === MsgType.SYSCALL && payload !== undefined && meta.payloadLen <= this.inlineMax && h.name === 'sendto';
+    const a = p.arrive(ok ? meta.payloadLen : 0);
+    if (!ok || a.over) {
+      this.counters.postedRefused++;
+      p.done(a.seq, ok ? meta.payloadLen : 0, !a.over);
+      if (!ok) return this.protocolError(meta, 'only a sendto with its bytes inline may be posted');
+      const fd = orderedFd('sendto', h.args);
+      if (fd !== undefined) p.setError(fd, Errno.ENOBUFS);
+      return this.finishCall(meta, 'sendto', { errno: Errno.ENOBUFS, reason: `posted sends beyond the window of ${p.window.calls} requests / ${p.window.bytes} bytes` });
+    }
+    this.counters.postedSends++;
+    this.enqueue(meta, Uint8Array.from(payload!), { seq: a.seq, bytes: meta.payloadLen });
   }
 
   private onReply(meta: FrameMeta): void {
@@ -544,13 +596,18 @@ export class ClientSession {
       return this.disconnect('bad handshake');
     }
     // A capability is a boolean: anything else is refused rather than guessed at.
-    if (h.inlineRecv !== undefined && typeof h.inlineRecv !== 'boolean') {
-      const reason = `bad handshake: inlineRecv must be true or false, got ${typeof h.inlineRecv === 'string' ? JSON.stringify(h.inlineRecv.slice(0, 32)) : typeof h.inlineRecv}`;
+    for (const cap of ['inlineRecv', 'postedSend'] as const) {
+      const v = h[cap];
+      if (v === undefined || typeof v === 'boolean') continue;
+      const reason = `bad handshake: ${cap} must be true or false, got ${typeof v === 'string' ? JSON.stringify(v.slice(0, 32)) : typeof v}`;
       this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason, code: 'handshake' });
       return this.disconnect(reason);
     }
     clearTimeout(this.handshakeTimer);
-    this.peerInfo = { version: h.version, pid: h.pid as number, name: h.name, inlineRecv: h.inlineRecv === true };
+    this.peerInfo = { version: h.version, pid: h.pid as number, name: h.name, inlineRecv: h.inlineRecv === true, postedSend: h.postedSend === true };
+    // Posted sends: only inline sends are posted, so no inline means none (the NetBSD-equivalent configuration).
+    const pw = { bytes: this.params.postedWindow ?? 0, calls: this.params.postedCalls ?? 0 };
+    if (this.peerInfo.postedSend && this.inlineMax > 0 && pw.bytes > 0 && pw.calls > 0) this.posted = new PostedSends(pw);
     this.log.info({ session: this.id, peer: this.peerInfo, admin: this.auth.admin, cred: this.auth.why }, 'client connected');
     const l = this.limits;
     this.send(MsgClass.RESP, MsgType.HANDSHAKE, meta.reqno, {
@@ -559,6 +616,9 @@ export class ClientSession {
         ...this.params,
         // What this session gets: 0 unless the client asked for inline receives.
         inlineRecvMax: this.inlineRecvMax,
+        // What this session gets: 0 unless the client asked for posted sends and they are on.
+        postedWindow: this.posted?.window.bytes ?? 0,
+        postedCalls: this.posted?.window.calls ?? 0,
         limits: {
           maxFrame: l.maxFrame,
           maxClientFrame: Math.min(l.maxFrame, l.maxClientFrame),
@@ -590,33 +650,38 @@ export class ClientSession {
 
   // ----- syscalls -----
 
-  private enqueue(meta: FrameMeta, payload: Uint8Array | undefined): void {
-    if (this.running < this.limits.maxInFlight) return void this.dispatch(meta, payload);
+  private enqueue(meta: FrameMeta, payload: Uint8Array | undefined, post: Post | undefined): void {
+    if (this.running < this.limits.maxInFlight) return void this.dispatch(meta, payload, post);
     // Over the in-flight limit: queue, counting the bytes (inline ones included) against the client's budget.
     const bytes = meta.len + REQUEST_MEMORY_OVERHEAD;
-    this.queue.push({ meta, payload, bytes });
+    this.queue.push({ meta, payload, post, bytes });
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.limits.maxBufferedBytes) {
       this.disconnect(`flood: ${this.queue.length} requests (${this.queuedBytes} bytes) queued beyond ${this.limits.maxInFlight} in flight`);
     }
   }
 
-  private async dispatch(meta: FrameMeta, payload: Uint8Array | undefined): Promise<void> {
+  private async dispatch(meta: FrameMeta, payload: Uint8Array | undefined, post?: Post): Promise<void> {
     const h = meta.head;
-    if (!isMap(h) || typeof h.name !== 'string') return this.protocolError(meta, 'SYSCALL head must be {name, args}');
+    // A posted request refused here is done all the same (its number must be acknowledged).
+    const refuse = (reason: string): void => {
+      if (post !== undefined) this.posted?.done(post.seq, post.bytes, true);
+      this.protocolError(meta, reason);
+    };
+    if (!isMap(h) || typeof h.name !== 'string') return refuse('SYSCALL head must be {name, args}');
     const name = h.name;
     const handler = Object.prototype.hasOwnProperty.call(this.handlers, name) ? this.handlers[name] : undefined;
     const schema = this.schemas.get(name);
-    if (!schema) return this.protocolError(meta, `unknown syscall '${name.slice(0, 64)}'`);
+    if (!schema) return refuse(`unknown syscall '${name.slice(0, 64)}'`);
     const why = checkArgs(schema, h.args);
-    if (why !== undefined) return this.protocolError(meta, `${name}: ${why}`);
+    if (why !== undefined) return refuse(`${name}: ${why}`);
     if (payload !== undefined && schema.copy !== 'in') {
       this.counters.payloadRequests++;
-      return this.protocolError(meta, `${name}: only send-type calls carry inline bytes`);
+      return refuse(`${name}: only send-type calls carry inline bytes`);
     }
     this.counters.syscalls++;
     hopTrace?.mark(`s.sys.${name}`);
-    if (!handler) return this.finishCall(meta, name, { errno: Errno.ENOSYS });
+    if (!handler) return this.finishCall(meta, name, { errno: Errno.ENOSYS }, [], post);
     this.running++;
     const session = this;
     // The receive's bytes held for its reply (inline receive), if the handler asked for that sink.
@@ -636,14 +701,25 @@ export class ClientSession {
       },
       ...(payload !== undefined ? { inline: payload } : {}),
       inlineSource: () => session.inlineSource(payload),
+      ...(post !== undefined ? { posted: true } : {}),
     };
     let reply: Record<string, unknown>;
+    // A call on a descriptor with posted sends still running waits for them (posted.ts).
+    const fd = this.posted === undefined ? undefined : orderedFd(name, h.args);
+    const link = fd !== undefined && post !== undefined ? this.posted!.link(fd) : undefined;
     try {
-      const r = handler(this, h.args as Record<string, unknown>, ctx);
-      // A synchronous result is answered now, before the microtasks of the
-      // wakeups the call caused (see SyscallHandler); a promise is awaited.
-      const result = r instanceof Promise ? await r : r;
-      reply = { result: result ?? {} };
+      const before = link !== undefined ? link.before : fd !== undefined ? this.posted!.pending(fd) : undefined;
+      if (before !== undefined) await before;
+      // A failed posted send's errno goes to the descriptor's next call (so_error); close just clears it.
+      const late = fd === undefined ? undefined : this.posted!.takeError(fd);
+      if (late !== undefined && name !== 'close') reply = lateErrorReply(name, h.args, late);
+      else {
+        const r = handler(this, h.args as Record<string, unknown>, ctx);
+        // A synchronous result is answered now, before the microtasks of the
+        // wakeups the call caused (see SyscallHandler); a promise is awaited.
+        const result = r instanceof Promise ? await r : r;
+        reply = { result: result ?? {} };
+      }
     } catch (err) {
       const errno = errnoOf(err);
       if (errno !== undefined) reply = withReason({ errno }, err);
@@ -654,15 +730,32 @@ export class ClientSession {
       }
     } finally {
       this.running--;
+      link?.finish();
     }
     // A successful receive's held bytes ride in its RESP: each a COPYOUT avoided.
     const inline = rx === undefined ? [] : 'result' in reply ? rx.take() : (rx.discard(), []);
-    this.finishCall(meta, name, reply, inline);
+    this.finishCall(meta, name, reply, inline, post);
     this.drainQueue();
   }
 
-  private finishCall(meta: FrameMeta, name: string, reply: Record<string, unknown>, inline: readonly Uint8Array[] = []): void {
+  /**
+   * Answers a call. A posted one is done first: on success it gets no reply
+   * at all; a failure is its late RESP (the errno, also kept for the
+   * descriptor's next call). Every RESP says how far posted sends are done
+   * (`pd`), when that moved.
+   */
+  private finishCall(meta: FrameMeta, name: string, reply: Record<string, unknown>, inline: readonly Uint8Array[] = [], post?: Post): void {
+    const p = this.posted;
+    if (post !== undefined && p !== undefined) {
+      p.done(post.seq, post.bytes, true);
+      if ('result' in reply) return;
+      this.counters.postedErrors++;
+      const fd = orderedFd(name, (meta.head as { args?: unknown }).args);
+      if (typeof reply.errno === 'number' && fd !== undefined) p.setError(fd, reply.errno);
+    }
     if (this.closing !== undefined) return;
+    const pd = p?.ack();
+    if (pd !== undefined) reply.pd = pd;
     if ('internal' in reply) {
       this.send(MsgClass.ERROR, MsgType.SYSCALL, meta.reqno, { reason: `internal error in ${name}` });
       return;
@@ -676,7 +769,7 @@ export class ClientSession {
     while (this.closing === undefined && this.running < this.limits.maxInFlight && this.queue.length > 0) {
       const q = this.queue.shift()!;
       this.queuedBytes -= q.bytes;
-      void this.dispatch(q.meta, q.payload);
+      void this.dispatch(q.meta, q.payload, q.post);
     }
   }
 

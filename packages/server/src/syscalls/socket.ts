@@ -154,7 +154,16 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
         const source = inline === undefined ? ctx.copySource(a.buf!) : ctx.inlineSource();
         const r = await p.table.sendto(a.fd, uio, source, addr, a.flags ?? 0);
         check(r.errno);
-        return { bytes: r.bytes };
+        // A posted send cannot report a short count: it sends the rest, as a
+        // blocking write does (bounded: each pass moves a byte or fails).
+        let sent = r.bytes;
+        while (ctx.posted === true && sent > 0 && sent < a.len) {
+          const more = await p.table.sendto(a.fd, makeUio([{ base: sent, len: a.len - sent }], 'write'), source, addr, a.flags ?? 0);
+          check(more.errno);
+          if (more.bytes <= 0) fail(Errno.EIO, 'posted send made no progress');
+          sent += more.bytes;
+        }
+        return { bytes: sent };
       } finally {
         p.account.used -= charge;
       }

@@ -67,12 +67,12 @@ export interface RawClient {
   next(pred: (f: RawFrame) => boolean, ms?: number): Promise<RawFrame>;
   /** Resolves when the server closed the connection. */
   readonly closed: Promise<void>;
-  /** Writes a frame. */
-  send(cls: 0 | 1 | 2, type: number, reqno: number, head: unknown, payload?: Uint8Array[]): void;
+  /** Writes a frame (`flags`: FrameFlag bits). */
+  send(cls: 0 | 1 | 2, type: number, reqno: number, head: unknown, payload?: Uint8Array[], flags?: number): void;
 }
 
 /** Connects a raw client, reads the banner and (unless told not to) does the handshake. */
-export async function rawClient(path: string, opts: { handshake?: boolean; version?: number } = {}): Promise<RawClient> {
+export async function rawClient(path: string, opts: { handshake?: boolean; version?: number; hello?: Record<string, unknown> } = {}): Promise<RawClient> {
   const sock = net.connect({ path });
   const frames: RawFrame[] = [];
   const waiters: { pred: (f: RawFrame) => boolean; resolve: (f: RawFrame) => void }[] = [];
@@ -121,12 +121,12 @@ export async function rawClient(path: string, opts: { handshake?: boolean; versi
         waiters.push({ pred, resolve: (f) => (clearTimeout(t), resolve(f)) });
       });
     },
-    send(cls, type, reqno, head, payload = []) {
-      writeFrame(sock, cls, type, reqno, head, payload);
+    send(cls, type, reqno, head, payload = [], flags = 0) {
+      writeFrame(sock, cls, type, reqno, head, payload, flags);
     },
   };
   if (opts.handshake !== false) {
-    c.send(MsgClass.REQ, 1, 1, { version: opts.version ?? 1, pid: process.pid, name: 'raw' });
+    c.send(MsgClass.REQ, 1, 1, { version: opts.version ?? 1, pid: process.pid, name: 'raw', ...opts.hello });
     await c.next((f) => f.meta.reqno === 1);
   }
   return c;
