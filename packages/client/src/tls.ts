@@ -118,11 +118,26 @@ export function createTlsServer(options: tls.TlsOptions & RumpOptions, secureCon
   return useRumpStack(srv, { ...(rumpServer !== undefined ? { rumpServer } : {}), ...(connection ? { connection } : {}) });
 }
 
+/**
+ * Every copy of this module's `Socket` class loaded in the process. Node's
+ * `TLSSocket` is taught once per process (below), by whichever copy loads
+ * first — and a program can hold two (two installed versions, or the
+ * package's build beside its sources): the sockets of each must be known.
+ */
+const kSocketClasses = Symbol.for('rumpnet.tls.socketClasses');
+const socketClasses: Set<abstract new (...a: never[]) => unknown> = ((globalThis as { [kSocketClasses]?: Set<abstract new (...a: never[]) => unknown> })[kSocketClasses] ??= new Set());
+socketClasses.add(Socket);
+
+function isRumpSocket(x: unknown): x is Socket {
+  for (const C of socketClasses) if (x instanceof C) return true;
+  return false;
+}
+
 /** The rump socket a TLS socket runs over (the `socket` it was made with, or the stream inside its `JSStreamSocket`), if any. */
 function rumpSocketUnder(t: tls.TLSSocket, socket?: unknown): Socket | undefined {
-  if (socket instanceof Socket) return socket;
+  if (isRumpSocket(socket)) return socket;
   const inner = (t as unknown as { _parentWrap?: { stream?: unknown } | null })._parentWrap?.stream;
-  return inner instanceof Socket ? inner : undefined;
+  return isRumpSocket(inner) ? inner : undefined;
 }
 
 /**
