@@ -35,6 +35,7 @@ export {
   normalizeFaults,
   Rng,
   randomSeed,
+  FrameRing,
 } from './link/index.js';
 export type {
   Link,
@@ -42,7 +43,11 @@ export type {
   TxOffload,
   LinkKind,
   LinkReceiver,
+  LinkReceiverOptions,
+  RxBufferLender,
   LinkStats,
+  FrameRingOptions,
+  FrameRingStats,
   LoopbackOptions,
   MemWireOptions,
   MemWireLinkOptions,

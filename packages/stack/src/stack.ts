@@ -26,6 +26,8 @@ import { Sysctl } from './kern/sysctl.js';
 import type { Link } from './link/link.js';
 import { LoopbackLink } from './link/loopback.js';
 import { ClusterPool, mFreem, mFromBytes, poolPressureDefaults, type Mbuf } from './mbuf/index.js';
+import { ClusterLender } from './mbuf/lend.js';
+import { ETHERNET_HEADER_LEN } from './wire/ethernet.js';
 import { ARP_DEFAULTS, Arp, type ArpEntryInfo, type ArpTunables } from './net/arp.js';
 import type { IpTunables, NetContext, PmtuEntry } from './net/context.js';
 import { etherInput, etherOutput, ifOutputFrame } from './net/ethernet.js';
@@ -287,6 +289,7 @@ export class Stack implements NetContext {
     this.ifnets.set(ifp.name, ifp);
     this.ifList = [...this.ifList, ifp];
     if (link.kind === 'ethernet') {
+      ifp.rxLender = new ClusterLender(this.pool, ETHERNET_HEADER_LEN);
       link.attach((frames, flags) => {
         this.batchStart();
         try {
@@ -295,7 +298,9 @@ export class Stack implements NetContext {
         } finally {
           this.batchEnd();
         }
-      });
+        // etherInput copies what it keeps (m_devget) or takes over a cluster
+        // it lent (rxBuffers), and ARP only reads: the link may reuse the frames.
+      }, { copies: true, rxBuffers: ifp.rxLender });
     } else {
       link.attach((frames) => {
         this.batchStart();

@@ -12,7 +12,9 @@
  * ```
  */
 export { emptyLinkStats, RxFlag } from './link.js';
-export type { Link, LinkKind, LinkOffloads, LinkReceiver, LinkStats, TxOffload } from './link.js';
+export type { Link, LinkKind, LinkOffloads, LinkReceiver, LinkReceiverOptions, LinkStats, RxBufferLender, TxOffload } from './link.js';
+export { FrameRing } from './framering.js';
+export type { FrameRingOptions, FrameRingStats } from './framering.js';
 export { LoopbackLink, LOOPBACK_MTU } from './loopback.js';
 export type { LoopbackOptions } from './loopback.js';
 export { MemWire, MemWireLink, ETHER_HDR_LEN, MIN_MTU, MAX_MTU } from './memwire.js';

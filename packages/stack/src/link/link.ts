@@ -54,6 +54,47 @@ export const RxFlag = {
 export type LinkReceiver = (frames: readonly Uint8Array[], flags?: Uint8Array) => void;
 
 /**
+ * Receive buffers a receiver lends its link, as a driver fills a NIC's
+ * receive ring with the stack's own mbuf clusters (NetBSD drivers'
+ * `MCLGET` per receive descriptor): a link whose frames come from memory
+ * (an in-process wire) builds a frame for this receiver straight into one,
+ * and the receiver keeps it without a copy. Ownership: from
+ * {@link RxBufferLender.lend} the buffer is the link's; the link hands it to
+ * the receiver in a batch and calls {@link RxBufferLender.reclaim} after
+ * that call returns (or when it drops the frame), whether or not the
+ * receiver took it over meanwhile.
+ */
+export interface RxBufferLender {
+  /** A buffer of exactly `len` bytes (stale contents) for a frame to this receiver, or null when the lender has none for that size. */
+  lend(len: number): Uint8Array | null;
+  /** Whether `buf` is a view of the lender's memory (lent now or not). */
+  owns(buf: Uint8Array): boolean;
+  /**
+   * The link is done with a lent buffer.
+   * @returns false for a buffer that is not this lender's (nothing done).
+   */
+  reclaim(buf: Uint8Array): boolean;
+}
+
+/** What a receiver promises its link ({@link Link.attach}'s second argument). */
+export interface LinkReceiverOptions {
+  /**
+   * The receiver keeps no reference to a frame after its call returns (it
+   * copies what it keeps, as the stack does into mbuf clusters), so the
+   * link may reuse a frame's memory at once — e.g. return a transmit
+   * buffer it lent ({@link Link.allocTxFrame}) to its ring. A receiver
+   * without it gets frames it may keep (a link with a ring then hands it
+   * copies).
+   */
+  copies?: boolean;
+  /**
+   * Receive buffers the link may build frames for this receiver in (see
+   * {@link RxBufferLender}); links that cannot use them ignore them.
+   */
+  rxBuffers?: RxBufferLender;
+}
+
+/**
  * Offloads a link offers (what `ethtool -k` lists), all optional and off
  * when absent: links without offloads need not know this exists.
  */
@@ -131,11 +172,27 @@ export interface Link {
   outputGso?(frame: Uint8Array, meta: TxOffload): boolean;
 
   /**
+   * Optional: lend a transmit buffer of exactly `len` bytes for the next
+   * frame (a driver's transmit descriptor ring), so that the stack builds
+   * the frame in memory the driver reuses instead of fresh memory. Its
+   * bytes are stale: the caller writes all of them. The buffer goes back
+   * to the link with {@link Link.output} / {@link Link.outputGso} of it,
+   * or with {@link Link.releaseTxFrame} when it is not sent; the caller
+   * keeps no reference either way. Returns null when none is free or
+   * `len` is too large (the caller allocates its own then).
+   */
+  allocTxFrame?(len: number): Uint8Array | null;
+
+  /** Optional (with {@link Link.allocTxFrame}): give back a lent buffer that is not sent. */
+  releaseTxFrame?(frame: Uint8Array): void;
+
+  /**
    * Attach the receiver that gets inbound frames in batches. There is one
    * receiver at a time; attaching another replaces it. Frames that arrive
-   * while none is attached are counted as `rxDrops`.
+   * while none is attached are counted as `rxDrops`. `opts` says what the
+   * receiver promises (see {@link LinkReceiverOptions}; links may ignore it).
    */
-  attach(receiver: LinkReceiver): void;
+  attach(receiver: LinkReceiver, opts?: LinkReceiverOptions): void;
 
   /** Bring the link up or down. Down links drop (and count) frames both ways. */
   setUp(up: boolean): void;

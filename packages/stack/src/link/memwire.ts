@@ -28,6 +28,17 @@
  * usual. Such a wire takes no faults (they are per frame on the medium,
  * which a super-packet never is): configuring both is a `RangeError`.
  *
+ * Transmit buffers (`Link.allocTxFrame`), while the sender's path has no
+ * faults: on a wire of two endpoints whose receiver lends receive buffers
+ * (`LinkReceiverOptions.rxBuffers`: the stack's own clusters), the frame
+ * is built straight into one of the receiver's, which keeps it without a
+ * copy — the wire plays a device writing into its receive ring; otherwise
+ * from the wire's {@link FrameRing}. A lent frame goes back to its lender
+ * when the receiver it reached returns — receivers that declared `copies`
+ * get it as-is, others a copy (so a test that keeps frames never sees a
+ * slot reused) — or wherever it is dropped. `txRing: false` and
+ * `rxBuffers: false` turn either off.
+ *
  * Time: delays, holds and the rate limit run on the wire's {@link Clock}. With
  * a `ManualClock`, frames that meet no delay are still delivered by the
  * `setImmediate` flush (await a turn of the event loop, or call
@@ -45,7 +56,8 @@
  * ```
  */
 import { realClock, type Clock } from '../kern/clock.js';
-import { emptyLinkStats, RxFlag, type Link, type LinkKind, type LinkOffloads, type LinkReceiver, type LinkStats, type TxOffload } from './link.js';
+import { emptyLinkStats, RxFlag, type Link, type LinkKind, type LinkOffloads, type LinkReceiver, type LinkReceiverOptions, type LinkStats, type RxBufferLender, type TxOffload } from './link.js';
+import { FrameRing } from './framering.js';
 import { emptyWireStats, FaultPipe, normalizeFaults, type FaultConfig, type NormalizedFaults, type WireStats } from './faults.js';
 import { randomSeed, Rng, type Seed } from './rng.js';
 
@@ -81,6 +93,14 @@ export interface MemWireOptions {
    * module note; default false). Excludes `faults`.
    */
   offloads?: boolean;
+  /**
+   * Lend transmit buffers from a ring (default true; see the module note).
+   * The ring's slots are sized for the largest MTU on the wire when the
+   * first frame is lent; larger frames are not lent.
+   */
+  txRing?: boolean;
+  /** Build frames into the receiver's lent receive buffers (default true; see the module note). */
+  rxBuffers?: boolean;
 }
 
 /** Largest frame `outputGso` takes on a wire with offloads: a 64 KiB IPv4 packet and its Ethernet header. */
@@ -153,6 +173,10 @@ export class MemWireLink implements Link {
   readonly queueLimit: number;
 
   private receiver: LinkReceiver | null = null;
+  /** @internal the receiver promised to copy what it keeps (`LinkReceiverOptions.copies`). */
+  receiverCopies = false;
+  /** @internal the receiver's receive buffers (`LinkReceiverOptions.rxBuffers`), or null. */
+  rxLender: RxBufferLender | null = null;
   private _mtu: number;
   private _up = true;
   private closed = false;
@@ -210,14 +234,41 @@ export class MemWireLink implements Link {
   outputGso(frame: Uint8Array, meta: TxOffload): boolean {
     if (this.offloads === undefined || frame.length > MEMWIRE_MAX_GSO_BYTES) {
       this.counters.txDrops++;
+      this.wire.release(frame);
       return false;
     }
     return this.wire.transmit(this, frame, meta.gsoSize > 0 ? RxFlag.CSUM_PARTIAL | RxFlag.GSO : RxFlag.CSUM_PARTIAL);
   }
 
-  /** Attach the receiver; frames arriving with none attached count as `rxDrops`. */
-  attach(receiver: LinkReceiver): void {
+  /**
+   * Lend a `len`-byte transmit buffer (`Link.allocTxFrame`): one of the
+   * peer's receive buffers, or a slot of the wire's ring; null when
+   * lending is off, the endpoint is down, its path has faults (the fault
+   * pipeline holds frames for as long as it likes), or neither has one.
+   */
+  allocTxFrame(len: number): Uint8Array | null {
+    if (!this.up) return null;
+    const pipe = this.pipe;
+    if (pipe !== null && (pipe.active || pipe.inFlight() > 0)) return null;
+    return this.wire.lend(this, len);
+  }
+
+  /** Give back a lent buffer that was not sent (`Link.releaseTxFrame`). */
+  releaseTxFrame(frame: Uint8Array): void {
+    this.wire.release(frame);
+  }
+
+  /**
+   * Attach the receiver; frames arriving with none attached count as
+   * `rxDrops`. With `opts.copies` lent frames are handed over as they are
+   * and reused once the receiver returns; without it the receiver gets
+   * copies of them, which it may keep.
+   */
+  attach(receiver: LinkReceiver, opts?: LinkReceiverOptions): void {
     this.receiver = receiver;
+    this.receiverCopies = opts?.copies === true;
+    this.rxLender = opts?.rxBuffers ?? null;
+    if (this.rxLender !== null) this.wire.addLender(this.rxLender);
   }
 
   /** Bring the endpoint up or down; a down endpoint drops (and counts) frames both ways. */
@@ -266,6 +317,7 @@ export class MemWireLink implements Link {
   /** @internal discard the batch (counted `rxDrops`). */
   dropBatch(): void {
     this.counters.rxDrops += this.batch.length;
+    this.wire.releaseAll(this.batch);
     this.batch.length = 0;
   }
 
@@ -275,8 +327,10 @@ export class MemWireLink implements Link {
     const n = batch.length;
     if (n === 0) return;
     const c = this.counters;
+    const wire = this.wire;
     if (!this.up || this.receiver === null) {
       c.rxDrops += n;
+      wire.releaseAll(batch);
       batch.length = 0;
       return;
     }
@@ -284,11 +338,15 @@ export class MemWireLink implements Link {
     for (let i = 0; i < n; i++) bytes += batch[i]!.length;
     c.rxFrames += n;
     c.rxBytes += bytes;
-    this.wire.wireStats.delivered += n;
+    wire.wireStats.delivered += n;
+    // A receiver that may keep frames gets lent ones as copies, the slot back at once.
+    if (!this.receiverCopies) wire.unlendAll(batch);
     try {
       if (this.batchFlags === null) this.receiver(batch);
       else this.receiver(batch, this.batchFlags);
     } finally {
+      // The receiver copied what it keeps (LinkReceiver: frames are lent for the call).
+      wire.releaseAll(batch);
       batch.length = 0;
     }
   }
@@ -318,6 +376,12 @@ export class MemWire {
   private immediate: NodeJS.Immediate | null = null;
   /** @internal whether endpoints offer offloads (fixed at construction). */
   readonly offloads: boolean;
+  /** The ring transmit buffers are lent from (null until the first is lent, or with `txRing: false`). */
+  ring: FrameRing | null = null;
+  private readonly lending: boolean;
+  private readonly rxLending: boolean;
+  /** Every receive-buffer lender a receiver ever offered (frames lent by one may outlive its attachment). */
+  private readonly lenders: RxBufferLender[] = [];
   private closed = false;
   private nextPort = 0;
   private readonly runFlush = (): void => {
@@ -334,6 +398,8 @@ export class MemWire {
     this.mode = opts.flush ?? 'immediate';
     this.faults = normalizeFaults(opts.faults);
     this.offloads = opts.offloads ?? false;
+    this.lending = opts.txRing ?? true;
+    this.rxLending = opts.rxBuffers ?? true;
     if (this.offloads && this.faults.active) throw new RangeError('a MemWire with offloads takes no faults');
   }
 
@@ -452,23 +518,91 @@ export class MemWire {
 
   // --- internals used by MemWireLink ----------------------------------------
 
+  /** @internal remember a receiver's lender (see {@link MemWire.release}). */
+  addLender(l: RxBufferLender): void {
+    if (!this.lenders.includes(l)) this.lenders.push(l);
+  }
+
+  /** @internal lend a transmit buffer (see {@link MemWireLink.allocTxFrame}). */
+  lend(from: MemWireLink, len: number): Uint8Array | null {
+    const ports = this.ports;
+    // Two endpoints: every frame from one reaches the other (hub or switch
+    // alike), so it may be built in the receiver's own buffer.
+    if (this.rxLending && ports.length === 2) {
+      const to = ports[0] === from ? ports[1]! : ports[0]!;
+      const l = to.rxLender;
+      if (l !== null && to.up) {
+        const f = l.lend(len);
+        if (f !== null) return f;
+      }
+    }
+    let ring = this.ring;
+    if (ring === null) {
+      if (!this.lending || this.closed) return null;
+      let max = 0;
+      for (const p of this.ports) max = Math.max(max, p.maxFrame);
+      // Slots of whole cache lines, at least an MTU-1500 frame's 2 KiB.
+      ring = this.ring = new FrameRing({ slotBytes: Math.max(2048, (max + 63) & ~63) });
+    }
+    return ring.alloc(len);
+  }
+
+  /** @internal a frame's last stop on the wire: back to its lender if it was lent. */
+  release(frame: Uint8Array): void {
+    if (this.ring !== null && this.ring.free(frame)) return;
+    const ls = this.lenders;
+    for (let i = 0; i < ls.length; i++) if (ls[i]!.reclaim(frame)) return;
+  }
+
+  /** @internal {@link MemWire.release} for every frame of `frames`. */
+  releaseAll(frames: readonly Uint8Array[]): void {
+    if (this.ring === null && this.lenders.length === 0) return;
+    for (let i = 0; i < frames.length; i++) this.release(frames[i]!);
+  }
+
+  /** @internal whether `frame` is lent memory (of the ring or a receiver). */
+  isLent(frame: Uint8Array): boolean {
+    if (this.ring !== null && this.ring.owns(frame)) return true;
+    const ls = this.lenders;
+    for (let i = 0; i < ls.length; i++) if (ls[i]!.owns(frame)) return true;
+    return false;
+  }
+
+  /** @internal a frame that may be lent memory, as one that is not: a copy, the loan ended. */
+  unlend(frame: Uint8Array): Uint8Array {
+    if (!this.isLent(frame)) return frame;
+    const copy = frame.slice();
+    this.release(frame);
+    return copy;
+  }
+
+  /** @internal replace lent frames of `frames` by copies, ending their loans. */
+  unlendAll(frames: Uint8Array[]): void {
+    if (this.ring === null && this.lenders.length === 0) return;
+    for (let i = 0; i < frames.length; i++) frames[i] = this.unlend(frames[i]!);
+  }
+
   /** @internal the data path of MemWireLink.output() and outputGso() (`rxFlags` non-zero only for the latter). */
   transmit(from: MemWireLink, frame: Uint8Array, rxFlags: number): boolean {
     const c = from.counters;
     if (!from.up) {
       c.txDrops++;
+      this.release(frame);
       return false;
     }
     const len = frame.length;
     if ((rxFlags & RxFlag.GSO) === 0 && (len > from.maxFrame || len > from.pathMaxFrame)) {
       this.wireStats.oversize++;
       c.txDrops++;
+      this.release(frame);
       return false;
     }
     const pipe = from.pipe;
     // A pipeline that is idle (faults off, nothing in flight) is bypassed; one
     // still holding frames keeps taking new ones so they cannot overtake.
     if (pipe !== null && (pipe.active || pipe.inFlight() > 0)) {
+      // The pipeline may hold, duplicate or lose a frame anywhere: no lent memory goes in.
+      frame = this.unlend(frame);
       if (!pipe.input(frame)) {
         c.txDrops++;
         return false;
@@ -518,6 +652,7 @@ export class MemWire {
       if (p !== from) this.enqueue(p, frame.slice(), rxFlags);
     }
     if (last >= 0) this.enqueue(ports[last]!, frame, rxFlags);
+    else this.release(frame); // alone on the wire: the frame ends here
   }
 
   private enqueue(to: MemWireLink, frame: Uint8Array, rxFlags: number): void {
@@ -525,10 +660,12 @@ export class MemWire {
     if ((rxFlags & RxFlag.GSO) === 0 && frame.length > to.maxFrame) {
       this.wireStats.oversize++;
       c.rxDrops++;
+      this.release(frame);
       return;
     }
     if (to.pending.length >= to.queueLimit) {
       c.rxDrops++;
+      this.release(frame);
       return;
     }
     if (to.pendingFlags !== null) to.pendingFlags[to.pending.length] = rxFlags;
@@ -575,6 +712,7 @@ export class MemWire {
     if (i >= 0) this.ports.splice(i, 1);
     this.wireStats.discarded += p.pending.length;
     p.counters.rxDrops += p.pending.length;
+    this.releaseAll(p.pending);
     p.pending.length = 0;
     if (p.dirty) {
       p.dirty = false;

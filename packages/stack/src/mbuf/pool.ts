@@ -155,7 +155,8 @@ export class ClusterPool {
   /** The whole slab as bytes; cluster `i` is `[i * mclbytes, (i + 1) * mclbytes)`. */
   readonly bytes: Uint8Array;
 
-  private readonly views: Uint8Array[];
+  /** Cluster views, made on first use ({@link ClusterPool.clView}). */
+  private readonly views: (Uint8Array | null)[];
   private readonly refcnt: Int32Array;
   /** Free cluster indices as a stack; `freeTop` entries are valid. */
   private readonly freeStack: Int32Array;
@@ -212,14 +213,15 @@ export class ClusterPool {
     // WebAssembly memory where possible: the checksum sums its words there (checksum-wasm.ts).
     this.slab = checksumSlab(n * mclbytes);
     this.bytes = new Uint8Array(this.slab, 0, n * mclbytes);
-    this.views = new Array<Uint8Array>(n);
+    // Packed (not holey) elements: `new Array(n)` of a large n is a dictionary.
+    this.views = [];
+    for (let i = 0; i < n; i++) this.views.push(null);
     this.refcnt = new Int32Array(n);
     this.freeStack = new Int32Array(n);
     this.freePos = new Int32Array(n);
     // Stack top holds cluster 0, so single gets walk the slab upwards and
     // leave long free runs behind them for extended clusters.
     for (let i = 0; i < n; i++) {
-      this.views[i] = this.bytes.subarray(i * mclbytes, (i + 1) * mclbytes);
       this.freeStack[i] = n - 1 - i;
       this.freePos[n - 1 - i] = i;
     }
@@ -341,9 +343,18 @@ export class ClusterPool {
     return this.refcnt[i]!;
   }
 
-  /** @internal The view of cluster `i` (made once at start-up). */
+  /**
+   * @internal The view of cluster `i`, made the first time it is asked for
+   * and kept: the free stack hands out the same few clusters again and
+   * again, so a pool of 32,768 makes a few hundred views, not a heap of
+   * objects at start-up that the collector then carries (and marks) for
+   * the pool's life.
+   */
   clView(i: number): Uint8Array {
-    return this.views[i]!;
+    const v = this.views[i];
+    if (v != null) return v;
+    const mcl = this.mclbytes;
+    return (this.views[i] = new Uint8Array(this.slab, i * mcl, mcl));
   }
 
   /**
@@ -466,7 +477,7 @@ export class ClusterPool {
         clusters[k] = i;
       }
       if (n === 1) {
-        run = this.views[clusters[0]!]!;
+        run = this.clView(clusters[0]!);
         this.extContiguousN++;
       }
     }

@@ -5,16 +5,19 @@
  * Input: the link lends each frame for the duration of its receiver call.
  * ARP is answered straight from the lent bytes (nothing is kept); an IPv4
  * or IPv6 payload is copied once into an mbuf chain from the pool
- * (`m_devget`), which IPv4 or IPv6 input then owns. Group frames are taken
+ * (`m_devget`), which IPv4 or IPv6 input then owns — unless the link built
+ * the frame in a cluster the interface lent it (`Ifnet.rxLender`, an
+ * in-process wire): that cluster becomes the packet, without a copy. Group frames are taken
  * for the broadcast address, joined IPv4 groups (01:00:5e) and joined IPv6
  * groups (33:33, RFC 2464 7). Frames not addressed to us, with a group
  * source, with an 802.1Q tag (no VLAN support) or with an unknown EtherType
  * are counted drops.
  *
- * Output: the chain is linearised into one fresh frame with the 14-byte
- * header written in front — the single copy the `Link` contract
- * (ownership of one `Uint8Array`) requires; nothing is prepended to the
- * mbufs first.
+ * Output: the chain is linearised into one frame with the 14-byte header
+ * written in front — the single copy the `Link` contract (ownership of one
+ * `Uint8Array`) requires; nothing is prepended to the mbufs first. The
+ * frame is a transmit buffer the driver lends (`Link.allocTxFrame`, e.g.
+ * the MemWire's ring) when it has one, else fresh memory from a slab.
  *
  * Offloads (opt-in, only for links that offer them): a received frame's
  * `RxFlag` bits become the packet header's `csumFlags` (the transport then
@@ -119,7 +122,7 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
       // m_devget: one copy into the pool. Ethernet padding is trimmed by IP input.
       // The receive path may use the pool's reserve: the frame may be the ACK
       // that frees a send buffer; TCP sheds what it need not keep (ofo.ts).
-      const m = mDevget(ctx.pool, frame, ETHERNET_HEADER_LEN, plen, ifp.name, true);
+      const m = rxMbuf(ctx, ifp, frame, plen);
       if (m === null) {
         st.nobufs++;
         ist.iqdrops++;
@@ -133,7 +136,7 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
     }
     case ETHERTYPE_IPV6: {
       // The receive path may use the pool's reserve (see IPv4 above).
-      const m = mDevget(ctx.pool, frame, ETHERNET_HEADER_LEN, plen, ifp.name, true);
+      const m = rxMbuf(ctx, ifp, frame, plen);
       if (m === null) {
         st.nobufs++;
         ist.iqdrops++;
@@ -151,6 +154,20 @@ export function etherInput(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, rxFla
       st.unknowntype++;
       ist.noproto++;
   }
+}
+
+/**
+ * The packet of a received frame as an mbuf chain: the frame's own cluster
+ * when the link built it in one this interface lent (no copy; `lend.ts`),
+ * else a copy into the pool (`m_devget`).
+ */
+function rxMbuf(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, plen: number): Mbuf | null {
+  const l = ifp.rxLender;
+  if (l !== null) {
+    const m = l.adopt(frame, ETHERNET_HEADER_LEN, plen, ifp.name, true);
+    if (m !== null) return m;
+  }
+  return mDevget(ctx.pool, frame, ETHERNET_HEADER_LEN, plen, ifp.name, true);
 }
 
 /**
@@ -226,7 +243,11 @@ function allocFrame(len: number): Uint8Array {
  */
 export function etherOutput(ctx: NetContext, ifp: Ifnet, m: Mbuf, dstMac: Uint8Array, ethertype = ETHERTYPE_IPV4): number {
   const len = m.pkthdr !== null ? m.pkthdr.len : mLength(m);
-  const frame = allocFrame(ETHERNET_HEADER_LEN + len);
+  // A transmit buffer the driver lends (its ring, reused once the frame has
+  // left), else fresh memory: the frame passes to the link either way.
+  const link = ifp.link;
+  const flen = ETHERNET_HEADER_LEN + len;
+  const frame = (link.allocTxFrame !== undefined ? link.allocTxFrame(flen) : null) ?? allocFrame(flen);
   for (let i = 0; i < 6; i++) {
     frame[EthernetField.DST + i] = dstMac[i]!;
     frame[EthernetField.SRC + i] = ifp.mac[i]!;
@@ -261,6 +282,7 @@ function etherOutputOffload(ctx: NetContext, ifp: Ifnet, frame: Uint8Array, segs
     if (frame.length > ifp.mtu + ETHERNET_HEADER_LEN) {
       st.tsoNoDevice++;
       ifp.stats.oerrors++;
+      link.releaseTxFrame?.(frame);
       return false;
     }
     completePartialChecksum(frame, csumStart, 16);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { ClusterLender } from '../mbuf/lend.js';
 import type { Link } from '../link/link.js';
 import { ipv4PrefixMask } from '../wire/address.js';
 import { newNd6IfParams, type In6Ifaddr, type In6Multi, type Nd6IfParams } from './in6.js';
@@ -103,6 +104,12 @@ export class Ifnet {
   readonly groups6: In6Multi[] = [];
   /** Neighbor Discovery parameters of this link (RFC 4861 6.3.2), which router advertisements may change. */
   readonly nd6: Nd6IfParams = newNd6IfParams();
+  /**
+   * @internal The clusters this interface lends its link as receive
+   * buffers (`mbuf/lend.ts`): Ethernet input takes a frame built in one as
+   * the packet without a copy. Null for loopback.
+   */
+  rxLender: ClusterLender | null = null;
 
   /** @internal Made by the stack. */
   constructor(link: Link, index: number) {
