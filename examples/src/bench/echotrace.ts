@@ -16,6 +16,7 @@
  *   npx tsx examples/src/bench/echotrace.ts --count 2000   # alone (root: netns + tap)
  *   npx tsx examples/src/bench/echotrace.ts --busy-poll 30,100 --turns 8 --no-trace   # in turns, untraced
  *   npx tsx examples/src/bench/echotrace.ts --busy-poll 0 --turns 1 --no-trace --profile /tmp/p   # server CPU profiles
+ *   npx tsx examples/src/bench/echotrace.ts --posted --turns 8 --no-trace   # posted sends on and off (RUMPNET_POSTED_SEND=0), in turns
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -119,8 +120,11 @@ export async function runEchoTrace(topo: Topology, avail: Availability, count: n
 /** One variant's untraced echoes, measured in turns with the others (see {@link compareEchoInTurns}). */
 export interface EchoVariant {
   name: string;
-  /** Median over the turns of each turn's p50, µs. */
+  /** Median over the turns of each turn's p50 and p99, µs. */
   p50us: number;
+  p99us: number;
+  /** Unix-socket frames per echo, both directions (the client's counters), mean over the turns. */
+  hopsPerEcho: number;
   /** The client's socket reads per echo (its wake-ups by the server), mean over the turns. */
   readsPerEcho: number;
   /** Median over the turns of each process's CPU per echo, µs (client, rump server, Linux echo server). */
@@ -134,30 +138,32 @@ export interface EchoVariant {
  * turns (`turns` rounds, each a client of `count` echoes per variant, one
  * after the other): p50 and CPU per echo of every process. Untraced.
  */
-export async function compareEchoInTurns(topo: Topology, variants: readonly { name: string; params: StackParams }[], turns: number, count: number, profileDir?: string): Promise<EchoVariant[]> {
+export async function compareEchoInTurns(topo: Topology, variants: readonly { name: string; params: StackParams; clientEnv?: NodeJS.ProcessEnv }[], turns: number, count: number, profileDir?: string): Promise<EchoVariant[]> {
   if (!topo.linuxPeer) throw new Unavailable(`needs a tap in a network namespace: ${topo.whyNoTap}`);
-  const placed: { name: string; p: Placed; echo: Proc }[] = [];
+  const placed: { name: string; p: Placed; echo: Proc; clientEnv: NodeJS.ProcessEnv }[] = [];
   try {
     for (const v of variants) {
       const p = await topo.tapServer(v.params, undefined, profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${v.name.replace(/[^a-z0-9]+/gi, '_')}`] : undefined);
       const echo = Proc.example('tcp_echo_server', ['--host', p.linuxIp!, '--port', '7007', '--json'], { ns: topo.nativeSpawner });
-      placed.push({ name: v.name, p, echo });
+      placed.push({ name: v.name, p, echo, clientEnv: v.clientEnv ?? {} });
       await echo.waitFor((e) => e.event === 'listening', 20_000, 'listening');
     }
-    const got = new Map<string, { p50: number[]; cpu: Record<string, number>[]; reads: number[] }>(variants.map((v) => [v.name, { p50: [], cpu: [], reads: [] }]));
+    const got = new Map<string, { p50: number[]; p99: number[]; cpu: Record<string, number>[]; reads: number[]; hops: number[] }>(variants.map((v) => [v.name, { p50: [], p99: [], cpu: [], reads: [], hops: [] }]));
     for (let t = 0; t < turns; t++) {
       for (const x of placed) {
         const args = ['--rump', '--host', x.p.linuxIp!, '--port', '7007', '--count', String(count), '--warmup', '100', '--json', '--cpu-pids', `${x.p.server.proc.child.pid},${x.echo.child.pid}`];
-        const c = Proc.example('tcp_echo_client', args, { env: { RUMP_SERVER: x.p.server.url } });
+        const c = Proc.example('tcp_echo_client', args, { env: { ...x.clientEnv, RUMP_SERVER: x.p.server.url } });
         const code = await c.finish(count * 50 + 30_000);
         const ev = c.events.find((e) => e.event === 'latency');
         if (code !== 0 || !ev) throw new Error(`tcp_echo_client exited with status ${code}: ${c.tail()}`);
         const cpu = ev.cpuUs as Record<string, number>;
         const named: Record<string, number> = { client: cpu.client ?? NaN, server: cpu[String(x.p.server.proc.child.pid)] ?? NaN, linux: cpu[String(x.echo.child.pid)] ?? NaN };
         got.get(x.name)!.p50.push(Number(ev.p50us));
+        got.get(x.name)!.p99.push(Number(ev.p99us));
         got.get(x.name)!.cpu.push(named);
-        const hops = ev.hops as { socketReads?: number } | undefined;
+        const hops = ev.hops as { socketReads?: number; framesSent?: number; framesReceived?: number } | undefined;
         if (typeof hops?.socketReads === 'number') got.get(x.name)!.reads.push(hops.socketReads);
+        if (typeof hops?.framesSent === 'number') got.get(x.name)!.hops.push(hops.framesSent + (hops.framesReceived ?? 0));
       }
     }
     const out: EchoVariant[] = [];
@@ -167,7 +173,8 @@ export async function compareEchoInTurns(topo: Topology, variants: readonly { na
       for (const k of ['client', 'server', 'linux']) cpuUs[k] = median(g.cpu.map((c) => c[k]!));
       const st = await x.p.server.linkStats().catch(() => ({}) as Record<string, number>);
       const tap = Object.fromEntries(Object.entries(st).filter(([k]) => k.startsWith('busyPoll')).map(([k, v]) => [k, Math.round(v)]));
-      out.push({ name: x.name, p50us: median(g.p50), readsPerEcho: g.reads.reduce((a, r) => a + r, 0) / Math.max(1, g.reads.length), cpuUs, ...(Object.keys(tap).length ? { tap } : {}) });
+      const mean = (xs: number[]): number => xs.reduce((a, r) => a + r, 0) / Math.max(1, xs.length);
+      out.push({ name: x.name, p50us: median(g.p50), p99us: median(g.p99), hopsPerEcho: mean(g.hops), readsPerEcho: mean(g.reads), cpuUs, ...(Object.keys(tap).length ? { tap } : {}) });
     }
     return out;
   } finally {
@@ -181,8 +188,8 @@ export async function compareEchoInTurns(topo: Topology, variants: readonly { na
 /** The in-turns comparison as report lines. */
 export function renderEchoVariants(vs: readonly EchoVariant[], turns: number, count: number): string {
   const out = [`Echo in turns (${turns} turns × ${count} echoes per variant, untraced): p50 = median of the turns' p50; CPU per echo = median of the turns'`];
-  out.push(`${'variant'.padEnd(28)} ${'p50 µs'.padStart(8)} ${'reads'.padStart(6)} ${'client'.padStart(8)} ${'server'.padStart(8)} ${'linux'.padStart(8)}  (reads: the client's wake-ups per echo; CPU µs per echo)`);
-  for (const v of vs) out.push(`${v.name.padEnd(28)} ${v.p50us.toFixed(1).padStart(8)} ${v.readsPerEcho.toFixed(2).padStart(6)} ${v.cpuUs.client!.toFixed(1).padStart(8)} ${v.cpuUs.server!.toFixed(1).padStart(8)} ${v.cpuUs.linux!.toFixed(1).padStart(8)}${v.tap ? `  ${Object.entries(v.tap).map(([k, x]) => `${k} ${x}`).join(' ')}` : ''}`);
+  out.push(`${'variant'.padEnd(28)} ${'p50 µs'.padStart(8)} ${'p99 µs'.padStart(8)} ${'hops'.padStart(5)} ${'reads'.padStart(6)} ${'client'.padStart(8)} ${'server'.padStart(8)} ${'linux'.padStart(8)}  (hops: frames per echo; reads: the client's wake-ups per echo; CPU µs per echo)`);
+  for (const v of vs) out.push(`${v.name.padEnd(28)} ${v.p50us.toFixed(1).padStart(8)} ${v.p99us.toFixed(1).padStart(8)} ${v.hopsPerEcho.toFixed(2).padStart(5)} ${v.readsPerEcho.toFixed(2).padStart(6)} ${v.cpuUs.client!.toFixed(1).padStart(8)} ${v.cpuUs.server!.toFixed(1).padStart(8)} ${v.cpuUs.linux!.toFixed(1).padStart(8)}${v.tap ? `  ${Object.entries(v.tap).map(([k, x]) => `${k} ${x}`).join(' ')}` : ''}`);
   return out.join('\n');
 }
 
@@ -207,17 +214,26 @@ async function main(): Promise<void> {
     .option('--count <n>', 'timed echoes per configuration', intArg(10, 1_000_000), 2000)
     .option('--no-netns', 'do not create a network namespace (lo0 only)')
     .option('--busy-poll <list>', 'compare, in turns and untraced, the defaults with these --busy-poll values (µs, comma-separated)')
+    .option('--posted', 'compare, in turns and untraced, the defaults with posted sends off in the client (RUMPNET_POSTED_SEND=0)')
     .option('--turns <n>', 'turns of the comparison', intArg(1, 100), 6)
     .option('--no-trace', 'skip the traced profile')
     .option('--profile <dir>', 'run the comparison\'s rump servers under node --cpu-prof, profiles in <dir>/<variant>/')
     .parse()
-    .opts<{ count: number; netns: boolean; busyPoll?: string; turns: number; trace: boolean; profile?: string }>();
+    .opts<{ count: number; netns: boolean; busyPoll?: string; posted?: boolean; turns: number; trace: boolean; profile?: string }>();
   const topo = await Topology.create({ noNetns: !o.netns });
   try {
     const avail = await probe(topo);
     if (o.busyPoll !== undefined) {
       const us = o.busyPoll.split(',').map((x) => intArg(0, 1000)(x.trim()));
       const variants = [{ name: 'defaults', params: RUMPNET_DEFAULT }, ...us.map((u) => ({ name: `--busy-poll ${u}`, params: { ...RUMPNET_DEFAULT, busyPollUs: u } }))];
+      const per = Math.max(100, Math.round(o.count / o.turns));
+      console.log(renderEchoVariants(await compareEchoInTurns(topo, variants, o.turns, per, o.profile), o.turns, per));
+    }
+    if (o.posted) {
+      const variants = [
+        { name: 'defaults (posted sends)', params: RUMPNET_DEFAULT },
+        { name: 'RUMPNET_POSTED_SEND=0', params: RUMPNET_DEFAULT, clientEnv: { RUMPNET_POSTED_SEND: '0' } },
+      ];
       const per = Math.max(100, Math.round(o.count / o.turns));
       console.log(renderEchoVariants(await compareEchoInTurns(topo, variants, o.turns, per, o.profile), o.turns, per));
     }

@@ -15,6 +15,7 @@ import {
   MsgType,
   PROTOCOL_VERSION,
   TurnCork,
+  encodeFrameCopy,
   parseBanner,
   parseServerUrl,
   writeFrame,
@@ -395,17 +396,9 @@ export class RumpConnection extends EventEmitter {
     }
     this.counters.syscalls++;
     hopTrace?.mark(`c.call.${name}`);
-    if (inline !== undefined && opts.posted === true && name === 'sendto') {
-      const len = args.len as number;
-      if (this.posted?.fits(len)) {
-        // Posted: written, done (a native write returns once the kernel has the bytes).
-        this.posted.post(reqno, len, opts.onLateError);
-        this.counters.postedSends++;
-        this.counters.postedBytes += len;
-        this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline, FrameFlag.POSTED);
-        return { bytes: len } as R;
-      }
-      if (this.posted !== undefined) this.counters.postedFallbacks++;
+    if (inline !== undefined && opts.posted === true && name === 'sendto' && this.postable(args.len as number)) {
+      this.sendPosted(sock, reqno, wireArgs, inline, opts.onLateError);
+      return { bytes: args.len } as R;
     }
     const result = new Promise<R>((resolve, reject) => {
       call.resolve = resolve as (v: unknown) => void;
@@ -414,6 +407,49 @@ export class RumpConnection extends EventEmitter {
     this.pending.set(reqno, call);
     this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline ?? []);
     return result;
+  }
+
+  /**
+   * Posts a stream send of `buf` on `fd` now, if it can be (docs/PROTOCOL.md
+   * §6): the server granted posted sends, the bytes fit inline and the
+   * window has room. True: the send is done — its frame holds a copy of the
+   * bytes, so the caller may reuse `buf` at once, as after a native write;
+   * its error, if any, comes to `onLateError` and to the descriptor's next
+   * call. False: nothing was sent; make an ordinary call. Synchronous: the
+   * Node socket completes a small write without a promise.
+   */
+  post(fd: number, buf: Uint8Array | IoVec, onLateError?: (err: Error) => void): boolean {
+    const sock = this.socket;
+    if (sock === undefined || !this.postable(buf.length)) return false;
+    const reqno = this.allocReq();
+    this.counters.syscalls++;
+    this.counters.inlineSends++;
+    this.counters.inlineBytes += buf.length;
+    hopTrace?.mark('c.call.sendto');
+    this.sendPosted(sock, reqno, { fd, len: buf.length, flags: 0 }, buf instanceof IoVec ? buf.slice(0, buf.length) : [buf], onLateError);
+    return true;
+  }
+
+  /** Whether a send of `len` bytes may be posted now (counted as a fallback when only the window is in the way). */
+  private postable(len: number): boolean {
+    const pw = this.posted;
+    if (pw === undefined || !Number.isInteger(len) || len <= 0 || len > (this.paramsValue?.inlineMax ?? 0)) return false;
+    if (pw.fits(len)) return true;
+    this.counters.postedFallbacks++;
+    return false;
+  }
+
+  /** Writes a posted `sendto` (the POSTED flag, the bytes copied into the frame) and charges the window. */
+  private sendPosted(sock: net.Socket, reqno: number, args: Record<string, unknown>, bytes: readonly Uint8Array[], onLateError: ((err: Error) => void) | undefined): void {
+    const len = totalLength(bytes);
+    this.posted!.post(reqno, len, onLateError);
+    this.counters.postedSends++;
+    this.counters.postedBytes += len;
+    this.counters.framesSent++;
+    const cork = this.cork;
+    if (cork === undefined || !cork.holding) this.counters.socketWrites++;
+    cork?.hold();
+    sock.write(encodeFrameCopy(MsgClass.REQ, MsgType.SYSCALL, reqno, { name: 'sendto', args }, bytes, FrameFlag.POSTED));
   }
 
   /**

@@ -149,6 +149,8 @@ export class Socket extends Duplex {
   #resetting = false;
   /** The send (or gathered sends) in flight, if any. */
   #sending: Promise<void> | undefined;
+  /** The late-error callback of this descriptor's posted sends (see #onLateError). */
+  #lateError: { fd: number; cb: (err: Error) => void } | undefined;
   /** A cork of this socket's own holds the writes of the current turn (see {@link Socket.write}). */
   #turnCorked = false;
   /** Bytes asked for by one recv: the given high-water mark, else {@link DEFAULT_RECV}. */
@@ -610,9 +612,10 @@ export class Socket extends Duplex {
     return (super.write as (c: unknown, e?: unknown, f?: unknown) => boolean).call(this, chunk, encoding, cb);
   }
 
-  /** @internal Writable contract: one chunk, one send loop. */
+  /** @internal Writable contract: one chunk, one send loop (or a posted send, done now). */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.#dispatched += chunk.length;
+    if (this.#postNow(chunk)) return cb();
     this.#track(this.#ready().then(({ conn, fd }) => this.#sendOn(conn, fd, chunk))).then(() => cb(), cb);
   }
 
@@ -625,6 +628,7 @@ export class Socket extends Duplex {
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
     for (const c of chunks) this.#dispatched += c.chunk.length;
     const groups = writeGather() ? gather(chunks.map((c) => c.chunk)) : chunks.map((c) => c.chunk);
+    if (groups.length === 1 && this.#postNow(groups[0]!)) return cb();
     this.#track(
       (async () => {
         // The descriptor is taken once: a destroy() while these sends run lets them finish (see _destroy).
@@ -632,6 +636,22 @@ export class Socket extends Duplex {
         for (const g of groups) await this.#sendOn(conn, fd, g);
       })(),
     ).then(() => cb(), cb);
+  }
+
+  /**
+   * A small write posted at once (docs/PROTOCOL.md §6): on a connected
+   * socket, when the connection may post it, the send is done when its frame
+   * is written (the bytes copied into it) — no promise, no reply awaited, as
+   * a native write completes once the kernel has the bytes. False: send it
+   * as an ordinary call.
+   */
+  #postNow(buf: Buffer | IoVec): boolean {
+    const conn = this.#conn;
+    const fd = this.#fd;
+    if (conn === undefined || fd === undefined || this.connecting || this.destroyed) return false;
+    if (!conn.post(fd, buf, this.#onLateError(fd))) return false;
+    this.#touch();
+    return true;
   }
 
   /** Remembers the send in flight, so that a destroy() can let it finish before close(2). */
@@ -663,11 +683,17 @@ export class Socket extends Duplex {
     }
   }
 
-  /** The late-error callback of posted sends on `fd`: the socket fails with it, as after a failed write. */
+  /** The late-error callback of posted sends on `fd` (one per descriptor): the socket fails with it, as after a failed write. */
   #onLateError(fd: number): (err: Error) => void {
-    return (err) => {
-      if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'write'));
-    };
+    if (this.#lateError?.fd !== fd) {
+      this.#lateError = {
+        fd,
+        cb: (err) => {
+          if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'write'));
+        },
+      };
+    }
+    return this.#lateError.cb;
   }
 
   /** @internal `end()`: shutdown(SHUT_WR), the FIN. */

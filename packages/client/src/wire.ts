@@ -253,7 +253,8 @@ export class TurnCork {
 /**
  * Builds one frame in a single pre-sized Buffer with the payload copied in.
  * Used where the sources are lent only for the duration of the call (mbuf
- * clusters handed to `copyout`): after this returns they may be reused.
+ * clusters handed to `copyout`, a posted send's bytes, whose write has
+ * completed when it returns): after this returns they may be reused.
  */
 export function encodeFrameCopy(
   cls: MsgClassValue,
@@ -261,10 +262,11 @@ export function encodeFrameCopy(
   reqno: number,
   head: unknown,
   payload: readonly Uint8Array[],
+  flags = 0,
 ): Buffer {
   let payloadLen = 0;
   for (const p of payload) payloadLen += p.length;
-  const out = encodeFrame(cls, type, reqno, head, payloadLen, payloadLen);
+  const out = encodeFrame(cls, type, reqno, head, payloadLen, payloadLen, flags);
   let at = out.length - payloadLen;
   for (const p of payload) {
     out.set(p, at);

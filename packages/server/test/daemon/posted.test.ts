@@ -153,6 +153,35 @@ describe('rump-server posted sends', function () {
     expect(tx.counters.postedSends).to.be.at.least(1);
   });
 
+  it('a posted write is done at once and owns a copy: its buffer may be changed as soon as the callback ran', async () => {
+    srv = await startServer();
+    tx = await RumpConnection.connect(srv.url, { name: 'sender' });
+    rx = await RumpConnection.connect(srv.url, { name: 'receiver' });
+    const l = await rx.sys.socket('stream');
+    await rx.sys.bind(l, inet('127.0.0.1', 7607));
+    await rx.sys.listen(l, 4);
+    const sock: Socket = createConnection({ port: 7607, host: '127.0.0.1', connection: tx });
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    const { fd: r } = await rx.sys.accept(l);
+    const want: Buffer[] = [];
+    const buf = Buffer.alloc(1000);
+    const frames0 = tx.counters.framesReceived;
+    // Each write reuses one buffer, refilled in the previous write's callback (before the frame left).
+    for (let i = 0; i < 20; i++) {
+      buf.fill(i + 1);
+      want.push(Buffer.from(buf));
+      await new Promise<void>((resolve, reject) => sock.write(buf, (err?: Error | null) => (err ? reject(err) : (buf.fill(0xee), resolve()))));
+    }
+    expect(tx.counters.postedSends).to.equal(20);
+    expect(sha256(await readN(rx, r, 20_000))).to.equal(sha256(...want));
+    // No reply came for any of them (the socket's recv stands, unanswered).
+    expect(tx.counters.framesReceived - frames0).to.equal(0);
+    sock.destroy();
+    await new Promise((resolve) => sock.once('close', resolve));
+    await rx.sys.close(r);
+    await rx.sys.close(l);
+  });
+
   it('later calls on the socket wait for its posted sends: a shutdown behind blocked posted sends sends every byte, then the FIN', async () => {
     srv = await startServer();
     tx = await RumpConnection.connect(srv.url, { name: 'sender' });
