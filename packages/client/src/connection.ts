@@ -30,6 +30,7 @@ import { RumpSyscalls } from './sys.js';
 import { hopTrace } from './hoptrace.js';
 import { IoVec } from './iovec.js';
 import { PostedWindow } from './posted.js';
+import { ShmClientRegion, settleShmOffer, shmRingOf, type ShmOutcome } from './shm.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
 
 const EFAULT = 14;
@@ -97,6 +98,13 @@ export interface ServerParams {
   readonly limits: ServerLimits;
   /** This connection's session number on the server. */
   readonly session: number;
+  /**
+   * The shared-memory data path (docs/PROTOCOL.md §7a): `ok` when the server
+   * mapped the region this client offered — COPYOUT bytes then come through
+   * it —, else the server's (or this client's) reason. Absent: not offered
+   * to a server before it.
+   */
+  readonly shm?: ShmOutcome;
 }
 
 /** Counters of one connection (they survive reconnects). */
@@ -153,6 +161,12 @@ export interface ClientCounters {
    * (the socket's read-ahead of one, after a recv that came back full).
    */
   recvsAhead: number;
+  /**
+   * COPYOUTs whose bytes came through the shared-memory region instead of
+   * the socket (docs/PROTOCOL.md §7a), and those bytes.
+   */
+  shmCopyouts: number;
+  shmCopyoutBytes: number;
 }
 
 /** Reconnect policy, like `rumpclient_setconnretry`. */
@@ -188,6 +202,13 @@ export interface ConnectOptions {
    * may then complete without waiting for its RESP.
    */
   readonly postedSend?: boolean;
+  /**
+   * Offer the server a shared-memory region for COPYOUT bytes (§7a): true
+   * (a ring of 1 MiB), a ring size in bytes (a power of
+   * two), or false. Default: on over a Unix socket unless the environment
+   * says `RUMPNET_SHM=0` (`RUMPNET_SHM=<bytes>` sets the ring).
+   */
+  readonly shm?: boolean | number;
 }
 
 /** Options of one {@link RumpConnection.call}. */
@@ -260,6 +281,8 @@ const emptyCounters = (): ClientCounters => ({
   postedBytes: 0,
   postedLateErrors: 0,
   postedFallbacks: 0,
+  shmCopyouts: 0,
+  shmCopyoutBytes: 0,
 });
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -293,6 +316,8 @@ export class RumpConnection extends EventEmitter {
   private closeReason: Error | undefined;
   private userClosed = false;
   private reopening: Promise<void> | undefined;
+  /** The shared-memory region the server mapped (§7a), while connected. */
+  private shm: ShmClientRegion | undefined;
 
   private constructor(
     private readonly address: ServerAddress,
@@ -614,20 +639,29 @@ export class RumpConnection extends EventEmitter {
     sock.on('error', (err) => this.fail(this.transportLost(err)));
     sock.once('close', () => this.detach(sock));
     const reqno = this.allocReq();
+    // A shared-memory region for COPYOUT bytes, offered over a Unix socket (§7a).
+    const ring = this.address.kind === 'unix' ? shmRingOf(this.opts.shm) : 0;
+    const region = ring > 0 ? ShmClientRegion.create(ring) : 'not offered';
+    const offered = region instanceof ShmClientRegion ? region : undefined;
+    const dropRegion = (): void => offered?.close();
     this.pending.set(reqno, {
       name: 'handshake', syscall: 'handshake', address: undefined, port: undefined, handles: [], fault: false,
       resolve: (v) => {
         const p = v as Omit<ServerParams, 'software'>;
         if (!isMap(p) || p.version !== (this.opts.protocolVersion ?? PROTOCOL_VERSION)) {
+          dropRegion();
           return done(new RumpProtocolError(ERR_RUMP_PROTOCOL, 'bad handshake reply'));
         }
-        this.paramsValue = { ...p, software };
+        const shm = settleShmOffer(region, p.shm);
+        if (sock === this.socket) this.shm = shm.region;
+        else shm.region?.close();
+        this.paramsValue = { ...p, shm: shm.outcome, software };
         const pw = p.postedWindow;
         const pc = p.postedCalls;
         this.posted = this.opts.postedSend !== false && POSTED_SEND && typeof pw === 'number' && typeof pc === 'number' && pw > 0 && pc > 0 ? new PostedWindow(pw, pc) : undefined;
         done();
       },
-      reject: (err) => done(err),
+      reject: (err) => (dropRegion(), done(err)),
     });
     const name = this.opts.name ?? (process.argv[1] ? process.argv[1].replace(/^.*\//, '') : 'node');
     this.send(sock, MsgClass.REQ, MsgType.HANDSHAKE, reqno, {
@@ -638,6 +672,7 @@ export class RumpConnection extends EventEmitter {
       inlineRecv: this.opts.inlineRecv !== false,
       // Small stream sends may go without waiting for their RESP (docs/PROTOCOL.md §6).
       postedSend: this.opts.postedSend ?? POSTED_SEND,
+      ...(offered !== undefined ? { shm: offered.announce() } : {}),
     });
   }
 
@@ -659,6 +694,8 @@ export class RumpConnection extends EventEmitter {
     this.reader = undefined;
     this.cork = undefined;
     this.posted = undefined;
+    this.shm?.close();
+    this.shm = undefined;
     const reason = this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `connection to ${this.url} closed`);
     this.closeReason = reason;
     const calls = [...this.pending.values()];
@@ -795,6 +832,7 @@ export class RumpConnection extends EventEmitter {
         return;
       }
       case MsgType.COPYOUT:
+        if (meta.payloadLen === 0 && h.s !== undefined) return this.shmCopyout(h);
         // Bytes were already written by the payload sink; COPYOUT is fire-and-forget.
         if (typeof h.h === 'number' && this.handles.has(h.h)) {
           this.counters.copyoutRequests++;
@@ -808,6 +846,30 @@ export class RumpConnection extends EventEmitter {
         this.counters.protocolErrors++;
         this.send(sock, MsgClass.ERROR, meta.type, meta.reqno, { reason: `unknown request type ${meta.type}` });
     }
+  }
+
+  /**
+   * A COPYOUT whose bytes are in the shared region (§7a), head `{ h, o, s,
+   * n }`: copy them from ring position `s` into the buffer and free the
+   * space. A COPYOUT the client cannot apply is a fault of its call, as on
+   * the socket path — its space is freed all the same, so the ring goes on.
+   */
+  private shmCopyout(h: Record<string, unknown>): void {
+    const reg = typeof h.h === 'number' ? this.handles.get(h.h) : undefined;
+    const off = h.o;
+    const n = h.n;
+    const buf = reg?.buf;
+    const fits = buf instanceof Uint8Array && typeof off === 'number' && typeof n === 'number' && Number.isInteger(off) && off >= 0 && off + n <= buf.length;
+    const shm = this.shm;
+    if (shm === undefined || !shm.consume(h.s, n, fits ? buf : undefined, fits ? off : 0) || !fits) {
+      this.counters.copyFaults++;
+      if (reg) reg.call.fault = true;
+      return;
+    }
+    this.counters.copyoutRequests++;
+    this.counters.copyoutBytes += n as number;
+    this.counters.shmCopyouts++;
+    this.counters.shmCopyoutBytes += n as number;
   }
 
   private onMalformed(meta: FrameMeta, reason: string): void {

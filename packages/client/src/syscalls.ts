@@ -315,6 +315,21 @@ export interface CtlServerInfo extends CtlParams {
   adminRefusals?: number;
   /** Copy requests made and avoided since start, over every session (absent from servers before inline receives). */
   copies?: CtlCopyTotals;
+  /** The shared-memory data path (docs/PROTOCOL.md §7a; absent from servers before it). */
+  shm?: CtlShmInfo;
+}
+
+/** The server's shared-memory regions: its limits, what is mapped now, offers since start. */
+export interface CtlShmInfo {
+  /** `--shm-max` (0: off) and `--shm-total`. */
+  maxBytes: number;
+  totalBytes: number;
+  /** Regions mapped now, and their bytes. */
+  regions: number;
+  bytes: number;
+  /** Offers mapped and refused since start. */
+  attached: number;
+  refused: number;
 }
 
 /** A server's copy counters since start, summed over all its sessions, departed ones included. */
@@ -329,6 +344,9 @@ export interface CtlCopyTotals {
   inlineRecvBytes: number;
   /** Posted sends: stream sends that got no RESP (absent from servers before them). */
   postedSends?: number;
+  /** COPYOUTs whose bytes went through a shared region (§7a), and those that found it full (absent from servers before it). */
+  shmCopyouts?: number;
+  shmFallbacks?: number;
 }
 
 /** One client's use of its quotas (`rumpctl usage`): each figure beside its limit in {@link CtlUsageServer}. */
