@@ -67,6 +67,14 @@ export interface ServerConfig {
    */
   postedWindow: number;
   postedCalls: number;
+  /**
+   * Largest shared-memory region (header included) a client may offer for
+   * its COPYOUT bytes (`--shm-max`, docs/PROTOCOL.md §7a); 0 = off
+   * (`--no-shm`, the NetBSD-equivalent: every byte on the socket).
+   */
+  shmMax?: number;
+  /** Most region bytes all sessions may map at once (`--shm-total`). */
+  shmTotal?: number;
   nmbclusters: number;
   /** How receive data goes back to clients: one COPYOUT per mbuf (NetBSD) or coalesced. */
   rxMode: 'per-mbuf' | 'coalesced';
@@ -246,6 +254,9 @@ export function buildProgram(version: string): Command {
     .option('--posted-window <bytes>', 'most bytes of posted sends (inline stream sends answered without a reply) a client may have unacknowledged (0 = off)', intIn('--posted-window', 0, 1024 * 1024), 64 * 1024)
     .option('--posted-calls <n>', 'most posted sends a client may have unacknowledged', intIn('--posted-calls', 1, 4096), 64)
     .option('--no-posted-send', 'no posted sends: every send waits for its reply (as --posted-window 0)')
+    .option('--shm-max <bytes>', 'largest shared-memory region a client may offer for its receive data (0 = off)', intIn('--shm-max', 0, 1 << 30), 4 * 1024 * 1024 + 4096)
+    .option('--no-shm', 'no shared-memory data path: every COPYOUT carries its bytes on the socket (the NetBSD-equivalent)')
+    .option('--shm-total <bytes>', 'most shared-memory region bytes all clients may have mapped at once', intIn('--shm-total', 0, 2 ** 40), 256 * 1024 * 1024)
     .option('--nmbclusters <n>', 'clusters in the pool, allocated at start', intIn('--nmbclusters', 64, NMBCLUSTERS_MAX), 16384)
     .addOption(new Option('--rx-mode <mode>', 'receive copyout: one per mbuf, or coalesced').choices(['per-mbuf', 'coalesced']).default('coalesced'))
     .option('--pcap <file>', 'write every frame of the tap/bus interface to a pcap file')
@@ -348,6 +359,8 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
     inlineRecvMax: o.inlineRecvMax,
     postedWindow: o.postedSend === false ? 0 : o.postedWindow,
     postedCalls: o.postedCalls,
+    shmMax: o.shm === false ? 0 : o.shmMax,
+    shmTotal: o.shmTotal,
     nmbclusters: o.nmbclusters,
     rxMode: o.rxMode,
     pcap: o.pcap ?? null,

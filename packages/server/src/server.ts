@@ -33,6 +33,7 @@ import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
 import { usageHandlers } from './ctl/usage.js';
 import { ClientAccount, UserLedger, effectiveMaxSessions, quotaBytes, sessionLimitsOf, userLimitsOf } from './quota.js';
 import { AdminPolicy, DEFAULT_LIMITS, RumpListener, type ClientSession, type SessionCounters, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
+import { ShmLedger } from './session/shm.js';
 import { MSIZE, createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
 import type { ClientProcess } from './syscalls/process.js';
 import type { CtlCopyTotals } from './proto/index.js';
@@ -96,7 +97,7 @@ export class RumpServer {
   /** Banner software name. */
   readonly software: string;
   /** Copy counters of the sessions that have closed (see {@link RumpServer.copyTotals}). */
-  private readonly departedCopies: CopyTotals = { copyinRequests: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutRequests: 0, copyoutsAvoided: 0, inlineRecvBytes: 0, postedSends: 0 };
+  private readonly departedCopies: CopyTotals = { copyinRequests: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutRequests: 0, copyoutsAvoided: 0, inlineRecvBytes: 0, postedSends: 0, shmCopyouts: 0, shmFallbacks: 0 };
   /** Resolves once {@link RumpServer.close} has finished (also after `ctl.halt`), with the reason. */
   readonly done: Promise<string>;
 
@@ -111,6 +112,8 @@ export class RumpServer {
   readonly maxSessions: number;
   /** Each client's cluster quota in bytes of socket-buffer storage (`--client-clusters` × (MCLBYTES + MSIZE)). */
   readonly clientQuotaBytes: number;
+  /** The shared-memory regions the sessions map (§7a): `--shm-max` each, `--shm-total` in all. */
+  readonly shm: ShmLedger;
   /** The session limits in force. */
   readonly sessionLimits: SessionLimits;
   /** Every user's sessions, storage and descriptors together, against the `--user-*` limits. */
@@ -139,6 +142,7 @@ export class RumpServer {
     this.admin = new AdminPolicy({ groups: config.adminGroups ?? [], tcpAdmin: config.tcpAdmin === true });
     this.maxSessions = effectiveMaxSessions(config.quota.maxSessions, this.log);
     this.clientQuotaBytes = quotaBytes(config);
+    this.shm = new ShmLedger(config.shmMax ?? 0, config.shmTotal ?? 0);
     this.users = new UserLedger(userLimitsOf(config, this.maxSessions));
     this.sessionLimits = { ...DEFAULT_LIMITS, ...sessionLimitsOf(config.quota), ...opts.limits };
   }
@@ -168,6 +172,7 @@ export class RumpServer {
         mode: config.socketMode,
         admin: srv.admin,
         admit: (auth) => srv.users.refusal(auth.principal, auth.admin),
+        shm: srv.shm,
         onSession: (s) => srv.adopt(s),
       });
     } catch (e) {
@@ -333,6 +338,10 @@ export class RumpServer {
         runner: this.runner,
         admin: this.admin,
         copyTotals: () => this.copyTotals(),
+        shm: () => {
+          const m = this.shm;
+          return { maxBytes: m.maxBytes, totalBytes: m.totalBytes, regions: m.regions, bytes: m.bytes, attached: m.attached, refused: m.refused };
+        },
       }),
     } as SyscallHandlers, this.admin, this.log);
   }
@@ -382,4 +391,6 @@ function addCopies(t: CopyTotals, c: SessionCounters): void {
   t.copyoutsAvoided += c.copyoutsAvoided;
   t.inlineRecvBytes += c.inlineRecvBytes;
   t.postedSends = (t.postedSends ?? 0) + c.postedSends;
+  t.shmCopyouts = (t.shmCopyouts ?? 0) + c.shmCopyouts;
+  t.shmFallbacks = (t.shmFallbacks ?? 0) + c.shmFallbacks;
 }

@@ -10,6 +10,7 @@ import type {
   CtlArpEntry,
   CtlClient,
   CtlCopyTotals,
+  CtlShmInfo,
   CtlInterface,
   CtlNetstatResult,
   CtlPingReply,
@@ -196,15 +197,16 @@ export function formatClients(server: CtlServerInfo, clients: readonly CtlClient
     `MCLBYTES ${server.mclbytes}  MCLNUM ${server.mclnum}  copy window ${server.copyWindow ?? 1}  inline ${server.inlineMax ?? 0}  inline recv ${server.inlineRecvMax ?? 0}  receive ${server.rxMode}  nmbclusters ${server.nmbclusters}  sockets ${server.sockets}  fds ${server.fds}`,
     ...(server.admin !== undefined ? [`admin: ${server.admin}  (${server.adminRefusals ?? 0} calls refused)`] : []),
     ...(server.copies !== undefined ? [copiesText(server.copies)] : []),
+    ...(server.shm !== undefined ? [shmText(server.shm)] : []),
   ];
   const rows = clients.map((c) => {
     const k = (x: string): string => String(c.counters[x] ?? 0);
-    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.uid === undefined || c.uid === null ? '-' : String(c.uid), c.admin ? 'yes' : 'no', c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyinsAvoided'), k('copyoutRequests'), k('copyoutBytes'), k('copyoutsAvoided')];
+    return [String(c.session), c.pid === null ? '-' : String(c.pid), c.uid === undefined || c.uid === null ? '-' : String(c.uid), c.admin ? 'yes' : 'no', c.name ?? '-', String(c.fds), String(c.inFlight), k('syscalls'), k('errors'), k('copyinRequests'), k('copyinBytes'), k('copyinsAvoided'), k('copyoutRequests'), k('copyoutBytes'), k('copyoutsAvoided'), k('shmCopyouts')];
   });
   const t = table(
-    ['SESSION', 'PID', 'UID', 'ADMIN', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'AVOIDED', 'COPYOUT', 'COPYOUT-BYTES', 'OUT-AVOIDED'],
+    ['SESSION', 'PID', 'UID', 'ADMIN', 'NAME', 'FDS', 'INFLIGHT', 'SYSCALLS', 'ERRORS', 'COPYIN', 'COPYIN-BYTES', 'AVOIDED', 'COPYOUT', 'COPYOUT-BYTES', 'OUT-AVOIDED', 'SHM-OUT'],
     rows,
-    [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+    [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
   );
   const more = hidden > 0 ? [`(${hidden} other client${hidden === 1 ? '' : 's'} not shown: needs admin)`] : [];
   return [...head, '', t, ...more].join('\n');
@@ -212,7 +214,13 @@ export function formatClients(server: CtlServerInfo, clients: readonly CtlClient
 
 /** The server's copy counters since start, one line: requests made and avoided each way. */
 function copiesText(c: CtlCopyTotals): string {
-  return `copies since start: COPYIN ${c.copyinRequests} (${c.copyinsAvoided} avoided, ${bytesText(c.inlineBytes)} inline)  COPYOUT ${c.copyoutRequests} (${c.copyoutsAvoided} avoided, ${bytesText(c.inlineRecvBytes)} inline)${c.postedSends !== undefined ? `  posted sends ${c.postedSends}` : ''}`;
+  return `copies since start: COPYIN ${c.copyinRequests} (${c.copyinsAvoided} avoided, ${bytesText(c.inlineBytes)} inline)  COPYOUT ${c.copyoutRequests} (${c.copyoutsAvoided} avoided, ${bytesText(c.inlineRecvBytes)} inline)${c.postedSends !== undefined ? `  posted sends ${c.postedSends}` : ''}${c.shmCopyouts !== undefined ? `  shared memory ${c.shmCopyouts} (${c.shmFallbacks ?? 0} found it full)` : ''}`;
+}
+
+/** The shared-memory line of `rumpctl clients`: limits, regions mapped, offers. */
+function shmText(m: CtlShmInfo): string {
+  if (m.maxBytes === 0) return `shared memory: off (--no-shm); ${m.refused} offers refused`;
+  return `shared memory: up to ${bytesText(m.maxBytes)} per client, ${bytesText(m.totalBytes)} in all; ${m.regions} mapped (${bytesText(m.bytes)}); offers ${m.attached} taken, ${m.refused} refused`;
 }
 
 /** Bytes as `512 B`, `12.5 KiB`, `3.0 MiB`. */

@@ -15,6 +15,7 @@ import { Errno, type LinkOffloads, type TcpConnInfo } from '@rumpnet/stack';
 import type {
   CtlClient,
   CtlCopyTotals,
+  CtlShmInfo,
   CtlInterface,
   CtlParams,
   CtlPingReply,
@@ -62,6 +63,8 @@ export interface CtlEnv {
   readonly admin?: { describe(): string; readonly refusals: number };
   /** The server's copy counters since start, over every session. */
   copyTotals?(): CtlCopyTotals;
+  /** The shared-memory regions (§7a). */
+  shm?(): CtlShmInfo;
 }
 
 /** Resolves after `ms` unless `signal` fires first (then resolves early). */
@@ -165,6 +168,7 @@ export function serverInfo(env: CtlEnv): CtlServerInfo {
     fds: env.processes().reduce((n, p) => n + p.table.size, 0),
     ...(env.admin !== undefined ? { admin: env.admin.describe(), adminRefusals: env.admin.refusals } : {}),
     ...(env.copyTotals !== undefined ? { copies: env.copyTotals() } : {}),
+    ...(env.shm !== undefined ? { shm: env.shm() } : {}),
   };
 }
 

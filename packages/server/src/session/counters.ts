@@ -54,6 +54,16 @@ export interface SessionCounters {
   postedErrors: number;
   /** Posted requests refused on arrival: past the announced window (ENOBUFS), or not an inline sendto. */
   postedRefused: number;
+  /**
+   * COPYOUTs whose bytes went through the shared region (§7a), and those
+   * bytes (both also counted in `copyoutRequests`/`copyoutBytes`); copies
+   * that found the ring full and went on the socket; clients that broke the
+   * ring's rules (the shared path then ends for that session).
+   */
+  shmCopyouts: number;
+  shmCopyoutBytes: number;
+  shmFallbacks: number;
+  shmFaults: number;
 }
 
 /** What a session holds right now, for `rumpctl usage` (see {@link ClientSession.usage}). */

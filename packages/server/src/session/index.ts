@@ -21,6 +21,8 @@ export { FRAME_MEMORY_OVERHEAD, REQUEST_MEMORY_OVERHEAD } from './limits.js';
 export { refuseConnection } from './refuse.js';
 export type { Refusal } from './refuse.js';
 export { RumpListener } from './listener.js';
+export { ShmLedger, ShmRing, attachShm, parseShmOffer, SHM_FAULT, SHM_FULL } from './shm.js';
+export type { ShmPolicy } from './shm.js';
 export type { ListenerOptions } from './listener.js';
 export { AdminPolicy, NO_AUTH, procGroups, resolveAdminGroup } from './admin.js';
 export type { AdminGroup, AdminPolicyOptions, SessionAuth } from './admin.js';

@@ -33,6 +33,8 @@ import { PostedSends, lateErrorReply, orderedFd } from './posted.js';
 import { NO_AUTH, type SessionAuth } from './admin.js';
 import type { SessionCounters, SessionUsage } from './counters.js';
 import { DEFAULT_LIMITS, FRAME_MEMORY_OVERHEAD, REQUEST_MEMORY_OVERHEAD, type SessionLimits } from './limits.js';
+import { SHM_FULL, SessionShm, type ShmPolicy } from './shm.js';
+import { checkHandshake } from './handshake.js';
 
 /** Receive copy mode: one COPYOUT per mbuf (NetBSD) or one per call (coalesced). */
 export type RxMode = 'per-mbuf' | 'coalesced';
@@ -169,6 +171,8 @@ export interface SessionOptions {
   readonly software?: string;
   /** The client's rights, decided by the listener from its credentials (default: none, not admin). */
   readonly auth?: SessionAuth;
+  /** The shared-memory data path's limits (§7a; absent: off, every offer refused). */
+  readonly shm?: ShmPolicy;
 }
 
 /** Handler run when a session closes: the server closes that client's descriptors here. */
@@ -237,7 +241,7 @@ export class ClientSession {
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
     copyinPeak: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutsAvoided: 0, inlineRecvBytes: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
-    backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0, postedSends: 0, postedErrors: 0, postedRefused: 0,
+    backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0, postedSends: 0, postedErrors: 0, postedRefused: 0, shmCopyouts: 0, shmCopyoutBytes: 0, shmFallbacks: 0, shmFaults: 0,
   };
   /** Stack parameters this session reports. */
   readonly params: StackParams;
@@ -276,6 +280,8 @@ export class ClientSession {
   private readonly handshakeTimer: NodeJS.Timeout;
   /** Batches the frames of one event-loop turn into one writev. */
   private readonly cork: TurnCork;
+  /** The client's shared region (§7a): COPYOUT bytes go through it while it is mapped and has room. */
+  private readonly shm: SessionShm;
 
   constructor(
     private readonly socket: Socket,
@@ -288,6 +294,7 @@ export class ClientSession {
     this.handlers = opts.handlers;
     this.schemas = resolveSchemas(opts.handlers, opts.schemas);
     this.log = opts.log ?? silentLogger;
+    this.shm = new SessionShm(opts.shm, this.counters, this.log, this.id);
     const session = this;
     this.copyins = new CopyinTable({
       id: this.id,
@@ -449,8 +456,12 @@ export class ClientSession {
       return Promise.reject(new StackError(Errno.EMSGSIZE, `copyout of ${total} bytes exceeds one frame`));
     }
     if (this.closing !== undefined) return Promise.reject(new StackError(Errno.EFAULT, 'copyout: client gone'));
-    // One pre-sized frame with the bytes copied in: the sources are only lent to us.
-    const frame = encodeFrameCopy(MsgClass.REQ, MsgType.COPYOUT, this.allocReq(), { h: handle, o: uaddr }, srcs);
+    // Through the shared region (§7a): the bytes copied once into the ring, the request says where.
+    const s = total > 0 ? this.shm.put(srcs, total) : SHM_FULL;
+    // Else one pre-sized frame with the bytes copied in: the sources are only lent to us.
+    const frame = s >= 0
+      ? encodeFramePacked(MsgClass.REQ, MsgType.COPYOUT, this.allocReq(), packHead({ h: handle, o: uaddr, s, n: total }))
+      : encodeFrameCopy(MsgClass.REQ, MsgType.COPYOUT, this.allocReq(), { h: handle, o: uaddr }, srcs);
     this.counters.copyoutRequests++;
     this.counters.copyoutBytes += total;
     hopTrace?.mark('s.copyout');
@@ -471,6 +482,11 @@ export class ClientSession {
       this.socket.once('drain', onDrain);
       this.socket.once('close', onClose);
     });
+  }
+
+  /** Whether this session's COPYOUTs go through a shared region now. */
+  get shmActive(): boolean {
+    return this.shm.active;
   }
 
   // ----- input -----
@@ -586,28 +602,18 @@ export class ClientSession {
   private onHandshake(meta: FrameMeta): void {
     const h = meta.head;
     if (meta.type !== MsgType.HANDSHAKE || !isMap(h)) return this.disconnect('handshake required first');
-    if (h.version !== PROTOCOL_VERSION) {
-      const reason = `protocol version mismatch: server speaks ${PROTOCOL_VERSION}, client ${String(h.version)}`;
-      this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason, code: 'version', server: PROTOCOL_VERSION, client: h.version });
-      return this.disconnect(reason);
-    }
-    if (!Number.isInteger(h.pid) || typeof h.name !== 'string' || h.name.length > 256) {
-      this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason: 'bad handshake: want {version, pid, name}' });
-      return this.disconnect('bad handshake');
-    }
-    // A capability is a boolean: anything else is refused rather than guessed at.
-    for (const cap of ['inlineRecv', 'postedSend'] as const) {
-      const v = h[cap];
-      if (v === undefined || typeof v === 'boolean') continue;
-      const reason = `bad handshake: ${cap} must be true or false, got ${typeof v === 'string' ? JSON.stringify(v.slice(0, 32)) : typeof v}`;
-      this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, { reason, code: 'handshake' });
-      return this.disconnect(reason);
+    const ask = checkHandshake(h);
+    if ('head' in ask) {
+      this.send(MsgClass.ERROR, MsgType.HANDSHAKE, meta.reqno, ask.head);
+      return this.disconnect(ask.reason);
     }
     clearTimeout(this.handshakeTimer);
-    this.peerInfo = { version: h.version, pid: h.pid as number, name: h.name, inlineRecv: h.inlineRecv === true, postedSend: h.postedSend === true };
+    this.peerInfo = { version: ask.version, pid: ask.pid, name: ask.name, inlineRecv: ask.inlineRecv, postedSend: ask.postedSend };
     // Posted sends: only inline sends are posted, so no inline means none (the NetBSD-equivalent configuration).
     const pw = { bytes: this.params.postedWindow ?? 0, calls: this.params.postedCalls ?? 0 };
     if (this.peerInfo.postedSend && this.inlineMax > 0 && pw.bytes > 0 && pw.calls > 0) this.posted = new PostedSends(pw);
+    // The shared region is reached through the pid the kernel recorded at connect(2), never the claimed one.
+    const shm = ask.shm === undefined ? undefined : this.shm.attach(this.auth.cred?.pid, ask.shm);
     this.log.info({ session: this.id, peer: this.peerInfo, admin: this.auth.admin, cred: this.auth.why }, 'client connected');
     const l = this.limits;
     this.send(MsgClass.RESP, MsgType.HANDSHAKE, meta.reqno, {
@@ -619,6 +625,7 @@ export class ClientSession {
         // What this session gets: 0 unless the client asked for posted sends and they are on.
         postedWindow: this.posted?.window.bytes ?? 0,
         postedCalls: this.posted?.window.calls ?? 0,
+        ...(shm === undefined ? {} : { shm }),
         limits: {
           maxFrame: l.maxFrame,
           maxClientFrame: Math.min(l.maxFrame, l.maxClientFrame),
@@ -857,6 +864,7 @@ export class ClientSession {
     this.frameTimer = undefined;
     this.reader.stop();
     this.socket.destroy();
+    this.shm.detach();
     this.copyins.failAll();
     this.queue.length = 0;
     this.queuedBytes = 0;
