@@ -126,7 +126,7 @@ describe('npm run bench -- --smoke', function () {
 
   it('measures the ladder: each rung its stated configuration, visible in its copy counts', () => {
     const rungs = results.ladder.rungs as J[];
-    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ client write gathering (= defaults)']);
+    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ shared memory', '+ client write gathering (= defaults)']);
     for (const r of rungs) {
       if (r.status === 'skipped') {
         expect(r.reason, r.step).to.be.a('string').and.not.equal('');
@@ -147,8 +147,11 @@ describe('npm run bench -- --smoke', function () {
     expect(args[5]).to.include('--copy-window 4 --inline-max 2048 --inline-recv-max 0');
     expect(args[6]).to.include('--copy-window 4 --inline-max 2048 --inline-recv-max 2048');
     for (let i = 0; i <= 6; i++) expect(args[i], rungs[i]!.step).to.include('RUMPNET_READ_AHEAD=0');
-    for (let i = 0; i <= 7; i++) expect(args[i], rungs[i]!.step).to.include('RUMPNET_WRITE_GATHER=0');
-    expect(args[8]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
+    for (let i = 0; i <= 8; i++) expect(args[i], rungs[i]!.step).to.include('RUMPNET_WRITE_GATHER=0');
+    // No shared memory up to its rung (the server's --no-shm, its clients' RUMPNET_SHM=0), the server's default from there.
+    for (let i = 0; i <= 7; i++) expect(args[i], rungs[i]!.step).to.include('--no-shm');
+    expect(args[8]).to.not.include('--no-shm');
+    expect(args[9]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
     const pt = (i: number, k: string): J => rungs[i]!.points[k];
     for (let i = 0; i <= 5; i++) for (const k of ['send64k', 'recv64k']) expect(pt(i, k).status, `${rungs[i]!.step} ${k}: ${pt(i, k).reason}`).to.equal('ok');
     // NetBSD's one COPYIN per cluster at rung 0; 64 KiB writes in 32 KiB requests from MCLNUM 16 on

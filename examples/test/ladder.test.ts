@@ -15,29 +15,33 @@ import { PAPER_DEFAULT, RUMPNET_DEFAULT } from '../src/bench/plan.js';
 import { paramArgs, type StackParams } from '../src/bench/rump.js';
 import { clientEnv } from '../src/bench/runner.js';
 
-const ALL = new Set(['--copy-window', '--inline-max', '--inline-recv-max']);
+const ALL = new Set(['--copy-window', '--inline-max', '--inline-recv-max', '--no-shm']);
 
 /** The options in which two configurations differ (unset = the server's default). */
 function changed(a: StackParams, b: StackParams): string[] {
-  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload', 'readAhead', 'writeGather'] as const).filter((k) => a[k] !== b[k]);
+  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload', 'readAhead', 'shm', 'writeGather'] as const).filter((k) => a[k] !== b[k]);
 }
 
 describe('bench ladder: the rungs', () => {
   it('starts at the NetBSD-equivalent configuration, with no inline receive either', () => {
     expect(LADDER[0]!.params).to.deep.equal({ ...PAPER_DEFAULT, readAhead: false, writeGather: false });
-    expect(paramArgs(LADDER[0]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 1 --rx-mode per-mbuf --copy-window 1 --inline-max 0 --inline-recv-max 0');
+    expect(paramArgs(LADDER[0]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 1 --rx-mode per-mbuf --copy-window 1 --inline-max 0 --inline-recv-max 0 --no-shm');
     expect(LADDER[0]!.params.offload).to.equal(false);
   });
 
   it('turns on one change per rung, in the stated order', () => {
     const steps = LADDER.map((r) => r.step);
-    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ client write gathering (= defaults)']);
-    const want = [['mclnum'], ['rxMode'], ['offload'], ['copyWindow'], ['inlineMax'], ['inlineRecvMax'], ['readAhead']];
-    for (let i = 1; i <= 7; i++) expect(changed(LADDER[i - 1]!.params, LADDER[i]!.params), LADDER[i]!.step).to.deep.equal(want[i - 1]);
+    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ shared memory', '+ client write gathering (= defaults)']);
+    const want = [['mclnum'], ['rxMode'], ['offload'], ['copyWindow'], ['inlineMax'], ['inlineRecvMax'], ['readAhead'], ['shm']];
+    for (let i = 1; i <= 8; i++) expect(changed(LADDER[i - 1]!.params, LADDER[i]!.params), LADDER[i]!.step).to.deep.equal(want[i - 1]);
     expect(LADDER[1]!.params.mclnum).to.equal(16);
     expect(LADDER[4]!.params.copyWindow).to.equal(4);
     expect(LADDER[5]!.params.inlineMax).to.equal(2048);
-    expect(paramArgs(LADDER[5]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced --copy-window 4 --inline-max 2048 --inline-recv-max 0');
+    expect(paramArgs(LADDER[5]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced --copy-window 4 --inline-max 2048 --inline-recv-max 0 --no-shm');
+    // the shared-memory rung: its server gets no --no-shm and its clients offer a region
+    expect(paramArgs(LADDER[8]!.params, ALL).args).to.not.include('--no-shm');
+    expect(clientEnv({ url: 'u', params: LADDER[7]!.params }).RUMPNET_SHM).to.equal('0');
+    expect(clientEnv({ url: 'u', params: LADDER[8]!.params }).RUMPNET_SHM).to.equal(undefined);
   });
 
   it("ends at the defaults: the server's own options, and the client's read-ahead on", () => {
@@ -53,7 +57,7 @@ describe('bench ladder: the rungs', () => {
     // read-ahead off (RUMPNET_READ_AHEAD=0) up to rung 6, write gathering off (RUMPNET_WRITE_GATHER=0) up to rung 7,
     // the client's defaults on the last
     for (const r of LADDER.slice(0, 7)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_READ_AHEAD, r.step).to.equal('0');
-    for (const r of LADDER.slice(0, 8)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_WRITE_GATHER, r.step).to.equal('0');
+    for (const r of LADDER.slice(0, 9)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_WRITE_GATHER, r.step).to.equal('0');
     expect(clientEnv({ url: 'u', params: LADDER[7]!.params }).RUMPNET_READ_AHEAD).to.equal(undefined);
     // the last step turns write gathering on: rung 7's explicit values are the defaults' (above), its write gathering off
     expect(LADDER[7]!.params.writeGather).to.equal(false);
@@ -64,7 +68,7 @@ describe('bench ladder: the rungs', () => {
   it('passes an option only where the daemon knows it, and says what it left out', () => {
     const r = paramArgs(LADDER[0]!.params, new Set(['--copy-window', '--inline-max']));
     expect(r.args).to.not.include('--inline-recv-max');
-    expect(r.missing).to.deep.equal(['--inline-recv-max 0']);
+    expect(r.missing).to.deep.equal(['--inline-recv-max 0', '--no-shm']);
   });
 });
 

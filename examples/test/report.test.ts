@@ -33,8 +33,8 @@ describe('benchmark report', () => {
   it('send and receive as % of native, averaged over write sizes', () => {
     const cells = fake(plan, (key, size) => {
       if (key.startsWith('linux-linux')) return 100;
-      if (key === 'rump-linux s=2048/1/per-mbuf/w1/i0/r0/nooff r=-') return size === 1024 ? 10 : 20; // 10 % and 20 %: mean 15 %
-      if (key === 'linux-rump s=- r=2048/1/per-mbuf/w1/i0/r0/nooff') return 30;
+      if (key === 'rump-linux s=2048/1/per-mbuf/w1/i0/r0/noshm/nooff r=-') return size === 1024 ? 10 : 20; // 10 % and 20 %: mean 15 %
+      if (key === 'linux-rump s=- r=2048/1/per-mbuf/w1/i0/r0/noshm/nooff') return 30;
       return 50;
     });
     const r = ratios(plan, cells);
@@ -45,9 +45,9 @@ describe('benchmark report', () => {
 
   it('MCLNUM 16 gain is the best size\'s gain; MCLBYTES gain is the mean', () => {
     const cells = fake(plan, (key) => {
-      if (key === 'rump-linux s=2048/16/per-mbuf/w1/i0/r0/nooff r=-') return 40;
-      if (key === 'rump-linux s=2048/1/per-mbuf/w1/i0/r0/nooff r=-') return 20;
-      if (key === 'rump-linux s=4096/1/per-mbuf/w1/i0/r0/nooff r=-') return 30;
+      if (key === 'rump-linux s=2048/16/per-mbuf/w1/i0/r0/noshm/nooff r=-') return 40;
+      if (key === 'rump-linux s=2048/1/per-mbuf/w1/i0/r0/noshm/nooff r=-') return 20;
+      if (key === 'rump-linux s=4096/1/per-mbuf/w1/i0/r0/noshm/nooff r=-') return 30;
       return 10;
     });
     const r = ratios(plan, cells);

@@ -21,7 +21,7 @@ function fake(plan: Plan, rate: (key: string, size: number) => number | string, 
   );
 }
 
-const NB = '2048/1/per-mbuf/w1/i0/r0/nooff';
+const NB = '2048/1/per-mbuf/w1/i0/r0/noshm/nooff';
 const DF = '2048/16/coalesced';
 const hops = { framesSent: 3, framesReceived: 4, socketWrites: 2, socketReads: 3 };
 const latency: LatencyResult[] = [
@@ -41,7 +41,7 @@ describe('benchmark: the issue #12 table', () => {
     if (key === `rump-linux s=2048/1/coalesced r=-`) return 20;
     if (key === `linux-rump s=- r=${NB}`) return 50;
     if (key === `linux-rump s=- r=${DF}`) return 100;
-    if (key === `rump-linux s=2048/16/per-mbuf/w1/i0/r0/nooff r=-`) return 25;
+    if (key === `rump-linux s=2048/16/per-mbuf/w1/i0/r0/noshm/nooff r=-`) return 25;
     return 1000;
   };
   const t = issueTable(plan, fake(plan, rate), latency, stack, used);

@@ -63,6 +63,7 @@ export const LADDER: readonly Rung[] = (() => {
   const r5: StackParams = { ...r4, inlineMax: 2048 };
   const r6: StackParams = { ...r5, inlineRecvMax: 2048 };
   const { readAhead: _ahead, ...r7 } = r6;
+  const { shm: _shm, ...r8 } = r7;
   return [
     { step: 'NetBSD-equivalent', params: r0 },
     { step: '+ MCLNUM 16', params: r1 },
@@ -72,6 +73,7 @@ export const LADDER: readonly Rung[] = (() => {
     { step: '+ inline writes', params: r5 },
     { step: '+ inline receive', params: r6, needs: '--inline-recv-max' },
     { step: '+ client read-ahead', params: r7 },
+    { step: '+ shared memory', params: r8, needs: '--no-shm' },
     { step: '+ client write gathering (= defaults)', params: { ...RUMPNET_DEFAULT } },
   ];
 })();
@@ -243,7 +245,7 @@ export async function runLadder(topo: Topology, avail: Availability, ls: LadderS
     await linux?.writer.proc.stop();
   }
   return LADDER.map((r, i): RungResult => {
-    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}${r.params.writeGather === false ? '; rump writers with RUMPNET_WRITE_GATHER=0' : ''}`;
+    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}${r.params.writeGather === false ? '; rump writers with RUMPNET_WRITE_GATHER=0' : ''}${r.params.shm === false ? '; rump clients with RUMPNET_SHM=0' : ''}`;
     const offload = topo.kind === 'tap' && topo.offloadOf(r.params);
     const reason = failed.get(i);
     const points = {} as Record<PointKey, LadderPoint>;

@@ -71,10 +71,10 @@ export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
 /**
  * The NetBSD-equivalent configuration, the paper's baseline: 2048-byte
  * clusters, one per COPYIN, one COPYIN in flight (`--copy-window 1`), no
- * inline data either way (`--inline-max 0 --inline-recv-max 0`), one COPYOUT per mbuf, a plain tap
+ * inline data either way (`--inline-max 0 --inline-recv-max 0`), no shared memory (`--no-shm`), one COPYOUT per mbuf, a plain tap
  * (`--no-offload`): one round trip per cluster, one write(2) per frame.
  */
-export const PAPER_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1, inlineMax: 0, inlineRecvMax: 0, offload: false };
+export const PAPER_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 1, rxMode: 'per-mbuf', copyWindow: 1, inlineMax: 0, inlineRecvMax: 0, shm: false, offload: false };
 /** rumpnet's defaults: batched copyin of 16 clusters, coalesced copyout, the server's own copy window, inline limit and offloads. */
 export const RUMPNET_DEFAULT: StackParams = { mclbytes: 2048, mclnum: 16, rxMode: 'coalesced' };
 /** rumpnet's defaults but one cluster per COPYIN: the issue's "MCLNUM 16 / MCLNUM 1" with nothing else changed. */
@@ -113,10 +113,10 @@ export interface Plan {
   series: Series[];
 }
 
-/** A server configuration in a group key: `2048/1/per-mbuf`, then `w1`, `i0`, `nooff` where set. */
+/** A server configuration in a group key: `2048/1/per-mbuf`, then `w1`, `i0`, `noshm`, `nooff` where set. */
 export const paramsKey = (s: StackParams | null): string => {
   if (!s) return '-';
-  const extra = [s.copyWindow !== undefined ? `w${s.copyWindow}` : '', s.inlineMax !== undefined ? `i${s.inlineMax}` : '', s.inlineRecvMax !== undefined ? `r${s.inlineRecvMax}` : '', s.offload === false ? 'nooff' : ''].filter(Boolean);
+  const extra = [s.copyWindow !== undefined ? `w${s.copyWindow}` : '', s.inlineMax !== undefined ? `i${s.inlineMax}` : '', s.inlineRecvMax !== undefined ? `r${s.inlineRecvMax}` : '', s.shm === false ? 'noshm' : '', s.offload === false ? 'nooff' : ''].filter(Boolean);
   return [`${s.mclbytes}/${s.mclnum}/${s.rxMode}`, ...extra].join('/');
 };
 const p = paramsKey;

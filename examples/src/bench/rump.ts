@@ -25,6 +25,12 @@ export interface StackParams {
   inlineRecvMax?: number;
   /** Tap offloads (false: `--no-offload`); unset: the topology's setting. */
   offload?: boolean;
+  /**
+   * false: no shared-memory data path (`--no-shm` for the server,
+   * `RUMPNET_SHM=0` for its rump clients), as the NetBSD-equivalent
+   * configuration; unset: the server's and the client's default (on).
+   */
+  shm?: boolean;
   /** `--busy-poll`: µs a tap server spins for the answer after writing (0: off); unset: the server's default (off). */
   busyPollUs?: number;
   /**
@@ -58,7 +64,7 @@ export async function serverOptions(): Promise<Set<string>> {
 /**
  * The command-line options of `params` this daemon accepts, and the ones it
  * does not (left out): `--mclbytes`, `--mclnum`, `--rx-mode`, and where
- * set, `--copy-window`, `--inline-max`, `--inline-recv-max` and `--no-offload`.
+ * set, `--copy-window`, `--inline-max`, `--inline-recv-max`, `--no-shm` and `--no-offload`.
  */
 export function paramArgs(params: StackParams, supported: ReadonlySet<string>): { args: string[]; missing: string[] } {
   const args = ['--mclbytes', String(params.mclbytes), '--mclnum', String(params.mclnum), '--rx-mode', params.rxMode];
@@ -72,6 +78,10 @@ export function paramArgs(params: StackParams, supported: ReadonlySet<string>): 
   opt('--inline-max', params.inlineMax);
   opt('--inline-recv-max', params.inlineRecvMax);
   opt('--busy-poll', params.busyPollUs);
+  if (params.shm === false) {
+    if (supported.has('--no-shm')) args.push('--no-shm');
+    else missing.push('--no-shm');
+  }
   return { args, missing };
 }
 

@@ -288,13 +288,15 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
  * a time (`RUMPNET_READ_AHEAD=0`) and one send per `write()`
  * (`RUMPNET_WRITE_GATHER=0`), as NetBSD's rumpclient makes each blocking call
  * in turn — the client's read-ahead and write gathering are rumpnet's, not
- * part of the stand-in for real rump.
+ * part of the stand-in for real rump. A server without the shared-memory
+ * path (`shm: false`) gets clients that do not offer a region (`RUMPNET_SHM=0`).
  */
 export function clientEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJS.ProcessEnv {
   const netbsd = paramsKey(server.params) === paramsKey(PAPER_DEFAULT);
   const noAhead = netbsd || server.params.readAhead === false;
   const noGather = netbsd || server.params.writeGather === false;
-  return { RUMP_SERVER: server.url, ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}) };
+  const noShm = server.params.shm === false;
+  return { RUMP_SERVER: server.url, ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}) };
 }
 
 /** One size of a group: one read_client process making `sweep.runs` transfers. */
