@@ -170,15 +170,20 @@ export function tcpInputSegment(tcp: TcpProtocol, seg: TcpRepr, m: Mbuf, src: Ip
   tcpInputConn(tp, seg, m);
 }
 
-/** Scale the peer's window field (never on a SYN, RFC 7323 2.2). */
+/**
+ * Scale the peer's window field (never on a SYN, RFC 7323 2.2). A shift, not
+ * `2 ** n`: the scale is at most 14 (RFC 7323 2.3, clamped where it is
+ * set), and `2 ** n` with a variable `n` is a call to `pow` (~40 ns against
+ * ~2, on every segment).
+ */
 function peerWindow(tp: TcpCb, seg: TcpRepr): number {
-  return (seg.flags & SYN) !== 0 ? seg.window : seg.window * 2 ** tp.sndScale;
+  return (seg.flags & SYN) !== 0 ? seg.window : seg.window * (1 << tp.sndScale);
 }
 
 /** Our receive window for acceptability tests (`tp->rcv_wnd` as BSD computes it). */
 function currentRcvWnd(tp: TcpCb): number {
   const adv = Math.max(0, seqSub(tp.rcvAdv, tp.rcvNxt));
-  const space = tp.so === null ? 0 : Math.min(tp.so.rcv.space(), 0xffff * 2 ** tp.rcvScale);
+  const space = tp.so === null ? 0 : Math.min(tp.so.rcv.space(), 0xffff * (1 << tp.rcvScale)); // scale ≤ 14: see peerWindow
   return Math.max(adv, space);
 }
 

@@ -52,7 +52,7 @@ export interface ReceiveWindow {
  */
 export function receiveWindow(i: ReceiveWindowInput, out?: ReceiveWindow): ReceiveWindow {
   const scale = Math.min(Math.max(0, i.scale | 0), MAX_WINDOW_SHIFT);
-  const unit = 2 ** scale;
+  const unit = 1 << scale; // not 2 ** scale: a pow call per segment
   const maxWin = MAX_WINDOW_FIELD * unit;
   const space = Math.max(0, Math.min(Number.isFinite(i.space) ? i.space : 0, maxWin));
   const cur = Math.max(0, seqSub(i.rcvAdv, i.rcvNxt));
