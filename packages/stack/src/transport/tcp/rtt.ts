@@ -173,7 +173,10 @@ export class RttEstimator {
    * (§5.5) and capped at {@link RttEstimator.maxRto}.
    */
   get rto(): number {
-    // 2^shift overflows to Infinity past ~1023 backoffs; min() still caps it.
+    // Read on every segment sent (the retransmit timer): no backoff is the
+    // common case, and `2 ** n` with a variable n is a pow call (~40 ns).
+    if (this.shift === 0) return Math.min(this.maxRto, this.baseRto);
+    // 2^shift (shift ≤ 64) stays finite; min() caps it.
     return Math.min(this.maxRto, this.baseRto * 2 ** this.shift);
   }
 
