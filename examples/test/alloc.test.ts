@@ -34,6 +34,15 @@ describe('bench: allocations per segment', function () {
     });
   }
 
+  it('counts ArrayBuffer backing stores: none per segment with lent frame buffers, a frame\'s worth without', async () => {
+    const on = await measureAllocations({ family: 4, runs: 2, mib: 0, sites: 0, warmup: 5000, segments: 500 });
+    const off = await measureAllocations({ family: 4, runs: 2, mib: 0, sites: 0, warmup: 5000, segments: 500, lend: false });
+    // Lent: data frames are built in the receiver's clusters, ACKs in the wire's ring — no new memory.
+    expect(on.arrayBufferBytesPerSegment).to.equal(0);
+    // Not lent: every frame is carved from fresh 256 KiB slabs (about 1.5 KB per data segment).
+    expect(off.arrayBufferBytesPerSegment).to.be.greaterThan(1000);
+  });
+
   it('no sites and no throughput when asked for none', async () => {
     const r = await measureAllocations({ runs: 1, mib: 0, sites: 0, warmup: 2000, segments: 200 });
     expect(r.sites).to.deep.equal([]);

@@ -5,13 +5,17 @@
  *
  *   npx tsx examples/src/bench/alloc.ts                 # MTU 1500, IPv4 and IPv6
  *   npx tsx examples/src/bench/alloc.ts --mtu 9000 --family 4 --runs 5
+ *   npx tsx examples/src/bench/alloc.ts --family 4 --no-lend   # fresh frames, receive copies
  *
  * What it prints, per family:
  * - **bytes / segment** and **objects / segment** of JavaScript heap, per
  *   data segment the sender emitted (`tcps_sndpack`), the ACKs, frames and
  *   both stacks' work for them included;
- *   (ArrayBuffer backing stores — the frame slabs, the cluster slab — live
- *   outside the V8 heap and are not in this figure);
+ *   (ArrayBuffer backing stores live outside the V8 heap and are not in
+ *   this figure: they are the next one);
+ * - **ArrayBuffer bytes / segment**: `process.memoryUsage().arrayBuffers`
+ *   across the same windows — fresh frame slabs, `new Uint8Array(n)`
+ *   (the WebAssembly cluster slabs are made before);
  * - MiB/s and CPU ms/MiB of the same transfer without instrumentation;
  * - the top allocation sites (function, file:line, share of bytes).
  *
@@ -71,6 +75,12 @@ export interface AllocOptions {
   segments?: number;
   /** MiB per throughput run (default 32; 0 skips the throughput figures). */
   mib?: number;
+  /**
+   * Lent frame buffers on the wire (default true): transmit frames from its
+   * ring, data frames built in the receiver's clusters; false gives every
+   * frame fresh memory and a receive copy, as before they existed.
+   */
+  lend?: boolean;
   /** Data segments before the first window, for the JIT to settle (default 200,000). */
   warmup?: number;
   /** Allocation sites to return (default 10; 0 skips the profile and the object count). */
@@ -91,6 +101,12 @@ export interface AllocSite {
 export interface AllocResult {
   /** JavaScript heap bytes allocated per data segment (median of the windows). */
   bytesPerSegment: number;
+  /**
+   * ArrayBuffer backing-store bytes allocated per data segment (outside the
+   * JavaScript heap: `process.memoryUsage().arrayBuffers` across the same
+   * GC-free windows, median) — fresh frame slabs, `new Uint8Array(n)`.
+   */
+  arrayBufferBytesPerSegment: number;
   /** Heap objects allocated per data segment (sampling profile at 1-byte interval); NaN when `sites` is 0. */
   objectsPerSegment: number;
   /** Data segments in each byte window. */
@@ -133,8 +149,10 @@ class Bulk {
   constructor(
     readonly mtu: number,
     readonly family: 4 | 6,
+    lend = true,
   ) {
-    this.wire = new MemWire({ clock: this.clock, switched: true });
+    // lend: the wire's transmit ring and the receivers' lent clusters (link/framering.ts, mbuf/lend.ts).
+    this.wire = new MemWire({ clock: this.clock, switched: true, txRing: lend, rxBuffers: lend });
     const la = this.wire.attachLink({ name: 'wa', mtu, queueLimit: 1 << 16 });
     const lb = this.wire.attachLink({ name: 'wb', mtu, queueLimit: 1 << 16 });
     const mk = (): NetStack => createNetStack({ clock: this.clock, nmbclusters: 32768, mclnum: 16 });
@@ -250,8 +268,9 @@ function median(xs: number[]): number {
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** GC-free windows: bytes of heap and of ArrayBuffers allocated per segment. */
-async function byteWindows(bulk: Bulk, runs: number, maxSegs: number): Promise<{ heap: number[]; segs: number; frames: number }> {
+async function byteWindows(bulk: Bulk, runs: number, maxSegs: number): Promise<{ heap: number[]; ab: number[]; segs: number; frames: number }> {
   const heap: number[] = [];
+  const ab: number[] = [];
   let segs = maxSegs;
   let frames = 0;
   // The first windows still see the JIT at work (a function optimized or
@@ -264,11 +283,13 @@ async function byteWindows(bulk: Bulk, runs: number, maxSegs: number): Promise<{
       const gcp = new GCProfiler();
       const seg0 = bulk.segments;
       const fr0 = bulk.wire.statsRef().delivered;
+      const a0 = process.memoryUsage().arrayBuffers;
       const h0 = getHeapStatistics().used_heap_size;
       gcp.start();
       bulk.pump(segs);
       const gcs = gcp.stop().statistics.length;
       const h1 = getHeapStatistics().used_heap_size;
+      const a1 = process.memoryUsage().arrayBuffers;
       const n = bulk.segments - seg0;
       const fr = bulk.wire.statsRef().delivered - fr0;
       if (gcs !== 0) {
@@ -276,10 +297,11 @@ async function byteWindows(bulk: Bulk, runs: number, maxSegs: number): Promise<{
         continue;
       }
       heap.push((h1 - h0) / n);
+      ab.push((a1 - a0) / n);
       frames = fr / n;
   }
   if (heap.length <= skip) throw new Error('no GC-free window (heap too small?)');
-  return { heap: heap.slice(skip), segs, frames };
+  return { heap: heap.slice(skip), ab: ab.slice(skip), segs, frames };
 }
 
 interface ProfileNode {
@@ -344,8 +366,8 @@ async function profileWindow(bulk: Bulk, segs: number, top: number): Promise<{ o
 }
 
 /** Throughput of `mib` MiB on a fresh pair, without instrumentation. */
-async function throughput(mtu: number, family: 4 | 6, mib: number): Promise<{ mibs: number; cpuMsPerMiB: number }> {
-  const bulk = new Bulk(mtu, family);
+async function throughput(mtu: number, family: 4 | 6, mib: number, lend: boolean): Promise<{ mibs: number; cpuMsPerMiB: number }> {
+  const bulk = new Bulk(mtu, family, lend);
   try {
     await bulk.connect();
     bulk.pump(64); // slow start out of the way
@@ -382,7 +404,8 @@ export async function measureAllocations(opts: AllocOptions = {}): Promise<Alloc
   const runs = opts.runs ?? 7;
   const top = opts.sites ?? 10;
   const mib = opts.mib ?? 32;
-  const bulk = new Bulk(mtu, family);
+  const lend = opts.lend ?? true;
+  const bulk = new Bulk(mtu, family, lend);
   let w: Awaited<ReturnType<typeof byteWindows>>;
   let prof: { objects: number; sites: AllocSite[] } = { objects: NaN, sites: [] };
   try {
@@ -394,9 +417,10 @@ export async function measureAllocations(opts: AllocOptions = {}): Promise<Alloc
     bulk.close();
   }
   const tp = [];
-  if (mib > 0) for (let i = 0; i < runs; i++) tp.push(await throughput(mtu, family, mib));
+  if (mib > 0) for (let i = 0; i < runs; i++) tp.push(await throughput(mtu, family, mib, lend));
   return {
     bytesPerSegment: median(w.heap),
+    arrayBufferBytesPerSegment: median(w.ab),
     objectsPerSegment: prof.objects,
     segments: w.segs,
     framesPerSegment: w.frames,
@@ -418,13 +442,14 @@ async function main(): Promise<void> {
   const mib = arg('--mib', 32);
   const fam = arg('--family', 0);
   const sites = arg('--sites', 10);
+  const lend = !args.includes('--no-lend');
   const families: (4 | 6)[] = fam === 4 ? [4] : fam === 6 ? [6] : [4, 6];
-  console.log(`alloc bench: MTU ${mtu}, ${runs} runs, ${mib} MiB per throughput run, node ${process.version}`);
+  console.log(`alloc bench: MTU ${mtu}, ${runs} runs, ${mib} MiB per throughput run, lent frame buffers ${lend ? 'on' : 'off (--no-lend)'}, node ${process.version}`);
   for (const family of families) {
-    const r = await measureAllocations({ mtu, family, runs, mib, sites });
+    const r = await measureAllocations({ mtu, family, runs, mib, sites, lend });
     console.log(
       `\nIPv${family}: ${r.bytesPerSegment.toFixed(0)} heap bytes/segment (windows of ${r.segments} segments: ${r.windows.map((x) => x.toFixed(0)).join(', ')}), ` +
-        `${r.objectsPerSegment.toFixed(2)} objects/segment, ` +
+        `${r.objectsPerSegment.toFixed(2)} objects/segment, ${r.arrayBufferBytesPerSegment.toFixed(0)} ArrayBuffer bytes/segment, ` +
         `${r.framesPerSegment.toFixed(2)} frames/segment; ${r.mibs.toFixed(1)} MiB/s, ${r.cpuMsPerMiB.toFixed(2)} CPU ms/MiB`,
     );
     console.log('  top allocation sites (bytes/segment, objects/segment):');
