@@ -126,7 +126,7 @@ describe('npm run bench -- --smoke', function () {
 
   it('measures the ladder: each rung its stated configuration, visible in its copy counts', () => {
     const rungs = results.ladder.rungs as J[];
-    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ shared memory', '+ client write gathering (= defaults)']);
+    expect(rungs.map((r) => r.step)).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ shared memory', '+ client write gathering', '+ posted sends (= defaults)']);
     for (const r of rungs) {
       if (r.status === 'skipped') {
         expect(r.reason, r.step).to.be.a('string').and.not.equal('');
@@ -151,7 +151,8 @@ describe('npm run bench -- --smoke', function () {
     // No shared memory up to its rung (the server's --no-shm, its clients' RUMPNET_SHM=0), the server's default from there.
     for (let i = 0; i <= 7; i++) expect(args[i], rungs[i]!.step).to.include('--no-shm');
     expect(args[8]).to.not.include('--no-shm');
-    expect(args[9]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
+    expect(args[9]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced; rump clients with RUMPNET_POSTED_SEND=0');
+    expect(args[10]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
     const pt = (i: number, k: string): J => rungs[i]!.points[k];
     for (let i = 0; i <= 5; i++) for (const k of ['send64k', 'recv64k']) expect(pt(i, k).status, `${rungs[i]!.step} ${k}: ${pt(i, k).reason}`).to.equal('ok');
     // NetBSD's one COPYIN per cluster at rung 0; 64 KiB writes in 32 KiB requests from MCLNUM 16 on
@@ -172,6 +173,7 @@ describe('npm run bench -- --smoke', function () {
     if (rungs[4]!.echo.status === 'ok' && rungs[5]!.echo.status === 'ok') expect(hops(5)).to.be.below(hops(4));
     for (let i = 0; i <= 4; i++) if (rungs[i]!.copyinsAvoidedPerMiB !== null) expect(rungs[i]!.copyinsAvoidedPerMiB, rungs[i]!.step).to.equal(0);
     if (rungs[6]!.status === 'ok' && rungs[6]!.echo.status === 'ok') expect(hops(6), 'inline receive: one frame fewer').to.be.below(hops(5));
+    if (rungs[9]!.echo.status === 'ok' && rungs[10]!.status === 'ok' && rungs[10]!.echo.status === 'ok') expect(hops(10), 'posted sends: the write\'s reply gone').to.be.below(hops(9));
     expect(readFileSync(join(out, 'ladder.svg'), 'utf8')).to.match(/^<svg[\s\S]*NetBSD-equivalent[\s\S]*<\/svg>\s*$/);
   });
 

@@ -7,11 +7,13 @@
  *
  *   NetBSD-equivalent → + MCLNUM 16 → + coalesced receive → + tap offloads
  *   → + copy window 4 → + inline writes → + inline receive
- *   → + the client's read-ahead → + the client's write gathering (= defaults)
+ *   → + the client's read-ahead → + shared memory → + the client's write gathering
+ *   → + posted sends (= defaults)
  *
- * (the client's read-ahead and write gathering are switched by its rump
- * clients' environment, `RUMPNET_READ_AHEAD=0` and `RUMPNET_WRITE_GATHER=0`,
- * not by a server option; runner.ts `clientEnv`)
+ * (the client's read-ahead, write gathering and posted sends are switched by
+ * its rump clients' environment, `RUMPNET_READ_AHEAD=0`,
+ * `RUMPNET_WRITE_GATHER=0` and `RUMPNET_POSTED_SEND=0`, not by a server
+ * option; runner.ts `clientEnv`)
  *
  * Every rung gets one rump server on its own tap with a rump write_server
  * beside it; one Linux write_server and one Linux echo server in the
@@ -55,7 +57,8 @@ export interface Rung {
 export const LADDER: readonly Rung[] = (() => {
   // The client's read-ahead (RUMPNET_READ_AHEAD) and write gathering (RUMPNET_WRITE_GATHER) are off up to
   // their own rungs, as in the NetBSD-equivalent configuration.
-  const r0: StackParams = { ...PAPER_DEFAULT, readAhead: false, writeGather: false };
+  // Posted sends (RUMPNET_POSTED_SEND) too: they need inline writes, and come last.
+  const r0: StackParams = { ...PAPER_DEFAULT, readAhead: false, writeGather: false, postedSend: false };
   const r1: StackParams = { ...r0, mclnum: 16 };
   const r2: StackParams = { ...r1, rxMode: 'coalesced' };
   const r3: StackParams = { ...r2, offload: true };
@@ -74,7 +77,8 @@ export const LADDER: readonly Rung[] = (() => {
     { step: '+ inline receive', params: r6, needs: '--inline-recv-max' },
     { step: '+ client read-ahead', params: r7 },
     { step: '+ shared memory', params: r8, needs: '--no-shm' },
-    { step: '+ client write gathering (= defaults)', params: { ...RUMPNET_DEFAULT } },
+    { step: '+ client write gathering', params: { ...RUMPNET_DEFAULT, postedSend: false } },
+    { step: '+ posted sends (= defaults)', params: { ...RUMPNET_DEFAULT }, needs: '--posted-window' },
   ];
 })();
 
@@ -245,7 +249,7 @@ export async function runLadder(topo: Topology, avail: Availability, ls: LadderS
     await linux?.writer.proc.stop();
   }
   return LADDER.map((r, i): RungResult => {
-    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}${r.params.writeGather === false ? '; rump writers with RUMPNET_WRITE_GATHER=0' : ''}${r.params.shm === false ? '; rump clients with RUMPNET_SHM=0' : ''}`;
+    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}${r.params.writeGather === false ? '; rump writers with RUMPNET_WRITE_GATHER=0' : ''}${r.params.shm === false ? '; rump clients with RUMPNET_SHM=0' : ''}${r.params.postedSend === false ? '; rump clients with RUMPNET_POSTED_SEND=0' : ''}`;
     const offload = topo.kind === 'tap' && topo.offloadOf(r.params);
     const reason = failed.get(i);
     const points = {} as Record<PointKey, LadderPoint>;

@@ -46,6 +46,12 @@ export interface StackParams {
    * rumpclient), as the NetBSD-equivalent configuration's; unset: the client's default.
    */
   writeGather?: boolean;
+  /**
+   * Not a server option: false runs this server's rump clients with posted
+   * sends off (`RUMPNET_POSTED_SEND=0`: every send waits for its reply);
+   * unset: the client's default (on where the server offers them).
+   */
+  postedSend?: boolean;
 }
 
 let helpText: Promise<string> | undefined;

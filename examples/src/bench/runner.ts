@@ -289,14 +289,18 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
  * (`RUMPNET_WRITE_GATHER=0`), as NetBSD's rumpclient makes each blocking call
  * in turn — the client's read-ahead and write gathering are rumpnet's, not
  * part of the stand-in for real rump. A server without the shared-memory
- * path (`shm: false`) gets clients that do not offer a region (`RUMPNET_SHM=0`).
+ * path (`shm: false`) gets clients that do not offer a region (`RUMPNET_SHM=0`);
+ * posted sends are off (`RUMPNET_POSTED_SEND=0`) where the configuration says
+ * so (the ladder).
  */
 export function clientEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJS.ProcessEnv {
   const netbsd = paramsKey(server.params) === paramsKey(PAPER_DEFAULT);
   const noAhead = netbsd || server.params.readAhead === false;
   const noGather = netbsd || server.params.writeGather === false;
   const noShm = server.params.shm === false;
-  return { RUMP_SERVER: server.url, ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}) };
+  // (The NetBSD-equivalent server has no inline sends, so no posted ones either.)
+  const noPosted = server.params.postedSend === false;
+  return { RUMP_SERVER: server.url, ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}), ...(noPosted ? { RUMPNET_POSTED_SEND: '0' } : {}) };
 }
 
 /** One size of a group: one read_client process making `sweep.runs` transfers. */

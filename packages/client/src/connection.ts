@@ -15,6 +15,7 @@ import {
   MsgType,
   PROTOCOL_VERSION,
   TurnCork,
+  encodeFrame,
   encodeFrameCopy,
   parseBanner,
   parseServerUrl,
@@ -313,6 +314,8 @@ export class RumpConnection extends EventEmitter {
   private paramsValue: ServerParams | undefined;
   /** The posted-send window, when this connection has one (posted.ts). */
   private posted: PostedWindow | undefined;
+  /** Receive requests of this turn held back so that a posted send may go before them (see {@link RumpConnection.sendRecv}). */
+  private heldRecvs: Buffer[] = [];
   private closeReason: Error | undefined;
   private userClosed = false;
   private reopening: Promise<void> | undefined;
@@ -430,7 +433,8 @@ export class RumpConnection extends EventEmitter {
       call.reject = reject;
     });
     this.pending.set(reqno, call);
-    this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline ?? []);
+    if (name === 'recvfrom' && this.posted !== undefined) this.sendRecv(reqno, { name, args: wireArgs });
+    else this.send(sock, MsgClass.REQ, MsgType.SYSCALL, reqno, { name, args: wireArgs }, inline ?? []);
     return result;
   }
 
@@ -462,6 +466,31 @@ export class RumpConnection extends EventEmitter {
     if (pw.fits(len)) return true;
     this.counters.postedFallbacks++;
     return false;
+  }
+
+  /**
+   * Sends a receive's request at the end of the turn, after the posted sends
+   * made later in the same turn: a stream reader asks for its next recv as
+   * it delivers the last one, before the program writes its reply to it, and
+   * the server takes a turn's frames in order — the send, which the peer
+   * waits for, should not wait behind setting up a receive that will only
+   * block. Only posted sends overtake it: any other frame written in the
+   * turn first writes the held receives, so every other order stays.
+   */
+  private sendRecv(reqno: number, head: unknown): void {
+    this.counters.framesSent++;
+    const cork = this.cork;
+    if (cork === undefined || !cork.holding) this.counters.socketWrites++;
+    cork?.hold();
+    this.heldRecvs.push(encodeFrame(MsgClass.REQ, MsgType.SYSCALL, reqno, head));
+  }
+
+  /** Writes the receive requests held back this turn (see {@link RumpConnection.sendRecv}). */
+  private flushHeld(): void {
+    if (this.heldRecvs.length === 0) return;
+    const held = this.heldRecvs;
+    this.heldRecvs = [];
+    for (const f of held) this.socket?.write(f);
   }
 
   /** Writes a posted `sendto` (the POSTED flag, the bytes copied into the frame) and charges the window. */
@@ -630,7 +659,7 @@ export class RumpConnection extends EventEmitter {
     };
     this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME, transientChunks: true });
     this.socket = sock;
-    this.cork = new TurnCork(sock, 'c.sockwrite');
+    this.cork = new TurnCork(sock, 'c.sockwrite', () => this.flushHeld());
     if (!this.refed) sock.unref();
     // A transport error (EPIPE when a write races the server's death,
     // ECONNRESET, ...) ends the connection exactly as the server's close
@@ -696,6 +725,7 @@ export class RumpConnection extends EventEmitter {
     this.posted = undefined;
     this.shm?.close();
     this.shm = undefined;
+    this.heldRecvs = [];
     const reason = this.closeReason ?? new RumpProtocolError(ERR_RUMP_CLOSED, `connection to ${this.url} closed`);
     this.closeReason = reason;
     const calls = [...this.pending.values()];
@@ -898,6 +928,7 @@ export class RumpConnection extends EventEmitter {
     const cork = this.cork;
     if (cork === undefined || !cork.holding) this.counters.socketWrites++;
     cork?.hold();
+    this.flushHeld();
     writeFrame(sock, cls, type, reqno, head, payload, flags);
   }
 

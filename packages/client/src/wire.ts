@@ -219,10 +219,12 @@ export class TurnCork {
   /**
    * @param out the stream to cork
    * @param traceLabel the hop-trace mark made when a release writes the turn's frames (see hoptrace.ts)
+   * @param beforeRelease called at the end of the turn just before the frames leave (a writer that held frames back writes them here)
    */
   constructor(
     private readonly out: FrameWritable,
     private readonly traceLabel = 'sockwrite',
+    private readonly beforeRelease?: () => void,
   ) {}
 
   /** True between {@link TurnCork.hold} and the end of the turn (frames written now leave together). */
@@ -241,6 +243,7 @@ export class TurnCork {
   /** Uncorks now (the turn's end, or before a goodbye). Idempotent. */
   readonly release = (): void => {
     if (!this.held) return;
+    this.beforeRelease?.();
     this.held = false;
     // Two marks: the write(2) starts (the peer can wake from here) and returns (a long
     // gap: this process was preempted by the one it woke).
