@@ -271,6 +271,11 @@ export class ClientSession {
   /** `counters.framesIn` when the frame timer was armed: a frame finished since means a new one started. */
   private frameTimerAt = 0;
   private readonly queue: Queued[] = [];
+  /** Requests held behind running posted sends (see {@link ClientSession.take}), and whether their release is due. */
+  private readonly behind: Queued[] = [];
+  private behindFlush = false;
+  /** Posted sends dispatched and not yet finished. */
+  private postedActive = 0;
   private readonly hooks: CloseHook[] = [];
   private queuedBytes = 0;
   private running = 0;
@@ -547,7 +552,7 @@ export class ClientSession {
         return this.disconnect('handshake required first');
       }
       // A copy of at most inlineMax bytes: the reader's view may pin a whole socket chunk.
-      if (meta.type === MsgType.SYSCALL && payload !== undefined && meta.payloadLen <= this.inlineMax) return this.enqueue(meta, Uint8Array.from(payload), undefined);
+      if (meta.type === MsgType.SYSCALL && payload !== undefined && meta.payloadLen <= this.inlineMax) return this.take(meta, Uint8Array.from(payload), undefined);
       this.counters.payloadRequests++;
       return this.protocolError(
         meta,
@@ -559,7 +564,7 @@ export class ClientSession {
     if (!this.peerInfo) return this.onHandshake(meta);
     switch (meta.type) {
       case MsgType.SYSCALL:
-        return this.enqueue(meta, undefined, undefined);
+        return this.take(meta, undefined, undefined);
       case MsgType.PING:
         return this.send(MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
       case MsgType.HANDSHAKE:
@@ -591,7 +596,7 @@ export class ClientSession {
       return this.finishCall(meta, 'sendto', { errno: Errno.ENOBUFS, reason: `posted sends beyond the window of ${p.window.calls} requests / ${p.window.bytes} bytes` });
     }
     this.counters.postedSends++;
-    this.enqueue(meta, Uint8Array.from(payload!), { seq: a.seq, bytes: meta.payloadLen });
+    this.take(meta, Uint8Array.from(payload!), { seq: a.seq, bytes: meta.payloadLen });
   }
 
   private onReply(meta: FrameMeta): void {
@@ -657,6 +662,29 @@ export class ClientSession {
 
   // ----- syscalls -----
 
+  /**
+   * Takes a request in arrival order, but lets a posted send that is still
+   * running finish first before a receive is set up (and keeps everything
+   * after that receive behind it, so no other order changes): the send's
+   * segment leaves for the peer, who waits for it, before the receive's
+   * setup, which will only block. Held at most until the posted sends of the
+   * moment are done, or the end of this turn (a blocked one holds nothing).
+   */
+  private take(meta: FrameMeta, payload: Uint8Array | undefined, post: Post | undefined): void {
+    const recv = post === undefined && this.postedActive > 0 && isMap(meta.head) && meta.head.name === 'recvfrom';
+    if (this.behind.length === 0 && !recv) return this.enqueue(meta, payload, post);
+    this.behind.push({ meta, payload, post, bytes: 0 });
+    if (this.behindFlush) return;
+    this.behindFlush = true;
+    setImmediate(() => this.releaseBehind());
+  }
+
+  /** Dispatches the requests {@link ClientSession.take} held, in order. */
+  private releaseBehind(): void {
+    this.behindFlush = false;
+    for (const q of this.behind.splice(0)) if (this.closing === undefined) this.enqueue(q.meta, q.payload, q.post);
+  }
+
   private enqueue(meta: FrameMeta, payload: Uint8Array | undefined, post: Post | undefined): void {
     if (this.running < this.limits.maxInFlight) return void this.dispatch(meta, payload, post);
     // Over the in-flight limit: queue, counting the bytes (inline ones included) against the client's budget.
@@ -671,8 +699,9 @@ export class ClientSession {
   private async dispatch(meta: FrameMeta, payload: Uint8Array | undefined, post?: Post): Promise<void> {
     const h = meta.head;
     // A posted request refused here is done all the same (its number must be acknowledged).
+    if (post !== undefined) this.postedActive++;
     const refuse = (reason: string): void => {
-      if (post !== undefined) this.posted?.done(post.seq, post.bytes, true);
+      if (post !== undefined) this.postedDone(post);
       this.protocolError(meta, reason);
     };
     if (!isMap(h) || typeof h.name !== 'string') return refuse('SYSCALL head must be {name, args}');
@@ -754,7 +783,7 @@ export class ClientSession {
   private finishCall(meta: FrameMeta, name: string, reply: Record<string, unknown>, inline: readonly Uint8Array[] = [], post?: Post): void {
     const p = this.posted;
     if (post !== undefined && p !== undefined) {
-      p.done(post.seq, post.bytes, true);
+      this.postedDone(post);
       if ('result' in reply) return;
       this.counters.postedErrors++;
       const fd = orderedFd(name, (meta.head as { args?: unknown }).args);
@@ -770,6 +799,12 @@ export class ClientSession {
     if (reply.errno !== undefined) this.counters.errors++;
     hopTrace?.mark(`s.resp.${name}`);
     this.send(MsgClass.RESP, MsgType.SYSCALL, meta.reqno, reply, inline);
+  }
+
+  /** A posted send is done: acknowledged from now on; the requests held behind it go (see {@link ClientSession.take}). */
+  private postedDone(post: Post): void {
+    this.posted?.done(post.seq, post.bytes, true);
+    if (--this.postedActive === 0 && this.behind.length > 0) this.releaseBehind();
   }
 
   private drainQueue(): void {
@@ -867,6 +902,7 @@ export class ClientSession {
     this.shm.detach();
     this.copyins.failAll();
     this.queue.length = 0;
+    this.behind.length = 0;
     this.queuedBytes = 0;
     this.log.info({ session: this.id, peer: this.peerInfo, reason }, 'session closed');
     const hooks = this.hooks.splice(0);
