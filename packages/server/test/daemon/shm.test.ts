@@ -12,11 +12,11 @@
 import { openSync, closeSync, ftruncateSync } from 'node:fs';
 import { expect } from 'chai';
 import { RumpConnection, inet, inet6 } from '@rumpnet/client';
-import { SHM_HEADER, ShmClientRegion, shmAddon, shmMappings } from '@rumpnet/client/shm';
+import { SHM_HEADER, ShmClientRegion, shmAddon, shmMappings, shmUnavailable } from '@rumpnet/client/shm';
 import type { RumpServer } from '../../src/server.js';
 import { MsgClass, MsgType, type CtlNetstatResult } from '../../src/proto/index.js';
 import { rawClient, type RawClient } from '../proto/helpers.js';
-import { cleanup, expectQuiet, patternBytes, readN, sha256, sleep, startServer, tcpPair, tmpDir, waitFor } from './helpers.js';
+import { cleanup, expectQuiet, patternBytes, readN, sha256, sleep, spawnServer, startServer, tcpPair, tmpDir, tmpSock, waitFor } from './helpers.js';
 
 type Counters = Record<string, number>;
 
@@ -57,7 +57,10 @@ describe('rump-server shared-memory data path (§7a)', function () {
   let rx: RumpConnection | undefined;
   let base = { count: 0, bytes: 0 };
   before(function () {
-    if (shmAddon() === undefined) this.skip(); // one line: why
+    if (shmAddon() === undefined) {
+      console.log(`      skipped: ${shmUnavailable()}`);
+      this.skip();
+    }
   });
   beforeEach(() => {
     base = shmMappings();
@@ -132,6 +135,35 @@ describe('rump-server shared-memory data path (§7a)', function () {
       expect(rx.counters.shmCopyouts).to.equal(k.shmCopyouts);
     });
   }
+
+  it('a real rump-server process maps a client process\'s region through /proc, and unmaps it when the client goes', async () => {
+    const url = `unix://${tmpSock()}`;
+    const d = await spawnServer([url]);
+    const ctlConn = await RumpConnection.connect(url, { name: 'ctl', shm: false });
+    try {
+      const a = await RumpConnection.connect(url, { name: 'a' });
+      const b = await RumpConnection.connect(url, { name: 'b' });
+      expect(b.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024 });
+      const { s, r } = await tcpPair(a, b, 7528);
+      const msg = patternBytes(512 * 1024, 14);
+      const w = a.sys.send(s, msg);
+      expect(sha256(await readN(b, r, msg.length))).to.equal(sha256(msg));
+      await w;
+      const k = await countersOf(ctlConn, 'b');
+      expect(k.shmCopyouts).to.equal(k.copyoutRequests);
+      expect(k.shmCopyoutBytes + k.inlineRecvBytes).to.equal(msg.length);
+      type Info = { server: { shm?: { regions: number; bytes: number; attached: number; refused: number } } };
+      expect((await ctlConn.call<Info>('ctl.clients', {})).server.shm).to.deep.include({ regions: 2, attached: 2, refused: 0 });
+      await Promise.all([a.close(), b.close()]);
+      let left = -1;
+      for (let i = 0; i < 200 && left !== 0; i++, await sleep(10)) left = (await ctlConn.call<Info>('ctl.clients', {})).server.shm!.regions;
+      expect(left, 'regions mapped by the daemon after its clients left').to.equal(0);
+    } finally {
+      await ctlConn.close();
+      d.proc.kill('SIGTERM');
+      await d.exited;
+    }
+  });
 
   it('a copy larger than the ring, and per-mbuf copies past its room in one call, go on the socket in order', async () => {
     srv = await startServer({ rxMode: 'per-mbuf' });
