@@ -31,7 +31,7 @@ import { RumpSyscalls } from './sys.js';
 import { hopTrace } from './hoptrace.js';
 import { IoVec } from './iovec.js';
 import { PostedWindow } from './posted.js';
-import { ShmClientRegion, settleShmOffer, shmRingOf, type ShmOutcome } from './shm.js';
+import { ShmClientRegion, settleShmOffer, shmCopyinOf, shmRingOf, type ShmOutcome } from './shm.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
 
 const EFAULT = 14;
@@ -168,6 +168,8 @@ export interface ClientCounters {
    */
   shmCopyouts: number;
   shmCopyoutBytes: number;
+  /** COPYIN replies whose bytes went through the shared COPYIN ring (§7a). */
+  shmCopyins: number;
 }
 
 /** Reconnect policy, like `rumpclient_setconnretry`. */
@@ -210,6 +212,12 @@ export interface ConnectOptions {
    * says `RUMPNET_SHM=0` (`RUMPNET_SHM=<bytes>` sets the ring).
    */
   readonly shm?: boolean | number;
+  /**
+   * Offer a second ring for COPYIN replies too (§7a). Default off (it did
+   * not pay on the send path: docs/BENCHMARKS.md); `RUMPNET_SHM_COPYIN=1`
+   * turns it on where this option is not given.
+   */
+  readonly shmCopyin?: boolean;
 }
 
 /** Options of one {@link RumpConnection.call}. */
@@ -284,6 +292,7 @@ const emptyCounters = (): ClientCounters => ({
   postedFallbacks: 0,
   shmCopyouts: 0,
   shmCopyoutBytes: 0,
+  shmCopyins: 0,
 });
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -670,7 +679,7 @@ export class RumpConnection extends EventEmitter {
     const reqno = this.allocReq();
     // A shared-memory region for COPYOUT bytes, offered over a Unix socket (§7a).
     const ring = this.address.kind === 'unix' ? shmRingOf(this.opts.shm) : 0;
-    const region = ring > 0 ? ShmClientRegion.create(ring) : 'not offered';
+    const region = ring > 0 ? ShmClientRegion.create(ring, true, shmCopyinOf(this.opts.shmCopyin)) : 'not offered';
     const offered = region instanceof ShmClientRegion ? region : undefined;
     const dropRegion = (): void => offered?.close();
     this.pending.set(reqno, {
@@ -858,7 +867,14 @@ export class RumpConnection extends EventEmitter {
         }
         this.counters.copyinRequests++;
         this.counters.copyinBytes += n;
-        this.send(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, reg.buf instanceof IoVec ? reg.buf.slice(off, n) : [reg.buf.subarray(off, off + n)]);
+        const pieces = reg.buf instanceof IoVec ? reg.buf.slice(off, n) : [reg.buf.subarray(off, off + n)];
+        // Through the shared COPYIN ring when it has room (§7a): the reply says where.
+        const s = this.shm?.produce(pieces, n) ?? -1;
+        if (s >= 0) {
+          this.counters.shmCopyins++;
+          return this.send(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, { s, n });
+        }
+        this.send(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, pieces);
         return;
       }
       case MsgType.COPYOUT:

@@ -11,7 +11,9 @@
  * |---:|---:|---|---|
  * | 0 | 16 | client | the token announced in the handshake (the server checks it) |
  * | 64 | 4 | client | u32 consumer position: bytes of the ring freed so far, mod 2^32 |
+ * | 128 | 4 | server | u32 consumer position of the COPYIN ring |
  * | 4096 | ring | server | the ring: COPYOUT bytes at `position mod ring` |
+ * | 4096 + ring | ring | client | the COPYIN ring (when offered, `copyin: true`): COPYIN replies' bytes |
  *
  * The server keeps the producer position to itself (the client never
  * writes what the server trusts); it reads the consumer position before each
@@ -33,8 +35,10 @@ import { fileURLToPath } from 'node:url';
 export const SHM_HEADER = 4096;
 /** Bytes of the token at offset 0. */
 export const SHM_TOKEN_BYTES = 16;
-/** Byte offset of the u32 consumer position (its own cache line). */
+/** Byte offset of the u32 consumer position of the COPYOUT ring (the client's; its own cache line). */
 export const SHM_TAIL_OFFSET = 64;
+/** Byte offset of the u32 consumer position of the COPYIN ring (the server's). */
+export const SHM_IN_TAIL_OFFSET = 128;
 /** Smallest ring a client offers and the server takes. */
 export const SHM_MIN_RING = 64 * 1024;
 /** Largest ring a client offers (the server's `--shm-max` may be lower). */
@@ -102,6 +106,8 @@ export interface ShmAnnounce {
   readonly size: number;
   /** 32 hex digits, also written at offset 0 of the region. */
   readonly token: string;
+  /** A COPYIN ring of the same size follows the COPYOUT ring (absent: none). */
+  readonly copyin?: true;
 }
 
 /**
@@ -123,10 +129,16 @@ export class ShmClientRegion {
   private readonly mask: number;
   /** The consumer position, mirrored into the header. */
   private tail = 0;
+  /** The COPYIN ring (this client produces, the server consumes), if offered. */
+  private readonly inRing: Uint8Array | undefined;
+  /** Producer position of the COPYIN ring (this client's own). */
+  private inHead = 0;
+  /** True once the server said it reads COPYIN replies from the ring. */
+  copyinOn = false;
 
-  private constructor(private readonly native: ShmAddon, ringBytes: number, seal: boolean) {
+  private constructor(private readonly native: ShmAddon, ringBytes: number, seal: boolean, copyin: boolean) {
     this.ringBytes = ringBytes;
-    this.size = SHM_HEADER + ringBytes;
+    this.size = SHM_HEADER + (copyin ? 2 : 1) * ringBytes;
     const r = native.createRegion(this.size, seal);
     this.fd = r.fd;
     this.buffer = r.buffer;
@@ -135,6 +147,7 @@ export class ShmClientRegion {
     this.token = tok.toString('hex');
     this.words = new Uint32Array(this.buffer, 0, SHM_HEADER / 4);
     this.ring = new Uint8Array(this.buffer, SHM_HEADER, ringBytes);
+    this.inRing = copyin ? new Uint8Array(this.buffer, SHM_HEADER + ringBytes, ringBytes) : undefined;
     this.mask = ringBytes - 1;
   }
 
@@ -142,16 +155,17 @@ export class ShmClientRegion {
    * A new region with a ring of `ringBytes` (a power of two within
    * {@link SHM_MIN_RING}..{@link SHM_MAX_RING}), or a string saying why
    * there is none (no addon, a refused size, the kernel's error).
-   * `seal: false` makes an unsealed one (tests: the server must refuse it).
+   * `seal: false` makes an unsealed one (tests: the server must refuse it);
+   * `copyin: false` one without the COPYIN ring.
    */
-  static create(ringBytes: number = SHM_DEFAULT_RING, seal = true): ShmClientRegion | string {
+  static create(ringBytes: number = SHM_DEFAULT_RING, seal = true, copyin = true): ShmClientRegion | string {
     const native = shmAddon();
     if (native === undefined) return shmUnavailable();
     if (!Number.isInteger(ringBytes) || ringBytes < SHM_MIN_RING || ringBytes > SHM_MAX_RING || (ringBytes & (ringBytes - 1)) !== 0) {
       return `ring of ${ringBytes} bytes: a power of two from ${SHM_MIN_RING} to ${SHM_MAX_RING} expected`;
     }
     try {
-      return new ShmClientRegion(native, ringBytes, seal);
+      return new ShmClientRegion(native, ringBytes, seal, copyin);
     } catch (err) {
       return (err as Error).message;
     }
@@ -159,7 +173,7 @@ export class ShmClientRegion {
 
   /** The handshake's `shm` announcement. */
   announce(): ShmAnnounce {
-    return { fd: this.fd, size: this.size, token: this.token };
+    return { fd: this.fd, size: this.size, token: this.token, ...(this.inRing !== undefined ? { copyin: true as const } : {}) };
   }
 
   /** Closes the descriptor (after the handshake: the server has its own mapping or none). */
@@ -187,6 +201,35 @@ export class ShmClientRegion {
     // After the bytes are read: the server may reuse the space once it sees this.
     Atomics.store(this.words, SHM_TAIL_OFFSET / 4, this.tail);
     return true;
+  }
+
+  /**
+   * Places a COPYIN reply's `n` bytes — `pieces`, consecutive — in the
+   * COPYIN ring: their position (for the RESP's `s`), or -1 when the server
+   * does not take replies through the ring or it has no room now (the reply
+   * then carries the bytes on the socket). A FIFO as the COPYOUT ring: a
+   * reply that would cross the end starts at 0. The server frees space by
+   * its consumer position in the header, in the order the replies are sent.
+   */
+  produce(pieces: readonly Uint8Array[], n: number): number {
+    const ring = this.inRing;
+    if (ring === undefined || !this.copyinOn || n <= 0 || n > this.ringBytes) return -1;
+    const tail = Atomics.load(this.words, SHM_IN_TAIL_OFFSET / 4);
+    const used = (this.inHead - tail) >>> 0;
+    let off = this.inHead & this.mask;
+    const pad = off + n > this.ringBytes ? this.ringBytes - off : 0;
+    if (used > this.ringBytes || used + pad + n > this.ringBytes) return -1;
+    if (pad > 0) {
+      this.inHead = (this.inHead + pad) >>> 0;
+      off = 0;
+    }
+    const s = this.inHead;
+    for (const p of pieces) {
+      ring.set(p, off);
+      off += p.length;
+    }
+    this.inHead = (this.inHead + n) >>> 0;
+    return s;
   }
 
   /** Unmaps the region and closes the descriptor (idempotent). */
@@ -232,12 +275,26 @@ export function shmRingOf(opt: boolean | number | undefined): number {
   return SHM_DEFAULT_RING;
 }
 
+/**
+ * Whether a connection's region carries a COPYIN ring: the option, else
+ * `RUMPNET_SHM_COPYIN=1`; off by default (docs/BENCHMARKS.md: on the send
+ * path the ring's cheaper replies cost the server more wake-ups than the
+ * copies they save).
+ */
+export function shmCopyinOf(opt: boolean | undefined): boolean {
+  if (opt !== undefined) return opt;
+  const env = process.env.RUMPNET_SHM_COPYIN;
+  return env === '1' || env === 'on';
+}
+
 /** What became of a connection's offer: the handshake's `params.shm`. */
 export interface ShmOutcome {
   /** The server mapped the region: COPYOUT bytes come through it. */
   readonly ok: boolean;
   /** The ring's size, when ok. */
   readonly ring?: number;
+  /** COPYIN replies go through a second ring too (the server takes them so). */
+  readonly copyin?: boolean;
   /** Why not (the server's reason, or this client's). */
   readonly reason?: string;
 }
@@ -251,8 +308,11 @@ export interface ShmOutcome {
 export function settleShmOffer(region: ShmClientRegion | string, reply: unknown): { region: ShmClientRegion | undefined; outcome: ShmOutcome } {
   if (typeof region === 'string') return { region: undefined, outcome: { ok: false, reason: region } };
   region.closeFd();
-  const got = typeof reply === 'object' && reply !== null ? (reply as { ok?: unknown; reason?: unknown }) : undefined;
-  if (got?.ok === true) return { region, outcome: { ok: true, ring: region.ringBytes } };
+  const got = typeof reply === 'object' && reply !== null ? (reply as { ok?: unknown; reason?: unknown; copyin?: unknown }) : undefined;
+  if (got?.ok === true) {
+    region.copyinOn = got.copyin === true && region.announce().copyin === true;
+    return { region, outcome: { ok: true, ring: region.ringBytes, copyin: region.copyinOn } };
+  }
   region.close();
   return { region: undefined, outcome: { ok: false, reason: typeof got?.reason === 'string' ? got.reason.slice(0, 512) : 'the server did not answer the offer' } };
 }

@@ -30,6 +30,12 @@ export interface CopyinHost {
   sendCopyin(reqno: number, head: { h: number; o: number; n: number }): void;
   /** A reply to nothing, or of the wrong type: counted, maybe disconnecting. */
   protocolError(reason: string): void;
+  /**
+   * A reply whose bytes are in the shared COPYIN ring (§7a) at position `s`:
+   * scatters its `n` bytes into `dsts` (none: only frees them) and frees
+   * them; false when there is no such ring or `s`/`n` are impossible.
+   */
+  shmTake?(s: unknown, n: unknown, dsts: readonly Uint8Array[] | undefined): boolean;
 }
 
 interface PendingCopyin {
@@ -123,6 +129,10 @@ export class CopyinTable {
   onReply(meta: FrameMeta): void {
     const h = this.host;
     const p = this.copyins.get(meta.reqno);
+    const hd = meta.head;
+    if (meta.cls === MsgClass.RESP && meta.payloadLen === 0 && typeof hd === 'object' && hd !== null && (hd as { s?: unknown }).s !== undefined) {
+      return this.onRingReply(meta, p, hd as { s?: unknown; n?: unknown });
+    }
     if (!p) {
       // A reply after its timeout is expected now and then; anything else is a protocol error.
       if (this.late.delete(meta.reqno)) h.counters.lateReplies++;
@@ -138,6 +148,29 @@ export class CopyinTable {
       h.counters.copyinWrongSize++;
       h.log.warn({ session: h.id, reqno: meta.reqno, expected: p.total }, 'copyin reply: wrong size');
       return this.settle(meta.reqno, p, new StackError(Errno.EFAULT, 'copyin reply: wrong size'));
+    }
+    h.counters.copyinBytes += p.total;
+    this.settle(meta.reqno, p, undefined);
+  }
+
+  /**
+   * A RESP COPYIN `{ s, n }` whose bytes are in the shared COPYIN ring:
+   * scattered from there (a late reply's space is only freed); a position the
+   * ring never had, or a length that is not the copy's, fails it `EFAULT`.
+   */
+  private onRingReply(meta: FrameMeta, p: PendingCopyin | undefined, hd: { s?: unknown; n?: unknown }): void {
+    const h = this.host;
+    const fits = p !== undefined && !p.done && hd.n === p.total;
+    const ok = h.shmTake?.(hd.s, hd.n, fits ? p.dsts : undefined) ?? false;
+    if (!p) {
+      if (this.late.delete(meta.reqno)) h.counters.lateReplies++;
+      else h.protocolError(`reply to unknown request ${meta.reqno}`);
+      return;
+    }
+    if (!ok || !fits) {
+      h.counters.copyinWrongSize++;
+      h.log.warn({ session: h.id, reqno: meta.reqno, expected: p.total, s: hd.s, n: hd.n }, 'copyin reply through the ring: bad position or size');
+      return this.settle(meta.reqno, p, new StackError(Errno.EFAULT, 'copyin reply: bad ring position or size'));
     }
     h.counters.copyinBytes += p.total;
     this.settle(meta.reqno, p, undefined);

@@ -64,6 +64,9 @@ export interface SessionCounters {
   shmCopyoutBytes: number;
   shmFallbacks: number;
   shmFaults: number;
+  /** COPYIN replies whose bytes came through the shared COPYIN ring (§7a), and those bytes (also in `copyinRequests`/`copyinBytes`). */
+  shmCopyins: number;
+  shmCopyinBytes: number;
 }
 
 /** What a session holds right now, for `rumpctl usage` (see {@link ClientSession.usage}). */

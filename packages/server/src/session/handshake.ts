@@ -19,7 +19,7 @@ export interface HandshakeAsk {
   /** It takes posted sends (`postedSend: true`, docs/PROTOCOL.md §6). */
   readonly postedSend: boolean;
   /** Its shared-memory region offer (§7a), if any. */
-  readonly shm: ShmAnnounce | undefined;
+  readonly shm: (ShmAnnounce & { unknown?: string }) | undefined;
 }
 
 /** A refused handshake: the ERROR frame's head, and the reason for the log and the goodbye. */

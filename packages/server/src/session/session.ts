@@ -241,7 +241,7 @@ export class ClientSession {
   readonly counters: SessionCounters = {
     syscalls: 0, errors: 0, copyinRequests: 0, copyinBytes: 0, copyoutRequests: 0, copyoutBytes: 0,
     copyinPeak: 0, copyinsAvoided: 0, inlineBytes: 0, copyoutsAvoided: 0, inlineRecvBytes: 0, copyinTimeouts: 0, copyinWrongSize: 0, copyinRefused: 0, lateReplies: 0, protocolErrors: 0, internalErrors: 0, oversizeReplies: 0,
-    backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0, postedSends: 0, postedErrors: 0, postedRefused: 0, shmCopyouts: 0, shmCopyoutBytes: 0, shmFallbacks: 0, shmFaults: 0,
+    backpressured: 0, payloadRequests: 0, framesIn: 0, framesOut: 0, postedSends: 0, postedErrors: 0, postedRefused: 0, shmCopyouts: 0, shmCopyoutBytes: 0, shmFallbacks: 0, shmFaults: 0, shmCopyins: 0, shmCopyinBytes: 0,
   };
   /** Stack parameters this session reports. */
   readonly params: StackParams;
@@ -312,6 +312,7 @@ export class ClientSession {
       allocReq: () => this.allocReq(),
       sendCopyin: (reqno, head) => this.send(MsgClass.REQ, MsgType.COPYIN, reqno, head),
       protocolError: (reason) => this.protocolError(undefined, reason),
+      shmTake: (s, n, dsts) => this.shm.take(s, n, dsts),
     });
     this.cork = new TurnCork(socket, 's.sockwrite');
     this.closed = new Promise((r) => (this.resolveClosed = r));

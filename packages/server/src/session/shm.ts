@@ -17,7 +17,8 @@
  * @module
  */
 import type { SessionCounters } from './counters.js';
-import { openPeerRegion, unmapRegion, SHM_HEADER, SHM_MIN_RING, SHM_TAIL_OFFSET, type ShmAnnounce } from '@rumpnet/client/shm';
+import { openPeerRegion, unmapRegion, SHM_HEADER, SHM_IN_TAIL_OFFSET, SHM_MIN_RING, SHM_TAIL_OFFSET, type ShmAnnounce } from '@rumpnet/client/shm';
+import { Scatter } from '../proto/copy.js';
 
 /** Where the sessions' regions are charged: the server's total, fixed at start. */
 export interface ShmPolicy {
@@ -97,21 +98,48 @@ export class ShmRing {
   /** The consumer position last accepted. */
   private tail = 0;
   private mapped: ArrayBuffer | undefined;
+  /** The COPYIN ring (the client produces, the server consumes), when the client offered one. */
+  private readonly inData: Uint8Array | undefined;
+  /** Consumer position of the COPYIN ring: the server's own, mirrored into the header. */
+  private inTail = 0;
 
   constructor(
     buffer: ArrayBuffer,
     /** Ring size in bytes (a power of two). */
     readonly ringBytes: number,
+    /** A COPYIN ring of the same size follows the COPYOUT ring. */
+    readonly copyin = false,
   ) {
     this.mapped = buffer;
     this.data = new Uint8Array(buffer, SHM_HEADER, ringBytes);
+    this.inData = copyin ? new Uint8Array(buffer, SHM_HEADER + ringBytes, ringBytes) : undefined;
     this.words = new Uint32Array(buffer, 0, SHM_HEADER / 4);
     this.mask = ringBytes - 1;
   }
 
   /** Region size, header included (what the ledger is charged). */
   get size(): number {
-    return SHM_HEADER + this.ringBytes;
+    return SHM_HEADER + (this.copyin ? 2 : 1) * this.ringBytes;
+  }
+
+  /**
+   * Takes a COPYIN reply's `n` bytes at position `s` of the COPYIN ring:
+   * scattered into `dsts` (undefined: only freed — a late reply), then freed
+   * with everything before them. False when there is no COPYIN ring or the
+   * position cannot be one the client placed after what was freed (the
+   * client's bytes are read only inside the ring, whatever it claims).
+   */
+  take(s: unknown, n: unknown, dsts: readonly Uint8Array[] | undefined): boolean {
+    const ring = this.inData;
+    if (ring === undefined || this.mapped === undefined) return false;
+    if (typeof s !== 'number' || typeof n !== 'number' || !Number.isInteger(s) || !Number.isInteger(n)) return false;
+    if (s < 0 || s > 0xffffffff || n <= 0 || n > this.ringBytes) return false;
+    const off = s & this.mask;
+    if (((s - this.inTail) >>> 0) + n > this.ringBytes || off + n > this.ringBytes) return false;
+    if (dsts !== undefined) new Scatter(dsts).write(ring.subarray(off, off + n));
+    this.inTail = (s + n) >>> 0;
+    Atomics.store(this.words, SHM_IN_TAIL_OFFSET / 4, this.inTail);
+    return true;
   }
 
   /** Bytes handed out and not yet freed by the client (as last seen). */
@@ -164,17 +192,20 @@ function isToken(v: unknown): v is string {
 /**
  * The handshake's `shm` value: undefined when absent, the offer when well
  * formed, or a string saying what is wrong (the handshake is then refused,
- * as any malformed capability is).
+ * as any malformed capability is). A key this server does not know is no
+ * error here: it may change the region's layout, so {@link attachShm}
+ * answers such an offer `ok: false` and the session runs on the socket.
  */
-export function parseShmOffer(v: unknown): ShmAnnounce | string | undefined {
+export function parseShmOffer(v: unknown): (ShmAnnounce & { unknown?: string }) | string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) return `shm must be {fd, size, token}, got ${v === null ? 'null' : typeof v}`;
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'fd' && k !== 'size' && k !== 'token') return `shm: unknown key '${k.slice(0, 32)}'`;
   if (!Number.isInteger(o.fd) || (o.fd as number) < 0 || (o.fd as number) > 0x7fffffff) return 'shm.fd must be a descriptor number';
   if (!Number.isInteger(o.size) || (o.size as number) <= 0) return 'shm.size must be a positive integer';
   if (!isToken(o.token)) return 'shm.token must be 32 lowercase hex digits';
-  return { fd: o.fd as number, size: o.size as number, token: o.token };
+  if (o.copyin !== undefined && o.copyin !== true) return 'shm.copyin must be true or absent';
+  const unknown = Object.keys(o).find((k) => k !== 'fd' && k !== 'size' && k !== 'token' && k !== 'copyin');
+  return { fd: o.fd as number, size: o.size as number, token: o.token, ...(o.copyin === true ? { copyin: true as const } : {}), ...(unknown !== undefined ? { unknown } : {}) };
 }
 
 /**
@@ -185,11 +216,14 @@ export function parseShmOffer(v: unknown): ShmAnnounce | string | undefined {
  * or the addon refused the descriptor (not a memfd, no seals, wrong size,
  * wrong token, unreachable). The ledger is charged only for a ring returned.
  */
-export function attachShm(policy: ShmPolicy | undefined, pid: number | undefined, offer: ShmAnnounce): ShmRing | string {
+export function attachShm(policy: ShmPolicy | undefined, pid: number | undefined, offer: ShmAnnounce & { unknown?: string }): ShmRing | string {
   if (policy === undefined || policy.maxBytes <= 0) return 'shared memory is off on this server';
+  if (offer.unknown !== undefined) return `shm: this server does not know '${offer.unknown.slice(0, 32)}' in an offer`;
   if (pid === undefined || pid <= 0) return 'no peer credentials (not a Unix socket, or another pid namespace)';
-  const ring = offer.size - SHM_HEADER;
-  if (ring < SHM_MIN_RING || (ring & (ring - 1)) !== 0) return `region of ${offer.size} bytes: want ${SHM_HEADER} + a power of two ≥ ${SHM_MIN_RING}`;
+  const ring = (offer.size - SHM_HEADER) / (offer.copyin ? 2 : 1);
+  if (!Number.isInteger(ring) || ring < SHM_MIN_RING || (ring & (ring - 1)) !== 0) {
+    return `region of ${offer.size} bytes: want ${SHM_HEADER} + ${offer.copyin ? 'two rings of ' : ''}a power of two ≥ ${SHM_MIN_RING}`;
+  }
   if (offer.size > policy.maxBytes) return `region of ${offer.size} bytes exceeds the server's --shm-max ${policy.maxBytes}`;
   if (!policy.reserve(offer.size)) return "the server's shared-memory total (--shm-total) is spent";
   let buf: ArrayBuffer;
@@ -199,7 +233,7 @@ export function attachShm(policy: ShmPolicy | undefined, pid: number | undefined
     policy.release(offer.size);
     return (err as Error).message;
   }
-  return new ShmRing(buf, ring);
+  return new ShmRing(buf, ring, offer.copyin === true);
 }
 
 /** The logger shape {@link SessionShm} needs (the session's). */
@@ -229,12 +263,13 @@ export class SessionShm {
   }
 
   /** Maps the offer of peer `pid` (see {@link attachShm}); the handshake reply's `shm`. */
-  attach(pid: number | undefined, offer: ShmAnnounce): { ok: true } | { ok: false; reason: string } {
+  attach(pid: number | undefined, offer: ShmAnnounce & { unknown?: string }): { ok: true; copyin?: true } | { ok: false; reason: string } {
     const r = attachShm(this.policy, pid, offer);
     this.policy?.noted?.(typeof r !== 'string');
     if (typeof r !== 'string') {
       this.ring = r;
-      return { ok: true };
+      // The client sends COPYIN replies through its ring once told so.
+      return r.copyin ? { ok: true, copyin: true } : { ok: true };
     }
     this.log.info({ session: this.session, reason: r }, 'shm offer refused');
     return { ok: false, reason: r };
@@ -260,6 +295,19 @@ export class SessionShm {
       this.detach();
     } else this.counters.shmFallbacks++;
     return SHM_FULL;
+  }
+
+  /**
+   * A COPYIN reply through the COPYIN ring (see {@link ShmRing.take}),
+   * counted `shmCopyins`/`shmCopyinBytes` when its bytes are used.
+   */
+  take(s: unknown, n: unknown, dsts: readonly Uint8Array[] | undefined): boolean {
+    if (this.ring === undefined || !this.ring.take(s, n, dsts)) return false;
+    if (dsts !== undefined) {
+      this.counters.shmCopyins++;
+      this.counters.shmCopyinBytes += n as number;
+    }
+    return true;
   }
 
   /** Unmaps the region and gives its charge back (idempotent). */

@@ -15,6 +15,7 @@ import { RumpConnection, inet, inet6 } from '@rumpnet/client';
 import { SHM_HEADER, ShmClientRegion, shmAddon, shmMappings, shmUnavailable } from '@rumpnet/client/shm';
 import type { RumpServer } from '../../src/server.js';
 import { MsgClass, MsgType, type CtlNetstatResult } from '../../src/proto/index.js';
+import { ShmRing } from '../../src/session/shm.js';
 import { rawClient, type RawClient } from '../proto/helpers.js';
 import { cleanup, expectQuiet, patternBytes, readN, sha256, sleep, spawnServer, startServer, tcpPair, tmpDir, tmpSock, waitFor } from './helpers.js';
 
@@ -82,11 +83,12 @@ describe('rump-server shared-memory data path (§7a)', function () {
   });
 
   for (const v6 of [false, true]) {
-    it(`TCP over ${v6 ? 'IPv6' : 'IPv4'}: every COPYOUT of a 1 MiB transfer goes through the ring, none carries its bytes on the socket`, async () => {
+    it(`TCP over ${v6 ? 'IPv6' : 'IPv4'}: every COPYOUT of a 1 MiB transfer goes through the ring, none carries its bytes on the socket; with a COPYIN ring, every COPYIN reply too`, async () => {
       srv = await startServer({});
-      tx = await RumpConnection.connect(srv.url, { name: 'a' });
+      tx = await RumpConnection.connect(srv.url, { name: 'a', shmCopyin: true });
       rx = await RumpConnection.connect(srv.url, { name: 'b' });
-      expect(rx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024 });
+      expect(rx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: false }); // a COPYIN ring only when asked
+      expect(tx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: true });
       expect(shmMappings().count - base.count).to.equal(4); // two sessions, each mapped here twice (client and server)
       const { s, r } = await tcpPair(tx, rx, 7520, v6);
       const before = socketBytesRead(rx);
@@ -107,7 +109,15 @@ describe('rump-server shared-memory data path (§7a)', function () {
       expect(rx.counters.copyFaults).to.equal(0);
       // The megabyte did not cross the socket: only requests, replies and small inline bytes did.
       expect(socketBytesRead(rx) - before).to.be.lessThan(k.inlineRecvBytes + 64 * 1024);
-      expect((await countersOf(rx, 'a')).shmCopyouts).to.equal(0); // the sender received nothing
+      const ka = await countersOf(rx, 'a');
+      expect(ka.shmCopyouts).to.equal(0); // the sender received nothing
+      // ... and sent everything through its COPYIN ring: every COPYIN reply without payload (b has none: all on the socket).
+      expect(ka.copyinRequests).to.be.greaterThan(0);
+      expect(ka.shmCopyins).to.equal(ka.copyinRequests);
+      expect(ka.shmCopyinBytes).to.equal(ka.copyinBytes);
+      expect(ka.copyinBytes + ka.inlineBytes).to.equal(1 << 20);
+      expect(tx.counters.shmCopyins).to.equal(ka.copyinRequests);
+      expect(rx.counters.shmCopyins).to.equal(0);
     });
 
     it(`UDP over ${v6 ? 'IPv6' : 'IPv4'}: datagrams above the inline limit come through the ring with their sender`, async () => {
@@ -141,9 +151,9 @@ describe('rump-server shared-memory data path (§7a)', function () {
     const d = await spawnServer([url]);
     const ctlConn = await RumpConnection.connect(url, { name: 'ctl', shm: false });
     try {
-      const a = await RumpConnection.connect(url, { name: 'a' });
+      const a = await RumpConnection.connect(url, { name: 'a', shmCopyin: true });
       const b = await RumpConnection.connect(url, { name: 'b' });
-      expect(b.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024 });
+      expect(b.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: false });
       const { s, r } = await tcpPair(a, b, 7528);
       const msg = patternBytes(512 * 1024, 14);
       const w = a.sys.send(s, msg);
@@ -152,6 +162,9 @@ describe('rump-server shared-memory data path (§7a)', function () {
       const k = await countersOf(ctlConn, 'b');
       expect(k.shmCopyouts).to.equal(k.copyoutRequests);
       expect(k.shmCopyoutBytes + k.inlineRecvBytes).to.equal(msg.length);
+      const ka = await countersOf(ctlConn, 'a');
+      expect(ka.shmCopyins).to.equal(ka.copyinRequests);
+      expect(ka.shmCopyinBytes + ka.inlineBytes).to.equal(msg.length);
       type Info = { server: { shm?: { regions: number; bytes: number; attached: number; refused: number } } };
       expect((await ctlConn.call<Info>('ctl.clients', {})).server.shm).to.deep.include({ regions: 2, attached: 2, refused: 0 });
       await Promise.all([a.close(), b.close()]);
@@ -169,7 +182,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
     srv = await startServer({ rxMode: 'per-mbuf' });
     tx = await RumpConnection.connect(srv.url, { name: 'a' });
     rx = await RumpConnection.connect(srv.url, { name: 'b', shm: 64 * 1024 });
-    expect(rx.params.shm).to.deep.equal({ ok: true, ring: 64 * 1024 });
+    expect(rx.params.shm).to.deep.equal({ ok: true, ring: 64 * 1024, copyin: false });
     const { s, r } = await tcpPair(tx, rx, 7524);
     // 256 KiB waiting in the socket buffer, then one receive of all of it: the
     // mbufs are copied out in one pass, before the client can free anything.
@@ -245,7 +258,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
       [{ fd: 3, size: '69632', token: tok }, /shm\.size must be a positive integer/],
       [{ fd: 3, size: 69632, token: 'ABC' }, /shm\.token must be 32 lowercase hex digits/],
       [{ fd: 3, size: 69632 }, /shm\.token/],
-      [{ fd: 3, size: 69632, token: tok, more: 1 }, /shm: unknown key 'more'/],
+      [{ fd: 3, size: 69632, token: tok, copyin: 1 }, /shm\.copyin must be true or absent/],
     ];
     for (const [bad, why] of cases) {
       const { raw, cls, head } = await offer(srv, bad);
@@ -263,7 +276,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
 
   it('unusable offers are answered ok: false with the reason, and the session runs on the socket', async () => {
     srv = await startServer({ shmMax: 256 * 1024 + SHM_HEADER });
-    const good = ShmClientRegion.create(64 * 1024) as ShmClientRegion;
+    const good = ShmClientRegion.create(64 * 1024, true, false) as ShmClientRegion;
     const unsealed = ShmClientRegion.create(64 * 1024, false) as ShmClientRegion;
     const big = ShmClientRegion.create(512 * 1024) as ShmClientRegion;
     const file = `${tmpDir()}/plain`;
@@ -274,13 +287,17 @@ describe('rump-server shared-memory data path (§7a)', function () {
       const cases: [unknown, RegExp][] = [
         [unsealed.announce(), /not sealed against shrinking and growing/],
         [{ ...g, token: 'f'.repeat(32) }, /does not hold the announced token/],
-        [{ ...g, size: g.size + 65536 }, /want 4096 \+ a power of two|not the .* announced/],
+        [{ ...g, size: g.size + 4096 }, /want 4096 \+ a power of two/],
+      [{ ...g, copyin: true }, /want 4096 \+ two rings of a power of two/],
+      [{ ...g, size: 2 * 64 * 1024 + SHM_HEADER, copyin: true }, /has 69632 bytes, not the 135168 announced/],
         [{ ...g, size: 128 * 1024 + SHM_HEADER }, /has 69632 bytes, not the 135168 announced/],
         [{ ...g, size: 1000 }, /want 4096 \+ a power of two ≥ 65536/],
         [big.announce(), /exceeds the server's --shm-max 266240/],
         [{ fd: pfd, size: 64 * 1024 + SHM_HEADER, token: g.token }, /not a memfd on tmpfs|not sealed/],
         [{ fd: 0, size: 64 * 1024 + SHM_HEADER, token: g.token }, /not a regular file|not a memfd/],
         [{ fd: 9999, size: 64 * 1024 + SHM_HEADER, token: g.token }, /cannot reach the client's descriptor/],
+        // a key this server does not know may change the layout: the offer is declined, not the session
+        [{ ...g, ring2: 1 }, /this server does not know 'ring2' in an offer/],
       ];
       for (const [o, why] of cases) {
         const { raw, cls, head } = await offer(srv, o);
@@ -347,6 +364,72 @@ describe('rump-server shared-memory data path (§7a)', function () {
     expect([k.shmCopyouts, k.shmFaults]).to.deep.equal([1, 1]);
     expect(k.copyoutRequests).to.equal(2);
     expect(srv.shm.regions).to.equal(1); // only a's: b's was unmapped at the fault
+  });
+
+  it('the COPYIN ring: the client places replies while there is room, the server takes only positions placed after what it freed', () => {
+    const reg = ShmClientRegion.create(64 * 1024) as ShmClientRegion;
+    try {
+      const buf = (reg as unknown as { buffer: ArrayBuffer }).buffer;
+      const ring = new ShmRing(buf, 64 * 1024, true); // the server's view of the same memory
+      const piece = (n: number, seed: number) => patternBytes(n, seed);
+      expect(reg.produce([piece(100, 1)], 100)).to.equal(-1); // not before the server said it takes them
+      reg.copyinOn = true;
+      const a = piece(30_000, 2);
+      const b = piece(30_000, 3);
+      expect(reg.produce([a.subarray(0, 10_000), a.subarray(10_000)], 30_000)).to.equal(0);
+      expect(reg.produce([b], 30_000)).to.equal(30_000);
+      expect(reg.produce([piece(30_000, 4)], 30_000)).to.equal(-1); // full: the reply goes on the socket
+      // The server reads a reply's bytes only inside the ring, at or after what it freed.
+      const dst = [new Uint8Array(20_000), new Uint8Array(10_000)];
+      expect(ring.take(0, 70_000, dst)).to.equal(false); // larger than the ring
+      expect(ring.take(65_000, 1_000, dst)).to.equal(false); // across the end
+      expect(ring.take('0', 30_000, dst)).to.equal(false);
+      expect(ring.take(0, 30_000, dst)).to.equal(true);
+      expect(sha256(...dst)).to.equal(sha256(a));
+      expect(ring.take(0, 30_000, dst)).to.equal(false); // behind the consumer now
+      // Freed: the next reply fits, at 0 — it would cross the end, so the 5 536-byte tail is skipped.
+      const c = piece(30_000, 6);
+      expect(reg.produce([c], 30_000)).to.equal(65_536); // position 65 536 is offset 0
+      expect(reg.produce([piece(100, 7)], 100)).to.equal(-1); // 30 000 + 5 536 + 30 000 used: no room
+      expect(ring.take(30_000, 30_000, undefined)).to.equal(true); // b's reply came late: only freed
+      const d2 = [new Uint8Array(30_000)];
+      expect(ring.take(65_536, 30_000, d2)).to.equal(true);
+      expect(sha256(...d2)).to.equal(sha256(c));
+      expect(reg.produce([piece(100, 8)], 100)).to.equal(95_536); // all freed: room again
+    } finally {
+      reg.close();
+    }
+  });
+
+  it('a COPYIN reply through the ring at a position it never had, or of the wrong length, fails that send EFAULT; a good one is taken', async () => {
+    srv = await startServer({});
+    const region = ShmClientRegion.create(64 * 1024) as ShmClientRegion;
+    const { raw, head } = await offer(srv, region.announce());
+    try {
+      expect((head.result as { shm: unknown }).shm).to.deep.equal({ ok: true, copyin: true });
+      region.copyinOn = true;
+      raw.send(MsgClass.REQ, MsgType.SYSCALL, 2, { name: 'socket', args: { domain: 'inet', type: 'dgram' } });
+      const fd = ((await raw.next((x) => x.meta.reqno === 2, 5000)).meta.head as { result: { fd: number } }).result.fd;
+      const dest = { family: 'inet', address: '127.0.0.1', port: 9 };
+      const attempt = async (reqno: number, answer: (s: number) => { s: number; n: number }): Promise<Record<string, unknown>> => {
+        raw.send(MsgClass.REQ, MsgType.SYSCALL, reqno, { name: 'sendto', args: { fd, buf: 1, len: 100, addr: dest } });
+        const req = await raw.next((x) => x.meta.cls === MsgClass.REQ && x.meta.type === MsgType.COPYIN && !seen.has(x.meta.reqno), 5000);
+        seen.add(req.meta.reqno);
+        const s = region.produce([patternBytes(100, reqno)], 100);
+        raw.send(MsgClass.RESP, MsgType.COPYIN, req.meta.reqno, answer(s));
+        return (await raw.next((x) => x.meta.reqno === reqno && x.meta.cls !== MsgClass.REQ, 5000)).meta.head as Record<string, unknown>;
+      };
+      const seen = new Set<number>();
+      expect(await attempt(3, () => ({ s: 70_000, n: 100 }))).to.deep.equal({ errno: 14 }); // beyond the ring's window
+      expect(await attempt(4, (s) => ({ s, n: 99 }))).to.deep.equal({ errno: 14 }); // not the length asked
+      expect(await attempt(5, (s) => ({ s, n: 100 }))).to.deep.equal({ result: { bytes: 100 } });
+      const k = srv.processes().find((p) => p.session.peer?.name === 'raw')!.session.counters;
+      expect([k.copyinWrongSize, k.shmCopyins, k.shmCopyinBytes]).to.deep.equal([2, 1, 100]);
+    } finally {
+      raw.sock.destroy();
+      await raw.closed;
+      region.close();
+    }
   });
 
   it('the client refuses ring positions it was never given (behind its consumer, across the end, too large)', async () => {
