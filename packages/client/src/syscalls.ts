@@ -379,6 +379,8 @@ export interface CtlUsageClient {
   framesIn: number;
   framesOut: number;
   backpressured: number;
+  /** Bytes of its shared-memory region the server has mapped (§7a; limit `shmMaxBytes`; absent from servers before it). */
+  shmBytes?: number;
 }
 /** One user's aggregate over its sessions (`rumpctl usage`): a Unix uid or a TCP peer address. */
 export interface CtlUsageUser {
@@ -416,6 +418,10 @@ export interface CtlUsageServer {
   userQuotaBytes?: number;
   userFds?: number;
   userSessions?: number;
+  /** Shared-memory regions (§7a): most per client (`--shm-max`, 0: off), most in all (`--shm-total`), mapped now. */
+  shmMaxBytes?: number;
+  shmTotalBytes?: number;
+  shmBytes?: number;
   /** The session limits in force (names as `SessionLimits` on the server). */
   limits: Record<string, number>;
 }

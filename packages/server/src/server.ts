@@ -275,6 +275,9 @@ export class RumpServer {
       userQuotaBytes: this.users.limits.clusterBytes,
       userFds: this.users.limits.fds,
       userSessions: this.users.limits.sessions,
+      shmMaxBytes: this.shm.maxBytes,
+      shmTotalBytes: this.shm.totalBytes,
+      shmBytes: this.shm.bytes,
       limits: this.sessionLimits,
     };
   }

@@ -250,6 +250,9 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
     ...(server.userQuotaBytes !== undefined
       ? [`per user (all its sessions; admins exempt): ${cl(server.userQuotaBytes)} clusters, ${server.userFds} fds, ${server.userSessions} sessions`]
       : []),
+    ...(server.shmMaxBytes !== undefined
+      ? [server.shmMaxBytes === 0 ? 'shared memory: off' : `shared memory: up to ${bytesText(server.shmMaxBytes)} per client, ${bytesText(server.shmBytes ?? 0)} of ${bytesText(server.shmTotalBytes ?? 0)} mapped in all`]
+      : []),
   ];
   const lim = (n: number | null, f: (n: number) => number = (x) => x): string => (n === null ? '-' : String(f(n)));
   const userTable =
@@ -286,9 +289,10 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
     String(c.partialFrameBytes),
     c.backpressure ? 'BP' : '-',
     c.user ?? '-',
+    c.shmBytes ? bytesText(c.shmBytes) : '-',
   ]);
   const t = table(
-    ['SESSION', 'PID', 'NAME', 'CLUSTERS', 'QUOTA', 'FDS', 'COPYINS', 'WAITING', 'REPLIES', 'FRAMES', 'INFLIGHT', 'QUEUED', 'PARTIAL', 'BP', 'USER'],
+    ['SESSION', 'PID', 'NAME', 'CLUSTERS', 'QUOTA', 'FDS', 'COPYINS', 'WAITING', 'REPLIES', 'FRAMES', 'INFLIGHT', 'QUEUED', 'PARTIAL', 'BP', 'USER', 'SHM'],
     rows,
     [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
   );

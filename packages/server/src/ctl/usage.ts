@@ -57,6 +57,7 @@ export function usageOf(p: ClientProcess): CtlUsageClient {
     framesIn: k.framesIn,
     framesOut: k.framesOut,
     backpressured: k.backpressured,
+    shmBytes: u.shmBytes,
   };
 }
 

@@ -86,4 +86,6 @@ export interface SessionUsage {
   readonly partialFrameBytes: number;
   /** True while reading the client's requests is stopped (backpressure). */
   readonly backpressure: boolean;
+  /** Bytes of the client's shared-memory region mapped now (§7a; 0: none). */
+  readonly shmBytes: number;
 }

@@ -375,6 +375,7 @@ export class ClientSession {
       queuedRequestBytes: this.queuedBytes,
       partialFrameBytes: this.reader.heldBytes,
       backpressure: this.paused,
+      shmBytes: this.shm.bytes,
     };
   }
 

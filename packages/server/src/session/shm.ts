@@ -262,6 +262,11 @@ export class SessionShm {
     return this.ring !== undefined;
   }
 
+  /** Bytes of the region mapped now (0: none). */
+  get bytes(): number {
+    return this.ring?.size ?? 0;
+  }
+
   /** Maps the offer of peer `pid` (see {@link attachShm}); the handshake reply's `shm`. */
   attach(pid: number | undefined, offer: ShmAnnounce & { unknown?: string }): { ok: true; copyin?: true } | { ok: false; reason: string } {
     const r = attachShm(this.policy, pid, offer);

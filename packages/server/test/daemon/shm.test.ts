@@ -165,6 +165,12 @@ describe('rump-server shared-memory data path (§7a)', function () {
       const ka = await countersOf(ctlConn, 'a');
       expect(ka.shmCopyins).to.equal(ka.copyinRequests);
       expect(ka.shmCopyinBytes + ka.inlineBytes).to.equal(msg.length);
+      // rumpctl usage: each session's region beside the limit.
+      const u = await ctlConn.call<{ server: { shmMaxBytes?: number; shmBytes?: number }; clients: { name: string | null; shmBytes?: number }[] }>('ctl.usage', {});
+      expect(u.server.shmMaxBytes).to.equal(4 * 1024 * 1024 + 4096);
+      expect(u.server.shmBytes).to.equal(2 * SHM_HEADER + 3 * 1024 * 1024); // a: two rings, b: one
+      expect(u.clients.find((c) => c.name === 'b')?.shmBytes).to.equal(SHM_HEADER + 1024 * 1024);
+      expect(u.clients.find((c) => c.name === 'ctl')?.shmBytes).to.equal(0);
       type Info = { server: { shm?: { regions: number; bytes: number; attached: number; refused: number } } };
       expect((await ctlConn.call<Info>('ctl.clients', {})).server.shm).to.deep.include({ regions: 2, attached: 2, refused: 0 });
       await Promise.all([a.close(), b.close()]);
