@@ -204,6 +204,30 @@ describe('rump-server posted sends', function () {
     await rx.sys.close(r);
   });
 
+  it('a receive that comes behind a blocked posted send is not held by it: it is served in the same turn', async () => {
+    srv = await startServer();
+    tx = await RumpConnection.connect(srv.url, { name: 'sender' });
+    rx = await RumpConnection.connect(srv.url, { name: 'receiver' });
+    const a = await tcpPair(tx, rx, 7608);
+    const b = await tcpPair(tx, rx, 7609);
+    await tx.sys.setsockopt(a.s, 'socket', 'SO_SNDBUF', 4096);
+    await rx.sys.setsockopt(a.r, 'socket', 'SO_RCVBUF', 4096);
+    // Nobody reads a.r: these posted sends block in the server once the buffers are full.
+    for (let i = 0; i < 20; i++) await post(tx, a.s, patternBytes(2000, i));
+    await rx.sys.send(b.r, patternBytes(100, 77));
+    // In one turn: another posted send on a (blocked behind the others), then a recv on b.
+    void post(tx, a.s, patternBytes(2000, 99));
+    const got = Buffer.alloc(100);
+    const n = await tx.sys.recv(b.s, got);
+    expect(n).to.equal(100);
+    expect(sha256(got)).to.equal(sha256(patternBytes(100, 77)));
+    expect(tx.postedInFlight).to.be.greaterThan(0);
+    // Let them through, then clean up.
+    expect((await readN(rx, a.r, 21 * 2000)).length).to.equal(21 * 2000);
+    for (const x of [a.s, b.s]) await tx.sys.close(x);
+    for (const x of [a.r, b.r]) await rx.sys.close(x);
+  });
+
   it('the window is enforced: a client that posts past it gets ENOBUFS, the server holds no more, and others go on', async () => {
     srv = await startServer({ postedWindow: 8 * 1024, postedCalls: 8 });
     rx = await RumpConnection.connect(srv.url, { name: 'receiver' });
