@@ -9,7 +9,7 @@
  * after the session ends. The server runs in this process, so the client's
  * pid is its own and both mappings show in {@link shmMappings}.
  */
-import { openSync, closeSync, ftruncateSync } from 'node:fs';
+import { openSync, closeSync, ftruncateSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { RumpConnection, inet, inet6 } from '@rumpnet/client';
 import { SHM_HEADER, ShmClientRegion, shmAddon, shmMappings, shmUnavailable } from '@rumpnet/client/shm';
@@ -26,6 +26,11 @@ async function countersOf(ctl: RumpConnection, name: string): Promise<Counters> 
   const c = r.clients.find((x) => x.name === name);
   expect(c, `client ${name} in ctl.clients`).to.not.equal(undefined);
   return c!.counters;
+}
+
+/** The kernel's view: this process's mappings of region memfds (`/proc/self/maps`). */
+function mappedRegions(): number {
+  return readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('/memfd:rumpnet-shm')).length;
 }
 
 /** Bytes the connection has read from its socket (net.Socket's own count). */
@@ -57,6 +62,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
   let tx: RumpConnection | undefined;
   let rx: RumpConnection | undefined;
   let base = { count: 0, bytes: 0 };
+  let baseMaps = 0;
   before(function () {
     if (shmAddon() === undefined) {
       console.log(`      skipped: ${shmUnavailable()}`);
@@ -65,6 +71,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
   });
   beforeEach(() => {
     base = shmMappings();
+    baseMaps = mappedRegions();
   });
   after(() => cleanup());
   afterEach(async () => {
@@ -80,6 +87,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
       srv = undefined;
     }
     expect(shmMappings()).to.deep.equal(base);
+    expect(mappedRegions(), 'memfd mappings in /proc/self/maps').to.equal(baseMaps);
   });
 
   for (const v6 of [false, true]) {
@@ -90,6 +98,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
       expect(rx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: false }); // a COPYIN ring only when asked
       expect(tx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: true });
       expect(shmMappings().count - base.count).to.equal(4); // two sessions, each mapped here twice (client and server)
+      expect(mappedRegions() - baseMaps).to.equal(4);
       const { s, r } = await tcpPair(tx, rx, 7520, v6);
       const before = socketBytesRead(rx);
       const msg = patternBytes(1 << 20, v6 ? 2 : 1);
