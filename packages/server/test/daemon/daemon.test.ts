@@ -31,7 +31,7 @@ describe('rump-server daemon (a real process)', function () {
     const out = sp.stdout();
     expect(out).to.include(`listening on unix://${path}`);
     expect(out).to.include('lo0 127.0.0.1/8');
-    expect(out).to.include('MCLBYTES 2048, MCLNUM 16, copy window 4, inline up to 2048 bytes, inline receive up to 2048 bytes, nmbclusters 16384, receive coalesced');
+    expect(out).to.include('MCLBYTES 2048, MCLNUM 16, copy window 4, inline up to 2048 bytes, inline receive up to 2048 bytes, posted sends up to 65536 bytes / 64 calls, nmbclusters 16384, receive coalesced');
     expect(out).to.include(`RUMP_SERVER=unix://${path} node app.js`);
     expect(out).to.include(`RUMP_SERVER=unix://${path} node --import @rumpnet/client/hijack app.js`);
     expect(out).to.include('--tap tap0'); // how to add a tap
