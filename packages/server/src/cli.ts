@@ -6,11 +6,20 @@
  * one-line reason; a server that cannot start (socket path taken, no tap
  * permission) exits with status 1.
  */
+import { shmUnavailable } from '@rumpnet/client/shm';
 import { readFileSync } from 'node:fs';
 import { parseServerArgs, UsageError, type ServerConfig } from './config.js';
 import { createLogger } from './log.js';
 import { RumpServer } from './server.js';
 import { inetNtoa } from './stackapi.js';
+
+/** The banner's shared-memory line (docs/PROTOCOL.md §7a): the limits, or why clients will not get a region. */
+function shmBanner(max: number, total: number): string {
+  if (max === 0) return 'off (--no-shm): every COPYOUT carries its bytes on the socket';
+  const why = shmUnavailable();
+  if (why !== '') return `off: ${why}`;
+  return `a client's receive bytes through its shared memfd ring: up to ${max} bytes per client (--shm-max), ${total} in all (--shm-total)`;
+}
 
 /** The package version, from dist/src (built) or src (run through tsx). */
 function readVersion(): string {
@@ -42,6 +51,7 @@ function connectHelp(srv: RumpServer, cfg: ServerConfig): string {
       .filter((o) => o.text !== 'none')
       .map((o) => `  offloads    ${o.ifname} ${o.text}`),
     `  mbufs       MCLBYTES ${cfg.mclbytes}, MCLNUM ${cfg.mclnum}, copy window ${cfg.copyWindow}, inline ${cfg.inlineMax > 0 ? `up to ${cfg.inlineMax} bytes` : 'off'}, inline receive ${cfg.inlineRecvMax > 0 ? `up to ${cfg.inlineRecvMax} bytes` : 'off'}, posted sends ${cfg.postedWindow > 0 && cfg.inlineMax > 0 ? `up to ${cfg.postedWindow} bytes / ${cfg.postedCalls} calls` : 'off'}, nmbclusters ${cfg.nmbclusters}, receive ${cfg.rxMode}`,
+    `  shm         ${shmBanner(cfg.shmMax ?? 0, cfg.shmTotal ?? 0)}`,
     '  protocols   tcp, udp, icmp',
     `  admin       ${srv.admin.describe()} may halt, write sysctls and change the configuration`,
     ...(srv.admin.tcpAdmin && cfg.listen.kind === 'tcp'

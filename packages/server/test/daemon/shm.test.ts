@@ -158,6 +158,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
   it('a real rump-server process maps a client process\'s region through /proc, and unmaps it when the client goes', async () => {
     const url = `unix://${tmpSock()}`;
     const d = await spawnServer([url]);
+    expect(d.stdout()).to.include("  shm         a client's receive bytes through its shared memfd ring: up to 4198400 bytes per client (--shm-max), 268435456 in all (--shm-total)");
     const ctlConn = await RumpConnection.connect(url, { name: 'ctl', shm: false });
     try {
       const a = await RumpConnection.connect(url, { name: 'a', shmCopyin: true });
