@@ -32,7 +32,7 @@ function answer(seq: number, port: number, errno: number): void {
 parentPort!.on('message', (m: Ask) => {
   void (async () => {
     try {
-      conn ??= RumpConnection.connect(workerData.url as string, { name: `${workerData.name as string} (listen ports)` }).then(
+      conn ??= RumpConnection.connect(workerData.url as string, { name: `${workerData.name as string} (listen ports)`, shm: false /* it only asks for ports: no receive bytes to share */ }).then(
         (c) => {
           c.once('close', () => (conn = undefined));
           return c;
