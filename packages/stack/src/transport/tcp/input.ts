@@ -458,7 +458,7 @@ export function tcpInputConn(tp: TcpCb, seg: TcpRepr, m: Mbuf): void {
   if (fin) finReceived(tp);
   if (tcbClosed(tp)) return;
 
-  if ((tp.flags & TF.DELACK) !== 0 && (tp.flags & TF.ACKNOW) === 0) tp.timers.setDelack(tcp.tun.delackMs);
+  if ((tp.flags & TF.DELACK) !== 0 && (tp.flags & TF.ACKNOW) === 0) tp.timers.setDelack(tcp.delackMsHot);
   // Now, or at the end of the link's input batch (one ACK per batch).
   tcp.outputAfterInput(tp);
 }
@@ -611,7 +611,7 @@ function textInput(tp: TcpCb, seq: number, len: number, fin: boolean, m: Mbuf): 
       tp.rcvNxt = (tp.rcvNxt + len) >>> 0;
       tp.segsSinceAck++;
       deliver(tp, m);
-      if ((tp.flags & TF.DELACK) !== 0 || fin || tcp.tun.delackMs === 0) tp.flags |= TF.ACKNOW;
+      if ((tp.flags & TF.DELACK) !== 0 || fin || tcp.delackMsHot === 0) tp.flags |= TF.ACKNOW;
       else tp.flags |= TF.DELACK;
       if (so !== null) soRwakeup(so);
     } else mFreem(m);

@@ -334,7 +334,7 @@ export function tsoShouldDefer(tp: TcpCb, len: number, win: number, unsent: numb
  */
 export function tsoPayloadRoom(tp: TcpCb): number {
   const tcp = tp.tcp;
-  if (tcp.tun.tso === 0 || tp.state < TCPS.ESTABLISHED || tcp.ip.tsoMaxTowards === undefined) return 0;
+  if (tcp.tsoHot === 0 || tp.state < TCPS.ESTABLISHED || tcp.ip.tsoMaxTowards === undefined) return 0;
   const max = tcp.ip.tsoMaxTowards(tp.inp.faddr);
   if (max === 0) return 0;
   const room = max - tp.inp.family.headerLen - TCP_HEADER_LEN - (tsOn(tp) ? 12 : 0);

@@ -148,6 +148,36 @@ export const BATCH_ACK_SEGS = 44;
 /** Rounds of deferred output one flush runs (output looping back into input may defer more); the rest waits a turn. */
 const DEFERRED_ROUNDS = 8;
 
+/** Key of a tunables object's protocol (see {@link TUN_PROTO}). */
+const TUN_OWNER: unique symbol = Symbol('TcpProtocol.tun owner');
+
+/** A tunables object knows its protocol. */
+interface TunOwner {
+  [TUN_OWNER]: TcpProtocol;
+}
+
+/**
+ * The prototype of every `TcpProtocol.tun`: `delackMs` and `tso` are
+ * accessors over the protocol's {@link TcpProtocol.delackMsHot} and
+ * {@link TcpProtocol.tsoHot}, which the per-segment code reads (why: the
+ * note there). One shared prototype with shared accessor functions, so
+ * that every tunables object has the same shape.
+ */
+const TUN_PROTO = {
+  get delackMs(): number {
+    return (this as unknown as TunOwner)[TUN_OWNER].delackMsHot;
+  },
+  set delackMs(v: number) {
+    (this as unknown as TunOwner)[TUN_OWNER].delackMsHot = v;
+  },
+  get tso(): number {
+    return (this as unknown as TunOwner)[TUN_OWNER].tsoHot;
+  },
+  set tso(v: number) {
+    (this as unknown as TunOwner)[TUN_OWNER].tsoHot = v;
+  },
+};
+
 /** Defaults of {@link TcpTunables} (those that depend on the pool's size are set by the constructor). */
 export const TCP_DEFAULTS: Readonly<Omit<TcpTunables, 'reassMaxClusters' | 'reassMaxMbufs'>> = {
   mssdflt: 536,
@@ -211,6 +241,19 @@ export class TcpProtocol implements TransportProtocol {
   readonly stats: TcpStats = newTcpStats();
   /** Tunables, also `net.inet.tcp.*`. */
   readonly tun: TcpTunables;
+  /**
+   * @internal `tun.delackMs` and `tun.tso` as every segment reads them. Two
+   * stacks made one after the other (a benchmark's or a test's fresh pair)
+   * each deoptimized textInput, tcpInputConn and tcpOutput in their first
+   * transfer on a map check at these two loads through `tun` — never at
+   * loads from the protocol object — costing about a tenth of that
+   * transfer's CPU in recompiles. `tun` keeps both as accessors over these
+   * copies (see {@link TUN_PROTO}), so every writer — sysctl, tests,
+   * `tun.delackMs = …` — updates them.
+   */
+  delackMsHot = TCP_DEFAULTS.delackMs;
+  /** @internal `tun.tso`; see {@link TcpProtocol.delackMsHot}. */
+  tsoHot = TCP_DEFAULTS.tso;
   /** RFC 6528 ISNs. */
   readonly isn: IsnGenerator;
   /** Half-open connections of listeners. */
@@ -283,12 +326,13 @@ export class TcpProtocol implements TransportProtocol {
     this.clock = host.clock;
     this.pool = host.pool;
     this.ip = host.ip;
-    this.tun = {
-      ...TCP_DEFAULTS,
+    // Inherits the delackMs/tso accessors; Object.assign's [[Set]] runs them.
+    const tun = Object.create(TUN_PROTO) as TcpTunables & TunOwner;
+    tun[TUN_OWNER] = this;
+    this.tun = Object.assign(tun, TCP_DEFAULTS, {
       reassMaxClusters: Math.max(16, this.pool.nmbclusters >> 3),
       reassMaxMbufs: Math.max(16, this.pool.nmbufs >> 4),
-      ...tunables,
-    };
+    }, tunables);
     this.reassBudget = new ReassBudget(() => this.tun.reassMaxClusters, () => this.tun.reassMaxMbufs, this.stats);
     this.pcbs = new InPcbTable(layer, 'tcp');
     this.isn = new IsnGenerator({ now: () => this.clock.now() });
