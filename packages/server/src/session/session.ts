@@ -27,9 +27,10 @@ import {
   type PayloadSink,
 } from '../proto/index.js';
 import { SYSCALL_SCHEMAS, checkArgs, type SyscallSchema } from '../proto/index.js';
-import { InlineSink, InlineSource, packedFrameWith, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
+import { InlineSource, packedFrameWith, totalLength, type CopySink, type CopySource } from '../proto/copy.js';
 import { CopyinTable } from './copyin.js';
 import { PostedSends, lateErrorReply, orderedFd } from './posted.js';
+import { CallContext } from './callctx.js';
 import { NO_AUTH, type SessionAuth } from './admin.js';
 import type { SessionCounters, SessionUsage } from './counters.js';
 import { DEFAULT_LIMITS, FRAME_MEMORY_OVERHEAD, REQUEST_MEMORY_OVERHEAD, type SessionLimits } from './limits.js';
@@ -41,7 +42,7 @@ export { DEFAULT_LIMITS } from './limits.js';
 export type { SessionCounters, SessionUsage } from './counters.js';
 export type { RxMode, StackParams, ProtoLogger, SyscallContext, SyscallHandler, SyscallHandlers, PeerInfo, SessionOptions, CloseHook } from './types.js';
 export { silentLogger } from './types.js';
-import { silentLogger, type StackParams, type ProtoLogger, type SyscallContext, type SyscallHandlers, type PeerInfo, type SessionOptions, type CloseHook } from './types.js';
+import { silentLogger, type StackParams, type ProtoLogger, type SyscallHandlers, type PeerInfo, type SessionOptions, type CloseHook } from './types.js';
 
 /** A posted request: its number in arrival order and the inline bytes charged to the window. */
 interface Post {
@@ -567,45 +568,22 @@ export class ClientSession {
     const h = meta.head;
     // A posted request refused here is done all the same (its number must be acknowledged).
     if (post !== undefined) this.postedActive++;
-    const refuse = (reason: string): void => {
-      if (post !== undefined) this.postedDone(post);
-      this.protocolError(meta, reason);
-    };
-    if (!isMap(h) || typeof h.name !== 'string') return refuse('SYSCALL head must be {name, args}');
+    if (!isMap(h) || typeof h.name !== 'string') return this.refuse(meta, post, 'SYSCALL head must be {name, args}');
     const name = h.name;
     const handler = Object.prototype.hasOwnProperty.call(this.handlers, name) ? this.handlers[name] : undefined;
     const schema = this.schemas.get(name);
-    if (!schema) return refuse(`unknown syscall '${name.slice(0, 64)}'`);
+    if (!schema) return this.refuse(meta, post, `unknown syscall '${name.slice(0, 64)}'`);
     const why = checkArgs(schema, h.args);
-    if (why !== undefined) return refuse(`${name}: ${why}`);
+    if (why !== undefined) return this.refuse(meta, post, `${name}: ${why}`);
     if (payload !== undefined && schema.copy !== 'in') {
       this.counters.payloadRequests++;
-      return refuse(`${name}: only send-type calls carry inline bytes`);
+      return this.refuse(meta, post, `${name}: only send-type calls carry inline bytes`);
     }
     this.counters.syscalls++;
     hopTrace?.mark(`s.sys.${name}`);
     if (!handler) return this.finishCall(meta, name, { errno: Errno.ENOSYS }, [], post);
     this.running++;
-    const session = this;
-    // The receive's bytes held for its reply (inline receive), if the handler asked for that sink.
-    let rx: InlineSink | undefined;
-    const ctx: SyscallContext = {
-      reqno: meta.reqno,
-      name,
-      signal: this.abort.signal,
-      copySource: (handle) => session.copySource(handle),
-      copySink: (handle) => session.copySink(handle),
-      receiveSink(handle, hold) {
-        const limit = session.inlineRecvMax;
-        if (limit <= 0 || schema.copy !== 'out') return session.copySink(handle);
-        rx?.discard();
-        rx = new InlineSink(limit, session.copySink(handle), hold);
-        return rx;
-      },
-      ...(payload !== undefined ? { inline: payload } : {}),
-      inlineSource: () => session.inlineSource(payload),
-      ...(post !== undefined ? { posted: true } : {}),
-    };
+    const ctx = new CallContext(this, meta.reqno, name, this.abort.signal, schema.copy === 'out', payload, post !== undefined);
     let reply: Record<string, unknown>;
     // A call on a descriptor with posted sends still running waits for them (posted.ts).
     const fd = this.posted === undefined ? undefined : orderedFd(name, h.args);
@@ -636,9 +614,16 @@ export class ClientSession {
       link?.finish();
     }
     // A successful receive's held bytes ride in its RESP: each a COPYOUT avoided.
+    const rx = ctx.rx;
     const inline = rx === undefined ? [] : 'result' in reply ? rx.take() : (rx.discard(), []);
     this.finishCall(meta, name, reply, inline, post);
     this.drainQueue();
+  }
+
+  /** A request refused as malformed (ERROR); a posted one is done all the same (its number must be acknowledged). */
+  private refuse(meta: FrameMeta, post: Post | undefined, reason: string): void {
+    if (post !== undefined) this.postedDone(post);
+    this.protocolError(meta, reason);
   }
 
   /**
