@@ -642,12 +642,13 @@ export class ClientSession {
       if (typeof reply.errno === 'number' && fd !== undefined) p.setError(fd, reply.errno);
     }
     if (this.closing !== undefined) return;
-    const pd = p?.ack();
-    if (pd !== undefined) reply.pd = pd;
     if ('internal' in reply) {
       this.send(MsgClass.ERROR, MsgType.SYSCALL, meta.reqno, { reason: `internal error in ${name}` });
       return;
     }
+    // Told once: only a RESP carries it (an E2BIG replacement keeps it, see send).
+    const pd = p?.ack();
+    if (pd !== undefined) reply.pd = pd;
     if (reply.errno !== undefined) this.counters.errors++;
     hopTrace?.mark(`s.resp.${name}`);
     this.send(MsgClass.RESP, MsgType.SYSCALL, meta.reqno, reply, inline);
@@ -684,7 +685,8 @@ export class ClientSession {
       this.log.warn({ session: this.id, type, reqno, headBytes: h.length }, 'reply head exceeds MAX_HEAD: answered E2BIG');
       if (cls === MsgClass.RESP && type === MsgType.SYSCALL) {
         this.counters.errors++;
-        h = packHead({ errno: Errno.E2BIG });
+        const pd = (head as { pd?: unknown }).pd;
+        h = packHead(pd === undefined ? { errno: Errno.E2BIG } : { errno: Errno.E2BIG, pd });
         payload = [];
       } else {
         cls = MsgClass.ERROR;
