@@ -231,7 +231,7 @@ export class RumpConnection extends EventEmitter {
    */
   post(fd: number, buf: Uint8Array | IoVec, onLateError?: (err: Error) => void): boolean {
     const sock = this.socket;
-    if (sock === undefined || !this.postable(buf.length)) return false;
+    if (sock === undefined || !this.postable(buf.length, false)) return false;
     const reqno = this.allocReq();
     this.counters.syscalls++;
     this.counters.inlineSends++;
@@ -241,12 +241,16 @@ export class RumpConnection extends EventEmitter {
     return true;
   }
 
-  /** Whether a send of `len` bytes may be posted now (counted as a fallback when only the window is in the way). */
-  private postable(len: number): boolean {
+  /**
+   * Whether a send of `len` bytes may be posted now; with `count`, a send
+   * that only the full window keeps from it is counted as a fallback (once:
+   * by the ordinary call it then becomes).
+   */
+  private postable(len: number, count = true): boolean {
     const pw = this.posted;
     if (pw === undefined || !Number.isInteger(len) || len <= 0 || len > (this.paramsValue?.inlineMax ?? 0)) return false;
     if (pw.fits(len)) return true;
-    this.counters.postedFallbacks++;
+    if (count) this.counters.postedFallbacks++;
     return false;
   }
 

@@ -228,6 +228,34 @@ describe('rump-server posted sends', function () {
     for (const x of [a.r, b.r]) await rx.sys.close(x);
   });
 
+  it('a client keeps to its window: past it a write waits for its reply (which brings the acknowledgement), in order', async () => {
+    srv = await startServer({ postedWindow: 4096, postedCalls: 3 });
+    tx = await RumpConnection.connect(srv.url, { name: 'sender' });
+    rx = await RumpConnection.connect(srv.url, { name: 'receiver' });
+    const l = await rx.sys.socket('stream');
+    await rx.sys.bind(l, inet('127.0.0.1', 7610));
+    await rx.sys.listen(l, 4);
+    const sock: Socket = createConnection({ port: 7610, host: '127.0.0.1', connection: tx });
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    const { fd: r } = await rx.sys.accept(l);
+    const chunks = Array.from({ length: 12 }, (_, i) => patternBytes(1000, 200 + i));
+    let most = 0;
+    for (const c of chunks) {
+      await new Promise<void>((resolve, reject) => sock.write(c, (err?: Error | null) => (err ? reject(err) : resolve())));
+      most = Math.max(most, tx.postedInFlight);
+    }
+    expect(most).to.be.at.most(3);
+    expect(tx.counters.postedFallbacks).to.be.greaterThan(0);
+    expect(tx.counters.postedSends + tx.counters.postedFallbacks).to.equal(12);
+    expect(sha256(await readN(rx, r, 12_000))).to.equal(sha256(...chunks));
+    const k = await countersOf(rx, 'sender');
+    expect(k.postedRefused).to.equal(0);
+    sock.destroy();
+    await new Promise((resolve) => sock.once('close', resolve));
+    await rx.sys.close(r);
+    await rx.sys.close(l);
+  });
+
   it('the window is enforced: a client that posts past it gets ENOBUFS, the server holds no more, and others go on', async () => {
     srv = await startServer({ postedWindow: 8 * 1024, postedCalls: 8 });
     rx = await RumpConnection.connect(srv.url, { name: 'receiver' });
