@@ -29,6 +29,13 @@ export type StackResult =
      * printed it; beside the figure, never instead of it.
      */
     offloadMibps?: number;
+    /**
+     * Median MiB/s and CPU ms/MiB at MTU 1500 between two stacks made once
+     * (a new connection per run), when the bench printed it: what a
+     * long-lived process pays, without each run's fresh stacks; beside the
+     * figure, never instead of it.
+     */
+    sameStacks?: { mibps: number; cpuMsPerMiB: number };
     /** Heap allocations per TCP data segment (objects), or null: not measured in this run. */
     allocsPerSegment: number | null;
     /** Heap bytes per data segment, with the allocations. */
@@ -51,10 +58,12 @@ export function parseStackBench(out: string, mib: number): Extract<StackResult, 
   if (!m) throw new Error(`no "MTU 1500: … MiB/s" line in the stack bench's output: ${out.trim().split('\n').slice(0, 2).join(' | ').slice(0, 200)}`);
   const a = /allocations? per segment\D{0,40}?([\d.]+)/i.exec(out);
   const o = /^MTU 1500 with wire offloads[^:\n]*: ([\d.]+) MiB\/s/m.exec(out);
+  const same = /^MTU 1500, the same two stacks[^:\n]*: ([\d.]+) MiB\/s[^\n]*?, ([\d.]+) CPU ms\/MiB/m.exec(out);
   return {
     status: 'ok', mib, mibps: Number(m[1]), runs: m[2] ? m[2].split(',').map((x) => Number(x.trim())) : [Number(m[1])],
     allocsPerSegment: a ? Number(a[1]) : null,
     ...(o ? { offloadMibps: Number(o[1]) } : {}),
+    ...(same ? { sameStacks: { mibps: Number(same[1]), cpuMsPerMiB: Number(same[2]) } } : {}),
   };
 }
 

@@ -128,7 +128,7 @@ export function issueTable(plan: Plan, cells: readonly Cell[], latency: readonly
     netbsd: null, defaults: stack.status === 'ok' ? stack.mibps : null, judged: stack.status === 'ok' ? stack.mibps : null, aim: '≥ 500 MiB/s',
     met: stack.status === 'ok' ? stack.mibps >= 500 : null,
     note: stack.status === 'ok'
-      ? `no server, no copy path: one figure for both; every checksum computed${stack.offloadMibps !== undefined ? `; on a wire with offloads (TSO, checksum, large receive) ${stack.offloadMibps.toFixed(1)} MiB/s` : ''}`
+      ? `no server, no copy path: one figure for both; every checksum computed${stack.offloadMibps !== undefined ? `; on a wire with offloads (TSO, checksum, large receive) ${stack.offloadMibps.toFixed(1)} MiB/s` : ''}${stack.sameStacks !== undefined ? `; between two stacks made once (a new connection per run) ${stack.sameStacks.mibps.toFixed(1)} MiB/s, ${stack.sameStacks.cpuMsPerMiB.toFixed(2)} CPU ms/MiB` : ''}`
       : stack.reason,
   });
 
