@@ -276,7 +276,9 @@ export class RumpConnection extends EventEmitter {
     if (this.heldRecvs.length === 0) return;
     const held = this.heldRecvs;
     this.heldRecvs = [];
-    for (const f of held) this.socket?.write(f);
+    const sock = this.socket;
+    if (sock === undefined || sock.writableEnded) return;
+    for (const f of held) sock.write(f);
   }
 
   /** Writes a posted `sendto` (the POSTED flag, the bytes copied into the frame) and charges the window. */
@@ -347,6 +349,8 @@ export class RumpConnection extends EventEmitter {
     this.userClosed = true;
     const sock = this.socket;
     if (!sock) return;
+    // Requests of this turn held back (sendRecv) go before the end, as they would have.
+    this.flushHeld();
     await new Promise<void>((resolve) => {
       sock.once('close', () => resolve());
       sock.end();
