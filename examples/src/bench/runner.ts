@@ -291,7 +291,8 @@ export async function runPaired(topo: Topology, avail: Availability, groups: rea
  * part of the stand-in for real rump. A server without the shared-memory
  * path (`shm: false`) gets clients that do not offer a region (`RUMPNET_SHM=0`);
  * posted sends are off (`RUMPNET_POSTED_SEND=0`) where the configuration says
- * so (the ladder).
+ * so (the ladder); streamed receives (`RUMPNET_RX_STREAM=0`) with the
+ * NetBSD-equivalent configuration and wherever there is no region.
  */
 export function clientEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJS.ProcessEnv {
   const netbsd = paramsKey(server.params) === paramsKey(PAPER_DEFAULT);
@@ -300,7 +301,9 @@ export function clientEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJ
   const noShm = server.params.shm === false;
   // (The NetBSD-equivalent server has no inline sends, so no posted ones either.)
   const noPosted = server.params.postedSend === false;
-  return { RUMP_SERVER: server.url, ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}), ...(noPosted ? { RUMPNET_POSTED_SEND: '0' } : {}) };
+  // Streamed receives (§7a) replace the recv per read: never in the NetBSD-equivalent stand-in (it has no region either).
+  const noStream = netbsd || noShm;
+  return { RUMP_SERVER: server.url, ...(noStream ? { RUMPNET_RX_STREAM: '0' } : {}), ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}), ...(noPosted ? { RUMPNET_POSTED_SEND: '0' } : {}) };
 }
 
 /** One size of a group: one read_client process making `sweep.runs` transfers. */

@@ -130,6 +130,9 @@ export interface ClientCounters {
   shmCopyoutBytes: number;
   /** COPYIN replies whose bytes went through the shared COPYIN ring (§7a). */
   shmCopyins: number;
+  /** Chunks of streamed receives (§7a), and the doorbells rung when the server waited for window. */
+  streamChunks: number;
+  streamDoorbells: number;
 }
 
 /** Reconnect policy, like `rumpclient_setconnretry`. */
@@ -235,5 +238,7 @@ export const emptyCounters = (): ClientCounters => ({
   postedFallbacks: 0,
   shmCopyouts: 0,
   shmCopyoutBytes: 0,
+  streamChunks: 0,
+  streamDoorbells: 0,
   shmCopyins: 0,
 });

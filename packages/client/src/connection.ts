@@ -32,6 +32,7 @@ import { hopTrace } from './hoptrace.js';
 import { IoVec } from './iovec.js';
 import { PostedWindow } from './posted.js';
 import { ShmClientRegion, settleShmOffer, shmCopyinOf, shmRingOf } from './shm.js';
+import { StreamSink } from './rxstream.js';
 import { emptyCounters, type ServerParams, type ClientCounters, type ConnectOptions, type CallOptions } from './connection-types.js';
 export type { RxMode, ServerLimits, ServerParams, ClientCounters, RetryPolicy, ConnectOptions, CallOptions } from './connection-types.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
@@ -64,7 +65,7 @@ interface Pending {
 }
 
 interface Registered {
-  readonly buf: Uint8Array | IoVec;
+  readonly buf: Uint8Array | IoVec | StreamSink;
   readonly call: Pending;
 }
 
@@ -91,6 +92,10 @@ export class RumpConnection extends EventEmitter {
   private cork: TurnCork | undefined;
   private readonly pending = new Map<number, Pending>();
   private readonly handles = new Map<number, Registered>();
+  /** A streamed receive's chunk arriving on the socket (no room in the ring), until its frame ends. */
+  private streamChunk: { sink: StreamSink; chunk: Buffer } | undefined;
+  /** Stream slots of streamed receives in flight. */
+  private readonly streamSlots = new Set<number>();
   private nextReq = 1;
   private nextHandle = 1;
   private paramsValue: ServerParams | undefined;
@@ -534,6 +539,12 @@ export class RumpConnection extends EventEmitter {
     const h = isMap(meta.head) ? meta.head : {};
     const reg = typeof h.h === 'number' ? this.handles.get(h.h) : undefined;
     const off = h.o;
+    if (reg?.buf instanceof StreamSink) {
+      // A streamed receive's chunk that had no room in the ring: a Buffer of its own, handed on at the frame's end.
+      const chunk = Buffer.allocUnsafe(meta.payloadLen);
+      this.streamChunk = { sink: reg.buf, chunk };
+      return (piece, at) => chunk.set(piece, at);
+    }
     if (!reg || typeof off !== 'number' || !Number.isInteger(off) || off < 0 || off + meta.payloadLen > reg.buf.length) {
       this.counters.copyFaults++;
       if (reg) reg.call.fault = true;
@@ -641,7 +652,7 @@ export class RumpConnection extends EventEmitter {
         const reg = typeof h.h === 'number' ? this.handles.get(h.h) : undefined;
         const off = h.o;
         const n = h.n;
-        if (!reg || typeof off !== 'number' || typeof n !== 'number' || !Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > reg.buf.length) {
+        if (!reg || reg.buf instanceof StreamSink || typeof off !== 'number' || typeof n !== 'number' || !Number.isInteger(off) || !Number.isInteger(n) || off < 0 || n < 0 || off + n > reg.buf.length) {
           this.counters.copyFaults++;
           this.send(sock, MsgClass.ERROR, MsgType.COPYIN, meta.reqno, { errno: EFAULT, reason: 'bad address' });
           return;
@@ -658,14 +669,23 @@ export class RumpConnection extends EventEmitter {
         this.send(sock, MsgClass.RESP, MsgType.COPYIN, meta.reqno, undefined, pieces);
         return;
       }
-      case MsgType.COPYOUT:
+      case MsgType.COPYOUT: {
         if (meta.payloadLen === 0 && h.s !== undefined) return this.shmCopyout(h);
+        const sc = this.streamChunk;
+        this.streamChunk = undefined;
+        if (sc !== undefined) {
+          this.counters.copyoutRequests++;
+          this.counters.copyoutBytes += meta.payloadLen;
+          this.counters.streamChunks++;
+          return sc.sink.onChunk(sc.chunk);
+        }
         // Bytes were already written by the payload sink; COPYOUT is fire-and-forget.
         if (typeof h.h === 'number' && this.handles.has(h.h)) {
           this.counters.copyoutRequests++;
           this.counters.copyoutBytes += meta.payloadLen;
         }
         return;
+      }
       case MsgType.PING:
         this.send(sock, MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
         return;
@@ -686,6 +706,7 @@ export class RumpConnection extends EventEmitter {
     const off = h.o;
     const n = h.n;
     const buf = reg?.buf;
+    if (buf instanceof StreamSink) return this.shmStreamChunk(reg!.call, buf, h);
     const fits = buf instanceof Uint8Array && typeof off === 'number' && typeof n === 'number' && Number.isInteger(off) && off >= 0 && off + n <= buf.length;
     const shm = this.shm;
     if (shm === undefined || !shm.consume(h.s, n, fits ? buf : undefined, fits ? off : 0) || !fits) {
@@ -697,6 +718,57 @@ export class RumpConnection extends EventEmitter {
     this.counters.copyoutBytes += n as number;
     this.counters.shmCopyouts++;
     this.counters.shmCopyoutBytes += n as number;
+  }
+
+  /** A streamed receive's chunk in the ring: copied into a Buffer of its own (the ring freed) and handed on. */
+  private shmStreamChunk(call: Pending, sink: StreamSink, h: Record<string, unknown>): void {
+    const n = h.n;
+    const chunk = typeof n === 'number' && Number.isInteger(n) && n > 0 && this.shm !== undefined && n <= this.shm.ringBytes ? Buffer.allocUnsafe(n) : undefined;
+    if (chunk === undefined || !this.shm!.consume(h.s, n, chunk, 0)) {
+      // A position this client was never given: the stream cannot go on in order; it fails EFAULT at its end.
+      this.counters.copyFaults++;
+      call.fault = true;
+      return;
+    }
+    this.counters.copyoutRequests++;
+    this.counters.copyoutBytes += n as number;
+    this.counters.shmCopyouts++;
+    this.counters.shmCopyoutBytes += n as number;
+    this.counters.streamChunks++;
+    sink.onChunk(chunk);
+  }
+
+  /**
+   * Starts a streamed receive on `fd` (docs/PROTOCOL.md §7a): its chunks of
+   * up to `chunk` bytes come to `sink`, at most `window` bytes ahead of what
+   * {@link streamConsumed} says was handed on. Undefined when this
+   * connection cannot stream (no region, the server offers no stream slots,
+   * every slot busy); else the slot and the call, which ends at EOF (`eof`)
+   * or with the stream's error.
+   */
+  recvStream(fd: number, chunk: number, window: number, sink: StreamSink): { slot: number; done: Promise<{ bytes: number; eof?: boolean }> } | undefined {
+    const region = this.shm;
+    const slots = this.paramsValue?.shm?.stream ?? 0;
+    if (region === undefined) return undefined;
+    // The window fits the ring (a small ring streams with less ahead).
+    window = Math.min(window, region.ringBytes);
+    if (slots <= 0 || window < chunk) return undefined;
+    let slot = 0;
+    while (slot < slots && this.streamSlots.has(slot)) slot++;
+    if (slot >= slots) return undefined;
+    this.streamSlots.add(slot);
+    region.streamReset(slot);
+    const done = this.call<{ bytes: number; eof?: boolean }>('recvstream', { fd, buf: 0, len: chunk, window, slot }, { buffers: { buf: sink as unknown as Uint8Array }, syscall: 'read' });
+    const free = (): void => void this.streamSlots.delete(slot);
+    done.then(free, free);
+    return { slot, done };
+  }
+
+  /** A stream's position handed on (see {@link recvStream}); rings the doorbell when the server waits for it. */
+  streamConsumed(slot: number, pos: number): void {
+    if (this.shm?.streamConsumed(slot, pos) !== true || !this.socket) return;
+    this.counters.streamDoorbells++;
+    this.send(this.socket, MsgClass.REQ, MsgType.PING, 0, undefined);
   }
 
   private onMalformed(meta: FrameMeta, reason: string): void {

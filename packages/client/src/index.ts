@@ -125,3 +125,4 @@ export { HttpsAgent, createHttpsServer } from './https.js';
 export type { TlsConnectOptions } from './tls.js';
 export { installRumpGlobalDispatcher, rumpConnector, rumpDispatcher } from './fetch.js';
 export type { RumpConnectorOptions, RumpDispatcherOptions } from './fetch.js';
+export { StreamSink, RxStream, rxStreamOn, RX_STREAM_WINDOW, type RxStreamTarget } from './rxstream.js';

@@ -39,6 +39,18 @@ export const SHM_TOKEN_BYTES = 16;
 export const SHM_TAIL_OFFSET = 64;
 /** Byte offset of the u32 consumer position of the COPYIN ring (the server's). */
 export const SHM_IN_TAIL_OFFSET = 128;
+/**
+ * Byte offset of the streamed receives' slots (docs/PROTOCOL.md §7a,
+ * "Streamed receive"): {@link SHM_STREAM_SLOTS} of 64 bytes each (a cache
+ * line), at +0 the u32 bytes of the stream handed to the program so far
+ * (the client's, mod 2^32), at +4 the u32 "waiting" flag (the server sets 1
+ * when it stopped for want of window; the client clears it and rings).
+ */
+export const SHM_STREAM_OFFSET = 1024;
+/** Streamed receives one region can carry at once. */
+export const SHM_STREAM_SLOTS = 16;
+/** Bytes of one stream slot. */
+export const SHM_STREAM_SLOT_BYTES = 64;
 /** Smallest ring a client offers and the server takes. */
 export const SHM_MIN_RING = 64 * 1024;
 /** Largest ring a client offers (the server's `--shm-max` may be lower). */
@@ -232,6 +244,28 @@ export class ShmClientRegion {
     return s;
   }
 
+  /** Readies stream slot `slot` for a new streamed receive: nothing consumed, nobody waiting. */
+  streamReset(slot: number): void {
+    const i = (SHM_STREAM_OFFSET + slot * SHM_STREAM_SLOT_BYTES) / 4;
+    Atomics.store(this.words, i, 0);
+    Atomics.store(this.words, i + 1, 0);
+  }
+
+  /**
+   * Stores how many bytes of the stream in `slot` the program has been
+   * handed (`pos`, mod 2^32), then takes the server's "waiting" flag: true
+   * when it was set, i.e. the server stopped for want of window and this
+   * client must ring the doorbell. The store comes before the flag's read
+   * (both sequentially consistent; the server sets the flag, then reads the
+   * position), so either the server sees the new position or this sees
+   * the flag: no lost wake-up.
+   */
+  streamConsumed(slot: number, pos: number): boolean {
+    const i = (SHM_STREAM_OFFSET + slot * SHM_STREAM_SLOT_BYTES) / 4;
+    Atomics.store(this.words, i, pos >>> 0);
+    return Atomics.compareExchange(this.words, i + 1, 1, 0) === 1;
+  }
+
   /** Unmaps the region and closes the descriptor (idempotent). */
   close(): void {
     this.closeFd();
@@ -297,6 +331,8 @@ export interface ShmOutcome {
   readonly copyin?: boolean;
   /** Why not (the server's reason, or this client's). */
   readonly reason?: string;
+  /** Stream slots the server offers for streamed receives (0 or absent: none). */
+  readonly stream?: number;
 }
 
 /**
@@ -308,10 +344,11 @@ export interface ShmOutcome {
 export function settleShmOffer(region: ShmClientRegion | string, reply: unknown): { region: ShmClientRegion | undefined; outcome: ShmOutcome } {
   if (typeof region === 'string') return { region: undefined, outcome: { ok: false, reason: region } };
   region.closeFd();
-  const got = typeof reply === 'object' && reply !== null ? (reply as { ok?: unknown; reason?: unknown; copyin?: unknown }) : undefined;
+  const got = typeof reply === 'object' && reply !== null ? (reply as { ok?: unknown; reason?: unknown; copyin?: unknown; stream?: unknown }) : undefined;
   if (got?.ok === true) {
     region.copyinOn = got.copyin === true && region.announce().copyin === true;
-    return { region, outcome: { ok: true, ring: region.ringBytes, copyin: region.copyinOn } };
+    const stream = Number.isInteger(got.stream) && (got.stream as number) > 0 ? Math.min(got.stream as number, SHM_STREAM_SLOTS) : 0;
+    return { region, outcome: { ok: true, ring: region.ringBytes, copyin: region.copyinOn, ...(stream > 0 ? { stream } : {}) } };
   }
   region.close();
   return { region: undefined, outcome: { ok: false, reason: typeof got?.reason === 'string' ? got.reason.slice(0, 512) : 'the server did not answer the offer' } };

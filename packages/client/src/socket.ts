@@ -42,6 +42,7 @@ import {
   type RumpOptions,
 } from './shared.js';
 import { acceptedChunks, deliver, gather, onReadableStreamEnd, watchSignal } from './socket-stream.js';
+import { RxStream } from './rxstream.js';
 import { normalizeConnectArgs, type AcceptedInit, type AddressInfo, type SocketOptions, type TcpConnectOptions } from './socket-options.js';
 
 export { normalizeConnectArgs } from './socket-options.js';
@@ -51,6 +52,8 @@ const kAccepted = Symbol('rumpnet.accepted');
 /** The `onread` option once accepted: a fixed buffer or a generator, and the callback. */
 type OnRead = { buf?: Uint8Array; gen?: () => Uint8Array; cb: (nread: number, buf: Uint8Array) => boolean | void };
 const MAX_RECV = 4 * 1024 * 1024;
+/** Largest recv size a streamed receive carries (the server's chunk limit); larger ones use recvs. */
+const STREAM_CHUNK_MAX = 256 * 1024;
 /**
  * Size of one `recv` when no `highWaterMark` was given: 64 KiB, the read
  * size of Node's own sockets (libuv's `onread` buffer). Each recv is a round
@@ -143,6 +146,8 @@ export class Socket extends Duplex {
   #connectP: Promise<void> | undefined;
   #wantRead = false;
   #reading = false;
+  /** The streamed receive (§7a) feeding this socket, if one runs. */
+  #rx: RxStream | undefined;
   /** Bytes handed to `_write`/`_writev` (net's `_bytesDispatched`): sent, or being sent. */
   #dispatched = 0;
   /** resetAndDestroy(): close with a RST, without flushing. */
@@ -433,13 +438,56 @@ export class Socket extends Duplex {
 
   #startPump(): void {
     this.#wantRead = false;
+    if (this.#rx !== undefined) return this.#rx.resume();
     if (this.#reading) return;
+    // A flowing reader on a connection with a shared region: one streamed receive, no recv per read.
+    if (this.#onread === undefined && this.readableFlowing === true && this.#openStream()) return;
     this.#reading = true;
     // A recv standing in the server is the handle reading (uv_read_start): alive while ref'd.
     this.#life.setActive(true);
     void (this.#onread ? this.#pumpInto(this.#onread) : this.#pump()).finally(() => {
       if (!this.#reading) this.#life.setActive(false);
     });
+  }
+
+  /**
+   * Starts the streamed receive (rxstream.ts) when the connection offers
+   * one: chunks of the recv size, delivered as the pump's recvs are. False
+   * when it cannot (no region or slot, a recv size over the stream's chunk).
+   */
+  #openStream(): boolean {
+    const conn = this.#conn;
+    const fd = this.#fd;
+    const len = this.#recvLen;
+    if (conn === undefined || fd === undefined || !Number.isInteger(len) || len < 1 || len > STREAM_CHUNK_MAX) return false;
+    const stop = (): void => {
+      this.#rx = undefined;
+      this.#reading = false;
+      this.#life.setActive(false);
+    };
+    const rx = RxStream.open(conn, fd, len, {
+      push: (chunk) => {
+        this.bytesRead += chunk.length;
+        this.#touch();
+        return deliver(this, chunk);
+      },
+      eof: () => {
+        stop();
+        void this.#atEof();
+      },
+      fail: (err) => {
+        stop();
+        const code = (err as { code?: unknown }).code;
+        // Refused before any byte (no region any more, slot taken): the recv pump as before.
+        if ((code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EBUSY') && this.#fd === fd && !this.destroyed) return this.#startPump();
+        if (!this.destroyed && this.#fd === fd) this.destroy(relabel(err, 'read'));
+      },
+    });
+    if (rx === undefined) return false;
+    this.#rx = rx;
+    this.#reading = true;
+    this.#life.setActive(true);
+    return true;
   }
 
   /**

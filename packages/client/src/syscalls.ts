@@ -450,6 +450,12 @@ export interface SyscallArgs {
   sendto: { fd: number; buf?: number; len: number; flags?: number; addr?: SockAddr };
   /** `recv` is `recvfrom`. `buf` is a handle; the bytes are copied out before the response. */
   recvfrom: { fd: number; buf: number; len: number; flags?: number };
+  /**
+   * A streamed receive (§7a): the server soreceives up to `len` bytes at a
+   * time into the shared ring (COPYOUTs to `buf`) while the stream slot
+   * `slot` shows fewer than `window` bytes unconsumed, until EOF or an error.
+   */
+  recvstream: { fd: number; buf: number; len: number; window: number; slot: number };
   shutdown: { fd: number; how: ShutdownHow };
   close: { fd: number };
   setsockopt: { fd: number; level: SockOptLevel; name: string; value: SockOptValue };
@@ -485,6 +491,8 @@ export interface SyscallResults {
   sendto: { bytes: number };
   /** Bytes copied out; `addr` for datagram sockets. */
   recvfrom: { bytes: number; addr?: SockAddr; flags?: number };
+  /** Bytes streamed in all; `eof` when the stream ended at the peer's FIN. */
+  recvstream: { bytes: number; eof?: boolean };
   shutdown: Empty;
   close: Empty;
   setsockopt: Empty;
@@ -657,6 +665,7 @@ export const SYSCALL_SCHEMAS: Readonly<Record<SyscallName, SyscallSchema>> = {
   // `buf` is absent when the bytes travel inline with the request (at most the server's inlineMax).
   sendto: { args: { fd: T.fd, buf: opt(T.handle), len: T.len, flags: opt(T.int), addr: opt(T.sockaddr) }, buffers: ['buf'], copy: 'in' },
   recvfrom: { args: { fd: T.fd, buf: T.handle, len: T.len, flags: opt(T.int) }, buffers: ['buf'], copy: 'out' },
+  recvstream: { args: { fd: T.fd, buf: T.handle, len: T.len, window: T.len, slot: T.int }, buffers: ['buf'], copy: 'out' },
   shutdown: plain({ fd: T.fd, how: T.oneOf('rd', 'wr', 'rdwr') }),
   close: plain({ fd: T.fd }),
   setsockopt: plain({ fd: T.fd, level, name: T.name, value: T.or(T.or(T.int, T.bool), T.or(ipv4, T.mreq)) }),

@@ -35,6 +35,8 @@ describe('net: stream read-ahead of one recv (real daemon, lo0)', function () {
   const accepted = new Set<Socket>();
 
   before(async function () {
+    // The recv pump's read-ahead: streamed receives (rxstream.test.ts) would replace it.
+    process.env.RUMPNET_RX_STREAM = '0';
     daemon = await startDaemon(['--log-level', 'warn']);
     if (daemon.noTcp) {
       console.log(`      skipped: ${daemon.noTcp}`);
@@ -52,6 +54,7 @@ describe('net: stream read-ahead of one recv (real daemon, lo0)', function () {
     port = (server.address() as { port: number }).port;
   });
   after(async () => {
+    delete process.env.RUMPNET_RX_STREAM;
     // A failed test may leave a connection open: close() would wait for it.
     for (const s of accepted) s.destroy();
     if (server) await new Promise<void>((r) => server.close(() => r()));

@@ -153,6 +153,8 @@ export class ClientSession {
   private readonly cork: TurnCork;
   /** The client's shared region (§7a): COPYOUT bytes go through it while it is mapped and has room. */
   private readonly shm: SessionShm;
+  /** Streamed receives waiting for the client's doorbell. */
+  private readonly bells = new Set<() => void>();
 
   constructor(
     private readonly socket: Socket,
@@ -357,6 +359,37 @@ export class ClientSession {
     });
   }
 
+  /**
+   * Resolves at the client's next doorbell (a REQ PING numbered 0: it freed
+   * window a streamed receive waits for, §7a), after `ms` at the latest, or
+   * when the session closes.
+   */
+  doorbell(ms: number): Promise<void> {
+    if (this.closing !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.bells.delete(done);
+        resolve();
+      }, ms);
+      const done = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.bells.add(done);
+    });
+  }
+
+  private ringBell(): void {
+    const bells = [...this.bells];
+    this.bells.clear();
+    for (const b of bells) b();
+  }
+
+  /** The shared region's stream slots while it is mapped (streamed receives, §7a), else undefined. */
+  get streams(): SessionShm | undefined {
+    return this.shm.active ? this.shm : undefined;
+  }
+
   /** Whether this session's COPYOUTs go through a shared region now. */
   get shmActive(): boolean {
     return this.shm.active;
@@ -434,6 +467,8 @@ export class ClientSession {
       case MsgType.SYSCALL:
         return this.take(meta, undefined, undefined);
       case MsgType.PING:
+        // Request number 0: a streamed receive's doorbell (§7a), not answered.
+        if (meta.reqno === 0) return this.ringBell();
         return this.send(MsgClass.RESP, MsgType.PING, meta.reqno, undefined);
       case MsgType.HANDSHAKE:
         return this.protocolError(meta, 'handshake already done');
@@ -754,6 +789,7 @@ export class ClientSession {
     this.reader.stop();
     this.socket.destroy();
     this.shm.detach();
+    this.ringBell();
     this.copyins.failAll();
     this.queue.length = 0;
     this.behind.length = 0;

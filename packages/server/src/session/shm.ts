@@ -17,7 +17,7 @@
  * @module
  */
 import type { SessionCounters } from './counters.js';
-import { openPeerRegion, unmapRegion, SHM_HEADER, SHM_IN_TAIL_OFFSET, SHM_MIN_RING, SHM_TAIL_OFFSET, type ShmAnnounce } from '@rumpnet/client/shm';
+import { openPeerRegion, unmapRegion, SHM_HEADER, SHM_IN_TAIL_OFFSET, SHM_MIN_RING, SHM_STREAM_OFFSET, SHM_STREAM_SLOTS, SHM_STREAM_SLOT_BYTES, SHM_TAIL_OFFSET, type ShmAnnounce } from '@rumpnet/client/shm';
 import { Scatter } from '../proto/copy.js';
 
 /** Where the sessions' regions are charged: the server's total, fixed at start. */
@@ -176,6 +176,18 @@ export class ShmRing {
     return s;
   }
 
+  /** Stream slot `slot`'s consumed position (the client's word), or undefined once unmapped. */
+  streamConsumed(slot: number): number | undefined {
+    if (this.mapped === undefined) return undefined;
+    return Atomics.load(this.words, (SHM_STREAM_OFFSET + slot * SHM_STREAM_SLOT_BYTES) / 4);
+  }
+
+  /** Sets (or clears) stream slot `slot`'s "waiting" flag; sequentially consistent, before the position is read again. */
+  streamWaiting(slot: number, on: boolean): void {
+    if (this.mapped === undefined) return;
+    Atomics.exchange(this.words, (SHM_STREAM_OFFSET + slot * SHM_STREAM_SLOT_BYTES) / 4 + 1, on ? 1 : 0);
+  }
+
   /** Unmaps the region (idempotent): every later {@link put} is full. */
   close(): void {
     const b = this.mapped;
@@ -249,6 +261,8 @@ interface ShmLog {
  */
 export class SessionShm {
   private ring: ShmRing | undefined;
+  /** Stream slots held by running streamed receives. */
+  private readonly slots = new Set<number>();
 
   constructor(
     private readonly policy: ShmPolicy | undefined,
@@ -268,13 +282,14 @@ export class SessionShm {
   }
 
   /** Maps the offer of peer `pid` (see {@link attachShm}); the handshake reply's `shm`. */
-  attach(pid: number | undefined, offer: ShmAnnounce & { unknown?: string }): { ok: true; copyin?: true } | { ok: false; reason: string } {
+  attach(pid: number | undefined, offer: ShmAnnounce & { unknown?: string }): { ok: true; copyin?: true; stream: number } | { ok: false; reason: string } {
     const r = attachShm(this.policy, pid, offer);
     this.policy?.noted?.(typeof r !== 'string');
     if (typeof r !== 'string') {
       this.ring = r;
       // The client sends COPYIN replies through its ring once told so.
-      return r.copyin ? { ok: true, copyin: true } : { ok: true };
+      // Streamed receives (§7a) need the region's stream slots: offered with it.
+      return r.copyin ? { ok: true, copyin: true, stream: SHM_STREAM_SLOTS } : { ok: true, stream: SHM_STREAM_SLOTS };
     }
     this.log.info({ session: this.session, reason: r }, 'shm offer refused');
     return { ok: false, reason: r };
@@ -313,6 +328,43 @@ export class SessionShm {
       this.counters.shmCopyinBytes += n as number;
     }
     return true;
+  }
+
+  /**
+   * Takes stream slot `slot` for a streamed receive: false when the region
+   * is not mapped, the slot does not exist or another stream holds it.
+   */
+  claimStream(slot: number): boolean {
+    if (this.ring === undefined || !Number.isInteger(slot) || slot < 0 || slot >= SHM_STREAM_SLOTS || this.slots.has(slot)) return false;
+    this.slots.add(slot);
+    return true;
+  }
+
+  /** Gives a slot back (the flag cleared while the region is mapped). */
+  releaseStream(slot: number): void {
+    if (!this.slots.delete(slot)) return;
+    this.ring?.streamWaiting(slot, false);
+  }
+
+  /** Slot `slot`'s consumed position; undefined once the region is gone. */
+  streamConsumed(slot: number): number | undefined {
+    return this.ring?.streamConsumed(slot);
+  }
+
+  /** Sets or clears slot `slot`'s "waiting" flag. */
+  streamWaiting(slot: number, on: boolean): void {
+    this.ring?.streamWaiting(slot, on);
+  }
+
+  /** Ring bytes (0: none mapped). */
+  get ringBytes(): number {
+    return this.ring?.ringBytes ?? 0;
+  }
+
+  /** A stream's consumer position was impossible: counted as the ring's are (`shmFaults`). */
+  streamFault(): void {
+    this.counters.shmFaults++;
+    this.log.warn({ session: this.session }, 'shm: a streamed receive\'s consumed position passed what was produced; stream ended EFAULT');
   }
 
   /** Unmaps the region and gives its charge back (idempotent). */

@@ -22,6 +22,7 @@ import type { ClientSession, RxMode, SyscallContext, SyscallHandler } from '../s
 import type { SyscallArgs, SyscallResults } from '../proto/index.js';
 import { MSIZE, SOCK_NONBLOCK } from '../stackapi.js';
 import { abortable, type ClientProcess, type ProcessTable } from './process.js';
+import { recvStream } from './rxstream.js';
 import {
   sockDomain,
   check,
@@ -197,6 +198,8 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
         ...(r.flags !== 0 ? { flags: r.flags } : {}),
       };
     },
+
+    recvstream: recvStream(proc),
 
     // Synchronous: answered before the peer's reads its FIN ends (see SyscallHandler).
     shutdown(session, a) {

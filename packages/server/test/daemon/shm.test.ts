@@ -95,8 +95,8 @@ describe('rump-server shared-memory data path (§7a)', function () {
       srv = await startServer({});
       tx = await RumpConnection.connect(srv.url, { name: 'a', shmCopyin: true });
       rx = await RumpConnection.connect(srv.url, { name: 'b' });
-      expect(rx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: false }); // a COPYIN ring only when asked
-      expect(tx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: true });
+      expect(rx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: false, stream: 16 }); // a COPYIN ring only when asked
+      expect(tx.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: true, stream: 16 });
       expect(shmMappings().count - base.count).to.equal(4); // two sessions, each mapped here twice (client and server)
       expect(mappedRegions() - baseMaps).to.equal(4);
       const { s, r } = await tcpPair(tx, rx, 7520, v6);
@@ -163,7 +163,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
     try {
       const a = await RumpConnection.connect(url, { name: 'a', shmCopyin: true });
       const b = await RumpConnection.connect(url, { name: 'b' });
-      expect(b.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: false });
+      expect(b.params.shm).to.deep.equal({ ok: true, ring: 1024 * 1024, copyin: false, stream: 16 });
       const { s, r } = await tcpPair(a, b, 7528);
       const msg = patternBytes(512 * 1024, 14);
       const w = a.sys.send(s, msg);
@@ -198,7 +198,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
     srv = await startServer({ rxMode: 'per-mbuf' });
     tx = await RumpConnection.connect(srv.url, { name: 'a' });
     rx = await RumpConnection.connect(srv.url, { name: 'b', shm: 64 * 1024 });
-    expect(rx.params.shm).to.deep.equal({ ok: true, ring: 64 * 1024, copyin: false });
+    expect(rx.params.shm).to.deep.equal({ ok: true, ring: 64 * 1024, copyin: false, stream: 16 });
     const { s, r } = await tcpPair(tx, rx, 7524);
     // 256 KiB waiting in the socket buffer, then one receive of all of it: the
     // mbufs are copied out in one pass, before the client can free anything.
@@ -332,7 +332,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
       }
       // The good one is taken.
       const { raw, head } = await offer(srv, good.announce());
-      expect((head.result as { shm: unknown }).shm).to.deep.equal({ ok: true });
+      expect((head.result as { shm: unknown }).shm).to.deep.equal({ ok: true, stream: 16 });
       expect(srv.shm.regions).to.equal(1);
       raw.sock.destroy();
       await raw.closed;
@@ -422,7 +422,7 @@ describe('rump-server shared-memory data path (§7a)', function () {
     const region = ShmClientRegion.create(64 * 1024) as ShmClientRegion;
     const { raw, head } = await offer(srv, region.announce());
     try {
-      expect((head.result as { shm: unknown }).shm).to.deep.equal({ ok: true, copyin: true });
+      expect((head.result as { shm: unknown }).shm).to.deep.equal({ ok: true, copyin: true, stream: 16 });
       region.copyinOn = true;
       raw.send(MsgClass.REQ, MsgType.SYSCALL, 2, { name: 'socket', args: { domain: 'inet', type: 'dgram' } });
       const fd = ((await raw.next((x) => x.meta.reqno === 2, 5000)).meta.head as { result: { fd: number } }).result.fd;

@@ -1,0 +1,135 @@
+/**
+ * The streamed receive's server end (syscalls/rxstream.ts, docs/PROTOCOL.md
+ * §7a "Streamed receive"), driven through the connection's raw
+ * `recvStream` (no socket in between, so the test decides what is
+ * consumed): a client that consumes nothing gets exactly its window and the
+ * rest stays in the socket buffer; consuming restarts it through the
+ * doorbell; a consumed position beyond what was produced ends the stream
+ * EFAULT (`shmFaults`); a taken slot is EBUSY; the session's end with a
+ * stream waiting for window frees everything. In-process server (the
+ * client's pid is its own, as in shm.test.ts).
+ */
+import { expect } from 'chai';
+import { RumpConnection, StreamSink } from '@rumpnet/client';
+import { shmAddon, shmMappings, shmUnavailable } from '@rumpnet/client/shm';
+import type { RumpServer } from '../../src/server.js';
+import { cleanup, expectQuiet, patternBytes, sha256, startServer, tcpPair, waitFor } from './helpers.js';
+
+type Counters = Record<string, number>;
+
+async function countersOf(ctl: RumpConnection, name: string): Promise<Counters> {
+  const r = await ctl.call<{ clients: { name?: string; counters: Counters }[] }>('ctl.clients', {});
+  return r.clients.find((x) => x.name === name)!.counters;
+}
+
+/** The client's region, to write the stream slot as a (lying) client would. */
+function regionOf(c: RumpConnection): { streamConsumed(slot: number, pos: number): boolean } {
+  return (c as unknown as { shm: { streamConsumed(slot: number, pos: number): boolean } }).shm;
+}
+
+const CHUNK = 64 * 1024;
+const WINDOW = 256 * 1024;
+
+describe('rump-server streamed receive (§7a)', function () {
+  this.timeout(30_000);
+  let srv: RumpServer | undefined;
+  let tx: RumpConnection | undefined;
+  let rx: RumpConnection | undefined;
+  let base = { count: 0, bytes: 0 };
+  before(function () {
+    if (shmAddon() === undefined) {
+      console.log(`      skipped: ${shmUnavailable()}`);
+      this.skip();
+    }
+  });
+  beforeEach(() => {
+    base = shmMappings();
+  });
+  after(() => cleanup());
+  afterEach(async () => {
+    await tx?.close();
+    await rx?.close();
+    tx = rx = undefined;
+    if (srv) {
+      await expectQuiet(srv);
+      await srv.close();
+      expect(srv.shm.bytes).to.equal(0);
+      srv = undefined;
+    }
+    expect(shmMappings()).to.deep.equal(base);
+  });
+
+  it('a client that consumes nothing gets no more than its window; consuming rings the doorbell and the rest follows in order', async () => {
+    srv = await startServer({});
+    tx = await RumpConnection.connect(srv.url, { name: 'a' });
+    rx = await RumpConnection.connect(srv.url, { name: 'b' });
+    const { s, r } = await tcpPair(tx, rx, 7540);
+    const msg = patternBytes(1 << 20, 21);
+    const w = tx.sys.send(s, msg);
+    const chunks: Buffer[] = [];
+    const call = rx.recvStream(r, CHUNK, WINDOW, new StreamSink((b) => chunks.push(b)))!;
+    expect(call).to.not.equal(undefined);
+    const got = (): number => chunks.reduce((n, b) => n + b.length, 0);
+    await waitFor(() => got() > WINDOW - CHUNK, 'the window filled');
+    // Nothing consumed: the server stops where one more chunk would pass the window (it waits, the rest stays in the socket buffer).
+    await new Promise((res) => setTimeout(res, 200));
+    expect(got()).to.be.within(WINDOW - CHUNK + 1, WINDOW);
+    const syscalls = (await countersOf(rx, 'b')).syscalls;
+    // Hand everything on, as the program takes it: the doorbell restarts the stream.
+    let handed = 0;
+    for (let i = 0; i < 10_000 && handed < msg.length; i++) {
+      await waitFor(() => got() > handed, 'more bytes');
+      handed = got();
+      rx.streamConsumed(call.slot, handed);
+    }
+    expect(sha256(Buffer.concat(chunks))).to.equal(sha256(msg));
+    expect(rx.counters.streamDoorbells).to.be.at.least(1);
+    // No request per chunk: only the ctl.clients call above and below.
+    expect((await countersOf(rx, 'b')).syscalls - syscalls).to.equal(1);
+    await w;
+    await tx.sys.shutdown(s, 'wr');
+    expect(await call.done).to.deep.equal({ bytes: msg.length, eof: true });
+    await rx.sys.close(r);
+    await tx.sys.close(s);
+  });
+
+  it('a consumed position beyond what was produced ends the stream EFAULT (shmFaults); a taken slot is EBUSY', async () => {
+    srv = await startServer({});
+    tx = await RumpConnection.connect(srv.url, { name: 'a' });
+    rx = await RumpConnection.connect(srv.url, { name: 'b' });
+    const { s, r } = await tcpPair(tx, rx, 7541);
+    const w = tx.sys.send(s, patternBytes(1 << 20, 22));
+    const chunks: Buffer[] = [];
+    const call = rx.recvStream(r, CHUNK, WINDOW, new StreamSink((b) => chunks.push(b)))!;
+    await waitFor(() => chunks.reduce((n, b) => n + b.length, 0) > WINDOW - CHUNK, 'the window filled');
+    // Another stream on the same slot.
+    const again = rx.call('recvstream', { fd: r, buf: 0, len: CHUNK, window: WINDOW, slot: call.slot }, { buffers: { buf: new StreamSink(() => undefined) as unknown as Uint8Array } });
+    expect(await again.then(() => 'resolved', (e: NodeJS.ErrnoException) => e.code)).to.equal('EBUSY');
+    // Lie: claim 8 MiB consumed of the 256 KiB produced (and ring, as the flag is set).
+    regionOf(rx).streamConsumed(call.slot, 8 << 20);
+    const err = await call.done.then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    expect(err?.code).to.equal('EFAULT');
+    expect((await countersOf(rx, 'b')).shmFaults).to.equal(1);
+    await rx.sys.close(r);
+    await tx.sys.close(s);
+    await w.catch(() => undefined);
+  });
+
+  it("the session's end with a stream waiting for window frees everything", async () => {
+    srv = await startServer({});
+    tx = await RumpConnection.connect(srv.url, { name: 'a' });
+    rx = await RumpConnection.connect(srv.url, { name: 'b' });
+    const { s, r } = await tcpPair(tx, rx, 7542);
+    const w = tx.sys.send(s, patternBytes(1 << 20, 23));
+    const chunks: Buffer[] = [];
+    const call = rx.recvStream(r, CHUNK, WINDOW, new StreamSink((b) => chunks.push(b)))!;
+    await waitFor(() => chunks.reduce((n, b) => n + b.length, 0) > WINDOW - CHUNK, 'the window filled');
+    const done = call.done.then(() => 'resolved', (e: Error) => e.message);
+    await rx.close();
+    rx = undefined;
+    expect(await done).to.match(/closed/);
+    await tx.sys.close(s);
+    await w.catch(() => undefined);
+    // afterEach: the server quiet (no process, descriptor or socket, every cluster back), nothing mapped.
+  });
+});
