@@ -9,13 +9,13 @@ import { clientEnv } from '../src/bench/runner.js';
 import { PAPER_DEFAULT, RUMPNET_DEFAULT, DEFAULT_MCLNUM1, buildPlan, sweepFor } from '../src/bench/plan.js';
 
 describe('bench: the rump clients\' environment', () => {
-  it('turns read-ahead and write gathering off for the NetBSD-equivalent configuration only', () => {
+  it('turns read-ahead, write gathering and streamed receives off for the NetBSD-equivalent configuration only', () => {
     const url = 'unix:///tmp/x.sock';
-    expect(clientEnv({ url, params: PAPER_DEFAULT })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_READ_AHEAD: '0', RUMPNET_WRITE_GATHER: '0', RUMPNET_SHM: '0' });
+    expect(clientEnv({ url, params: PAPER_DEFAULT })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_RX_STREAM: '0', RUMPNET_READ_AHEAD: '0', RUMPNET_WRITE_GATHER: '0', RUMPNET_SHM: '0' });
     expect(clientEnv({ url, params: RUMPNET_DEFAULT })).to.deep.equal({ RUMP_SERVER: url });
     expect(clientEnv({ url, params: DEFAULT_MCLNUM1 })).to.deep.equal({ RUMP_SERVER: url });
     // a server without the shared-memory path gets clients that offer no region
-    expect(clientEnv({ url, params: { ...PAPER_DEFAULT, mclnum: 16 } })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_SHM: '0' });
+    expect(clientEnv({ url, params: { ...PAPER_DEFAULT, mclnum: 16 } })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_RX_STREAM: '0', RUMPNET_SHM: '0' });
     expect(clientEnv({ url, params: { ...RUMPNET_DEFAULT, writeGather: false } })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_WRITE_GATHER: '0' });
   });
 

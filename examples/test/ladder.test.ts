@@ -19,19 +19,19 @@ const ALL = new Set(['--copy-window', '--inline-max', '--inline-recv-max', '--no
 
 /** The options in which two configurations differ (unset = the server's default). */
 function changed(a: StackParams, b: StackParams): string[] {
-  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload', 'readAhead', 'shm', 'writeGather', 'postedSend'] as const).filter((k) => a[k] !== b[k]);
+  return (['mclbytes', 'mclnum', 'rxMode', 'copyWindow', 'inlineMax', 'inlineRecvMax', 'offload', 'readAhead', 'shm', 'writeGather', 'postedSend', 'rxStream'] as const).filter((k) => a[k] !== b[k]);
 }
 
 describe('bench ladder: the rungs', () => {
   it('starts at the NetBSD-equivalent configuration, with no inline receive either', () => {
-    expect(LADDER[0]!.params).to.deep.equal({ ...PAPER_DEFAULT, readAhead: false, writeGather: false, postedSend: false });
+    expect(LADDER[0]!.params).to.deep.equal({ ...PAPER_DEFAULT, readAhead: false, writeGather: false, postedSend: false, rxStream: false });
     expect(paramArgs(LADDER[0]!.params, ALL).args.join(' ')).to.equal('--mclbytes 2048 --mclnum 1 --rx-mode per-mbuf --copy-window 1 --inline-max 0 --inline-recv-max 0 --no-shm');
     expect(LADDER[0]!.params.offload).to.equal(false);
   });
 
   it('turns on one change per rung, in the stated order', () => {
     const steps = LADDER.map((r) => r.step);
-    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ shared memory', '+ client write gathering', '+ posted sends (= defaults)']);
+    expect(steps).to.deep.equal(['NetBSD-equivalent', '+ MCLNUM 16', '+ coalesced receive', '+ tap offloads', '+ copy window 4', '+ inline writes', '+ inline receive', '+ client read-ahead', '+ shared memory', '+ client write gathering', '+ posted sends', '+ streamed receive (= defaults)']);
     const want = [['mclnum'], ['rxMode'], ['offload'], ['copyWindow'], ['inlineMax'], ['inlineRecvMax'], ['readAhead'], ['shm']];
     for (let i = 1; i <= 8; i++) expect(changed(LADDER[i - 1]!.params, LADDER[i]!.params), LADDER[i]!.step).to.deep.equal(want[i - 1]);
     expect(LADDER[1]!.params.mclnum).to.equal(16);
@@ -63,10 +63,13 @@ describe('bench ladder: the rungs', () => {
     expect(LADDER[7]!.params.writeGather).to.equal(false);
     expect(last.params.writeGather).to.equal(undefined);
     expect(clientEnv({ url: 'u', params: last.params })).to.deep.equal({ RUMP_SERVER: 'u' });
-    // posted sends off (RUMPNET_POSTED_SEND=0) on every rung but the last, which turns them on alone
-    for (const r of LADDER.slice(0, -1)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_POSTED_SEND, r.step).to.equal('0');
-    expect(changed(LADDER.at(-2)!.params, last.params)).to.deep.equal(['postedSend']);
-    expect(last.needs).to.equal('--posted-window');
+    // posted sends off (RUMPNET_POSTED_SEND=0) on every rung but the last two; the one before last turns them on alone
+    for (const r of LADDER.slice(0, -2)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_POSTED_SEND, r.step).to.equal('0');
+    expect(changed(LADDER.at(-3)!.params, LADDER.at(-2)!.params)).to.deep.equal(['postedSend']);
+    expect(LADDER.at(-2)!.needs).to.equal('--posted-window');
+    // streamed receives off (RUMPNET_RX_STREAM=0) on every rung but the last, which turns them on alone
+    for (const r of LADDER.slice(0, -1)) expect(clientEnv({ url: 'u', params: r.params }).RUMPNET_RX_STREAM, r.step).to.equal('0');
+    expect(changed(LADDER.at(-2)!.params, last.params)).to.deep.equal(['rxStream']);
   });
 
   it('passes an option only where the daemon knows it, and says what it left out', () => {

@@ -8,11 +8,11 @@
  *   NetBSD-equivalent → + MCLNUM 16 → + coalesced receive → + tap offloads
  *   → + copy window 4 → + inline writes → + inline receive
  *   → + the client's read-ahead → + shared memory → + the client's write gathering
- *   → + posted sends (= defaults)
+ *   → + posted sends → + streamed receive (= defaults)
  *
- * (the client's read-ahead, write gathering and posted sends are switched by
- * its rump clients' environment, `RUMPNET_READ_AHEAD=0`,
- * `RUMPNET_WRITE_GATHER=0` and `RUMPNET_POSTED_SEND=0`, not by a server
+ * (the client's read-ahead, write gathering, posted sends and streamed
+ * receives are switched by its rump clients' environment, `RUMPNET_READ_AHEAD=0`,
+ * `RUMPNET_WRITE_GATHER=0`, `RUMPNET_POSTED_SEND=0` and `RUMPNET_RX_STREAM=0`, not by a server
  * option; runner.ts `clientEnv`)
  *
  * Every rung gets one rump server on its own tap with a rump write_server
@@ -58,7 +58,8 @@ export const LADDER: readonly Rung[] = (() => {
   // The client's read-ahead (RUMPNET_READ_AHEAD) and write gathering (RUMPNET_WRITE_GATHER) are off up to
   // their own rungs, as in the NetBSD-equivalent configuration.
   // Posted sends (RUMPNET_POSTED_SEND) too: they need inline writes, and come last.
-  const r0: StackParams = { ...PAPER_DEFAULT, readAhead: false, writeGather: false, postedSend: false };
+  // Streamed receives (RUMPNET_RX_STREAM) likewise, the last rung.
+  const r0: StackParams = { ...PAPER_DEFAULT, readAhead: false, writeGather: false, postedSend: false, rxStream: false };
   const r1: StackParams = { ...r0, mclnum: 16 };
   const r2: StackParams = { ...r1, rxMode: 'coalesced' };
   const r3: StackParams = { ...r2, offload: true };
@@ -77,8 +78,9 @@ export const LADDER: readonly Rung[] = (() => {
     { step: '+ inline receive', params: r6, needs: '--inline-recv-max' },
     { step: '+ client read-ahead', params: r7 },
     { step: '+ shared memory', params: r8, needs: '--no-shm' },
-    { step: '+ client write gathering', params: { ...RUMPNET_DEFAULT, postedSend: false } },
-    { step: '+ posted sends (= defaults)', params: { ...RUMPNET_DEFAULT }, needs: '--posted-window' },
+    { step: '+ client write gathering', params: { ...RUMPNET_DEFAULT, postedSend: false, rxStream: false } },
+    { step: '+ posted sends', params: { ...RUMPNET_DEFAULT, rxStream: false }, needs: '--posted-window' },
+    { step: '+ streamed receive (= defaults)', params: { ...RUMPNET_DEFAULT } },
   ];
 })();
 
@@ -249,7 +251,7 @@ export async function runLadder(topo: Topology, avail: Availability, ls: LadderS
     await linux?.writer.proc.stop();
   }
   return LADDER.map((r, i): RungResult => {
-    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}${r.params.writeGather === false ? '; rump writers with RUMPNET_WRITE_GATHER=0' : ''}${r.params.shm === false ? '; rump clients with RUMPNET_SHM=0' : ''}${r.params.postedSend === false ? '; rump clients with RUMPNET_POSTED_SEND=0' : ''}`;
+    const used = `${describeParams(r.params, supported, topo.kind === 'tap' && topo.offloadOf(r.params))}${r.params.readAhead === false ? '; rump readers with RUMPNET_READ_AHEAD=0' : ''}${r.params.writeGather === false ? '; rump writers with RUMPNET_WRITE_GATHER=0' : ''}${r.params.shm === false ? '; rump clients with RUMPNET_SHM=0' : ''}${r.params.postedSend === false ? '; rump clients with RUMPNET_POSTED_SEND=0' : ''}${r.params.rxStream === false ? '; rump clients with RUMPNET_RX_STREAM=0' : ''}`;
     const offload = topo.kind === 'tap' && topo.offloadOf(r.params);
     const reason = failed.get(i);
     const points = {} as Record<PointKey, LadderPoint>;

@@ -52,6 +52,12 @@ export interface StackParams {
    * unset: the client's default (on where the server offers them).
    */
   postedSend?: boolean;
+  /**
+   * Not a server option: false runs this server's rump clients with
+   * streamed receives off (`RUMPNET_RX_STREAM=0`: one recv per read, with
+   * read-ahead); unset: the client's default (on where the region is mapped).
+   */
+  rxStream?: boolean;
 }
 
 let helpText: Promise<string> | undefined;

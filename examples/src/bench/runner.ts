@@ -302,7 +302,7 @@ export function clientEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJ
   // (The NetBSD-equivalent server has no inline sends, so no posted ones either.)
   const noPosted = server.params.postedSend === false;
   // Streamed receives (§7a) replace the recv per read: never in the NetBSD-equivalent stand-in (it has no region either).
-  const noStream = netbsd || noShm;
+  const noStream = netbsd || noShm || server.params.rxStream === false;
   return { RUMP_SERVER: server.url, ...(noStream ? { RUMPNET_RX_STREAM: '0' } : {}), ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}), ...(noPosted ? { RUMPNET_POSTED_SEND: '0' } : {}) };
 }
 
