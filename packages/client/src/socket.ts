@@ -440,8 +440,6 @@ export class Socket extends Duplex {
     this.#wantRead = false;
     if (this.#rx !== undefined) return this.#rx.resume();
     if (this.#reading) return;
-    // A flowing reader on a connection with a shared region: one streamed receive, no recv per read.
-    if (this.#onread === undefined && this.readableFlowing === true && this.#openStream()) return;
     this.#reading = true;
     // A recv standing in the server is the handle reading (uv_read_start): alive while ref'd.
     this.#life.setActive(true);
@@ -452,7 +450,8 @@ export class Socket extends Duplex {
 
   /**
    * Starts the streamed receive (rxstream.ts) when the connection offers
-   * one: chunks of the recv size, delivered as the pump's recvs are. False
+   * one, after a recv came back full while the reader flows: chunks of the
+   * recv size, delivered as the pump's recvs are. False
    * when it cannot (no region or slot, a recv size over the stream's chunk).
    */
   #openStream(): boolean {
@@ -604,6 +603,14 @@ export class Socket extends Duplex {
       if (n === null) return;
       if (this.destroyed) break;
       if (n === 0) return this.#atEof();
+      // Data streams in (a full read) to a flowing reader: a streamed receive takes over, no recv per read
+      // (a request/response exchange of short reads keeps its recvs and their inline replies).
+      if (n === len && ahead === undefined && this.readableFlowing === true && this.#fd === fd && this.#openStream()) {
+        this.bytesRead += n;
+        this.#touch();
+        deliver(this, buf.subarray(0, n));
+        return;
+      }
       if (n === len && READ_AHEAD && this.#fd === fd && this.#wantsMore(n)) {
         const next = Buffer.allocUnsafe(len);
         ahead = { buf: next, n: this.#recv(conn, fd, next, len) };
