@@ -6,7 +6,8 @@
  * and in order over IPv4 and IPv6 with a handful of syscalls for megabytes
  * (no recv per chunk), the end after the data (FIN and RST), a paused reader
  * that stops the server (the stream waits for window, the doorbell restarts
- * it, nothing lost), a close that cancels the stream, and
+ * it, nothing lost), a close that cancels the stream, a short-read exchange
+ * that starts none, and
  * `RUMPNET_RX_STREAM=0` that keeps the recv pump.
  */
 import { expect } from 'chai';
