@@ -151,8 +151,9 @@ describe('npm run bench -- --smoke', function () {
     // No shared memory up to its rung (the server's --no-shm, its clients' RUMPNET_SHM=0), the server's default from there.
     for (let i = 0; i <= 7; i++) expect(args[i], rungs[i]!.step).to.include('--no-shm');
     expect(args[8]).to.not.include('--no-shm');
-    expect(args[9]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced; rump clients with RUMPNET_POSTED_SEND=0');
-    expect(args[10]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
+    expect(args[9]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced; rump clients with RUMPNET_POSTED_SEND=0; rump clients with RUMPNET_RX_STREAM=0');
+    expect(args[10]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced; rump clients with RUMPNET_RX_STREAM=0');
+    expect(args[11]).to.equal('--mclbytes 2048 --mclnum 16 --rx-mode coalesced');
     const pt = (i: number, k: string): J => rungs[i]!.points[k];
     for (let i = 0; i <= 5; i++) for (const k of ['send64k', 'recv64k']) expect(pt(i, k).status, `${rungs[i]!.step} ${k}: ${pt(i, k).reason}`).to.equal('ok');
     // NetBSD's one COPYIN per cluster at rung 0; 64 KiB writes in 32 KiB requests from MCLNUM 16 on
