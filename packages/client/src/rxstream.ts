@@ -31,8 +31,26 @@ export function rxStreamOn(): boolean {
   return process.env.RUMPNET_RX_STREAM !== '0';
 }
 
-/** Bytes the server may stream ahead of the program: four 64 KiB reads. */
-export const RX_STREAM_WINDOW = 256 * 1024;
+/**
+ * Bytes the server may stream ahead of the program: 1 MiB (the default
+ * ring; a smaller ring caps it), sixteen 64 KiB reads — what a kernel's
+ * socket buffer would hold for a paused reader. In turns (docs/BENCHMARKS.md)
+ * 256 KiB took 460 MiB/s, 512 KiB 533, 1 MiB 713: a small window makes the
+ * server wait for the client's batch of frames and its doorbell.
+ * `RUMPNET_RX_STREAM_WINDOW=<bytes>` sets it (for measurement);
+ * `RUMPNET_RX_STREAM_CHUNK=<bytes>` makes the server's receives larger than
+ * the program's reads (not like for like, so not the default).
+ */
+export const RX_STREAM_WINDOW = 1024 * 1024;
+
+/** A positive integer from the environment, else `dflt`. */
+function envBytes(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : dflt;
+}
+
+/** Largest chunk the server takes (its `STREAM_MAX_CHUNK`). */
+const STREAM_CHUNK_LIMIT = 256 * 1024;
 
 /** Where a stream's COPYOUTs go: registered under the call's buffer handle. */
 export class StreamSink {
@@ -70,6 +88,8 @@ export class RxStream {
     private readonly conn: RumpConnection,
     private readonly slot: number,
     private readonly target: RxStreamTarget,
+    /** The program's read size: a larger chunk is handed on in pieces of this (views, no copy). */
+    private readonly readLen: number,
   ) {}
 
   /**
@@ -77,13 +97,15 @@ export class RxStream {
    * undefined when the connection has no stream slot free (no region, the
    * server does not offer streams, all slots in use, or switched off).
    */
-  static open(conn: RumpConnection, fd: number, chunk: number, target: RxStreamTarget): RxStream | undefined {
+  static open(conn: RumpConnection, fd: number, readLen: number, target: RxStreamTarget): RxStream | undefined {
     if (!rxStreamOn()) return undefined;
     let rx: RxStream | undefined;
-    const window = Math.max(chunk, RX_STREAM_WINDOW);
+    // The server's chunk: the read size, or larger with RUMPNET_RX_STREAM_CHUNK (the program still gets readLen pieces).
+    const chunk = Math.min(STREAM_CHUNK_LIMIT, Math.max(readLen, envBytes('RUMPNET_RX_STREAM_CHUNK', readLen)));
+    const window = Math.max(chunk, envBytes('RUMPNET_RX_STREAM_WINDOW', RX_STREAM_WINDOW));
     const call = conn.recvStream(fd, chunk, window, new StreamSink((b) => rx!.onChunk(b)));
     if (call === undefined) return undefined;
-    rx = new RxStream(conn, call.slot, target);
+    rx = new RxStream(conn, call.slot, target, readLen);
     call.done.then(
       (r) => rx!.finish(r.eof === true ? { eof: true } : { err: new Error('recvstream ended without EOF') }),
       (err: unknown) => rx!.finish({ err }),
@@ -97,6 +119,11 @@ export class RxStream {
   }
 
   private onChunk(b: Buffer): void {
+    if (b.length > this.readLen) {
+      // Bounded: a chunk is at most STREAM_CHUNK_LIMIT bytes.
+      for (let o = 0; o < b.length; o += this.readLen) this.onChunk(b.subarray(o, Math.min(b.length, o + this.readLen)));
+      return;
+    }
     if (this.taking && this.queue.length === 0) this.hand(b);
     else this.queue.push(b);
   }

@@ -13,7 +13,7 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { RumpConnection, createConnection, createServer, type Server, type Socket } from '../src/index.js';
+import { RX_STREAM_WINDOW, RumpConnection, createConnection, createServer, type Server, type Socket } from '../src/index.js';
 import { shmAddon } from '../src/shm.js';
 import { startDaemon, type Daemon } from './fixtures/daemon.js';
 
@@ -105,7 +105,7 @@ describe('net: streamed receive through the shared ring (real daemon, lo0)', fun
   }
 
   it('a paused reader stops the stream (the server waits for window), resuming rings the doorbell and delivers everything', async () => {
-    const data = randomBytes(6 << 20);
+    const data = randomBytes(10 << 20);
     let sent: (() => void) | undefined;
     const allSent = new Promise<void>((r) => (sent = r));
     onConn = (s) => {
@@ -132,8 +132,8 @@ describe('net: streamed receive through the shared ring (real daemon, lo0)', fun
       await sleep(50);
     }
     const held = rconn.counters.copyoutBytes - k0.copyoutBytes;
-    // 1 MiB read, the readable buffer's mark, one chunk past it, and the 256 KiB window — not the 6 MiB sent.
-    expect(held).to.be.at.most((1 << 20) + c.readableHighWaterMark + 65536 + 256 * 1024 + 65536);
+    // 1 MiB read, the readable buffer's mark, one chunk past it, and the window — not the 6 MiB sent.
+    expect(held).to.be.at.most((1 << 20) + c.readableHighWaterMark + 65536 + RX_STREAM_WINDOW + 65536);
     // The sender is held back by TCP: its rump socket still has bytes to send.
     let done = false;
     void allSent.then(() => (done = true));
