@@ -266,6 +266,11 @@ export class ShmClientRegion {
     return Atomics.compareExchange(this.words, i + 1, 1, 0) === 1;
   }
 
+  /** Whether the server has said (slot `slot`'s flag) that it waits for window. */
+  streamWaiting(slot: number): boolean {
+    return Atomics.load(this.words, (SHM_STREAM_OFFSET + slot * SHM_STREAM_SLOT_BYTES) / 4 + 1) === 1;
+  }
+
   /** Unmaps the region and closes the descriptor (idempotent). */
   close(): void {
     this.closeFd();

@@ -134,6 +134,9 @@ describe('net: streamed receive through the shared ring (real daemon, lo0)', fun
     const held = rconn.counters.copyoutBytes - k0.copyoutBytes;
     // 1 MiB read, the readable buffer's mark, one chunk past it, and the window — not the 6 MiB sent.
     expect(held).to.be.at.most((1 << 20) + c.readableHighWaterMark + 65536 + RX_STREAM_WINDOW + 65536);
+    // The server stopped at the window and said so in the stream slot (the only stream now: slot 0).
+    const region = (rconn as unknown as { shm: { streamWaiting(slot: number): boolean } }).shm;
+    await until(() => region.streamWaiting(0), 'the server waits for window', 20_000);
     // The sender is held back by TCP: its rump socket still has bytes to send.
     let done = false;
     void allSent.then(() => (done = true));

@@ -115,6 +115,31 @@ describe('rump-server streamed receive (§7a)', function () {
     await w.catch(() => undefined);
   });
 
+  it('shutdown(SHUT_RD) ends a stream waiting for data with EOF; close ends one waiting for window EBADF', async () => {
+    srv = await startServer({});
+    tx = await RumpConnection.connect(srv.url, { name: 'a' });
+    rx = await RumpConnection.connect(srv.url, { name: 'b' });
+    const { s, r } = await tcpPair(tx, rx, 7543);
+    // No data: the stream blocks in soreceive; SHUT_RD wakes it at end of stream.
+    const idle = rx.recvStream(r, CHUNK, WINDOW, new StreamSink(() => undefined))!;
+    await new Promise((res) => setTimeout(res, 100));
+    await rx.sys.shutdown(r, 'rd');
+    expect(await idle.done).to.deep.equal({ bytes: 0, eof: true });
+    await rx.sys.close(r);
+    await tx.sys.close(s);
+    // A stream stopped at its window (nothing consumed): closing the descriptor ends it.
+    const p2 = await tcpPair(tx, rx, 7544);
+    const w = tx.sys.send(p2.s, patternBytes(1 << 20, 24));
+    const chunks: Buffer[] = [];
+    const full = rx.recvStream(p2.r, CHUNK, WINDOW, new StreamSink((b) => chunks.push(b)))!;
+    await waitFor(() => chunks.reduce((n, b) => n + b.length, 0) > WINDOW - CHUNK, 'the window filled');
+    const ended = full.done.then(() => 'resolved', (e: NodeJS.ErrnoException) => e.code);
+    await rx.sys.close(p2.r);
+    expect(await ended).to.equal('EBADF');
+    await tx.sys.close(p2.s);
+    await w.catch(() => undefined);
+  });
+
   it("the session's end with a stream waiting for window frees everything", async () => {
     srv = await startServer({});
     tx = await RumpConnection.connect(srv.url, { name: 'a' });
