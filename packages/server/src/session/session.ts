@@ -379,7 +379,11 @@ export class ClientSession {
     });
   }
 
-  private ringBell(): void {
+  /**
+   * Wakes every streamed receive waiting for window, to look again now: the
+   * client's doorbell, a descriptor of this session closed, the session's end.
+   */
+  ringBell(): void {
     const bells = [...this.bells];
     this.bells.clear();
     for (const b of bells) b();

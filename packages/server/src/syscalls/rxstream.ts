@@ -11,7 +11,8 @@
  * When the window is spent the server sets the slot's "waiting" flag and
  * reads the position again (the client stores the position, then takes the
  * flag: one of the two sees the other), then sleeps until the client's
- * doorbell (a REQ PING numbered 0) or {@link STREAM_RECHECK_MS} at most.
+ * doorbell (a REQ PING numbered 0), a `close` in the session, or
+ * {@link STREAM_RECHECK_MS} at most.
  *
  * The end comes in order after the data: the call's RESP (`eof` at the
  * peer's FIN), or its errno (ECONNRESET, …) — the stream's COPYOUTs precede
@@ -31,10 +32,11 @@ import { check, fail } from './convert.js';
 export const STREAM_MAX_CHUNK = 256 * 1024;
 /**
  * How long a stream waiting for window sleeps without a doorbell before it
- * looks again (a lost doorbell, a closed descriptor): the bound on any
- * stall, not the normal path.
+ * looks again: a safety net only — the client's doorbell, a `close` of a
+ * descriptor and the session's end all wake it at once — so a paused
+ * reader costs one timer a second, not twenty.
  */
-export const STREAM_RECHECK_MS = 50;
+export const STREAM_RECHECK_MS = 1000;
 
 /** The `recvstream` handler over the server's process table. */
 export function recvStream(proc: (s: ClientSession) => ClientProcess): SyscallHandler<SyscallArgs['recvstream'], SyscallResults['recvstream']> {

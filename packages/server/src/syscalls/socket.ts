@@ -209,6 +209,8 @@ export function socketHandlers(env: SocketCallEnv): SocketHandlers {
 
     async close(session, a) {
       check(await proc(session).table.close(a.fd));
+      // A streamed receive waiting for window on this descriptor ends now (EBADF), not at its recheck.
+      session.ringBell();
       return {};
     },
 
