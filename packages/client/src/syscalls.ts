@@ -371,6 +371,8 @@ export interface CtlUsageClient {
   inFlight: number;
   queuedRequests: number;
   queuedRequestBytes: number;
+  /** Streamed receives running (§7a): each holds one of its 16 stream slots, not an in-flight one (absent from servers before it). */
+  streams?: number;
   /** Bytes of a half-received frame held. */
   partialFrameBytes: number;
   /** True while its requests are not read because its replies are backed up. */

@@ -235,7 +235,8 @@ export function bytesText(n: number): string {
  * use against its quotas — clusters (buffer storage and copies in flight,
  * as used/quota), descriptors, COPYINs outstanding and waiting, replies
  * queued to it (memory, frames; `BP` when its requests are not being read),
- * syscalls running and queued, the bytes of a half-received frame held, and
+ * syscalls running (`4+2s`: four calls and two streamed receives, which
+ * hold stream slots, not in-flight ones) and queued, the bytes of a half-received frame held, and
  * the user it is added up under. Above the clients, one row per user: its
  * sessions, clusters and descriptors together against the `--user-*` limits.
  */
@@ -284,7 +285,7 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
     String(c.copyinsWaiting),
     bytesText(c.replyBytes),
     String(c.replyFrames),
-    String(c.inFlight),
+    c.streams ? `${c.inFlight}+${c.streams}s` : String(c.inFlight),
     String(c.queuedRequests),
     String(c.partialFrameBytes),
     c.backpressure ? 'BP' : '-',

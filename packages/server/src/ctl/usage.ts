@@ -50,6 +50,7 @@ export function usageOf(p: ClientProcess): CtlUsageClient {
     replyBytes: u.replyBytes,
     replyFrames: u.replyFrames,
     inFlight: u.inFlight,
+    streams: u.streams,
     queuedRequests: u.queuedRequests,
     queuedRequestBytes: u.queuedRequestBytes,
     partialFrameBytes: u.partialFrameBytes,

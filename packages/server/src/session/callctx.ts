@@ -53,6 +53,16 @@ export class CallContext implements SyscallContext {
     return this.rx;
   }
 
+  /** True once {@link CallContext.detach} moved the call out of the in-flight count. */
+  detached = false;
+
+  /** See {@link SyscallContext.detach}. */
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.session.detachCall();
+  }
+
   /** See {@link SyscallContext.inlineSource}. */
   inlineSource(): CopySource {
     return this.session.inlineSource(this.inline);

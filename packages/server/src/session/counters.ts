@@ -80,6 +80,8 @@ export interface SessionUsage {
   readonly replyFrames: number;
   /** Syscalls being served, and requests queued behind them (with their memory). */
   readonly inFlight: number;
+  /** Streamed receives running (§7a): each holds a stream slot, not an in-flight one. */
+  readonly streams: number;
   readonly queuedRequests: number;
   readonly queuedRequestBytes: number;
   /** Bytes the reader holds for a half-received frame (a split head; payloads are never gathered). */

@@ -145,6 +145,8 @@ export class ClientSession {
   private readonly hooks: CloseHook[] = [];
   private queuedBytes = 0;
   private running = 0;
+  /** Calls that became streams ({@link ClientSession.detachCall}): running, but not counted in `running`. */
+  private streaming = 0;
   private nextReq = 1;
   private closing: string | undefined;
   private resolveClosed!: (reason: string) => void;
@@ -239,6 +241,7 @@ export class ClientSession {
       replyBytes: this.replyMemory,
       replyFrames: this.unsentFrames,
       inFlight: this.running,
+      streams: this.streaming,
       queuedRequests: this.queue.length,
       queuedRequestBytes: this.queuedBytes,
       partialFrameBytes: this.reader.heldBytes,
@@ -649,7 +652,8 @@ export class ClientSession {
         reply = { internal: (err as Error)?.message ?? String(err) };
       }
     } finally {
-      this.running--;
+      if (ctx.detached) this.streaming--;
+      else this.running--;
       link?.finish();
     }
     // A successful receive's held bytes ride in its RESP: each a COPYOUT avoided.
@@ -697,6 +701,18 @@ export class ClientSession {
   private postedDone(post: Post): void {
     this.posted?.done(post.seq, post.bytes, true);
     if (--this.postedActive === 0 && this.behind.length > 0) this.releaseBehind();
+  }
+
+  /**
+   * A running call became a stream (see {@link SyscallContext.detach}): it
+   * leaves the in-flight count, so that `--max-in-flight` below the
+   * session's 16 stream slots never lets the streams stall its ordinary
+   * calls; the queue moves up at once.
+   */
+  detachCall(): void {
+    this.running--;
+    this.streaming++;
+    this.drainQueue();
   }
 
   private drainQueue(): void {

@@ -95,6 +95,13 @@ export interface SyscallContext {
    */
   inlineSource(): CopySource;
   /**
+   * Turns this call into a long-lived stream (a `recvstream` that holds its
+   * stream slot): from now on it no longer counts against `maxInFlight`,
+   * so the client's ordinary calls are not stalled behind it — a stream is
+   * bounded by its own slots (16 per session) instead. Idempotent.
+   */
+  detach?(): void;
+  /**
    * True for a posted send (the client wants no reply): a blocking stream
    * send must then take all its bytes, since no short count can be told.
    */

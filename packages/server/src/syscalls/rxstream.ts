@@ -50,6 +50,8 @@ export function recvStream(proc: (s: ClientSession) => ClientProcess): SyscallHa
       fail(Errno.EINVAL, `recvstream: chunk 1..${STREAM_MAX_CHUNK} and chunk ≤ window ≤ ring (${shm.ringBytes})`);
     }
     if (!shm.claimStream(a.slot)) fail(Errno.EBUSY, `recvstream: stream slot ${a.slot} is taken or does not exist`);
+    // From here the call is a stream, bounded by its slot: it leaves --max-in-flight to the client's other calls.
+    ctx.detach?.();
     const sink = ctx.copySink(a.buf);
     // Positions mod 2^32: bytes produced into the stream, and the consumed position last accepted.
     let produced = 0;

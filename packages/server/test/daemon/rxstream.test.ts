@@ -140,6 +140,43 @@ describe('rump-server streamed receive (§7a)', function () {
     await w.catch(() => undefined);
   });
 
+  it('--max-in-flight 4: six idle streams do not take the calls\' slots — ordinary calls go on, and the streams show in usage', async () => {
+    srv = await startServer({ quota: { maxInFlight: 4 } });
+    tx = await RumpConnection.connect(srv.url, { name: 'a' });
+    rx = await RumpConnection.connect(srv.url, { name: 'b' });
+    const ctl = await RumpConnection.connect(srv.url, { name: 'ctl' });
+    try {
+      const usage = async (): Promise<{ inFlight: number; queuedRequests: number; streams?: number }> => {
+        const r = await ctl.call<{ clients: { name: string | null; inFlight: number; queuedRequests: number; streams?: number }[] }>('ctl.usage', {});
+        return r.clients.find((c) => c.name === 'b')!;
+      };
+      const pairs: { s: number; r: number }[] = [];
+      for (let i = 0; i < 6; i++) pairs.push(await tcpPair(tx, rx, 7550 + i));
+      // Six streams blocked in soreceive (no data yet): more than --max-in-flight.
+      const calls = pairs.map((p) => rx!.recvStream(p.r, CHUNK, WINDOW, new StreamSink(() => undefined))!);
+      let u = await usage();
+      for (let i = 0; i < 100 && u.streams !== 6; i++) {
+        await new Promise((res) => setTimeout(res, 20));
+        u = await usage();
+      }
+      expect(u.streams).to.equal(6);
+      expect(u.inFlight).to.equal(0);
+      expect(u.queuedRequests).to.equal(0);
+      // Ordinary calls are served at once (before: queued behind the streams for good).
+      const extra = await rx.sys.socket('stream', { domain: 'inet' });
+      await rx.sys.close(extra);
+      for (const p of pairs) await rx.sys.shutdown(p.r, 'rd');
+      for (const c of calls) expect(await c.done).to.deep.equal({ bytes: 0, eof: true });
+      expect((await usage()).streams).to.equal(0);
+      for (const p of pairs) {
+        await rx.sys.close(p.r);
+        await tx.sys.close(p.s);
+      }
+    } finally {
+      await ctl.close();
+    }
+  });
+
   it("the session's end with a stream waiting for window frees everything", async () => {
     srv = await startServer({});
     tx = await RumpConnection.connect(srv.url, { name: 'a' });
