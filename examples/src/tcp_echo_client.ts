@@ -54,20 +54,25 @@ interface Hops {
   framesReceived: number;
   socketWrites: number;
   socketReads: number;
+  /** The client's busy poll (RUMPNET_BUSY_POLL): spins, spins the answer ended, µs spun; absent from clients before it. */
+  busyPolls?: number;
+  busyPollHits?: number;
+  busyPollUs?: number;
 }
+
+const HOP_KEYS = ['framesSent', 'framesReceived', 'socketWrites', 'socketReads', 'busyPolls', 'busyPollHits', 'busyPollUs'] as const;
 
 function hopsOf(conn: { counters: Hops }): Hops {
   const c = conn.counters;
-  return { framesSent: c.framesSent, framesReceived: c.framesReceived, socketWrites: c.socketWrites, socketReads: c.socketReads };
+  const out: Partial<Hops> = {};
+  for (const k of HOP_KEYS) if (typeof c[k] === 'number') out[k] = c[k];
+  return out as Hops;
 }
 
 function perTrip(a: Hops, b: Hops, n: number): Hops {
-  return {
-    framesSent: (b.framesSent - a.framesSent) / n,
-    framesReceived: (b.framesReceived - a.framesReceived) / n,
-    socketWrites: (b.socketWrites - a.socketWrites) / n,
-    socketReads: (b.socketReads - a.socketReads) / n,
-  };
+  const out: Partial<Hops> = {};
+  for (const k of HOP_KEYS) if (typeof a[k] === 'number' && typeof b[k] === 'number') out[k] = (b[k]! - a[k]!) / n;
+  return out as Hops;
 }
 
 /** The shared connection the rump net API uses for $RUMP_SERVER (null when this client build has none to show). */
@@ -153,6 +158,7 @@ async function main(): Promise<void> {
   else {
     console.log(`${rtts.length} round trips of ${msg.length} bytes: p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs`);
     if (hops) console.log(`per round trip: ${hops.framesSent.toFixed(2)} frames to the rump server, ${hops.framesReceived.toFixed(2)} back; ${hops.socketWrites.toFixed(2)} socket writes, ${hops.socketReads.toFixed(2)} reads`);
+    if (hops?.busyPolls) console.log(`busy poll per round trip: ${hops.busyPolls.toFixed(2)} spins, ${(hops.busyPollHits ?? 0).toFixed(2)} answered, ${(hops.busyPollUs ?? 0).toFixed(1)} µs spun`);
     console.log(`CPU per round trip: ${Object.entries(cpuUs).map(([k, v]) => `${k} ${v.toFixed(1)} µs`).join(', ')}`);
     if (trace) for (const line of renderHopBreakdown(trace)) console.log(line);
   }

@@ -19,6 +19,13 @@ describe('bench: the rump clients\' environment', () => {
     expect(clientEnv({ url, params: { ...RUMPNET_DEFAULT, writeGather: false } })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_WRITE_GATHER: '0' });
   });
 
+  it('gives the client busy poll (RUMPNET_BUSY_POLL) only where a configuration asks, never to the NetBSD-equivalent one', () => {
+    const url = 'unix:///tmp/x.sock';
+    expect(clientEnv({ url, params: { ...RUMPNET_DEFAULT, clientBusyPollUs: 300 } })).to.deep.equal({ RUMP_SERVER: url, RUMPNET_BUSY_POLL: '300' });
+    expect(clientEnv({ url, params: { ...RUMPNET_DEFAULT, clientBusyPollUs: 0 } })).to.deep.equal({ RUMP_SERVER: url });
+    expect(clientEnv({ url, params: { ...PAPER_DEFAULT, clientBusyPollUs: 300 } })).to.not.have.property('RUMPNET_BUSY_POLL');
+  });
+
   it("the paper's sweeps (Figures 5-7, receive modes) vary MCLBYTES/MCLNUM on the NetBSD-equivalent clients too", () => {
     const plan = buildPlan(sweepFor('full'));
     const swept = plan.series.filter((s) => s.figure !== 'fig2' && s.figure !== 'table').map((s) => plan.groups.find((g) => g.key === s.group)!);

@@ -58,6 +58,12 @@ export interface StackParams {
    * read-ahead); unset: the client's default (on where the region is mapped).
    */
   rxStream?: boolean;
+  /**
+   * Not a server option: µs this server's rump clients busy poll for an
+   * answer (`RUMPNET_BUSY_POLL`, the client's side of `--busy-poll`;
+   * packages/client/src/busypoll.ts); unset or 0: the client's default (off).
+   */
+  clientBusyPollUs?: number;
 }
 
 let helpText: Promise<string> | undefined;

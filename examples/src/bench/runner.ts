@@ -303,7 +303,9 @@ export function clientEnv(server: Pick<RumpServerProc, 'url' | 'params'>): NodeJ
   const noPosted = server.params.postedSend === false;
   // Streamed receives (§7a) replace the recv per read: never in the NetBSD-equivalent stand-in (it has no region either).
   const noStream = netbsd || noShm || server.params.rxStream === false;
-  return { RUMP_SERVER: server.url, ...(noStream ? { RUMPNET_RX_STREAM: '0' } : {}), ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}), ...(noPosted ? { RUMPNET_POSTED_SEND: '0' } : {}) };
+  // The client's busy poll is opt-in, and never the NetBSD-equivalent stand-in's.
+  const spin = !netbsd && (server.params.clientBusyPollUs ?? 0) > 0 ? { RUMPNET_BUSY_POLL: String(server.params.clientBusyPollUs) } : {};
+  return { RUMP_SERVER: server.url, ...spin, ...(noStream ? { RUMPNET_RX_STREAM: '0' } : {}), ...(noAhead ? { RUMPNET_READ_AHEAD: '0' } : {}), ...(noGather ? { RUMPNET_WRITE_GATHER: '0' } : {}), ...(noShm ? { RUMPNET_SHM: '0' } : {}), ...(noPosted ? { RUMPNET_POSTED_SEND: '0' } : {}) };
 }
 
 /** One size of a group: one read_client process making `sweep.runs` transfers. */

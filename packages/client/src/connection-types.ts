@@ -7,6 +7,7 @@
  */
 import type { IoVec } from './iovec.js';
 import type { ShmOutcome } from './shm.js';
+import type { BusyPollCounters } from './busypoll.js';
 
 /** How the server receives data into clients: one COPYOUT per mbuf or one per call. */
 export type RxMode = 'per-mbuf' | 'coalesced';
@@ -68,8 +69,8 @@ export interface ServerParams {
   readonly shm?: ShmOutcome;
 }
 
-/** Counters of one connection (they survive reconnects). */
-export interface ClientCounters {
+/** Counters of one connection (they survive reconnects); the busy poll's (busypoll.ts) among them. */
+export interface ClientCounters extends BusyPollCounters {
   /** System calls sent. */
   syscalls: number;
   /** System calls answered with an errno. */
@@ -181,6 +182,14 @@ export interface ConnectOptions {
    * turns it on where this option is not given.
    */
   readonly shmCopyin?: boolean;
+  /**
+   * Busy poll (busypoll.ts, docs/PROTOCOL.md "Client busy poll"): after a
+   * turn that wrote while a call waits for its answer, spin up to this many
+   * µs (0..1000, adaptive below it) on the socket instead of sleeping —
+   * costs that CPU, saves a wake-up. Default: `RUMPNET_BUSY_POLL`, else 0
+   * (off). A bad value makes `connect` throw a TypeError.
+   */
+  readonly busyPoll?: number;
 }
 
 /** Options of one {@link RumpConnection.call}. */
@@ -241,4 +250,8 @@ export const emptyCounters = (): ClientCounters => ({
   streamChunks: 0,
   streamDoorbells: 0,
   shmCopyins: 0,
+  busyPolls: 0,
+  busyPollHits: 0,
+  busyPollUs: 0,
+  busyPollWindowUs: 0,
 });

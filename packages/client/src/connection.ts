@@ -31,8 +31,9 @@ import { RumpSyscalls } from './sys.js';
 import { hopTrace } from './hoptrace.js';
 import { IoVec } from './iovec.js';
 import { PostedWindow } from './posted.js';
-import { ShmClientRegion, settleShmOffer, shmCopyinOf, shmRingOf } from './shm.js';
+import { ShmClientRegion, settleShmOffer, shmAddon, shmCopyinOf, shmRingOf, shmUnavailable } from './shm.js';
 import { StreamSink } from './rxstream.js';
+import { BusyPoller, busyPollOf } from './busypoll.js';
 import { emptyCounters, type ServerParams, type ClientCounters, type ConnectOptions, type CallOptions } from './connection-types.js';
 export type { RxMode, ServerLimits, ServerParams, ClientCounters, RetryPolicy, ConnectOptions, CallOptions } from './connection-types.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
@@ -108,6 +109,10 @@ export class RumpConnection extends EventEmitter {
   private reopening: Promise<void> | undefined;
   /** The shared-memory region the server mapped (§7a), while connected. */
   private shm: ShmClientRegion | undefined;
+  /** The busy poll's bound, µs (0: off; busypoll.ts). */
+  private readonly busyPollUs: number;
+  /** The busy poll of the socket now, when on (busypoll.ts). */
+  private poller: BusyPoller | undefined;
 
   private constructor(
     private readonly address: ServerAddress,
@@ -115,6 +120,10 @@ export class RumpConnection extends EventEmitter {
     private readonly opts: ConnectOptions,
   ) {
     super();
+    this.busyPollUs = busyPollOf(opts.busyPoll);
+    if (this.busyPollUs > 0 && typeof shmAddon()?.busyPoll !== 'function') {
+      throw new Error(`busy poll (${this.busyPollUs} µs) needs the rumpshm addon's busyPoll: ${shmUnavailable() || 'this build has none'} (npm ci, or node-gyp rebuild in packages/client)`);
+    }
   }
 
   /**
@@ -423,6 +432,7 @@ export class RumpConnection extends EventEmitter {
       onChunk = (chunk: Buffer): void => {
         hopTrace?.mark('c.data');
         this.counters.socketReads++;
+        this.poller?.onData();
         if (bannerDone) return this.reader?.push(chunk);
         const nl = chunk.indexOf(0x0a);
         banner += chunk.toString('latin1', 0, nl < 0 ? chunk.length : nl);
@@ -454,7 +464,10 @@ export class RumpConnection extends EventEmitter {
     };
     this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME, transientChunks: true });
     this.socket = sock;
-    this.cork = new TurnCork(sock, 'c.sockwrite', () => this.flushHeld());
+    this.cork = new TurnCork(sock, 'c.sockwrite', () => this.flushHeld(), () => this.afterWrite());
+    const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const poll = shmAddon()?.busyPoll;
+    this.poller = this.busyPollUs > 0 && poll !== undefined && typeof fd === 'number' && fd >= 0 ? new BusyPoller(this.busyPollUs, fd, poll, this.counters) : undefined;
     if (!this.refed) sock.unref();
     // A transport error (EPIPE when a write races the server's death,
     // ECONNRESET, ...) ends the connection exactly as the server's close
@@ -517,6 +530,7 @@ export class RumpConnection extends EventEmitter {
     this.socket = undefined;
     this.reader = undefined;
     this.cork = undefined;
+    this.poller = undefined;
     this.posted = undefined;
     this.shm?.close();
     this.shm = undefined;
@@ -799,6 +813,16 @@ export class RumpConnection extends EventEmitter {
     cork?.hold();
     this.flushHeld();
     writeFrame(sock, cls, type, reqno, head, payload, flags);
+  }
+
+  /**
+   * The turn's frames were written: if a call waits for its answer, busy
+   * poll for it (busypoll.ts) before the loop goes back to epoll. Posted
+   * sends wait for nothing; a turn that only answered the server's COPYIN
+   * spins too while the call it served waits.
+   */
+  private afterWrite(): void {
+    if (this.poller !== undefined && this.pending.size > 0 && this.socket !== undefined) this.poller.afterWrite();
   }
 
   // ----- numbers -----

@@ -126,3 +126,5 @@ export type { TlsConnectOptions } from './tls.js';
 export { installRumpGlobalDispatcher, rumpConnector, rumpDispatcher } from './fetch.js';
 export type { RumpConnectorOptions, RumpDispatcherOptions } from './fetch.js';
 export { StreamSink, RxStream, rxStreamOn, RX_STREAM_WINDOW, type RxStreamTarget } from './rxstream.js';
+export { BUSY_POLL_MAX_US, BusyPoller, busyPollOf } from './busypoll.js';
+export type { BusyPollCounters, BusyPollFn } from './busypoll.js';

@@ -70,6 +70,8 @@ export interface ShmAddon {
   closeFd(fd: number): void;
   /** The regions this process has mapped now. */
   mappings(): { count: number; bytes: number };
+  /** Spins on poll(2) of `fd` up to `usec` µs: 1 readable, 0 not, -errno (busypoll.ts); absent from builds before it. */
+  busyPoll?(fd: number, usec: number): number;
 }
 
 let addon: ShmAddon | null | undefined;

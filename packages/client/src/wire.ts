@@ -220,11 +220,13 @@ export class TurnCork {
    * @param out the stream to cork
    * @param traceLabel the hop-trace mark made when a release writes the turn's frames (see hoptrace.ts)
    * @param beforeRelease called at the end of the turn just before the frames leave (a writer that held frames back writes them here)
+   * @param afterRelease called once the frames were written at the end of the turn (the client's busy poll spins here)
    */
   constructor(
     private readonly out: FrameWritable,
     private readonly traceLabel = 'sockwrite',
     private readonly beforeRelease?: () => void,
+    private readonly afterRelease?: () => void,
   ) {}
 
   /** True between {@link TurnCork.hold} and the end of the turn (frames written now leave together). */
@@ -250,6 +252,7 @@ export class TurnCork {
     hopTrace?.mark(this.traceLabel);
     this.out.uncork();
     hopTrace?.mark(`${this.traceLabel}.end`);
+    this.afterRelease?.();
   };
 }
 
