@@ -400,6 +400,10 @@ export interface CtlUsageUser {
   /** Sessions refused at `--user-sessions` and descriptors refused at `--user-fds` since it came. */
   refusedSessions: number;
   refusedFds: number;
+  /** Shared-region bytes mapped over its sessions, their limit (`--user-shm`; null when exempt) and offers refused at it (absent from servers before it). */
+  shmBytes?: number;
+  maxShmBytes?: number | null;
+  refusedShm?: number;
 }
 /** The server's limits and totals (`rumpctl usage` header). */
 export interface CtlUsageServer {
@@ -420,6 +424,8 @@ export interface CtlUsageServer {
   userQuotaBytes?: number;
   userFds?: number;
   userSessions?: number;
+  /** Shared-region bytes all sessions of one user may map (`--user-shm`; absent from servers before it). */
+  userShmBytes?: number;
   /** Shared-memory regions (§7a): most per client (`--shm-max`, 0: off), most in all (`--shm-total`), mapped now. */
   shmMaxBytes?: number;
   shmTotalBytes?: number;

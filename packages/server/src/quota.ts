@@ -101,6 +101,8 @@ export interface UserLimits {
   readonly fds: number;
   /** Sessions at once (`--user-sessions`; refused with `code: 'busy'` beyond). */
   readonly sessions: number;
+  /** Shared-region bytes (§7a) mapped over all its sessions (`--user-shm`; further offers answered `ok: false`). */
+  readonly shmBytes: number;
 }
 
 /**
@@ -113,7 +115,7 @@ export interface UserLimits {
  * four clients that each use their whole quota (1/16 of the pool each).
  */
 export function userLimitsOf(
-  cfg: Pick<ServerConfig, 'nmbclusters' | 'mclbytes' | 'maxFds' | 'quota'>,
+  cfg: Pick<ServerConfig, 'nmbclusters' | 'mclbytes' | 'maxFds' | 'quota' | 'shmMax' | 'shmTotal'>,
   maxSessions: number,
 ): UserLimits {
   const q = cfg.quota;
@@ -123,6 +125,10 @@ export function userLimitsOf(
     clusterBytes: clusters * (cfg.mclbytes + MSIZE),
     fds: q.userFds ?? Math.max(cfg.maxFds, Math.floor(q.maxFiles / 4)),
     sessions: q.userSessions ?? Math.max(1, Math.floor(maxSessions / 4)),
+    // The shared regions: --shm-total is the server's whole budget, and a
+    // session costs nothing to open — without a share, one user's
+    // --user-sessions sessions (64 × a 4 MiB region) map all 256 MiB of it.
+    shmBytes: q.userShm ?? Math.max(cfg.shmMax ?? 0, Math.floor((cfg.shmTotal ?? 0) / 4)),
   };
 }
 
@@ -140,6 +146,9 @@ export class UserUsage {
   /** Sessions refused at `--user-sessions`, and calls refused at `--user-fds`, since it first came. */
   refusedSessions = 0;
   refusedFds = 0;
+  /** Shared-region bytes mapped over its sessions now, and offers refused at `--user-shm` since it first came. */
+  shm = 0;
+  refusedShm = 0;
   /** The processes of its sessions, for the descriptor count. */
   readonly procs = new Set<HasFds>();
 
@@ -162,11 +171,11 @@ export class UserUsage {
 
   /** Forgets the entry once nothing is left: no session, no storage (a lingering socket may outlive its session). */
   settle(): void {
-    if (this.sessions === 0 && this.used <= 0 && this.procs.size === 0) this.release(this);
+    if (this.sessions === 0 && this.used <= 0 && this.procs.size === 0 && this.shm === 0) this.release(this);
   }
 }
 
-const UNLIMITED: UserLimits = { clusterBytes: Infinity, fds: Infinity, sessions: Infinity };
+const UNLIMITED: UserLimits = { clusterBytes: Infinity, fds: Infinity, sessions: Infinity, shmBytes: Infinity };
 
 /**
  * One session's {@link SbAccount}, chained to its user's aggregate: every
@@ -277,6 +286,30 @@ export class UserLedger {
     if (u.fds < u.limits.fds) return undefined;
     u.refusedFds++;
     return `user limit: ${u.principal} has ${u.fds} descriptors open over its sessions (the --user-fds limit)`;
+  }
+
+  /**
+   * Charges a shared region of `bytes` to `principal` (its session's offer,
+   * §7a); why not when that would pass `--user-shm` (counted `refusedShm`).
+   * The region is then refused as one over `--shm-total` is: that session
+   * runs on the socket, the user's other sessions and other users go on.
+   */
+  chargeShm(principal: string, exempt: boolean, bytes: number): string | undefined {
+    const u = this.entry(principal, exempt);
+    if (u.shm + bytes <= u.limits.shmBytes) {
+      u.shm += bytes;
+      return undefined;
+    }
+    u.refusedShm++;
+    const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+    return `user limit: ${principal} has ${mib(u.shm)} of shared regions mapped over its sessions (the --user-shm limit, ${mib(u.limits.shmBytes)})`;
+  }
+
+  /** Gives back a region {@link UserLedger.chargeShm} charged (its session ended or unmapped it). */
+  releaseShm(principal: string, exempt: boolean, bytes: number): void {
+    const u = this.entry(principal, exempt);
+    u.shm -= bytes;
+    u.settle();
   }
 
   /** Every principal now, busiest (most storage) first. */

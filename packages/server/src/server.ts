@@ -142,8 +142,8 @@ export class RumpServer {
     this.admin = new AdminPolicy({ groups: config.adminGroups ?? [], tcpAdmin: config.tcpAdmin === true });
     this.maxSessions = effectiveMaxSessions(config.quota.maxSessions, this.log);
     this.clientQuotaBytes = quotaBytes(config);
-    this.shm = new ShmLedger(config.shmMax ?? 0, config.shmTotal ?? 0);
     this.users = new UserLedger(userLimitsOf(config, this.maxSessions));
+    this.shm = new ShmLedger(config.shmMax ?? 0, config.shmTotal ?? 0, this.users);
     this.sessionLimits = { ...DEFAULT_LIMITS, ...sessionLimitsOf(config.quota), ...opts.limits };
   }
 
@@ -275,6 +275,7 @@ export class RumpServer {
       userQuotaBytes: this.users.limits.clusterBytes,
       userFds: this.users.limits.fds,
       userSessions: this.users.limits.sessions,
+      userShmBytes: this.users.limits.shmBytes,
       shmMaxBytes: this.shm.maxBytes,
       shmTotalBytes: this.shm.totalBytes,
       shmBytes: this.shm.bytes,

@@ -238,7 +238,8 @@ export function bytesText(n: number): string {
  * syscalls running (`4+2s`: four calls and two streamed receives, which
  * hold stream slots, not in-flight ones) and queued, the bytes of a half-received frame held, and
  * the user it is added up under. Above the clients, one row per user: its
- * sessions, clusters and descriptors together against the `--user-*` limits.
+ * sessions, clusters, descriptors and shared regions together against the
+ * `--user-*` limits.
  */
 export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageClient[], hidden = 0, users: readonly CtlUsageUser[] = []): string {
   const l = server.limits;
@@ -249,7 +250,8 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
       `${l.maxInFlight} calls in flight, replies ${bytesText(l.replyBackpressureBytes ?? 0)} (backpressure) / ${bytesText(l.maxWriteBufferedBytes ?? 0)} (disconnect), ` +
       `frames up to ${bytesText(l.maxClientFrame ?? 0)} (half-received ${l.frameTimeoutMs} ms)`,
     ...(server.userQuotaBytes !== undefined
-      ? [`per user (all its sessions; admins exempt): ${cl(server.userQuotaBytes)} clusters, ${server.userFds} fds, ${server.userSessions} sessions`]
+      ? [`per user (all its sessions; admins exempt): ${cl(server.userQuotaBytes)} clusters, ${server.userFds} fds, ${server.userSessions} sessions` +
+          (server.userShmBytes !== undefined && (server.shmMaxBytes ?? 0) > 0 ? `, ${bytesText(server.userShmBytes)} shared memory` : '')]
       : []),
     ...(server.shmMaxBytes !== undefined
       ? [server.shmMaxBytes === 0 ? 'shared memory: off' : `shared memory: up to ${bytesText(server.shmMaxBytes)} per client, ${bytesText(server.shmBytes ?? 0)} of ${bytesText(server.shmTotalBytes ?? 0)} mapped in all`]
@@ -262,14 +264,15 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
       : [
           '',
           table(
-            ['USER', 'SESSIONS', 'CLUSTERS', 'QUOTA', 'FDS', 'REFUSED'],
+            ['USER', 'SESSIONS', 'CLUSTERS', 'QUOTA', 'FDS', 'REFUSED', 'SHM'],
             users.map((u) => [
               u.exempt ? `${u.user} (admin)` : u.user,
               `${u.sessions}/${lim(u.maxSessions)}`,
               `${cl(u.clusterBytes)}/${lim(u.quotaBytes, cl)}`,
               u.quotaBytes === null ? 'exempt' : `${Math.round((100 * u.clusterBytes) / Math.max(1, u.quotaBytes))}%`,
               `${u.fds}/${lim(u.maxFds)}`,
-              `${u.refusedSessions} sessions, ${u.refusedFds} fds`,
+              `${u.refusedSessions} sessions, ${u.refusedFds} fds${u.refusedShm ? `, ${u.refusedShm} shm` : ''}`,
+              u.shmBytes ? `${bytesText(u.shmBytes)}/${u.maxShmBytes == null ? '-' : bytesText(u.maxShmBytes)}` : '-',
             ]),
             [1, 2, 3, 4],
           ),

@@ -79,6 +79,9 @@ export function userRowOf(u: UserUsage): CtlUsageUser {
     maxSessions: lim(u.limits.sessions),
     refusedSessions: u.refusedSessions,
     refusedFds: u.refusedFds,
+    shmBytes: u.shm,
+    maxShmBytes: lim(u.limits.shmBytes),
+    refusedShm: u.refusedShm,
   };
 }
 

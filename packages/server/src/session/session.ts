@@ -169,7 +169,7 @@ export class ClientSession {
     this.handlers = opts.handlers;
     this.schemas = resolveSchemas(opts.handlers, opts.schemas);
     this.log = opts.log ?? silentLogger;
-    this.shm = new SessionShm(opts.shm, this.counters, this.log, this.id);
+    this.shm = new SessionShm(opts.shm, this.counters, this.log, this.id, this.auth);
     const session = this;
     this.copyins = new CopyinTable({
       id: this.id,

@@ -20,24 +20,38 @@ import type { SessionCounters } from './counters.js';
 import { openPeerRegion, unmapRegion, SHM_HEADER, SHM_IN_TAIL_OFFSET, SHM_MIN_RING, SHM_STREAM_OFFSET, SHM_STREAM_SLOTS, SHM_STREAM_SLOT_BYTES, SHM_TAIL_OFFSET, type ShmAnnounce } from '@rumpnet/client/shm';
 import { Scatter } from '../proto/copy.js';
 
-/** Where the sessions' regions are charged: the server's total, fixed at start. */
+/** Whose region it is: the session's principal, and whether it is admin (exempt from per-user shares). */
+export interface ShmOwner {
+  readonly principal: string;
+  readonly admin: boolean;
+}
+
+/** Where the sessions' regions are charged: the server's total, fixed at start, and each user's share. */
 export interface ShmPolicy {
   /** Largest region (header included) one session may map; 0: the shared path is off (`--no-shm`). */
   readonly maxBytes: number;
-  /** Charges `bytes` against the server's total; false when they do not fit. */
-  reserve(bytes: number): boolean;
+  /** Charges `bytes` against the server's total (and `owner`'s share); why not when they do not fit, else undefined. */
+  reserve(bytes: number, owner?: ShmOwner): string | undefined;
   /** Gives back what {@link ShmPolicy.reserve} charged. */
-  release(bytes: number): void;
+  release(bytes: number, owner?: ShmOwner): void;
   /** Maps the region (default: the client package's addon); tests may replace it. */
   open?(pid: number, ann: ShmAnnounce): ArrayBuffer;
   /** Hears each offer's outcome (mapped or refused), for the server's counters. */
   noted?(ok: boolean): void;
 }
 
+/** The per-user shares {@link ShmLedger} charges besides the total (quota.ts `UserLedger`). */
+export interface ShmShares {
+  chargeShm(principal: string, exempt: boolean, bytes: number): string | undefined;
+  releaseShm(principal: string, exempt: boolean, bytes: number): void;
+}
+
 /**
  * The server-wide ledger of mapped region bytes (`--shm-total`): every
  * session's region is charged here while mapped, so many clients cannot map
- * more than the total between them. Also counts offers taken and refused.
+ * more than the total between them — and to its user's share
+ * (`--user-shm`), so that one user's many sessions cannot map all of it.
+ * Also counts offers taken and refused.
  */
 export class ShmLedger implements ShmPolicy {
   /** Bytes mapped now, and regions. */
@@ -54,14 +68,20 @@ export class ShmLedger implements ShmPolicy {
   constructor(
     readonly maxBytes: number,
     readonly totalBytes: number,
+    /** The users' shares (absent: only the total). */
+    private readonly shares?: ShmShares,
   ) {}
 
-  /** Charges a region; false over the total. */
-  reserve(bytes: number): boolean {
-    if (this.bytes + bytes > this.totalBytes) return false;
+  /** Charges a region; why not over the total or over its owner's share. */
+  reserve(bytes: number, owner?: ShmOwner): string | undefined {
+    if (this.bytes + bytes > this.totalBytes) return "the server's shared-memory total (--shm-total) is spent";
+    if (owner !== undefined && this.shares !== undefined) {
+      const why = this.shares.chargeShm(owner.principal, owner.admin, bytes);
+      if (why !== undefined) return why;
+    }
     this.bytes += bytes;
     this.regions++;
-    return true;
+    return undefined;
   }
 
   /** Counts an offer's outcome. */
@@ -71,9 +91,10 @@ export class ShmLedger implements ShmPolicy {
   }
 
   /** Gives a region back. */
-  release(bytes: number): void {
+  release(bytes: number, owner?: ShmOwner): void {
     this.bytes -= bytes;
     this.regions--;
+    if (owner !== undefined) this.shares?.releaseShm(owner.principal, owner.admin, bytes);
   }
 }
 
@@ -228,7 +249,7 @@ export function parseShmOffer(v: unknown): (ShmAnnounce & { unknown?: string }) 
  * or the addon refused the descriptor (not a memfd, no seals, wrong size,
  * wrong token, unreachable). The ledger is charged only for a ring returned.
  */
-export function attachShm(policy: ShmPolicy | undefined, pid: number | undefined, offer: ShmAnnounce & { unknown?: string }): ShmRing | string {
+export function attachShm(policy: ShmPolicy | undefined, pid: number | undefined, offer: ShmAnnounce & { unknown?: string }, owner?: ShmOwner): ShmRing | string {
   if (policy === undefined || policy.maxBytes <= 0) return 'shared memory is off on this server';
   if (offer.unknown !== undefined) return `shm: this server does not know '${offer.unknown.slice(0, 32)}' in an offer`;
   if (pid === undefined || pid <= 0) return 'no peer credentials (not a Unix socket, or another pid namespace)';
@@ -237,12 +258,13 @@ export function attachShm(policy: ShmPolicy | undefined, pid: number | undefined
     return `region of ${offer.size} bytes: want ${SHM_HEADER} + ${offer.copyin ? 'two rings of ' : ''}a power of two ≥ ${SHM_MIN_RING}`;
   }
   if (offer.size > policy.maxBytes) return `region of ${offer.size} bytes exceeds the server's --shm-max ${policy.maxBytes}`;
-  if (!policy.reserve(offer.size)) return "the server's shared-memory total (--shm-total) is spent";
+  const why = policy.reserve(offer.size, owner);
+  if (why !== undefined) return why;
   let buf: ArrayBuffer;
   try {
     buf = (policy.open ?? openPeerRegion)(pid, offer);
   } catch (err) {
-    policy.release(offer.size);
+    policy.release(offer.size, owner);
     return (err as Error).message;
   }
   return new ShmRing(buf, ring, offer.copyin === true);
@@ -269,6 +291,8 @@ export class SessionShm {
     private readonly counters: SessionCounters,
     private readonly log: ShmLog,
     private readonly session: number,
+    /** Whose regions these are (charged to its user's share); absent: the total only. */
+    private readonly owner?: ShmOwner,
   ) {}
 
   /** True while the region is mapped. */
@@ -283,7 +307,7 @@ export class SessionShm {
 
   /** Maps the offer of peer `pid` (see {@link attachShm}); the handshake reply's `shm`. */
   attach(pid: number | undefined, offer: ShmAnnounce & { unknown?: string }): { ok: true; copyin?: true; stream: number } | { ok: false; reason: string } {
-    const r = attachShm(this.policy, pid, offer);
+    const r = attachShm(this.policy, pid, offer, this.owner);
     this.policy?.noted?.(typeof r !== 'string');
     if (typeof r !== 'string') {
       this.ring = r;
@@ -373,6 +397,6 @@ export class SessionShm {
     this.ring = undefined;
     if (r === undefined) return;
     r.close();
-    this.policy?.release(r.size);
+    this.policy?.release(r.size, this.owner);
   }
 }

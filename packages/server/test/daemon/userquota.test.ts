@@ -209,7 +209,7 @@ describe('per-user limits: one user\'s sessions together, another user unaffecte
       expect(u.server).to.include({ userQuotaBytes: USER_CLUSTERS * CLUSTER, userFds: USER_FDS, userSessions: USER_SESSIONS });
       const text = formatUsage(u.server, u.clients, u.hidden ?? 0, u.users);
       expect(text).to.match(/per user \(all its sessions; admins exempt\): 192 clusters, 40 fds, 3 sessions/);
-      expect(text).to.match(/\n\s*uid 65534\s+3\/3\s+\d+\/192\s+\d+%\s+40\/40\s+1 sessions, \d+ fds\n/);
+      expect(text).to.match(/\n\s*uid 65534\s+3\/3\s+\d+\/192\s+\d+%\s+40\/40\s+1 sessions, \d+ fds\s+(-|[\d.]+ MiB\/[\d.]+ MiB)\n/);
     } finally {
       await watcher.close();
     }
@@ -245,7 +245,7 @@ describe('per-user limits: one user\'s sessions together, another user unaffecte
       r.stdout.on('data', (c: Buffer) => (out += c.toString()));
       expect(await new Promise((res) => r.once('close', res))).to.equal(0);
       expect(out).to.match(/per user \(all its sessions; admins exempt\): \d+ clusters, 6 fds, 2 sessions/);
-      expect(out).to.match(/\n\s*uid 65534\s+2\/2\s+\d+\/\d+\s+\d+%\s+6\/6\s+1 sessions, 1 fds\n/);
+      expect(out).to.match(/\n\s*uid 65534\s+2\/2\s+\d+\/\d+\s+\d+%\s+6\/6\s+1 sessions, 1 fds\s+(-|[\d.]+ MiB\/[\d.]+ MiB)\n/);
       expect(out).to.match(/\n\s*uid 0 \(admin\)\s+1\/-\s+\d+\/-\s+exempt\s+0\/-/);
       a.proc.stdin.end();
       await a.exited;
