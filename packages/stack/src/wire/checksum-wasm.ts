@@ -2,11 +2,13 @@
  * The Internet checksum's word sum in WebAssembly SIMD, for memory the
  * stack allocates itself: {@link checksumSlab} gives the cluster pool its
  * slab as the memory of a small WebAssembly instance, and `sum16`
- * (`checksum.ts`) sums whole words of such a buffer there — 64 bytes per
- * step into 32-bit lanes, carries deferred — several times as fast as the
- * `Uint32Array` loop (1448 bytes: ~60 ns with the call against ~230 ns),
- * which it keeps for every other buffer and where WebAssembly SIMD is
- * missing.
+ * (`checksum.ts`) sums any range of such a buffer there in one call — 64
+ * bytes per step into 32-bit lanes, carries deferred, unaligned loads, the
+ * odd head and tail included — several times as fast as the `Uint32Array`
+ * loop (1448 bytes: ~60 ns with the call against ~230 ns), which it keeps
+ * for every other buffer and where WebAssembly SIMD is missing. WebAssembly
+ * memory is little-endian on every host, so the result is the big-endian
+ * sum byte-swapped (RFC 1071 section 2(B)); `sum16` swaps it back.
  *
  * The module is built here from its bytes (no toolchain, nothing fetched);
  * its text form:
@@ -14,8 +16,9 @@
  * ```wat
  * (module
  *   (import "e" "m" (memory 0))
- *   ;; Sum of the n/4 little-endian 32-bit words at p (both multiples of 4),
- *   ;; folded with end-around carry to 16 bits (1..0xffff, or 0 for none).
+ *   ;; Sum of the little-endian 16-bit words of the n bytes at p (any p, any
+ *   ;; n; an odd last byte counts as a word's low byte), folded with
+ *   ;; end-around carry to 16 bits (1..0xffff, or 0 for all-zero bytes).
  *   (func (export "s") (param $p i32) (param $n i32) (result i32)
  *     (local $end i32) (local $cend i32) (local $acc0 v128) (local $acc1 v128) (local $acc64 v128) (local $s i64)
  *     (local.set $end (i32.add (local.get $p) (local.get $n)))
@@ -43,10 +46,12 @@
  *       (br $step16)))
  *     (local.set $s (i64.add (i64x2.extract_lane 0 (local.get $acc64)) (i64x2.extract_lane 1 (local.get $acc64))))
  *     (block $done2 (loop $word
- *       (br_if $done2 (i32.ge_u (local.get $p) (local.get $end)))
- *       (local.set $s (i64.add (local.get $s) (i64.load32_u (local.get $p))))
- *       (local.set $p (i32.add (local.get $p) (i32.const 4)))
+ *       (br_if $done2 (i32.gt_u (i32.add (local.get $p) (i32.const 2)) (local.get $end)))
+ *       (local.set $s (i64.add (local.get $s) (i64.load16_u (local.get $p))))
+ *       (local.set $p (i32.add (local.get $p) (i32.const 2)))
  *       (br $word)))
+ *     (if (i32.lt_u (local.get $p) (local.get $end))  ;; an odd last byte: the low byte of a word
+ *       (then (local.set $s (i64.add (local.get $s) (i64.load8_u (local.get $p))))))
  *     ;; 2^32 ≡ 2^16 ≡ 1 (mod 0xffff): fold 64 → 32 → 16 bits, twice each
  *     (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xffffffff)) (i64.shr_u (local.get $s) (i64.const 32))))
  *     (local.set $s (i64.add (i64.and (local.get $s) (i64.const 0xffffffff)) (i64.shr_u (local.get $s) (i64.const 32))))
@@ -65,7 +70,7 @@
  * @module
  */
 
-/** Word sum of `n` bytes at byte offset `p` of the instance's memory (see the module note). */
+/** Little-endian 16-bit word sum of the `n` bytes at byte offset `p` of the instance's memory, folded (see the module note). */
 export type WasmWordSum = (p: number, n: number) => number;
 
 /** `s = (s & mask) + (s >> shift)` on the i64 local 7: 64 → 32 bits, then 32 → 16. */
@@ -114,10 +119,13 @@ const BODY = [
   0x0c, 0x00, 0x0b, 0x0b,
   0x20, 0x06, 0xfd, 0x1d, 0x00, 0x20, 0x06, 0xfd, 0x1d, 0x01, 0x7c, 0x21, 0x07, // s = lane 0 + lane 1
   0x02, 0x40, 0x03, 0x40, // block loop
-  0x20, 0x00, 0x20, 0x02, 0x4f, 0x0d, 0x01, // br_if p >= end
-  0x20, 0x07, 0x20, 0x00, 0x35, 0x02, 0x00, 0x7c, 0x21, 0x07, // s += i64.load32_u p
-  0x20, 0x00, 0x41, 0x04, 0x6a, 0x21, 0x00, // p += 4
+  0x20, 0x00, 0x41, 0x02, 0x6a, 0x20, 0x02, 0x4b, 0x0d, 0x01, // br_if p + 2 > end
+  0x20, 0x07, 0x20, 0x00, 0x33, 0x01, 0x00, 0x7c, 0x21, 0x07, // s += i64.load16_u p
+  0x20, 0x00, 0x41, 0x02, 0x6a, 0x21, 0x00, // p += 2
   0x0c, 0x00, 0x0b, 0x0b,
+  0x20, 0x00, 0x20, 0x02, 0x49, 0x04, 0x40, // if p < end (an odd last byte)
+  0x20, 0x07, 0x20, 0x00, 0x31, 0x00, 0x00, 0x7c, 0x21, 0x07, // s += i64.load8_u p
+  0x0b,
   ...FOLD32, ...FOLD32, ...FOLD16, ...FOLD16,
   0x20, 0x07, 0xa7, 0x0b, // i32.wrap_i64 s; end
 ];

@@ -35,16 +35,22 @@ const WORD_PATH_MIN = 96;
 const WORD_PATH_NEW_VIEW_MIN = 256;
 /** Words added before an intermediate fold: 2^20 * (2^32 - 1) < 2^53. */
 const WORDS_PER_FOLD = 1 << 20;
+const EMPTY_WORDS = new Uint32Array(0);
 
-// One-entry cache of a Uint32Array over the last ArrayBuffer summed. The mbuf
-// cluster pool carves every cluster from one slab, so on the data path this
-// hits nearly always and the word path allocates nothing. It keeps the last
-// buffer reachable, which for the slab costs nothing.
+// A two-entry cache of the last two ArrayBuffers summed: a Uint32Array over
+// each, or its WebAssembly sum when it is a cluster slab made by
+// checksumSlab (checksum-wasm.ts). The mbuf cluster pool carves every cluster
+// from one slab, so on the data path this hits nearly always and the word
+// path allocates nothing; two entries because two stacks in one process (a
+// MemWire pair: the sender sums its own clusters, the receiver its own) take
+// turns segment by segment, and a miss is a WeakMap lookup. It keeps the last
+// two buffers reachable, which for slabs costs nothing.
 let cachedBuffer: ArrayBufferLike | null = null;
 let cachedWords: Uint32Array = new Uint32Array(0);
-// The WebAssembly word sum of that buffer when it is a cluster slab made by
-// checksumSlab (checksum-wasm.ts), else null.
 let cachedWasm: WasmWordSum | null = null;
+let otherBuffer: ArrayBufferLike | null = null;
+let otherWords: Uint32Array = cachedWords;
+let otherWasm: WasmWordSum | null = null;
 
 /**
  * Fold a non-negative integer sum (up to 2^53) to 16 bits with end-around
@@ -114,11 +120,29 @@ export function sum16(buf: Uint8Array, off: number, len: number): number {
   if (len < WORD_PATH_MIN) return foldSum(sumBytes(buf, off, off + len));
   const ab = buf.buffer;
   if (ab !== cachedBuffer) {
-    if (len < WORD_PATH_NEW_VIEW_MIN) return foldSum(sumBytes(buf, off, off + len));
-    cachedBuffer = ab;
-    cachedWasm = wasmWordSum(ab);
-    cachedWords = cachedWasm !== null ? cachedWords : new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    if (ab === otherBuffer) {
+      const w = cachedWords;
+      const f = cachedWasm;
+      otherBuffer = cachedBuffer;
+      cachedBuffer = ab;
+      cachedWords = otherWords;
+      otherWords = w;
+      cachedWasm = otherWasm;
+      otherWasm = f;
+    } else {
+      if (len < WORD_PATH_NEW_VIEW_MIN) return foldSum(sumBytes(buf, off, off + len));
+      otherBuffer = cachedBuffer;
+      otherWords = cachedWords;
+      otherWasm = cachedWasm;
+      cachedBuffer = ab;
+      cachedWasm = wasmWordSum(ab);
+      cachedWords = cachedWasm !== null ? EMPTY_WORDS : new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    }
   }
+  // WebAssembly sums the whole range, odd head and tail included, as
+  // little-endian words (its memory's order on every host): the big-endian
+  // sum byte-swapped.
+  if (cachedWasm !== null) return swap16(cachedWasm(buf.byteOffset + off, len));
   const abs = buf.byteOffset + off;
   const head = (4 - (abs & 3)) & 3; // bytes before the first aligned word
   const nWords = (len - head) >>> 2;
@@ -128,7 +152,7 @@ export function sum16(buf: Uint8Array, off: number, len: number): number {
   let s = sumBytes(buf, off, off + head);
   // The words' sum in machine order; in big-endian terms a little-endian sum
   // is byte-swapped, and a range at an odd offset swaps once more.
-  const mid = cachedWasm !== null ? cachedWasm(abs + head, nWords << 2) : sumWords(cachedWords, (abs + head) >>> 2, nWords);
+  const mid = sumWords(cachedWords, (abs + head) >>> 2, nWords);
   s += oddHead === LITTLE_ENDIAN ? mid : swap16(mid);
   const tail = foldSum(sumBytes(buf, tailStart, off + len));
   s += oddHead ? swap16(tail) : tail;

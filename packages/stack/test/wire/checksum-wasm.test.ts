@@ -1,8 +1,10 @@
 /**
  * The checksum's WebAssembly word sum over cluster slabs (checksum-wasm.ts)
  * against a byte-pair reference: random data, offsets and lengths (odd ones
- * included), all-0xff data (every carry), whole 64 KiB packets, and the same
- * bytes in a plain buffer (the JS word loop) — one result for all.
+ * included), all-0xff data (every carry), whole 64 KiB packets, the same
+ * bytes in a plain buffer (the JS word loop) — one result for all; and the
+ * WebAssembly function itself against its contract at any address and
+ * length, across every step and chunk of its loops.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
@@ -88,33 +90,35 @@ describe('checksum: WebAssembly word sum over cluster slabs', () => {
     );
   });
 
-  /** The wasm function's contract: the LE 32-bit words of [p, p + n) summed, folded to 1..0xffff (0 for none). */
+  /** The wasm function's contract: the LE 16-bit words of [p, p + n) summed (an odd last byte as a low byte), folded to 1..0xffff (0 for none). */
   function wordSumRef(u: Uint8Array, p: number, n: number): number {
     let s = 0;
-    for (let i = p; i < p + n; i += 4) s += (u[i]! | (u[i + 1]! << 8) | (u[i + 2]! << 16)) + u[i + 3]! * 0x1000000;
+    let i = p;
+    for (; i + 1 < p + n; i += 2) s += u[i]! | (u[i + 1]! << 8);
+    if (i < p + n) s += u[i]!;
     while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
     return s;
   }
 
-  it('sums words exactly across its 64-byte, 16-byte and word steps and its 256 KiB chunks (fast-check)', () => {
+  it('sums exactly at any offset and length, across its 64-byte, 16-byte, word and byte steps and its 256 KiB chunks (fast-check)', () => {
     const big = checksumSlab(2 * 1024 * 1024);
     const u = new Uint8Array(big);
     const f = wasmWordSum(big)!;
     expect(f).to.be.a('function');
     fc.assert(
-      fc.property(fc.nat({ max: 1 << 18 }), fc.nat({ max: 1 << 18 }), fc.constantFrom(0x00, 0xff, -1), fc.integer(), (p4, n4, fill, seed) => {
-        const p = p4 * 4;
-        // Mostly short ranges (every remainder of 64), sometimes past a chunk.
-        const n = (seed & 1) === 0 ? (n4 % 600) * 4 : n4 * 4;
+      fc.property(fc.nat({ max: 1 << 20 }), fc.nat({ max: 1 << 20 }), fc.constantFrom(0x00, 0xff, -1), fc.integer(), (p, n0, fill, seed) => {
+        // Mostly short ranges (every remainder of 64, odd ones too), sometimes past a chunk.
+        const n = (seed & 1) === 0 ? n0 % 2400 : n0;
         if (fill >= 0) u.fill(fill, p, p + n);
         else for (let i = p, x = seed | 1; i < p + n; i++) u[i] = (x = (x * 1103515245 + 12345) | 0) >>> 24;
         expect(f(p, n), `p ${p} n ${n} fill ${fill}`).to.equal(wordSumRef(u, p, n));
       }),
       { numRuns: 300 },
     );
-    // Every lane at its worst for more than one chunk: all ones over 1 MiB + 60 bytes.
+    // Every lane at its worst for more than one chunk: all ones over 1 MiB + 61 bytes at an odd address.
     u.fill(0xff);
-    expect(f(4, (1 << 20) + 60)).to.equal(wordSumRef(u, 4, (1 << 20) + 60));
+    expect(f(3, (1 << 20) + 61)).to.equal(wordSumRef(u, 3, (1 << 20) + 61));
     expect(f(0, 2 * 1024 * 1024)).to.equal(0xffff);
+    expect(f(5, 0)).to.equal(0);
   });
 });
