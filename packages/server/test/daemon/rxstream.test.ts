@@ -177,6 +177,66 @@ describe('rump-server streamed receive (§7a)', function () {
     }
   });
 
+  it("16 stalled streams (every slot, windows full, socket buffers filling) hold only their own session's share: another session streams 4 MiB intact, the stalled one's calls still go, its close frees everything", async () => {
+    srv = await startServer({});
+    tx = await RumpConnection.connect(srv.url, { name: 'a' });
+    rx = await RumpConnection.connect(srv.url, { name: 'b' });
+    const c = await RumpConnection.connect(srv.url, { name: 'c' });
+    const d = await RumpConnection.connect(srv.url, { name: 'd' });
+    try {
+      // b: a reader that stopped — 16 streams, nothing ever consumed.
+      const pairs: { s: number; r: number }[] = [];
+      for (let i = 0; i < 16; i++) pairs.push(await tcpPair(tx, rx, 7560 + i));
+      const sends = pairs.map((p, i) => tx!.sys.send(p.s, patternBytes(1 << 20, 40 + i)).catch(() => undefined));
+      const got = pairs.map(() => 0);
+      const calls = pairs.map((p, i) => rx!.recvStream(p.r, CHUNK, WINDOW, new StreamSink((b) => (got[i]! += b.length)))!);
+      expect(calls.every((x) => x !== undefined)).to.equal(true);
+      await waitFor(() => got.every((n) => n > WINDOW - CHUNK), 'every window filled', 10_000);
+      // No seventeenth slot for b (its own limit), but its ordinary calls go on.
+      expect(rx.recvStream(pairs[0]!.r, CHUNK, WINDOW, new StreamSink(() => undefined))).to.equal(undefined);
+      const extra = await rx.sys.socket('stream', { domain: 'inet' });
+      await rx.sys.close(extra);
+      const row = (await c.call<{ clients: { name: string | null; clusterBytes: number; quotaBytes: number; streams?: number }[] }>('ctl.usage', {})).clients.find((x) => x.name === 'b')!;
+      expect(row.streams).to.equal(16);
+      // b's socket buffers are charged to b and stay within its quota (one segment over at most):
+      // sixteen 1 MiB windows advertised while b was empty used to be held in full (5× the quota);
+      // the in-window data past it is now dropped unacknowledged (tcp rcvquotadrop, quota-drop.test.ts).
+      expect(row.clusterBytes, "b's socket buffers within its quota").to.be.at.most(row.quotaBytes + 128 * 1024);
+      // c → d: another session streams 4 MiB, consumed as it comes, intact.
+      const q = await tcpPair(c, d, 7580);
+      const msg = patternBytes(4 << 20, 60);
+      const w = c.sys.send(q.s, msg);
+      const chunks: Buffer[] = [];
+      const call = d.recvStream(q.r, CHUNK, WINDOW, new StreamSink((b) => chunks.push(b)))!;
+      expect(call, 'd gets its own slots').to.not.equal(undefined);
+      const have = (): number => chunks.reduce((n, b) => n + b.length, 0);
+      let handed = 0;
+      for (let i = 0; i < 10_000 && handed < msg.length; i++) {
+        await waitFor(() => have() > handed, 'more bytes for d', 10_000);
+        handed = have();
+        d.streamConsumed(call.slot, handed);
+      }
+      expect(sha256(Buffer.concat(chunks))).to.equal(sha256(msg));
+      await w;
+      await c.sys.shutdown(q.s, 'wr');
+      expect(await call.done).to.deep.equal({ bytes: msg.length, eof: true });
+      await d.sys.close(q.r);
+      await c.sys.close(q.s);
+      // b still stalled: every stream at its window, none past it.
+      expect(got.every((n) => n > WINDOW - CHUNK && n <= WINDOW)).to.equal(true);
+      // b goes away: its streams end, the senders' sends end, and (afterEach) the pool is all free.
+      const ended = calls.map((x) => x.done.then(() => 'resolved', () => 'failed'));
+      await rx.close();
+      rx = undefined;
+      expect(await Promise.all(ended)).to.deep.equal(pairs.map(() => 'failed'));
+      for (const p of pairs) await tx.sys.close(p.s);
+      await Promise.all(sends);
+    } finally {
+      await c.close();
+      await d.close();
+    }
+  });
+
   it("the session's end with a stream waiting for window frees everything", async () => {
     srv = await startServer({});
     tx = await RumpConnection.connect(srv.url, { name: 'a' });

@@ -604,6 +604,13 @@ function textInput(tp: TcpCb, seq: number, len: number, fin: boolean, m: Mbuf): 
   const tcp = tp.tcp;
   const stats = tcp.stats;
   const so = tp.so;
+  if (len > 0 && seq === tp.rcvNxt && overAccount(tp, len)) {
+    stats.rcvquotadrop++;
+    stats.rcvquotabyte += len;
+    mFreem(m);
+    tp.flags |= TF.ACKNOW;
+    return false;
+  }
   if (seq === tp.rcvNxt && tp.reass.length === 0) {
     if (len > 0) {
       stats.rcvpack++;
@@ -660,6 +667,23 @@ function textInput(tp: TcpCb, seq: number, len: number, fin: boolean, m: Mbuf): 
   }
   tp.flags |= TF.ACKNOW;
   return false;
+}
+
+/**
+ * Whether `len` in-order bytes would pass what the socket's owner may hold
+ * (its `SbAccount`: the server's per-client and per-user quota). Each
+ * connection's window keeps to the account's room when it is advertised,
+ * but that room is shared by all the owner's sockets and a window once
+ * advertised cannot be taken back (RFC 9293 3.8.6.2.2): without this, N
+ * connections of one owner that stop reading would hold N windows
+ * (tested: 16 streams of 1 MiB buffers held 5× their quota). So the bytes
+ * are dropped unacknowledged, as Linux drops in-window data it cannot
+ * charge (`tcp_try_rmem_schedule`, TCPRcvQDrop), and the peer retransmits
+ * once the reader made room. Without an account (no quota) never.
+ */
+function overAccount(tp: TcpCb, len: number): boolean {
+  const so = tp.so;
+  return so !== null && so.rcv.account !== null && (so.state & SS.CANTRCVMORE) === 0 && so.rcv.accountRoom() < len;
 }
 
 /** Hand in-order data to the socket (`sbappendstream`), or drop it when nobody reads. */

@@ -74,6 +74,9 @@ export function newTcpStats() {
     rcvbadrst: 0,
     rcvnoport: 0,
     rcvmemdrop: 0,
+    /** In-order segments (and their bytes) dropped unacknowledged because the socket's owner was at its quota (input.ts `overAccount`). */
+    rcvquotadrop: 0,
+    rcvquotabyte: 0,
     pawsdrop: 0,
     predack: 0,
     preddat: 0,
