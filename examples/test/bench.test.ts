@@ -76,7 +76,7 @@ describe('npm run bench -- --smoke', function () {
   });
 
   it('reports latency, scale and availability in the same shape', () => {
-    expect((results.latency as J[]).map((l) => l.config)).to.deep.equal(['native', 'rump-lo0', 'rump-linux', 'rump-linux-netbsd', 'rump-linux-busypoll']);
+    expect((results.latency as J[]).map((l) => l.config)).to.deep.equal(['native', 'rump-lo0', 'rump-linux', 'rump-linux-netbsd', 'rump-linux-busypoll', 'rump-linux-spin']);
     for (const l of results.latency as J[]) {
       expectSkippedOrOk(l, ['p50us', 'p99us', 'count']);
       // Through a rump client, the hops per echo: at least the write's and the read's requests and the read's reply

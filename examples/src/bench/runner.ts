@@ -341,6 +341,11 @@ export async function measure(ep: Endpoints, size: number, sweep: Sweep): Promis
 
 /** The busy poll the latency section measures beside the defaults (`rump-server --busy-poll`, µs). */
 export const ECHO_BUSY_POLL_US = 100;
+/**
+ * The client busy poll the latency section measures with the server's
+ * (`RUMPNET_BUSY_POLL`, µs: the bound of an adaptive spin; packages/client/src/busypoll.ts).
+ */
+export const ECHO_CLIENT_BUSY_POLL_US = 1000;
 
 /** Unix-socket messages per echo round trip, counted by the rump client's connection. */
 export interface Hops {
@@ -451,6 +456,7 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
     ['rump-linux', RUMPNET_DEFAULT, 'rumpnet defaults'],
     ['rump-linux-netbsd', PAPER_DEFAULT, 'NetBSD-equivalent'],
     ['rump-linux-busypoll', { ...RUMPNET_DEFAULT, busyPollUs: ECHO_BUSY_POLL_US }, `rumpnet defaults + --busy-poll ${ECHO_BUSY_POLL_US}`],
+    ['rump-linux-spin', { ...RUMPNET_DEFAULT, busyPollUs: ECHO_BUSY_POLL_US, clientBusyPollUs: ECHO_CLIENT_BUSY_POLL_US }, `rumpnet defaults + --busy-poll ${ECHO_BUSY_POLL_US} + client RUMPNET_BUSY_POLL=${ECHO_CLIENT_BUSY_POLL_US}`],
   ] as const;
   const what = (w: string): string => `rump client → Linux echo server, over a tap, ${w} (${echoTurns} turns, alternating)`;
   const why = !avail.rumpTcp.ok ? avail.rumpTcp.reason : !topo.linuxPeer ? `needs a tap in a network namespace: ${topo.whyNoTap}` : null;

@@ -8,6 +8,15 @@
  * of the rump echo's four; docs/BENCHMARKS.md) is gone. Nothing is read
  * here: the loop's next epoll sees the socket readable at once.
  *
+ * Between polls the spinner calls `sched_yield(2)`: it keeps its vCPU out of
+ * halt (which is the wake-up it saves) but gives way at once to a task the
+ * scheduler has ready on its CPU — on two vCPUs that is often the rump
+ * server or the peer whose work the answer is. Measured in turns on the
+ * shared 2-vCPU VM at load 7–9 (docs/BENCHMARKS.md "Client busy poll"):
+ * without the yield a 300/1000 µs spin was answered in 49/74 % of the
+ * echoes and cost the client 283/364 CPU µs per echo; with it 87/93 % and
+ * 215/237 (defaults: 230).
+ *
  * The spin adapts as KVM's halt-polling does (`kvm_vcpu_halt`,
  * `grow_halt_poll_ns`/`shrink_halt_poll_ns`): the window starts at
  * {@link BUSY_POLL_GROW_START_US}, doubles when the answer came after the
@@ -55,8 +64,8 @@ function checkBusyPoll(us: number, what: string): number {
   throw err;
 }
 
-/** The addon call this uses: 1 readable, 0 not within `usec`, -errno. */
-export type BusyPollFn = (fd: number, usec: number) => number;
+/** The addon call this uses: 1 readable, 0 not within `usec`, -errno; `yieldCpu`: `sched_yield` between polls. */
+export type BusyPollFn = (fd: number, usec: number, yieldCpu?: boolean) => number;
 
 /**
  * One connection's busy poll: {@link BusyPoller.afterWrite} spins (when a
@@ -99,7 +108,7 @@ export class BusyPoller {
       if (this.missAt < 0) this.missAt = t0;
       return;
     }
-    const r = this.poll(this.fd, this.window);
+    const r = this.poll(this.fd, this.window, true);
     const t1 = this.now();
     this.counters.busyPolls++;
     this.counters.busyPollUs += (t1 - t0) * 1000;

@@ -71,7 +71,7 @@ export interface ShmAddon {
   /** The regions this process has mapped now. */
   mappings(): { count: number; bytes: number };
   /** Spins on poll(2) of `fd` up to `usec` µs: 1 readable, 0 not, -errno (busypoll.ts); absent from builds before it. */
-  busyPoll?(fd: number, usec: number): number;
+  busyPoll?(fd: number, usec: number, yieldCpu?: boolean): number;
 }
 
 let addon: ShmAddon | null | undefined;
