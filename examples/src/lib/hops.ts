@@ -9,7 +9,8 @@
  * belong to that echo (one echo is in flight at a time). Inside an echo the
  * **critical path** is followed backwards from `app.done`: a mark's cause is
  * the previous mark of its own process, except for a wake-up mark (a socket
- * read `c.data`/`s.data`, a tap read `tap.read`) whose cause is the write
+ * read `c.data`/`s.data`, a tap read `tap.read`, the end of a client busy
+ * poll that saw the answer `c.spin.hit`) whose cause is the write
  * that woke it — the peer's socket write, or the server's own tap write
  * for the Linux side's answer — unless its own process was busy later than
  * that write. Each step of the path is then one of:
@@ -122,6 +123,8 @@ export interface HopStep {
 const WAKES: Record<string, (m: HopMark) => boolean> = {
   's.data': (m) => m.label === 'c.sockwrite',
   'c.data': (m) => m.label === 's.sockwrite',
+  // The client's busy poll saw the server's answer arrive (RUMPNET_BUSY_POLL): its "wake-up" without a sleep.
+  'c.spin.hit': (m) => m.label === 's.sockwrite',
   'tap.read': (m) => m.label === 'tap.write.end',
 };
 

@@ -258,7 +258,7 @@ Napi::Value Mappings(const Napi::CallbackInfo& info) {
 // busyPoll(fd, usec, yield?) -> 1 when `fd` became readable (or hung up, or failed:
 // the event loop's read then finds out) within `usec` µs, 0 when it did not,
 // -errno when poll(2) refused. The client's busy poll (Linux's SO_BUSY_POLL,
-// docs/PROTOCOL.md "Client busy poll"): a call waiting for the server's
+// docs/ARCHITECTURE.md "Client busy poll"): a call waiting for the server's
 // answer spins on non-blocking poll(2)s of the Unix socket instead of going
 // back to epoll and sleeping, so the answer finds this process running, not
 // a vCPU to wake. Nothing is read here: libuv's level-triggered epoll sees

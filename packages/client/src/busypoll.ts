@@ -31,6 +31,7 @@
  *
  * @module
  */
+import { hopTrace } from './hoptrace.js';
 
 /** Largest spin a connection may ask for, µs (the server's `--busy-poll` has the same bound). */
 export const BUSY_POLL_MAX_US = 1000;
@@ -112,6 +113,8 @@ export class BusyPoller {
     const t1 = this.now();
     this.counters.busyPolls++;
     this.counters.busyPollUs += (t1 - t0) * 1000;
+    // For the per-hop trace (examples/src/lib/hops.ts): a hit is this process's wake-up by the server's write, without the sleep.
+    hopTrace?.mark(r > 0 ? 'c.spin.hit' : 'c.spin.miss');
     if (r > 0) {
       this.counters.busyPollHits++;
       this.missAt = -1;

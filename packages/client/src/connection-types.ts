@@ -183,7 +183,7 @@ export interface ConnectOptions {
    */
   readonly shmCopyin?: boolean;
   /**
-   * Busy poll (busypoll.ts, docs/PROTOCOL.md "Client busy poll"): after a
+   * Busy poll (busypoll.ts, docs/ARCHITECTURE.md "Client busy poll"): after a
    * turn that wrote while a call waits for its answer, spin up to this many
    * µs (0..1000, adaptive below it) on the socket instead of sleeping —
    * costs that CPU, saves a wake-up. Default: `RUMPNET_BUSY_POLL`, else 0
