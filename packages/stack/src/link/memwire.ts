@@ -56,6 +56,7 @@
  * ```
  */
 import { realClock, type Clock } from '../kern/clock.js';
+import { objectArray } from '../kern/shape.js';
 import { emptyLinkStats, RxFlag, type Link, type LinkKind, type LinkOffloads, type LinkReceiver, type LinkReceiverOptions, type LinkStats, type RxBufferLender, type TxOffload } from './link.js';
 import { FrameRing } from './framering.js';
 import { emptyWireStats, FaultPipe, normalizeFaults, type FaultConfig, type NormalizedFaults, type WireStats } from './faults.js';
@@ -148,9 +149,9 @@ export class MemWireLink implements Link {
   readonly port: number;
 
   /** @internal frames waiting for the next flush (owned by the wire until delivered). */
-  pending: Uint8Array[] = [];
+  pending: Uint8Array[] = objectArray();
   /** @internal the batch being delivered; reused between flushes. */
-  batch: Uint8Array[] = [];
+  batch: Uint8Array[] = objectArray();
   /** @internal `RxFlag` bits of `pending[i]` (wires with offloads only). */
   pendingFlags: Uint8Array | null = null;
   /** @internal `RxFlag` bits of `batch[i]`, handed to the receiver. */
@@ -369,8 +370,8 @@ export class MemWire {
   private readonly mode: FlushMode;
   private readonly ports: MemWireLink[] = [];
   private faults: NormalizedFaults;
-  private dirty: MemWireLink[] = [];
-  private dirtySpare: MemWireLink[] = [];
+  private dirty: MemWireLink[] = objectArray();
+  private dirtySpare: MemWireLink[] = objectArray();
   private flushScheduled = false;
   private flushing = false;
   private immediate: NodeJS.Immediate | null = null;

@@ -25,7 +25,10 @@ export class IpIdGenerator {
   /** @param random source of random 32-bit words (the platform's crypto by default). */
   constructor(random: () => number = cryptoU32) {
     for (let i = 0; i < BUCKETS; i++) this.counters[i] = random() & 0xffff;
-    this.key = random() >>> 0;
+    // A signed 32-bit key: always a Smi, so a key of 2^31 or more in some
+    // stack cannot turn the field into a heap number and deoptimize every
+    // caller of next() (the XOR below reads the same 32 bits).
+    this.key = random() | 0;
   }
 
   /** The next ID for a datagram to `dst` (0..65535). Allocates nothing. */

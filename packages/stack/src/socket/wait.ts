@@ -53,7 +53,16 @@ export class WaitQueue {
 
   /** Wake every sleeper with `result` (0: "look again"). */
   wakeAll(result = 0): void {
-    if (this.waiters.size === 0) return;
+    if (this.waiters.size !== 0) this.wakeWaiters(result);
+  }
+
+  // Apart from wakeAll, which the data path calls once per segment with
+  // nobody waiting (sorwakeup, sowwakeup): when the optimizing compiler
+  // inlines wakeAll there, the sleepers' promise resolvers it saw being
+  // called stay out of that code. Were they in it (as call targets), the
+  // code would be thrown away and compiled again whenever one of them is
+  // collected — in every new pair of stacks, mid-transfer.
+  private wakeWaiters(result: number): void {
     const all = [...this.waiters];
     this.waiters.clear();
     for (const w of all) {

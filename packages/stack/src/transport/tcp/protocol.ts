@@ -18,6 +18,7 @@
 import { randomInt } from 'node:crypto';
 import type { Clock } from '../../kern/clock.js';
 import { Errno } from '../../kern/errno.js';
+import { objectArray } from '../../kern/shape.js';
 import type { Sysctl } from '../../kern/sysctl.js';
 import type { ClusterPool, Mbuf } from '../../mbuf/index.js';
 import type { IpOutput, IpOutputOptions, IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
@@ -309,7 +310,7 @@ export class TcpProtocol implements TransportProtocol {
   /** @internal Nesting depth of link input batches ({@link inputBatchStart}). */
   private batchDepth = 0;
   /** @internal Connections whose `tcpOutput` waits for the end of the batch. */
-  private deferred: TcpCb[] = [];
+  private deferred: TcpCb[] = objectArray();
   /** @internal The `setImmediate` that runs {@link deferred} outside an input batch, if one is pending. */
   private deferredTurn: ReturnType<typeof setImmediate> | null = null;
 
@@ -499,7 +500,7 @@ export class TcpProtocol implements TransportProtocol {
     try {
       for (let round = 0; round < DEFERRED_ROUNDS && this.deferred.length > 0; round++) {
         const list = this.deferred;
-        this.deferred = [];
+        this.deferred = objectArray();
         let i = 0;
         try {
           for (; i < list.length; i++) {
