@@ -22,3 +22,18 @@ export function objectArray<T extends object>(): T[] {
   a.pop();
   return a as T[];
 }
+
+/**
+ * Zero as a heap number (`-0`): the initial value of fields that hold
+ * 32-bit sequence numbers, timestamps and windows (0 .. 2^32 - 1). V8 keeps
+ * a field that has only held small integers (below 2^31 on 64-bit) as one;
+ * the first value of 2^31 or more — half of all random initial sequence
+ * numbers — turns it into a double field, deprecates the object's shape and
+ * throws away every piece of optimized code that read it (tcpOutput,
+ * tcpInputConn, tcpSendSegment and all they inline: hundreds of
+ * milliseconds of compilation), at a random moment of some later
+ * connection. Born a double, the field never changes kind. `-0` behaves as
+ * 0 in everything the stack does with these fields (`===`, arithmetic,
+ * `>>> 0`, `| 0`, comparisons, formatting).
+ */
+export const SEQ_ZERO = -0;

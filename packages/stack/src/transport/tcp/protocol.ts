@@ -18,7 +18,7 @@
 import { randomInt } from 'node:crypto';
 import type { Clock } from '../../kern/clock.js';
 import { Errno } from '../../kern/errno.js';
-import { objectArray } from '../../kern/shape.js';
+import { objectArray, SEQ_ZERO } from '../../kern/shape.js';
 import type { Sysctl } from '../../kern/sysctl.js';
 import type { ClusterPool, Mbuf } from '../../mbuf/index.js';
 import type { IpOutput, IpOutputOptions, IpPacketInfo, TransportError, TransportProtocol } from '../../net/protosw.js';
@@ -298,9 +298,9 @@ export class TcpProtocol implements TransportProtocol {
   inIfindex = 0;
   /** @internal Output scratch (tcp/output.ts): SACK arrays, the window computation's input and result, the send decision's input, IP output's options. */
   readonly outSack: SackScratch = newSackScratch();
-  readonly rwIn: ReceiveWindowInput = { space: 0, bufSize: 0, rcvNxt: 0, rcvAdv: 0, mss: 0, scale: 0 };
+  readonly rwIn: ReceiveWindowInput = { space: 0, bufSize: 0, rcvNxt: SEQ_ZERO, rcvAdv: SEQ_ZERO, mss: 0, scale: 0 };
   readonly rwOut: ReceiveWindow = { field: 0, window: 0 };
-  readonly sendIn: SendDecisionInput = { len: 0, unsent: 0, mss: 0, maxSndWnd: 0, idle: false, nodelay: false, force: false, retransmitting: false };
+  readonly sendIn: SendDecisionInput = { len: 0, unsent: 0, mss: 0, maxSndWnd: SEQ_ZERO, idle: false, nodelay: false, force: false, retransmitting: false };
   readonly ipOpts: IpOutputOptions = { src: 0, dst: 0, proto: 6, df: true, ttl: undefined, tos: 0, ifindex: undefined };
   readonly emptyBlocks: readonly SackBlock[] = [];
   /** Start of the current one-second challenge-ACK window; `undefined` before the first. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { Errno } from '../../kern/errno.js';
+import { SEQ_ZERO } from '../../kern/shape.js';
 import { MHLEN, mGethdr } from '../../mbuf/index.js';
 import { SS } from '../../socket/constants.js';
 import { zoneFor, type InPcb } from '../../socket/inpcb.js';
@@ -23,8 +24,8 @@ export function blankRepr(): TcpRepr {
   return {
     srcPort: 0,
     dstPort: 0,
-    seq: 0,
-    ack: 0,
+    seq: SEQ_ZERO,
+    ack: SEQ_ZERO,
     flags: 0,
     window: 0,
     urgent: 0,
@@ -33,7 +34,7 @@ export function blankRepr(): TcpRepr {
     sackPermitted: false,
     sack: null,
     tsVal: null,
-    tsEcr: 0,
+    tsEcr: SEQ_ZERO,
     payloadLen: 0,
   };
 }

@@ -13,6 +13,7 @@
 import type { InPcb } from '../../socket/inpcb.js';
 import type { Socket } from '../../socket/socket.js';
 import type { CongestionControl } from './congctl/index.js';
+import { SEQ_ZERO } from '../../kern/shape.js';
 import { ReassQueue } from './reass.js';
 import { RttEstimator } from './rtt.js';
 import { SackReceiver, SackScoreboard } from './sack.js';
@@ -132,27 +133,27 @@ export class TcpCb {
   flags = 0;
 
   // Send sequence space (RFC 9293 3.3.2).
-  iss = 0;
-  sndUna = 0;
-  sndNxt = 0;
+  iss = SEQ_ZERO;
+  sndUna = SEQ_ZERO;
+  sndNxt = SEQ_ZERO;
   /** Highest sequence number sent + 1 (BSD `snd_max`). */
-  sndMax = 0;
+  sndMax = SEQ_ZERO;
   /** Peer's window, bytes (already scaled). */
-  sndWnd = 0;
-  sndWl1 = 0;
-  sndWl2 = 0;
+  sndWnd = SEQ_ZERO;
+  sndWl1 = SEQ_ZERO;
+  sndWl2 = SEQ_ZERO;
   /** Largest window the peer offered (`max_sndwnd`). */
-  maxSndWnd = 0;
+  maxSndWnd = SEQ_ZERO;
   /** Sequence number of our FIN, valid with TF.SENTFIN. */
-  sndFin = 0;
+  sndFin = SEQ_ZERO;
 
   // Receive sequence space.
-  irs = 0;
-  rcvNxt = 0;
+  irs = SEQ_ZERO;
+  rcvNxt = SEQ_ZERO;
   /** Right edge last advertised (`rcv_adv`). */
-  rcvAdv = 0;
+  rcvAdv = SEQ_ZERO;
   /** Window last advertised, bytes. */
-  rcvWnd = 0;
+  rcvWnd = SEQ_ZERO;
 
   // Options.
   /** Effective send MSS (`t_maxseg`), payload bytes per segment excluding options. */
@@ -172,9 +173,9 @@ export class TcpCb {
   tsRecent: number | undefined = undefined;
   tsRecentAge = 0;
   /** Offset added to our clock for TSval (per connection, RFC 7323 7.1). */
-  tsOffset = 0;
+  tsOffset = SEQ_ZERO;
   /** RCV.NXT as last sent in an ACK (`last_ack_sent`), for TS.Recent updates. */
-  lastAckSent = 0;
+  lastAckSent = SEQ_ZERO;
 
   // Retransmission.
   readonly rtt: RttEstimator;
@@ -196,7 +197,7 @@ export class TcpCb {
   /** RTO expirations of the current segment (for giving up, `t_rxtshift`). */
   rxtShift = 0;
   /** The earliest sequence number retransmitted since the last RTO (Karn: timing off below it). */
-  rexmtHigh = 0;
+  rexmtHigh = SEQ_ZERO;
 
   // SACK.
   readonly sackRcv: SackReceiver;
