@@ -537,15 +537,19 @@ export class MemWire {
         if (f !== null) return f;
       }
     }
-    let ring = this.ring;
-    if (ring === null) {
-      if (!this.lending || this.closed) return null;
-      let max = 0;
-      for (const p of this.ports) max = Math.max(max, p.maxFrame);
-      // Slots of whole cache lines, at least an MTU-1500 frame's 2 KiB.
-      ring = this.ring = new FrameRing({ slotBytes: Math.max(2048, (max + 63) & ~63) });
-    }
-    return ring.alloc(len);
+    const ring = this.ring ?? this.makeRing();
+    return ring === null ? null : ring.alloc(len);
+  }
+
+  // Out of lend's line: it runs once per wire, so the optimizing compiler
+  // does not inline it, and lend's code has no never-run branch to
+  // deoptimize on ("insufficient type feedback") in a new wire's first frame.
+  private makeRing(): FrameRing | null {
+    if (!this.lending || this.closed) return null;
+    let max = 0;
+    for (const p of this.ports) max = Math.max(max, p.maxFrame);
+    // Slots of whole cache lines, at least an MTU-1500 frame's 2 KiB.
+    return (this.ring = new FrameRing({ slotBytes: Math.max(2048, (max + 63) & ~63) }));
   }
 
   /** @internal a frame's last stop on the wire: back to its lender if it was lent. */

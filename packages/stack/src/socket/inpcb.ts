@@ -148,7 +148,9 @@ function connHash(fa: IpAddress, fport: number, la: IpAddress, lport: number): n
   let h = Math.imul(faddr ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(laddr, 0xc2b2ae35);
   h ^= (fport << 16) | lport;
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-  return (h ^ (h >>> 12)) >>> 0;
+  // A signed 32-bit result, always a small integer (a Smi) for V8: no heap
+  // number per lookup, and no deoptimization at the first hash of 2^31 or more.
+  return (h ^ (h >>> 12)) | 0;
 }
 
 /** An `AF_INET6` pcb bound to `::` that takes IPv4 too (not `IPV6_V6ONLY`). */

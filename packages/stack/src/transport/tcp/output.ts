@@ -48,7 +48,7 @@ import { tcpRcvSpace } from './ofo.js';
 import { tcpSndbufAutoscale } from './sndbuf.js';
 import { maxSackBlocks } from './sack.js';
 import { recoveryOf } from './recovery/select.js';
-import { seqGt, seqLt, seqOffset, seqSub } from './seq.js';
+import { seqAdd, seqGt, seqLt, seqOffset, seqSub } from './seq.js';
 import { TCPS, TF, type TcpCb } from './tcpcb.js';
 import { receiveWindow, shouldSendData, windowUpdateWorthSending, MAX_WINDOW_FIELD, type ReceiveWindow } from './window.js';
 
@@ -108,7 +108,7 @@ export function tsOn(tp: TcpCb): boolean {
 
 /** The first sequence number of the send buffer's data (past the SYN). */
 export function sndBufSeq(tp: TcpCb): number {
-  return seqGt(tp.sndUna, tp.iss) ? tp.sndUna : (tp.iss + 1) >>> 0;
+  return seqGt(tp.sndUna, tp.iss) ? tp.sndUna : seqAdd(tp.iss, 1);
 }
 
 /**
@@ -516,14 +516,18 @@ export function tcpSendSegment(tp: TcpCb, seq: number, len: number, flags: numbe
   }
   if (rw > 0 && seqGt((tp.rcvNxt + rw) >>> 0, tp.rcvAdv)) tp.rcvAdv = (tp.rcvNxt + rw) >>> 0;
   tp.rcvWnd = rw;
-  let end = (seq + len) >>> 0;
-  if (syn) end = (end + 1) >>> 0;
+  // seqAdd, not an inline `>>> 0`: its one feedback, shared with every
+  // other sequence sum, has seen sums of 2^31 and more long before this
+  // connection's first one (an inline site that had not would deoptimize
+  // tcpSendSegment then, at a random moment of some later connection).
+  let end = seqAdd(seq, len);
+  if (syn) end = seqAdd(end, 1);
   if ((flags & TcpFlag.FIN) !== 0) {
     if ((tp.flags & TF.SENTFIN) === 0) {
       tp.flags |= TF.SENTFIN;
       tp.sndFin = end;
     }
-    end = (end + 1) >>> 0;
+    end = seqAdd(end, 1);
   }
   // Only a segment sent from snd_nxt advances it; retransmissions from
   // elsewhere (fast retransmit, SACK holes) leave it where it is.
