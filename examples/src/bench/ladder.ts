@@ -282,7 +282,7 @@ export async function runLadder(topo: Topology, avail: Availability, ls: LadderS
     if (ew !== undefined || es.length === 0) echo = { status: 'skipped', reason: ew ?? 'not measured' };
     else {
       const hs = es.map((e) => e.hops).filter((h): h is Hops => h !== undefined);
-      const mean = (k: keyof Hops): number => hs.reduce((a, h) => a + h[k], 0) / hs.length;
+      const mean = (k: keyof Hops): number => hs.reduce((a, h) => a + (h[k] ?? 0), 0) / hs.length;
       echo = {
         status: 'ok', count: es.reduce((a, e) => a + e.count, 0), p50us: median(es.map((e) => e.p50us)), p99us: median(es.map((e) => e.p99us)),
         ...(hs.length ? { hops: { framesSent: mean('framesSent'), framesReceived: mean('framesReceived'), socketWrites: mean('socketWrites'), socketReads: mean('socketReads') } } : {}),

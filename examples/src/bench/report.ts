@@ -149,7 +149,12 @@ export function renderReport(o: {
   const hops = (l: LatencyResult): string => (l.status === 'ok' && l.hops ? `${(l.hops.framesSent + l.hops.framesReceived).toFixed(1)}` : '');
   const cpu = (l: LatencyResult): string => (l.status === 'ok' && l.cpuUs ? [l.cpuUs.client, l.cpuUs.server, l.cpuUs.echo].map((x) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(0))).join('/') : '');
   out.push(table(['config', 'p50 µs', 'p99 µs', 'n', 'hops', 'CPU µs/echo', 'what'], o.latency.map((l) => l.status === 'ok' ? [l.config, l.p50us.toFixed(1), l.p99us.toFixed(1), String(l.count), hops(l), cpu(l), l.description] : [l.config, 'skipped', '', '', '', '', `${l.description} — ${l.reason}`]), [6]));
-  out.push('  hops: Unix-socket frames per round trip, both directions, counted by the rump client', '  CPU µs/echo: client/rump server/echo server, from /proc/<pid>/task/*/schedstat over the timed round trips (median of the turns)', '');
+  out.push('  hops: Unix-socket frames per round trip, both directions, counted by the rump client', '  CPU µs/echo: client/rump server/echo server, from /proc/<pid>/task/*/schedstat over the timed round trips (median of the turns)');
+  for (const l of o.latency) {
+    const h = l.status === 'ok' ? l.hops : undefined;
+    if (h?.busyPolls) out.push(`  client busy poll (${l.config}): ${h.busyPolls.toFixed(2)} spins per echo, ${((100 * (h.busyPollHits ?? 0)) / h.busyPolls).toFixed(0)} % answered during the spin, ${(h.busyPollUs ?? 0).toFixed(0)} µs spun per echo (wall)`);
+  }
+  out.push('');
   const s = o.scale;
   out.push(s.status === 'ok'
     ? `Scale: ${s.connections} idle TCP connections (${s.serverSockets} descriptors) through one server in ${s.seconds.toFixed(1)} s: RSS ${s.rssBeforeMiB.toFixed(0)} → ${s.rssAfterMiB.toFixed(0)} MiB, ${s.perConnectionKiB.toFixed(1)} KiB per connection`

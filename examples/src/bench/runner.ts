@@ -355,6 +355,10 @@ export interface Hops {
   /** Socket writes (a turn's frames leave in one) and reads that returned data. */
   socketWrites: number;
   socketReads: number;
+  /** The client's busy poll (RUMPNET_BUSY_POLL) per round trip: spins, spins the answer ended, µs spun; where the client has it. */
+  busyPolls?: number;
+  busyPollHits?: number;
+  busyPollUs?: number;
 }
 
 /** CPU time per echo, µs, of each process (schedstat, all threads): the echo client, the rump server (if any), the echo server. */
@@ -505,12 +509,12 @@ export async function runLatency(topo: Topology, avail: Availability, count: num
       continue;
     }
     const hs = rs.map((r) => r.hops).filter((h): h is Hops => h !== undefined);
-    const mean = (k: keyof Hops): number => hs.reduce((a, h) => a + h[k], 0) / hs.length;
+    const mean = (k: keyof Hops): number => hs.reduce((a, h) => a + (h[k] ?? 0), 0) / hs.length;
     const cs = rs.map((r) => r.cpuUs).filter((c): c is EchoCpu => c !== undefined);
     const cpuUs: EchoCpu | undefined = cs.length ? { client: median(cs.map((c) => c.client)), server: median(cs.map((c) => c.server ?? NaN)), echo: median(cs.map((c) => c.echo)) } : undefined;
     out.push({
       config, description: what(w), status: 'ok', count: rs.reduce((a, r) => a + r.count, 0), p50us: median(rs.map((r) => r.p50us)), p99us: median(rs.map((r) => r.p99us)),
-      ...(hs.length ? { hops: { framesSent: mean('framesSent'), framesReceived: mean('framesReceived'), socketWrites: mean('socketWrites'), socketReads: mean('socketReads') } } : {}),
+      ...(hs.length ? { hops: { framesSent: mean('framesSent'), framesReceived: mean('framesReceived'), socketWrites: mean('socketWrites'), socketReads: mean('socketReads'), ...(hs.every((h) => typeof h.busyPolls === 'number') ? { busyPolls: mean('busyPolls'), busyPollHits: mean('busyPollHits'), busyPollUs: mean('busyPollUs') } : {}) } } : {}),
       ...(cpuUs ? { cpuUs } : {}),
     });
   }
