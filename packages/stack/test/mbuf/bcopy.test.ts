@@ -1,5 +1,5 @@
 /**
- * bcopy (mbuf/ops.ts): the loop four bytes a step (up to 32 bytes) and the
+ * bcopy (mbuf/ops.ts): the loop four bytes a step (up to 64 bytes) and the
  * native copy (above) move exactly `n` bytes, at any offsets, between plain
  * buffers and cluster slabs (WebAssembly memory), and touch nothing else.
  */
@@ -28,8 +28,8 @@ describe('mbuf/ops: bcopy', () => {
     );
   });
 
-  it('copies every length from 0 to 40 (the loop, its tail, the native copy)', () => {
-    for (let n = 0; n <= 40; n++) {
+  it('copies every length from 0 to 72 (the loop, its tail, the native copy)', () => {
+    for (let n = 0; n <= 72; n++) {
       for (let i = 0; i < n; i++) plain[100 + i] = (i * 7 + n) & 0xff;
       slab.fill(0, 0, 300);
       bcopy(plain, 100, slab, 3, n);
