@@ -404,6 +404,10 @@ export interface CtlUsageUser {
   shmBytes?: number;
   maxShmBytes?: number | null;
   refusedShm?: number;
+  /** Memory of requests queued over its sessions, its limit (`--user-queued-bytes`; null when exempt), and sessions disconnected for passing it (absent from servers before it). */
+  queuedBytes?: number;
+  maxQueuedBytes?: number | null;
+  queueRefused?: number;
 }
 /** The server's limits and totals (`rumpctl usage` header). */
 export interface CtlUsageServer {
@@ -426,6 +430,8 @@ export interface CtlUsageServer {
   userSessions?: number;
   /** Shared-region bytes all sessions of one user may map (`--user-shm`; absent from servers before it). */
   userShmBytes?: number;
+  /** Memory of requests queued over all sessions of one user (`--user-queued-bytes`; absent from servers before it). */
+  userQueuedBytes?: number;
   /** Shared-memory regions (§7a): most per client (`--shm-max`, 0: off), most in all (`--shm-total`), mapped now. */
   shmMaxBytes?: number;
   shmTotalBytes?: number;

@@ -125,6 +125,12 @@ export interface QuotaConfig {
    * `--shm-max` region.
    */
   userShm?: number | null;
+  /**
+   * Memory of requests queued behind `--max-in-flight` over all sessions of
+   * one user; the session whose queueing passes it is disconnected as a
+   * flood. `null`: four times `--max-queued-bytes`.
+   */
+  userQueuedBytes?: number | null;
   /** COPYIN requests outstanding per client; more wait for a slot. */
   maxCopyins: number;
   /** Milliseconds a COPYIN may stay unanswered (slot wait included); then EFAULT. */
@@ -282,6 +288,7 @@ export function buildProgram(version: string): Command {
     .option('--user-fds <n>', 'descriptors over all sessions of one user (EMFILE beyond; admins exempt) [default: max-files/4, at least --max-fds]', intIn('--user-fds', 1, 1 << 22))
     .option('--user-sessions <n>', 'sessions of one user at once; more are refused naming the limit (admins exempt) [default: max-sessions/4, at least 1]', intIn('--user-sessions', 1, 1 << 20))
     .option('--user-shm <bytes>', "shared-memory region bytes all sessions of one user may have mapped; further offers are refused, those sessions run on the socket (admins exempt) [default: shm-total/4, at least --shm-max]", intIn('--user-shm', 0, 2 ** 40))
+    .option('--user-queued-bytes <bytes>', "memory of requests queued over all sessions of one user; the session that passes it is disconnected (admins exempt) [default: 4 x max-queued-bytes]", bytesIn('--user-queued-bytes', 4096, 2 ** 40))
     .option('--max-copyins <n>', 'COPYIN requests outstanding per client; more wait for a slot', intIn('--max-copyins', 1, 65536), 64)
     .option('--copyin-timeout <ms>', 'how long a COPYIN may stay unanswered before the copy fails (EFAULT)', intIn('--copyin-timeout', 10, 600_000), 5000)
     .option('--max-frame <bytes>', 'largest frame a client may send (at least MCLNUM x MCLBYTES + 80)', bytesIn('--max-frame', 65_536 + 80, 64 * 1024 * 1024), 256 * 1024 + 4096)
@@ -385,6 +392,7 @@ export function parseServerArgs(argv: string[], env: NodeJS.ProcessEnv = process
       userFds: o.userFds ?? null,
       userSessions: o.userSessions ?? null,
       userShm: o.userShm ?? null,
+      userQueuedBytes: o.userQueuedBytes ?? null,
       maxCopyins: o.maxCopyins,
       copyinTimeoutMs: o.copyinTimeout,
       maxClientFrame: o.maxFrame,

@@ -103,6 +103,8 @@ export interface UserLimits {
   readonly sessions: number;
   /** Shared-region bytes (§7a) mapped over all its sessions (`--user-shm`; further offers answered `ok: false`). */
   readonly shmBytes: number;
+  /** Memory of requests queued behind `--max-in-flight` over all its sessions (`--user-queued-bytes`; the session passing it is disconnected). */
+  readonly queuedBytes: number;
 }
 
 /**
@@ -129,6 +131,10 @@ export function userLimitsOf(
     // session costs nothing to open — without a share, one user's
     // --user-sessions sessions (64 × a 4 MiB region) map all 256 MiB of it.
     shmBytes: q.userShm ?? Math.max(cfg.shmMax ?? 0, Math.floor((cfg.shmTotal ?? 0) / 4)),
+    // Requests queued in the server's memory: each session may queue
+    // --max-queued-bytes, so 64 sessions of one user held 512 MiB; four
+    // sessions' worth lets a user's four busiest clients queue fully.
+    queuedBytes: q.userQueuedBytes ?? 4 * q.maxQueuedBytes,
   };
 }
 
@@ -149,6 +155,9 @@ export class UserUsage {
   /** Shared-region bytes mapped over its sessions now, and offers refused at `--user-shm` since it first came. */
   shm = 0;
   refusedShm = 0;
+  /** Memory of requests queued over its sessions now, and sessions disconnected for passing `--user-queued-bytes`. */
+  queued = 0;
+  queueRefused = 0;
   /** The processes of its sessions, for the descriptor count. */
   readonly procs = new Set<HasFds>();
 
@@ -171,11 +180,40 @@ export class UserUsage {
 
   /** Forgets the entry once nothing is left: no session, no storage (a lingering socket may outlive its session). */
   settle(): void {
-    if (this.sessions === 0 && this.used <= 0 && this.procs.size === 0 && this.shm === 0) this.release(this);
+    if (this.sessions === 0 && this.used <= 0 && this.procs.size === 0 && this.shm === 0 && this.queued === 0) this.release(this);
   }
 }
 
-const UNLIMITED: UserLimits = { clusterBytes: Infinity, fds: Infinity, sessions: Infinity, shmBytes: Infinity };
+const UNLIMITED: UserLimits = { clusterBytes: Infinity, fds: Infinity, sessions: Infinity, shmBytes: Infinity, queuedBytes: Infinity };
+
+/**
+ * A user's share of queued-request memory as one session sees it (see
+ * `ClientSession.shareQueue`): `add` counts bytes queued and says whether
+ * the user is now past `--user-queued-bytes`; `sub` gives them back.
+ */
+export class UserQueueShare {
+  constructor(private readonly u: UserUsage) {}
+
+  /** Counts `bytes` queued; true when the user is now over its limit. */
+  add(bytes: number): boolean {
+    this.u.queued += bytes;
+    return this.u.queued > this.u.limits.queuedBytes;
+  }
+
+  /** Gives back `bytes` queued (dispatched, or the session ended). */
+  sub(bytes: number): void {
+    this.u.queued -= bytes;
+    if (this.u.queued <= 0) {
+      this.u.queued = 0;
+      this.u.settle();
+    }
+  }
+
+  /** One of the user's sessions was disconnected for passing the user's limit. */
+  refused(): void {
+    this.u.queueRefused++;
+  }
+}
 
 /**
  * One session's {@link SbAccount}, chained to its user's aggregate: every

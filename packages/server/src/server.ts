@@ -31,7 +31,7 @@ import { guardHandlers } from './ctl/privilege.js';
 import { SliceRunner } from './ctl/slices.js';
 import { sessionLogger, silentServerLogger, type ServerLogger } from './log.js';
 import { usageHandlers } from './ctl/usage.js';
-import { ClientAccount, UserLedger, effectiveMaxSessions, quotaBytes, sessionLimitsOf, userLimitsOf } from './quota.js';
+import { ClientAccount, UserLedger, UserQueueShare, effectiveMaxSessions, quotaBytes, sessionLimitsOf, userLimitsOf } from './quota.js';
 import { AdminPolicy, DEFAULT_LIMITS, RumpListener, type ClientSession, type SessionCounters, type SessionLimits, type StackParams, type SyscallHandlers } from './session/index.js';
 import { ShmLedger } from './session/shm.js';
 import { MSIZE, createNetStack, type NetStack, type SocketLayer, type Stack } from './stackapi.js';
@@ -276,6 +276,7 @@ export class RumpServer {
       userFds: this.users.limits.fds,
       userSessions: this.users.limits.sessions,
       userShmBytes: this.users.limits.shmBytes,
+      userQueuedBytes: this.users.limits.queuedBytes,
       shmMaxBytes: this.shm.maxBytes,
       shmTotalBytes: this.shm.totalBytes,
       shmBytes: this.shm.bytes,
@@ -366,6 +367,7 @@ export class RumpServer {
     const holder: { table: { size: number } } = { table: { size: 0 } };
     const user = this.users.join(session.auth.principal, session.auth.admin, holder);
     const account = new ClientAccount(this.clientQuotaBytes, user);
+    session.shareQueue(new UserQueueShare(user));
     const proc: ClientProcess = { session, table: this.net.newProcess({ maxFds: this.config.maxFds, account }), since: Date.now(), account };
     holder.table = proc.table;
     this.procs.set(session.id, proc);

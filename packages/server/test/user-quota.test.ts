@@ -13,7 +13,7 @@ const proc = (size = 0): { table: { size: number } } => ({ table: { size } });
 
 describe('per-user limits (quota.ts)', () => {
   it('N sessions of one user share the user limit; another user keeps its full quota', () => {
-    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000 });
+    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000, queuedBytes: 4000 });
     const a1 = new ClientAccount(1000, ledger.join('uid 1000', false, proc()));
     const a2 = new ClientAccount(1000, ledger.join('uid 1000', false, proc()));
     const b = new ClientAccount(1000, ledger.join('uid 1001', false, proc()));
@@ -33,7 +33,7 @@ describe('per-user limits (quota.ts)', () => {
   });
 
   it('refuses a session at --user-sessions naming the limit; admins are exempt and counted apart', () => {
-    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 2, shmBytes: 3000 });
+    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 2, shmBytes: 3000, queuedBytes: 4000 });
     const ps = [proc(), proc()];
     const users = ps.map((p) => {
       expect(ledger.refusal('uid 7', false)).to.equal(null);
@@ -56,7 +56,7 @@ describe('per-user limits (quota.ts)', () => {
   });
 
   it('--user-fds counts descriptors over the user\'s sessions', () => {
-    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000 });
+    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000, queuedBytes: 4000 });
     const p1 = proc(6);
     const p2 = proc(3);
     const u = ledger.join('tcp 127.0.0.1', false, p1);
@@ -68,7 +68,7 @@ describe('per-user limits (quota.ts)', () => {
   });
 
   it('an entry lives while a session or storage does (a lingering socket outlives its session)', () => {
-    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000 });
+    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000, queuedBytes: 4000 });
     const p = proc();
     const u = ledger.join('uid 9', false, p);
     const a = new ClientAccount(1000, u);
@@ -81,15 +81,15 @@ describe('per-user limits (quota.ts)', () => {
 
   it('defaults: a quarter of the pool, of --max-files and of the session cap, at least one client\'s', () => {
     const d = userLimitsOf(defaultConfig(), 256);
-    expect(d).to.deep.equal({ clusterBytes: 4096 * 2304, fds: 16384, sessions: 64, shmBytes: 64 * 1024 * 1024 });
+    expect(d).to.deep.equal({ clusterBytes: 4096 * 2304, fds: 16384, sessions: 64, shmBytes: 64 * 1024 * 1024, queuedBytes: 32 * 1024 * 1024 });
     const small = userLimitsOf(defaultConfig({ nmbclusters: 256, maxFds: 1024, shmTotal: 1 << 20, quota: { maxFiles: 100, clientClusters: 200 } }), 2);
-    expect(small).to.deep.equal({ clusterBytes: 200 * 2304, fds: 1024, sessions: 1, shmBytes: 4 * 1024 * 1024 + 4096 });
-    const set = userLimitsOf(defaultConfig({ quota: { userClusters: 10, userFds: 11, userSessions: 12, userShm: 13 } }), 256);
-    expect(set).to.deep.equal({ clusterBytes: 10 * 2304, fds: 11, sessions: 12, shmBytes: 13 });
+    expect(small).to.deep.equal({ clusterBytes: 200 * 2304, fds: 1024, sessions: 1, shmBytes: 4 * 1024 * 1024 + 4096, queuedBytes: 32 * 1024 * 1024 });
+    const set = userLimitsOf(defaultConfig({ quota: { userClusters: 10, userFds: 11, userSessions: 12, userShm: 13, userQueuedBytes: 14 } }), 256);
+    expect(set).to.deep.equal({ clusterBytes: 10 * 2304, fds: 11, sessions: 12, shmBytes: 13, queuedBytes: 14 });
   });
 
   it('shared regions: charged per user up to --user-shm, refused past it (counted), admins exempt; the entry lives while a region does', () => {
-    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000 });
+    const ledger = new UserLedger({ clusterBytes: 1500, fds: 10, sessions: 3, shmBytes: 3000, queuedBytes: 4000 });
     const p = { table: { size: 0 } };
     const u = ledger.join('uid 7', false, p);
     expect(ledger.chargeShm('uid 7', false, 2000)).to.equal(undefined);

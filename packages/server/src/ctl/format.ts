@@ -251,7 +251,8 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
       `frames up to ${bytesText(l.maxClientFrame ?? 0)} (half-received ${l.frameTimeoutMs} ms)`,
     ...(server.userQuotaBytes !== undefined
       ? [`per user (all its sessions; admins exempt): ${cl(server.userQuotaBytes)} clusters, ${server.userFds} fds, ${server.userSessions} sessions` +
-          (server.userShmBytes !== undefined && (server.shmMaxBytes ?? 0) > 0 ? `, ${bytesText(server.userShmBytes)} shared memory` : '')]
+          (server.userShmBytes !== undefined && (server.shmMaxBytes ?? 0) > 0 ? `, ${bytesText(server.userShmBytes)} shared memory` : '') +
+          (server.userQueuedBytes !== undefined ? `, ${bytesText(server.userQueuedBytes)} queued requests` : '')]
       : []),
     ...(server.shmMaxBytes !== undefined
       ? [server.shmMaxBytes === 0 ? 'shared memory: off' : `shared memory: up to ${bytesText(server.shmMaxBytes)} per client, ${bytesText(server.shmBytes ?? 0)} of ${bytesText(server.shmTotalBytes ?? 0)} mapped in all`]
@@ -271,7 +272,7 @@ export function formatUsage(server: CtlUsageServer, clients: readonly CtlUsageCl
               `${cl(u.clusterBytes)}/${lim(u.quotaBytes, cl)}`,
               u.quotaBytes === null ? 'exempt' : `${Math.round((100 * u.clusterBytes) / Math.max(1, u.quotaBytes))}%`,
               `${u.fds}/${lim(u.maxFds)}`,
-              `${u.refusedSessions} sessions, ${u.refusedFds} fds${u.refusedShm ? `, ${u.refusedShm} shm` : ''}`,
+              `${u.refusedSessions} sessions, ${u.refusedFds} fds${u.refusedShm ? `, ${u.refusedShm} shm` : ''}${u.queueRefused ? `, ${u.queueRefused} floods` : ''}`,
               u.shmBytes ? `${bytesText(u.shmBytes)}/${u.maxShmBytes == null ? '-' : bytesText(u.maxShmBytes)}` : '-',
             ]),
             [1, 2, 3, 4],

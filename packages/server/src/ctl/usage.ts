@@ -82,6 +82,9 @@ export function userRowOf(u: UserUsage): CtlUsageUser {
     shmBytes: u.shm,
     maxShmBytes: lim(u.limits.shmBytes),
     refusedShm: u.refusedShm,
+    queuedBytes: u.queued,
+    maxQueuedBytes: lim(u.limits.queuedBytes),
+    queueRefused: u.queueRefused,
   };
 }
 

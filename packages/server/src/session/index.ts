@@ -5,6 +5,7 @@
 export { ClientSession, DEFAULT_LIMITS, resolveSchemas, silentLogger } from './session.js';
 export type {
   CloseHook,
+  QueueShare,
   PeerInfo,
   ProtoLogger,
   RxMode,

@@ -40,9 +40,9 @@ import { checkHandshake } from './handshake.js';
 export type { SessionLimits } from './limits.js';
 export { DEFAULT_LIMITS } from './limits.js';
 export type { SessionCounters, SessionUsage } from './counters.js';
-export type { RxMode, StackParams, ProtoLogger, SyscallContext, SyscallHandler, SyscallHandlers, PeerInfo, SessionOptions, CloseHook } from './types.js';
+export type { RxMode, StackParams, ProtoLogger, SyscallContext, SyscallHandler, SyscallHandlers, PeerInfo, SessionOptions, CloseHook, QueueShare } from './types.js';
 export { silentLogger } from './types.js';
-import { silentLogger, type StackParams, type ProtoLogger, type SyscallHandlers, type PeerInfo, type SessionOptions, type CloseHook } from './types.js';
+import { silentLogger, type StackParams, type ProtoLogger, type SyscallHandlers, type PeerInfo, type SessionOptions, type CloseHook, type QueueShare } from './types.js';
 
 /** A posted request: its number in arrival order and the inline bytes charged to the window. */
 interface Post {
@@ -144,6 +144,8 @@ export class ClientSession {
   private postedActive = 0;
   private readonly hooks: CloseHook[] = [];
   private queuedBytes = 0;
+  /** The user's share of queued-request memory (quota.ts), once the server has joined this session to its user. */
+  private queueShare: QueueShare | undefined;
   private running = 0;
   /** Calls that became streams ({@link ClientSession.detachCall}): running, but not counted in `running`. */
   private streaming = 0;
@@ -248,6 +250,19 @@ export class ClientSession {
       backpressure: this.paused,
       shmBytes: this.shm.bytes,
     };
+  }
+
+  /**
+   * Charges this session's queued requests to `share` as well (its user's,
+   * `--user-queued-bytes`): a session whose queueing takes the user past its
+   * limit is disconnected as a flood, as one past `--max-queued-bytes` is,
+   * so that N sessions of one user cannot hold N times `--max-queued-bytes`
+   * of server memory. (Not paused: a paused socket would not see its
+   * client hang up, and its queue would stay.)
+   */
+  shareQueue(share: QueueShare): void {
+    this.queueShare = share;
+    if (this.queuedBytes > 0) share.add(this.queuedBytes);
   }
 
   /** Registers a hook run once when the session closes (descriptor cleanup). */
@@ -603,6 +618,11 @@ export class ClientSession {
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.limits.maxBufferedBytes) {
       this.disconnect(`flood: ${this.queue.length} requests (${this.queuedBytes} bytes) queued beyond ${this.limits.maxInFlight} in flight`);
+      return;
+    }
+    if (this.queueShare?.add(bytes) === true) {
+      this.queueShare.refused();
+      this.disconnect(`flood: ${this.queue.length} requests (${this.queuedBytes} bytes) queued here take ${this.auth.principal}'s sessions past --user-queued-bytes`);
     }
   }
 
@@ -719,6 +739,7 @@ export class ClientSession {
     while (this.closing === undefined && this.running < this.limits.maxInFlight && this.queue.length > 0) {
       const q = this.queue.shift()!;
       this.queuedBytes -= q.bytes;
+      this.queueShare?.sub(q.bytes);
       void this.dispatch(q.meta, q.payload, q.post);
     }
   }
@@ -813,6 +834,7 @@ export class ClientSession {
     this.copyins.failAll();
     this.queue.length = 0;
     this.behind.length = 0;
+    this.queueShare?.sub(this.queuedBytes);
     this.queuedBytes = 0;
     this.log.info({ session: this.id, peer: this.peerInfo, reason }, 'session closed');
     const hooks = this.hooks.splice(0);

@@ -156,5 +156,18 @@ export interface SessionOptions {
   readonly shm?: ShmPolicy;
 }
 
+/**
+ * A share of queued-request memory that several sessions draw on (the
+ * server's per-user `--user-queued-bytes`, quota.ts `UserQueueShare`).
+ */
+export interface QueueShare {
+  /** Counts `bytes` queued; true when the share is now over its limit. */
+  add(bytes: number): boolean;
+  /** Gives back `bytes` queued. */
+  sub(bytes: number): void;
+  /** A session was disconnected because the share was over (counted). */
+  refused(): void;
+}
+
 /** Handler run when a session closes: the server closes that client's descriptors here. */
 export type CloseHook = (session: ClientSession, reason: string) => void | Promise<void>;
