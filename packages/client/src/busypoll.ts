@@ -32,6 +32,7 @@
  * @module
  */
 import { hopTrace } from './hoptrace.js';
+import { shmAddon, shmUnavailable } from './shm.js';
 
 /** Largest spin a connection may ask for, µs (the server's `--busy-poll` has the same bound). */
 export const BUSY_POLL_MAX_US = 1000;
@@ -50,12 +51,28 @@ export interface BusyPollCounters {
   busyPollWindowUs: number;
 }
 
-/** The bound a connection spins with: the option, else `RUMPNET_BUSY_POLL`; 0 (off) when neither. Throws a clear TypeError for a bad value. */
+/**
+ * The bound a connection spins with: the option, else `RUMPNET_BUSY_POLL`;
+ * 0 (off) when neither. Throws a clear TypeError for a bad value, and an
+ * Error when a spin is asked for but the addon that spins is not built.
+ */
 export function busyPollOf(opt: number | undefined): number {
-  if (opt !== undefined) return checkBusyPoll(opt, 'busyPoll option');
+  let us: number;
   const env = process.env.RUMPNET_BUSY_POLL;
-  if (env === undefined || env.trim() === '' || env === 'off') return 0;
-  return checkBusyPoll(/^\d+$/.test(env.trim()) ? Number(env.trim()) : NaN, `RUMPNET_BUSY_POLL=${JSON.stringify(env)}`);
+  if (opt !== undefined) us = checkBusyPoll(opt, 'busyPoll option');
+  else if (env === undefined || env.trim() === '' || env === 'off') us = 0;
+  else us = checkBusyPoll(/^\d+$/.test(env.trim()) ? Number(env.trim()) : NaN, `RUMPNET_BUSY_POLL=${JSON.stringify(env)}`);
+  if (us > 0 && typeof shmAddon()?.busyPoll !== 'function') {
+    throw new Error(`busy poll (${us} µs) needs the rumpshm addon's busyPoll: ${shmUnavailable() || 'this build has none'} (npm ci, or node-gyp rebuild in packages/client)`);
+  }
+  return us;
+}
+
+/** A poller for a connected socket (its descriptor from Node's handle), or undefined when `us` is 0 or there is no descriptor. */
+export function busyPollerFor(us: number, sock: object, counters: BusyPollCounters): BusyPoller | undefined {
+  const fd = (sock as { _handle?: { fd?: number } })._handle?.fd;
+  const poll = shmAddon()?.busyPoll;
+  return us > 0 && poll !== undefined && typeof fd === 'number' && fd >= 0 ? new BusyPoller(us, fd, poll, counters) : undefined;
 }
 
 function checkBusyPoll(us: number, what: string): number {

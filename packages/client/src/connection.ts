@@ -31,9 +31,9 @@ import { RumpSyscalls } from './sys.js';
 import { hopTrace } from './hoptrace.js';
 import { IoVec } from './iovec.js';
 import { PostedWindow } from './posted.js';
-import { ShmClientRegion, settleShmOffer, shmAddon, shmCopyinOf, shmRingOf, shmUnavailable } from './shm.js';
+import { ShmClientRegion, settleShmOffer, shmCopyinOf, shmRingOf } from './shm.js';
 import { StreamSink } from './rxstream.js';
-import { BusyPoller, busyPollOf } from './busypoll.js';
+import { BusyPoller, busyPollOf, busyPollerFor } from './busypoll.js';
 import { emptyCounters, type ServerParams, type ClientCounters, type ConnectOptions, type CallOptions } from './connection-types.js';
 export type { RxMode, ServerLimits, ServerParams, ClientCounters, RetryPolicy, ConnectOptions, CallOptions } from './connection-types.js';
 import { ERR_RUMP_CLOSED, ERR_RUMP_PROTOCOL, ERR_RUMP_VERSION, RumpProtocolError, syscallError } from './errors.js';
@@ -121,9 +121,6 @@ export class RumpConnection extends EventEmitter {
   ) {
     super();
     this.busyPollUs = busyPollOf(opts.busyPoll);
-    if (this.busyPollUs > 0 && typeof shmAddon()?.busyPoll !== 'function') {
-      throw new Error(`busy poll (${this.busyPollUs} µs) needs the rumpshm addon's busyPoll: ${shmUnavailable() || 'this build has none'} (npm ci, or node-gyp rebuild in packages/client)`);
-    }
   }
 
   /**
@@ -465,9 +462,7 @@ export class RumpConnection extends EventEmitter {
     this.reader = new FrameReader(handler, { maxFrame: this.opts.maxFrame ?? DEFAULT_MAX_FRAME, transientChunks: true });
     this.socket = sock;
     this.cork = new TurnCork(sock, 'c.sockwrite', () => this.flushHeld(), () => this.afterWrite());
-    const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    const poll = shmAddon()?.busyPoll;
-    this.poller = this.busyPollUs > 0 && poll !== undefined && typeof fd === 'number' && fd >= 0 ? new BusyPoller(this.busyPollUs, fd, poll, this.counters) : undefined;
+    this.poller = busyPollerFor(this.busyPollUs, sock, this.counters);
     if (!this.refed) sock.unref();
     // A transport error (EPIPE when a write races the server's death,
     // ECONNRESET, ...) ends the connection exactly as the server's close
@@ -822,7 +817,8 @@ export class RumpConnection extends EventEmitter {
    * spins too while the call it served waits.
    */
   private afterWrite(): void {
-    if (this.poller !== undefined && this.pending.size > 0 && this.socket !== undefined) this.poller.afterWrite();
+    // A destroyed socket's descriptor is closed (and its number may be reused): no spin on it.
+    if (this.poller !== undefined && this.pending.size > 0 && this.socket !== undefined && !this.socket.destroyed) this.poller.afterWrite();
   }
 
   // ----- numbers -----
