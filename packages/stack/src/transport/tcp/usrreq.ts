@@ -88,6 +88,35 @@ export function tcpUsrClosed(tp: TcpCb): boolean {
   return true;
 }
 
+// The data path's user requests (PRU_SEND, PRU_RCVD) are one pair of
+// functions for every stack, not closures made per stack like the others:
+// callers (sosend, soreceive, a harness) then see one call target across
+// stacks, so code optimized on one pair of stacks is not thrown away ("wrong
+// call target") when the next pair's sockets call in.
+
+/** PRU_SEND: append `m` to the send buffer and output (`tcp_usrreq` PRU_SEND). */
+function tcpUsrSend(so: Socket, m: Mbuf | null, _len: number): number {
+  const tp = tcbOfSocket(so);
+  if (tp === null) {
+    mFreem(m);
+    return Errno.ENOTCONN;
+  }
+  if (tp.state > TCPS.CLOSE_WAIT && tp.state !== TCPS.SYN_RECEIVED) {
+    mFreem(m);
+    return Errno.EPIPE;
+  }
+  so.snd.appendStream(m);
+  tp.tcp.outputAfterSend(tp);
+  return 0;
+}
+
+/** PRU_RCVD: the application took data; a window update may be due. */
+function tcpUsrRcvd(so: Socket): void {
+  const tp = tcbOfSocket(so);
+  if (tp === null || tp.state < TCPS.ESTABLISHED) return;
+  tcpOutput(tp);
+}
+
 /** Build the SOCK_STREAM protocol switch entry of `tcp`. */
 export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
   const usrreqs: ProtoUserReqs = {
@@ -203,26 +232,8 @@ export function makeTcpProtosw(tcp: TcpProtocol): Protosw {
       tcpDrop(tp, Errno.ECONNABORTED);
     },
 
-    send(so: Socket, m: Mbuf | null, _len: number): number {
-      const tp = tcbOfSocket(so);
-      if (tp === null) {
-        mFreem(m);
-        return Errno.ENOTCONN;
-      }
-      if (tp.state > TCPS.CLOSE_WAIT && tp.state !== TCPS.SYN_RECEIVED) {
-        mFreem(m);
-        return Errno.EPIPE;
-      }
-      so.snd.appendStream(m);
-      tp.tcp.outputAfterSend(tp);
-      return 0;
-    },
-
-    rcvd(so: Socket): void {
-      const tp = tcbOfSocket(so);
-      if (tp === null || tp.state < TCPS.ESTABLISHED) return;
-      tcpOutput(tp);
-    },
+    send: tcpUsrSend,
+    rcvd: tcpUsrRcvd,
 
     sockaddr(so: Socket): Sockaddr {
       const inp = so.pcb as InPcb | null;
