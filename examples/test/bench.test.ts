@@ -44,6 +44,14 @@ describe('npm run bench -- --smoke', function () {
     expect(Date.parse(results.finishedAt)).to.be.at.least(Date.parse(results.startedAt));
   });
 
+  it('warms each group up with one untimed transfer: the sweep records it, the report says it, no cell counts it', () => {
+    expect(results.sweep.warmup).to.equal(0.1);
+    const report = readFileSync(join(out, 'report.txt'), 'utf8');
+    expect(report).to.include('after one untimed 0.1 s transfer per group');
+    expect(report).to.include('each server warmed up first by one untimed 0.1 s transfer');
+    // The warm-up is not a run: every measured cell still has exactly --runs runs (checked below).
+  });
+
   it('has a cell for every planned group and size, each ok with positive numbers or skipped with a reason', () => {
     const planned = (results.groups as J[]).reduce((n, g) => n + (g.sizes as number[]).length, 0);
     expect(results.cells).to.have.length(planned);

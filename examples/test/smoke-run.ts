@@ -1,5 +1,6 @@
 /**
- * One `npm run bench -- --smoke --native-client --profile --json` per test process,
+ * One `npm run bench -- --smoke --warmup 0.1 --native-client --profile --json` per test process
+ * (a short warm-up, so that its path runs too),
  * shared by the tests that check the form of the benchmark's output
  * (bench.test.ts: the figures, ratios and charts; bench-native.test.ts: the
  * iperf3 section; the ladder and the profile). The smoke run is the slowest thing in `npm test` — a
@@ -37,7 +38,7 @@ export function smokeRun(): Promise<SmokeRun> {
   run ??= (async () => {
     const out = mkdtempSync(join(tmpdir(), 'rumpnet-bench-test-'));
     process.once('exit', () => rmSync(out, { recursive: true, force: true }));
-    const p = Proc.node(join(ROOT, 'examples/src/bench/index.ts'), ['--smoke', '--native-client', '--profile', '--out', out, '--json'], { label: 'bench' });
+    const p = Proc.node(join(ROOT, 'examples/src/bench/index.ts'), ['--smoke', '--warmup', '0.1', '--native-client', '--profile', '--out', out, '--json'], { label: 'bench' });
     const code = await p.finish(SMOKE_LIMIT_MS);
     const read = (name: string): string | null => {
       try {

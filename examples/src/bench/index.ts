@@ -31,7 +31,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { intArg, secondsArg } from '../lib/cli.js';
+import { intArg, secondsArg, secondsOrZeroArg } from '../lib/cli.js';
 import { issueTableSpec, renderFigures, renderSvg } from './charts.js';
 import { buildPlan, PAPER_DEFAULT, RUMPNET_DEFAULT, sweepFor, type Group, type Mode, type Plan } from './plan.js';
 import { ROOT, stopAll } from './procs.js';
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     .option('--smoke', 'the shortest run: Figure 2 at two sizes, one run each')
     .option('--runs <n>', 'runs per point (median, min–max)', intArg(1, 100))
     .option('--seconds <s>', 'seconds per transfer', secondsArg(60))
+    .option('--warmup <s>', 'seconds of one untimed transfer per group before its runs, so that the measured runs see warm processes (0: none; default 2, --quick 1, --smoke 0)', secondsOrZeroArg(60))
     .option('--no-netns', 'do not create a network namespace even as root')
     .option('--no-offload', "run tap servers with --no-offload (a plain tap, one write per frame: the NetBSD-equivalent configuration); default: the servers' offloads where the kernel accepts them")
     .option('--paper', "paper mode: also measure Figure 2 with the Linux side capped at 1 Gbit/s (tc tbf in the namespace), the paper's gigabit ceiling")
@@ -84,9 +85,9 @@ async function main(): Promise<void> {
     .option('--out <dir>', 'results directory (default results/<timestamp>)')
     .option('--json', 'print results.json on stdout instead of the report')
     .parse()
-    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; netns: boolean; ladder: boolean; profile?: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean; nativeClient?: boolean; traceHops?: boolean }>();
+    .opts<{ quick?: boolean; smoke?: boolean; runs?: number; seconds?: number; warmup?: number; netns: boolean; ladder: boolean; profile?: boolean; offload?: boolean; paper?: boolean; out?: string; json?: boolean; nativeClient?: boolean; traceHops?: boolean }>();
   const mode: Mode = o.smoke ? 'smoke' : o.quick ? 'quick' : 'full';
-  const sweep = sweepFor(mode, { ...(o.runs ? { runs: o.runs } : {}), ...(o.seconds ? { seconds: o.seconds } : {}) });
+  const sweep = sweepFor(mode, { ...(o.runs ? { runs: o.runs } : {}), ...(o.seconds ? { seconds: o.seconds } : {}), ...(o.warmup !== undefined ? { warmup: o.warmup } : {}) });
   const startedAt = new Date();
   const outDir = o.out ?? join(ROOT, 'results', startedAt.toISOString().replace(/[:.]/g, '-'));
   mkdirSync(outDir, { recursive: true });
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
     const summary = ratios(plan, cells);
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform} ${process.arch}`, root: process.getuid?.() === 0 };
     const header = `rumpnet benchmark (${mode}) — ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s; ${machine.cpus} × ${machine.cpu}, node ${machine.node}`;
-    const ladderWhat = `${ls.runs} turn(s) of ${ls.seconds} s per figure, ${ls.echoTurns} × ${ls.echoes} echoes`;
+    const ladderWhat = `${ls.runs} turn(s) of ${ls.seconds} s per figure${ls.warmup > 0 ? ` after one untimed ${ls.warmup} s transfer each way per rung` : ''}, ${ls.echoTurns} × ${ls.echoes} echoes`;
     const issue = `${renderIssueTable(table)}\n\n${renderPaper(paper, paperTable)}${ladder ? `\n\n${renderLadder(ladder, ladderWhat)}` : ''}${profile ? `\n\n${renderProfile(profile)}` : ''}`;
     const report = renderReport({ plan, cells, ratios: summary, latency, scale, pools, avail, header, issue }) + (echoTrace ? `\n\n${renderEchoTrace(echoTrace)}` : '') + (native ? `\n\n${renderNative(native)}` : '');
     const results = {

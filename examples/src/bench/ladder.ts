@@ -33,7 +33,7 @@
 import { PAPER_DEFAULT, RUMPNET_DEFAULT, type Sweep } from './plan.js';
 import type { Proc } from './procs.js';
 import { describeParams, serverOptions, type StackParams } from './rump.js';
-import { median, measure, reasonOf, runEchoClient, startEchoServer, startWriter, type Availability, type CellOk, type EchoResult, type Endpoints, type Hops } from './runner.js';
+import { median, measure, reasonOf, warmUp, runEchoClient, startEchoServer, startWriter, type Availability, type CellOk, type EchoResult, type Endpoints, type Hops } from './runner.js';
 import type { Placed, Topology } from './topology.js';
 
 const KiB = 1024;
@@ -126,6 +126,8 @@ export interface LadderSweep {
   /** Turns per throughput figure (one transfer of each rung per turn). */
   runs: number;
   seconds: number;
+  /** Seconds of one untimed transfer each way per rung before its turns (`Sweep.warmup`; 0: none). */
+  warmup: number;
   /** Echo turns and echoes per turn. */
   echoTurns: number;
   echoes: number;
@@ -134,16 +136,16 @@ export interface LadderSweep {
 /** The ladder's share of a mode: lean in `--smoke` and `--quick`. */
 export function ladderSweep(sweep: Sweep): LadderSweep {
   switch (sweep.mode) {
-    case 'smoke': return { runs: 1, seconds: 0.2, echoTurns: 1, echoes: 50 };
+    case 'smoke': return { runs: 1, seconds: 0.2, warmup: sweep.warmup, echoTurns: 1, echoes: 50 };
     // one turn: --quick stays near 3 minutes (a turn is 21 read_client processes); the full run's turns are the figures to quote
-    case 'quick': return { runs: 1, seconds: sweep.seconds, echoTurns: 2, echoes: 100 };
-    case 'full': return { runs: sweep.runs, seconds: sweep.seconds, echoTurns: sweep.echoTurns, echoes: 400 };
+    case 'quick': return { runs: 1, seconds: sweep.seconds, warmup: sweep.warmup, echoTurns: 2, echoes: 100 };
+    case 'full': return { runs: sweep.runs, seconds: sweep.seconds, warmup: sweep.warmup, echoTurns: sweep.echoTurns, echoes: 400 };
   }
 }
 
 /** Progress steps of {@link runLadder}: a set-up per rung, a turn per figure and run, an echo turn. */
 export function ladderSteps(ls: LadderSweep): number {
-  return LADDER.length + LADDER_POINTS.length * ls.runs + ls.echoTurns;
+  return LADDER.length + (ls.warmup > 0 ? 1 : 0) + LADDER_POINTS.length * ls.runs + ls.echoTurns;
 }
 
 interface RungRig {
@@ -214,6 +216,20 @@ export async function runLadder(topo: Topology, avail: Availability, ls: LadderS
         } catch (e) {
           failed.set(i, reasonOf(e));
         }
+      }
+    }
+    // Each rung's server and rump write_server warmed up once each way (largest point size) before the first turn.
+    if (ls.warmup > 0) onStep('ladder: warm-up');
+    for (const [i, g] of rigs) {
+      try {
+        await warmUp(g.send, LADDER_POINTS.filter((p) => p.direction === 'send').map((p) => p.size), ls.warmup);
+        await warmUp(g.recv, LADDER_POINTS.filter((p) => p.direction !== 'send').map((p) => p.size), ls.warmup);
+      } catch (e) {
+        // Kept in `rigs` (released below) but measured no further.
+        const w = `warm-up: ${reasonOf(e)}`;
+        failed.set(i, w);
+        for (const pt of LADDER_POINTS) pointFailed.set(`${i} ${pt.key}`, w);
+        echoFailed.set(i, w);
       }
     }
     for (const pt of LADDER_POINTS) {

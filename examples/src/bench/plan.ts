@@ -32,6 +32,16 @@ export interface Sweep {
   runs: number;
   /** Seconds of data per transfer. */
   seconds: number;
+  /**
+   * Seconds of one untimed transfer per group (per rung of the ladder)
+   * before its measured runs, 0 for none: the long-lived processes of a
+   * group — rump server, rump write_server or read_client — reach the JIT's
+   * steady state first, as a daemon does after its first seconds of work.
+   * Without it the first runs of every group measured V8 warming up: a
+   * server's CPU per MiB fell 3–8× over its first few seconds of transfers
+   * (docs/BENCHMARKS.md, "Warm-up").
+   */
+  warmup: number;
   /** MCLNUM values for the send side. */
   mclnums: number[];
   /** MCLNUM values for the receive side. */
@@ -53,16 +63,16 @@ const MiB = 1024 * KiB;
 export function sweepFor(mode: Mode, overrides: Partial<Sweep> = {}): Sweep {
   const base: Record<Mode, Sweep> = {
     smoke: {
-      mode, sizes: [64 * KiB], sweepSizes: [64 * KiB], runs: 1, seconds: 0.2,
+      mode, sizes: [64 * KiB], sweepSizes: [64 * KiB], runs: 1, seconds: 0.2, warmup: 0,
       mclnums: [1, 16], rxMclnums: [1], windows: [1, 4], sweeps: false, latencyCount: 200, echoTurns: 2, scaleConnections: 1000,
     },
     quick: {
-      mode, sizes: [1 * KiB, 64 * KiB, 1 * MiB], sweepSizes: [64 * KiB], runs: 3, seconds: 0.4,
+      mode, sizes: [1 * KiB, 64 * KiB, 1 * MiB], sweepSizes: [64 * KiB], runs: 3, seconds: 0.4, warmup: 1,
       mclnums: [1, 16], rxMclnums: [1, 16], windows: [1, 4], sweeps: true, latencyCount: 500, echoTurns: 3, scaleConnections: 1000,
     },
     full: {
       mode, sizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB), sweepSizes: [1, 4, 16, 64, 256, 1024, 4096].map((k) => k * KiB),
-      runs: 5, seconds: 2, mclnums: [1, 4, 8, 16, 32, 64], rxMclnums: [1, 4, 8, 16], windows: [1, 2, 4, 8, 16], sweeps: true, latencyCount: 10_000, echoTurns: 5, scaleConnections: 10_000,
+      runs: 5, seconds: 2, warmup: 2, mclnums: [1, 4, 8, 16, 32, 64], rxMclnums: [1, 4, 8, 16], windows: [1, 2, 4, 8, 16], sweeps: true, latencyCount: 10_000, echoTurns: 5, scaleConnections: 10_000,
     },
   };
   return { ...base[mode], ...overrides };

@@ -123,7 +123,7 @@ export function renderReport(o: {
   issue?: string;
 }): string {
   const out: string[] = [o.header, ''];
-  if (o.issue !== undefined) out.push('The issue #12 table: NetBSD-equivalent configuration and rumpnet defaults, same run (MiB/s: median of the runs)', o.issue, '');
+  if (o.issue !== undefined) out.push('The issue #12 table: NetBSD-equivalent configuration and rumpnet defaults, same run (MiB/s: median of the runs' + (o.plan.sweep.warmup > 0 ? `, each server warmed up first by one untimed ${o.plan.sweep.warmup} s transfer` : '') + ')', o.issue, '');
   out.push(`topology: ${o.avail.topology}${o.avail.offload ? ' (tap offloads where the kernel accepts them)' : ' (--no-offload: plain taps)'}${o.avail.whyNoTap ? ` (no tap: ${o.avail.whyNoTap})` : ''}`);
   out.push(`rump TCP: ${o.avail.rumpTcp.ok ? 'available' : `unavailable — ${o.avail.rumpTcp.reason}`}`, '');
   const fig = (title: string, f: Series['figure']): void => {
@@ -131,7 +131,7 @@ export function renderReport(o: {
       out.push(`${title}: not in this mode`, '');
       return;
     }
-    out.push(`${title} — MiB/s, median (min–max) of ${o.plan.sweep.runs} run(s)`, figureTable(o.plan, o.cells, f), '');
+    out.push(`${title} — MiB/s, median (min–max) of ${o.plan.sweep.runs} run(s) of ${o.plan.sweep.seconds} s${o.plan.sweep.warmup > 0 ? `, after one untimed ${o.plan.sweep.warmup} s transfer per group` : ''}`, figureTable(o.plan, o.cells, f), '');
   };
   fig('Figure 2: throughput by write size', 'fig2');
   fig('Figure 5: MCLNUM 1, MCLBYTES 2048 vs 4096 (per-mbuf receive)', 'fig5');

@@ -110,9 +110,10 @@ async function main(): Promise<void> {
     .option('--config <label=args>', 'a configuration: label=rump-server options (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--tcp-stats <names>', 'also print these net.inet.tcp.stats counters per MiB (comma-separated, e.g. persisttimeo,sndrexmitpack)', (v: string) => v.split(',').filter(Boolean), [] as string[])
     .option('--profile <dir>', 'run servers and clients with node --cpu-prof into this directory')
+    .option('--per-turn', 'also print every turn\'s MiB/s and the server\'s and client\'s CPU ms per MiB, in order (how the long-lived processes warm up)')
     .option('--outliers <fraction>', 'also print every transfer slower than this fraction of its configuration\'s median MiB/s, with its TCP counters (a stall hunt)', (v) => Number(v))
     .parse()
-    .opts<{ mib: number; seconds?: number; turns: number; size: number; config: string[]; tcpStats: string[]; profile?: string; outliers?: number }>();
+    .opts<{ mib: number; seconds?: number; turns: number; size: number; config: string[]; tcpStats: string[]; profile?: string; outliers?: number; perTurn?: boolean }>();
   const configs: Config[] = (opts.config.length ? opts.config : ['defaults=']).map((c) => {
     const i = c.indexOf('=');
     const words = c.slice(i + 1).split(/\s+/).filter(Boolean);
@@ -181,6 +182,14 @@ async function main(): Promise<void> {
       const m = (f: (x: Row) => number): number => median(r.rows.map(f));
       console.log(`${r.cfg.label.padEnd(16)}  ${m((x) => x.mibps).toFixed(1).padStart(6)} (${r.rows.map((x) => x.mibps.toFixed(0)).join(' ')})`.padEnd(52) +
         `${m((x) => x.srvMs).toFixed(2).padStart(10)}  ${m((x) => x.cliMs).toFixed(2).padStart(10)}  ${m((x) => x.copyins).toFixed(1).padStart(10)}  ${m((x) => x.copyinBytes).toFixed(0).padStart(8)}  ${m((x) => x.segs).toFixed(1).padStart(8)}  ${m((x) => x.segBytes).toFixed(0).padStart(5)}  ${m((x) => x.acks).toFixed(1).padStart(8)}  ${m((x) => x.tapWrites).toFixed(1).padStart(8)}  ${m((x) => x.gso).toFixed(1).padStart(7)}  ${m((x) => x.syscalls).toFixed(1).padStart(9)}  ${`${m((x) => x.srvR).toFixed(0)}/${m((x) => x.srvW).toFixed(0)}`.padStart(14)}  ${`${m((x) => x.cliR).toFixed(0)}/${m((x) => x.cliW).toFixed(0)}`.padStart(14)}${opts.tcpStats.map((k, i) => `  ${m((x) => x.extra[i]!).toFixed(2).padStart(k.length + 4)}`).join('')}`);
+    }
+    if (opts.perTurn) {
+      console.log('\nper turn, in order (the server and the rump write_server live through all turns; each turn is a new read_client):');
+      for (const r of running) {
+        console.log(`${r.cfg.label.padEnd(16)}  MiB/s       ${r.rows.map((x) => x.mibps.toFixed(0).padStart(6)).join('')}`);
+        console.log(`${''.padEnd(16)}  srv ms/MiB  ${r.rows.map((x) => x.srvMs.toFixed(1).padStart(6)).join('')}`);
+        console.log(`${''.padEnd(16)}  cli ms/MiB  ${r.rows.map((x) => x.cliMs.toFixed(1).padStart(6)).join('')}`);
+      }
     }
     if (opts.outliers !== undefined) {
       for (const r of running) {

@@ -40,6 +40,15 @@ export function secondsArg(hi: number) {
   };
 }
 
+/** Option parser for a number of seconds in [0, hi]: 0 means "none" (e.g. no warm-up). */
+export function secondsOrZeroArg(hi: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > hi) throw new InvalidArgumentError(`must be a number of seconds in [0, ${hi}], got "${v}"`);
+    return n;
+  };
+}
+
 /** Option parser for a comma-separated list of byte counts. */
 export function bytesListArg(lo: number, hi: number) {
   const one = bytesArg(lo, hi);
