@@ -10,13 +10,13 @@
  * uid 65534 (root only, as userquota.test.ts); the other user is the test's own.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { RumpConnection, inet } from '@rumpnet/client';
 import type { CtlUsageResult } from '../../src/proto/index.js';
 import type { RumpServer } from '../../src/server.js';
-import { ROOT, cleanup, expectQuiet, killAll, startServer, tmpDir, waitFor } from './helpers.js';
+import { cleanup, expectQuiet, killAll, startServer, tmpDir, waitFor } from './helpers.js';
+import { runAsUser, skipUnlessRoot, stopUsers, type UserClient } from './as-user.js';
 
 const SESSIONS = 3;
 /** Requests each session fires behind its one blocked call: about 2.8 MB of queue (bytes + 512 each; under --max-queued-bytes 8 MiB). */
@@ -50,58 +50,20 @@ process.stdin.on('end', async () => {
 });
 `;
 
-interface UserClient {
-  readonly proc: ChildProcessWithoutNullStreams;
-  readonly fired: Promise<void>;
-  readonly exited: Promise<number | null>;
-}
-
-function runUser(url: string, uid: number, sessions: number, calls: number, basePort: number): UserClient {
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', CLIENT_SCRIPT, url, String(sessions), String(calls), String(basePort)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
-    uid,
-    gid: uid,
-  });
-  let out = '';
-  let err = '';
-  proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
-  const fired = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`uid ${uid}: not fired in time (stderr: ${err})`)), 30_000);
-    proc.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('\n')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(t);
-      reject(new Error(`uid ${uid}: exited ${code} (stderr: ${err})`));
-    });
-  });
-  return { proc, fired, exited };
+function runUser(url: string, uid: number, sessions: number, calls: number, basePort: number): UserClient<{ fired: number }> {
+  return runAsUser(CLIENT_SCRIPT, [url, String(sessions), String(calls), String(basePort)], uid);
 }
 
 describe("per-user queued requests: one user's sessions cannot hold --user-sessions × --max-queued-bytes (uid 65534)", function () {
   this.timeout(90_000);
   let srv: RumpServer | undefined;
-  let users: UserClient[] = [];
+  let users: UserClient<unknown>[] = [];
 
   before(function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      (skipped: needs root, to run clients as two other users)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
   });
   afterEach(async () => {
-    for (const u of users) {
-      u.proc.stdin.end();
-      const t = setTimeout(() => u.proc.kill('SIGKILL'), 10_000);
-      await u.exited;
-      clearTimeout(t);
-    }
+    await stopUsers(users);
     users = [];
     if (srv !== undefined) {
       await expectQuiet(srv, 10_000);
@@ -122,7 +84,7 @@ describe("per-user queued requests: one user's sessions cannot hold --user-sessi
     });
     const a = runUser(srv.url, 65534, SESSIONS, CALLS, 7800);
     users.push(a);
-    await a.fired;
+    await a.report;
     const mine = (): ReturnType<RumpServer['processes']> => srv!.processes().filter((p) => p.session.auth.principal === 'uid 65534');
     // Two sessions hold their whole queue (behind the accept each has in flight); the third was cut off.
     await waitFor(

@@ -11,14 +11,15 @@
  * and what `rumpctl usage` prints for it.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { RumpConnection } from '@rumpnet/client';
 import type { CtlUsageResult } from '../../src/proto/index.js';
 import { formatUsage } from '../../src/ctl/format.js';
 import type { RumpServer } from '../../src/server.js';
+import { spawn } from 'node:child_process';
 import { ROOT, cleanup, expectQuiet, expectQuietRemote, killAll, spawnServer, startServer, tmpDir, waitFor } from './helpers.js';
+import { runAsUser, skipUnlessRoot, stopUsers, type UserClient } from './as-user.js';
 
 const CLUSTER = 2048 + 256;
 const CLIENT_CLUSTERS = 128;
@@ -87,59 +88,20 @@ process.stdin.on('end', async () => {
 `;
 
 /** A user's client process, with its report once printed. */
-interface UserClient {
-  readonly proc: ChildProcessWithoutNullStreams;
-  readonly report: Promise<Report>;
-  readonly exited: Promise<number | null>;
-}
-
-function runUser(url: string, uid: number, sessions: number, basePort: number, mode: 'fill' | 'fds' = 'fill'): UserClient {
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', CLIENT_SCRIPT, url, String(sessions), String(basePort), mode], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
-    uid,
-    gid: uid,
-  });
-  let out = '';
-  let err = '';
-  proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
-  const report = new Promise<Report>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`uid ${uid}: no report in time (stderr: ${err})`)), 40_000);
-    proc.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve(JSON.parse(out.slice(0, nl)) as Report);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(t);
-      reject(new Error(`uid ${uid}: exited ${code} before reporting (stderr: ${err})`));
-    });
-  });
-  return { proc, report, exited };
+function runUser(url: string, uid: number, sessions: number, basePort: number, mode: 'fill' | 'fds' = 'fill'): UserClient<Report> {
+  return runAsUser(CLIENT_SCRIPT, [url, String(sessions), String(basePort), mode], uid, 40_000);
 }
 
 describe('per-user limits: one user\'s sessions together, another user unaffected (uid 65534 / 65533)', function () {
   this.timeout(90_000);
   let srv: RumpServer | undefined;
-  let users: UserClient[] = [];
+  let users: UserClient<unknown>[] = [];
 
   before(function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      (skipped: needs root, to run clients as two other users)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
   });
   afterEach(async () => {
-    for (const u of users) {
-      u.proc.stdin.end();
-      const t = setTimeout(() => u.proc.kill('SIGKILL'), 10_000);
-      await u.exited;
-      clearTimeout(t);
-    }
+    await stopUsers(users);
     users = [];
     if (srv !== undefined) {
       await expectQuiet(srv, 10_000);

@@ -10,14 +10,14 @@
  * processes of uid 65534 and 65533 (root only, as userquota.test.ts).
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { RumpConnection } from '@rumpnet/client';
 import { shmAddon, shmUnavailable } from '@rumpnet/client/shm';
 import type { CtlUsageResult } from '../../src/proto/index.js';
 import type { RumpServer } from '../../src/server.js';
-import { ROOT, cleanup, expectQuiet, killAll, startServer, tmpDir, waitFor } from './helpers.js';
+import { cleanup, expectQuiet, killAll, startServer, tmpDir, waitFor } from './helpers.js';
+import { runAsUser, skipUnlessRoot, stopUsers, type UserClient } from './as-user.js';
 
 /** A client's default region: header (4 KiB) + a 1 MiB COPYOUT ring (the COPYIN ring is off by default). */
 const REGION = 4096 + 1024 * 1024;
@@ -41,63 +41,24 @@ interface Outcome {
   reason?: string;
 }
 
-interface UserClient {
-  readonly proc: ChildProcessWithoutNullStreams;
-  readonly report: Promise<Outcome[]>;
-  readonly exited: Promise<number | null>;
-}
-
-function runUser(url: string, uid: number, sessions: number): UserClient {
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', CLIENT_SCRIPT, url, String(sessions)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
-    uid,
-    gid: uid,
-  });
-  let out = '';
-  let err = '';
-  proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
-  const report = new Promise<Outcome[]>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`uid ${uid}: no report in time (stderr: ${err})`)), 30_000);
-    proc.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve(JSON.parse(out.slice(0, nl)) as Outcome[]);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(t);
-      reject(new Error(`uid ${uid}: exited ${code} before reporting (stderr: ${err})`));
-    });
-  });
-  return { proc, report, exited };
+function runUser(url: string, uid: number, sessions: number): UserClient<Outcome[]> {
+  return runAsUser(CLIENT_SCRIPT, [url, String(sessions)], uid);
 }
 
 describe("per-user shared memory: one user's sessions cannot map the server's whole --shm-total (uid 65534 / 65533)", function () {
   this.timeout(60_000);
   let srv: RumpServer | undefined;
-  let users: UserClient[] = [];
+  let users: UserClient<unknown>[] = [];
 
   before(function () {
-    if (process.getuid?.() !== 0) {
-      console.log('      (skipped: needs root, to run clients as two other users)');
-      this.skip();
-    }
+    skipUnlessRoot(this);
     if (shmAddon() === undefined) {
       console.log(`      (skipped: ${shmUnavailable()})`);
       this.skip();
     }
   });
   afterEach(async () => {
-    for (const u of users) {
-      u.proc.stdin.end();
-      const t = setTimeout(() => u.proc.kill('SIGKILL'), 10_000);
-      await u.exited;
-      clearTimeout(t);
-    }
+    await stopUsers(users);
     users = [];
     if (srv !== undefined) {
       await expectQuiet(srv, 10_000);
